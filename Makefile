@@ -1,0 +1,60 @@
+# One command to run the demo, one to run every test. Both set up what they need.
+SHELL := bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := .make
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: demo test setup web chromium test-py test-js test-e2e check bench clean
+
+demo: setup web
+	@echo "clicktrace demo: http://$(HOST):$(PORT)"
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m demo_app.server
+
+test: setup web chromium check test-py test-js test-e2e
+
+setup: $(STAMP)/venv $(STAMP)/npm
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(STAMP)/npm: package.json package-lock.json js_sdk/package.json demo_app/web/package.json
+	@mkdir -p $(STAMP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+web: $(STAMP)/npm
+	npm run build
+
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+check: setup
+	$(PY) -m mypy
+	$(PY) -m mypy tests e2e bench demo_app/server
+	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server
+	npm run typecheck
+
+test-py: setup
+	$(PY) -m pytest tests -q
+
+test-js: setup
+	npm test
+
+test-e2e: setup web chromium
+	$(PY) -m pytest e2e -q
+
+bench: setup
+	$(PY) bench/middleware.py
+	$(PY) bench/bus.py
+	$(PY) bench/notify.py
+	node bench/bundle.mjs
+
+clean:
+	rm -rf $(STAMP) $(VENV) node_modules js_sdk/dist demo_app/web/dist data

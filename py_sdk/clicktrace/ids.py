@@ -1,0 +1,39 @@
+"""ULID identifiers: minted with ulid-py, parsed without ever trusting the input."""
+
+from __future__ import annotations
+
+import ulid
+
+__all__ = ["ULID_LENGTH", "new_id", "parse_id"]
+
+ULID_LENGTH = 26
+_ALPHABET = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def new_id() -> str:
+    """A fresh ULID in canonical form (26 characters, uppercase Crockford base32)."""
+    return str(ulid.new())
+
+
+def parse_id(value: str | bytes | None) -> str | None:
+    """The canonical (uppercase) ULID in ``value``, or ``None`` if it is not one.
+
+    Accepts any letter case. Never raises: untrusted input yields ``None`` and the caller
+    decides whether to replace it or refuse the request.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        if len(value) != ULID_LENGTH:
+            return None
+        try:
+            value = value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    if len(value) != ULID_LENGTH:
+        return None
+    upper = value.upper()
+    # The first character carries only 3 bits: anything above 7 overflows 128 bits.
+    if upper[0] > "7" or not _ALPHABET.issuperset(upper):
+        return None
+    return upper

@@ -1,0 +1,103 @@
+"""Getter/Setter pairs generic over the carrier, as OpenTelemetry's propagators have them.
+
+One ``inject``/``extract`` serves every hop; these adapt it to each carrier's shape:
+ASGI header lists (bytes pairs, lowercase names), mappings (JSON metadata, AMQP and NATS
+headers, plain header dicts), and lists of ``(str, bytes)`` pairs (Kafka-style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Generic, Protocol, TypeVar
+
+__all__ = [
+    "ASGI_GETTER",
+    "ASGI_SETTER",
+    "MAPPING_GETTER",
+    "MAPPING_SETTER",
+    "PAIRS_GETTER",
+    "PAIRS_SETTER",
+    "Getter",
+    "Setter",
+]
+
+C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
+
+
+class Getter(Protocol[C_contra]):
+    def get(self, carrier: C_contra, key: str) -> list[str] | None:
+        """Every value of ``key`` in ``carrier`` (``key`` is lowercase), or ``None``."""
+        ...
+
+
+class Setter(Protocol[C_contra]):
+    def set(self, carrier: C_contra, key: str, value: str) -> None: ...
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # JSON metadata carries the deadline as a number
+    return None
+
+
+class AsgiHeadersGetter:
+    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
+        name = key.encode("latin-1")
+        found = [v.decode("latin-1") for k, v in carrier if k == name]
+        return found or None
+
+
+class AsgiHeadersSetter:
+    def set(self, carrier: list[tuple[bytes, bytes]], key: str, value: str) -> None:
+        name = key.encode("latin-1")
+        carrier[:] = [(k, v) for k, v in carrier if k != name]
+        carrier.append((name, value.encode("latin-1")))
+
+
+class MappingGetter:
+    """Exact key first, then a case-insensitive match (HTTP header dicts come in any case)."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            for k, v in carrier.items():
+                if isinstance(k, str) and k.lower() == key:
+                    value = v
+                    break
+        if value is None:
+            return None
+        if isinstance(value, list | tuple):
+            texts = [t for t in map(_text, value) if t is not None]
+            return texts or None
+        text = _text(value)
+        return None if text is None else [text]
+
+
+class MappingSetter:
+    def set(self, carrier: MutableMapping[str, Any], key: str, value: str) -> None:
+        carrier[key] = value
+
+
+class PairsGetter(Generic[C]):
+    def get(self, carrier: list[tuple[str, bytes]], key: str) -> list[str] | None:
+        found = [t for k, v in carrier if k.lower() == key and (t := _text(v)) is not None]
+        return found or None
+
+
+class PairsSetter:
+    def set(self, carrier: list[tuple[str, bytes]], key: str, value: str) -> None:
+        carrier[:] = [(k, v) for k, v in carrier if k.lower() != key]
+        carrier.append((key, value.encode("utf-8")))
+
+
+ASGI_GETTER = AsgiHeadersGetter()
+ASGI_SETTER = AsgiHeadersSetter()
+MAPPING_GETTER = MappingGetter()
+MAPPING_SETTER = MappingSetter()
+PAIRS_GETTER: PairsGetter[Any] = PairsGetter()
+PAIRS_SETTER = PairsSetter()

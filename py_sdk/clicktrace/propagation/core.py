@@ -1,0 +1,144 @@
+"""One inject/extract for every hop: HTTP headers, command metadata, broker headers,
+envelope metadata, notification payloads.
+
+``extract`` never raises: whatever is invalid comes back as ``None`` and the caller decides
+(replace, drop, or refuse). ``inject`` writes the current OpenTelemetry span context and the
+current :class:`~clicktrace.context.ClickContext`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+
+from clicktrace import context as click_context
+from clicktrace.ids import parse_id
+from clicktrace.propagation.baggage import format_baggage, parse_baggage
+from clicktrace.propagation.carriers import MAPPING_GETTER, MAPPING_SETTER, Getter, Setter
+from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
+from clicktrace.propagation.tracestate import parse_tracestate
+
+__all__ = ["HEADER_KEYS", "METADATA_KEYS", "Extracted", "Keys", "extract", "inject"]
+
+C = TypeVar("C")
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """Where each field lives in a carrier. HTTP and broker headers use ``HEADER_KEYS``;
+    JSON metadata (command body, envelope, notification) uses ``METADATA_KEYS``."""
+
+    correlation_id: str
+    causation_id: str
+    client_id: str | None
+    deadline: str
+    traceparent: str = "traceparent"
+    tracestate: str = "tracestate"
+    baggage: str = "baggage"
+
+
+# Over HTTP the client travels as a signed token (x-clicktrace-client), verified by the
+# edge, never as a bare id: so headers carry no client id.
+HEADER_KEYS = Keys("x-correlation-id", "x-causation-id", None, "x-clicktrace-deadline")
+METADATA_KEYS = Keys("correlation_id", "causation_id", "client_id", "deadline")
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    traceparent: TraceParent | None = None
+    tracestate: str | None = None
+    baggage: dict[str, str] | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+    client_id: str | None = None
+    deadline_ms: int | None = None
+    raw_correlation_id: str | None = None
+    """The correlation id as received when it was not a valid ULID (for safe logging)."""
+
+    def otel_context(self, base: Context | None = None) -> Context | None:
+        """An OpenTelemetry context whose remote parent is the extracted traceparent."""
+        if self.traceparent is None:
+            return base
+        tp = self.traceparent
+        state = TraceState.from_header([self.tracestate]) if self.tracestate else TraceState()
+        span_context = SpanContext(
+            tp.trace_id, tp.span_id, is_remote=True,
+            trace_flags=TraceFlags(tp.flags), trace_state=state,
+        )
+        ctx = trace.set_span_in_context(NonRecordingSpan(span_context), base)
+        for name, value in (self.baggage or {}).items():
+            ctx = otel_baggage.set_baggage(name, value, ctx)
+        return ctx
+
+    def click_context(self, *, fallback_correlation_id: str) -> click_context.ClickContext:
+        return click_context.ClickContext(
+            correlation_id=self.correlation_id or fallback_correlation_id,
+            causation_id=self.causation_id,
+            client_id=self.client_id,
+            deadline_ms=self.deadline_ms,
+        )
+
+
+def _one(values: list[str] | None) -> str | None:
+    return values[0] if values and len(values) == 1 else None
+
+
+def _deadline(values: list[str] | None) -> int | None:
+    text = _one(values)
+    if text is None or not text.isascii() or not text.isdigit() or len(text) > 15:
+        return None
+    return int(text)
+
+
+def extract(carrier: C, getter: Getter[Any] = MAPPING_GETTER, keys: Keys = METADATA_KEYS) -> Extracted:
+    """Read trace context and clicktrace ids from ``carrier``. Never raises."""
+    # More than one traceparent field is invalid: a new trace starts.
+    tp = parse_traceparent(_one(getter.get(carrier, keys.traceparent)))
+    raw_corr = _one(getter.get(carrier, keys.correlation_id))
+    corr = parse_id(raw_corr)
+    return Extracted(
+        traceparent=tp,
+        tracestate=parse_tracestate(getter.get(carrier, keys.tracestate)) if tp else None,
+        baggage=parse_baggage(getter.get(carrier, keys.baggage)) or None,
+        correlation_id=corr,
+        causation_id=parse_id(_one(getter.get(carrier, keys.causation_id))),
+        client_id=parse_id(_one(getter.get(carrier, keys.client_id))) if keys.client_id else None,
+        deadline_ms=_deadline(getter.get(carrier, keys.deadline)),
+        raw_correlation_id=raw_corr if corr is None else None,
+    )
+
+
+def inject(
+    carrier: C,
+    setter: Setter[Any] = MAPPING_SETTER,
+    keys: Keys = METADATA_KEYS,
+    *,
+    click: click_context.ClickContext | None = None,
+    otel: Context | None = None,
+) -> None:
+    """Write the current (or given) trace context and clicktrace ids into ``carrier``."""
+    span_context = trace.get_current_span(otel).get_span_context()
+    if span_context.is_valid:
+        setter.set(carrier, keys.traceparent, format_traceparent(
+            span_context.trace_id, span_context.span_id, int(span_context.trace_flags)))
+        if span_context.trace_state:
+            setter.set(carrier, keys.tracestate, span_context.trace_state.to_header())
+    bag = format_baggage({k: str(v) for k, v in otel_baggage.get_all(otel).items()})
+    if bag:
+        setter.set(carrier, keys.baggage, bag)
+    click = click or click_context.current()
+    if click is None:
+        return
+    setter.set(carrier, keys.correlation_id, click.correlation_id)
+    if click.causation_id:
+        setter.set(carrier, keys.causation_id, click.causation_id)
+    if click.client_id and keys.client_id:
+        setter.set(carrier, keys.client_id, click.client_id)
+    if click.deadline_ms is not None:
+        setter.set(carrier, keys.deadline, str(click.deadline_ms))
+
