@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ulid
 
-__all__ = ["ULID_LENGTH", "new_id", "parse_id"]
+__all__ = ["MAX_LOGGED_LENGTH", "ULID_LENGTH", "escape_for_log", "new_id", "parse_id"]
 
 ULID_LENGTH = 26
 _ALPHABET = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
@@ -37,3 +37,16 @@ def parse_id(value: str | bytes | None) -> str | None:
     if upper[0] > "7" or not _ALPHABET.issuperset(upper):
         return None
     return upper
+
+
+MAX_LOGGED_LENGTH = 64
+
+
+def escape_for_log(value: str | bytes, limit: int = MAX_LOGGED_LENGTH) -> str:
+    """``value`` safe for a log line: truncated to ``limit`` characters, then every
+    non-printable or non-ASCII character escaped, so hostile input cannot forge log lines."""
+    if limit < 0:
+        raise ValueError("limit must be >= 0")
+    cut = value[:limit]
+    text = ascii(cut)  # quotes and escapes: CR/LF, ANSI escapes and the like become visible
+    return text + "…" if len(value) > limit else text

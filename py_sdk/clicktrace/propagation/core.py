@@ -95,7 +95,9 @@ def _deadline(values: list[str] | None) -> int | None:
     return int(text)
 
 
-def extract(carrier: C, getter: Getter[Any] = MAPPING_GETTER, keys: Keys = METADATA_KEYS) -> Extracted:
+def extract(
+    carrier: C, getter: Getter[Any] = MAPPING_GETTER, keys: Keys = METADATA_KEYS
+) -> Extracted:
     """Read trace context and clicktrace ids from ``carrier``. Never raises."""
     # More than one traceparent field is invalid: a new trace starts.
     tp = parse_traceparent(_one(getter.get(carrier, keys.traceparent)))
