@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind, StatusCode
+
+from clicktrace.ingest.otlp_json import MAX_NAME_LENGTH, MAX_SPANS_PER_REQUEST, decode_request
+
+TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
+ROOT_ID = 0x00F067AA0BA902B7
+CHILD_ID = 0xB7AD6B7169203331
+BASE = {"service.name": "browser"}
+
+
+def test_decodes_ids_times_kind_status_events_and_resource(valid_body: dict[str, Any]) -> None:
+    decoded = decode_request(valid_body, BASE)
+    assert decoded.invalid is None and decoded.rejected == 0
+    root, child = decoded.spans
+    assert root.context is not None and child.context is not None
+    assert (root.context.trace_id, root.context.span_id, root.parent) == (TRACE_ID, ROOT_ID, None)
+    assert child.context.trace_id == TRACE_ID and child.context.span_id == CHILD_ID
+    assert child.parent is not None and child.parent.span_id == ROOT_ID
+    assert root.kind is SpanKind.INTERNAL and child.kind is SpanKind.CLIENT
+    assert (child.start_time, child.end_time) == (1764000000010000000, 1764000000090000000)
+    assert child.status.status_code is StatusCode.ERROR and child.status.description == "HTTP 500"
+    assert root.status.status_code is StatusCode.UNSET
+    assert [(e.name, dict(e.attributes or {})) for e in child.events] == [("retry", {"attempt": 2})]
+    assert root.attributes == {"clicktrace.correlation_id": "01JDQ3N7R0ZKX2Y8W5V4T3S2R1"}
+    assert root.context.trace_flags.sampled  # processors drop unsampled spans
+    # The server names the service; the browser's other resource attributes are kept.
+    assert dict(root.resource.attributes) == {"service.name": "browser", "browser.language": "en"}
+    assert root.instrumentation_scope is not None
+    assert root.instrumentation_scope.name == "clicktrace-pinia"
+
+
+def test_enum_names_and_numeric_times_are_accepted(valid_body: dict[str, Any]) -> None:
+    span = valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span.update(kind="SPAN_KIND_PRODUCER", status={"code": "STATUS_CODE_OK"},
+                startTimeUnixNano=5, endTimeUnixNano=6, traceId=span["traceId"].upper(),
+                traceState="vendor=abc", name="n" * (MAX_NAME_LENGTH + 10))
+    decoded = decode_request(valid_body, BASE)
+    span_out = decoded.spans[0]
+    assert span_out.kind is SpanKind.PRODUCER and span_out.status.status_code is StatusCode.OK
+    assert (span_out.start_time, span_out.end_time) == (5, 6)
+    assert span_out.context is not None and span_out.context.trace_id == TRACE_ID
+    assert span_out.context.trace_state.to_header() == "vendor=abc"
+    assert len(span_out.name) == MAX_NAME_LENGTH
+
+
+@pytest.mark.parametrize("change", [
+    {"traceId": "0" * 32}, {"traceId": "xyz"}, {"spanId": "00f067aa0ba902"}, {"spanId": None},
+    {"parentSpanId": "0000000000000000"}, {"startTimeUnixNano": "-1"},
+    {"endTimeUnixNano": "1"}, {"endTimeUnixNano": None}, {"kind": 9}, {"kind": True},
+    {"status": {"code": 7}}, {"status": "bad"}, {"name": ""}, {"events": {}},
+    {"events": [{"name": "e"}]},
+])
+def test_a_bad_span_is_rejected_alone(valid_body: dict[str, Any], change: dict[str, Any]) -> None:
+    valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][1].update(change)
+    decoded = decode_request(valid_body, BASE)
+    assert decoded.invalid is None and decoded.rejected == 1
+    assert [s.name for s in decoded.spans] == ["rename product"]
+
+
+@pytest.mark.parametrize("body", [
+    [], "x", None, {"resourceSpans": {}}, {"resourceSpans": [1]},
+    {"resourceSpans": [{"scopeSpans": "x"}]}, {"resourceSpans": [{"scopeSpans": [{"spans": 1}]}]},
+])
+def test_a_body_of_the_wrong_shape_is_invalid(body: Any) -> None:
+    decoded = decode_request(body, BASE)
+    assert decoded.invalid and not decoded.too_many and decoded.spans == ()
+
+
+def test_too_many_spans_is_refused_before_any_is_built() -> None:
+    spans: list[dict[str, Any]] = [{}] * (MAX_SPANS_PER_REQUEST + 1)
+    body: dict[str, Any] = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    decoded = decode_request(body, BASE)
+    assert decoded.too_many and decoded.spans == ()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId", "spanId",
+                         "parentSpanId", "startTimeUnixNano", "endTimeUnixNano", "kind",
+                         "status", "code", "events", "name", "attributes", "resource"])
+        | st.text(max_size=8), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_arbitrary_json_never_raises(data: Any) -> None:
+    decoded = decode_request(data, BASE)
+    if decoded.invalid is not None:
+        assert decoded.spans == () and decoded.rejected == 0
+    for span in decoded.spans:  # whatever gets through is a well-formed span
+        assert span.context is not None and span.context.trace_id and span.context.span_id
+        assert span.start_time is not None and span.end_time is not None
+        assert 0 < span.start_time <= span.end_time
