@@ -1,0 +1,288 @@
+"""The Bus: everything brokers share. Encoding, context, spans, acks, retries with capped
+exponential backoff, dead-lettering, deadlines and dedupe live here; a broker file only
+moves bytes (``_connect``, ``_send``, ``_listen``, dead-letter send and read)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from types import TracebackType
+from typing import ClassVar
+
+import msgspec
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+
+from clicktrace import __version__
+from clicktrace.bus import tracing
+from clicktrace.bus.types import (
+    DEAD_LETTER_REASON,
+    MAX_REASON_LENGTH,
+    TRACE_MODE_HEADER,
+    TRACE_MODES,
+    Backoff,
+    DeadLetter,
+    DeadLetterHook,
+    Dedupe,
+    Delivery,
+    Handler,
+    Subscription,
+    TraceMode,
+    check_name,
+)
+from clicktrace.context import bound
+from clicktrace.envelope import Envelope, decode, encode
+
+__all__ = ["Bus", "BusNotRunning"]
+
+log = logging.getLogger("clicktrace.bus")
+RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
+
+
+class BusNotRunning(RuntimeError):
+    """Publishing before ``start()`` or after ``close()``."""
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_REASON_LENGTH]
+
+
+class Bus(ABC):
+    """Publish envelopes to topics; subscribe handlers with a consumer group.
+
+    At least once: a message is acked only after its handler returns (or after it has been
+    dead-lettered); a failing handler is retried ``max_attempts`` times in all, then the
+    message goes to the topic's dead-letter destination with the reason, and the
+    subscription's ``on_dead_letter`` hook runs (the notifier sends ``rejected`` from it).
+    """
+
+    system: ClassVar[str]
+
+    def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(
+            "clicktrace.bus", __version__, tracer_provider=tracer_provider
+        )
+        self._subscriptions: list[Subscription] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+
+    def subscribe(
+        self, topic: str, handler: Handler, *, group: str, max_attempts: int = 5,
+        on_dead_letter: DeadLetterHook | None = None, trace_mode: TraceMode = "child",
+        backoff: Backoff | None = None, dedupe: Dedupe | None = None,
+        honour_deadline: bool = True,
+    ) -> Subscription:
+        """Register ``handler`` for ``topic`` in consumer ``group`` (before ``start()``).
+
+        Each group gets every message once; subscriptions sharing a group compete.
+        ``honour_deadline``: a message whose deadline has passed is dead-lettered with
+        reason ``deadline_exceeded`` instead of being handled.
+        """
+        if self._running:
+            raise RuntimeError("subscribe before start()")
+        if not callable(handler):
+            raise TypeError("handler must be an async callable")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError("max_attempts must be an int >= 1")
+        if trace_mode not in TRACE_MODES:
+            raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
+        sub = Subscription(
+            topic=check_name("topic", topic), group=check_name("group", group),
+            handler=handler, max_attempts=max_attempts, on_dead_letter=on_dead_letter,
+            trace_mode=trace_mode, backoff=backoff or Backoff(), dedupe=dedupe,
+            honour_deadline=honour_deadline,
+        )
+        self._subscriptions.append(sub)
+        return sub
+
+    async def start(self) -> None:
+        """Connect and declare every subscription; on return, publishes reach them."""
+        if self._running:
+            return
+        await self._connect()
+        self._running = True
+        for sub in self._subscriptions:
+            await self._prepare(sub)
+        for sub in self._subscriptions:
+            name = f"clicktrace {sub.consumer}"
+            self._tasks.append(asyncio.create_task(self._run(sub), name=name))
+
+    async def close(self) -> None:
+        """Stop consuming (unacked messages go back to the broker) and disconnect."""
+        self._running = False
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._disconnect()
+
+    async def __aenter__(self) -> Bus:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def publish(
+        self, topic: str, envelope: Envelope, *, trace_mode: TraceMode | None = None
+    ) -> None:
+        """Send ``envelope`` to ``topic`` inside a PRODUCER span.
+
+        ``trace_mode`` asks consumers to start their span as ``link`` or ``new`` (or
+        ``child``) whatever their subscription says.
+        """
+        check_name("topic", topic)
+        if not isinstance(envelope, Envelope):
+            raise TypeError(f"publish needs an Envelope, not {type(envelope).__name__}")
+        if not self._running:
+            raise BusNotRunning("publish on a bus that is not started")
+        span = tracing.start_producer_span(self._tracer, self.system, topic, envelope)
+        with trace.use_span(span, end_on_exit=True):
+            stamped = tracing.stamp(envelope, span)
+            headers = tracing.native_headers(stamped)
+            if trace_mode is not None:
+                if trace_mode not in TRACE_MODES:
+                    raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
+                headers[TRACE_MODE_HEADER] = trace_mode
+            await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
+
+    async def dead_letters(self, topic: str, group: str, limit: int = 100) -> list[DeadLetter]:
+        """What ``group`` gave up on in ``topic``, oldest first (read, not removed)."""
+        out = []
+        for body, headers in await self._read_dead_letters(
+            check_name("topic", topic), check_name("group", group), limit
+        ):
+            try:
+                envelope: Envelope | None = decode(body)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                envelope = None
+            out.append(DeadLetter(body, headers.get(DEAD_LETTER_REASON, ""), headers, envelope))
+        return out
+
+    # -- consuming -------------------------------------------------------------------------
+
+    async def _run(self, sub: Subscription) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._listen(sub)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("clicktrace bus: consumer %s failed; restarting", sub.consumer)
+            await asyncio.sleep(RESTART_BACKOFF.delay(failures))
+
+    async def _deliver(self, sub: Subscription, delivery: Delivery) -> None:
+        """Handle one delivery to the end: acked, or dead-lettered and acked."""
+        try:
+            envelope = decode(delivery.body)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await self._give_up(sub, delivery, None, f"undecodable: {exc}"[:MAX_REASON_LENGTH])
+            return
+        message_id = envelope.metadata.message_id
+        if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, message_id):
+            await delivery.ack()
+            return
+        parent, links = tracing.consumer_context(envelope, delivery.headers, sub.trace_mode)
+        click = tracing.click_of(envelope)
+        attempt = max(1, delivery.delivery_count)
+        while True:
+            span = tracing.start_consumer_span(
+                self._tracer, self.system, sub.topic, sub.group, envelope, parent, links
+            )
+            span.set_attribute("messaging.clicktrace.attempt", attempt)
+            try:
+                with bound(click, trace.set_span_in_context(span, parent)):
+                    if not await self._attempt(sub, delivery, envelope, span, attempt):
+                        return
+            finally:
+                span.end()
+            await asyncio.sleep(sub.backoff.delay(attempt))
+            await delivery.touch()
+            attempt += 1
+
+    async def _attempt(
+        self, sub: Subscription, delivery: Delivery, envelope: Envelope, span: Span, attempt: int
+    ) -> bool:
+        """One try inside the consumer span; True when it should be retried."""
+        deadline = envelope.metadata.deadline
+        if sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
+            reason = "deadline_exceeded"
+        else:
+            try:
+                await sub.handler(envelope)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, _reason(exc)))
+                if attempt < sub.max_attempts:
+                    return True
+                reason = _reason(exc)
+            else:
+                if sub.dedupe is not None:
+                    await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
+                await delivery.ack()
+                return False
+        span.set_status(Status(StatusCode.ERROR, reason))
+        span.set_attribute("messaging.clicktrace.dead_letter_reason", reason)
+        await self._give_up(sub, delivery, envelope, reason)
+        return False
+
+    async def _give_up(
+        self, sub: Subscription, delivery: Delivery, envelope: Envelope | None, reason: str
+    ) -> None:
+        headers = dict(delivery.headers)
+        headers[DEAD_LETTER_REASON] = reason
+        await self._send_dead_letter(sub, delivery.body, headers)
+        log.warning("clicktrace bus: %s dead-lettered a message: %s", sub.consumer, reason)
+        if envelope is not None and sub.on_dead_letter is not None:
+            try:
+                await sub.on_dead_letter(envelope, reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The message is safe in the dead-letter destination; a failing hook must
+                # not make it loop.
+                log.exception("clicktrace bus: on_dead_letter hook of %s failed", sub.consumer)
+        await delivery.ack()
+
+    # -- what a broker file implements ---------------------------------------------------
+
+    @abstractmethod
+    async def _connect(self) -> None: ...
+
+    @abstractmethod
+    async def _disconnect(self) -> None: ...
+
+    async def _prepare(self, sub: Subscription) -> None:
+        """Declare the group's queue/consumer so messages published from now on reach it."""
+        return None
+
+    @abstractmethod
+    async def _send(
+        self, topic: str, body: bytes, headers: dict[str, str], message_id: str
+    ) -> None: ...
+
+    @abstractmethod
+    async def _listen(self, sub: Subscription) -> None:
+        """Receive forever, awaiting ``self._deliver(sub, delivery)`` for each message."""
+
+    @abstractmethod
+    async def _send_dead_letter(
+        self, sub: Subscription, body: bytes, headers: dict[str, str]
+    ) -> None: ...
+
+    @abstractmethod
+    async def _read_dead_letters(
+        self, topic: str, group: str, limit: int
+    ) -> list[tuple[bytes, Mapping[str, str]]]: ...
+

@@ -1,0 +1,136 @@
+"""Spans and context for the bus, after the OpenTelemetry messaging semantic conventions.
+
+The producer span is a child of the context the envelope was created in (so an outbox relay
+publishing later still continues the request's trace); its context replaces the envelope's
+traceparent and is copied into the broker's native headers. The consumer span is a child of
+that context, or a new trace with a link to it, or a new trace, as the subscription (or the
+message's ``x-clicktrace-trace-mode`` header) asks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+from opentelemetry import baggage as otel_baggage
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_current_span
+
+from clicktrace import context as click_context
+from clicktrace.bus.types import TRACE_MODE_HEADER, TRACE_MODES, TraceMode
+from clicktrace.envelope import Envelope
+from clicktrace.ids import new_id, parse_id
+from clicktrace.propagation import HEADER_KEYS, MAPPING_GETTER, Extracted, extract
+from clicktrace.propagation.traceparent import format_traceparent
+
+__all__ = [
+    "click_of",
+    "consumer_context",
+    "native_headers",
+    "stamp",
+    "start_consumer_span",
+    "start_producer_span",
+]
+
+
+def _attributes(system: str, topic: str, operation: str, envelope: Envelope) -> dict[str, Any]:
+    return {
+        "messaging.system": system,
+        "messaging.destination.name": topic,
+        "messaging.operation.name": operation,
+        "messaging.operation.type": operation,
+        "messaging.message.id": envelope.metadata.message_id,
+        "messaging.message.conversation_id": envelope.metadata.correlation_id,
+    }
+
+
+def start_producer_span(tracer: Tracer, system: str, topic: str, envelope: Envelope) -> Span:
+    """A PRODUCER span, child of the envelope's creation context (else the current one)."""
+    # otel_context(None) builds on the current context: used as is when there is no traceparent.
+    parent = envelope.metadata.extract().otel_context()
+    return tracer.start_span(
+        f"send {topic}", context=parent, kind=SpanKind.PRODUCER,
+        attributes=_attributes(system, topic, "send", envelope),
+    )
+
+
+def stamp(envelope: Envelope, span: Span) -> Envelope:
+    """``envelope`` with the producer span's context as its traceparent."""
+    sc = span.get_span_context()
+    if not sc.is_valid:
+        return envelope
+    meta = msgspec.structs.replace(
+        envelope.metadata,
+        traceparent=format_traceparent(sc.trace_id, sc.span_id, int(sc.trace_flags)),
+        tracestate=sc.trace_state.to_header() if sc.trace_state else envelope.metadata.tracestate,
+    )
+    return msgspec.structs.replace(envelope, metadata=meta)
+
+
+def native_headers(envelope: Envelope) -> dict[str, str]:
+    """The envelope's context as broker headers, so stock instrumentation joins the trace."""
+    meta = envelope.metadata
+    headers = {HEADER_KEYS.correlation_id: meta.correlation_id}
+    for key, value in (
+        (HEADER_KEYS.traceparent, meta.traceparent),
+        (HEADER_KEYS.tracestate, meta.tracestate),
+        (HEADER_KEYS.baggage, meta.baggage),
+        (HEADER_KEYS.causation_id, meta.causation_id),
+        (HEADER_KEYS.deadline, None if meta.deadline is None else str(meta.deadline)),
+    ):
+        if value:
+            headers[key] = value
+    return headers
+
+
+def _incoming(envelope: Envelope, headers: Mapping[str, Any]) -> Extracted:
+    # Native headers win for the trace: stock instrumentation on the producer side writes
+    # its own publish span there. The envelope is the fallback (and the authority for ids).
+    from_headers = extract(headers, MAPPING_GETTER, HEADER_KEYS)
+    from_envelope = envelope.metadata.extract()
+    return from_headers if from_headers.traceparent else from_envelope
+
+
+def consumer_context(
+    envelope: Envelope, headers: Mapping[str, Any], mode: TraceMode
+) -> tuple[Context, list[Link]]:
+    """The parent context and links for the consumer span of ``envelope``."""
+    wanted = headers.get(TRACE_MODE_HEADER)
+    if isinstance(wanted, bytes):
+        wanted = wanted.decode("latin-1")
+    if isinstance(wanted, str) and wanted.lower() in TRACE_MODES:
+        mode = wanted.lower()  # type: ignore[assignment]
+    incoming = _incoming(envelope, headers)
+    if mode == "child":
+        return incoming.otel_context(Context()) or Context(), []
+    root = Context()
+    for name, value in (incoming.baggage or {}).items():
+        root = otel_baggage.set_baggage(name, value, root)
+    if mode == "new" or incoming.traceparent is None:
+        return root, []
+    remote = get_current_span(incoming.otel_context(Context())).get_span_context()
+    return root, [Link(remote)]
+
+
+def start_consumer_span(
+    tracer: Tracer, system: str, topic: str, group: str, envelope: Envelope,
+    parent: Context, links: list[Link],
+) -> Span:
+    attributes = _attributes(system, topic, "process", envelope)
+    attributes["messaging.consumer.group.name"] = group
+    return tracer.start_span(
+        f"process {topic}", context=parent, kind=SpanKind.CONSUMER,
+        attributes=attributes, links=links,
+    )
+
+
+def click_of(envelope: Envelope) -> click_context.ClickContext:
+    """The handler's ClickContext: the message's ids, caused by the message itself."""
+    meta = envelope.metadata
+    return click_context.ClickContext(
+        correlation_id=parse_id(meta.correlation_id) or new_id(),
+        causation_id=meta.message_id,
+        client_id=parse_id(meta.client_id),
+        deadline_ms=meta.deadline,
+    )

@@ -1,0 +1,122 @@
+"""What the bus base and the broker files share: handler types, subscriptions, deliveries."""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from clicktrace.envelope import Envelope
+
+__all__ = [
+    "DEAD_LETTER_REASON",
+    "TRACE_MODE_HEADER",
+    "Backoff",
+    "DeadLetter",
+    "DeadLetterHook",
+    "Dedupe",
+    "Delivery",
+    "Handler",
+    "Subscription",
+    "TraceMode",
+    "check_name",
+]
+
+Handler = Callable[[Envelope], Awaitable[None]]
+DeadLetterHook = Callable[[Envelope, str], Awaitable[None]]
+TraceMode = Literal["child", "link", "new"]
+TRACE_MODES: frozenset[str] = frozenset({"child", "link", "new"})
+
+# Native header a producer may set to choose how the consumer's span relates to it
+# (as MassTransit lets a message choose); it overrides the subscription's setting.
+TRACE_MODE_HEADER = "x-clicktrace-trace-mode"
+DEAD_LETTER_REASON = "x-clicktrace-dead-letter-reason"
+MAX_REASON_LENGTH = 1000
+
+# Topic and group names end up as NATS subjects, AMQP queue names and Redis keys:
+# keep them to what all three accept.
+_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
+
+
+def check_name(kind: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{kind} must be a str, not {type(value).__name__}")
+    if not _NAME.match(value) or value.endswith(".") or ".." in value:
+        raise ValueError(f"invalid {kind} {value!r}: use letters, digits, '_', '-', '.'")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Capped exponential backoff between attempts of a failing handler."""
+
+    initial: float = 0.05
+    maximum: float = 5.0
+    multiplier: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < self.initial or self.multiplier < 1:
+            raise ValueError("Backoff needs 0 <= initial <= maximum and multiplier >= 1")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1))
+
+
+class Dedupe(Protocol):
+    """Remembers which messages a consumer has already processed."""
+
+    async def seen(self, consumer: str, message_id: str) -> bool: ...
+
+    async def remember(self, consumer: str, message_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    topic: str
+    group: str
+    handler: Handler
+    max_attempts: int = 5
+    on_dead_letter: DeadLetterHook | None = None
+    trace_mode: TraceMode = "child"
+    backoff: Backoff = field(default_factory=Backoff)
+    dedupe: Dedupe | None = None
+    honour_deadline: bool = True
+
+    @property
+    def consumer(self) -> str:
+        """The name idempotency records are kept under."""
+        return f"{self.topic}:{self.group}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that was given up on, as read back from the dead-letter destination."""
+
+    body: bytes
+    reason: str
+    headers: Mapping[str, str]
+    envelope: Envelope | None
+
+
+class Delivery(ABC):
+    """One received message, as a broker file hands it to the base."""
+
+    __slots__ = ("body", "delivery_count", "headers")
+
+    def __init__(self, body: bytes, headers: Mapping[str, str], delivery_count: int = 1) -> None:
+        self.body = body
+        self.headers = headers
+        self.delivery_count = delivery_count
+        """How many times the broker has delivered it (1 the first time): attempts count on
+        from here after a consumer crash."""
+
+    @abstractmethod
+    async def ack(self) -> None:
+        """Done with it: the broker must not deliver it again to this group."""
+
+    async def touch(self) -> None:
+        """Still working on it (between retries): extend the broker's redelivery timer."""
+        return None
