@@ -1,0 +1,121 @@
+"""Exactly-once, in-order delivery to each connected socket, whatever the transport.
+
+Every connection of a client gets a :class:`Delivery` that remembers the last ``seq`` it sent.
+Live frames reach it through :meth:`Hub.dispatch` (from the local notifier, a python-socketio
+manager, or Redis pub/sub); frames it already sent are dropped, and a gap (frames published
+out of order by two processes, or published while the socket was connecting) is filled from
+the replay buffer. While a connection replays what it missed, live frames are held, then
+offered in order, so replay and live traffic never interleave or repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+from clicktrace.notify.frames import Frame, resync_frame
+from clicktrace.notify.replay import ReplayBuffer
+
+__all__ = ["Delivery", "Hub", "Send"]
+
+Send = Callable[[Frame], Awaitable[None]]
+_log = logging.getLogger("clicktrace.notify")
+
+
+class Delivery:
+    def __init__(self, client_id: str, send: Send, buffer: ReplayBuffer, last_seq: int) -> None:
+        self.client_id = client_id
+        self.last_seq = last_seq
+        self._send = send
+        self._buffer = buffer
+        self._held: list[Frame] | None = []
+        self._lock = asyncio.Lock()
+
+    async def resume(self) -> None:
+        """Replay what the client missed since its ``last_seq``, then go live."""
+        async with self._lock:
+            await self._catch_up()
+            held, self._held = self._held or [], None
+            for frame in held:
+                await self._offer(frame)
+
+    async def offer(self, frame: Frame) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+            return
+        async with self._lock:
+            await self._offer(frame)
+
+    async def _offer(self, frame: Frame) -> None:
+        seq = frame.get("seq")
+        if not isinstance(seq, int) or seq <= self.last_seq:
+            return
+        if seq > self.last_seq + 1:
+            await self._catch_up()
+            if seq <= self.last_seq:
+                return
+        await self._send(frame)
+        self.last_seq = seq
+
+    async def _catch_up(self) -> None:
+        missed = await self._buffer.since(self.client_id, self.last_seq)
+        if missed is None:
+            current = await self._buffer.current(self.client_id)
+            await self._send(resync_frame(current))
+            self.last_seq = current
+            return
+        for frame in missed:
+            if frame["seq"] > self.last_seq:
+                await self._send(frame)
+                self.last_seq = frame["seq"]
+
+
+class Hub:
+    """The connections on this node, by client id."""
+
+    def __init__(self, buffer: ReplayBuffer) -> None:
+        self.buffer = buffer
+        self._clients: dict[str, dict[Hashable, Delivery]] = {}
+        self._keys: dict[Hashable, str] = {}
+
+    def attach(self, key: Hashable, client_id: str, send: Send, last_seq: int) -> Delivery:
+        """Register a verified connection; it holds live frames until :meth:`Delivery.resume`."""
+        self.detach(key)
+        delivery = Delivery(client_id, send, self.buffer, last_seq)
+        self._clients.setdefault(client_id, {})[key] = delivery
+        self._keys[key] = client_id
+        return delivery
+
+    def get(self, key: Hashable) -> Delivery | None:
+        client_id = self._keys.get(key)
+        return None if client_id is None else self._clients[client_id].get(key)
+
+    def detach(self, key: Hashable) -> None:
+        client_id = self._keys.pop(key, None)
+        if client_id is None:
+            return
+        conns = self._clients.get(client_id, {})
+        conns.pop(key, None)
+        if not conns:
+            self._clients.pop(client_id, None)
+
+    def connections(self, client_id: str) -> int:
+        return len(self._clients.get(client_id, ()))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    async def dispatch(self, client_id: str, frame: Frame) -> None:
+        """Offer a live frame to every connection of ``client_id`` on this node."""
+        conns = self._clients.get(client_id)
+        if not conns:
+            return
+        for delivery in list(conns.values()):
+            try:
+                await delivery.offer(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # One broken socket must not starve the client's other tabs or other clients.
+                _log.warning("clicktrace: delivery to a socket failed", exc_info=True)

@@ -1,0 +1,128 @@
+"""The app-side entry point: session route, socket transport, replay buffer and ``notify``.
+
+.. code-block:: python
+
+    signer = TokenSigner(secret=None, ttl_seconds=86400)
+    notifier = Notifier(signer, transport="socketio")
+    app = Starlette(routes=[*notifier.routes, ...])
+    asgi = notifier.asgi(app)
+    await notifier.notify(client_id, correlation_id=..., status="confirmed", data={...})
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from opentelemetry.trace import TracerProvider
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
+
+from clicktrace.notify.delivery import Hub
+from clicktrace.notify.producer import Producer
+from clicktrace.notify.replay import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_TTL_SECONDS,
+    MemoryReplayBuffer,
+    ReplayBuffer,
+)
+from clicktrace.notify.session import UserOf, session_route
+from clicktrace.notify.socketio_transport import SocketIOTransport
+from clicktrace.notify.tokens import TokenSigner
+
+__all__ = ["Notifier"]
+
+Transport = Literal["socketio", "websocket"]
+
+
+class Notifier:
+    """Routes notifications to the browser tab that caused them.
+
+    ``redis_url`` (or ``amqp_url``, Socket.IO only) joins the nodes of a cluster: frames fan
+    out through it and the replay buffer lives in Redis. ``user_of`` returns the app's
+    authenticated user for a request; tokens are then bound to that user.
+    """
+
+    def __init__(
+        self,
+        signer: TokenSigner,
+        transport: Transport = "socketio",
+        *,
+        tracer_provider: TracerProvider | None = None,
+        redis_url: str | None = None,
+        amqp_url: str | None = None,
+        buffer: ReplayBuffer | None = None,
+        user_of: UserOf | None = None,
+        replay_max_frames: int = DEFAULT_MAX_FRAMES,
+        replay_ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        channel: str = "clicktrace",
+        cors_allowed_origins: str | list[str] | None = None,
+        prefix: str = "/clicktrace",
+    ) -> None:
+        if not isinstance(signer, TokenSigner):
+            raise TypeError("signer must be a TokenSigner")
+        if transport not in ("socketio", "websocket"):
+            raise ValueError("transport must be 'socketio' or 'websocket'")
+        if buffer is None:
+            buffer = _default_buffer(redis_url, replay_max_frames, replay_ttl_seconds,
+                                     signer.ttl_seconds, channel)
+        self.signer = signer
+        self.hub = Hub(buffer)
+        self.transport_name = transport
+        self._transport: Any
+        if transport == "socketio":
+            self._transport = SocketIOTransport(
+                self.hub, signer, user_of=user_of, redis_url=redis_url, amqp_url=amqp_url,
+                channel=channel, cors_allowed_origins=cors_allowed_origins)
+        else:
+            if amqp_url:
+                raise ValueError("the WebSocket transport fans out through Redis (redis_url)")
+            from clicktrace.notify.websocket_transport import WebSocketTransport
+
+            self._transport = WebSocketTransport(
+                self.hub, signer, user_of=user_of, redis_url=redis_url, channel=channel,
+                path=prefix + "/ws")
+        self._producer = Producer(buffer, self._transport.publish,
+                                  tracer_provider=tracer_provider)
+        self.routes: list[BaseRoute] = [
+            session_route(signer, user_of=user_of, path=prefix + "/session"),
+            *self._transport.routes,
+        ]
+
+    @property
+    def sio(self) -> Any:
+        """The python-socketio ``AsyncServer`` (Socket.IO transport), else ``None``."""
+        return getattr(self._transport, "sio", None)
+
+    def asgi(self, app: ASGIApp) -> ASGIApp:
+        """``app`` with the socket transport in front (python-socketio's ``ASGIApp``)."""
+        wrapped: ASGIApp = self._transport.wrap(app)
+        return wrapped
+
+    async def notify(
+        self,
+        client_id: str,
+        *,
+        correlation_id: str,
+        status: str,
+        type: str | None = None,
+        data: Any = None,
+        error: dict[str, str] | None = None,
+    ) -> int:
+        """Send ``status`` for ``correlation_id`` to the client's sockets; returns the seq."""
+        return await self._producer.notify(
+            client_id, correlation_id=correlation_id, status=status, type=type, data=data,
+            error=error)
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+        await self.hub.buffer.aclose()
+
+
+def _default_buffer(redis_url: str | None, max_frames: int, ttl: float, seq_ttl: float,
+                    channel: str) -> ReplayBuffer:
+    if redis_url:
+        from clicktrace.notify.replay_redis import RedisReplayBuffer
+
+        return RedisReplayBuffer(redis_url, max_frames=max_frames, ttl_seconds=ttl,
+                                 seq_ttl_seconds=max(seq_ttl, ttl), prefix=channel)
+    return MemoryReplayBuffer(max_frames, ttl, seq_ttl_seconds=max(seq_ttl, ttl))

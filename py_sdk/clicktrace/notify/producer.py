@@ -1,0 +1,85 @@
+"""Making a notification: the frame, its PRODUCER span, its ``seq``, then publishing it.
+
+Shared by :class:`~clicktrace.notify.Notifier` (in the socket-serving app) and the write-only
+emitters used by worker processes, so every notification is made the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, TracerProvider
+
+from clicktrace.ids import parse_id
+from clicktrace.notify.frames import EVENT, Frame, build_frame
+from clicktrace.notify.replay import ReplayBuffer
+from clicktrace.propagation import METADATA_KEYS, inject
+
+__all__ = ["Producer", "Publish"]
+
+Publish = Callable[[str, Frame], Awaitable[None]]
+_encoder = msgspec.json.Encoder()
+
+
+class Producer:
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        publish: Publish,
+        *,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
+        self.buffer = buffer
+        self._publish = publish
+        self._tracer = trace.get_tracer("clicktrace.notify", tracer_provider=tracer_provider)
+
+    async def notify(
+        self,
+        client_id: str,
+        *,
+        correlation_id: str,
+        status: str,
+        type: str | None = None,
+        data: Any = None,
+        error: dict[str, str] | None = None,
+    ) -> int:
+        """Send a notification to every socket of ``client_id``; returns its ``seq``.
+
+        Opens a PRODUCER span (child of the current context) whose traceparent travels in the
+        frame, so the browser continues the same trace.
+        """
+        cid = parse_id(client_id) if isinstance(client_id, str) else None
+        if cid is None:
+            raise ValueError("client_id must be a ULID")
+        frame = build_frame(
+            correlation_id=correlation_id, status=status, type=type, data=data, error=error)
+        try:
+            _encoder.encode(frame)  # fail here, loudly, rather than on every socket later
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise TypeError(f"notification data is not JSON-serialisable: {exc}") from None
+        attributes = {
+            "messaging.system": "clicktrace",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": EVENT,
+            "clicktrace.correlation_id": frame["correlation_id"],
+            "clicktrace.client_id": cid,
+            "clicktrace.status": status,
+        }
+        if type is not None:
+            attributes["clicktrace.type"] = type
+        with self._tracer.start_as_current_span(
+            f"send {EVENT}", kind=SpanKind.PRODUCER, attributes=attributes
+        ) as span:
+            carrier: dict[str, str] = {}
+            inject(carrier, keys=METADATA_KEYS)
+            if "traceparent" in carrier:
+                frame["traceparent"] = carrier["traceparent"]
+            stamped = await self.buffer.append(cid, frame)
+            span.set_attribute("clicktrace.seq", stamped["seq"])
+            span.set_attribute("messaging.message.id", f"{cid}:{stamped['seq']}")
+            await self._publish(cid, stamped)
+        seq: int = stamped["seq"]
+        return seq

@@ -1,0 +1,145 @@
+"""Signed client tokens: the only way a browser tab proves which client id it is.
+
+A token is ``v1.<payload>.<signature>``, both parts unpadded base64url. The payload is JSON
+``{"c": client_id, "x": expires_at_ms, "u": user?}``; the signature is HMAC-SHA256 over
+``v1.<payload>`` with the configured secret. ``verify`` never raises: anything tampered,
+expired, oversized or malformed is ``None``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from clicktrace.ids import new_id, parse_id
+
+__all__ = ["MAX_TOKEN_LENGTH", "MAX_USER_LENGTH", "Claims", "Session", "TokenSigner"]
+
+MAX_TOKEN_LENGTH = 512
+MAX_USER_LENGTH = 128
+_PREFIX = "v1."
+_MIN_SECRET_BYTES = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a valid token says: the client id, its expiry (Unix ms) and the bound user."""
+
+    client_id: str
+    expires_at: int
+    user: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """The answer to ``POST /clicktrace/session``."""
+
+    client_id: str
+    token: str
+    expires_at: int
+
+    def as_json(self) -> dict[str, str | int]:
+        return {"client_id": self.client_id, "token": self.token, "expires_at": self.expires_at}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes | None:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+class TokenSigner:
+    """Issues and verifies client tokens.
+
+    ``secret=None`` makes a random secret at start: fine for one process, but every node of a
+    cluster (and every worker that verifies) must share a configured secret.
+    """
+
+    def __init__(
+        self,
+        secret: str | bytes | None = None,
+        ttl_seconds: float = 86400,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if secret is None:
+            key = secrets.token_bytes(32)
+        elif isinstance(secret, str | bytes):
+            key = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
+        else:
+            raise TypeError("secret must be str, bytes or None")
+        if len(key) < _MIN_SECRET_BYTES:
+            raise ValueError(f"secret must be at least {_MIN_SECRET_BYTES} bytes")
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int | float):
+            raise TypeError("ttl_seconds must be a number")
+        if not ttl_seconds > 0:
+            raise ValueError("ttl_seconds must be positive")
+        self._key = key
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._clock = clock
+
+    @property
+    def ttl_seconds(self) -> float:
+        return self._ttl_ms / 1000
+
+    def _sign(self, message: bytes) -> bytes:
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def issue(self, client_id: str | None = None, *, user: str | None = None) -> Session:
+        """A token for ``client_id`` (a fresh ULID when ``None``), bound to ``user`` if given."""
+        cid = new_id() if client_id is None else parse_id(client_id)
+        if cid is None:
+            raise ValueError("client_id must be a ULID")
+        if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
+            raise ValueError(f"user must be a string of at most {MAX_USER_LENGTH} characters")
+        expires_at = int(self._clock() * 1000) + self._ttl_ms
+        claims: dict[str, str | int] = {"c": cid, "x": expires_at}
+        if user is not None:
+            claims["u"] = user
+        body = _PREFIX + _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+        token = body + "." + _b64(self._sign(body.encode("ascii")))
+        return Session(client_id=cid, token=token, expires_at=expires_at)
+
+    def claims(self, token: object) -> Claims | None:
+        """The claims of a valid, unexpired token, or ``None``. Never raises."""
+        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            return None
+        if not token.startswith(_PREFIX) or token.count(".") != 2:
+            return None
+        body, _, sig_text = token.rpartition(".")
+        sig = _unb64(sig_text)
+        if sig is None or not hmac.compare_digest(sig, self._sign(body.encode("ascii"))):
+            return None
+        raw = _unb64(body[len(_PREFIX):])
+        try:
+            data = json.loads(raw) if raw is not None else None
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        raw_cid, exp, user = data.get("c"), data.get("x"), data.get("u")
+        cid = parse_id(raw_cid) if isinstance(raw_cid, str) else None
+        if cid is None or isinstance(exp, bool) or not isinstance(exp, int):
+            return None
+        if user is not None and not isinstance(user, str):
+            return None
+        if exp <= int(self._clock() * 1000):
+            return None
+        return Claims(client_id=cid, expires_at=exp, user=user)
+
+    def verify(self, token: object) -> str | None:
+        """The client id named by a valid, unexpired token, or ``None``. Never raises."""
+        claims = self.claims(token)
+        return None if claims is None else claims.client_id
