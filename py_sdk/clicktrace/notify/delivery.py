@@ -47,6 +47,13 @@ class Delivery:
         async with self._lock:
             await self._offer(frame)
 
+    async def refresh(self) -> None:
+        """Catch up from the buffer (after live frames may have been lost, e.g. an outage)."""
+        if self._held is not None:
+            return  # resume() is about to catch up anyway
+        async with self._lock:
+            await self._catch_up()
+
     async def _offer(self, frame: Frame) -> None:
         seq = frame.get("seq")
         if not isinstance(seq, int) or seq <= self.last_seq:
@@ -105,6 +112,16 @@ class Hub:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    async def refresh_all(self) -> None:
+        for conns in list(self._clients.values()):
+            for delivery in list(conns.values()):
+                try:
+                    await delivery.refresh()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    _log.warning("clicktrace: catching a socket up failed", exc_info=True)
 
     async def dispatch(self, client_id: str, frame: Frame) -> None:
         """Offer a live frame to every connection of ``client_id`` on this node."""

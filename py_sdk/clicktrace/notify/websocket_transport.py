@@ -1,0 +1,152 @@
+"""Plain WebSocket transport: the route ``/clicktrace/ws``, one JSON text frame per notification.
+
+The client's first frame is the hello ``{"token", "last_seq"}``. Anything else closes the
+connection with a reason: no hello in time (1008 ``hello_timeout``), a binary frame (1003
+``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or fields (1008
+``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
+``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
+and resumes). Each connection writes from its own queue, so a slow socket never stalls the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.types import ASGIApp
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from clicktrace.notify.delivery import Hub
+from clicktrace.notify.fanout import RedisFanout
+from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
+from clicktrace.notify.session import UserOf, resolve_user
+from clicktrace.notify.tokens import TokenSigner
+
+__all__ = ["HELLO_TIMEOUT_SECONDS", "MAX_QUEUED_FRAMES", "WebSocketTransport"]
+
+HELLO_TIMEOUT_SECONDS = 10.0
+MAX_QUEUED_FRAMES = 1024
+
+
+class _Rejected(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+class WebSocketTransport:
+    def __init__(
+        self,
+        hub: Hub,
+        signer: TokenSigner,
+        *,
+        user_of: UserOf | None = None,
+        redis_url: str | None = None,
+        channel: str = "clicktrace",
+        path: str = "/clicktrace/ws",
+        hello_timeout: float = HELLO_TIMEOUT_SECONDS,
+    ) -> None:
+        self.hub = hub
+        self._signer = signer
+        self._user_of = user_of
+        self._hello_timeout = hello_timeout
+        self._fanout = (RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
+                        if redis_url else None)
+        self.routes: list[BaseRoute] = [WebSocketRoute(path, self._endpoint)]
+
+    async def publish(self, client_id: str, frame: Frame) -> None:
+        if self._fanout is None:
+            await self.hub.dispatch(client_id, frame)
+        else:
+            await self._fanout.publish(client_id, frame)
+
+    def wrap(self, app: ASGIApp) -> ASGIApp:
+        return app
+
+    async def aclose(self) -> None:
+        if self._fanout is not None:
+            await self._fanout.aclose()
+
+    async def _hello(self, ws: WebSocket) -> tuple[Hello, str]:
+        try:
+            message = await asyncio.wait_for(ws.receive(), self._hello_timeout)
+        except TimeoutError:
+            raise _Rejected(1008, "hello_timeout") from None
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        text = message.get("text")
+        if text is None:
+            raise _Rejected(1003, "expected_text")
+        if len(text) > MAX_HELLO_BYTES:
+            raise _Rejected(1009, "frame_too_large")
+        hello = parse_hello_text(text)
+        if hello is None:
+            raise _Rejected(1008, "invalid_hello")
+        claims = self._signer.claims(hello.token)
+        if claims is None:
+            raise _Rejected(1008, "invalid_token")
+        if claims.user is not None and claims.user != await resolve_user(self._user_of, ws):
+            raise _Rejected(1008, "invalid_token")
+        return hello, claims.client_id
+
+    async def _endpoint(self, ws: WebSocket) -> None:
+        await ws.accept()
+        queue: asyncio.Queue[Frame | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        overflow = asyncio.Event()
+        writer: asyncio.Task[None] | None = None
+        try:
+            hello, client_id = await self._hello(ws)
+            if self._fanout is not None:
+                await self._fanout.start()
+
+            async def send(frame: Frame) -> None:
+                try:
+                    queue.put_nowait(frame)
+                except asyncio.QueueFull:
+                    overflow.set()  # closed below; the client resumes from the buffer
+
+            writer = asyncio.create_task(self._write(ws, queue))
+            delivery = self.hub.attach(ws, client_id, send, hello.last_seq)
+            await delivery.resume()
+            await self._read_until_closed(ws, writer, overflow)
+        except _Rejected as exc:
+            await _close(ws, exc.code, exc.reason)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.hub.detach(ws)
+            if writer is not None:
+                writer.cancel()
+                await asyncio.gather(writer, return_exceptions=True)
+
+    async def _read_until_closed(
+        self, ws: WebSocket, writer: asyncio.Task[None], overflow: asyncio.Event
+    ) -> None:
+        receive = asyncio.ensure_future(ws.receive())
+        overflowed = asyncio.ensure_future(overflow.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {receive, writer, overflowed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (receive, overflowed):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+        if overflowed in done:
+            raise _Rejected(1008, "too_slow")
+        if receive in done and receive.result()["type"] != "websocket.disconnect":
+            raise _Rejected(1008, "unexpected_frame")
+        # The writer only ends when sending failed: the peer is gone.
+
+    async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame | None]) -> None:
+        while (frame := await queue.get()) is not None:
+            await ws.send_text(json.dumps(frame, separators=(",", ":")))
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):  # the peer may already be gone
+        await ws.close(code, reason)
+

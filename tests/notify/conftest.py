@@ -1,0 +1,108 @@
+"""Fixtures for notify tests: private tracing, real uvicorn servers on loopback, real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+import socketio
+import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from starlette.types import ASGIApp
+
+from clicktrace.ids import new_id
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+SECRET = "clicktrace-test-secret-0123456789"
+WAIT = 10.0  # generous upper bound for anything to arrive; never a timing assertion
+
+Serve = Callable[[ASGIApp], Awaitable[str]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    return tp
+
+
+@pytest.fixture
+def channel() -> str:
+    return f"ct-test-{new_id().lower()}"
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Start ``app`` under uvicorn on a free loopback port; returns its base URL."""
+    servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(app: ASGIApp) -> str:
+        port = free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                lifespan="off", ws="websockets-sansio")
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        servers.append((server, task))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, _ in servers:
+        server.should_exit = True
+    await asyncio.gather(*(task for _, task in servers))
+
+
+class SioTab:
+    """A python-socketio client standing in for one browser tab."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("clicktrace", self._on_frame)
+
+    async def _on_frame(self, frame: dict[str, Any]) -> None:
+        await self.frames.put(frame)
+
+    async def connect(self, url: str, auth: Any) -> None:
+        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=WAIT)
+
+    async def next(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self.frames.get(), WAIT)
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+
+
+@pytest.fixture
+async def tabs() -> AsyncIterator[Callable[[], SioTab]]:
+    made: list[SioTab] = []
+
+    def make() -> SioTab:
+        tab = SioTab()
+        made.append(tab)
+        return tab
+
+    yield make
+    for tab in made:
+        await tab.close()

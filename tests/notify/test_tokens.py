@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from clicktrace.ids import new_id
+from clicktrace.notify.tokens import MAX_TOKEN_LENGTH, TokenSigner
+
+SECRET = "a-secret-of-at-least-sixteen-bytes"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_issue_then_verify_names_the_client() -> None:
+    signer = TokenSigner(SECRET)
+    session = signer.issue()
+    assert signer.verify(session.token) == session.client_id
+    assert session.as_json() == {"client_id": session.client_id, "token": session.token,
+                                 "expires_at": session.expires_at}
+
+
+def test_issue_keeps_a_given_client_id_in_canonical_form() -> None:
+    cid = new_id()
+    session = TokenSigner(SECRET).issue(cid.lower())
+    assert session.client_id == cid
+
+
+def test_expiry() -> None:
+    clock = Clock()
+    signer = TokenSigner(SECRET, ttl_seconds=60, clock=clock)
+    session = signer.issue()
+    assert session.expires_at == int(clock.now * 1000) + 60_000
+    clock.now += 59.9
+    assert signer.verify(session.token) == session.client_id
+    clock.now += 0.1
+    assert signer.verify(session.token) is None
+
+
+def test_another_secret_rejects() -> None:
+    token = TokenSigner(SECRET).issue().token
+    assert TokenSigner(SECRET + "x").verify(token) is None
+    assert TokenSigner(None).verify(token) is None
+
+
+def _reencode(token: str, change: dict[str, object]) -> str:
+    prefix, body, sig = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims.update(change)
+    raw = json.dumps(claims, separators=(",", ":")).encode()
+    return f"{prefix}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}.{sig}"
+
+
+def test_tampered_claims_are_rejected() -> None:
+    signer = TokenSigner(SECRET)
+    session = signer.issue()
+    assert signer.verify(_reencode(session.token, {"c": new_id()})) is None
+    assert signer.verify(_reencode(session.token, {"x": session.expires_at + 10**9})) is None
+
+
+def test_tampered_signature_is_rejected() -> None:
+    signer = TokenSigner(SECRET)
+    token = signer.issue().token
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert signer.verify(flipped) is None
+    assert signer.verify(token.rsplit(".", 1)[0] + ".") is None
+
+
+def test_user_is_bound() -> None:
+    signer = TokenSigner(SECRET)
+    claims = signer.claims(signer.issue(user="alice").token)
+    assert claims is not None and claims.user == "alice"
+    anon = signer.claims(signer.issue().token)
+    assert anon is not None and anon.user is None
+
+
+@pytest.mark.parametrize("value", [None, 42, b"v1.x.y", "", "v1.", "v1..", "v2.a.b",
+                                   "x" * (MAX_TOKEN_LENGTH + 1), "v1.é.b", "v1.a.b.c"])
+def test_garbage_is_none(value: object) -> None:
+    assert TokenSigner(SECRET).verify(value) is None
+
+
+@given(st.text(max_size=600))
+def test_verify_never_raises(text: str) -> None:
+    assert TokenSigner(SECRET).verify(text) is None
+
+
+def test_signed_but_malformed_claims_are_none() -> None:
+    # Forge validly signed tokens whose claims are wrong, to reach every check past the HMAC.
+    signer = TokenSigner(SECRET)
+    for claims in ([1], {"c": 1, "x": 2**62}, {"c": new_id(), "x": True},
+                   {"c": new_id(), "x": 2**62, "u": 3}, {"c": "nope", "x": 2**62}):
+        raw = json.dumps(claims).encode()
+        body = "v1." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+        token = body + "." + base64.urlsafe_b64encode(
+            signer._sign(body.encode())).rstrip(b"=").decode()
+        assert signer.verify(token) is None
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError):
+        TokenSigner("short")
+    with pytest.raises(TypeError):
+        TokenSigner(123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        TokenSigner(SECRET, ttl_seconds=0)
+    with pytest.raises(ValueError):
+        TokenSigner(SECRET).issue("not-a-ulid")
+    with pytest.raises(ValueError):
+        TokenSigner(SECRET).issue(user="u" * 1000)
