@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pytest
+from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from clicktrace.ingest.otlp_json import MAX_NAME_LENGTH, MAX_SPANS_PER_REQUEST, decode_request
@@ -101,3 +105,24 @@ def test_arbitrary_json_never_raises(data: Any) -> None:
         assert span.context is not None and span.context.trace_id and span.context.span_id
         assert span.start_time is not None and span.end_time is not None
         assert 0 < span.start_time <= span.end_time
+
+
+def test_round_trip_through_the_standard_otlp_encoder(valid_body: dict[str, Any]) -> None:
+    """What OpenTelemetry's own OTLP encoder makes of our spans decodes to the same spans."""
+    first = decode_request(valid_body, BASE).spans
+    message = MessageToDict(encode_spans(first))
+    for rs in message["resourceSpans"]:  # OTLP/JSON writes ids as hex, proto3 JSON as base64
+        for span in rs["scopeSpans"][0]["spans"]:
+            for key in ("traceId", "spanId", "parentSpanId"):
+                if key in span:
+                    span[key] = base64.b64decode(span[key]).hex()
+    again = decode_request(message, BASE)
+    assert again.rejected == 0
+
+    def summary(span: ReadableSpan) -> tuple[Any, ...]:
+        return (span.name, span.context, span.parent.span_id if span.parent else None,
+                span.kind, span.start_time, span.end_time, dict(span.attributes or {}),
+                span.status.status_code, span.status.description,
+                [(e.name, e.timestamp) for e in span.events], dict(span.resource.attributes))
+
+    assert sorted(map(summary, again.spans), key=str) == sorted(map(summary, first), key=str)

@@ -20,14 +20,8 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, Trace
 from clicktrace.ingest.attributes import parse_attributes
 from clicktrace.propagation.tracestate import parse_tracestate
 
-__all__ = [
-    "MAX_EVENTS_PER_SPAN",
-    "MAX_NAME_LENGTH",
-    "MAX_RESOURCE_ATTRIBUTES",
-    "MAX_SPANS_PER_REQUEST",
-    "Decoded",
-    "decode_request",
-]
+__all__ = ["MAX_EVENTS_PER_SPAN", "MAX_NAME_LENGTH", "MAX_RESOURCE_ATTRIBUTES",
+           "MAX_SPANS_PER_REQUEST", "Decoded", "decode_request"]
 
 MAX_SPANS_PER_REQUEST = 512
 MAX_EVENTS_PER_SPAN = 32
@@ -44,7 +38,7 @@ _MAX_NANOS = 2**63 - 1
 # OTLP numbers SpanKind from 1 (0 is "unspecified"); the OpenTelemetry API numbers it from 0.
 _KINDS = {1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT,
           4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}
-_KIND_NAMES = {"SPAN_KIND_" + k.name: k for k in _KINDS.values()}
+_KIND_NAMES = {f"SPAN_KIND_{kind.name}": number for number, kind in _KINDS.items()}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 # The browser exported these spans, so they were sampled there; span processors drop
 # unsampled spans, so the flag is set whatever the (optional) ``flags`` field says.
@@ -103,7 +97,7 @@ def _enum(value: Any, names: Mapping[str, int], default: int) -> int:
 
 
 def _kind(value: Any) -> SpanKind:
-    number = _enum(value, {n: k.value + 1 for n, k in _KIND_NAMES.items()}, 0)
+    number = _enum(value, _KIND_NAMES, 0)
     if number == 0:
         return SpanKind.INTERNAL
     if number not in _KINDS:

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
+from clicktrace.asgi.errors import error_body
 from clicktrace.ids import new_id, parse_id
 from clicktrace.ingest.otlp_json import decode_request
 from clicktrace.ingest.ratelimit import RateLimit, RateLimiter
@@ -41,12 +42,9 @@ class _TooLarge(Exception):
     pass
 
 
-def _error(status: int, code: str, message: str, correlation_id: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"code": code, "message": message}, "correlation_id": correlation_id},
-        status_code=status,
-        headers={"x-correlation-id": correlation_id},
-    )
+def _error(status: int, code: str, message: str, correlation_id: str) -> Response:
+    return Response(error_body(code, message, correlation_id), status,
+                    headers={"x-correlation-id": correlation_id}, media_type="application/json")
 
 
 def _correlation_id(request: Request) -> str:
@@ -116,6 +114,8 @@ def browser_traces_route(
     invalid). Spans go to ``span_processor``, or ``exporter``, or the active span processor of
     ``tracer_provider`` (default: the global SDK provider). Their resource has
     ``service.name = service_name`` and, for verified senders, ``clicktrace.client_id``.
+    ``rate`` applies per client id; with ``allow_anonymous``, senders without a valid token
+    share one bucket per peer address (behind a proxy: one bucket for all of them).
     """
     if client_verifier is None and not allow_anonymous:
         raise ValueError("pass client_verifier, or allow_anonymous=True to accept any sender")
