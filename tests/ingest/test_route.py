@@ -194,3 +194,14 @@ def test_arbitrary_json_never_yields_a_500() -> None:
 
         post()
         runner.run(http.aclose())
+
+
+async def test_without_any_sdk_provider_spans_are_accepted_and_dropped(
+    valid_body: dict[str, Any],
+) -> None:
+    # The tests never install a global provider: the global one is the API's proxy, which has
+    # no span processor, just as in an app that has tracing switched off.
+    app = Starlette(routes=[browser_traces_route(client_verifier=verifier)])
+    async with client(app) as http:
+        response = await http.post(URL, json=valid_body, headers={"x-clicktrace-client": TOKEN})
+    assert response.status_code == 200 and response.json() == {"partialSuccess": {}}
