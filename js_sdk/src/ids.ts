@@ -1,0 +1,49 @@
+// Identifiers minted in the browser at the click: the ULID correlation id and W3C trace ids.
+import { ulid } from 'ulid'
+
+const ULID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/
+// W3C Trace Context: version 00, 32 hex trace id, 16 hex span id, 2 hex flags; all-zero ids invalid.
+const TRACEPARENT_RE = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
+
+export interface SpanContext {
+  traceId: string
+  spanId: string
+  sampled: boolean
+}
+
+export const newCorrelationId = (): string => ulid()
+
+/** Normalises a received correlation id to uppercase; anything that is not a ULID gives undefined. */
+export function parseCorrelationId(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const up = value.toUpperCase()
+  return ULID_RE.test(up) ? up : undefined
+}
+
+/** `bytes` random bytes as lowercase hex; never all zeros (an invalid W3C id). */
+export function randomHex(bytes: number): string {
+  const buf = new Uint8Array(bytes)
+  let hex: string
+  do {
+    crypto.getRandomValues(buf)
+    hex = Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('')
+  } while (/^0+$/.test(hex))
+  return hex
+}
+
+export const newSpanContext = (sampled: boolean, traceId = randomHex(16)): SpanContext => ({
+  traceId,
+  spanId: randomHex(8),
+  sampled,
+})
+
+export const formatTraceparent = (c: SpanContext): string =>
+  `00-${c.traceId}-${c.spanId}-${c.sampled ? '01' : '00'}`
+
+/** Never throws: a malformed value gives undefined and the caller starts fresh. */
+export function parseTraceparent(value: unknown): SpanContext | undefined {
+  if (typeof value !== 'string') return undefined
+  const m = TRACEPARENT_RE.exec(value.trim())
+  if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined
+  return { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 }
+}

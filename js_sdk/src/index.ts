@@ -1,0 +1,45 @@
+// clicktrace-pinia: optimistic updates confirmed by the projection, one correlation id and one
+// trace from the click to the outcome.
+import type { _ActionsTree, _GettersTree, StateTree } from 'pinia'
+import type { UnwrapRef } from 'vue'
+import type { Mutation } from './rebase.js'
+import type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
+import type { CommandHandle } from './types.js'
+
+export { createClicktrace, clonePlain } from './plugin.js'
+export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
+export type {
+  ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest, CommandStatus,
+  ConnectionStatus,
+} from './types.js'
+export type { Mutation } from './rebase.js'
+export { Rebase, type RebaseTarget } from './rebase.js'
+export { ClicktraceClient, type CommandEffects, DEFAULT_DEADLINE_MS } from './client.js'
+export type { ConnectionState, Hello, Transport, TransportHandlers } from './transport/types.js'
+export { socketIoTransport, type SocketIoOptions } from './transport/socketio.js'
+export { webSocketTransport, type WebSocketOptions } from './transport/websocket.js'
+export type { TracerProviderLike } from './trace/otel.js'
+export type { PropagateTo } from './origin.js'
+export { parseTraceparent, parseCorrelationId } from './ids.js'
+
+declare module 'pinia' {
+  export interface DefineStoreOptionsBase<S extends StateTree, Store> {
+    /** clicktrace settings for this store (resync hook, managed keys, deadline). */
+    clicktrace?: StoreClicktraceOptions<S, Store>
+  }
+
+  export interface PiniaCustomProperties<Id extends string = string, S extends StateTree = StateTree, G = _GettersTree<S>, A = _ActionsTree> {
+    /**
+     * Apply an optimistic change and send a command: mints the correlation id and traceparent
+     * now, settles on the matching notification, an HTTP error, or the deadline.
+     */
+    $command<D = unknown, Self extends { $state: unknown } = { $state: UnwrapRef<S> }>(
+      this: Self,
+      spec: CommandSpec<Self['$state'], D>,
+    ): CommandHandle<D>
+    /** Write authoritative state (e.g. loaded over HTTP); pending optimistic changes stay on top. */
+    $authoritative<Self extends { $state: unknown } = { $state: UnwrapRef<S> }>(this: Self, fn: Mutation<Self['$state']>): void
+    /** Reactive command state of this store. */
+    readonly $clicktrace: StoreCommands
+  }
+}

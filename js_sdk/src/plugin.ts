@@ -1,0 +1,137 @@
+// The Pinia glue: one client per plugin, per-store options resolved once
+// (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
+import type { PiniaPluginContext, StateTree } from 'pinia'
+import { reactive } from 'vue'
+import { ClicktraceClient } from './client.js'
+import { Rebase, type Mutation } from './rebase.js'
+import type { ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
+
+/** Per-store options, under `clicktrace` in the store definition. */
+export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store = unknown> {
+  /** Reload authoritative state when the server cannot replay missed notifications. */
+  resync?: (this: Store, store: Store) => unknown
+  /** State keys under the rebase model (default: all keys of the initial state). */
+  keys?: Array<keyof S & string>
+  deadlineMs?: number
+  keepSettled?: number
+}
+
+/** A command from inside a store action. */
+export interface CommandSpec<S, D = unknown> extends CommandRequest {
+  /** The optimistic change; replayed on newer authoritative state while pending, so keep it pure. */
+  optimistic?: Mutation<S>
+  /** Write the confirmation's authoritative `data` into the state (default: keep the optimistic change). */
+  authoritative?: (state: S, data: D) => void
+}
+
+/** Reactive per-store command state for components. */
+export interface StoreCommands {
+  /** Pending commands, then the latest settled ones; oldest first. */
+  readonly commands: readonly CommandRecord[]
+  readonly pending: readonly CommandRecord[]
+  /** The most recent command, if any. */
+  readonly last: CommandRecord | undefined
+  readonly connection: ConnectionStatus
+  /** The most recent command touching `entity`. */
+  entity(entity: string | number): CommandRecord | undefined
+  isPending(entity?: string | number): boolean
+}
+
+/** Deep copy of plain objects and arrays, read through Vue proxies; other values are shared. */
+export function clonePlain<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(clonePlain) as T
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value) as unknown
+    if (proto === Object.prototype || proto === null) {
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(value)) out[k] = clonePlain((value as Record<string, unknown>)[k])
+      return out as T
+    }
+  }
+  return value
+}
+
+export function createClicktrace(options: ClicktraceOptions = {}) {
+  let client: ClicktraceClient | undefined
+  return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
+    const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
+    const c = (client ??= new ClicktraceClient(options, reactive as <T extends object>(t: T) => T))
+    const keys = own.keys ?? Object.keys(store.$state)
+    const keep = own.keepSettled ?? options.keepSettled ?? 20
+    const deadlineMs = own.deadlineMs ?? options.deadlineMs
+    const state = (): Record<string, unknown> => store.$state as Record<string, unknown>
+    const rebase = new Rebase<Record<string, unknown>>({
+      snapshot: () => clonePlain(state()),
+      clone: clonePlain,
+      mutate: (fn) => store.$patch(fn as (s: StateTree) => void),
+      replace: (next) =>
+        store.$patch((s: StateTree) => {
+          for (const k of keys) s[k] = next[k]
+        }),
+    })
+    if (own.resync) {
+      const hook = own.resync
+      c.onResync(() => hook.call(store, store))
+    }
+
+    const commands = reactive<CommandRecord[]>([])
+    const entityKey = (e: string | number): string => String(e)
+    const tracker: StoreCommands = reactive({
+      commands,
+      get pending() {
+        return commands.filter((r) => r.status === 'pending')
+      },
+      get last() {
+        return commands[commands.length - 1]
+      },
+      get connection() {
+        return c.connection.status
+      },
+      entity(e: string | number) {
+        for (let i = commands.length - 1; i >= 0; i--) if (commands[i]!.entity === entityKey(e)) return commands[i]
+        return undefined
+      },
+      isPending(e?: string | number) {
+        return commands.some((r) => r.status === 'pending' && (e === undefined || r.entity === entityKey(e)))
+      },
+    })
+
+    const prune = (): void => {
+      let settled = commands.filter((r) => r.status !== 'pending').length
+      for (let i = 0; i < commands.length && settled > keep; ) {
+        if (commands[i]!.status !== 'pending') {
+          commands.splice(i, 1)
+          settled--
+        } else i++
+      }
+    }
+
+    function $command<D = unknown>(spec: CommandSpec<Record<string, unknown>, D>): CommandHandle<D> {
+      const { optimistic, authoritative, ...req } = spec
+      let id = ''
+      const handle = c.command<D>(
+        { ...req, ...(req.deadlineMs === undefined && deadlineMs !== undefined ? { deadlineMs } : {}) },
+        {
+          optimistic: (correlationId) => {
+            id = correlationId
+            if (optimistic) rebase.apply(id, optimistic)
+          },
+          settle: (status, data, late) => {
+            const write = authoritative && data !== undefined ? (s: Record<string, unknown>) => authoritative(s, data) : undefined
+            if (status === 'confirmed') rebase.settle(id, write, true, late ? optimistic : undefined)
+            else rebase.settle(id)
+            prune()
+          },
+        },
+      )
+      commands.push(handle.record as CommandRecord)
+      return handle
+    }
+
+    return {
+      $command,
+      $authoritative: (fn: Mutation<Record<string, unknown>>) => rebase.authoritative(fn),
+      $clicktrace: tracker,
+    }
+  }
+}

@@ -1,0 +1,76 @@
+// Bridge to a registered @opentelemetry/api tracer provider, without importing the API (it
+// would not fit the size budget): the API keeps its globals under a documented symbol, and a
+// Context is any object with getValue/setValue/deleteValue keyed by the same Symbol.for keys.
+import type { SpanContext } from '../ids.js'
+import type { ActionSpan, Attributes, Tracing } from './types.js'
+
+interface OtelSpanContext { traceId: string; spanId: string; traceFlags: number; isRemote?: boolean }
+interface OtelSpan {
+  spanContext(): OtelSpanContext
+  setAttributes(a: Attributes): unknown
+  setStatus(s: { code: number; message?: string }): unknown
+  end(): void
+}
+interface OtelContext {
+  getValue(key: symbol): unknown
+  setValue(key: symbol, value: unknown): OtelContext
+  deleteValue(key: symbol): OtelContext
+}
+/** The part of `@opentelemetry/api`'s TracerProvider used here (structurally compatible). */
+export interface TracerProviderLike {
+  getTracer(name: string, version?: string): {
+    startSpan(name: string, options?: { kind?: number; attributes?: Attributes; root?: boolean }, context?: OtelContext): OtelSpan
+  }
+}
+
+const API_KEY = Symbol.for('opentelemetry.js.api.1')
+const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN')
+
+/** The globally registered provider, if an app called `trace.setGlobalTracerProvider`. */
+export function registeredTracerProvider(): TracerProviderLike | undefined {
+  const g = (globalThis as Record<symbol, { trace?: TracerProviderLike } | undefined>)[API_KEY]
+  return g?.trace
+}
+
+function context(values: Map<symbol, unknown>): OtelContext {
+  return {
+    getValue: (k) => values.get(k),
+    setValue: (k, v) => context(new Map(values).set(k, v)),
+    deleteValue: (k) => {
+      const m = new Map(values)
+      m.delete(k)
+      return context(m)
+    },
+  }
+}
+
+const parentContext = (p: SpanContext): OtelContext =>
+  context(new Map([[SPAN_KEY, {
+    spanContext: () => ({ traceId: p.traceId, spanId: p.spanId, traceFlags: p.sampled ? 1 : 0, isRemote: true }),
+    isRecording: () => false,
+  }]]))
+
+function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): ActionSpan {
+  const sc = s.spanContext()
+  const ctx: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & 1) === 1 }
+  return {
+    context: ctx,
+    set: (a) => void s.setAttributes(a),
+    child: (name, kind, attributes, parent) =>
+      wrap(t.startSpan(name, { kind: kind - 1, ...(attributes ? { attributes } : {}) },
+        parentContext(parent && parent.traceId === ctx.traceId ? parent : ctx)), t),
+    end(error) {
+      // @opentelemetry/api SpanStatusCode: OK = 1, ERROR = 2 (same numbers as OTLP).
+      s.setStatus(error === undefined ? { code: 1 } : { code: 2, message: error })
+      s.end()
+    },
+  }
+}
+
+export function otelTracing(provider: TracerProviderLike, version: string): Tracing {
+  const tracer = provider.getTracer('clicktrace-pinia', version)
+  return {
+    // A click starts a new trace: root, whatever context the page happens to have active.
+    start: (name, attributes) => wrap(tracer.startSpan(name, { kind: 0, root: true, ...(attributes ? { attributes } : {}) }), tracer),
+  }
+}

@@ -1,0 +1,76 @@
+// Plain WebSocket on /clicktrace/ws: first frame {"token", "last_seq"}, then one JSON
+// notification per text frame. Reconnects with capped exponential backoff and full jitter.
+import { resolveUrl } from '../origin.js'
+import type { Transport } from './types.js'
+
+export interface WebSocketOptions {
+  url?: string
+  /** Inject the constructor (tests); default `globalThis.WebSocket`. */
+  WebSocket?: typeof WebSocket
+  initialDelayMs?: number
+  maxDelayMs?: number
+  random?: () => number
+}
+
+export const WS_INITIAL_DELAY_MS = 500
+export const WS_MAX_DELAY_MS = 10_000
+
+/** Delay before reconnect attempt `attempt` (0-based): full jitter under a capped exponential. */
+export function backoffDelay(attempt: number, initial: number, max: number, random: () => number): number {
+  return Math.floor(random() * Math.min(max, initial * 2 ** Math.min(attempt, 30)))
+}
+
+function wsUrl(url: string): string {
+  const u = resolveUrl(url)
+  if (!u) return url
+  if (u.protocol === 'http:') u.protocol = 'ws:'
+  else if (u.protocol === 'https:') u.protocol = 'wss:'
+  return u.href
+}
+
+export function webSocketTransport(options: WebSocketOptions = {}): Transport {
+  const initial = options.initialDelayMs ?? WS_INITIAL_DELAY_MS
+  const max = options.maxDelayMs ?? WS_MAX_DELAY_MS
+  const random = options.random ?? Math.random
+  return {
+    connect(h) {
+      const WS = options.WebSocket ?? globalThis.WebSocket
+      let closed = false
+      let attempt = 0
+      let socket: WebSocket | undefined
+      let timer: ReturnType<typeof setTimeout> | undefined
+      const open = (): void => {
+        h.state('connecting')
+        const ws = new WS(wsUrl(options.url ?? '/clicktrace/ws'))
+        socket = ws
+        ws.onopen = () => {
+          attempt = 0
+          ws.send(JSON.stringify(h.hello()))
+          h.state('connected')
+        }
+        ws.onmessage = (ev: MessageEvent) => {
+          if (typeof ev.data !== 'string') return
+          let data: unknown
+          try {
+            data = JSON.parse(ev.data)
+          } catch {
+            return // not JSON: ignore the frame, never throw on untrusted input
+          }
+          h.message(data)
+        }
+        ws.onclose = () => {
+          if (socket !== ws) return
+          socket = undefined
+          h.state('disconnected')
+          if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max, random))
+        }
+      }
+      open()
+      return () => {
+        closed = true
+        clearTimeout(timer)
+        socket?.close()
+      }
+    },
+  }
+}
