@@ -24,7 +24,7 @@ from clicktrace.propagation import HEADER_KEYS, MAPPING_SETTER, inject
 
 try:
     import httpx
-except ImportError as exc:  # pragma: no cover - exercised by a test that hides httpx
+except ImportError as exc:  # httpx is optional: clicktrace[httpx]
     raise ImportError(
         "clicktrace.httpx needs httpx: pip install 'clicktrace[httpx]'"
     ) from exc
