@@ -28,6 +28,7 @@ from clicktrace.notify.replay import (
 from clicktrace.notify.session import UserOf, session_route
 from clicktrace.notify.socketio_transport import SocketIOTransport
 from clicktrace.notify.tokens import TokenSigner
+from clicktrace.notify.websocket_transport import HELLO_TIMEOUT_SECONDS, WebSocketTransport
 
 __all__ = ["Notifier"]
 
@@ -57,6 +58,7 @@ class Notifier:
         channel: str = "clicktrace",
         cors_allowed_origins: str | list[str] | None = None,
         prefix: str = "/clicktrace",
+        hello_timeout_seconds: float = HELLO_TIMEOUT_SECONDS,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -76,11 +78,9 @@ class Notifier:
         else:
             if amqp_url:
                 raise ValueError("the WebSocket transport fans out through Redis (redis_url)")
-            from clicktrace.notify.websocket_transport import WebSocketTransport
-
             self._transport = WebSocketTransport(
                 self.hub, signer, user_of=user_of, redis_url=redis_url, channel=channel,
-                path=prefix + "/ws")
+                path=prefix + "/ws", hello_timeout=hello_timeout_seconds)
         self._producer = Producer(buffer, self._transport.publish,
                                   tracer_provider=tracer_provider)
         self.routes: list[BaseRoute] = [

@@ -1,0 +1,205 @@
+"""Socket.IO transport against a real uvicorn server with real python-socketio clients."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pytest
+import socketio
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+
+from clicktrace.ids import new_id
+from clicktrace.notify import Notifier, TokenSigner
+
+if TYPE_CHECKING:
+    from conftest import Serve, SioTab
+
+SECRET = "clicktrace-test-secret-0123456789"
+Tabs = Callable[[], "SioTab"]
+
+
+async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
+    notifier = Notifier(TokenSigner(SECRET), "socketio", **kwargs)
+    url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
+    return notifier, url
+
+
+async def session(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    async with httpx.AsyncClient() as http:
+        response = await http.post(url + "/clicktrace/session", headers=headers)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_tab_receives_its_notifications(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve)
+    s = await session(url)
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"], "last_seq": 0})
+    corr = new_id()
+    seq = await notifier.notify(s["client_id"], correlation_id=corr, status="confirmed",
+                                type="ProductRenamed", data={"id": 1, "name": "x"})
+    frame = await tab.next()
+    assert seq == 1
+    assert frame == {"seq": 1, "correlation_id": corr, "status": "confirmed",
+                     "type": "ProductRenamed", "data": {"id": 1, "name": "x"}}
+
+
+async def test_notifications_before_connect_are_replayed(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve)
+    s = await session(url)
+    corr = new_id()
+    await notifier.notify(s["client_id"], correlation_id=corr, status="progress")
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"]})
+    await notifier.notify(s["client_id"], correlation_id=corr, status="confirmed")
+    assert [(await tab.next())["status"] for _ in range(2)] == ["progress", "confirmed"]
+
+
+@pytest.mark.parametrize("auth", [None, {}, {"token": "v1.bogus.sig"}, {"token": 7},
+                                  {"token": "t", "last_seq": -1}, "token"])
+async def test_without_a_valid_token_no_connection(serve: Serve, auth: Any) -> None:
+    _, url = await start(serve)
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+    await client.disconnect()
+
+
+async def test_an_adversary_who_knows_the_ids_gets_nothing(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve)
+    victim_session = await session(url)
+    victim_id = victim_session["client_id"]
+    victim = tabs()
+    await victim.connect(url, {"token": victim_session["token"]})
+    victim_corr = new_id()
+    await notifier.notify(victim_id, correlation_id=victim_corr, status="progress")
+    assert (await victim.next())["correlation_id"] == victim_corr
+
+    # Everything the adversary can build from the victim's client id and correlation id.
+    forged = TokenSigner("another-secret-0123456789abcdef").issue(victim_id).token
+    for auth in ({"token": victim_id}, {"token": victim_corr}, {"token": forged},
+                 {"client_id": victim_id, "token": victim_id},
+                 {"token": victim_session["token"][:-4] + "AAAA"}):
+        intruder = socketio.AsyncClient(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await intruder.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        await intruder.disconnect()
+
+    # With a session of its own, asking to join the victim's room gets it disconnected.
+    own = await session(url)
+    adversary = tabs()
+    await adversary.connect(url, {"token": own["token"]})
+    gone = asyncio.Event()
+    adversary.client.on("disconnect", gone.set)
+    await adversary.client.emit("join", {"room": victim_id, "correlation_id": victim_corr})
+    await asyncio.wait_for(gone.wait(), 10)
+
+    # A fresh adversary session, to prove by ordering that the victim's frame never came.
+    spy = tabs()
+    spy_session = await session(url)
+    await spy.connect(url, {"token": spy_session["token"]})
+    await notifier.notify(victim_id, correlation_id=victim_corr, status="confirmed",
+                          data={"secret": 1})
+    await notifier.notify(spy_session["client_id"], correlation_id=new_id(), status="progress")
+    first = await spy.next()
+    assert first["seq"] == 1 and "data" not in first
+    assert (await victim.next())["data"] == {"secret": 1}
+    assert adversary.frames.empty() and spy.frames.empty()
+
+
+async def test_disconnect_mid_flight_then_resume_delivers_each_once(
+    serve: Serve, tabs: Tabs
+) -> None:
+    notifier, url = await start(serve)
+    s = await session(url)
+    total, seen = 60, list[int]()
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"], "last_seq": 0})
+
+    async def produce() -> None:
+        for _ in range(total):
+            await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+            await asyncio.sleep(0)
+
+    producer = asyncio.create_task(produce())
+    while len(seen) < 10:
+        seen.append((await tab.next())["seq"])
+    await tab.close()  # notifications keep coming while the tab is away
+    while not tab.frames.empty():
+        seen.append(tab.frames.get_nowait()["seq"])
+    again = tabs()
+    await again.connect(url, {"token": s["token"], "last_seq": seen[-1]})
+    while seen[-1] < total:
+        seen.append((await again.next())["seq"])
+    await producer
+    assert seen == list(range(1, total + 1))
+    assert again.frames.empty()
+
+
+async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve, replay_max_frames=4)
+    s = await session(url)
+    for _ in range(10):
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"], "last_seq": 2})
+    assert await tab.next() == {"status": "resync", "seq": 10}
+    await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+    assert (await tab.next())["seq"] == 11
+
+
+async def test_two_tabs_of_one_client_both_receive(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve)
+    s = await session(url)
+    one, two = tabs(), tabs()
+    await one.connect(url, {"token": s["token"]})
+    await two.connect(url, {"token": s["token"]})
+    await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+    assert (await one.next())["seq"] == (await two.next())["seq"] == 1
+
+
+def header_user(conn: HTTPConnection) -> str | None:
+    return conn.headers.get("x-user")
+
+
+async def test_a_token_bound_to_a_user_needs_that_user(serve: Serve, tabs: Tabs) -> None:
+    notifier, url = await start(serve, user_of=header_user)
+    s = await session(url, headers={"x-user": "alice"})
+    stolen = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await stolen.connect(url, auth={"token": s["token"]}, headers={"x-user": "bob"},
+                             transports=["websocket"], wait_timeout=10)
+    await stolen.disconnect()
+    tab = tabs()
+    await tab.client.connect(url, auth={"token": s["token"]}, headers={"x-user": "alice"},
+                             transports=["websocket"], wait_timeout=10)
+    await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+    assert (await tab.next())["seq"] == 1
+
+
+async def test_an_oversized_connect_packet_is_refused(serve: Serve) -> None:
+    _, url = await start(serve)
+    client = socketio.AsyncClient(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        # The server drops the connection; the bound only stops the client waiting longer.
+        await client.connect(url, auth={"token": "x" * 100_000}, transports=["websocket"],
+                             wait_timeout=2)
+    await client.disconnect()
+
+
+async def test_other_events_still_reach_other_rooms(serve: Serve, tabs: Tabs) -> None:
+    # The gate only takes clicktrace frames; the app's own emits are untouched.
+    notifier, url = await start(serve)
+    s = await session(url)
+    tab = tabs()
+    got: asyncio.Queue[Any] = asyncio.Queue()
+    tab.client.on("custom", got.put)
+    await tab.connect(url, {"token": s["token"]})
+    await notifier.sio.emit("custom", {"hello": 1}, to=s["client_id"])
+    assert await asyncio.wait_for(got.get(), 10) == {"hello": 1}
