@@ -13,8 +13,8 @@ export type {
   ConnectionStatus,
 } from './types.js'
 export type { Mutation } from './rebase.js'
-export { Rebase, type RebaseTarget } from './rebase.js'
-export { ClicktraceClient, type CommandEffects, DEFAULT_DEADLINE_MS } from './client.js'
+export { rebase, type Rebase, type RebaseTarget } from './rebase.js'
+export { createClient, type ClicktraceClient, type CommandEffects, DEFAULT_DEADLINE_MS } from './client.js'
 export type { ConnectionState, Hello, Transport, TransportHandlers } from './transport/types.js'
 export { socketIoTransport, type SocketIoOptions } from './transport/socketio.js'
 export { webSocketTransport, type WebSocketOptions } from './transport/websocket.js'

@@ -2,8 +2,8 @@
 // (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
-import { ClicktraceClient } from './client.js'
-import { Rebase, type Mutation } from './rebase.js'
+import { createClient, type ClicktraceClient } from './client.js'
+import { rebase as makeRebase, type Mutation } from './rebase.js'
 import type { ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
 
 /** Per-store options, under `clicktrace` in the store definition. */
@@ -55,12 +55,12 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
   let client: ClicktraceClient | undefined
   return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
     const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
-    const c = (client ??= new ClicktraceClient(options, reactive as <T extends object>(t: T) => T))
+    const c = (client ??= createClient(options, reactive as <T extends object>(t: T) => T))
     const keys = own.keys ?? Object.keys(store.$state)
     const keep = own.keepSettled ?? options.keepSettled ?? 20
     const deadlineMs = own.deadlineMs ?? options.deadlineMs
     const state = (): Record<string, unknown> => store.$state as Record<string, unknown>
-    const rebase = new Rebase<Record<string, unknown>>({
+    const rebase = makeRebase<Record<string, unknown>>({
       snapshot: () => clonePlain(state()),
       clone: clonePlain,
       mutate: (fn) => store.$patch(fn as (s: StateTree) => void),
@@ -96,14 +96,10 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
       },
     })
 
+    // Keep every pending command and the `keep` latest settled ones.
     const prune = (): void => {
-      let settled = commands.filter((r) => r.status !== 'pending').length
-      for (let i = 0; i < commands.length && settled > keep; ) {
-        if (commands[i]!.status !== 'pending') {
-          commands.splice(i, 1)
-          settled--
-        } else i++
-      }
+      const settled = commands.filter((r) => r.status !== 'pending')
+      for (const r of settled.slice(0, Math.max(0, settled.length - keep))) commands.splice(commands.indexOf(r), 1)
     }
 
     function $command<D = unknown>(spec: CommandSpec<Record<string, unknown>, D>): CommandHandle<D> {

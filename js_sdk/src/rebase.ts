@@ -15,54 +15,52 @@ export interface RebaseTarget<S> {
   clone(state: S): S
 }
 
-export class Rebase<S> {
-  // Only kept while something is pending; otherwise the live state is the authoritative one.
-  private base: S | undefined
-  private readonly pending: Array<{ id: string; fn: Mutation<S> }> = []
-
-  constructor(private readonly target: RebaseTarget<S>) {}
-
-  get pendingIds(): string[] {
-    return this.pending.map((p) => p.id)
-  }
-
+export interface Rebase<S> {
+  /** Ids of the pending mutations, oldest first. */
+  pending(): string[]
   /** Apply an optimistic mutation now and remember it until it settles. */
-  apply(id: string, fn: Mutation<S>): void {
-    if (this.base === undefined) this.base = this.target.snapshot()
-    this.pending.push({ id, fn })
-    this.target.mutate(fn)
-  }
-
+  apply(id: string, fn: Mutation<S>): void
   /**
    * Settle mutation `id`. `authoritative` (the server's data) is written into the base; when it
    * is absent and `keep` is true the optimistic mutation itself becomes authoritative (a
-   * confirmation without data). Rejections and timeouts pass neither and the mutation is dropped.
-   * Works for ids that already left the pending list (a late confirmation after a timeout).
+   * confirmation without data). Rejections and timeouts pass neither: the mutation is dropped.
+   * `fn` stands in for a mutation that already left (a late confirmation after a timeout).
    */
-  settle(id: string, authoritative?: Mutation<S>, keep = false, fn?: Mutation<S>): void {
-    const i = this.pending.findIndex((p) => p.id === id)
-    const own = i >= 0 ? this.pending.splice(i, 1)[0]!.fn : fn
-    const commit = authoritative ?? (keep ? own : undefined)
-    if (i < 0 && !commit) return
-    this.rebuild(commit)
-  }
-
+  settle(id: string, authoritative?: Mutation<S>, keep?: boolean, fn?: Mutation<S>): void
   /** Write authoritative state (e.g. a list loaded over HTTP); pending mutations stay on top. */
-  authoritative(fn: Mutation<S>): void {
-    if (this.base === undefined) this.target.mutate(fn)
-    else this.rebuild(fn)
-  }
+  authoritative(fn: Mutation<S>): void
+}
 
-  private rebuild(commit: Mutation<S> | undefined): void {
-    if (this.base === undefined) {
-      // Nothing pending: the live state is the base.
-      if (commit) this.target.mutate(commit)
+export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
+  // Only kept while something is pending; otherwise the live state is the authoritative one.
+  let base: S | undefined
+  const pending: Array<{ id: string; fn: Mutation<S> }> = []
+
+  function rebuild(commit: Mutation<S> | undefined): void {
+    if (base === undefined) {
+      if (commit) target.mutate(commit)
       return
     }
-    if (commit) commit(this.base)
-    const next = this.target.clone(this.base)
-    for (const p of this.pending) p.fn(next)
-    if (this.pending.length === 0) this.base = undefined
-    this.target.replace(next)
+    if (commit) commit(base)
+    const next = target.clone(base)
+    for (const p of pending) p.fn(next)
+    if (pending.length === 0) base = undefined
+    target.replace(next)
+  }
+
+  return {
+    pending: () => pending.map((p) => p.id),
+    apply(id, fn) {
+      base ??= target.snapshot()
+      pending.push({ id, fn })
+      target.mutate(fn)
+    },
+    settle(id, authoritative, keep = false, fn) {
+      const i = pending.findIndex((p) => p.id === id)
+      const own = i >= 0 ? pending.splice(i, 1)[0]!.fn : fn
+      const commit = authoritative ?? (keep ? own : undefined)
+      if (i >= 0 || commit) rebuild(commit)
+    },
+    authoritative: rebuild,
   }
 }

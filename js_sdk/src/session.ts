@@ -9,51 +9,37 @@ export interface Session {
 /** Renew this long before the token expires, so a command never carries a dead token. */
 export const SESSION_RENEW_MARGIN_MS = 30_000
 
-export class SessionSource {
-  private current: Promise<Session> | undefined
-  private value: Session | undefined
-
-  constructor(
-    private readonly url: string,
-    private readonly fetcher: typeof fetch,
-  ) {}
-
+export interface SessionSource {
+  /** The current session, fetching (or renewing) it when needed; concurrent callers share one request. */
+  get(): Promise<Session>
   /** The last session obtained, if any (for headers that cannot wait). */
-  get known(): Session | undefined {
-    return this.value
-  }
+  known(): Session | undefined
+}
 
-  get(): Promise<Session> {
-    const v = this.value
-    if (v && v.expiresAt !== undefined && v.expiresAt - SESSION_RENEW_MARGIN_MS <= Date.now()) {
-      this.current = undefined
-    }
-    this.current ??= this.fetch().then(
-      (s) => (this.value = s),
-      (e: unknown) => {
-        this.current = undefined // the next command tries again
-        throw e
-      },
-    )
-    return this.current
-  }
+export function sessionSource(url: string, fetcher: typeof fetch): SessionSource {
+  let current: Promise<Session> | undefined
+  let value: Session | undefined
 
-  private async fetch(): Promise<Session> {
-    const res = await this.fetcher(this.url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: '{}',
-      credentials: 'same-origin',
-    })
+  async function load(): Promise<Session> {
+    const res = await fetcher(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
     if (!res.ok) throw new Error(`clicktrace session: HTTP ${res.status}`)
-    const body = (await res.json()) as { client_id?: unknown; token?: unknown; expires_at?: unknown }
-    if (typeof body.client_id !== 'string' || typeof body.token !== 'string') {
-      throw new Error('clicktrace session: malformed response')
-    }
-    return {
-      clientId: body.client_id,
-      token: body.token,
-      expiresAt: typeof body.expires_at === 'number' ? body.expires_at : undefined,
-    }
+    const b = (await res.json()) as { client_id?: unknown; token?: unknown; expires_at?: unknown }
+    if (typeof b.client_id !== 'string' || typeof b.token !== 'string') throw new Error('clicktrace session: malformed')
+    return { clientId: b.client_id, token: b.token, expiresAt: typeof b.expires_at === 'number' ? b.expires_at : undefined }
+  }
+
+  return {
+    known: () => value,
+    get() {
+      if (value?.expiresAt !== undefined && value.expiresAt - SESSION_RENEW_MARGIN_MS <= Date.now()) current = undefined
+      current ??= load().then(
+        (s) => (value = s),
+        (e: unknown) => {
+          current = undefined // the next command tries again
+          throw e
+        },
+      )
+      return current
+    },
   }
 }

@@ -1,7 +1,7 @@
 // Picks who records the browser's spans: an @opentelemetry/api provider when one is
 // registered (or passed), else the built-in recorder posting OTLP/JSON to the API.
 import type { ClicktraceOptions } from '../types.js'
-import { OtlpExporter } from './otlp.js'
+import { otlpExporter, type OtlpExporter } from './otlp.js'
 import { otelTracing, registeredTracerProvider } from './otel.js'
 import { recorderTracing } from './recorder.js'
 import type { Tracing } from './types.js'
@@ -16,7 +16,7 @@ export function makeTracing(o: ClicktraceOptions, fetcher: typeof fetch, token: 
   let exporter: OtlpExporter | undefined
   return recorderTracing(o.sampleRate ?? 1, (span) => {
     if (url === false) return
-    exporter ??= new OtlpExporter({
+    exporter ??= otlpExporter({
       url, serviceName: o.serviceName ?? 'browser', scopeVersion: VERSION, fetch: fetcher,
       headers: (): Record<string, string> => {
         const t = token()

@@ -32,23 +32,20 @@ export function registeredTracerProvider(): TracerProviderLike | undefined {
   return g?.trace
 }
 
-function context(values: Map<symbol, unknown>): OtelContext {
-  return {
-    getValue: (k) => values.get(k),
-    setValue: (k, v) => context(new Map(values).set(k, v)),
-    deleteValue: (k) => {
-      const m = new Map(values)
-      m.delete(k)
-      return context(m)
-    },
-  }
-}
+// An immutable Context as @opentelemetry/api defines it.
+const context = (values: Record<symbol, unknown>): OtelContext => ({
+  getValue: (k) => values[k],
+  setValue: (k, v) => context({ ...values, [k]: v }),
+  deleteValue: (k) => context({ ...values, [k]: undefined }),
+})
 
 const parentContext = (p: SpanContext): OtelContext =>
-  context(new Map([[SPAN_KEY, {
-    spanContext: () => ({ traceId: p.traceId, spanId: p.spanId, traceFlags: p.sampled ? 1 : 0, isRemote: true }),
-    isRecording: () => false,
-  }]]))
+  context({
+    [SPAN_KEY]: {
+      spanContext: () => ({ traceId: p.traceId, spanId: p.spanId, traceFlags: +p.sampled, isRemote: true }),
+      isRecording: () => false,
+    },
+  })
 
 function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): ActionSpan {
   const sc = s.spanContext()

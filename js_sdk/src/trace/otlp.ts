@@ -27,12 +27,9 @@ export interface OtlpExporterOptions {
   onError?: (error: unknown) => void
 }
 
-/** Epoch milliseconds (fractional) → nanoseconds as a decimal string, without losing precision. */
-export function toNanos(ms: number): string {
-  const whole = Math.floor(ms)
-  const frac = Math.min(999_999, Math.round((ms - whole) * 1e6))
-  return whole === 0 ? String(frac) : `${whole}${String(frac).padStart(6, '0')}`
-}
+/** Epoch milliseconds (fractional) → nanoseconds as a decimal string (µs precision; a double
+ * cannot hold epoch nanoseconds exactly). */
+export const toNanos = (ms: number): string => String(BigInt(Math.round(ms * 1e3)) * 1000n)
 
 function attrs(a: Attributes): Array<{ key: string; value: object }> {
   const out: Array<{ key: string; value: object }> = []
@@ -51,7 +48,7 @@ function attrs(a: Attributes): Array<{ key: string; value: object }> {
 export function encodeOtlp(spans: readonly RecordedSpan[], serviceName: string, version: string): object {
   return {
     resourceSpans: [{
-      resource: { attributes: attrs({ 'service.name': serviceName, 'telemetry.sdk.name': 'clicktrace-pinia', 'telemetry.sdk.language': 'webjs' }) },
+      resource: { attributes: attrs({ 'service.name': serviceName }) },
       scopeSpans: [{
         scope: { name: 'clicktrace-pinia', version },
         spans: spans.map((s) => ({
@@ -70,44 +67,44 @@ export function encodeOtlp(spans: readonly RecordedSpan[], serviceName: string, 
   }
 }
 
-export class OtlpExporter {
-  private queue: RecordedSpan[] = []
-  private timer: ReturnType<typeof setTimeout> | undefined
+export interface OtlpExporter {
+  add(span: RecordedSpan): void
+  /** Post what is queued now (also done when the page is hidden or the batch is full). */
+  flush(): void
+}
 
-  constructor(private readonly o: OtlpExporterOptions) {
-    // A hidden page may never come back: flush then, while keepalive requests still run.
-    if (typeof document !== 'undefined') {
-      document.addEventListener('visibilitychange', () => {
-        if (document.visibilityState === 'hidden') this.flush()
-      })
-    }
-  }
-
-  add(span: RecordedSpan): void {
-    this.queue.push(span)
-    if (this.queue.length >= OTLP_MAX_BATCH) this.flush()
-    else this.timer ??= setTimeout(() => this.flush(), OTLP_FLUSH_DELAY_MS)
-  }
-
-  flush(): void {
-    clearTimeout(this.timer)
-    this.timer = undefined
-    const batch = this.queue.splice(0, this.queue.length)
+export function otlpExporter(o: OtlpExporterOptions): OtlpExporter {
+  let queue: RecordedSpan[] = []
+  let timer: ReturnType<typeof setTimeout> | undefined
+  function flush(): void {
+    clearTimeout(timer)
+    timer = undefined
+    const batch = queue
+    queue = []
     if (batch.length === 0) return
-    const body = JSON.stringify(encodeOtlp(batch, this.o.serviceName, this.o.scopeVersion))
     try {
-      this.o
-        .fetch(this.o.url, {
-          method: 'POST',
-          keepalive: true,
-          headers: { 'content-type': 'application/json', ...this.o.headers() },
-          body,
-        })
-        .then((r) => {
-          if (!r.ok) this.o.onError?.(new Error(`trace export: HTTP ${r.status}`))
-        }, this.o.onError)
+      o.fetch(o.url, {
+        method: 'POST',
+        keepalive: true, // survives the tab closing
+        headers: { 'content-type': 'application/json', ...o.headers() },
+        body: JSON.stringify(encodeOtlp(batch, o.serviceName, o.scopeVersion)),
+      }).then((r) => {
+        if (!r.ok) o.onError?.(new Error(`trace export: HTTP ${r.status}`))
+      }, o.onError)
     } catch (e) {
-      this.o.onError?.(e)
+      o.onError?.(e)
     }
+  }
+  // A hidden page may never come back: flush then, while keepalive requests still run.
+  if (typeof document !== 'undefined') {
+    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && flush())
+  }
+  return {
+    flush,
+    add(span) {
+      queue.push(span)
+      if (queue.length >= OTLP_MAX_BATCH) flush()
+      else timer ??= setTimeout(flush, OTLP_FLUSH_DELAY_MS)
+    },
   }
 }

@@ -1,51 +1,44 @@
 // Socket.IO: event `clicktrace` on namespace `/`. socket.io-client reconnects with capped,
-// jittered backoff itself and calls the `auth` function again at each attempt.
+// jittered backoff itself (1 s doubling to 5 s by default) and calls the `auth` function again
+// at each attempt, so every reconnect resumes from the latest seq.
 import type { Transport } from './types.js'
 
 type IoFactory = (typeof import('socket.io-client'))['io']
+type IoOptions = NonNullable<Parameters<IoFactory>[1]>
 
 export interface SocketIoOptions {
   /** Server URL; default the page's origin. */
   url?: string
+  /** Default `/socket.io`. */
   path?: string
   /** Inject `io` (tests, or to share a bundled copy); default a lazy `import('socket.io-client')`. */
   io?: IoFactory
-  reconnectionDelayMs?: number
-  reconnectionDelayMaxMs?: number
+  /** Passed through to socket.io-client (e.g. `reconnectionDelayMax`). */
+  options?: Partial<IoOptions>
 }
 
-export function socketIoTransport(options: SocketIoOptions = {}): Transport {
+export function socketIoTransport(o: SocketIoOptions = {}): Transport {
   return {
     connect(h) {
+      let close: (() => void) | undefined
       let closed = false
-      let close = (): void => {
-        closed = true
-      }
-      const load: Promise<IoFactory> = options.io
-        ? Promise.resolve(options.io)
-        : import('socket.io-client').then((m) => m.io)
       h.state('connecting')
-      load.then(
+      ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io)).then(
         (io) => {
           if (closed) return
-          const opts = {
-            path: options.path ?? '/socket.io',
-            auth: (cb: (data: object) => void) => cb(h.hello()),
-            reconnectionDelay: options.reconnectionDelayMs ?? 500,
-            reconnectionDelayMax: options.reconnectionDelayMaxMs ?? 10_000,
-          }
-          const socket = options.url === undefined ? io(opts) : io(options.url, opts)
+          const socket = io(o.url ?? '', { ...o.options, path: o.path ?? '/socket.io', auth: (cb) => cb(h.hello()) })
           socket.on('connect', () => h.state('connected'))
           socket.on('disconnect', () => h.state('disconnected'))
           socket.on('connect_error', () => h.state('disconnected'))
-          socket.on('clicktrace', (data: unknown) => h.message(data))
-          close = () => {
-            socket.close()
-          }
+          socket.on('clicktrace', h.message)
+          close = () => socket.close()
         },
         () => h.state('disconnected'),
       )
-      return () => close()
+      return () => {
+        closed = true
+        close?.()
+      }
     },
   }
 }

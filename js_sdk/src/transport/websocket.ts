@@ -20,13 +20,8 @@ export function backoffDelay(attempt: number, initial: number, max: number, rand
   return Math.floor(random() * Math.min(max, initial * 2 ** Math.min(attempt, 30)))
 }
 
-function wsUrl(url: string): string {
-  const u = resolveUrl(url)
-  if (!u) return url
-  if (u.protocol === 'http:') u.protocol = 'ws:'
-  else if (u.protocol === 'https:') u.protocol = 'wss:'
-  return u.href
-}
+// Relative to the page: http(s) becomes ws(s).
+const wsUrl = (url: string): string => resolveUrl(url)?.href.replace(/^http/, 'ws') ?? url
 
 export function webSocketTransport(options: WebSocketOptions = {}): Transport {
   const initial = options.initialDelayMs ?? WS_INITIAL_DELAY_MS
