@@ -64,6 +64,9 @@ class Notifier:
             raise TypeError("signer must be a TokenSigner")
         if transport not in ("socketio", "websocket"):
             raise ValueError("transport must be 'socketio' or 'websocket'")
+        if amqp_url and not redis_url and buffer is None:
+            # seq must be shared by every node, so the buffer cannot be per-process.
+            raise ValueError("with amqp_url, give redis_url or a shared buffer for replay")
         if buffer is None:
             buffer = _default_buffer(redis_url, replay_max_frames, replay_ttl_seconds,
                                      signer.ttl_seconds, channel)
