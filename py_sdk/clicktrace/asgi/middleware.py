@@ -19,10 +19,21 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, T
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace import context as click_context
 from clicktrace.asgi.errors import error_body
-from clicktrace.ids import escape_for_log, new_id
-from clicktrace.propagation.headers import extract_asgi
+from clicktrace.context import ClickContext, bind, reset
+from clicktrace.ids import escape_for_log, new_id, parse_id
+from clicktrace.propagation.core import parse_deadline
+from clicktrace.propagation.headers import (
+    CAUSATION,
+    CLIENT,
+    CORRELATION,
+    DEADLINE,
+    MAX_CLIENT_TOKEN_LENGTH,
+    collect_asgi,
+    one,
+    remote_span_context,
+    with_baggage,
+)
 from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED
 
 __all__ = ["ClicktraceMiddleware"]
@@ -30,12 +41,14 @@ __all__ = ["ClicktraceMiddleware"]
 _LOG = logging.getLogger("clicktrace.asgi")
 _CORRELATION = b"x-correlation-id"
 _TRACERESPONSE = b"traceresponse"
-_JSON = [(b"content-type", b"application/json")]
-_START_TYPES = frozenset(
-    {"http.response.start", "websocket.accept", "websocket.http.response.start"}
-)
 _OURS = (_CORRELATION, _TRACERESPONSE)
-_INTERNAL = "internal_error"
+_JSON = (b"content-type", b"application/json")
+# Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+_get_current_span = trace.get_current_span
+_set_span_in_context = trace.set_span_in_context
+_attach = otel_context.attach
+_detach = otel_context.detach
 
 
 class ClicktraceMiddleware:
@@ -43,8 +56,10 @@ class ClicktraceMiddleware:
 
     ``client_verifier`` maps the ``x-clicktrace-client`` token to a client id (``None`` when
     the token is invalid). ``strict`` refuses a malformed ``x-correlation-id`` with 400
-    instead of replacing it. ``spans=False`` is propagation only: no span is recorded, but the
-    handler still runs inside the caller's trace and every response gets the headers.
+    (a WebSocket handshake is closed with 1008) instead of replacing it; a missing one is
+    always minted, since work may start on the server. ``spans=False`` is propagation only:
+    no span is recorded, but the app still runs inside the caller's trace (under a span id
+    of its own, the one ``traceresponse`` names) and every response gets the headers.
     """
 
     def __init__(
@@ -70,122 +85,125 @@ class ClicktraceMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        extracted, token = extract_asgi(scope["headers"])
-        correlation_id = extracted.correlation_id
+        slots = collect_asgi(scope["headers"])
+        raw = one(slots[CORRELATION])
+        correlation_id = parse_id(raw)
         if correlation_id is None:
             correlation_id = new_id()
-            if extracted.raw_correlation_id is not None:
+            if raw is not None:
                 if self._strict:
                     await _refuse(kind, send, correlation_id)
                     return
                 _LOG.warning(
                     "invalid x-correlation-id %s replaced with %s",
-                    escape_for_log(extracted.raw_correlation_id), correlation_id,
+                    escape_for_log(raw.decode("latin-1")), correlation_id,
                 )
-        verify = self._verify
-        client_id = verify(token) if verify is not None and token is not None else None
+        client_id = None
+        token = one(slots[CLIENT])
+        if token is not None and self._verify and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
+            client_id = self._verify(token.decode("latin-1"))
+        click = ClickContext(
+            correlation_id,
+            parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
+            client_id,
+            parse_deadline(one(slots[DEADLINE])) if slots[DEADLINE] else None,
+        )
 
-        outer = trace.get_current_span()
-        span: Span
-        own_span = False
-        if outer.get_span_context().is_valid:
-            # An outer instrumentation (opentelemetry-instrumentation-asgi) already opened
-            # the server span and extracted the context: join it instead of duplicating it.
-            span = outer
-            ctx = None
-        else:
-            parent = extracted.otel_context()
+        span = _get_current_span()
+        own = False
+        ctx = None
+        if not span.get_span_context().is_valid:
+            # Otherwise an outer instrumentation (opentelemetry-instrumentation-asgi) has
+            # opened the server span from these same headers: join it, do not duplicate it.
+            remote = remote_span_context(slots)
             if self._tracer is not None:
-                method = scope.get("method", "WS") if kind == "http" else "WS"
-                span = self._tracer.start_span(
-                    method, parent, SpanKind.SERVER, _attributes(scope, method, correlation_id)
+                parent = with_baggage(
+                    slots,
+                    None if remote is None else _set_span_in_context(NonRecordingSpan(remote)),
                 )
-                own_span = True
+                method = scope.get("method", "GET")
+                span = self._tracer.start_span(
+                    method, parent, SpanKind.SERVER,
+                    {
+                        "http.request.method": method,
+                        "url.path": scope.get("path", ""),
+                        "url.scheme": scope.get("scheme", "http"),
+                        "clicktrace.correlation_id": correlation_id,
+                    },
+                )
+                own = True
             else:
-                span = NonRecordingSpan(_virtual(extracted.traceparent))
-            ctx = trace.set_span_in_context(span, parent)
-        # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
+                parent = with_baggage(slots, None)
+                span = NonRecordingSpan(_virtual(remote))
+            ctx = _set_span_in_context(span, parent)
         sc = span.get_span_context()
-        extra = [
-            (_CORRELATION, correlation_id.encode("ascii")),
-            (
-                _TRACERESPONSE,
-                b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags),
-            ),
-        ]
+        # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
+        extra = (
+            (_CORRELATION, correlation_id.encode()),
+            (_TRACERESPONSE, b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)),
+        )
         status = 0
+        failed = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
-            if message["type"] in _START_TYPES:
+            if message["type"] in _STARTS:
                 status = message.get("status", 101)
                 headers = [h for h in message.get("headers", ()) if h[0] not in _OURS]
-                headers.extend(extra)
-                message = {**message, "headers": headers}
+                headers += extra
+                message["headers"] = headers
             await send(message)
 
-        click_token = click_context.bind(
-            click_context.ClickContext(
-                correlation_id, extracted.causation_id, client_id, extracted.deadline_ms
-            )
-        )
-        otel_token = otel_context.attach(ctx) if ctx is not None else None
+        click_token = bind(click)
+        otel_token = _attach(ctx) if ctx is not None else None
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
-            if span.is_recording():
+            failed = True
+            if own:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
-                status = 500
                 await send_with_headers(
-                    {"type": "http.response.start", "status": 500, "headers": list(_JSON)}
+                    {"type": "http.response.start", "status": 500, "headers": [_JSON]}
                 )
-                await send(
-                    {
-                        "type": "http.response.body",
-                        "body": error_body(_INTERNAL, "Internal server error.", correlation_id),
-                    }
-                )
+                body = error_body("internal_error", "Internal server error.", correlation_id)
+                await send({"type": "http.response.body", "body": body})
             raise
         finally:
             if otel_token is not None:
-                otel_context.detach(otel_token)
-            click_context.reset(click_token)
-            if span.is_recording():
-                _finish(span, scope, status, own_span)
+                _detach(otel_token)
+            reset(click_token)
+            if own:
+                _finish(span, scope, status, failed)
 
 
-def _attributes(scope: Scope, method: str, correlation_id: str) -> dict[str, str]:
-    return {
-        "http.request.method": method,
-        "url.path": scope.get("path", ""),
-        "url.scheme": scope.get("scheme", "http"),
-        "network.protocol.version": scope.get("http_version", "1.1"),
-        "clicktrace.correlation_id": correlation_id,
-    }
-
-
-def _finish(span: Span, scope: Scope, status: int, own: bool) -> None:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if status:
+def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:
+    route = getattr(scope.get("route"), "path", None)
+    if isinstance(route, str):
+        if status:
+            span.set_attributes({"http.response.status_code": status, "http.route": route})
+        else:
+            span.set_attribute("http.route", route)
+        span.update_name(f"{scope.get('method', 'GET')} {route}")
+    elif status:
         span.set_attribute("http.response.status_code", status)
-        if status >= 500 and own:
-            span.set_status(Status(StatusCode.ERROR))
-    if own:
-        if isinstance(path, str):
-            span.set_attribute("http.route", path)
-            method = scope.get("method", "WS") if scope["type"] == "http" else "WS"
-            span.update_name(f"{method} {path}")
-        span.end()
+    if status >= 500 and not failed:  # an exception has already set a better status
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
 
 
-def _virtual(parent: object) -> SpanContext:
-    """Propagation only: a span id of our own inside the caller's trace (or a new one)."""
-    trace_id = getattr(parent, "trace_id", 0) or getrandbits(128)
-    flags = getattr(parent, "flags", SAMPLED | RANDOM_TRACE_ID)
-    return SpanContext(trace_id, getrandbits(64) or 1, False, trace.TraceFlags(flags))
+def _virtual(remote: SpanContext | None) -> SpanContext:
+    """Propagation only: a span id of our own inside the caller's trace, or in a new trace
+    (random trace id, sampled, so that downstream spans are recorded)."""
+    if remote is not None:
+        return SpanContext(
+            remote.trace_id, getrandbits(64) or 1, False, remote.trace_flags, remote.trace_state
+        )
+    return SpanContext(getrandbits(128) or 1, getrandbits(64) or 1, False, _NEW_TRACE_FLAGS)
+
+
+_NEW_TRACE_FLAGS = trace.TraceFlags(SAMPLED | RANDOM_TRACE_ID)
 
 
 async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
@@ -197,7 +215,7 @@ async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
         {
             "type": "http.response.start",
             "status": 400,
-            "headers": [*_JSON, (_CORRELATION, correlation_id.encode("ascii"))],
+            "headers": [_JSON, (_CORRELATION, correlation_id.encode())],
         }
     )
     await send({"type": "http.response.body", "body": body})

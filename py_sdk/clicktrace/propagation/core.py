@@ -21,9 +21,19 @@ from clicktrace.ids import parse_id
 from clicktrace.propagation.baggage import format_baggage, parse_baggage
 from clicktrace.propagation.carriers import MAPPING_GETTER, MAPPING_SETTER, Getter, Setter
 from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
-from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.propagation.tracestate import parse_tracestate, tracestate_members
 
-__all__ = ["HEADER_KEYS", "METADATA_KEYS", "Extracted", "Keys", "extract", "inject"]
+__all__ = [
+    "HEADER_KEYS",
+    "METADATA_KEYS",
+    "Extracted",
+    "Keys",
+    "extract",
+    "inject",
+    "otel_trace_state",
+    "parse_deadline",
+    "trace_state",
+]
 
 C = TypeVar("C")
 
@@ -61,18 +71,19 @@ class Extracted:
     """The correlation id as received when it was not a valid ULID (for safe logging)."""
 
     def otel_context(self, base: Context | None = None) -> Context | None:
-        """An OpenTelemetry context whose remote parent is the extracted traceparent."""
-        if self.traceparent is None:
-            return base
+        """An OpenTelemetry context whose remote parent is the extracted traceparent, with
+        the extracted baggage; ``base`` when there is neither."""
+        ctx = base
         tp = self.traceparent
-        state = TraceState.from_header([self.tracestate]) if self.tracestate else TraceState()
-        span_context = SpanContext(
-            tp.trace_id, tp.span_id, is_remote=True,
-            trace_flags=TraceFlags(tp.flags), trace_state=state,
-        )
-        ctx = trace.set_span_in_context(NonRecordingSpan(span_context), base)
-        for name, value in (self.baggage or {}).items():
-            ctx = otel_baggage.set_baggage(name, value, ctx)
+        if tp is not None:
+            span_context = SpanContext(
+                tp.trace_id, tp.span_id, True, TraceFlags(tp.flags),
+                trace_state(self.tracestate),
+            )
+            ctx = trace.set_span_in_context(NonRecordingSpan(span_context), base)
+        if self.baggage:
+            for name, value in self.baggage.items():
+                ctx = otel_baggage.set_baggage(name, value, ctx)
         return ctx
 
     def click_context(self, *, fallback_correlation_id: str) -> click_context.ClickContext:
@@ -84,15 +95,42 @@ class Extracted:
         )
 
 
+_EMPTY_STATE = TraceState()
+
+
+def trace_state(header: str | None) -> TraceState:
+    """An OpenTelemetry ``TraceState`` of a tracestate header (empty when invalid).
+
+    Validates with our Level 2 parser, then fills the ``TraceState`` without its own
+    per-member checks, which are slower and stricter than the spec (they reject repeated
+    keys that the parser has already reduced to one).
+    """
+    return otel_trace_state(tracestate_members([header]) if header else None)
+
+
+def otel_trace_state(members: list[tuple[str, str]] | None) -> TraceState:
+    """A ``TraceState`` of members that :func:`tracestate_members` has validated."""
+    if not members:
+        return _EMPTY_STATE
+    state = TraceState()
+    state._dict = dict(members)
+    return state
+
+
 def _one(values: list[str] | None) -> str | None:
     return values[0] if values and len(values) == 1 else None
 
 
-def _deadline(values: list[str] | None) -> int | None:
-    text = _one(values)
-    if text is None or not text.isascii() or not text.isdigit() or len(text) > 15:
+MAX_DEADLINE_DIGITS = 15  # Unix ms until the year 33658
+
+
+def parse_deadline(value: bytes | str | None) -> int | None:
+    """Unix time in ms from decimal ASCII digits, or ``None``."""
+    if not isinstance(value, str | bytes) or not 0 < len(value) <= MAX_DEADLINE_DIGITS:
         return None
-    return int(text)
+    if not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 def extract(
@@ -110,7 +148,7 @@ def extract(
         correlation_id=corr,
         causation_id=parse_id(_one(getter.get(carrier, keys.causation_id))),
         client_id=parse_id(_one(getter.get(carrier, keys.client_id))) if keys.client_id else None,
-        deadline_ms=_deadline(getter.get(carrier, keys.deadline)),
+        deadline_ms=parse_deadline(_one(getter.get(carrier, keys.deadline))),
         raw_correlation_id=raw_corr if corr is None else None,
     )
 

@@ -1,66 +1,146 @@
-"""HTTP request headers in one pass: the edge's fast path into :func:`extract`.
+"""HTTP request headers in one pass: the edge's fast path.
 
-``extract(scope["headers"], ASGI_GETTER, HEADER_KEYS)`` scans the header list once per field;
-:func:`extract_asgi` scans it once in all, keeps only the fields clicktrace reads, and hands
-them to the same :func:`extract`, so both give the same result.
+``extract(scope["headers"], ASGI_GETTER, HEADER_KEYS)`` scans the header list once per field.
+:func:`collect_asgi` scans it once in all and keeps only the raw values clicktrace reads;
+:func:`extract_asgi` turns those into the same :class:`Extracted` as :func:`extract`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from clicktrace.propagation.core import HEADER_KEYS, Extracted, extract
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
-__all__ = ["CLIENT_HEADER", "MAX_CLIENT_TOKEN_LENGTH", "extract_asgi"]
+from clicktrace.ids import parse_id
+from clicktrace.propagation.baggage import parse_baggage
+from clicktrace.propagation.core import (
+    HEADER_KEYS,
+    Extracted,
+    otel_trace_state,
+    parse_deadline,
+)
+from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fields
+from clicktrace.propagation.tracestate import parse_tracestate, tracestate_members
+
+__all__ = [
+    "BAGGAGE",
+    "CAUSATION",
+    "CLIENT",
+    "CLIENT_HEADER",
+    "CORRELATION",
+    "DEADLINE",
+    "MAX_CLIENT_TOKEN_LENGTH",
+    "TRACEPARENT",
+    "TRACESTATE",
+    "Collected",
+    "collect_asgi",
+    "extract_asgi",
+    "one",
+    "parent_context",
+    "remote_span_context",
+    "texts",
+    "with_baggage",
+]
 
 CLIENT_HEADER = "x-clicktrace-client"
 MAX_CLIENT_TOKEN_LENGTH = 1024  # a signed token is ~100 bytes; longer is not ours
 
-_NAMES: dict[bytes, str] = {
-    name.encode("latin-1"): name
-    for name in (
-        HEADER_KEYS.traceparent,
-        HEADER_KEYS.tracestate,
-        HEADER_KEYS.baggage,
-        HEADER_KEYS.correlation_id,
-        HEADER_KEYS.causation_id,
-        HEADER_KEYS.deadline,
-        CLIENT_HEADER,
+# Slots of the list collect_asgi returns.
+TRACEPARENT, TRACESTATE, BAGGAGE, CORRELATION, CAUSATION, DEADLINE, CLIENT = range(7)
+_SLOTS: dict[bytes, int] = {
+    name.encode("latin-1"): slot
+    for slot, name in enumerate(
+        (
+            HEADER_KEYS.traceparent,
+            HEADER_KEYS.tracestate,
+            HEADER_KEYS.baggage,
+            HEADER_KEYS.correlation_id,
+            HEADER_KEYS.causation_id,
+            HEADER_KEYS.deadline,
+            CLIENT_HEADER,
+        )
     )
 }
 
-
-class _ExactGetter:
-    """Getter for the dict :func:`extract_asgi` builds: names are already lowercase."""
-
-    def get(self, carrier: dict[str, list[str]], key: str) -> list[str] | None:
-        return carrier.get(key)
+Collected = list[list[bytes] | None]
+"""Every raw value of each field, by slot (``None`` when the field is absent)."""
 
 
-_EXACT = _ExactGetter()
+def collect_asgi(headers: Iterable[tuple[bytes, bytes]]) -> Collected:
+    """The raw values of the fields clicktrace reads, in one pass over ``headers``."""
+    slots: Collected = [None, None, None, None, None, None, None]
+    get = _SLOTS.get
+    for name, value in headers:
+        slot = get(name)
+        if slot is not None:
+            values = slots[slot]
+            if values is None:
+                slots[slot] = [value]
+            else:
+                values.append(value)
+    return slots
+
+
+def one(values: list[bytes] | None) -> bytes | None:
+    """The single value of a field that must occur once (more than one is invalid)."""
+    return values[0] if values is not None and len(values) == 1 else None
+
+
+def texts(values: list[bytes] | None) -> list[str] | None:
+    return None if values is None else [value.decode("latin-1") for value in values]
 
 
 def extract_asgi(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Extracted, str | None]:
     """The :class:`Extracted` of ASGI ``headers`` and the raw client token, if exactly one
     of a sane length was sent. Never raises."""
-    found: dict[str, list[str]] = {}
-    names = _NAMES
-    for name, value in headers:
-        key = names.get(name)
-        if key is not None:
-            text = value.decode("latin-1")
-            values = found.get(key)
-            if values is None:
-                found[key] = [text]
-            else:
-                values.append(text)
-    if not found:
-        return _EMPTY, None
-    tokens = found.get(CLIENT_HEADER)
-    token = None
-    if tokens is not None and len(tokens) == 1 and 0 < len(tokens[0]) <= MAX_CLIENT_TOKEN_LENGTH:
-        token = tokens[0]
-    return extract(found, _EXACT, HEADER_KEYS), token
+    slots = collect_asgi(headers)
+    tp = parse_traceparent(one(slots[TRACEPARENT]))
+    raw = one(slots[CORRELATION])
+    correlation_id = parse_id(raw)
+    token = one(slots[CLIENT])
+    extracted = Extracted(
+        traceparent=tp,
+        tracestate=parse_tracestate(texts(slots[TRACESTATE])) if tp else None,
+        baggage=parse_baggage(texts(slots[BAGGAGE])) or None,
+        correlation_id=correlation_id,
+        causation_id=parse_id(one(slots[CAUSATION])),
+        deadline_ms=parse_deadline(one(slots[DEADLINE])),
+        raw_correlation_id=None if raw is None or correlation_id else raw.decode("latin-1"),
+    )
+    if token is None or not 0 < len(token) <= MAX_CLIENT_TOKEN_LENGTH:
+        return extracted, None
+    return extracted, token.decode("latin-1")
 
 
-_EMPTY = Extracted()
+def remote_span_context(slots: Collected) -> SpanContext | None:
+    """The caller's span from :func:`collect_asgi`'s values, with its tracestate."""
+    fields = traceparent_fields(one(slots[TRACEPARENT]))
+    if fields is None:
+        return None
+    states = slots[TRACESTATE]
+    return SpanContext(
+        fields[0], fields[1], True, TraceFlags(fields[2]),
+        otel_trace_state(tracestate_members(texts(states))) if states else _NO_STATE,
+    )
+
+
+def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
+    """``ctx`` with the baggage of :func:`collect_asgi`'s values."""
+    if slots[BAGGAGE] is not None:
+        for name, value in parse_baggage(texts(slots[BAGGAGE])).items():
+            ctx = otel_baggage.set_baggage(name, value, ctx)
+    return ctx
+
+
+def parent_context(slots: Collected) -> Context | None:
+    """The OpenTelemetry context :func:`collect_asgi`'s values describe: the same as
+    ``extract_asgi(headers)[0].otel_context()``, without the intermediate objects."""
+    remote = remote_span_context(slots)
+    ctx = None if remote is None else trace.set_span_in_context(NonRecordingSpan(remote))
+    return with_baggage(slots, ctx)
+
+
+_NO_STATE = TraceState()

@@ -1,17 +1,33 @@
-"""W3C Trace Context ``traceparent``: parse and format, never raising on untrusted input."""
+"""W3C Trace Context Level 2 ``traceparent`` (and ``traceresponse``, which has the same
+format): parse and format, never raising on untrusted input."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["TRACEPARENT_LENGTH", "TraceParent", "format_traceparent", "parse_traceparent"]
+__all__ = [
+    "MAX_TRACEPARENT_LENGTH",
+    "RANDOM_TRACE_ID",
+    "SAMPLED",
+    "TRACEPARENT_LENGTH",
+    "TraceParent",
+    "format_traceparent",
+    "parse_traceparent",
+    "parse_traceresponse",
+    "traceparent_fields",
+]
 
 TRACEPARENT_LENGTH = 55  # "00-" + 32 + "-" + 16 + "-" + 2
 MAX_TRACEPARENT_LENGTH = 512  # a future version may append fields; bound what we look at
 SAMPLED = 0x01
 RANDOM_TRACE_ID = 0x02  # Level 2: the trace id's right-most 7 bytes are random
+_KNOWN_FLAGS = SAMPLED | RANDOM_TRACE_ID
 
-_HEX = frozenset("0123456789abcdef")
+# One C-level match validates the first 55 characters: lowercase hex only, as the spec says.
+_HEAD = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
+_STR = re.compile(_HEAD)
+_BYTES = re.compile(_HEAD.encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +41,10 @@ class TraceParent:
     def sampled(self) -> bool:
         return bool(self.flags & SAMPLED)
 
+    @property
+    def random_trace_id(self) -> bool:
+        return bool(self.flags & RANDOM_TRACE_ID)
+
     def format(self) -> str:
         return format_traceparent(self.trace_id, self.span_id, self.flags)
 
@@ -34,35 +54,47 @@ def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
     return f"00-{trace_id:032x}-{span_id:016x}-{flags & 0xFF:02x}"
 
 
-def _hex(field: str, size: int) -> int | None:
-    if len(field) != size or not _HEX.issuperset(field):
-        return None
-    return int(field, 16)
-
-
-def parse_traceparent(value: str | None) -> TraceParent | None:
+def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     """The traceparent in ``value``, or ``None`` when it is not valid.
 
     Version 00 must be exactly 55 characters. A higher version is read by its first four
-    fields, provided anything after them starts with ``-``; version ``ff`` is invalid.
-    Hex must be lowercase, and all-zero trace or span ids are invalid.
+    fields, provided anything after them starts with ``-``, and only the flags this version
+    knows are kept; version ``ff`` is invalid. Hex must be lowercase; all-zero trace or span
+    ids are invalid. ``bytes`` (raw header values) are accepted as they are.
     """
-    if value is None or len(value) < TRACEPARENT_LENGTH or len(value) > MAX_TRACEPARENT_LENGTH:
+    fields = traceparent_fields(value)
+    return None if fields is None else TraceParent(*fields)
+
+
+def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] | None:
+    """``(trace_id, span_id, flags, version)`` as :func:`parse_traceparent` reads them, for
+    hot paths that need no :class:`TraceParent` object."""
+    if value is None:
         return None
-    version = _hex(value[0:2], 2)
-    if version is None or version == 0xFF:
+    size = len(value)
+    if size < TRACEPARENT_LENGTH or size > MAX_TRACEPARENT_LENGTH:
         return None
-    if version == 0 and len(value) != TRACEPARENT_LENGTH:
+    if isinstance(value, bytes):
+        if _BYTES.match(value) is None:
+            return None
+    elif not isinstance(value, str) or _STR.match(value) is None:
         return None
-    if len(value) > TRACEPARENT_LENGTH and value[TRACEPARENT_LENGTH] != "-":
+    version = int(value[0:2], 16)
+    if version == 0:
+        if size != TRACEPARENT_LENGTH:
+            return None
+    elif version == 0xFF or (size > TRACEPARENT_LENGTH and value[55:56] not in ("-", b"-")):
         return None
-    if value[2] != "-" or value[35] != "-" or value[52] != "-":
+    trace_id = int(value[3:35], 16)
+    span_id = int(value[36:52], 16)
+    if not trace_id or not span_id:
         return None
-    trace_id = _hex(value[3:35], 32)
-    span_id = _hex(value[36:52], 16)
-    flags = _hex(value[53:55], 2)
-    if not trace_id or not span_id or flags is None:
-        return None
-    if version > 0:
-        flags &= SAMPLED | RANDOM_TRACE_ID  # unknown flags of a future version are not ours
-    return TraceParent(trace_id, span_id, flags, version)
+    flags = int(value[53:55], 16)
+    if version:
+        flags &= _KNOWN_FLAGS  # unknown flags of a future version are not ours to keep
+    return trace_id, span_id, flags, version
+
+
+def parse_traceresponse(value: str | bytes | None) -> TraceParent | None:
+    """A ``traceresponse`` header (Trace Context Level 2): the callee's span, same format."""
+    return parse_traceparent(value)

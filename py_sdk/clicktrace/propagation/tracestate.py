@@ -1,35 +1,82 @@
-"""W3C ``tracestate``: combine the fields, validate members, never raise.
+"""W3C Trace Context Level 2 ``tracestate``: combine the fields, validate, never raise.
 
-Thin first version: members are checked against the key/value grammar loosely and the
-list is capped; the exact Level 2 rules are tracked in the edge issue.
+Several fields are one list, combined in order. Members are trimmed of optional whitespace
+(space and tab) and empty members skipped. A member that breaks the key or value grammar
+drops the whole tracestate, as does more than :data:`MAX_MEMBERS` members or a combined
+value over :data:`MAX_TRACESTATE_LENGTH`. A repeated key keeps its left-most (most recent)
+member instead of dropping everything, where OpenTelemetry's parser gives up.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_MEMBERS", "parse_tracestate"]
+import re
+
+__all__ = [
+    "MAX_MEMBERS",
+    "MAX_TRACESTATE_LENGTH",
+    "format_tracestate",
+    "parse_tracestate",
+    "tracestate_members",
+]
 
 MAX_MEMBERS = 32
-MAX_TRACESTATE_LENGTH = 8192
+MAX_TRACESTATE_LENGTH = 8192  # our bound on untrusted input; the spec asks for >= 512
+
+_CHARS = r"[a-z0-9_\-*/]"
+# simple-key / multi-tenant-key ("tenant@system"), as the Level 2 grammar reads.
+_KEY = rf"(?:[a-z]{_CHARS}{{0,255}}|[a-z0-9]{_CHARS}{{0,240}}@[a-z]{_CHARS}{{0,13}})"
+# 0*255(chr) nblk-chr: printable ASCII without "," and "=", not ending in a space.
+_VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+_MEMBER = re.compile(rf"({_KEY})=({_VALUE})")
+# The usual header (one field, no whitespace, no empty members) validated in one match.
+_PLAIN_LIST = re.compile(rf"{_KEY}={_VALUE}(?:,{_KEY}={_VALUE}){{0,{MAX_MEMBERS - 1}}}")
 
 
-def parse_tracestate(fields: list[str] | None) -> str | None:
-    """The combined, validated tracestate of ``fields``, or ``None`` when there is none."""
+def tracestate_members(fields: list[str] | None) -> list[tuple[str, str]] | None:
+    """The ``(key, value)`` members of ``fields`` in order, or ``None`` when there are
+    none or the tracestate is invalid."""
     if not fields:
         return None
-    combined = ",".join(fields)
+    combined = fields[0] if len(fields) == 1 else ",".join(fields)
     if len(combined) > MAX_TRACESTATE_LENGTH:
         return None
-    members: list[str] = []
-    seen: set[str] = set()
+    members: dict[str, str] = {}
+    if _PLAIN_LIST.fullmatch(combined) is not None:
+        for member in combined.split(","):
+            key, _, value = member.partition("=")
+            if key not in members:
+                members[key] = value
+        return list(members.items())
+    fullmatch = _MEMBER.fullmatch
     for raw in combined.split(","):
         member = raw.strip(" \t")
         if not member:
             continue
-        key, sep, value = member.partition("=")
-        if not sep or not key or not value or key in seen:
+        match = fullmatch(member)
+        if match is None:
             return None
-        seen.add(key)
-        members.append(f"{key}={value}")
+        key, value = match.groups()
+        members.setdefault(key, value)
     if not members or len(members) > MAX_MEMBERS:
         return None
-    return ",".join(members)
+    return list(members.items())
+
+
+def parse_tracestate(fields: list[str] | None) -> str | None:
+    """The combined, validated tracestate of ``fields``, or ``None`` when there is none."""
+    members = tracestate_members(fields)
+    if members is None:
+        return None
+    return ",".join([f"{key}={value}" for key, value in members])
+
+
+def format_tracestate(members: list[tuple[str, str]]) -> str | None:
+    """``members`` as a header, keeping the valid ones and at most :data:`MAX_MEMBERS`."""
+    seen: set[str] = set()
+    valid: list[str] = []
+    for key, value in members:
+        member = f"{key}={value}"
+        if key not in seen and _MEMBER.fullmatch(member):
+            seen.add(key)
+            valid.append(member)
+    return ",".join(valid[:MAX_MEMBERS]) or None
