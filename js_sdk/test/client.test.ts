@@ -1,0 +1,215 @@
+// The framework-free core against a fake transport and a fake fetch: protocol behaviour.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createClient, type CommandEffects } from '../src/client.js'
+import type { ClicktraceOptions, CommandRecord } from '../src/types.js'
+import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
+
+function setup(options: ClicktraceOptions = {}, responder?: Responder) {
+  const transport = new FakeTransport()
+  const net = fakeFetch(responder)
+  const statuses: string[] = []
+  const errors: unknown[] = []
+  const client = createClient({
+    transport, fetch: net.fetch, tracesUrl: false,
+    onStatus: (r) => statuses.push(`${r.name}:${r.status}`),
+    onError: (e) => errors.push(e),
+    ...options,
+  })
+  const settles: Array<[string, unknown, boolean]> = []
+  const effects: CommandEffects<unknown> = { optimistic: () => {}, settle: (s, d, late) => settles.push([s, d, late]) }
+  const send = (url = '/api/x', extra = {}) => client.command({ url, body: { a: 1 }, name: 'x', ...extra }, effects)
+  return { client, transport, net, statuses, errors, settles, send }
+}
+
+describe('the client core', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('does nothing on the network until the first command, then one session for all', async () => {
+    const { net, send, transport } = setup()
+    await flush()
+    expect(net.sent).toHaveLength(0)
+    send()
+    send()
+    await flush()
+    expect(net.sent.filter((s) => s.url === '/clicktrace/session')).toHaveLength(1)
+    expect(net.commands()).toHaveLength(2)
+    expect(transport.hellos).toHaveLength(1)
+  })
+
+  it('keeps trace, correlation and token headers away from other origins unless allowed', async () => {
+    const { net, send } = setup({ propagateTo: ['https://api.partner.example', /^https:\/\/cdn\.example\/cmd\//] })
+    send('https://third.party.example/api')
+    send('https://api.partner.example/api')
+    send('https://cdn.example/cmd/1')
+    send('/same/origin')
+    await flush()
+    const [third, partner, cdn, same] = net.commands()
+    expect(third!.headers).toEqual({ 'content-type': 'application/json' })
+    expect((third!.body!.metadata as Record<string, unknown>).client_id).toBeUndefined()
+    for (const r of [partner, cdn, same]) {
+      expect(Object.keys(r!.headers).sort()).toEqual(
+        ['content-type', 'traceparent', 'x-clicktrace-client', 'x-clicktrace-deadline', 'x-correlation-id'])
+    }
+  })
+
+  it('sends the causation id and the deadline when given', async () => {
+    const { net, send } = setup()
+    send('/api/x', { causationId: '01JCAUSE000000000000000000', deadlineMs: 2500 })
+    await flush()
+    const [c] = net.commands()
+    expect(c!.headers['x-causation-id']).toBe('01JCAUSE000000000000000000')
+    expect(c!.headers['x-clicktrace-deadline']).toBe(String(Date.now() + 2500))
+    expect(c!.body!.metadata).toMatchObject({ causation_id: '01JCAUSE000000000000000000', deadline: Date.now() + 2500 })
+  })
+
+  it('rejects with session_unavailable when the session cannot be had, and retries next time', async () => {
+    let fail = true
+    const transport = new FakeTransport()
+    const base = fakeFetch()
+    const fetch = (async (u: RequestInfo | URL, i?: RequestInit) =>
+      fail && String(u).endsWith('/session') ? new Response('no', { status: 503 }) : base.fetch(u, i)) as typeof globalThis.fetch
+    const errors: unknown[] = []
+    const client = createClient({ transport, fetch, tracesUrl: false, onError: (e) => errors.push(e) })
+    const fx = { optimistic: () => {}, settle: () => {} }
+    const h = client.command({ url: '/api/x' }, fx)
+    await expect(h.settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'session_unavailable' } })
+    expect(errors).toHaveLength(1)
+    fail = false
+    const h2 = client.command({ url: '/api/x' }, fx)
+    await flush()
+    expect(base.commands()).toHaveLength(1)
+    expect(h2.status).toBe('pending')
+  })
+
+  it('rejects with network_error when fetch throws, and http_<status> without an error body', async () => {
+    const { send } = setup({}, (r) => {
+      if (r.url.endsWith('/down')) throw new TypeError('Failed to fetch')
+      return { status: 500 }
+    })
+    await expect(send('/down').settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'network_error' } })
+    await expect(send('/500').settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'http_500', message: 'http_500' } })
+  })
+
+  it('settles on a notification that arrives before the HTTP response', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const { send, transport, settles } = setup({}, async () => {
+      await gate
+      return { status: 202, body: { status: 'accepted' } }
+    })
+    const h = send()
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: { v: 1 } })
+    expect(h.status).toBe('confirmed')
+    release()
+    await flush()
+    expect(h.status).toBe('confirmed')
+    expect(settles).toEqual([['confirmed', { v: 1 }, false]])
+  })
+
+  it('ignores duplicates, progress, unknown ids and malformed notifications', async () => {
+    const { send, transport, settles } = setup()
+    const h = send()
+    await flush()
+    transport.raw({ seq: 1, correlation_id: h.correlationId, status: 'progress' })
+    transport.raw({ seq: 2, correlation_id: '01JAAAAAAAAAAAAAAAAAAAAAAA', status: 'confirmed' }) // not ours
+    for (const bad of [null, 'x', [], { seq: 'a' }, { seq: 3, status: 'weird', correlation_id: h.correlationId },
+      { seq: 3, status: 'confirmed', correlation_id: 'not-a-ulid' }, { seq: -1, status: 'confirmed', correlation_id: h.correlationId }]) {
+      transport.raw(bad)
+    }
+    expect(h.status).toBe('pending')
+    transport.raw({ seq: 2, correlation_id: h.correlationId, status: 'rejected' }) // seq already seen
+    expect(h.status).toBe('pending')
+    transport.raw({ seq: 3, correlation_id: h.correlationId, status: 'rejected', error: { code: 7, message: 'x'.repeat(900) } })
+    expect(h.record.error).toEqual({ code: 'rejected', message: 'x'.repeat(500) })
+    expect(settles).toEqual([['rejected', undefined, false]])
+  })
+
+  it('resumes from the last seq when the transport reconnects', async () => {
+    const { send, transport } = setup()
+    const h = send()
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    expect(transport.handlers!.hello()).toEqual({ token: 'tok-1', last_seq: 2 })
+  })
+
+  it('runs every resync hook and continues from the seq the server names', async () => {
+    const { client, send, transport, errors } = setup()
+    const a = vi.fn()
+    const b = vi.fn(() => Promise.reject(new Error('reload failed')))
+    client.onResync(a)
+    const off = client.onResync(b)
+    send()
+    await flush()
+    transport.raw({ status: 'resync', seq: 41 })
+    await flush()
+    expect(a).toHaveBeenCalledOnce()
+    expect(b).toHaveBeenCalledOnce()
+    expect(errors).toEqual([new Error('reload failed')])
+    expect(transport.handlers!.hello().last_seq).toBe(41)
+    off()
+    transport.raw({ status: 'resync', seq: 50 })
+    await flush()
+    expect(a).toHaveBeenCalledTimes(2)
+    expect(b).toHaveBeenCalledOnce()
+  })
+
+  it('renews the session before it expires and reconnects as the new client from seq 0', async () => {
+    const transport = new FakeTransport()
+    let n = 0
+    const base = fakeFetch()
+    const fetch = (async (u: RequestInfo | URL, i?: RequestInit) => {
+      if (!String(u).endsWith('/clicktrace/session')) return base.fetch(u, i)
+      n++
+      return Response.json({ client_id: `01JCLIENT000000000000000${n}A`, token: `tok-${n}`, expires_at: Date.now() + 60_000 })
+    }) as typeof globalThis.fetch
+    const client = createClient({ transport, fetch, tracesUrl: false })
+    const fx = { optimistic: () => {}, settle: () => {} }
+    const h = client.command({ url: '/api/x' }, fx)
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    vi.advanceTimersByTime(29_000) // more than 30 s left: same session
+    client.command({ url: '/api/x' }, fx)
+    await flush()
+    expect(n).toBe(1)
+    vi.advanceTimersByTime(2_000)
+    client.command({ url: '/api/x' }, fx)
+    await flush()
+    expect(n).toBe(2)
+    expect(transport.closed).toBe(1)
+    expect(transport.hellos.at(-1)).toEqual({ token: 'tok-2', last_seq: 0 })
+    expect(base.commands().at(-1)!.headers['x-clicktrace-client']).toBe('tok-2')
+  })
+
+  it('reports every status change and survives a throwing hook or effect', async () => {
+    const { client, transport, statuses, errors } = setup({ onStatus: () => { throw new Error('hook') } })
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => { throw new Error('effect') } })
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    expect(h.status).toBe('confirmed')
+    expect(statuses).toEqual([])
+    expect(errors.map((e) => (e as Error).message)).toEqual(['hook', 'effect', 'hook'])
+    const s = setup()
+    const h2 = s.send()
+    await flush()
+    s.transport.notify({ correlation_id: h2.correlationId, status: 'confirmed' })
+    vi.advanceTimersByTime(20_000)
+    expect(s.statuses).toEqual(['x:pending', 'x:confirmed'])
+  })
+
+  it('times out at the deadline exactly once, and a late confirmation re-settles with data', async () => {
+    const { send, transport, settles, statuses } = setup({ deadlineMs: 3000 })
+    const h = send()
+    await flush()
+    vi.advanceTimersByTime(3000)
+    expect(h.record).toMatchObject({ status: 'timed_out', error: { code: 'timed_out', message: 'no outcome within 3000 ms' } } satisfies Partial<CommandRecord>)
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected' }) // too late to matter
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 1 })
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 2 })
+    expect(settles).toEqual([['timed_out', undefined, false], ['confirmed', 1, true]])
+    expect(h.record).toMatchObject({ status: 'confirmed', error: undefined, data: 1 })
+    expect(statuses).toEqual(['x:pending', 'x:timed_out', 'x:confirmed'])
+  })
+})

@@ -1,0 +1,80 @@
+// The bridge against the real OpenTelemetry web SDK, registered the standard way.
+import { context as otelContext, trace } from '@opentelemetry/api'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-web'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createClient } from '../../src/client.js'
+import { parseTraceparent } from '../../src/ids.js'
+import { registeredTracerProvider } from '../../src/trace/otel.js'
+import { FakeTransport, fakeFetch, flush } from '../fakes.js'
+
+describe('with an @opentelemetry/api tracer provider', () => {
+  let exporter: InMemorySpanExporter
+  let provider: BasicTracerProvider
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    exporter = new InMemorySpanExporter()
+    provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+  })
+  afterEach(() => {
+    trace.disable()
+    vi.useRealTimers()
+  })
+
+  it('is found only once one is registered', () => {
+    expect(registeredTracerProvider()).toBeUndefined()
+    trace.setGlobalTracerProvider(provider)
+    expect(registeredTracerProvider()).toBeDefined()
+  })
+
+  it('records through it: the traceparent sent is the action span, children parented as sent, nothing posted', async () => {
+    trace.setGlobalTracerProvider(provider)
+    const transport = new FakeTransport()
+    const net = fakeFetch()
+    const client = createClient({ transport, fetch: net.fetch })
+    // An unrelated active span must not become the click's parent.
+    const outer = trace.getTracer('app').startSpan('page')
+    const h = otelContext.with(trace.setSpan(otelContext.active(), outer), () =>
+      client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} }))
+    outer.end()
+    await flush()
+    const sent = parseTraceparent(h.traceparent)!
+    const serverSpanId = '1234567812345678'
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', traceparent: `00-${sent.traceId}-${serverSpanId}-01` })
+    const spans = exporter.getFinishedSpans()
+    const byName = (n: string) => spans.find((s) => s.name === n)!
+    const action = byName('rename')
+    expect(action.spanContext()).toMatchObject({ traceId: sent.traceId, spanId: sent.spanId })
+    expect(action.parentSpanContext).toBeUndefined()
+    expect(action.status.code).toBe(1)
+    expect(action.attributes['clicktrace.correlation_id']).toBe(h.correlationId)
+    const http = byName('HTTP POST')
+    expect(http.kind).toBe(2) // CLIENT
+    expect(http.parentSpanContext).toMatchObject({ traceId: sent.traceId, spanId: sent.spanId })
+    expect(http.attributes['http.response.status_code']).toBe(202)
+    const note = byName('clicktrace notification')
+    expect(note.kind).toBe(4) // CONSUMER
+    expect(note.parentSpanContext).toMatchObject({ traceId: sent.traceId, spanId: serverSpanId })
+    expect(net.sent.filter((s) => s.url.includes('/v1/traces'))).toHaveLength(0)
+  })
+
+  it("follows the provider's sampler for the sampled flag", async () => {
+    const { AlwaysOffSampler } = await import('@opentelemetry/sdk-trace-web')
+    const off = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] })
+    const client = createClient({ transport: new FakeTransport(), fetch: fakeFetch().fetch, tracerProvider: off })
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
+    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
+  })
+
+  it("can be bypassed with tracerProvider: 'builtin'", async () => {
+    trace.setGlobalTracerProvider(provider)
+    const net = fakeFetch()
+    const transport = new FakeTransport()
+    const client = createClient({ transport, fetch: net.fetch, tracerProvider: 'builtin' })
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    vi.advanceTimersByTime(5000)
+    expect(exporter.getFinishedSpans()).toHaveLength(0)
+    expect(net.sent.filter((s) => s.url === '/clicktrace/v1/traces')).toHaveLength(1)
+  })
+})

@@ -1,0 +1,152 @@
+// The built-in recorder end to end through the plugin core: which spans, which parents, and
+// the OTLP/JSON that reaches /clicktrace/v1/traces.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { createClient } from '../../src/client.js'
+import { parseTraceparent } from '../../src/ids.js'
+import { encodeOtlp, OTLP_FLUSH_DELAY_MS, OTLP_MAX_BATCH, otlpExporter, toNanos, type RecordedSpan } from '../../src/trace/otlp.js'
+import { recorderTracing } from '../../src/trace/recorder.js'
+import { FakeTransport, fakeFetch, flush } from '../fakes.js'
+
+interface OtlpSpan {
+  traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number
+  startTimeUnixNano: string; endTimeUnixNano: string
+  attributes: Array<{ key: string; value: Record<string, unknown> }>
+  status: { code: number; message?: string }
+}
+type Body = { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> }
+
+const spansOf = (bodies: Body[]): OtlpSpan[] => bodies.flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
+const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value
+
+function setup(sampleRate = 1, responder?: Parameters<typeof fakeFetch>[0]) {
+  const transport = new FakeTransport()
+  const net = fakeFetch(responder)
+  const client = createClient({ transport, fetch: net.fetch, sampleRate, serviceName: 'shop-web' })
+  const fx = { optimistic: () => {}, settle: () => {} }
+  const traces = () => net.sent.filter((s) => s.url === '/clicktrace/v1/traces')
+  return { client, transport, net, fx, traces }
+}
+
+describe('built-in recorder', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('exports the action, HTTP and notification spans in one trace, parented as sent', async () => {
+    const { client, transport, fx, traces } = setup()
+    const h = client.command({ url: '/api/products/1/rename', name: 'rename', entity: 1 }, fx)
+    await flush()
+    const server = { traceId: parseTraceparent(h.traceparent)!.traceId, spanId: 'abcdefabcdefabcd' }
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', type: 'ProductRenamed', traceparent: `00-${server.traceId}-${server.spanId}-01` })
+    expect(traces()).toHaveLength(0) // batched
+    vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
+    await flush()
+    const [req] = traces()
+    expect(req!.headers['x-clicktrace-client']).toBe('tok-1')
+    expect(req!.headers['content-type']).toBe('application/json')
+    const body = req!.body as unknown as Body
+    expect(body.resourceSpans[0]!.resource.attributes).toEqual([{ key: 'service.name', value: { stringValue: 'shop-web' } }])
+    expect(body.resourceSpans[0]!.scopeSpans[0]!.scope.name).toBe('clicktrace-pinia')
+    const spans = spansOf([body])
+    const sent = parseTraceparent(h.traceparent)!
+    const action = spans.find((s) => s.name === 'rename')!
+    const http = spans.find((s) => s.name === 'HTTP POST')!
+    const note = spans.find((s) => s.name === 'clicktrace notification')!
+    expect(spans).toHaveLength(3)
+    expect(action).toMatchObject({ traceId: sent.traceId, spanId: sent.spanId, kind: 1, status: { code: 1 } })
+    expect(action.parentSpanId).toBeUndefined()
+    expect(attr(action, 'clicktrace.correlation_id')).toEqual({ stringValue: h.correlationId })
+    expect(attr(action, 'clicktrace.entity')).toEqual({ stringValue: '1' })
+    expect(http).toMatchObject({ traceId: sent.traceId, parentSpanId: sent.spanId, kind: 3 })
+    expect(attr(http, 'http.response.status_code')).toEqual({ intValue: '202' })
+    expect(note).toMatchObject({ traceId: sent.traceId, parentSpanId: server.spanId, kind: 5 })
+    expect(attr(note, 'clicktrace.seq')).toEqual({ intValue: '1' })
+    for (const s of spans) {
+      expect(s.startTimeUnixNano).toMatch(/^\d{19}$/)
+      expect(BigInt(s.endTimeUnixNano) >= BigInt(s.startTimeUnixNano)).toBe(true)
+    }
+  })
+
+  it('marks failed actions as errors and never parents on a foreign trace', async () => {
+    const { client, transport, fx, traces } = setup(1, () => ({ status: 202 }))
+    const h = client.command({ url: '/api/x', name: 'x' }, fx)
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'name_taken', message: 'no' }, traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01` })
+    vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
+    const spans = spansOf(traces().map((t) => t.body as unknown as Body))
+    const sent = parseTraceparent(h.traceparent)!
+    expect(spans.find((s) => s.name === 'x')!.status).toEqual({ code: 2, message: 'name_taken' })
+    expect(spans.find((s) => s.name === 'clicktrace notification')).toMatchObject({ traceId: sent.traceId, parentSpanId: sent.spanId })
+  })
+
+  it('with sampleRate 0 sends an unsampled traceparent and exports nothing', async () => {
+    const { client, transport, fx, traces } = setup(0)
+    const h = client.command({ url: '/api/x' }, fx)
+    expect(h.traceparent).toMatch(/-00$/)
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    vi.advanceTimersByTime(10 * OTLP_FLUSH_DELAY_MS)
+    expect(traces()).toHaveLength(0)
+  })
+
+  it('samples by the given rate', () => {
+    const sink = vi.fn()
+    const rolls = [0.1, 0.5, 0.9]
+    const t = recorderTracing(0.5, sink, () => rolls.shift()!)
+    expect([t.start('a'), t.start('b'), t.start('c')].map((s) => s.context.sampled)).toEqual([true, false, false])
+  })
+})
+
+describe('OTLP exporter', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  const span = (i: number): RecordedSpan => ({
+    traceId: 'a'.repeat(32), spanId: i.toString(16).padStart(16, '0'), name: `s${i}`, kind: 1,
+    startMs: 1_764_000_000_000.5, endMs: 1_764_000_000_001.25, attributes: { f: 1.5, b: true },
+  })
+
+  it('posts a full batch at once with keepalive, the rest after the delay', async () => {
+    const calls: RequestInit[] = []
+    const fetch = (async (_u: RequestInfo | URL, init?: RequestInit) => {
+      calls.push(init!)
+      return new Response('{}')
+    }) as typeof globalThis.fetch
+    const e = otlpExporter({ url: '/t', serviceName: 's', scopeVersion: '1', fetch, headers: () => ({ 'x-clicktrace-client': 'k' }) })
+    for (let i = 1; i <= OTLP_MAX_BATCH + 1; i++) e.add(span(i))
+    expect(calls).toHaveLength(1)
+    expect(calls[0]).toMatchObject({ method: 'POST', keepalive: true, headers: { 'x-clicktrace-client': 'k' } })
+    expect(spansOf([JSON.parse(calls[0]!.body as string) as Body])).toHaveLength(OTLP_MAX_BATCH)
+    vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
+    expect(calls).toHaveLength(2)
+    e.flush()
+    expect(calls).toHaveLength(2) // nothing queued, nothing sent
+  })
+
+  it('flushes when the page is hidden and reports failures', async () => {
+    const errors: unknown[] = []
+    const fetch = vi.fn(async () => new Response('{}', { status: 429 }))
+    const e = otlpExporter({ url: '/t', serviceName: 's', scopeVersion: '1', fetch: fetch as unknown as typeof globalThis.fetch, headers: () => ({}), onError: (x) => errors.push(x) })
+    e.add(span(1))
+    Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
+    document.dispatchEvent(new Event('visibilitychange'))
+    Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true })
+    expect(fetch).toHaveBeenCalledOnce()
+    await flush()
+    expect(errors).toEqual([new Error('trace export: HTTP 429')])
+  })
+
+  it('encodes proto3 JSON: hex ids, int64 nanoseconds as strings, typed attributes', () => {
+    const body = encodeOtlp([{ ...span(1), parentSpanId: 'b'.repeat(16), error: 'boom', attributes: { s: 'x', i: 3, d: 0.5, b: false, u: undefined } }], 'svc', '9')
+    expect(spansOf([body as Body])[0]).toEqual({
+      traceId: 'a'.repeat(32), spanId: '0000000000000001', parentSpanId: 'b'.repeat(16), name: 's1', kind: 1,
+      startTimeUnixNano: '1764000000000500000', endTimeUnixNano: '1764000000001250000',
+      attributes: [
+        { key: 's', value: { stringValue: 'x' } }, { key: 'i', value: { intValue: '3' } },
+        { key: 'd', value: { doubleValue: 0.5 } }, { key: 'b', value: { boolValue: false } },
+      ],
+      status: { code: 2, message: 'boom' },
+    })
+    expect(toNanos(1.000001)).toBe('1000000')
+    expect(toNanos(1_764_000_000_000.123)).toBe('1764000000000123000')
+  })
+})

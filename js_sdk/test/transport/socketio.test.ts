@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest'
+import type { io as realIo } from 'socket.io-client'
+import { socketIoTransport } from '../../src/transport/socketio.js'
+import type { ConnectionState } from '../../src/transport/types.js'
+import { flush } from '../fakes.js'
+
+/** Records what the transport asked of socket.io-client and lets the test fire its events. */
+function fakeIo() {
+  const calls: Array<{ url: string; opts: Record<string, unknown> }> = []
+  const handlers = new Map<string, (arg?: unknown) => void>()
+  let closed = 0
+  const io = ((url: string, opts: Record<string, unknown>) => {
+    calls.push({ url, opts })
+    return {
+      on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
+      close: () => closed++,
+    }
+  }) as unknown as typeof realIo
+  return { io, calls, fire: (ev: string, arg?: unknown) => handlers.get(ev)!(arg), closed: () => closed }
+}
+
+describe('socketIoTransport', () => {
+  it('connects on the page origin at /socket.io, authenticating with the current hello each attempt', async () => {
+    const f = fakeIo()
+    let seq = 0
+    const messages: unknown[] = []
+    const states: ConnectionState[] = []
+    const close = socketIoTransport({ io: f.io }).connect({
+      hello: () => ({ token: 'tok', last_seq: seq }),
+      message: (m) => messages.push(m),
+      state: (s) => states.push(s),
+    })
+    await flush()
+    expect(f.calls).toHaveLength(1)
+    expect(f.calls[0]!.url).toBe('')
+    expect(f.calls[0]!.opts.path).toBe('/socket.io')
+    const auth = f.calls[0]!.opts.auth as (cb: (d: object) => void) => void
+    let sent: object | undefined
+    auth((d) => (sent = d))
+    expect(sent).toEqual({ token: 'tok', last_seq: 0 })
+    seq = 12
+    auth((d) => (sent = d))
+    expect(sent).toEqual({ token: 'tok', last_seq: 12 })
+    f.fire('connect')
+    f.fire('clicktrace', { seq: 13 })
+    f.fire('disconnect')
+    f.fire('connect_error')
+    expect(messages).toEqual([{ seq: 13 }])
+    expect(states).toEqual(['connecting', 'connected', 'disconnected', 'disconnected'])
+    close()
+    expect(f.closed()).toBe(1)
+  })
+
+  it('passes url, path and extra options through, and never opens after an early close', async () => {
+    const f = fakeIo()
+    const h = { hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {} }
+    socketIoTransport({ io: f.io, url: 'https://api.example', path: '/rt', options: { reconnectionDelayMax: 1234 } }).connect(h)
+    await flush()
+    expect(f.calls[0]).toMatchObject({ url: 'https://api.example', opts: { path: '/rt', reconnectionDelayMax: 1234 } })
+    const g = fakeIo()
+    socketIoTransport({ io: g.io }).connect(h)()
+    await flush()
+    expect(g.calls).toHaveLength(0)
+  })
+})
