@@ -1,0 +1,46 @@
+"""Demo settings, from the environment, with embedded defaults (in-memory bus, SQLite)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, cast
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = ROOT / "data"
+    bus_url: str = "memory://"
+    """``memory://`` (default), ``redis://…``, ``amqp://…`` or ``nats://…``."""
+    transport: Literal["socketio", "websocket"] = "socketio"
+    """How notifications reach the browser: ``socketio`` or ``websocket``."""
+    secret: bytes | None = None
+    """HMAC secret for client tokens; ``None`` makes a random one at start."""
+    web_dist: Path = ROOT / "demo_app" / "web" / "dist"
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "catalogue.sqlite3"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        default = cls()
+        secret = env.get("CLICKTRACE_SECRET")
+        transport = env.get("CLICKTRACE_TRANSPORT", default.transport)
+        if transport not in ("socketio", "websocket"):
+            raise ValueError(
+                f"CLICKTRACE_TRANSPORT must be socketio or websocket, not {transport!r}")
+        return cls(
+            host=env.get("HOST", default.host),
+            port=int(env.get("PORT", str(default.port))),
+            data_dir=Path(env.get("DATA_DIR", str(default.data_dir))),
+            bus_url=env.get("CLICKTRACE_BUS_URL", default.bus_url),
+            transport=cast(Literal["socketio", "websocket"], transport),
+            secret=secret.encode() if secret else None,
+        )

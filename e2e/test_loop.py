@@ -1,0 +1,138 @@
+"""The whole loop in real Chromium: click → command → bus → projection → notification →
+confirm or roll back, with one correlation id and one trace throughout."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Page, Request, WebSocket, expect
+
+from e2e.conftest import Demo
+from e2e.trace_check import loop_problems
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Wire:
+    """What crossed the wire: commands the page sent and notifications it received."""
+
+    commands: list[Request] = field(default_factory=list)
+    notifications: list[dict[str, object]] = field(default_factory=list)
+
+    def on_request(self, request: Request) -> None:
+        if "/rename" in request.url:
+            self.commands.append(request)
+
+    def on_websocket(self, ws: WebSocket) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        text = payload.decode() if isinstance(payload, bytes) else payload
+        # Socket.IO event frames are `42[...]`; the plain WebSocket carries the JSON itself.
+        body = text[2:] if text.startswith("42[") else text
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return
+        if isinstance(value, list) and len(value) == 2 and value[0] == "clicktrace":
+            value = value[1]
+        if isinstance(value, dict) and "correlation_id" in value:
+            self.notifications.append(value)
+
+
+@pytest.fixture
+def wire(page: Page, demo: Demo) -> Iterator[Wire]:
+    recorded = Wire()
+    page.on("request", recorded.on_request)
+    page.on("websocket", recorded.on_websocket)
+    page.goto(demo.url)
+    expect(page.get_by_test_id("product-1")).to_be_visible()
+    yield recorded
+
+
+def rename(page: Page, product_id: int, name: str) -> None:
+    row = page.get_by_test_id(f"product-{product_id}")
+    row.get_by_test_id("rename-input").fill(name)
+    row.get_by_test_id("rename-button").click()
+
+
+def wait_for_spans(demo: Demo, trace_id: str, browser_span_id: str) -> list[str]:
+    problems = ["no spans yet"]
+    deadline = time.monotonic() + 15
+    while problems and time.monotonic() < deadline:
+        problems = loop_problems(demo.otlp.spans(trace_id), trace_id, browser_span_id)
+        time.sleep(0.1)
+    return problems
+
+
+def test_rename_is_pending_then_confirmed_in_one_trace(page: Page, wire: Wire, demo: Demo) -> None:
+    new_name = f"Cup {int(time.time() * 1000) % 100000}"
+    rename(page, 1, new_name)
+
+    row = page.get_by_test_id("product-1")
+    expect(row.get_by_test_id("name")).to_have_text(new_name)
+    last = page.get_by_test_id("last-action")
+    expect(last.get_by_test_id("status")).to_have_text("confirmed")
+    expect(last.get_by_test_id("timeline")).to_have_text("pending → confirmed")
+    expect(row.get_by_test_id("name")).to_have_text(new_name)
+    expect(page.get_by_test_id("connection")).to_have_text("connected")
+
+    (command,) = wire.commands
+    headers = command.headers
+    correlation_id = headers["x-correlation-id"]
+    assert len(correlation_id) == 26
+    assert json.loads(command.post_data or "{}")["metadata"]["correlation_id"] == correlation_id
+    expect(last.get_by_test_id("correlation")).to_have_text(correlation_id)
+    matching = [n for n in wire.notifications if n["correlation_id"] == correlation_id]
+    assert [n["status"] for n in matching] == ["confirmed"]
+    assert isinstance(matching[0]["data"], dict) and matching[0]["data"]["name"] == new_name
+
+    _, trace_id, browser_span_id, _ = headers["traceparent"].split("-")
+    assert wait_for_spans(demo, trace_id, browser_span_id) == []
+    # The notification carries the trace onward to the browser.
+    assert str(matching[0]["traceparent"]).split("-")[1] == trace_id
+
+
+def test_taken_name_is_shown_then_rolled_back(page: Page, wire: Wire) -> None:
+    row = page.get_by_test_id("product-2")
+    old_name = row.get_by_test_id("name").inner_text()
+    taken = page.get_by_test_id("product-3").get_by_test_id("name").inner_text()
+    rename(page, 2, taken)
+
+    last = page.get_by_test_id("last-action")
+    expect(last.get_by_test_id("status")).to_have_text("rejected")
+    expect(last.get_by_test_id("timeline")).to_have_text("pending → rejected")
+    expect(row.get_by_test_id("name")).to_have_text(old_name)
+    expect(last.get_by_test_id("error")).to_contain_text("name_taken")
+
+    (command,) = wire.commands
+    correlation_id = command.headers["x-correlation-id"]
+    expect(last.get_by_test_id("correlation")).to_have_text(correlation_id)
+    assert [n["status"] for n in wire.notifications
+            if n["correlation_id"] == correlation_id] == ["rejected"]
+
+
+def test_command_refused_by_the_api_rolls_back_at_once(page: Page, wire: Wire) -> None:
+    row = page.get_by_test_id("product-4")
+    old_name = row.get_by_test_id("name").inner_text()
+    rename(page, 4, "   ")
+
+    last = page.get_by_test_id("last-action")
+    expect(last.get_by_test_id("status")).to_have_text("rejected")
+    expect(last.get_by_test_id("error")).to_contain_text("invalid_name")
+    expect(row.get_by_test_id("name")).to_have_text(old_name)
+
+    (command,) = wire.commands
+    response = command.response()
+    assert response is not None and response.status == 422
+    correlation_id = command.headers["x-correlation-id"]
+    assert response.headers["x-correlation-id"] == correlation_id
+    assert response.json()["correlation_id"] == correlation_id
+    expect(last.get_by_test_id("correlation")).to_have_text(correlation_id)
+    # Refused before the bus: no notification was ever sent for it.
+    assert all(n["correlation_id"] != correlation_id for n in wire.notifications)
