@@ -112,9 +112,3 @@ def test_bad_configuration() -> None:
     with pytest.raises(ValueError):
         Notifier(TokenSigner(SECRET), "websocket", amqp_url="amqp://x", redis_url="redis://x")
 
-
-async def test_aclose_releases_everything() -> None:
-    for transport in ("socketio", "websocket"):
-        notifier = Notifier(TokenSigner(SECRET), transport,  # type: ignore[arg-type]
-                            redis_url="redis://127.0.0.1:6379/0")
-        await notifier.aclose()

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from clicktrace.ids import new_id
 from clicktrace.notify.frames import Frame
@@ -67,3 +67,17 @@ async def test_mistakes_are_loud_and_consume_no_seq() -> None:
     with pytest.raises(ValueError):
         await producer.notify(cid, correlation_id=new_id(), status="done")
     assert await buffer.current(cid) == 0
+
+
+async def test_a_failed_publish_marks_the_span_and_raises(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    async def down(client_id: str, frame: Frame) -> None:
+        raise ConnectionError("bus down")
+
+    producer = Producer(MemoryReplayBuffer(), down, tracer_provider=provider)
+    with pytest.raises(ConnectionError):
+        await producer.notify(new_id(), correlation_id=new_id(), status="progress")
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR
+    assert span.events[0].name == "exception"
