@@ -94,8 +94,30 @@ def test_rename_is_pending_then_confirmed_in_one_trace(page: Page, wire: Wire, d
 
     _, trace_id, browser_span_id, _ = headers["traceparent"].split("-")
     assert wait_for_spans(demo, trace_id, browser_span_id) == []
-    # The notification carries the trace onward to the browser.
-    assert str(matching[0]["traceparent"]).split("-")[1] == trace_id
+    # The notification carries the trace onward to the browser, whose own spans (exported to
+    # the demo's ingestion route) join the same trace: the click's action span, and the
+    # receipt of the notification as a child of the server span that sent it.
+    _, notified_trace, notifier_span_id, _ = str(matching[0]["traceparent"]).split("-")
+    assert notified_trace == trace_id
+    assert wait_for_browser_spans(demo, trace_id, browser_span_id, notifier_span_id) == []
+
+
+def wait_for_browser_spans(
+    demo: Demo, trace_id: str, action_span_id: str, notifier_span_id: str
+) -> list[str]:
+    wanted = {
+        "the action span": lambda s: s.span_id == action_span_id,
+        "the HTTP CLIENT span": lambda s: s.kind == "CLIENT" and s.parent_span_id == action_span_id,
+        "the notification CONSUMER span": lambda s: s.kind == "CONSUMER"
+        and s.parent_span_id == notifier_span_id,
+    }
+    missing = list(wanted)
+    deadline = time.monotonic() + 15
+    while missing and time.monotonic() < deadline:
+        browser = [s for s in demo.otlp.spans(trace_id) if s.service == "browser"]
+        missing = [name for name, ok in wanted.items() if not any(map(ok, browser))]
+        time.sleep(0.1)
+    return missing
 
 
 def test_taken_name_is_shown_then_rolled_back(page: Page, wire: Wire) -> None:

@@ -18,6 +18,7 @@ from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import Bus, create_bus
 from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope
+from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
 
 from . import commands
@@ -74,7 +75,13 @@ def create_app(
             await bus.close()
 
     app = Starlette(
-        routes=[*commands.routes(db, bus), *notifier.routes, _web(settings)],
+        routes=[
+            *commands.routes(db, bus),
+            *notifier.routes,
+            # The browser's spans join the server's: one trace from the click to the outcome.
+            browser_traces_route(client_verifier=signer.verify, tracer_provider=tracer_provider),
+            _web(settings),
+        ],
         middleware=[
             Middleware(ClicktraceMiddleware, tracer_provider=tracer_provider,
                        client_verifier=signer.verify),
