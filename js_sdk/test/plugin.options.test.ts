@@ -1,17 +1,17 @@
 // Per-store options resolved as per-store ?? global ?? default, managed keys, retention,
 // several stores on one client, and a component bound to the reactive state.
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp, defineComponent, h, nextTick } from 'vue'
+import { createApp, defineComponent, h, nextTick, type Component } from 'vue'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClicktrace, type ClicktraceOptions, type CommandHandle } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
 
-function app(options: ClicktraceOptions = {}) {
+function app(options: ClicktraceOptions = {}, root: Component = { render: () => null }) {
   const transport = new FakeTransport()
   const net = fakeFetch()
   const pinia = createPinia()
   pinia.use(createClicktrace({ transport, fetch: net.fetch, tracesUrl: false, ...options }))
-  const vueApp = createApp({ render: () => null }).use(pinia)
+  const vueApp = createApp(root).use(pinia)
   setActivePinia(pinia)
   return { transport, net, pinia, vueApp }
 }
@@ -117,7 +117,6 @@ describe('store options', () => {
   })
 
   it('drives a component: pending at once, then the outcome and the reference', async () => {
-    const { transport, vueApp } = app()
     const Comp = defineComponent(() => {
       const notes = useNotes()
       return () => h('div', [
@@ -125,8 +124,8 @@ describe('store options', () => {
         h('p', { id: 'status' }, notes.$clicktrace.last ? `${notes.$clicktrace.last.status} ${notes.$clicktrace.last.error?.code ?? ''} ${notes.$clicktrace.last.correlationId}` : 'idle'),
       ])
     })
+    const { transport, vueApp } = app({}, Comp)
     const el = document.createElement('div')
-    vueApp._component.render = () => h(Comp)
     vueApp.mount(el)
     expect(el.querySelector('#status')!.textContent).toBe('idle')
     const notes = useNotes()
