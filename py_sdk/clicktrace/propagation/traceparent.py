@@ -69,15 +69,13 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
 def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] | None:
     """``(trace_id, span_id, flags, version)`` as :func:`parse_traceparent` reads them, for
     hot paths that need no :class:`TraceParent` object."""
-    if value is None:
+    if isinstance(value, str):
+        if _STR.match(value) is None:
+            return None
+    elif not isinstance(value, bytes) or _BYTES.match(value) is None:
         return None
     size = len(value)
-    if size < TRACEPARENT_LENGTH or size > MAX_TRACEPARENT_LENGTH:
-        return None
-    if isinstance(value, bytes):
-        if _BYTES.match(value) is None:
-            return None
-    elif not isinstance(value, str) or _STR.match(value) is None:
+    if size > MAX_TRACEPARENT_LENGTH:
         return None
     version = int(value[0:2], 16)
     if version == 0:

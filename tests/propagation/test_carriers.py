@@ -1,0 +1,40 @@
+"""Getter/Setter pairs: one inject/extract for every carrier shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clicktrace.propagation.carriers import (
+    ASGI_GETTER,
+    ASGI_SETTER,
+    MAPPING_GETTER,
+    MAPPING_SETTER,
+    PAIRS_GETTER,
+    PAIRS_SETTER,
+)
+
+
+def test_asgi_headers() -> None:
+    headers = [(b"traceparent", b"a"), (b"other", b"x"), (b"traceparent", b"b")]
+    assert ASGI_GETTER.get(headers, "traceparent") == ["a", "b"]
+    assert ASGI_GETTER.get(headers, "missing") is None
+    ASGI_SETTER.set(headers, "traceparent", "c")
+    assert headers == [(b"other", b"x"), (b"traceparent", b"c")]
+
+
+def test_mappings_any_case_and_json_values() -> None:
+    carrier: dict[str, Any] = {"Traceparent": "a", "deadline": 1764000000000, "list": ["x", 3]}
+    assert MAPPING_GETTER.get(carrier, "traceparent") == ["a"]
+    assert MAPPING_GETTER.get(carrier, "deadline") == ["1764000000000"]
+    assert MAPPING_GETTER.get(carrier, "list") == ["x", "3"]
+    assert MAPPING_GETTER.get({"flag": True, "obj": {}}, "flag") is None
+    assert MAPPING_GETTER.get({"obj": {}}, "obj") is None
+    MAPPING_SETTER.set(carrier, "tracestate", "k=v")
+    assert carrier["tracestate"] == "k=v"
+
+
+def test_pairs() -> None:
+    pairs = [("TraceParent", b"a"), ("x", b"y")]
+    assert PAIRS_GETTER.get(pairs, "traceparent") == ["a"]
+    PAIRS_SETTER.set(pairs, "traceparent", "b")
+    assert pairs == [("x", b"y"), ("traceparent", b"b")]

@@ -1,0 +1,117 @@
+"""traceparent / traceresponse: the Level 2 rules, and no input ever raises."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clicktrace.propagation.traceparent import (
+    RANDOM_TRACE_ID,
+    SAMPLED,
+    TraceParent,
+    format_traceparent,
+    parse_traceparent,
+    parse_traceresponse,
+    traceparent_fields,
+)
+
+# Fuzzing gets >= 10,000 examples per parser in CI, round trips fewer (fewer inputs matter).
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+settings.register_profile(
+    "clicktrace-parsers", max_examples=10_000 if IN_CI else 300, deadline=None, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "clicktrace-round-trips", max_examples=2_000 if IN_CI else 200, deadline=None, database=None,
+)
+PARSERS = settings.get_profile("clicktrace-parsers")
+ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN = "00f067aa0ba902b7"
+VALID = f"00-{TRACE}-{SPAN}-01"
+
+
+def test_version_00() -> None:
+    tp = parse_traceparent(VALID)
+    assert tp == TraceParent(int(TRACE, 16), int(SPAN, 16), 1, 0)
+    assert tp.sampled and not tp.random_trace_id
+    assert tp.format() == VALID
+    assert parse_traceparent(VALID.encode()) == tp
+    assert parse_traceresponse(VALID) == tp
+
+
+def test_random_trace_id_flag_is_kept() -> None:
+    tp = parse_traceparent(f"00-{TRACE}-{SPAN}-03")
+    assert tp is not None and tp.random_trace_id and tp.sampled
+    assert tp.flags == SAMPLED | RANDOM_TRACE_ID
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        VALID[:-1],
+        VALID + "-",  # version 00 has exactly four fields
+        VALID.upper(),  # lowercase hex only
+        f"00-{'0' * 32}-{SPAN}-01",  # all-zero trace id
+        f"00-{TRACE}-{'0' * 16}-01",  # all-zero span id
+        f"ff-{TRACE}-{SPAN}-01",  # version ff is invalid
+        f"0g-{TRACE}-{SPAN}-01",
+        f"00_{TRACE}-{SPAN}-01",
+        f"00-{TRACE}-{SPAN}-0x",
+        f"00-{TRACE[:-1]}_-{SPAN}-01",
+        f"00-{TRACE}-{SPAN}-01 ",
+        f" 00-{TRACE}-{SPAN}-01",
+        f"01-{TRACE}-{SPAN}-01x",  # a future version's extra fields start with "-"
+        f"00-{TRACE}-{SPAN}-+1",
+        f"00-{TRACE}-{SPAN[:-2]}_1-01",
+    ],
+)
+def test_invalid(value: str) -> None:
+    assert parse_traceparent(value) is None
+    assert parse_traceparent(value.encode()) is None
+
+
+def test_future_version_reads_the_first_four_fields_and_known_flags() -> None:
+    tp = parse_traceparent(f"cc-{TRACE}-{SPAN}-ff-what-the-future-holds")
+    assert tp == TraceParent(int(TRACE, 16), int(SPAN, 16), SAMPLED | RANDOM_TRACE_ID, 0xCC)
+    assert tp.format() == f"00-{TRACE}-{SPAN}-03"  # a child is written as version 00
+    assert parse_traceparent(f"cc-{TRACE}-{SPAN}-01") is not None
+
+
+def test_too_long_is_refused() -> None:
+    assert parse_traceparent(f"01-{TRACE}-{SPAN}-01-" + "a" * 1000) is None
+
+
+def test_non_text_is_refused() -> None:
+    assert parse_traceparent(12345) is None  # type: ignore[arg-type]
+    assert traceparent_fields(None) is None
+
+
+@ROUND_TRIPS
+@given(st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1), st.integers(0, 255))
+def test_round_trip(trace_id: int, span_id: int, flags: int) -> None:
+    text = format_traceparent(trace_id, span_id, flags)
+    assert parse_traceparent(text) == TraceParent(trace_id, span_id, flags, 0)
+    assert parse_traceparent(text.encode()) == TraceParent(trace_id, span_id, flags, 0)
+
+
+@PARSERS
+@given(
+    st.one_of(
+        st.text(),
+        st.binary(),
+        st.text(alphabet="0123456789abcdefABCDEF-", min_size=54, max_size=58),
+        st.binary(min_size=55, max_size=55).map(lambda b: b"00-" + b[3:]),
+    )
+)
+def test_arbitrary_input_never_raises(value: str | bytes) -> None:
+    tp = parse_traceparent(value)
+    if tp is not None:
+        assert tp.trace_id and tp.span_id
+        text = value.decode() if isinstance(value, bytes) else value
+        assert text[:55] == text[:55].lower()
