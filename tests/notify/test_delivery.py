@@ -115,3 +115,23 @@ async def test_concurrent_offers_keep_order() -> None:
     frames = await fill(buffer, cid, 20)
     await asyncio.gather(*(hub.dispatch(cid, f) for f in frames))
     assert sent == list(range(1, 21))
+
+
+async def test_the_sweep_delivers_frames_that_pub_sub_lost() -> None:
+    buffer = MemoryReplayBuffer()
+    hub, cid = Hub(buffer, sweep_seconds=0.02), new_id()
+    got: asyncio.Queue[Frame] = asyncio.Queue()
+    try:
+        await hub.attach("s", cid, got.put, 0).resume()
+        await fill(buffer, cid, 2)  # never dispatched: lost on the way
+        first = await asyncio.wait_for(got.get(), 10)
+        second = await asyncio.wait_for(got.get(), 10)
+        assert [first["seq"], second["seq"]] == [1, 2]
+    finally:
+        await hub.aclose()
+    await hub.aclose()  # idempotent
+
+
+def test_sweep_seconds_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        Hub(MemoryReplayBuffer(), sweep_seconds=0)

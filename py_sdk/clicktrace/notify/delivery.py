@@ -79,16 +79,29 @@ class Delivery:
 
 
 class Hub:
-    """The connections on this node, by client id."""
+    """The connections on this node, by client id.
 
-    def __init__(self, buffer: ReplayBuffer) -> None:
+    ``sweep_seconds``: when live frames travel over pub/sub (at most once: a message is lost
+    while a subscriber reconnects, and python-socketio's managers subscribe in the background
+    after the first connection), every connection also catches up from the buffer this often,
+    so a lost frame is late, never missing. ``None`` turns the sweep off.
+    """
+
+    def __init__(self, buffer: ReplayBuffer, *, sweep_seconds: float | None = None) -> None:
+        if sweep_seconds is not None and not sweep_seconds > 0:
+            raise ValueError("sweep_seconds must be positive or None")
         self.buffer = buffer
         self._clients: dict[str, dict[Hashable, Delivery]] = {}
         self._keys: dict[Hashable, str] = {}
+        self._sweep_seconds = sweep_seconds
+        self._sweeper: asyncio.Task[None] | None = None
 
     def attach(self, key: Hashable, client_id: str, send: Send, last_seq: int) -> Delivery:
         """Register a verified connection; it holds live frames until :meth:`Delivery.resume`."""
         self.detach(key)
+        if self._sweep_seconds is not None and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(self._sweep_seconds),
+                                                name="clicktrace-notify-sweep")
         delivery = Delivery(client_id, send, self.buffer, last_seq)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id
@@ -112,6 +125,17 @@ class Hub:
 
     def __len__(self) -> int:
         return len(self._keys)
+
+    async def _sweep(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await self.refresh_all()
+
+    async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
 
     async def refresh_all(self) -> None:
         for conns in list(self._clients.values()):

@@ -33,6 +33,7 @@ from clicktrace.notify.websocket_transport import HELLO_TIMEOUT_SECONDS, WebSock
 __all__ = ["Notifier"]
 
 Transport = Literal["socketio", "websocket"]
+DEFAULT_SWEEP_SECONDS = 15.0
 
 
 class Notifier:
@@ -40,7 +41,9 @@ class Notifier:
 
     ``redis_url`` (or ``amqp_url``, Socket.IO only) joins the nodes of a cluster: frames fan
     out through it and the replay buffer lives in Redis. ``user_of`` returns the app's
-    authenticated user for a request; tokens are then bound to that user.
+    authenticated user for a request; tokens are then bound to that user. With pub/sub
+    fan-out, each socket also catches up from the buffer every ``sweep_seconds``, since
+    pub/sub may drop a live frame (see :class:`Hub`).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Notifier:
         cors_allowed_origins: str | list[str] | None = None,
         prefix: str = "/clicktrace",
         hello_timeout_seconds: float = HELLO_TIMEOUT_SECONDS,
+        sweep_seconds: float | None = DEFAULT_SWEEP_SECONDS,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -71,7 +75,8 @@ class Notifier:
             buffer = _default_buffer(redis_url, replay_max_frames, replay_ttl_seconds,
                                      signer.ttl_seconds, channel)
         self.signer = signer
-        self.hub = Hub(buffer)
+        # One node delivers in-process; only pub/sub fan-out can lose a live frame.
+        self.hub = Hub(buffer, sweep_seconds=sweep_seconds if redis_url or amqp_url else None)
         self.transport_name = transport
         self._transport: Any
         if transport == "socketio":
@@ -117,6 +122,7 @@ class Notifier:
             error=error)
 
     async def aclose(self) -> None:
+        await self.hub.aclose()
         await self._transport.aclose()
         await self.hub.buffer.aclose()
 
