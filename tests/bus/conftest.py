@@ -1,13 +1,33 @@
-"""Fixtures for bus tests: a private tracer provider with an in-memory exporter."""
+"""Fixtures for bus tests: a private tracer provider, unique topics, and buses on every
+broker (real services on loopback), cleaned up after each test."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from clicktrace.bus import Bus, create_bus
 from clicktrace.ids import new_id
+
+URLS = {
+    "memory": "memory://",
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "nats": "nats://127.0.0.1:4222",
+}
+# Short timers so redelivery after a crash shows up within a test.
+FAST: dict[str, dict[str, Any]] = {
+    "memory": {},
+    "redis": {"block_ms": 100, "claim_idle_ms": 1000},
+    "rabbitmq": {},
+    "nats": {"ack_wait": 1.0},
+}
+BROKERS = ["memory", "redis"]  # grows as brokers land
 
 
 @pytest.fixture
@@ -25,3 +45,40 @@ def provider(exporter: InMemorySpanExporter) -> TracerProvider:
 @pytest.fixture
 def topic() -> str:
     return f"ct-{new_id().lower()}"
+
+
+@pytest.fixture(params=BROKERS)
+def broker(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+MakeBus = Callable[..., Bus]
+
+
+@pytest.fixture
+async def make_bus(
+    broker: str, provider: TracerProvider, topic: str
+) -> AsyncIterator[MakeBus]:
+    buses: list[Bus] = []
+
+    def make(**options: Any) -> Bus:
+        bus = create_bus(URLS[broker], tracer_provider=provider, **{**FAST[broker], **options})
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in buses:
+        await bus.close()
+    await cleanup(broker, topic)
+
+
+async def cleanup(broker: str, topic: str) -> None:
+    """Delete everything a test made on ``broker`` for topics starting with ``topic``."""
+    if broker == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(URLS["redis"])
+        keys = [key async for key in client.scan_iter(match=f"{topic}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

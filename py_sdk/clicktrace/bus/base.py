@@ -60,6 +60,8 @@ class Bus(ABC):
     """
 
     system: ClassVar[str]
+    _close_grace: float = 0.0
+    """Seconds ``close()`` lets listeners stop by themselves before cancelling them."""
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
         self._tracer = trace.get_tracer(
@@ -67,7 +69,8 @@ class Bus(ABC):
         )
         self._subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._running = False
+        self._running = False  # publishing allowed
+        self._consuming = False  # listeners keep receiving
 
     def subscribe(
         self, topic: str, handler: Handler, *, group: str, max_attempts: int = 5,
@@ -103,7 +106,7 @@ class Bus(ABC):
         if self._running:
             return
         await self._connect()
-        self._running = True
+        self._running = self._consuming = True
         for sub in self._subscriptions:
             await self._prepare(sub)
         for sub in self._subscriptions:
@@ -112,12 +115,20 @@ class Bus(ABC):
 
     async def close(self) -> None:
         """Stop consuming (unacked messages go back to the broker) and disconnect."""
-        self._running = False
+        self._consuming = False
         tasks, self._tasks = self._tasks, []
+        if tasks and self._close_grace > 0:
+            # Listeners check ``_consuming`` between receives: let them finish the message in
+            # hand rather than cancel a client in the middle of a blocking read (redis-py
+            # sometimes loses the cancellation there and hangs).
+            await asyncio.wait(tasks, timeout=self._close_grace)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._close_grace + 1)
+        self._running = False
         await self._disconnect()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __aenter__(self) -> Bus:
         await self.start()
@@ -169,7 +180,7 @@ class Bus(ABC):
 
     async def _run(self, sub: Subscription) -> None:
         failures = 0
-        while True:
+        while self._consuming:
             try:
                 await self._listen(sub)
                 failures = 0
@@ -194,6 +205,11 @@ class Bus(ABC):
         parent, links = tracing.consumer_context(envelope, delivery.headers, sub.trace_mode)
         click = tracing.click_of(envelope)
         attempt = max(1, delivery.delivery_count)
+        if attempt > sub.max_attempts:
+            # Delivered again and again without an outcome: the consumer keeps dying on it.
+            reason = f"delivered {attempt} times without completing"
+            await self._give_up(sub, delivery, envelope, reason)
+            return
         while True:
             span = tracing.start_consumer_span(
                 self._tracer, self.system, sub.topic, sub.group, envelope, parent, links

@@ -1,0 +1,158 @@
+"""Redis Streams: one stream per topic, one consumer group per subscription group.
+
+Native headers are stream fields beside ``body``. A consumer that dies leaves its entries
+pending; live consumers reclaim entries idle longer than ``claim_idle_ms`` (XAUTOCLAIM) and
+the delivery counter carries the attempts on. Dead letters go to the stream
+``<topic>:dlq:<group>``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry.trace import TracerProvider
+
+from clicktrace.bus._optional import require
+from clicktrace.bus.base import Bus
+from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.ids import new_id
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisBus"]
+
+BODY = b"body"
+
+
+def _dlq(topic: str, group: str) -> str:
+    return f"{topic}:dlq:{group}"  # ':' is not allowed in topic names: no collisions
+
+
+def _headers(fields: Mapping[bytes, bytes]) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in fields.items() if k != BODY}
+
+
+class _Delivery(Delivery):
+    __slots__ = ("_bus", "_id", "_sub")
+
+    def __init__(
+        self, bus: RedisBus, sub: Subscription, entry_id: bytes, fields: Mapping[bytes, bytes],
+        delivery_count: int = 1,
+    ) -> None:
+        super().__init__(fields.get(BODY, b""), _headers(fields), delivery_count)
+        self._bus, self._sub, self._id = bus, sub, entry_id
+
+    async def ack(self) -> None:
+        await self._bus._client.xack(self._sub.topic, self._sub.group, self._id)
+
+    async def touch(self) -> None:
+        # Re-claiming it for ourselves resets its idle time, so nobody else takes it over.
+        await self._bus._client.xclaim(
+            self._sub.topic, self._sub.group, self._bus.consumer_name, 0, [self._id],
+            justid=True,
+        )
+
+
+class RedisBus(Bus):
+    """``RedisBus("redis://localhost:6379/0")``. ``maxlen`` trims streams approximately
+    (None keeps everything: trimming can drop entries a slow group has not read)."""
+
+    system = "redis"
+
+    def __init__(
+        self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
+        block_ms: int = 1000, claim_idle_ms: int = 30_000, maxlen: int | None = None,
+        consumer_name: str | None = None,
+    ) -> None:
+        self._redis = require("redis.asyncio", "redis")
+        super().__init__(tracer_provider=tracer_provider)
+        if batch < 1 or block_ms < 1 or claim_idle_ms < 1:
+            raise ValueError("batch, block_ms and claim_idle_ms must be >= 1")
+        self._url = url
+        self._batch, self._block_ms, self._claim_idle_ms = batch, block_ms, claim_idle_ms
+        self._maxlen = maxlen
+        self._close_grace = block_ms / 1000 + 1
+        self.consumer_name = consumer_name or new_id()
+        self._client_: Redis | None = None
+
+    @property
+    def _client(self) -> Redis:
+        if self._client_ is None:
+            raise RuntimeError("RedisBus is not connected")
+        return self._client_
+
+    async def _connect(self) -> None:
+        client: Redis = self._redis.Redis.from_url(self._url)
+        await client.ping()
+        self._client_ = client
+
+    async def _disconnect(self) -> None:
+        client, self._client_ = self._client_, None
+        if client is not None:
+            await client.aclose()
+
+    async def _prepare(self, sub: Subscription) -> None:
+        try:
+            # From the stream's start: entries published before the group existed are
+            # not lost (an outbox relay may run before the projection's first start).
+            await self._client.xgroup_create(sub.topic, sub.group, id="0", mkstream=True)
+        except self._redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _send(
+        self, topic: str, body: bytes, headers: dict[str, str], message_id: str
+    ) -> None:
+        fields: dict[Any, Any] = {BODY: body, **headers}
+        await self._client.xadd(topic, fields, maxlen=self._maxlen, approximate=True)
+
+    async def _listen(self, sub: Subscription) -> None:
+        await self._prepare(sub)  # again: the stream may have been deleted meanwhile
+        last_claim = 0.0
+        while self._consuming:
+            if time.monotonic() - last_claim > self._claim_idle_ms / 2000:
+                last_claim = time.monotonic()
+                await self._reclaim(sub)
+            streams: Any = await self._client.xreadgroup(
+                sub.group, self.consumer_name, {sub.topic: ">"}, count=self._batch,
+                block=self._block_ms,
+            )
+            for _, entries in streams or ():
+                for entry_id, fields in entries:
+                    await self._deliver(sub, _Delivery(self, sub, entry_id, fields))
+
+    async def _reclaim(self, sub: Subscription) -> None:
+        """Take over what dead consumers left pending, attempts counting on."""
+        start: Any = "0-0"
+        while True:
+            reply: Any = await self._client.xautoclaim(
+                sub.topic, sub.group, self.consumer_name, self._claim_idle_ms,
+                start_id=start, count=self._batch,
+            )
+            start, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if fields is None:  # deleted from the stream meanwhile (Redis 6.2 reports it so)
+                    await self._client.xack(sub.topic, sub.group, entry_id)
+                    continue
+                pending = await self._client.xpending_range(
+                    sub.topic, sub.group, min=entry_id, max=entry_id, count=1
+                )
+                count = int(pending[0]["times_delivered"]) if pending else 1
+                await self._deliver(sub, _Delivery(self, sub, entry_id, fields, count))
+            if start in (b"0-0", "0-0"):
+                return
+
+    async def _send_dead_letter(
+        self, sub: Subscription, body: bytes, headers: dict[str, str]
+    ) -> None:
+        fields: dict[Any, Any] = {BODY: body, **headers}
+        await self._client.xadd(_dlq(sub.topic, sub.group), fields)
+
+    async def _read_dead_letters(
+        self, topic: str, group: str, limit: int
+    ) -> list[tuple[bytes, Mapping[str, str]]]:
+        entries: Any = await self._client.xrange(_dlq(topic, group), count=limit)
+        return [(fields.get(BODY, b""), _headers(fields)) for _, fields in entries]
