@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import httpx
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,9 +15,11 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from clicktrace import context as click_context
 from clicktrace.asgi import ClicktraceMiddleware, error_response
+from clicktrace.context import ClickContext
 from clicktrace.ids import parse_id
 from clicktrace.propagation import parse_traceparent
 
@@ -196,3 +200,255 @@ async def test_context_is_unbound_after_the_request() -> None:
     async with client(app(tp)) as http:
         await http.get("/items/1", headers={"x-correlation-id": CORRELATION})
     assert click_context.current() is None
+
+
+# --- driving the middleware directly, as an ASGI server would ---------------------------
+
+Messages = list[dict[str, object]]
+
+
+async def drive(
+    application: object, scope: dict[str, object], incoming: Messages | None = None
+) -> Messages:
+    queue = list(incoming or [{"type": "http.request", "body": b"", "more_body": False}])
+    sent: Messages = []
+
+    async def receive() -> dict[str, object]:
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)  # type: ignore[operator]
+    return sent
+
+
+def http_scope(
+    path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, object]:
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": headers or [], "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+
+
+def header_dict(message: dict[str, object]) -> dict[bytes, list[bytes]]:
+    found: dict[bytes, list[bytes]] = {}
+    for name, value in message["headers"]:  # type: ignore[attr-defined]
+        found.setdefault(name, []).append(value)
+    return found
+
+
+async def test_websocket_handshake_gets_a_span_headers_and_the_click() -> None:
+    tp, exporter = provider()
+    seen: list[ClickContext | None] = []
+
+    async def ws_app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(click_context.current())
+        await receive()
+        await send({"type": "websocket.accept", "headers": [(b"x-correlation-id", b"stale")]})
+        await send({"type": "websocket.close", "code": 1000})
+
+    scope = http_scope("/clicktrace/ws", [(b"x-correlation-id", CORRELATION.encode()),
+                                          (b"traceparent", TRACEPARENT.encode())])
+    scope["type"] = "websocket"
+    sent = await drive(
+        ClicktraceMiddleware(ws_app, tracer_provider=tp), scope, [{"type": "websocket.connect"}]
+    )
+    accept = header_dict(sent[0])
+    assert accept[b"x-correlation-id"] == [CORRELATION.encode()]  # replaced, not doubled
+    assert seen == [ClickContext(CORRELATION)]
+    (span,) = exporter.get_finished_spans()
+    assert span.kind is SpanKind.SERVER and span.context.trace_id == TRACE_ID
+    assert accept[b"traceresponse"] == [
+        f"00-{TRACE_ID:032x}-{span.context.span_id:016x}-01".encode()
+    ]
+
+
+async def test_strict_mode_closes_a_websocket_with_a_bad_id() -> None:
+    tp, _ = provider()
+    scope = http_scope("/ws", [(b"x-correlation-id", b"bad")])
+    scope["type"] = "websocket"
+    app_called = []
+
+    async def ws_app(scope: Scope, receive: Receive, send: Send) -> None:
+        app_called.append(True)
+
+    sent = await drive(ClicktraceMiddleware(ws_app, tracer_provider=tp, strict=True), scope)
+    assert sent == [{"type": "websocket.close", "code": 1008}] and not app_called
+
+
+async def test_lifespan_passes_straight_through() -> None:
+    calls: list[str] = []
+
+    async def inner(scope: Scope, receive: Receive, send: Send) -> None:
+        calls.append(scope["type"])
+
+    await drive(ClicktraceMiddleware(inner), {"type": "lifespan"})
+    assert calls == ["lifespan"]
+
+
+async def test_responses_of_inner_middleware_get_the_headers() -> None:
+    tp, _ = provider()
+
+    async def deny(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("no", 401)(scope, receive, send)
+
+    sent = await drive(
+        ClicktraceMiddleware(deny, tracer_provider=tp),
+        http_scope(headers=[(b"x-correlation-id", CORRELATION.encode())]),
+    )
+    assert sent[0]["status"] == 401
+    assert header_dict(sent[0])[b"x-correlation-id"] == [CORRELATION.encode()]
+
+
+async def test_an_exception_is_re_raised_for_the_server_after_the_500() -> None:
+    tp, _ = provider()
+
+    async def broken(scope: Scope, receive: Receive, send: Send) -> None:
+        raise KeyError("x")
+
+    sent: Messages = []
+
+    async def send(message: Message) -> None:
+        sent.append(dict(message))
+
+    async def receive() -> Message:
+        return {"type": "http.request"}
+
+    with pytest.raises(KeyError):
+        await ClicktraceMiddleware(broken, tracer_provider=tp)(http_scope(), receive, send)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 500
+
+
+async def test_exception_after_the_response_started_sends_nothing_more() -> None:
+    tp, exporter = provider()
+
+    async def half(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("late")
+
+    with pytest.raises(RuntimeError):
+        await drive(ClicktraceMiddleware(half, tracer_provider=tp), http_scope())
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.status.description == "RuntimeError"
+
+
+async def test_a_sampled_out_parent_records_nothing() -> None:
+    tp, exporter = provider()
+    unsampled = f"00-{TRACE_ID:032x}-{PARENT:016x}-00"
+    async with client(app(tp)) as http:
+        response = await http.get("/items/1", headers={"traceparent": unsampled})
+    assert exporter.get_finished_spans() == ()
+    returned = parse_traceparent(response.headers["traceresponse"])
+    assert returned is not None and returned.trace_id == TRACE_ID and not returned.sampled
+
+
+async def test_a_hostile_correlation_id_is_logged_escaped_and_truncated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tp, _ = provider()
+    hostile = "evil\x1b[31m" + "A" * 500
+    with caplog.at_level(logging.WARNING, logger="clicktrace.asgi"):
+        async with client(app(tp)) as http:
+            await http.get("/items/1", headers={"x-correlation-id": hostile})
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "\x1b" not in message and "\\x1b" in message
+    assert "A" * 100 not in message
+
+
+async def test_new_trace_without_a_parent() -> None:
+    tp, exporter = provider()
+    async with client(app(tp)) as http:
+        response = await http.get("/items/1")
+    (span,) = exporter.get_finished_spans()
+    assert span.parent is None
+    returned = parse_traceparent(response.headers["traceresponse"])
+    assert returned is not None and returned.span_id == span.context.span_id
+    assert returned.random_trace_id
+
+
+async def test_client_verifier_must_be_callable() -> None:
+    with pytest.raises(TypeError):
+        ClicktraceMiddleware(echo, client_verifier="nope")  # type: ignore[arg-type]
+
+
+# --- with opentelemetry-instrumentation-asgi, and with FastAPI ---------------------------
+
+
+async def test_inside_opentelemetry_asgi_there_is_one_server_span() -> None:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    tp, exporter = provider()
+    application = app(tp)
+    application.add_middleware(
+        OpenTelemetryMiddleware, tracer_provider=tp, exclude_spans=["receive", "send"]
+    )
+    async with client(application) as http:
+        response = await http.get(
+            "/items/3", headers={"traceparent": TRACEPARENT, "x-correlation-id": CORRELATION}
+        )
+    (span,) = exporter.get_finished_spans()
+    assert span.kind is SpanKind.SERVER and span.parent is not None
+    assert span.parent.span_id == PARENT
+    assert dict(span.attributes or {})["clicktrace.correlation_id"] == CORRELATION
+    returned = parse_traceparent(response.headers["traceresponse"])
+    assert returned is not None and returned.span_id == span.context.span_id
+    assert response.json()["correlation_id"] == CORRELATION
+
+
+async def test_around_opentelemetry_asgi_its_span_becomes_internal() -> None:
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    tp, exporter = provider()
+    application = Starlette(routes=[Route("/items/{item_id}", echo)])
+    application.add_middleware(
+        OpenTelemetryMiddleware, tracer_provider=tp, exclude_spans=["receive", "send"]
+    )
+    application.add_middleware(ClicktraceMiddleware, tracer_provider=tp)
+    async with client(application) as http:
+        await http.get("/items/3", headers={"traceparent": TRACEPARENT})
+    spans = exporter.get_finished_spans()
+    assert [s.kind for s in spans].count(SpanKind.SERVER) == 1
+    inner = next(s for s in spans if s.kind is not SpanKind.SERVER)
+    server = next(s for s in spans if s.kind is SpanKind.SERVER)
+    assert inner.parent is not None and inner.parent.span_id == server.context.span_id
+
+
+async def test_fastapi() -> None:
+    from fastapi import FastAPI, HTTPException
+
+    tp, exporter = provider()
+    api = FastAPI()
+
+    @api.post("/api/products/{product_id}/rename", status_code=202)
+    async def rename(product_id: int) -> dict[str, str]:
+        click = click_context.current()
+        if product_id == 404:
+            raise HTTPException(404, "no such product")
+        return {"correlation_id": click.correlation_id if click else "", "status": "accepted"}
+
+    @api.get("/boom")
+    async def fail() -> None:
+        raise RuntimeError("boom")
+
+    api.add_middleware(ClicktraceMiddleware, tracer_provider=tp)
+    async with client(api) as http:
+        accepted = await http.post(
+            "/api/products/7/rename", headers={"x-correlation-id": CORRELATION}
+        )
+        missing = await http.post("/api/products/404/rename")
+        broken = await http.get("/boom")
+    assert accepted.status_code == 202
+    assert accepted.json() == {"correlation_id": CORRELATION, "status": "accepted"}
+    assert missing.status_code == 404 and "x-correlation-id" in missing.headers
+    assert broken.status_code == 500
+    assert broken.json()["correlation_id"] == broken.headers["x-correlation-id"]
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    rename_name = "POST /api/products/{product_id}/rename"
+    assert names == ["GET /boom", rename_name, rename_name]

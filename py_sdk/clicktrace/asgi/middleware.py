@@ -112,9 +112,12 @@ class ClicktraceMiddleware:
         span = _get_current_span()
         own = False
         ctx = None
-        if not span.get_span_context().is_valid:
-            # Otherwise an outer instrumentation (opentelemetry-instrumentation-asgi) has
-            # opened the server span from these same headers: join it, do not duplicate it.
+        if span.get_span_context().is_valid:
+            # An outer instrumentation (opentelemetry-instrumentation-asgi) has opened the
+            # server span from these same headers: join it rather than open a second one.
+            if span.is_recording():
+                span.set_attribute("clicktrace.correlation_id", correlation_id)
+        else:
             remote = remote_span_context(slots)
             if self._tracer is not None:
                 parent = with_baggage(

@@ -1,0 +1,68 @@
+"""CORS settings for a browser on another origin: it may send the trace and clicktrace
+headers, and read ``x-correlation-id`` and ``traceresponse`` back.
+
+Add the CORS middleware *after* :class:`ClicktraceMiddleware` (so it is outermost): then the
+500 the clicktrace middleware sends for an unhandled exception gets CORS headers too and
+the tab can read its body. Preflight answers then come from CORS alone, without clicktrace
+headers, which is harmless: a preflight is not the user's request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "add_cors", "cors_middleware", "cors_options"]
+
+ALLOW_HEADERS = (
+    "content-type",
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "x-correlation-id",
+    "x-causation-id",
+    "x-clicktrace-client",
+    "x-clicktrace-deadline",
+)
+EXPOSE_HEADERS = ("x-correlation-id", "traceresponse")
+
+
+def _merge(ours: Sequence[str], theirs: Sequence[str]) -> list[str]:
+    merged = list(ours)
+    merged += [h for h in (h.lower() for h in theirs) if h not in merged]
+    return merged
+
+
+def cors_options(
+    allow_origins: Sequence[str],
+    *,
+    allow_methods: Sequence[str] = ("GET", "POST", "PUT", "PATCH", "DELETE"),
+    allow_headers: Sequence[str] = (),
+    expose_headers: Sequence[str] = (),
+    **options: Any,
+) -> dict[str, Any]:
+    """Keyword arguments for Starlette's ``CORSMiddleware``: yours, plus the headers
+    clicktrace needs. Other ``options`` (``allow_credentials``, ``max_age``, ...) pass through."""
+    if isinstance(allow_origins, str):
+        raise TypeError("allow_origins must be a sequence of origins, not one string")
+    return {
+        "allow_origins": list(allow_origins),
+        "allow_methods": list(allow_methods),
+        "allow_headers": _merge(ALLOW_HEADERS, allow_headers),
+        "expose_headers": _merge(EXPOSE_HEADERS, expose_headers),
+        **options,
+    }
+
+
+def cors_middleware(allow_origins: Sequence[str], **options: Any) -> Middleware:
+    """For ``Starlette(middleware=[...])``: list it before ``Middleware(ClicktraceMiddleware)``."""
+    return Middleware(CORSMiddleware, **cors_options(allow_origins, **options))
+
+
+def add_cors(app: Starlette, allow_origins: Sequence[str], **options: Any) -> None:
+    """``app.add_middleware(CORSMiddleware, ...)``; call it after adding the clicktrace one."""
+    app.add_middleware(CORSMiddleware, **cors_options(allow_origins, **options))

@@ -1,0 +1,39 @@
+"""The protocol's error body."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from clicktrace.asgi import error_body, error_response
+from clicktrace.context import ClickContext, bound
+from clicktrace.ids import parse_id
+
+CORR = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
+
+
+def test_error_response_uses_the_bound_correlation_id() -> None:
+    with bound(ClickContext(CORR)):
+        response = error_response(404, "not_found", "No such product.")
+    assert response.status_code == 404
+    assert response.media_type == "application/json"
+    assert json.loads(bytes(response.body)) == {
+        "error": {"code": "not_found", "message": "No such product."},
+        "correlation_id": CORR,
+    }
+
+
+def test_without_a_context_a_fresh_id_keeps_the_body_valid() -> None:
+    body = json.loads(bytes(error_response(400, "invalid_body", "x").body))
+    assert parse_id(body["correlation_id"]) == body["correlation_id"]
+
+
+def test_only_error_statuses() -> None:
+    with pytest.raises(ValueError):
+        error_response(200, "fine", "not an error")
+
+
+def test_error_body_escapes_text() -> None:
+    body = json.loads(error_body("c", 'quote " and \n newline', CORR))
+    assert body["error"]["message"] == 'quote " and \n newline'
