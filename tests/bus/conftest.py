@@ -27,7 +27,7 @@ FAST: dict[str, dict[str, Any]] = {
     "rabbitmq": {},
     "nats": {"ack_wait": 1.0},
 }
-BROKERS = ["memory", "redis"]  # grows as brokers land
+BROKERS = ["memory", "redis", "rabbitmq"]  # grows as brokers land
 
 
 @pytest.fixture
@@ -69,10 +69,11 @@ async def make_bus(
     yield make
     for bus in buses:
         await bus.close()
-    await cleanup(broker, topic)
+    queues = {(s.topic, s.group) for bus in buses for s in bus._subscriptions}
+    await cleanup(broker, topic, queues)
 
 
-async def cleanup(broker: str, topic: str) -> None:
+async def cleanup(broker: str, topic: str, queues: set[tuple[str, str]]) -> None:
     """Delete everything a test made on ``broker`` for topics starting with ``topic``."""
     if broker == "redis":
         import redis.asyncio as aioredis
@@ -82,3 +83,16 @@ async def cleanup(broker: str, topic: str) -> None:
         if keys:
             await client.delete(*keys)
         await client.aclose()
+    elif broker == "rabbitmq":
+        await _cleanup_rabbitmq(queues)
+
+
+async def _cleanup_rabbitmq(queues: set[tuple[str, str]]) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(URLS["rabbitmq"])
+    async with connection:
+        channel = await connection.channel()
+        for topic, group in queues:
+            for name in (f"{topic}:{group}", f"{topic}:{group}:dlq"):
+                await channel.queue_delete(name)
