@@ -3,6 +3,7 @@ broker (real services on loopback), cleaned up after each test."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,9 +26,9 @@ FAST: dict[str, dict[str, Any]] = {
     "memory": {},
     "redis": {"block_ms": 100, "claim_idle_ms": 1000},
     "rabbitmq": {},
-    "nats": {"ack_wait": 1.0},
+    "nats": {"ack_wait": 1.0, "fetch_timeout": 0.2},
 }
-BROKERS = ["memory", "redis", "rabbitmq"]  # grows as brokers land
+BROKERS = list(URLS)
 
 
 @pytest.fixture
@@ -85,6 +86,8 @@ async def cleanup(broker: str, topic: str, queues: set[tuple[str, str]]) -> None
         await client.aclose()
     elif broker == "rabbitmq":
         await _cleanup_rabbitmq(queues)
+    elif broker == "nats":
+        await _cleanup_nats(queues)
 
 
 async def _cleanup_rabbitmq(queues: set[tuple[str, str]]) -> None:
@@ -96,3 +99,19 @@ async def _cleanup_rabbitmq(queues: set[tuple[str, str]]) -> None:
         for topic, group in queues:
             for name in (f"{topic}:{group}", f"{topic}:{group}:dlq"):
                 await channel.queue_delete(name)
+
+
+async def _cleanup_nats(queues: set[tuple[str, str]]) -> None:
+    import nats
+    from nats.js.errors import NotFoundError
+
+    from clicktrace.bus.nats import DLQ_STREAM, dlq_subject, stream_name
+
+    client = await nats.connect(URLS["nats"])
+    js = client.jetstream()
+    for topic, group in queues:
+        with contextlib.suppress(NotFoundError):
+            await js.delete_stream(stream_name(topic))
+        with contextlib.suppress(NotFoundError):
+            await js.purge_stream(DLQ_STREAM, subject=dlq_subject(topic, group))
+    await client.close()
