@@ -6,7 +6,7 @@ import { parseError, parseNotification } from './notification.js'
 import { mayPropagate } from './origin.js'
 import { sessionSource } from './session.js'
 import { makeTracing } from './trace/index.js'
-import { Kind, type ActionSpan } from './trace/types.js'
+import type { ActionSpan } from './trace/types.js'
 import { socketIoTransport } from './transport/socketio.js'
 import { webSocketTransport } from './transport/websocket.js'
 import type {
@@ -14,6 +14,8 @@ import type {
 } from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 15_000
+/** Minimum time between two session renewals after the server refused the token. */
+export const REJOIN_MS = 5_000
 /** Settled commands remembered for late confirmations (after a timeout). */
 export const MAX_RETIRED = 200
 
@@ -77,6 +79,20 @@ export function createClient(
     disconnect = ready = undefined
   }
 
+  // The server refused our token: get a new session and reconnect as that client (at most
+  // every REJOIN_MS, so a server refusing every token does not make a hot loop).
+  let rejoinAt = 0
+  function rejoin(): void {
+    const wait = Math.max(0, rejoinAt - Date.now())
+    rejoinAt = Date.now() + wait + REJOIN_MS
+    setTimeout(() => {
+      sessions.get(true).then((s) => {
+        clientId = undefined
+        connect(s.clientId)
+      }, onError)
+    }, wait)
+  }
+
   function connect(id: string): void {
     if (clientId !== id) {
       // A new session names a new client: its seq starts over.
@@ -94,6 +110,7 @@ export function createClient(
         connection.status = s
         // The first command waits for the first attempt, so the server can route its outcome.
         if (s !== 'connecting') first?.()
+        if (s === 'rejected') rejoin()
       },
     })
   }
@@ -111,7 +128,7 @@ export function createClient(
     const entry = entries.get(n.correlationId!)
     if (!entry || n.status === 'progress') return
     entry.span
-      .child('clicktrace notification', Kind.Consumer, { 'clicktrace.seq': n.seq, 'clicktrace.status': n.status, 'clicktrace.type': n.type }, n.trace)
+      .child('clicktrace notification', 5 /* CONSUMER */, { 'clicktrace.seq': n.seq, 'clicktrace.status': n.status, 'clicktrace.type': n.type }, n.trace)
       .end()
     settle(entry, n.status, n.error, n.data)
   }
@@ -151,7 +168,7 @@ export function createClient(
       return reject('session_unavailable', e)
     }
     if (entry.done) return
-    const http = entry.span.child(`HTTP ${method}`, Kind.Client, { 'http.request.method': method, 'url.full': req.url })
+    const http = entry.span.child(`HTTP ${method}`, 3 /* CLIENT */, { 'http.request.method': method, 'url.full': req.url })
     const headers: Record<string, string> = { 'content-type': 'application/json' }
     // Never hand the trace, the correlation id or the token to an origin not allowed to see them.
     const allowed = mayPropagate(req.url, options.propagateTo ?? [])
@@ -172,11 +189,11 @@ export function createClient(
       http.end('network_error')
       return reject('network_error', e)
     }
-    http.set({ 'http.response.status_code': res.status })
-    if (res.ok) return http.end()
+    const code = { 'http.response.status_code': res.status }
+    if (res.ok) return http.end(undefined, code)
     const body: unknown = await res.json().catch(() => undefined)
     const error = parseError((body as { error?: unknown } | undefined)?.error, `http_${res.status}`)
-    http.end(error.code)
+    http.end(error.code, code)
     settle(entry, 'rejected', error)
   }
 

@@ -34,10 +34,8 @@ export function parseCorrelationId(value: unknown): string | undefined {
 export function randomHex(bytes: number): string {
   const buf = new Uint8Array(bytes)
   let hex: string
-  do {
-    crypto.getRandomValues(buf)
-    hex = Array.from(buf, (b) => b.toString(16).padStart(2, '0')).join('')
-  } while (/^0+$/.test(hex))
+  do hex = Array.from(crypto.getRandomValues(buf), (b) => (b | 256).toString(16).slice(1)).join('')
+  while (!/[^0]/.test(hex))
   return hex
 }
 

@@ -3,7 +3,7 @@ import { parseCorrelationId, parseTraceparent, type SpanContext } from './ids.js
 import type { CommandError } from './types.js'
 
 export type NotificationStatus = 'confirmed' | 'rejected' | 'progress' | 'resync'
-const STATUSES: ReadonlySet<string> = new Set<NotificationStatus>(['confirmed', 'rejected', 'progress', 'resync'])
+const STATUSES: readonly unknown[] = ['confirmed', 'rejected', 'progress', 'resync'] satisfies NotificationStatus[]
 /** Error texts are shown to users; cap what an untrusted peer can put on screen. */
 export const MAX_ERROR_TEXT = 500
 
@@ -17,31 +17,27 @@ export interface Notification {
   trace: SpanContext | undefined
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v)
+type Loose = Record<string, unknown> | null | undefined
 
-const text = (v: unknown, fallback: string): string =>
-  typeof v === 'string' ? v.slice(0, MAX_ERROR_TEXT) : fallback
+const text = (v: unknown, fallback: string): string => (typeof v === 'string' ? v.slice(0, MAX_ERROR_TEXT) : fallback)
 
 export function parseError(v: unknown, fallbackCode: string): CommandError {
-  const e = isObject(v) ? v : {}
-  return { code: text(e.code, fallbackCode), message: text(e.message, fallbackCode) }
+  const e = (typeof v === 'object' ? v : undefined) as Loose
+  return { code: text(e?.code, fallbackCode), message: text(e?.message, fallbackCode) }
 }
 
 export function parseNotification(raw: unknown): Notification | undefined {
-  if (!isObject(raw)) return undefined
-  const { seq, status } = raw
-  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) return undefined
-  if (typeof status !== 'string' || !STATUSES.has(status)) return undefined
-  const correlationId = parseCorrelationId(raw.correlation_id)
-  if (status !== 'resync' && correlationId === undefined) return undefined
+  const n = (typeof raw === 'object' ? raw : undefined) as Loose
+  const seq = n?.seq as number
+  const status = n?.status as NotificationStatus
+  if (!Number.isSafeInteger(seq) || seq < 0 || !STATUSES.includes(status)) return undefined
+  const correlationId = parseCorrelationId(n!.correlation_id)
+  if (status !== 'resync' && !correlationId) return undefined
   return {
-    seq,
-    status: status as NotificationStatus,
-    correlationId,
-    type: typeof raw.type === 'string' ? raw.type : undefined,
-    data: raw.data,
-    error: status === 'rejected' ? parseError(raw.error, 'rejected') : undefined,
-    trace: parseTraceparent(raw.traceparent),
+    seq, status, correlationId,
+    type: typeof n!.type === 'string' ? n!.type : undefined,
+    data: n!.data,
+    error: status === 'rejected' ? parseError(n!.error, 'rejected') : undefined,
+    trace: parseTraceparent(n!.traceparent),
   }
 }

@@ -3,14 +3,10 @@
 
 export type PropagateTo = ReadonlyArray<string | RegExp>
 
-function base(): string | undefined {
-  return typeof location === 'undefined' ? undefined : location.href
-}
-
 /** The absolute URL, or undefined when `url` cannot be resolved. */
 export function resolveUrl(url: string): URL | undefined {
   try {
-    return new URL(url, base())
+    return new URL(url, globalThis.location?.href)
   } catch {
     return undefined
   }
@@ -19,8 +15,7 @@ export function resolveUrl(url: string): URL | undefined {
 export function mayPropagate(url: string, propagateTo: PropagateTo): boolean {
   const target = resolveUrl(url)
   if (!target) return false
-  if (typeof location !== 'undefined' && target.origin === location.origin) return true
-  return propagateTo.some((rule) =>
+  return target.origin === globalThis.location?.origin || propagateTo.some((rule) =>
     typeof rule === 'string' ? resolveUrl(rule)?.origin === target.origin : rule.test(target.href),
   )
 }

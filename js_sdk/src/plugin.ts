@@ -75,7 +75,6 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
     }
 
     const commands = reactive<CommandRecord[]>([])
-    const entityKey = (e: string | number): string => String(e)
     const tracker: StoreCommands = reactive({
       commands,
       get pending() {
@@ -88,11 +87,11 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
         return c.connection.status
       },
       entity(e: string | number) {
-        for (let i = commands.length - 1; i >= 0; i--) if (commands[i]!.entity === entityKey(e)) return commands[i]
+        for (let i = commands.length - 1; i >= 0; i--) if (commands[i]!.entity === String(e)) return commands[i]
         return undefined
       },
       isPending(e?: string | number) {
-        return commands.some((r) => r.status === 'pending' && (e === undefined || r.entity === entityKey(e)))
+        return commands.some((r) => r.status === 'pending' && (e === undefined || r.entity === String(e)))
       },
     })
 
@@ -106,7 +105,7 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
       const { optimistic, authoritative, ...req } = spec
       let id = ''
       const handle = c.command<D>(
-        { ...req, ...(req.deadlineMs === undefined && deadlineMs !== undefined ? { deadlineMs } : {}) },
+        { ...req, deadlineMs: req.deadlineMs ?? deadlineMs },
         {
           optimistic: (correlationId) => {
             id = correlationId

@@ -11,7 +11,7 @@ export const SESSION_RENEW_MARGIN_MS = 30_000
 
 export interface SessionSource {
   /** The current session, fetching (or renewing) it when needed; concurrent callers share one request. */
-  get(): Promise<Session>
+  get(renew?: boolean): Promise<Session>
   /** The last session obtained, if any (for headers that cannot wait). */
   known(): Session | undefined
 }
@@ -22,16 +22,15 @@ export function sessionSource(url: string, fetcher: typeof fetch): SessionSource
 
   async function load(): Promise<Session> {
     const res = await fetcher(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
-    if (!res.ok) throw new Error(`clicktrace session: HTTP ${res.status}`)
-    const b = (await res.json()) as { client_id?: unknown; token?: unknown; expires_at?: unknown }
-    if (typeof b.client_id !== 'string' || typeof b.token !== 'string') throw new Error('clicktrace session: malformed')
+    const b = (res.ok ? await res.json() : {}) as { client_id?: unknown; token?: unknown; expires_at?: unknown }
+    if (typeof b.client_id !== 'string' || typeof b.token !== 'string') throw new Error(`clicktrace session: HTTP ${res.status}`)
     return { clientId: b.client_id, token: b.token, expiresAt: typeof b.expires_at === 'number' ? b.expires_at : undefined }
   }
 
   return {
     known: () => value,
-    get() {
-      if (value?.expiresAt !== undefined && value.expiresAt - SESSION_RENEW_MARGIN_MS <= Date.now()) current = undefined
+    get(renew) {
+      if (renew || (value?.expiresAt !== undefined && value.expiresAt - SESSION_RENEW_MARGIN_MS <= Date.now())) current = undefined
       current ??= load().then(
         (s) => (value = s),
         (e: unknown) => {

@@ -58,7 +58,7 @@ export interface CommandRequest {
   causationId?: string
 }
 
-export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'disconnected'
+export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'rejected'
 
 export interface ClicktraceOptions {
   /** Default `/clicktrace/session`. */

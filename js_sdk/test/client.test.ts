@@ -1,6 +1,6 @@
 // The framework-free core against a fake transport and a fake fetch: protocol behaviour.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createClient, type CommandEffects } from '../src/client.js'
+import { createClient, REJOIN_MS, type CommandEffects } from '../src/client.js'
 import type { ClicktraceOptions, CommandRecord } from '../src/types.js'
 import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
 
@@ -181,6 +181,36 @@ describe('the client core', () => {
     expect(transport.closed).toBe(1)
     expect(transport.hellos.at(-1)).toEqual({ token: 'tok-2', last_seq: 0 })
     expect(base.commands().at(-1)!.headers['x-clicktrace-client']).toBe('tok-2')
+  })
+
+  it('gets a new session and reconnects when the server refuses the token, at most every REJOIN_MS', async () => {
+    const transport = new FakeTransport()
+    let n = 0
+    const base = fakeFetch()
+    const fetch = (async (u: RequestInfo | URL, i?: RequestInit) => {
+      if (!String(u).endsWith('/clicktrace/session')) return base.fetch(u, i)
+      n++
+      return Response.json({ client_id: `01JCLIENT000000000000000${n}A`, token: `tok-${n}` })
+    }) as typeof globalThis.fetch
+    const client = createClient({ transport, fetch, tracesUrl: false })
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    transport.handlers!.state('rejected') // e.g. the server restarted with a new secret
+    expect(client.connection.status).toBe('rejected')
+    vi.advanceTimersByTime(0)
+    await flush()
+    expect(n).toBe(2)
+    expect(transport.closed).toBe(1)
+    expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }, { token: 'tok-2', last_seq: 0 }])
+    transport.handlers!.state('rejected')
+    vi.advanceTimersByTime(REJOIN_MS - 1)
+    await flush()
+    expect(n).toBe(2)
+    vi.advanceTimersByTime(1)
+    await flush()
+    expect(n).toBe(3)
+    expect(transport.hellos.at(-1)).toEqual({ token: 'tok-3', last_seq: 0 })
   })
 
   it('reports every status change and survives a throwing hook or effect', async () => {

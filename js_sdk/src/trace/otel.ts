@@ -52,11 +52,11 @@ function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): Acti
   const ctx: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & 1) === 1 }
   return {
     context: ctx,
-    set: (a) => void s.setAttributes(a),
     child: (name, kind, attributes, parent) =>
       wrap(t.startSpan(name, { kind: kind - 1, ...(attributes ? { attributes } : {}) },
         parentContext(parent && parent.traceId === ctx.traceId ? parent : ctx)), t),
-    end(error) {
+    end(error, more) {
+      if (more) s.setAttributes(more)
       // @opentelemetry/api SpanStatusCode: OK = 1, ERROR = 2 (same numbers as OTLP).
       s.setStatus(error === undefined ? { code: 1 } : { code: 2, message: error })
       s.end()

@@ -5,16 +5,18 @@ import type { Attributes, Kind } from './types.js'
 export const OTLP_MAX_BATCH = 64
 export const OTLP_FLUSH_DELAY_MS = 2_000
 
-export interface RecordedSpan {
+/** One span in OTLP/JSON form. */
+export interface OtlpSpan {
   traceId: string
   spanId: string
   parentSpanId?: string
   name: string
   kind: Kind
-  startMs: number
-  endMs: number
-  attributes: Attributes
-  error?: string
+  startTimeUnixNano: string
+  endTimeUnixNano: string
+  attributes: Array<{ key: string; value: object }>
+  /** OK = 1, ERROR = 2 */
+  status: { code: 1 | 2; message?: string }
 }
 
 export interface OtlpExporterOptions {
@@ -31,50 +33,32 @@ export interface OtlpExporterOptions {
  * cannot hold epoch nanoseconds exactly). */
 export const toNanos = (ms: number): string => String(BigInt(Math.round(ms * 1e3)) * 1000n)
 
-function attrs(a: Attributes): Array<{ key: string; value: object }> {
-  const out: Array<{ key: string; value: object }> = []
-  for (const [key, v] of Object.entries(a)) {
-    if (v === undefined) continue
-    const value =
-      typeof v === 'string' ? { stringValue: v }
-      : typeof v === 'boolean' ? { boolValue: v }
-      : Number.isInteger(v) ? { intValue: String(v) }
-      : { doubleValue: v }
-    out.push({ key, value })
-  }
-  return out
-}
+export const otlpAttributes = (a: Attributes): OtlpSpan['attributes'] =>
+  Object.entries(a)
+    .filter(([, v]) => v !== undefined)
+    .map(([key, v]) => ({
+      key,
+      value: typeof v === 'string' ? { stringValue: v }
+        : typeof v === 'boolean' ? { boolValue: v }
+        : Number.isInteger(v) ? { intValue: String(v) }
+        : { doubleValue: v },
+    }))
 
-export function encodeOtlp(spans: readonly RecordedSpan[], serviceName: string, version: string): object {
-  return {
-    resourceSpans: [{
-      resource: { attributes: attrs({ 'service.name': serviceName }) },
-      scopeSpans: [{
-        scope: { name: 'clicktrace-pinia', version },
-        spans: spans.map((s) => ({
-          traceId: s.traceId,
-          spanId: s.spanId,
-          ...(s.parentSpanId ? { parentSpanId: s.parentSpanId } : {}),
-          name: s.name,
-          kind: s.kind,
-          startTimeUnixNano: toNanos(s.startMs),
-          endTimeUnixNano: toNanos(s.endMs),
-          attributes: attrs(s.attributes),
-          status: s.error === undefined ? { code: 1 } : { code: 2, message: s.error },
-        })),
-      }],
-    }],
-  }
-}
+export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: string): object => ({
+  resourceSpans: [{
+    resource: { attributes: otlpAttributes({ 'service.name': serviceName }) },
+    scopeSpans: [{ scope: { name: 'clicktrace-pinia', version }, spans }],
+  }],
+})
 
 export interface OtlpExporter {
-  add(span: RecordedSpan): void
+  add(span: OtlpSpan): void
   /** Post what is queued now (also done when the page is hidden or the batch is full). */
   flush(): void
 }
 
 export function otlpExporter(o: OtlpExporterOptions): OtlpExporter {
-  let queue: RecordedSpan[] = []
+  let queue: OtlpSpan[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
   function flush(): void {
     clearTimeout(timer)

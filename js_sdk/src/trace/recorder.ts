@@ -1,7 +1,7 @@
-// The built-in recorder: mints W3C ids itself and hands ended, sampled spans to a sink
-// (the OTLP/JSON exporter). Unsampled actions still get ids so the traceparent is valid.
+// The built-in recorder: mints W3C ids itself and hands ended, sampled spans (already in
+// OTLP/JSON form) to a sink. Unsampled actions still get ids so the traceparent is valid.
 import { newSpanContext, type SpanContext } from '../ids.js'
-import type { RecordedSpan } from './otlp.js'
+import { otlpAttributes, toNanos, type OtlpSpan } from './otlp.js'
 import type { ActionSpan, Attributes, Kind, Tracing } from './types.js'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -12,34 +12,31 @@ function span(
   context: SpanContext,
   parentSpanId: string | undefined,
   attributes: Attributes,
-  sink: (s: RecordedSpan) => void,
+  sink: (s: OtlpSpan) => void,
 ): ActionSpan {
-  const startMs = now()
-  let ended = false
+  const start = toNanos(now())
+  let ended = !context.sampled
   return {
     context,
-    set(a) {
-      Object.assign(attributes, a)
-    },
     child(childName, childKind, a = {}, parent = context) {
-      const ctx = newSpanContext(context.sampled, context.traceId)
       // Continue from `parent` only within this trace; never adopt a foreign trace's span.
       const parentId = parent.traceId === context.traceId ? parent.spanId : context.spanId
-      return span(childName, childKind, ctx, parentId, { ...a }, sink)
+      return span(childName, childKind, newSpanContext(context.sampled, context.traceId), parentId, { ...a }, sink)
     },
-    end(error) {
-      if (ended || !context.sampled) return
+    end(error, more) {
+      if (ended) return
       ended = true
+      Object.assign(attributes, more)
       sink({
-        traceId: context.traceId, spanId: context.spanId, name, kind, startMs, endMs: now(), attributes,
-        ...(parentSpanId ? { parentSpanId } : {}),
-        ...(error === undefined ? {} : { error }),
+        traceId: context.traceId, spanId: context.spanId, ...(parentSpanId ? { parentSpanId } : {}), name, kind,
+        startTimeUnixNano: start, endTimeUnixNano: toNanos(now()), attributes: otlpAttributes(attributes),
+        status: error === undefined ? { code: 1 } : { code: 2, message: error },
       })
     },
   }
 }
 
-export function recorderTracing(sampleRate: number, sink: (s: RecordedSpan) => void, random = Math.random): Tracing {
+export function recorderTracing(sampleRate: number, sink: (s: OtlpSpan) => void, random = Math.random): Tracing {
   return {
     start(name, attributes = {}) {
       const sampled = sampleRate >= 1 || random() < sampleRate

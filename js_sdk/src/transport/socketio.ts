@@ -29,7 +29,8 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
           const socket = io(o.url ?? '', { ...o.options, path: o.path ?? '/socket.io', auth: (cb) => cb(h.hello()) })
           socket.on('connect', () => h.state('connected'))
           socket.on('disconnect', () => h.state('disconnected'))
-          socket.on('connect_error', () => h.state('disconnected'))
+          // Refused by the server (invalid_token) it stays inactive: no automatic retry.
+          socket.on('connect_error', () => h.state(socket.active ? 'disconnected' : 'rejected'))
           socket.on('clicktrace', h.message)
           close = () => socket.close()
         },

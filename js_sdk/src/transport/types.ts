@@ -6,7 +6,8 @@ export interface Hello {
   last_seq: number
 }
 
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected'
+/** `rejected`: the server refused the token (it may have restarted with a new secret). */
+export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'rejected'
 
 export interface TransportHandlers {
   /** Called at every connect attempt, so a reconnect resumes from the latest seq. */

@@ -17,7 +17,7 @@ export const WS_MAX_DELAY_MS = 10_000
 
 /** Delay before reconnect attempt `attempt` (0-based): full jitter under a capped exponential. */
 export function backoffDelay(attempt: number, initial: number, max: number, random: () => number): number {
-  return Math.floor(random() * Math.min(max, initial * 2 ** Math.min(attempt, 30)))
+  return Math.floor(random() * Math.min(max, initial * 2 ** attempt)) // 2 ** 1024 is Infinity: still capped
 }
 
 // Relative to the page: http(s) becomes ws(s).
@@ -53,10 +53,10 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           }
           h.message(data)
         }
-        ws.onclose = () => {
+        ws.onclose = (ev: CloseEvent) => {
           if (socket !== ws) return
           socket = undefined
-          h.state('disconnected')
+          h.state(ev.code === 1008 && ev.reason === 'invalid_token' ? 'rejected' : 'disconnected')
           if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max, random))
         }
       }

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { encodeOtlp, OTLP_FLUSH_DELAY_MS, OTLP_MAX_BATCH, otlpExporter, toNanos, type RecordedSpan } from '../../src/trace/otlp.js'
+import { encodeOtlp, OTLP_FLUSH_DELAY_MS, OTLP_MAX_BATCH, otlpAttributes, otlpExporter, toNanos, type OtlpSpan as Span } from '../../src/trace/otlp.js'
 import { recorderTracing } from '../../src/trace/recorder.js'
 import { FakeTransport, fakeFetch, flush } from '../fakes.js'
 
@@ -100,9 +100,9 @@ describe('OTLP exporter', () => {
   beforeEach(() => vi.useFakeTimers())
   afterEach(() => vi.useRealTimers())
 
-  const span = (i: number): RecordedSpan => ({
+  const span = (i: number): Span => ({
     traceId: 'a'.repeat(32), spanId: i.toString(16).padStart(16, '0'), name: `s${i}`, kind: 1,
-    startMs: 1_764_000_000_000.5, endMs: 1_764_000_000_001.25, attributes: { f: 1.5, b: true },
+    startTimeUnixNano: '1764000000000500000', endTimeUnixNano: '1764000000001250000', attributes: [], status: { code: 1 },
   })
 
   it('posts a full batch at once with keepalive, the rest after the delay', async () => {
@@ -135,16 +135,16 @@ describe('OTLP exporter', () => {
     expect(errors).toEqual([new Error('trace export: HTTP 429')])
   })
 
-  it('encodes proto3 JSON: hex ids, int64 nanoseconds as strings, typed attributes', () => {
-    const body = encodeOtlp([{ ...span(1), parentSpanId: 'b'.repeat(16), error: 'boom', attributes: { s: 'x', i: 3, d: 0.5, b: false, u: undefined } }], 'svc', '9')
-    expect(spansOf([body as Body])[0]).toEqual({
-      traceId: 'a'.repeat(32), spanId: '0000000000000001', parentSpanId: 'b'.repeat(16), name: 's1', kind: 1,
-      startTimeUnixNano: '1764000000000500000', endTimeUnixNano: '1764000000001250000',
-      attributes: [
-        { key: 's', value: { stringValue: 'x' } }, { key: 'i', value: { intValue: '3' } },
-        { key: 'd', value: { doubleValue: 0.5 } }, { key: 'b', value: { boolValue: false } },
-      ],
-      status: { code: 2, message: 'boom' },
+  it('encodes proto3 JSON: int64 nanoseconds as strings, typed attributes, one resource and scope', () => {
+    expect(otlpAttributes({ s: 'x', i: 3, d: 0.5, b: false, u: undefined })).toEqual([
+      { key: 's', value: { stringValue: 'x' } }, { key: 'i', value: { intValue: '3' } },
+      { key: 'd', value: { doubleValue: 0.5 } }, { key: 'b', value: { boolValue: false } },
+    ])
+    expect(encodeOtlp([span(1)], 'svc', '9')).toEqual({
+      resourceSpans: [{
+        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+        scopeSpans: [{ scope: { name: 'clicktrace-pinia', version: '9' }, spans: [span(1)] }],
+      }],
     })
     expect(toNanos(1.000001)).toBe('1000000')
     expect(toNanos(1_764_000_000_000.123)).toBe('1764000000000123000')

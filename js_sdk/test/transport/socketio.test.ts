@@ -9,14 +9,16 @@ function fakeIo() {
   const calls: Array<{ url: string; opts: Record<string, unknown> }> = []
   const handlers = new Map<string, (arg?: unknown) => void>()
   let closed = 0
+  const socket = {
+    active: true,
+    on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
+    close: () => closed++,
+  }
   const io = ((url: string, opts: Record<string, unknown>) => {
     calls.push({ url, opts })
-    return {
-      on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
-      close: () => closed++,
-    }
+    return socket
   }) as unknown as typeof realIo
-  return { io, calls, fire: (ev: string, arg?: unknown) => handlers.get(ev)!(arg), closed: () => closed }
+  return { io, calls, socket, fire: (ev: string, arg?: unknown) => handlers.get(ev)!(arg), closed: () => closed }
 }
 
 describe('socketIoTransport', () => {
@@ -44,9 +46,11 @@ describe('socketIoTransport', () => {
     f.fire('connect')
     f.fire('clicktrace', { seq: 13 })
     f.fire('disconnect')
-    f.fire('connect_error')
+    f.fire('connect_error', new Error('xhr poll error')) // socket.io-client retries by itself
+    f.socket.active = false // the server refused the connection: no automatic retry
+    f.fire('connect_error', new Error('invalid_token'))
     expect(messages).toEqual([{ seq: 13 }])
-    expect(states).toEqual(['connecting', 'connected', 'disconnected', 'disconnected'])
+    expect(states).toEqual(['connecting', 'connected', 'disconnected', 'disconnected', 'rejected'])
     close()
     expect(f.closed()).toBe(1)
   })

@@ -9,7 +9,7 @@ class FakeSocket {
   closed = false
   onopen: (() => void) | null = null
   onmessage: ((ev: { data: unknown }) => void) | null = null
-  onclose: (() => void) | null = null
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null
   constructor(readonly url: string) {
     FakeSocket.all.push(this)
   }
@@ -18,7 +18,7 @@ class FakeSocket {
   }
   close() {
     this.closed = true
-    this.onclose?.()
+    this.onclose?.({ code: 1000, reason: '' })
   }
   serverOpen() {
     this.onopen?.()
@@ -26,8 +26,8 @@ class FakeSocket {
   serverFrame(data: unknown) {
     this.onmessage?.({ data })
   }
-  serverDrop() {
-    this.onclose?.()
+  serverDrop(code = 1006, reason = '') {
+    this.onclose?.({ code, reason })
   }
 }
 
@@ -83,6 +83,15 @@ describe('webSocketTransport', () => {
     sock().serverDrop()
     vi.advanceTimersByTime(500)
     expect(FakeSocket.all.length).toBe(before + 1)
+  })
+
+  it('reports a refused token as rejected, other closes as disconnected', () => {
+    const { states, sock } = start()
+    sock().serverOpen()
+    sock().serverDrop(1008, 'too_slow')
+    vi.advanceTimersByTime(500)
+    sock().serverDrop(1008, 'invalid_token')
+    expect(states).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'rejected'])
   })
 
   it('stops for good when closed', () => {
