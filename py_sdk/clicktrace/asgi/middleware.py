@@ -118,8 +118,8 @@ class ClicktraceMiddleware:
             if span.is_recording():
                 span.set_attribute("clicktrace.correlation_id", correlation_id)
         else:
-            remote = remote_span_context(slots)
             if self._tracer is not None:
+                remote = remote_span_context(slots)
                 parent = with_baggage(
                     slots,
                     None if remote is None else _set_span_in_context(NonRecordingSpan(remote)),
@@ -136,8 +136,14 @@ class ClicktraceMiddleware:
                 )
                 own = True
             else:
+                # Propagation only: a span id of our own inside the caller's trace, or a new
+                # trace (random id, sampled, so that downstream spans are recorded).
                 parent = with_baggage(slots, None)
-                span = NonRecordingSpan(_virtual(remote))
+                span_id = getrandbits(64) or 1
+                span = NonRecordingSpan(
+                    remote_span_context(slots, child_span_id=span_id)
+                    or SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
+                )
             ctx = _set_span_in_context(span, parent)
         sc = span.get_span_context()
         # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
@@ -194,16 +200,6 @@ def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:
     if status >= 500 and not failed:  # an exception has already set a better status
         span.set_status(Status(StatusCode.ERROR))
     span.end()
-
-
-def _virtual(remote: SpanContext | None) -> SpanContext:
-    """Propagation only: a span id of our own inside the caller's trace, or in a new trace
-    (random trace id, sampled, so that downstream spans are recorded)."""
-    if remote is not None:
-        return SpanContext(
-            remote.trace_id, getrandbits(64) or 1, False, remote.trace_flags, remote.trace_state
-        )
-    return SpanContext(getrandbits(128) or 1, getrandbits(64) or 1, False, _NEW_TRACE_FLAGS)
 
 
 _NEW_TRACE_FLAGS = trace.TraceFlags(SAMPLED | RANDOM_TRACE_ID)

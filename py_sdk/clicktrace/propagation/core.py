@@ -21,7 +21,7 @@ from clicktrace.ids import parse_id
 from clicktrace.propagation.baggage import format_baggage, parse_baggage
 from clicktrace.propagation.carriers import MAPPING_GETTER, MAPPING_SETTER, Getter, Setter
 from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
-from clicktrace.propagation.tracestate import parse_tracestate, tracestate_members
+from clicktrace.propagation.tracestate import parse_tracestate, tracestate_dict
 
 __all__ = [
     "HEADER_KEYS",
@@ -105,15 +105,15 @@ def trace_state(header: str | None) -> TraceState:
     per-member checks, which are slower and stricter than the spec (they reject repeated
     keys that the parser has already reduced to one).
     """
-    return otel_trace_state(tracestate_members([header]) if header else None)
+    return otel_trace_state(tracestate_dict([header]) if header else None)
 
 
-def otel_trace_state(members: list[tuple[str, str]] | None) -> TraceState:
-    """A ``TraceState`` of members that :func:`tracestate_members` has validated."""
+def otel_trace_state(members: dict[str, str] | list[tuple[str, str]] | None) -> TraceState:
+    """A ``TraceState`` of members that :func:`tracestate_dict` has validated."""
     if not members:
         return _EMPTY_STATE
     state = TraceState()
-    state._dict = dict(members)
+    state._dict = members if isinstance(members, dict) else dict(members)
     return state
 
 

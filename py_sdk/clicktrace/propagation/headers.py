@@ -23,7 +23,7 @@ from clicktrace.propagation.core import (
     parse_deadline,
 )
 from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fields
-from clicktrace.propagation.tracestate import parse_tracestate, tracestate_members
+from clicktrace.propagation.tracestate import parse_tracestate, tracestate_dict
 
 __all__ = [
     "BAGGAGE",
@@ -115,16 +115,19 @@ def extract_asgi(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Extracted, str
     return extracted, token.decode("latin-1")
 
 
-def remote_span_context(slots: Collected) -> SpanContext | None:
-    """The caller's span from :func:`collect_asgi`'s values, with its tracestate."""
+def remote_span_context(
+    slots: Collected, *, child_span_id: int | None = None
+) -> SpanContext | None:
+    """The caller's span from :func:`collect_asgi`'s values, with its tracestate; or, given
+    ``child_span_id``, a local span of that id in the same trace (flags and state kept)."""
     fields = traceparent_fields(one(slots[TRACEPARENT]))
     if fields is None:
         return None
     states = slots[TRACESTATE]
-    return SpanContext(
-        fields[0], fields[1], True, TraceFlags(fields[2]),
-        otel_trace_state(tracestate_members(texts(states))) if states else _NO_STATE,
-    )
+    state = otel_trace_state(tracestate_dict(texts(states))) if states else _NO_STATE
+    if child_span_id is None:
+        return SpanContext(fields[0], fields[1], True, _FLAGS[fields[2]], state)
+    return SpanContext(fields[0], child_span_id, False, _FLAGS[fields[2]], state)
 
 
 def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
@@ -144,3 +147,4 @@ def parent_context(slots: Collected) -> Context | None:
 
 
 _NO_STATE = TraceState()
+_FLAGS = [TraceFlags(flags) for flags in range(256)]

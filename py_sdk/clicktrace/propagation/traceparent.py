@@ -28,6 +28,7 @@ _KNOWN_FLAGS = SAMPLED | RANDOM_TRACE_ID
 _HEAD = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
 _STR = re.compile(_HEAD)
 _BYTES = re.compile(_HEAD.encode())
+_V00_BYTES = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,12 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
 def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] | None:
     """``(trace_id, span_id, flags, version)`` as :func:`parse_traceparent` reads them, for
     hot paths that need no :class:`TraceParent` object."""
+    if isinstance(value, bytes) and (match := _V00_BYTES.fullmatch(value)) is not None:
+        # The usual case, a raw version-00 header value, in one match.
+        trace_hex, span_hex, flags_hex = match.groups()
+        trace_id = int(trace_hex, 16)
+        span_id = int(span_hex, 16)
+        return (trace_id, span_id, int(flags_hex, 16), 0) if trace_id and span_id else None
     if isinstance(value, str):
         if _STR.match(value) is None:
             return None

@@ -16,6 +16,7 @@ __all__ = [
     "MAX_TRACESTATE_LENGTH",
     "format_tracestate",
     "parse_tracestate",
+    "tracestate_dict",
     "tracestate_members",
 ]
 
@@ -35,18 +36,29 @@ _PLAIN_LIST = re.compile(rf"{_KEY}={_VALUE}(?:,{_KEY}={_VALUE}){{0,{MAX_MEMBERS 
 def tracestate_members(fields: list[str] | None) -> list[tuple[str, str]] | None:
     """The ``(key, value)`` members of ``fields`` in order, or ``None`` when there are
     none or the tracestate is invalid."""
+    members = tracestate_dict(fields)
+    return None if members is None else list(members.items())
+
+
+def tracestate_dict(fields: list[str] | None) -> dict[str, str] | None:
+    """The members of ``fields`` as an ordered ``{key: value}``, or ``None`` when there
+    are none or the tracestate is invalid."""
     if not fields:
         return None
     combined = fields[0] if len(fields) == 1 else ",".join(fields)
     if len(combined) > MAX_TRACESTATE_LENGTH:
         return None
-    members: dict[str, str] = {}
     if _PLAIN_LIST.fullmatch(combined) is not None:
-        for member in combined.split(","):
-            key, _, value = member.partition("=")
-            if key not in members:
-                members[key] = value
-        return list(members.items())
+        # Valid as a whole, so every member splits at its only "=".
+        pairs = [member.split("=", 1) for member in combined.split(",")]
+        members = dict(pairs)
+        if len(members) == len(pairs):
+            return members
+        members = {}
+        for key, value in pairs:
+            members.setdefault(key, value)
+        return members
+    members = {}
     fullmatch = _MEMBER.fullmatch
     for raw in combined.split(","):
         member = raw.strip(" \t")
@@ -59,7 +71,7 @@ def tracestate_members(fields: list[str] | None) -> list[tuple[str, str]] | None
         members.setdefault(key, value)
     if not members or len(members) > MAX_MEMBERS:
         return None
-    return list(members.items())
+    return members
 
 
 def parse_tracestate(fields: list[str] | None) -> str | None:
