@@ -1,0 +1,10 @@
+"""Transactional outbox: write an event's envelope in the same database transaction as the
+event itself; a relay publishes what was committed, in order, and marks it sent. A relay
+crash loses nothing (unsent rows are published again; consumer idempotency absorbs the
+duplicates). See docs/bus.md."""
+
+from clicktrace.outbox.postgres import PostgresOutbox
+from clicktrace.outbox.relay import Outbox, OutboxRelay, Publish
+from clicktrace.outbox.sqlite import SqliteOutbox
+
+__all__ = ["Outbox", "OutboxRelay", "PostgresOutbox", "Publish", "SqliteOutbox"]

@@ -1,0 +1,153 @@
+"""The SQLite outbox with its relay: atomic with the caller's write, in order, and a crash
+in the middle of a batch loses nothing."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from clicktrace.bus import MemoryBus
+from clicktrace.envelope import Envelope, new_envelope
+from clicktrace.outbox import OutboxRelay, SqliteOutbox
+
+WAIT = 20  # a guard against hangs, not a timing assertion
+
+
+async def _collecting_bus(
+    got: asyncio.Queue[Envelope], provider: TracerProvider | None = None
+) -> MemoryBus:
+    bus = MemoryBus(tracer_provider=provider)
+
+    async def handler(envelope: Envelope) -> None:
+        await got.put(envelope)
+
+    bus.subscribe("products", handler, group="projection")
+    await bus.start()
+    return bus
+
+
+async def test_rows_commit_with_the_event_and_go_out_in_order_in_the_request_trace(
+    tmp_path: Path, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox(table="events_outbox")
+    got: asyncio.Queue[Envelope] = asyncio.Queue()
+    bus = await _collecting_bus(got, provider)
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        await conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, name TEXT)")
+        with provider.get_tracer("t").start_as_current_span("POST /rename") as request:
+            envelopes = [new_envelope("Renamed", {"n": i}) for i in range(3)]
+        for i, envelope in enumerate(envelopes):
+            await conn.execute("INSERT INTO events (name) VALUES (?)", (f"e{i}",))
+            await outbox.add(conn, "products", envelope)
+        await conn.commit()
+        await conn.execute("INSERT INTO events (name) VALUES ('rolled back')")
+        await outbox.add(conn, "products", new_envelope("Renamed", {"n": "never"}))
+        await conn.rollback()
+
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
+    await relay.start()
+    relay.wake()
+    received = [await asyncio.wait_for(got.get(), WAIT) for _ in range(3)]
+    await relay.close()
+    await bus.close()
+    assert [e.payload for e in received] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert got.empty()
+    async with aiosqlite.connect(db) as conn:
+        assert await outbox.unsent(conn) == 0
+    sends = [s for s in exporter.get_finished_spans() if s.name == "send products"]
+    trace_id = request.get_span_context().trace_id
+    assert len(sends) == 3
+    assert all(s.context.trace_id == trace_id for s in sends)
+    assert all(s.parent and s.parent.span_id == request.get_span_context().span_id for s in sends)
+
+
+class _FailingBus(MemoryBus):
+    """Publishes ``fail_after`` messages, then fails like a broker going away."""
+
+    def __init__(self, fail_after: int) -> None:
+        super().__init__()
+        self.fail_after = fail_after
+        self.sent: list[object] = []
+
+    async def _send(
+        self, topic: str, body: bytes, headers: dict[str, str], message_id: str
+    ) -> None:
+        if len(self.sent) >= self.fail_after:
+            raise ConnectionError("broker went away")
+        self.sent.append(message_id)
+
+
+async def test_a_crash_mid_batch_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        envelopes = [new_envelope("T", i) for i in range(5)]
+        for envelope in envelopes:
+            await outbox.add(conn, "products", envelope)
+        await conn.commit()
+
+    bus = _FailingBus(fail_after=2)
+    await bus.start()
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
+    with pytest.raises(ConnectionError):
+        await relay.run_once()
+    async with aiosqlite.connect(db) as conn:
+        assert await outbox.unsent(conn) == 3  # the two that went out are marked
+    bus.fail_after = 100
+    assert await relay.drain() == 3
+    await relay.close()
+    await bus.close()
+    assert bus.sent == [e.metadata.message_id for e in envelopes]
+
+
+async def test_wake_publishes_without_waiting_for_the_poll(tmp_path: Path) -> None:
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    got: asyncio.Queue[Envelope] = asyncio.Queue()
+    bus = await _collecting_bus(got)
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        relay = OutboxRelay(
+            outbox, connect=lambda: aiosqlite.connect(db), bus=bus, poll_interval=3600
+        )
+        await relay.start()
+        await asyncio.sleep(0.05)  # let it make its first (empty) pass and sleep
+        await outbox.add(conn, "products", new_envelope("T", "now"))
+        await conn.commit()
+        relay.wake()
+        assert (await asyncio.wait_for(got.get(), WAIT)).payload == "now"
+    await relay.close()
+    await bus.close()
+
+
+async def test_prune_deletes_only_sent_rows(tmp_path: Path) -> None:
+    outbox = SqliteOutbox()
+    async with aiosqlite.connect(str(tmp_path / "app.db")) as conn:
+        await outbox.create_tables(conn)
+        await outbox.add(conn, "products", new_envelope("T", 1))
+        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 0")
+        await outbox.add(conn, "products", new_envelope("T", 2))
+        await conn.commit()
+        assert await outbox.prune(conn, older_than_seconds=60) == 1
+        assert await outbox.unsent(conn) == 1
+
+
+async def test_misuse(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        SqliteOutbox(table="x; DROP TABLE y")
+    outbox = SqliteOutbox()
+    async with aiosqlite.connect(str(tmp_path / "app.db")) as conn:
+        await outbox.create_tables(conn)
+        with pytest.raises(TypeError):
+            await outbox.add(conn, "products", {"not": "an envelope"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        OutboxRelay(outbox, connect=lambda: aiosqlite.connect(":memory:"), bus=MemoryBus(),
+                    batch=0)
