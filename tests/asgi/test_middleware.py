@@ -7,10 +7,10 @@ import logging
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry import trace
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
