@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
-import socketio
 import uvicorn
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -71,38 +69,3 @@ async def serve() -> AsyncIterator[Serve]:
     for server, _ in servers:
         server.should_exit = True
     await asyncio.gather(*(task for _, task in servers))
-
-
-class SioTab:
-    """A python-socketio client standing in for one browser tab."""
-
-    def __init__(self) -> None:
-        self.client = socketio.AsyncClient(reconnection=False)
-        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.client.on("clicktrace", self._on_frame)
-
-    async def _on_frame(self, frame: dict[str, Any]) -> None:
-        await self.frames.put(frame)
-
-    async def connect(self, url: str, auth: Any) -> None:
-        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=WAIT)
-
-    async def next(self) -> dict[str, Any]:
-        return await asyncio.wait_for(self.frames.get(), WAIT)
-
-    async def close(self) -> None:
-        await self.client.disconnect()
-
-
-@pytest.fixture
-async def tabs() -> AsyncIterator[Callable[[], SioTab]]:
-    made: list[SioTab] = []
-
-    def make() -> SioTab:
-        tab = SioTab()
-        made.append(tab)
-        return tab
-
-    yield make
-    for tab in made:
-        await tab.close()

@@ -10,13 +10,15 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import pytest
 import socketio
+from starlette.applications import Starlette
+from starlette.types import ASGIApp
 from websockets.asyncio.client import connect
 
 from clicktrace.ids import new_id
@@ -25,16 +27,12 @@ from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.propagation import parse_traceparent
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from conftest import Serve, SioTab
-
 NODE = Path(__file__).with_name("cluster_node.py")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SECRET = "clicktrace-test-secret-0123456789"
 WAIT = 10.0
+Serve = Callable[[ASGIApp], Awaitable[str]]
 
 
 def free_port() -> int:
@@ -187,19 +185,18 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
     assert again.frames.empty() and spy.frames.empty()
 
 
-async def test_socketio_over_rabbitmq(serve: Serve, tabs: Callable[[], SioTab],
+async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab],
                                       channel: str) -> None:
     buffers = [RedisReplayBuffer(REDIS_URL, prefix=channel) for _ in range(2)]
     nodes = [Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL, buffer=b, channel=channel)
              for b in buffers]
-    from starlette.applications import Starlette
-
     urls = [await serve(n.asgi(Starlette(routes=n.routes))) for n in nodes]
     emitter = RedisEmitter(REDIS_URL, amqp_url=AMQP_URL, channel=channel)
     try:
         s = nodes[0].signer.issue()
-        tab = tabs()
-        await tab.connect(urls[0], {"token": s.token})
+        tab = Tab("socketio")
+        tab_factory.append(tab)
+        await tab.connect(urls[0], s.token)
         # python-socketio binds node A's AMQP queue in the background after the first
         # connection: frames published before that never arrive live, and the first one that
         # does makes the tab catch up on them from the buffer.

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
+import socketio
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -14,17 +17,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp
 from websockets.asyncio.client import connect
 
 from clicktrace.ids import new_id
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.propagation import HEADER_KEYS, extract, parse_traceparent
 
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from conftest import Serve, SioTab
-
+Serve = Callable[[ASGIApp], Awaitable[str]]
 SECRET = "clicktrace-test-secret-0123456789"
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"
@@ -66,17 +66,22 @@ def assert_continues_the_trace(frame: dict[str, object], exporter: InMemorySpanE
 
 
 async def test_socketio_notification_carries_the_producer_span(
-    serve: Serve, tabs: Callable[[], SioTab], provider: TracerProvider,
-    exporter: InMemorySpanExporter,
+    serve: Serve, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     notifier = Notifier(TokenSigner(SECRET), "socketio", tracer_provider=provider)
     url = await serve(notifier.asgi(app_with_command(notifier, provider)))
     session = notifier.signer.issue()
-    tab = tabs()
-    await tab.connect(url, {"token": session.token, "last_seq": 0})
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    tab = socketio.AsyncClient(reconnection=False)
+    tab.on("clicktrace", frames.put)
+    await tab.connect(url, auth={"token": session.token, "last_seq": 0},
+                      transports=["websocket"], wait_timeout=10)
     corr = new_id()
-    await post_rename(url, session.token, corr)
-    frame = await tab.next()
+    try:
+        await post_rename(url, session.token, corr)
+        frame = await asyncio.wait_for(frames.get(), 10)
+    finally:
+        await tab.disconnect()
     assert frame["correlation_id"] == corr and frame["seq"] == 1
     assert_continues_the_trace(frame, exporter)
 

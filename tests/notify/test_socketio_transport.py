@@ -3,23 +3,53 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 import socketio
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 
 from clicktrace.ids import new_id
 from clicktrace.notify import Notifier, TokenSigner
 
-if TYPE_CHECKING:
-    from conftest import Serve, SioTab
-
 SECRET = "clicktrace-test-secret-0123456789"
+Serve = Callable[[ASGIApp], Awaitable[str]]
 Tabs = Callable[[], "SioTab"]
+
+
+class SioTab:
+    """A python-socketio client standing in for one browser tab."""
+
+    def __init__(self) -> None:
+        self.client = socketio.AsyncClient(reconnection=False)
+        self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.client.on("clicktrace", self.frames.put)
+
+    async def connect(self, url: str, auth: Any) -> None:
+        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+
+    async def next(self) -> dict[str, Any]:
+        return await asyncio.wait_for(self.frames.get(), 10)
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+
+
+@pytest.fixture
+async def tabs() -> AsyncIterator[Tabs]:
+    made: list[SioTab] = []
+
+    def make() -> SioTab:
+        made.append(SioTab())
+        return made[-1]
+
+    yield make
+    for tab in made:
+        await tab.close()
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from clicktrace.ids import new_id
 from clicktrace.notify import Notifier, TokenSigner
 
-if TYPE_CHECKING:
-    from conftest import Serve
-
 SECRET = "clicktrace-test-secret-0123456789"
+Serve = Callable[[ASGIApp], Awaitable[str]]
 WAIT = 10.0
 
 

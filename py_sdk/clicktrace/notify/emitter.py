@@ -13,7 +13,7 @@ from typing import Any, Literal
 import socketio
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.notify.fanout import import_redis, publish_frame
+from clicktrace.notify.fanout import connect_redis, publish_frame
 from clicktrace.notify.frames import EVENT, Frame
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import (
@@ -50,7 +50,7 @@ class RedisEmitter:
             raise ValueError("transport must be 'socketio' or 'websocket'")
         if amqp_url and transport != "socketio":
             raise ValueError("amqp_url only applies to the Socket.IO transport")
-        self._redis = import_redis().Redis.from_url(redis_url)
+        self._redis = connect_redis(redis_url)
         buffer = RedisReplayBuffer(
             client=self._redis, max_frames=replay_max_frames, ttl_seconds=replay_ttl_seconds,
             seq_ttl_seconds=max(seq_ttl_seconds, replay_ttl_seconds), prefix=channel)

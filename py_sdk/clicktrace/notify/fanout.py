@@ -18,10 +18,19 @@ from typing import Any
 from clicktrace.ids import parse_id
 from clicktrace.notify.frames import Frame
 
-__all__ = ["MAX_MESSAGE_BYTES", "REDIS_HINT", "RedisFanout", "import_redis", "publish_frame"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "REDIS_CONNECTIONS",
+    "REDIS_HINT",
+    "RedisFanout",
+    "connect_redis",
+    "import_redis",
+    "publish_frame",
+]
 
 REDIS_HINT = "pip install 'clicktrace[redis]'"
 MAX_MESSAGE_BYTES = 1 << 20
+REDIS_CONNECTIONS = 50
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 _log = logging.getLogger("clicktrace.notify")
 
@@ -32,6 +41,14 @@ def import_redis() -> Any:
     except ImportError:
         raise ImportError(REDIS_HINT) from None
     return redis_asyncio
+
+
+def connect_redis(url: str) -> Any:
+    """A client whose pool waits for a free connection instead of failing: a burst of
+    concurrent ``notify`` calls must queue, not raise "Too many connections"."""
+    redis_asyncio = import_redis()
+    pool = redis_asyncio.BlockingConnectionPool.from_url(url, max_connections=REDIS_CONNECTIONS)
+    return redis_asyncio.Redis.from_pool(pool)
 
 
 async def publish_frame(client: Any, channel: str, client_id: str, frame: Frame) -> None:
@@ -62,7 +79,7 @@ class RedisFanout:
         dispatch: Callable[[str, Frame], Awaitable[None]],
         on_resubscribe: Callable[[], Awaitable[None]],
     ) -> None:
-        self._redis = import_redis().Redis.from_url(redis_url)
+        self._redis = connect_redis(redis_url)
         self._channel = channel
         self._dispatch = dispatch
         self._on_resubscribe = on_resubscribe

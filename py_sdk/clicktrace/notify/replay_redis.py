@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from clicktrace.notify.fanout import import_redis
+from clicktrace.notify.fanout import connect_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import (
     DEFAULT_MAX_FRAMES,
@@ -61,8 +61,8 @@ class RedisReplayBuffer:
             raise ValueError(f"max_frames must be at most {MAX_REDIS_FRAMES}")
         if (redis_url is None) == (client is None):
             raise ValueError("give redis_url or client")
-        self._owns = client is None
-        self._redis = import_redis().Redis.from_url(redis_url) if client is None else client
+        self._owns = redis_url is not None
+        self._redis = connect_redis(redis_url) if redis_url is not None else client
         self._max = max_frames
         self._ttl_ms = int(ttl_seconds * 1000)
         self._seq_ttl_ms = int(seq_ttl_seconds * 1000)
