@@ -136,8 +136,9 @@ export function createClient(
   function settle(entry: Entry, status: Outcome, error?: CommandError, data?: unknown): void {
     const { record } = entry
     if (entry.done) {
-      // A confirmation after the deadline: the server did it, so show its authoritative state.
-      if (status === 'confirmed' && record.status === 'timed_out') {
+      // A confirmation after the deadline (or after the response was lost): the server did
+      // it, so show its authoritative state.
+      if (status === 'confirmed' && (record.status === 'timed_out' || record.error?.code === 'network_error')) {
         Object.assign(record, { status, error: undefined, data, settledAt: Date.now() })
         run(() => entry.effects.settle(status, data, true))
         emit(record)
@@ -217,8 +218,8 @@ export function createClient(
       let resolve!: (o: CommandOutcome<unknown>) => void
       const settled = new Promise<CommandOutcome<unknown>>((r) => (resolve = r))
       const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, timer: undefined, done: false }
+      effects.optimistic(correlationId) // a throwing optimistic change throws here, before anything is sent
       entries.set(correlationId, entry)
-      effects.optimistic(correlationId)
       emit(record)
       const deadlineMs = req.deadlineMs ?? options.deadlineMs ?? DEFAULT_DEADLINE_MS
       entry.timer = setTimeout(

@@ -43,7 +43,14 @@ export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
     }
     if (commit) commit(base)
     const next = target.clone(base)
-    for (const p of pending) p.fn(next)
+    for (const p of pending) {
+      try {
+        p.fn(next)
+      } catch {
+        // It no longer applies to the newer authoritative state (e.g. its entity is gone):
+        // leave it out of the view; it still settles normally.
+      }
+    }
     if (pending.length === 0) base = undefined
     target.replace(next)
   }
@@ -52,8 +59,13 @@ export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
     pending: () => pending.map((p) => p.id),
     apply(id, fn) {
       base ??= target.snapshot()
+      try {
+        target.mutate(fn)
+      } catch (e) {
+        rebuild(undefined) // undo a half-applied change
+        throw e
+      }
       pending.push({ id, fn })
-      target.mutate(fn)
     },
     settle(id, authoritative, keep = false, fn) {
       const i = pending.findIndex((p) => p.id === id)

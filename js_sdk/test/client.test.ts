@@ -229,6 +229,25 @@ describe('the client core', () => {
     expect(s.statuses).toEqual(['x:pending', 'x:confirmed'])
   })
 
+  it('applies a confirmation that arrives after the response was lost (network_error)', async () => {
+    const { send, transport, settles } = setup({}, () => { throw new TypeError('Failed to fetch') })
+    const h = send()
+    await flush()
+    expect(h.record.error?.code).toBe('network_error')
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 'd' })
+    expect(h.status).toBe('confirmed')
+    expect(settles).toEqual([['rejected', undefined, false], ['confirmed', 'd', true]])
+  })
+
+  it('ignores a confirmation after a rejection by the server', async () => {
+    const { send, transport, settles } = setup({}, () => ({ status: 409, body: { error: { code: 'conflict', message: 'no' } } }))
+    const h = send()
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 'd' })
+    expect(h.status).toBe('rejected')
+    expect(settles).toEqual([['rejected', undefined, false]])
+  })
+
   it('times out at the deadline exactly once, and a late confirmation re-settles with data', async () => {
     const { send, transport, settles, statuses } = setup({ deadlineMs: 3000 })
     const h = send()

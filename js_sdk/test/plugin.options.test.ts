@@ -1,7 +1,7 @@
 // Per-store options resolved as per-store ?? global ?? default, managed keys, retention,
 // several stores on one client, and a component bound to the reactive state.
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp, defineComponent, h, nextTick, type Component } from 'vue'
+import { createApp, defineComponent, h, nextTick, ref, type Component } from 'vue'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClicktrace, type ClicktraceOptions, type CommandHandle } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
@@ -114,6 +114,33 @@ describe('store options', () => {
     transport.notify({ correlation_id: c.correlationId, status: 'confirmed' })
     expect(counter.n).toBe(1)
     expect(counter.$clicktrace.entity('nothing')).toBeUndefined()
+  })
+
+  it('throws a failing optimistic change to the caller and sends nothing', async () => {
+    const { net } = app()
+    const notes = useNotes()
+    expect(() => notes.$command({ url: '/api/notes', optimistic: () => { throw new Error('bug') } })).toThrow('bug')
+    await flush()
+    expect(net.sent).toHaveLength(0)
+    expect(notes.$clicktrace.commands).toHaveLength(0)
+  })
+
+  it('works from a setup store through the store instance', async () => {
+    const { transport, net } = app()
+    const useTodos = defineStore('todos', () => {
+      const items = ref<string[]>([])
+      function add(text: string): CommandHandle {
+        return useTodos().$command({ url: '/api/todos', body: { text }, optimistic: (s) => { s.items.push(text) } })
+      }
+      return { items, add }
+    }, { clicktrace: { deadlineMs: 1234 } })
+    const todos = useTodos()
+    const h = todos.add('x')
+    expect(todos.items).toEqual(['x'])
+    await flush()
+    expect((net.commands()[0]!.body!.metadata as { deadline: number }).deadline).toBe(Date.now() + 1234)
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'no', message: '' } })
+    expect(todos.items).toEqual([])
   })
 
   it('drives a component: pending at once, then the outcome and the reference', async () => {

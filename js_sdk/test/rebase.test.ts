@@ -80,6 +80,33 @@ describe('rebase', () => {
     expect(live.state.items.a).toBe('1')
   })
 
+  it('leaves out a pending mutation that no longer applies, keeping the others', () => {
+    const { live, r } = target({ items: { a: 'A0', b: 'B0' }, log: [] })
+    r.apply('1', (s) => {
+      if (!('a' in s.items)) throw new TypeError('product a is gone')
+      s.items.a = 'A1'
+    })
+    r.apply('2', set('b', 'B1'))
+    r.authoritative((s) => { s.items = { b: 'B0' } }) // a reload without `a`
+    expect(live.state.items).toEqual({ b: 'B1' })
+    r.settle('1')
+    r.settle('2', undefined, true)
+    expect(live.state.items).toEqual({ b: 'B1' })
+  })
+
+  it('undoes a half-applied mutation that throws, rethrows, and does not keep it', () => {
+    const { live, r } = target({ items: { a: 'A0' }, log: [] })
+    r.apply('1', set('a', 'A1'))
+    expect(() => r.apply('2', (s) => {
+      s.items.a = 'half'
+      throw new Error('bug')
+    })).toThrow('bug')
+    expect(live.state.items.a).toBe('A1')
+    expect(r.pending()).toEqual(['1'])
+    r.settle('1')
+    expect(live.state.items.a).toBe('A0')
+  })
+
   // Any interleaving of authoritative writes and settlements leaves the view equal to the
   // server's state with the still-pending mutations replayed in order.
   it('ends in server state + pending mutations for any interleaving', () => {
