@@ -3,8 +3,13 @@ broker (real services on loopback), cleaned up after each test."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +120,31 @@ async def _cleanup_nats(queues: set[tuple[str, str]]) -> None:
         with contextlib.suppress(NotFoundError):
             await js.purge_stream(DLQ_STREAM, subject=dlq_subject(topic, group))
     await client.close()
+
+
+WORKER = str(Path(__file__).with_name("worker.py"))
+
+
+async def spawn(*args: str) -> asyncio.subprocess.Process:
+    """Start ``worker.py`` with ``args`` and wait until it says it is consuming."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, WORKER, *args, stdout=asyncio.subprocess.PIPE,
+    )
+    await expect_line(proc, "ready")
+    return proc
+
+
+async def expect_line(proc: asyncio.subprocess.Process, prefix: str) -> str:
+    if proc.stdout is None:
+        raise RuntimeError("spawn with stdout=PIPE")
+    while True:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        if not line:
+            raise RuntimeError(f"worker exited before printing {prefix!r}")
+        if line.startswith(prefix):
+            return line.strip()
+
+
+def kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        os.kill(proc.pid, signal.SIGKILL)
