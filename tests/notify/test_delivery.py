@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from clicktrace.ids import new_id
-from clicktrace.notify.delivery import Hub
+from clicktrace.notify.delivery import MAX_HELD_FRAMES, Hub, TooManyConnections
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
 
@@ -135,3 +135,28 @@ async def test_the_sweep_delivers_frames_that_pub_sub_lost() -> None:
 def test_sweep_seconds_must_be_positive() -> None:
     with pytest.raises(ValueError):
         Hub(MemoryReplayBuffer(), sweep_seconds=0)
+
+
+async def test_a_client_has_a_connection_cap() -> None:
+    hub, sock, cid = Hub(MemoryReplayBuffer(), max_per_client=2), Socket(), new_id()
+    hub.attach("a", cid, sock.send, 0)
+    hub.attach("b", cid, sock.send, 0)
+    hub.attach("b", cid, sock.send, 0)  # the same connection again is not another one
+    with pytest.raises(TooManyConnections):
+        hub.attach("c", cid, sock.send, 0)
+    hub.attach("c", new_id(), sock.send, 0)  # other clients are not affected
+    hub.detach("a")
+    hub.attach("c2", cid, sock.send, 0)
+    with pytest.raises(ValueError):
+        Hub(MemoryReplayBuffer(), max_per_client=0)
+
+
+async def test_frames_held_during_a_slow_replay_are_bounded() -> None:
+    buffer = MemoryReplayBuffer(max_frames=4 * MAX_HELD_FRAMES)
+    hub, sock, cid = Hub(buffer), Socket(), new_id()
+    delivery = hub.attach("s", cid, sock.send, 0)
+    for frame in await fill(buffer, cid, MAX_HELD_FRAMES + 50):
+        await hub.dispatch(cid, frame)
+    assert len(delivery._held or ()) == MAX_HELD_FRAMES
+    await delivery.resume()
+    assert sock.seqs() == list(range(1, MAX_HELD_FRAMES + 51))

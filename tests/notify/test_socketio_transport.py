@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from clicktrace.ids import new_id
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -233,3 +233,26 @@ async def test_other_events_still_reach_other_rooms(serve: Serve, tabs: Tabs) ->
     await tab.connect(url, {"token": s["token"]})
     await notifier.sio.emit("custom", {"hello": 1}, to=s["client_id"])
     assert await asyncio.wait_for(got.get(), 10) == {"hello": 1}
+
+
+async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve, tabs: Tabs) -> None:
+    _, url = await start(serve, max_connections_per_client=1)
+    s = await session(url)
+    await tabs().connect(url, {"token": s["token"]})
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await tabs().connect(url, {"token": s["token"]})
+
+
+class BrokenBuffer(MemoryReplayBuffer):
+    async def since(self, client_id: str, last_seq: int) -> list[dict[str, Any]] | None:
+        raise ConnectionError("buffer unreachable")
+
+
+async def test_a_replay_that_fails_drops_the_socket(serve: Serve, tabs: Tabs) -> None:
+    _, url = await start(serve, buffer=BrokenBuffer())
+    s = await session(url)
+    tab = tabs()
+    gone = asyncio.Event()
+    tab.client.on("disconnect", gone.set)
+    await tab.connect(url, {"token": s["token"]})
+    await asyncio.wait_for(gone.wait(), 10)  # the client reconnects and resumes later

@@ -16,7 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from clicktrace.ids import new_id
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -193,3 +193,28 @@ async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
             assert exc.rcvd is not None
             code, reason = exc.rcvd.code, exc.rcvd.reason
         assert (code, reason) == (1008, "too_slow")
+
+
+async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
+    notifier, url = await start(serve, max_connections_per_client=1)
+    s = await session(url)
+    async with connect(ws_url(url)) as first:
+        await first.send(json.dumps({"token": s["token"]}))
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+        await recv(first)  # the first socket is attached
+        async with connect(ws_url(url)) as second:
+            await second.send(json.dumps({"token": s["token"]}))
+            assert await closed_with(second) == (1008, "too_many_connections")
+
+
+class BrokenBuffer(MemoryReplayBuffer):
+    async def since(self, client_id: str, last_seq: int) -> list[dict[str, Any]] | None:
+        raise ConnectionError("buffer unreachable")
+
+
+async def test_a_replay_that_fails_closes_the_socket(serve: Serve) -> None:
+    _, url = await start(serve, buffer=BrokenBuffer())
+    s = await session(url)
+    async with connect(ws_url(url)) as ws:
+        await ws.send(json.dumps({"token": s["token"]}))
+        assert await closed_with(ws) == (1011, "unavailable")

@@ -17,7 +17,11 @@ from collections.abc import Awaitable, Callable, Hashable
 from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
 
-__all__ = ["Delivery", "Hub", "Send"]
+__all__ = ["MAX_CONNECTIONS_PER_CLIENT", "MAX_HELD_FRAMES", "Delivery", "Hub",
+           "Send", "TooManyConnections"]
+
+MAX_HELD_FRAMES = 1024
+MAX_CONNECTIONS_PER_CLIENT = 16
 
 Send = Callable[[Frame], Awaitable[None]]
 _log = logging.getLogger("clicktrace.notify")
@@ -37,12 +41,17 @@ class Delivery:
         async with self._lock:
             await self._catch_up()
             held, self._held = self._held or [], None
+            overflowed = len(held) >= MAX_HELD_FRAMES
             for frame in held:
                 await self._offer(frame)
+            if overflowed:
+                await self._catch_up()  # frames past the cap were not held: fetch them
 
     async def offer(self, frame: Frame) -> None:
         if self._held is not None:
-            self._held.append(frame)
+            # Bounded: a replay stuck on a slow buffer must not grow memory without limit.
+            if len(self._held) < MAX_HELD_FRAMES:
+                self._held.append(frame)
             return
         async with self._lock:
             await self._offer(frame)
@@ -78,6 +87,10 @@ class Delivery:
                 self.last_seq = frame["seq"]
 
 
+class TooManyConnections(Exception):
+    """A client already has ``max_per_client`` connections on this node."""
+
+
 class Hub:
     """The connections on this node, by client id.
 
@@ -87,18 +100,33 @@ class Hub:
     so a lost frame is late, never missing. ``None`` turns the sweep off.
     """
 
-    def __init__(self, buffer: ReplayBuffer, *, sweep_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        buffer: ReplayBuffer,
+        *,
+        sweep_seconds: float | None = None,
+        max_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+    ) -> None:
         if sweep_seconds is not None and not sweep_seconds > 0:
             raise ValueError("sweep_seconds must be positive or None")
+        if isinstance(max_per_client, bool) or not isinstance(max_per_client, int) \
+                or max_per_client < 1:
+            raise ValueError("max_per_client must be a positive int")
         self.buffer = buffer
+        self._max_per_client = max_per_client
         self._clients: dict[str, dict[Hashable, Delivery]] = {}
         self._keys: dict[Hashable, str] = {}
         self._sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None
 
     def attach(self, key: Hashable, client_id: str, send: Send, last_seq: int) -> Delivery:
-        """Register a verified connection; it holds live frames until :meth:`Delivery.resume`."""
+        """Register a verified connection; it holds live frames until :meth:`Delivery.resume`.
+
+        Raises :class:`TooManyConnections` when the client is at its cap on this node (one
+        stolen or leaked token must not let anyone pin unbounded sockets)."""
         self.detach(key)
+        if len(self._clients.get(client_id, ())) >= self._max_per_client:
+            raise TooManyConnections(client_id)
         if self._sweep_seconds is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_seconds),
                                                 name="clicktrace-notify-sweep")

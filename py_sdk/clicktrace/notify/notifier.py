@@ -17,7 +17,7 @@ from opentelemetry.trace import TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.notify.delivery import Hub
+from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import (
     DEFAULT_MAX_FRAMES,
@@ -63,6 +63,7 @@ class Notifier:
         prefix: str = "/clicktrace",
         hello_timeout_seconds: float = HELLO_TIMEOUT_SECONDS,
         sweep_seconds: float | None = DEFAULT_SWEEP_SECONDS,
+        max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -76,7 +77,8 @@ class Notifier:
                                      signer.ttl_seconds, channel)
         self.signer = signer
         # One node delivers in-process; only pub/sub fan-out can lose a live frame.
-        self.hub = Hub(buffer, sweep_seconds=sweep_seconds if redis_url or amqp_url else None)
+        self.hub = Hub(buffer, sweep_seconds=sweep_seconds if redis_url or amqp_url else None,
+                       max_per_client=max_connections_per_client)
         self.transport_name = transport
         self._transport: Any
         if transport == "socketio":

@@ -9,6 +9,8 @@ them to each socket exactly once and in order.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.notify.delivery import Hub
+from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.frames import EVENT, MAX_HELLO_BYTES, Frame, parse_hello
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
@@ -26,6 +28,7 @@ __all__ = ["SocketIOTransport", "gated_manager"]
 
 REDIS_HINT = "pip install 'clicktrace[redis]'"
 AMQP_HINT = "pip install 'clicktrace[rabbitmq]'"
+_log = logging.getLogger("clicktrace.notify")
 
 
 class _Gate(socketio.AsyncManager):  # type: ignore[misc]
@@ -54,7 +57,15 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
         result = await super().connect(sid, namespace)
         delivery = self.hub.get(sid) if self.hub is not None else None
         if delivery is not None:
-            await delivery.resume()
+            try:
+                await delivery.resume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # e.g. Redis unreachable: drop the socket; the client reconnects and resumes.
+                _log.warning("clicktrace: replay failed; disconnecting the socket",
+                             exc_info=True)
+                await self.server.disconnect(sid, namespace=namespace)
         return result
 
     async def send_to(self, sid: str, frame: Frame) -> None:
@@ -138,7 +149,10 @@ class SocketIOTransport:
         async def send(frame: Frame) -> None:
             await self.manager.send_to(sid, frame)
 
-        self.hub.attach(sid, claims.client_id, send, hello.last_seq)
+        try:
+            self.hub.attach(sid, claims.client_id, send, hello.last_seq)
+        except TooManyConnections:
+            raise socketio.exceptions.ConnectionRefusedError("too_many_connections") from None
         await self.sio.enter_room(sid, claims.client_id)
         return True
 

@@ -5,7 +5,9 @@ connection with a reason: no hello in time (1008 ``hello_timeout``), a binary fr
 ``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or fields (1008
 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
 ``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
-and resumes). Each connection writes from its own queue, so a slow socket never stalls the hub.
+and resumes), more sockets for one client than the cap (1008 ``too_many_connections``), a
+replay the buffer cannot serve (1011 ``unavailable``). Each connection writes from its own
+queue, so a slow socket never stalls the hub.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from clicktrace.notify.delivery import Hub
+from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.fanout import RedisFanout
 from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
 from clicktrace.notify.session import UserOf, resolve_user
@@ -28,6 +31,7 @@ __all__ = ["HELLO_TIMEOUT_SECONDS", "MAX_QUEUED_FRAMES", "WebSocketTransport"]
 
 HELLO_TIMEOUT_SECONDS = 10.0
 MAX_QUEUED_FRAMES = 1024
+_log = logging.getLogger("clicktrace.notify")
 
 
 class _Rejected(Exception):
@@ -107,9 +111,16 @@ class WebSocketTransport:
                 except asyncio.QueueFull:
                     overflow.set()  # closed below; the client resumes from the buffer
 
+            try:
+                delivery = self.hub.attach(ws, client_id, send, hello.last_seq)
+            except TooManyConnections:
+                raise _Rejected(1008, "too_many_connections") from None
             writer = asyncio.create_task(self._write(ws, queue))
-            delivery = self.hub.attach(ws, client_id, send, hello.last_seq)
-            await delivery.resume()
+            try:
+                await delivery.resume()
+            except Exception:
+                _log.warning("clicktrace: replay failed; closing the socket", exc_info=True)
+                raise _Rejected(1011, "unavailable") from None
             await self._read_until_closed(ws, writer, overflow)
         except _Rejected as exc:
             await _close(ws, exc.code, exc.reason)
