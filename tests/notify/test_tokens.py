@@ -117,3 +117,14 @@ def test_bad_arguments() -> None:
         TokenSigner(SECRET).issue("not-a-ulid")
     with pytest.raises(ValueError):
         TokenSigner(SECRET).issue(user="u" * 1000)
+
+
+def test_from_env() -> None:
+    token = TokenSigner(SECRET).issue().token
+    assert TokenSigner.from_env(environ={"CLICKTRACE_SECRET": SECRET}).verify(token)
+    assert TokenSigner.from_env("APP_SECRET", environ={"APP_SECRET": SECRET}).verify(token)
+    assert TokenSigner.from_env(environ={}).verify(token) is None  # random secret
+    assert TokenSigner.from_env(environ={"CLICKTRACE_SECRET": ""}).verify(token) is None
+    with pytest.raises(ValueError):
+        TokenSigner.from_env(environ={"CLICKTRACE_SECRET": "short"})
+    assert TokenSigner.from_env(ttl_seconds=5, environ={}).ttl_seconds == 5

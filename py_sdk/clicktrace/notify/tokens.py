@@ -13,9 +13,10 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clicktrace.ids import new_id, parse_id
@@ -89,6 +90,19 @@ class TokenSigner:
         self._key = key
         self._ttl_ms = int(ttl_seconds * 1000)
         self._clock = clock
+
+    @classmethod
+    def from_env(
+        cls,
+        name: str = "CLICKTRACE_SECRET",
+        ttl_seconds: float = 86400,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> TokenSigner:
+        """The secret from environment variable ``name``; unset or empty means a random one
+        (one process only). A set but too short secret raises ``ValueError``."""
+        secret = (os.environ if environ is None else environ).get(name) or None
+        return cls(secret, ttl_seconds)
 
     @property
     def ttl_seconds(self) -> float:
