@@ -20,7 +20,10 @@ export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store =
 export interface CommandSpec<S, D = unknown> extends CommandRequest {
   /** The optimistic change; replayed on newer authoritative state while pending, so keep it pure. */
   optimistic?: Mutation<S>
-  /** Write the confirmation's authoritative `data` into the state (default: keep the optimistic change). */
+  /**
+   * Write a notification's authoritative `data` into the state: on confirmation (without it the
+   * optimistic change is kept) and on a rejection that carries the current state.
+   */
   authoritative?: (state: S, data: D) => void
 }
 
@@ -113,8 +116,9 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
           },
           settle: (status, data, late) => {
             const write = authoritative && data !== undefined ? (s: Record<string, unknown>) => authoritative(s, data) : undefined
+            // A rejection may carry the authoritative state too: take it, drop the change.
             if (status === 'confirmed') rebase.settle(id, write, true, late ? optimistic : undefined)
-            else rebase.settle(id)
+            else rebase.settle(id, write)
             prune()
           },
         },

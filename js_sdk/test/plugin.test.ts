@@ -91,6 +91,15 @@ describe('a command from a store action', () => {
     expect(store.$clicktrace.last).toMatchObject({ status: 'rejected', error: { code: 'name_taken', message: 'taken' }, correlationId: h.correlationId })
   })
 
+  it('takes the authoritative data a rejection carries', async () => {
+    const { store, transport } = setup()
+    const h = store.rename(1, 'Lamp')
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'name_taken', message: '' }, data: { id: 1, name: 'Desk (by another tab)', price: 10, version: 3 } })
+    expect(store.products[0]).toEqual({ id: 1, name: 'Desk (by another tab)', price: 10, version: 3 })
+    expect(h.status).toBe('rejected')
+  })
+
   it('rolls back at once on a 4xx, reading the error body', async () => {
     const { store } = setup(() => ({ status: 422, body: { error: { code: 'invalid_name', message: 'empty' }, correlation_id: 'x' } }))
     const h = store.rename(1, '')

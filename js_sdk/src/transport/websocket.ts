@@ -53,6 +53,7 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           }
           h.message(data)
         }
+        ws.onerror = () => {} // a close follows; handled there (Node's `ws` throws unhandled errors)
         ws.onclose = (ev: CloseEvent) => {
           if (socket !== ws) return
           socket = undefined
