@@ -75,7 +75,6 @@ class NatsBus(Bus):
     ) -> None:
         self._nats = require("nats", "nats")
         self._api = require("nats.js.api", "nats")
-        self._errors = require("nats.errors", "nats")
         super().__init__(tracer_provider=tracer_provider)
         if batch < 1 or fetch_timeout <= 0 or ack_wait <= 0 or duplicate_window < 0:
             raise ValueError("batch, fetch_timeout and ack_wait must be positive")
@@ -134,7 +133,7 @@ class NatsBus(Bus):
             while self._consuming:
                 try:
                     msgs = await psub.fetch(self._batch, timeout=self._fetch_timeout)
-                except self._errors.TimeoutError:
+                except TimeoutError:  # nats-py raises its own and asyncio's: both subclass it
                     continue
                 for msg in msgs:
                     await self._deliver(sub, _Delivery(msg))
@@ -159,7 +158,7 @@ class NatsBus(Bus):
             while len(out) < limit:
                 try:
                     msgs: list[Any] = await psub.fetch(limit - len(out), timeout=0.5)
-                except self._errors.TimeoutError:
+                except TimeoutError:
                     break
                 out.extend((m.data, dict(m.headers or {})) for m in msgs)
         finally:
