@@ -23,7 +23,11 @@ settings.register_profile(
     "clicktrace-parsers", max_examples=10_000 if IN_CI else 300, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+settings.register_profile(
+    "clicktrace-round-trips", max_examples=2_000 if IN_CI else 200, deadline=None, database=None,
+)
 PARSERS = settings.get_profile("clicktrace-parsers")
+ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
 
 NAMES = [
     b"traceparent", b"tracestate", b"baggage", b"x-correlation-id", b"x-causation-id",
@@ -68,8 +72,13 @@ def test_client_token_bounds() -> None:
 @given(headers_lists)
 def test_same_result_as_the_generic_extract(headers: list[tuple[bytes, bytes]]) -> None:
     extracted, token = extract_asgi(headers)
-    generic = extract(headers, ASGI_GETTER, HEADER_KEYS)
-    assert extracted == generic
-    assert describe(parent_context(collect_asgi(headers))) == describe(generic.otel_context())
+    assert extracted == extract(headers, ASGI_GETTER, HEADER_KEYS)
     tokens = [v for k, v in headers if k == b"x-clicktrace-client"]
     assert token == (tokens[0].decode("latin-1") if len(tokens) == 1 and tokens[0] else None)
+
+
+@ROUND_TRIPS
+@given(headers_lists)
+def test_same_parent_context_as_the_generic_extract(headers: list[tuple[bytes, bytes]]) -> None:
+    generic = extract(headers, ASGI_GETTER, HEADER_KEYS).otel_context()
+    assert describe(parent_context(collect_asgi(headers))) == describe(generic)

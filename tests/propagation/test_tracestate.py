@@ -31,18 +31,17 @@ LCALPHA = "abcdefghijklmnopqrstuvwxyz"
 KEY_CHARS = LCALPHA + "0123456789_-*/"
 VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",=")
 
-simple_keys = st.builds(
-    str.__add__, st.sampled_from(LCALPHA), st.text(KEY_CHARS, max_size=255)
-)
+# Kept short: the length limits have their own tests below, and long strings are slow to draw.
+simple_keys = st.builds(str.__add__, st.sampled_from(LCALPHA), st.text(KEY_CHARS, max_size=30))
 tenant_keys = st.builds(
     lambda tenant, rest, system, tail: f"{tenant}{rest}@{system}{tail}",
     st.sampled_from(LCALPHA + "0123456789"),
-    st.text(KEY_CHARS, max_size=240),
+    st.text(KEY_CHARS, max_size=20),
     st.sampled_from(LCALPHA),
     st.text(KEY_CHARS, max_size=13),
 )
 keys = st.one_of(simple_keys, tenant_keys)
-values = st.text(VALUE_CHARS, min_size=1, max_size=256).map(str.rstrip).filter(bool)
+values = st.text(VALUE_CHARS, min_size=1, max_size=40).map(str.rstrip).filter(bool)
 
 
 def test_fields_are_combined_in_order_with_whitespace_tolerated() -> None:
@@ -115,7 +114,7 @@ def test_format_keeps_valid_unique_members() -> None:
 
 
 @ROUND_TRIPS
-@given(st.lists(st.tuples(keys, values), min_size=1, max_size=MAX_MEMBERS))
+@given(st.lists(st.tuples(keys, values), min_size=1, max_size=8))
 def test_round_trip(members: list[tuple[str, str]]) -> None:
     first: dict[str, str] = {}  # a repeated key keeps its left-most member
     for key, value in members:
