@@ -1,0 +1,119 @@
+// @vitest-environment node
+/// <reference types="node" />
+// The plugin's core against the real demo server (python -m demo_app.server, from the repo's
+// .venv): both transports, the three outcomes, OTLP ingestion, and recovery from a server
+// restart with a new token secret. Run after `make setup`; CI must not skip it.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { io } from 'socket.io-client'
+import WebSocket from 'ws'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createClient, socketIoTransport, webSocketTransport, type ClicktraceOptions } from '../../src/index.js'
+import type { ConnectionState, Transport } from '../../src/transport/types.js'
+
+const ROOT = resolve(import.meta.dirname, '../../..')
+const PYTHON = join(ROOT, '.venv/bin/python')
+const available = existsSync(PYTHON)
+const dataDir = mkdtempSync(join(tmpdir(), 'clicktrace-js-it-'))
+const servers = new Set<ChildProcess>()
+
+const freePort = (): Promise<number> =>
+  new Promise((ok, fail) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => ok(port))
+    }).on('error', fail)
+  })
+
+async function startServer(port: number, transport: 'socketio' | 'websocket'): Promise<ChildProcess> {
+  const child = spawn(PYTHON, ['-m', 'demo_app.server'], {
+    cwd: ROOT, stdio: 'ignore',
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(dataDir, transport), CLICKTRACE_TRANSPORT: transport },
+  })
+  servers.add(child)
+  for (let i = 0; i < 300; i++) { // up to ~30 s for a cold start on a busy machine
+    const up = await fetch(`http://127.0.0.1:${port}/api/products`).then((r) => r.ok, () => false)
+    if (up) return child
+    if (child.exitCode !== null) throw new Error(`demo server exited with ${child.exitCode}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error('demo server did not come up')
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode === null) {
+    const gone = new Promise((r) => child.once('exit', r))
+    child.kill('SIGTERM')
+    await gone
+  }
+  servers.delete(child)
+}
+
+afterAll(async () => {
+  for (const s of servers) await stop(s)
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+function client(port: number, transport: Transport, extra: ClicktraceOptions = {}) {
+  const origin = `http://127.0.0.1:${port}`
+  const exports: Array<{ status: number; body: unknown }> = []
+  const states: ConnectionState[] = []
+  const fetcher = (async (u: RequestInfo | URL, init?: RequestInit) => {
+    const r = await fetch(u, init)
+    if (String(u).endsWith('/clicktrace/v1/traces')) exports.push({ status: r.status, body: await r.clone().json() })
+    return r
+  }) as typeof fetch
+  const watched: Transport = { connect: (h) => transport.connect({ ...h, state: (s) => { states.push(s); h.state(s) } }) }
+  const c = createClient({
+    transport: watched, fetch: fetcher, propagateTo: [origin], deadlineMs: 10_000,
+    sessionUrl: `${origin}/clicktrace/session`, tracesUrl: `${origin}/clicktrace/v1/traces`, ...extra,
+  })
+  const rename = (id: number, name: string) =>
+    c.command({ url: `${origin}/api/products/${id}/rename`, body: { name }, name: 'rename' }, { optimistic: () => {}, settle: () => {} })
+  return { c, rename, exports, states }
+}
+
+const products = async (port: number) =>
+  (await (await fetch(`http://127.0.0.1:${port}/api/products`)).json()) as Array<{ id: number; name: string }>
+
+describe.runIf(available || process.env.CI === 'true')('against the demo server', () => {
+  it('Socket.IO: confirms, rejects in the projection and at the API, and the spans are ingested', { timeout: 60_000 }, async () => {
+    const port = await freePort()
+    const server = await startServer(port, 'socketio')
+    const { c, rename, exports } = client(port, socketIoTransport({ url: `http://127.0.0.1:${port}`, io }))
+    const [first, second] = await products(port)
+    const ok = await rename(first!.id, 'Renamed over Socket.IO').settled
+    expect(ok).toMatchObject({ status: 'confirmed', data: { id: first!.id, name: 'Renamed over Socket.IO' } })
+    const taken = await rename(second!.id, 'Renamed over Socket.IO').settled
+    expect(taken).toMatchObject({ status: 'rejected', error: { code: 'name_taken' } })
+    const empty = await rename(second!.id, '').settled
+    expect(empty).toMatchObject({ status: 'rejected', error: { code: 'invalid_name' } })
+    for (let i = 0; i < 100 && exports.length === 0; i++) await new Promise((r) => setTimeout(r, 100)) // one batch
+    expect(exports.length).toBeGreaterThan(0)
+    expect(exports.every((e) => e.status === 200 && JSON.stringify(e.body) === '{"partialSuccess":{}}')).toBe(true)
+    c.close()
+    await stop(server)
+  })
+
+  it('WebSocket: confirms, and recovers after a restart with a new token secret', { timeout: 90_000 }, async () => {
+    const port = await freePort()
+    let server = await startServer(port, 'websocket')
+    const transport = webSocketTransport({ url: `ws://127.0.0.1:${port}/clicktrace/ws`, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket })
+    const { c, rename, states } = client(port, transport, { tracesUrl: false })
+    const [first] = await products(port)
+    expect(await rename(first!.id, 'Renamed over WebSocket').settled).toMatchObject({ status: 'confirmed' })
+    await stop(server)
+    server = await startServer(port, 'websocket') // a new random secret: the old token is refused
+    for (let i = 0; i < 300 && !(states.includes('rejected') && states.at(-1) === 'connected'); i++) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(states).toContain('rejected')
+    expect(states.at(-1)).toBe('connected')
+    expect(await rename(first!.id, 'After the restart').settled).toMatchObject({ status: 'confirmed', data: { name: 'After the restart' } })
+    c.close()
+    await stop(server)
+  })
+})
