@@ -2,8 +2,9 @@
 
 1,000 Socket.IO clients (python-socketio ``AsyncClient``, in a separate process so the load
 generator does not starve the server) each receive notifications for their own correlation
-ids. Four modes run in one go: clicktrace and plain emit, on one node and across two nodes
-joined through Redis (every notification produced on the node the client is *not* on). Each
+ids. The modes run in one go: clicktrace and plain emit, on one node and across two nodes
+joined through Redis (every notification produced on the node the client is *not* on), and
+clicktrace untraced on one node (no-op tracer provider: the span's share of the cost). Each
 mode has two phases: throughput (send as fast as the producer can, 16 concurrent producers)
 and latency at a fixed offered rate. Latency is server send to client receipt, same clock.
 
@@ -25,7 +26,9 @@ from typing import Any
 
 SECRET = "clicktrace-bench-secret-0123456789"
 REDIS_URL = "redis://127.0.0.1:6379/0"
-MODES = [("clicktrace", 1), ("plain", 1), ("clicktrace", 2), ("plain", 2)]
+# "untraced": clicktrace with a no-op tracer provider, to separate the PRODUCER span's cost
+# from routing, seq and replay.
+MODES = [("clicktrace", 1), ("untraced", 1), ("plain", 1), ("clicktrace", 2), ("plain", 2)]
 
 
 # --- server process -------------------------------------------------------------------------
@@ -34,6 +37,7 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
     import socketio
     import uvicorn
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import NoOpTracerProvider
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -44,10 +48,11 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
 
     notifier: Notifier | None = None
     sio: Any
-    if kind == "clicktrace":
+    if kind != "plain":
         # A recording SDK provider without exporters: spans cost what they cost in production.
+        provider = TracerProvider() if kind == "clicktrace" else NoOpTracerProvider()
         notifier = Notifier(TokenSigner(SECRET), "socketio", redis_url=redis_url,
-                            channel=channel, tracer_provider=TracerProvider())
+                            channel=channel, tracer_provider=provider)
         sio = notifier.sio
     else:
         manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
@@ -114,7 +119,7 @@ async def clients(kind: str, urls: list[str], n: int) -> None:
         client.on("clicktrace", on_frame)
         auth = None
         target = ""
-        if kind == "clicktrace":
+        if kind != "plain":
             session = signer.issue()
             auth, target = {"token": session.token, "last_seq": 0}, session.client_id
         async with gate:
@@ -244,14 +249,15 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"| {t['p50']:.1f} | {t['p99']:.1f} | {lat['received']}/{lat['expected']} "
             f"| {lat['p50']:.1f} | {lat['p99']:.1f} |")
     ratios = []
-    for nodes in (1, 2):
-        name = f"{nodes} node"
-        mine = [r for r in results if r["mode"].startswith("clicktrace") and name in r["mode"]]
-        ref = [r for r in results if r["mode"].startswith("plain") and name in r["mode"]]
-        if mine and ref:
-            ratio = mine[0]["throughput"]["per_second"] / ref[0]["throughput"]["per_second"]
-            ratios.append(f"{nodes} node{'s' * (nodes > 1)}: clicktrace/plain throughput "
-                          f"= {ratio:.2f}")
+    for kind in ("clicktrace", "untraced"):
+        for nodes in (1, 2):
+            name = f"{nodes} node"
+            mine = [r for r in results if r["mode"].startswith(kind) and name in r["mode"]]
+            ref = [r for r in results if r["mode"].startswith("plain") and name in r["mode"]]
+            if mine and ref:
+                ratio = mine[0]["throughput"]["per_second"] / ref[0]["throughput"]["per_second"]
+                ratios.append(f"{nodes} node{'s' * (nodes > 1)}: {kind}/plain throughput "
+                              f"= {ratio:.2f}")
     return "\n".join([*lines, "", *ratios])
 
 
