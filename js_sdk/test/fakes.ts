@@ -23,6 +23,11 @@ export class FakeTransport implements Transport {
     this.handlers!.message({ seq: ++this.seq, ...n })
   }
 
+  /** The server can no longer replay: it names its current seq. */
+  resync(): void {
+    this.handlers!.message({ status: 'resync', seq: this.seq })
+  }
+
   raw(data: unknown): void {
     this.handlers!.message(data)
   }

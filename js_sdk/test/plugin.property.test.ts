@@ -15,6 +15,10 @@ const op = fc.oneof(
   fc.record({ t: fc.constantFrom('confirm' as const, 'reject' as const), pick: fc.nat(50) }),
   fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(500, 1000, 3000) }),
   fc.record({ t: fc.constant('reload' as const) }),
+  fc.record({ t: fc.constant('resync' as const) }),
+  // Another tab renames a product: the server changes, this tab learns it only from a later
+  // confirmation of that product, a reload, or a resync.
+  fc.record({ t: fc.constant('elsewhere' as const), id: fc.constantFrom(1, 2, 3), name: fc.constantFrom('x', 'y') }),
 )
 
 describe('store state under any interleaving', () => {
@@ -43,7 +47,11 @@ describe('store state under any interleaving', () => {
               })
             },
           },
+          // The server could not replay: reload authoritative state, as an app would over HTTP.
+          clicktrace: { resync() { this.$authoritative((s) => { s.products = [...server.values()].map((p) => ({ ...p })) }) } },
         })()
+        // What this tab has been told is authoritative.
+        const known = new Map([...server].map(([id, p]) => [id, { ...p }]))
         const model: Array<{ id: number; name: string; handle: CommandHandle<Product>; status: CommandStatus; at: number; refused: boolean }> = []
         let now = 0
         for (const o of ops) {
@@ -54,8 +62,16 @@ describe('store state under any interleaving', () => {
             vi.advanceTimersByTime(o.ms)
             now += o.ms
             for (const m of model) if (m.status === 'pending' && m.at <= now) m.status = 'timed_out'
+          } else if (o.t === 'elsewhere') {
+            const p = server.get(o.id)!
+            server.set(o.id, { ...p, name: o.name, version: p.version + 1 })
+          } else if (o.t === 'resync') {
+            if (!transport.handlers) continue // only a connected tab hears it
+            transport.resync()
+            for (const [id, p] of server) known.set(id, { ...p })
           } else if (o.t === 'reload') {
             store.$authoritative((s) => { s.products = [...server.values()].map((p) => ({ ...p })) })
+            for (const [id, p] of server) known.set(id, { ...p })
           } else {
             // The server settles a command it accepted and has not settled yet (the client may have given up on it).
             const open = model.filter((m) => !m.refused && (m.status === 'pending' || m.status === 'timed_out'))
@@ -66,6 +82,7 @@ describe('store state under any interleaving', () => {
               const p = server.get(m.id)!
               const next = { ...p, name: m.name, version: p.version + 1 }
               server.set(m.id, next)
+              known.set(m.id, { ...next })
               transport.notify({ correlation_id: m.handle.correlationId, status: 'confirmed', data: next })
               m.status = 'confirmed'
             } else {
@@ -74,7 +91,7 @@ describe('store state under any interleaving', () => {
             }
           }
           await flush()
-          const expected = [...server.values()].map((p) => ({ ...p }))
+          const expected = [...known.values()].map((p) => ({ ...p }))
           for (const m of model) if (m.status === 'pending') expected.find((p) => p.id === m.id)!.name = m.name
           expect(store.products).toEqual(expected)
           expect(model.map((m) => m.handle.status)).toEqual(model.map((m) => m.status))
