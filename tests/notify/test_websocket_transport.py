@@ -70,6 +70,7 @@ async def test_a_tab_receives_its_notifications_in_the_v1_payload(serve: Serve) 
 @pytest.mark.parametrize(("hello", "code", "reason"), [
     (b"\x00binary", 1003, "expected_text"),
     ("x" * 5000, 1009, "frame_too_large"),
+    ('{"token": "' + "é" * 1500 + '"}', 1009, "frame_too_large"),  # 2 bytes each
     ("{not json", 1008, "invalid_hello"),
     ('{"token": 5}', 1008, "invalid_hello"),
     ('{"token": "v1.a.b"}', 1008, "invalid_token"),

@@ -83,7 +83,7 @@ class WebSocketTransport:
         text = message.get("text")
         if text is None:
             raise _Rejected(1003, "expected_text")
-        if len(text) > MAX_HELLO_BYTES:
+        if len(text) > MAX_HELLO_BYTES or len(text.encode("utf-8")) > MAX_HELLO_BYTES:
             raise _Rejected(1009, "frame_too_large")
         hello = parse_hello_text(text)
         if hello is None:
@@ -97,7 +97,7 @@ class WebSocketTransport:
 
     async def _endpoint(self, ws: WebSocket) -> None:
         await ws.accept()
-        queue: asyncio.Queue[Frame | None] = asyncio.Queue(MAX_QUEUED_FRAMES)
+        queue: asyncio.Queue[Frame] = asyncio.Queue(MAX_QUEUED_FRAMES)
         overflow = asyncio.Event()
         writer: asyncio.Task[None] | None = None
         try:
@@ -152,8 +152,9 @@ class WebSocketTransport:
             raise _Rejected(1008, "unexpected_frame")
         # The writer only ends when sending failed: the peer is gone.
 
-    async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame | None]) -> None:
-        while (frame := await queue.get()) is not None:
+    async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame]) -> None:
+        while True:  # until cancelled, or sending fails because the peer is gone
+            frame = await queue.get()
             await ws.send_text(json.dumps(frame, separators=(",", ":")))
 
 
