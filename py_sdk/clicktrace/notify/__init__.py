@@ -1,11 +1,13 @@
 """Notifications that find their tab: signed client tokens, Socket.IO and WebSocket
 transports, per-client seq with replay, traced per message."""
 
-from clicktrace.notify.delivery import Hub
+from clicktrace.notify.delivery import Hub, TooManyConnections
+from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.frames import EVENT, STATUSES, Frame, Hello, Status
 from clicktrace.notify.notifier import Notifier
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
+from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.notify.session import UserOf
 from clicktrace.notify.tokens import Claims, Session, TokenSigner
 
@@ -19,9 +21,12 @@ __all__ = [
     "MemoryReplayBuffer",
     "Notifier",
     "Producer",
+    "RedisEmitter",
+    "RedisReplayBuffer",
     "ReplayBuffer",
     "Session",
     "Status",
     "TokenSigner",
+    "TooManyConnections",
     "UserOf",
 ]
