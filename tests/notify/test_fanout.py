@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
+import pytest
 import redis.asyncio as redis_asyncio
 
 from clicktrace.ids import new_id
+from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.notify.delivery import Hub
-from clicktrace.notify.fanout import RedisFanout, _decode
+from clicktrace.notify.fanout import RedisFanout, _decode, connect_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify.socketio_transport import gated_manager
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT = 10.0
+SECRET = "clicktrace-test-secret-0123456789"
 
 
 class Socket:
@@ -80,3 +85,22 @@ def test_decode() -> None:
     assert _decode(None) is None
     assert _decode(b"x" * (2 << 20)) is None
     assert _decode(b"[" * 100_000) is None
+
+
+def test_without_redis_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ImportError) as info:
+        connect_redis(REDIS_URL)
+    assert str(info.value) == "pip install 'clicktrace[redis]'"
+    with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):
+        Notifier(TokenSigner(SECRET), "websocket", redis_url=REDIS_URL)
+    with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):
+        Notifier(TokenSigner(SECRET), "socketio", redis_url=REDIS_URL)
+
+
+def test_without_aio_pika_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aio_pika", None)
+    with pytest.raises(ImportError) as info:
+        gated_manager(amqp_url="amqp://guest:guest@127.0.0.1:5672/")
+    assert str(info.value) == "pip install 'clicktrace[rabbitmq]'"
