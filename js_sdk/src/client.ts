@@ -2,8 +2,8 @@
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
 import { formatTraceparent, newCorrelationId } from './ids.js'
-import { parseError, parseNotification } from './notification.js'
-import { mayPropagate } from './origin.js'
+import { postCommand } from './http.js'
+import { parseNotification } from './notification.js'
 import { sessionSource } from './session.js'
 import { makeTracing } from './trace/index.js'
 import type { ActionSpan } from './trace/types.js'
@@ -157,8 +157,6 @@ export function createClient(
   }
 
   async function send(entry: Entry, req: CommandRequest, method: string, deadline: number): Promise<void> {
-    const { record } = entry
-    const reject = (code: string, e: unknown): void => settle(entry, 'rejected', { code, message: String(e) })
     let session
     try {
       session = await sessions.get()
@@ -166,36 +164,11 @@ export function createClient(
       await ready
     } catch (e) {
       onError(e)
-      return reject('session_unavailable', e)
+      return settle(entry, 'rejected', { code: 'session_unavailable', message: String(e) })
     }
     if (entry.done) return
-    const http = entry.span.child(`HTTP ${method}`, 3 /* CLIENT */, { 'http.request.method': method, 'url.full': req.url })
-    const headers: Record<string, string> = { 'content-type': 'application/json' }
-    // Never hand the trace, the correlation id or the token to an origin not allowed to see them.
-    const allowed = mayPropagate(req.url, options.propagateTo ?? [])
-    const cause = req.causationId ? { causation_id: req.causationId } : {}
-    if (allowed) {
-      Object.assign(headers, {
-        traceparent: record.traceparent,
-        'x-correlation-id': record.correlationId,
-        'x-clicktrace-client': session.token,
-        'x-clicktrace-deadline': String(deadline),
-      }, req.causationId ? { 'x-causation-id': req.causationId } : {})
-    }
-    const metadata = { correlation_id: record.correlationId, deadline, ...(allowed ? { client_id: session.clientId } : {}), ...cause }
-    let res: Response
-    try {
-      res = await fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
-    } catch (e) {
-      http.end('network_error')
-      return reject('network_error', e)
-    }
-    const code = { 'http.response.status_code': res.status }
-    if (res.ok) return http.end(undefined, code)
-    const body: unknown = await res.json().catch(() => undefined)
-    const error = parseError((body as { error?: unknown } | undefined)?.error, `http_${res.status}`)
-    http.end(error.code, code)
-    settle(entry, 'rejected', error)
+    const error = await postCommand(fetcher, req, method, entry.record, session, deadline, options.propagateTo ?? [], entry.span)
+    if (error) settle(entry, 'rejected', error)
   }
 
   return {
