@@ -1,7 +1,11 @@
 // Type-level tests: the store option and the action API, as a user writes them.
 import { defineStore } from 'pinia'
 import { describe, expectTypeOf, it } from 'vitest'
-import type { CommandHandle, CommandOutcome, CommandRecord, StoreCommands } from '../src/index.js'
+import { ref } from 'vue'
+import {
+  createClicktrace, type ClicktraceOptions, type CommandHandle, type CommandOutcome, type CommandRecord, type CommandStatus,
+  type ConnectionStatus, type Hello, type StoreCommands, type Transport,
+} from '../src/index.js'
 
 interface Product { id: number; name: string; price: number; version: number }
 
@@ -77,5 +81,52 @@ describe('store API types', () => {
     const store = useProducts()
     const h = store.$command({ url: '/x', optimistic: (s) => { s.loading = true } })
     expectTypeOf(h).toEqualTypeOf<CommandHandle<unknown>>()
+  })
+})
+
+describe('setup stores, options and extension points', () => {
+  it('types setup stores: per-store options as the third argument, $command on the instance', () => {
+    const useTodos = defineStore('todos', () => {
+      const items = ref<string[]>([])
+      return { items }
+    }, {
+      clicktrace: { keys: ['items'], resync: (store) => expectTypeOf(store.items).toEqualTypeOf<string[]>() },
+    })
+    const todos = useTodos()
+    todos.$command({ url: '/x', optimistic: (s) => { expectTypeOf(s.items).toEqualTypeOf<string[]>() } })
+  })
+
+  it('accepts the plugin options and a custom transport', () => {
+    const transport: Transport = {
+      connect(h) {
+        expectTypeOf(h.hello()).toEqualTypeOf<Hello>()
+        h.state('connected')
+        h.message({ seq: 1 })
+        return () => {}
+      },
+    }
+    expectTypeOf(createClicktrace).parameter(0).toEqualTypeOf<ClicktraceOptions | undefined>()
+    createClicktrace({
+      transport,
+      propagateTo: ['https://api.example', /^https:\/\/cdn\.example\//],
+      deadlineMs: 5000,
+      sampleRate: 0.25,
+      tracesUrl: false,
+      onStatus: (r) => expectTypeOf(r.status).toEqualTypeOf<CommandStatus>(),
+      onError: (e) => expectTypeOf(e).toBeUnknown(),
+    })
+    // @ts-expect-error not a transport
+    createClicktrace({ transport: 'carrier-pigeon' })
+    // @ts-expect-error propagateTo takes origins or patterns
+    createClicktrace({ propagateTo: [42] })
+  })
+
+  it('keeps command state read-only for components', () => {
+    const store = useProducts()
+    // @ts-expect-error $clicktrace is not assignable
+    store.$clicktrace = store.$clicktrace
+    // @ts-expect-error the list is read-only
+    store.$clicktrace.commands.push(store.$clicktrace.commands[0]!)
+    expectTypeOf(store.$clicktrace.connection).toEqualTypeOf<ConnectionStatus>()
   })
 })
