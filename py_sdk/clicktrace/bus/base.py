@@ -1,12 +1,12 @@
-"""The Bus: everything brokers share. Encoding, context, spans, acks, retries with capped
-exponential backoff, dead-lettering, deadlines and dedupe live here; a broker file only
+"""The Bus: everything brokers share. Lifecycle, encoding and the producer span live here,
+the consuming half (context, spans, acks, retries with capped exponential backoff,
+dead-lettering, deadlines, dedupe) in :mod:`clicktrace.bus.consume`; a broker file only
 moves bytes (``_connect``, ``_send``, ``_listen``, dead-letter send and read)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
@@ -14,13 +14,13 @@ from typing import ClassVar
 
 import msgspec
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+from opentelemetry.trace import TracerProvider
 
 from clicktrace import __version__
 from clicktrace.bus import tracing
+from clicktrace.bus.consume import deliver
 from clicktrace.bus.types import (
     DEAD_LETTER_REASON,
-    MAX_REASON_LENGTH,
     TRACE_MODE_HEADER,
     TRACE_MODES,
     Backoff,
@@ -33,7 +33,6 @@ from clicktrace.bus.types import (
     TraceMode,
     check_name,
 )
-from clicktrace.context import bound
 from clicktrace.envelope import Envelope, decode, encode
 
 __all__ = ["Bus", "BusNotRunning"]
@@ -44,10 +43,6 @@ RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 
 class BusNotRunning(RuntimeError):
     """Publishing before ``start()`` or after ``close()``."""
-
-
-def _reason(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:MAX_REASON_LENGTH]
 
 
 class Bus(ABC):
@@ -192,84 +187,8 @@ class Bus(ABC):
             await asyncio.sleep(RESTART_BACKOFF.delay(failures))
 
     async def _deliver(self, sub: Subscription, delivery: Delivery) -> None:
-        """Handle one delivery to the end: acked, or dead-lettered and acked."""
-        try:
-            envelope = decode(delivery.body)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            await self._give_up(sub, delivery, None, f"undecodable: {exc}"[:MAX_REASON_LENGTH])
-            return
-        message_id = envelope.metadata.message_id
-        if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, message_id):
-            await delivery.ack()
-            return
-        parent, links = tracing.consumer_context(envelope, delivery.headers, sub.trace_mode)
-        click = tracing.click_of(envelope)
-        attempt = max(1, delivery.delivery_count)
-        if attempt > sub.max_attempts:
-            # Delivered again and again without an outcome: the consumer keeps dying on it.
-            reason = f"delivered {attempt} times without completing"
-            await self._give_up(sub, delivery, envelope, reason)
-            return
-        while True:
-            span = tracing.start_consumer_span(
-                self._tracer, self.system, sub.topic, sub.group, envelope, parent, links
-            )
-            span.set_attribute("messaging.clicktrace.attempt", attempt)
-            try:
-                with bound(click, trace.set_span_in_context(span, parent)):
-                    if not await self._attempt(sub, delivery, envelope, span, attempt):
-                        return
-            finally:
-                span.end()
-            await asyncio.sleep(sub.backoff.delay(attempt))
-            await delivery.touch()
-            attempt += 1
-
-    async def _attempt(
-        self, sub: Subscription, delivery: Delivery, envelope: Envelope, span: Span, attempt: int
-    ) -> bool:
-        """One try inside the consumer span; True when it should be retried."""
-        deadline = envelope.metadata.deadline
-        if sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
-            reason = "deadline_exceeded"
-        else:
-            try:
-                await sub.handler(envelope)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, _reason(exc)))
-                if attempt < sub.max_attempts:
-                    return True
-                reason = _reason(exc)
-            else:
-                if sub.dedupe is not None:
-                    await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
-                await delivery.ack()
-                return False
-        span.set_status(Status(StatusCode.ERROR, reason))
-        span.set_attribute("messaging.clicktrace.dead_letter_reason", reason)
-        await self._give_up(sub, delivery, envelope, reason)
-        return False
-
-    async def _give_up(
-        self, sub: Subscription, delivery: Delivery, envelope: Envelope | None, reason: str
-    ) -> None:
-        headers = dict(delivery.headers)
-        headers[DEAD_LETTER_REASON] = reason
-        await self._send_dead_letter(sub, delivery.body, headers)
-        log.warning("clicktrace bus: %s dead-lettered a message: %s", sub.consumer, reason)
-        if envelope is not None and sub.on_dead_letter is not None:
-            try:
-                await sub.on_dead_letter(envelope, reason)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # The message is safe in the dead-letter destination; a failing hook must
-                # not make it loop.
-                log.exception("clicktrace bus: on_dead_letter hook of %s failed", sub.consumer)
-        await delivery.ack()
+        """Handle one delivery to the end (see :mod:`clicktrace.bus.consume`)."""
+        await deliver(self._tracer, self.system, sub, delivery, self._send_dead_letter)
 
     # -- what a broker file implements ---------------------------------------------------
 

@@ -18,11 +18,13 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_current_span
 
 from clicktrace import context as click_context
-from clicktrace.bus.types import TRACE_MODE_HEADER, TRACE_MODES, TraceMode
+from clicktrace.bus.types import TRACE_MODE_HEADER, TRACE_MODES, Subscription, TraceMode
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id, parse_id
-from clicktrace.propagation import HEADER_KEYS, MAPPING_GETTER, Extracted, extract
-from clicktrace.propagation.traceparent import format_traceparent
+from clicktrace.propagation import HEADER_KEYS, Extracted
+from clicktrace.propagation.baggage import parse_baggage
+from clicktrace.propagation.traceparent import format_traceparent, parse_traceparent
+from clicktrace.propagation.tracestate import parse_tracestate
 
 __all__ = [
     "click_of",
@@ -45,10 +47,33 @@ def _attributes(system: str, topic: str, operation: str, envelope: Envelope) -> 
     }
 
 
+def _text(value: Any) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return value if isinstance(value, str) else None
+
+
+def _remote(traceparent: Any, tracestate: Any, baggage: Any) -> Extracted:
+    """The trace context in three fields; only what is valid (never raises).
+
+    The bus reads exactly these three per message, so it parses them directly rather than
+    through the general ``extract`` (which looks at every clicktrace key too).
+    """
+    tp = parse_traceparent(_text(traceparent))
+    state = _text(tracestate)
+    bag = _text(baggage)
+    return Extracted(
+        traceparent=tp,
+        tracestate=parse_tracestate([state]) if tp and state else None,
+        baggage=parse_baggage([bag]) or None if bag else None,
+    )
+
+
 def start_producer_span(tracer: Tracer, system: str, topic: str, envelope: Envelope) -> Span:
     """A PRODUCER span, child of the envelope's creation context (else the current one)."""
+    meta = envelope.metadata
     # otel_context(None) builds on the current context: used as is when there is no traceparent.
-    parent = envelope.metadata.extract().otel_context()
+    parent = _remote(meta.traceparent, meta.tracestate, meta.baggage).otel_context()
     return tracer.start_span(
         f"send {topic}", context=parent, kind=SpanKind.PRODUCER,
         attributes=_attributes(system, topic, "send", envelope),
@@ -86,10 +111,14 @@ def native_headers(envelope: Envelope) -> dict[str, str]:
 
 def _incoming(envelope: Envelope, headers: Mapping[str, Any]) -> Extracted:
     # Native headers win for the trace: stock instrumentation on the producer side writes
-    # its own publish span there. The envelope is the fallback (and the authority for ids).
-    from_headers = extract(headers, MAPPING_GETTER, HEADER_KEYS)
-    from_envelope = envelope.metadata.extract()
-    return from_headers if from_headers.traceparent else from_envelope
+    # its own publish span there. The envelope is the fallback.
+    traceparent = headers.get(HEADER_KEYS.traceparent)
+    if traceparent is not None and parse_traceparent(_text(traceparent)) is not None:
+        return _remote(
+            traceparent, headers.get(HEADER_KEYS.tracestate), headers.get(HEADER_KEYS.baggage)
+        )
+    meta = envelope.metadata
+    return _remote(meta.traceparent, meta.tracestate, meta.baggage)
 
 
 def consumer_context(
@@ -114,13 +143,14 @@ def consumer_context(
 
 
 def start_consumer_span(
-    tracer: Tracer, system: str, topic: str, group: str, envelope: Envelope,
-    parent: Context, links: list[Link],
+    tracer: Tracer, system: str, sub: Subscription, envelope: Envelope,
+    parent: Context, links: list[Link], attempt: int,
 ) -> Span:
-    attributes = _attributes(system, topic, "process", envelope)
-    attributes["messaging.consumer.group.name"] = group
+    attributes = _attributes(system, sub.topic, "process", envelope)
+    attributes["messaging.consumer.group.name"] = sub.group
+    attributes["messaging.clicktrace.attempt"] = attempt
     return tracer.start_span(
-        f"process {topic}", context=parent, kind=SpanKind.CONSUMER,
+        f"process {sub.topic}", context=parent, kind=SpanKind.CONSUMER,
         attributes=attributes, links=links,
     )
 
