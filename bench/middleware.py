@@ -31,7 +31,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clicktrace.asgi import ClicktraceMiddleware
 
@@ -107,6 +107,26 @@ def with_clicktrace(spans: bool) -> Callable[[], ASGIApp]:
     return build
 
 
+def with_sdk_span() -> ASGIApp:
+    """Reference: the cost of one SDK span with six attributes, and nothing else."""
+    from opentelemetry.trace import SpanKind
+
+    app = bare()
+    tracer = sdk_provider().get_tracer("bench")
+    attributes = {
+        "http.request.method": "GET", "url.path": "/api/products/7", "url.scheme": "http",
+        "clicktrace.correlation_id": "01JD8X3Q7E8W5V4T2N9R6M0K1A",
+    }
+
+    async def traced(scope: Scope, receive: Receive, send: Send) -> None:
+        span = tracer.start_span("GET", None, SpanKind.SERVER, attributes)
+        await app(scope, receive, send)
+        span.set_attributes({"http.response.status_code": 200, "http.route": "/api/products/{id}"})
+        span.end()
+
+    return traced
+
+
 VARIANTS: dict[str, Callable[[], ASGIApp]] = {
     "bare starlette": bare,
     "asgi-correlation-id": with_correlation_id,
@@ -114,6 +134,7 @@ VARIANTS: dict[str, Callable[[], ASGIApp]] = {
     "otel asgi (no receive/send spans)": with_otel(["receive", "send"]),
     "clicktrace propagation-only": with_clicktrace(False),
     "clicktrace full": with_clicktrace(True),
+    "reference: bare + one SDK span, 6 attributes": with_sdk_span,
 }
 
 

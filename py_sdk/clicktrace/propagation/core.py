@@ -28,6 +28,7 @@ __all__ = [
     "METADATA_KEYS",
     "Extracted",
     "Keys",
+    "LazyTraceState",
     "extract",
     "inject",
     "otel_trace_state",
@@ -106,6 +107,22 @@ def trace_state(header: str | None) -> TraceState:
     keys that the parser has already reduced to one).
     """
     return otel_trace_state(tracestate_dict([header]) if header else None)
+
+
+class LazyTraceState(TraceState):
+    """A ``TraceState`` of an untrusted header, parsed (by :func:`tracestate_dict`) on first
+    read. Most requests never read the caller's tracestate (only an outgoing inject or an
+    exporter does), so the edge saves the parse; an invalid header reads as empty."""
+
+    def __init__(self, fields: list[str]) -> None:  # without TraceState.__init__: lazy
+        self._fields = fields
+
+    def __getattr__(self, name: str) -> dict[str, str]:
+        # Only reached while ``_dict`` is unset: parse once, then plain attribute reads.
+        if name != "_dict":
+            raise AttributeError(name)
+        self._dict = tracestate_dict(self._fields) or {}
+        return self._dict
 
 
 def otel_trace_state(members: dict[str, str] | list[tuple[str, str]] | None) -> TraceState:

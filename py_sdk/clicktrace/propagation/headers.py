@@ -19,11 +19,11 @@ from clicktrace.propagation.baggage import parse_baggage
 from clicktrace.propagation.core import (
     HEADER_KEYS,
     Extracted,
-    otel_trace_state,
+    LazyTraceState,
     parse_deadline,
 )
 from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fields
-from clicktrace.propagation.tracestate import parse_tracestate, tracestate_dict
+from clicktrace.propagation.tracestate import parse_tracestate
 
 __all__ = [
     "BAGGAGE",
@@ -124,7 +124,7 @@ def remote_span_context(
     if fields is None:
         return None
     states = slots[TRACESTATE]
-    state = otel_trace_state(tracestate_dict(texts(states))) if states else _NO_STATE
+    state = LazyTraceState([v.decode("latin-1") for v in states]) if states else _NO_STATE
     if child_span_id is None:
         return SpanContext(fields[0], fields[1], True, _FLAGS[fields[2]], state)
     return SpanContext(fields[0], child_span_id, False, _FLAGS[fields[2]], state)
