@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -19,7 +20,7 @@ from clicktrace.propagation import (
     extract,
     inject,
 )
-from clicktrace.propagation.core import parse_deadline, trace_state
+from clicktrace.propagation.core import LazyTraceState, parse_deadline, trace_state
 
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN = 0x00F067AA0BA902B7
@@ -119,3 +120,16 @@ def test_round_trip_through_every_carrier_keeps_trace_and_ids() -> None:
         )
     assert extract(metadata, keys=METADATA_KEYS).client_id == CLIENT
     assert extract(headers, ASGI_GETTER, HEADER_KEYS).client_id is None  # headers carry none
+
+
+def test_lazy_trace_state_parses_on_first_read_only() -> None:
+    lazy = LazyTraceState(["a=1, b=2", "a=3"])
+    assert "_dict" not in vars(lazy)  # nothing parsed yet
+    assert lazy.to_header() == "a=1,b=2"
+    assert "_dict" in vars(lazy)
+    assert lazy.add("c", "3").to_header() == "c=3,a=1,b=2"
+    assert lazy == trace_state("a=1,b=2")
+    assert len(LazyTraceState(["Bad=1"])) == 0
+    assert not LazyTraceState(["Bad=1"])
+    with pytest.raises(AttributeError):
+        lazy.missing  # noqa: B018 - other attributes still raise
