@@ -14,8 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from e2e.otlp_receiver import OtlpReceiver
+
+# Patience, not a timing assertion: a loaded 2-core CI machine can take seconds per step.
+expect.set_options(timeout=15_000)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -4,6 +4,7 @@ bus and once with a bus that drops the trace context, and check what `loop_probl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,17 +59,22 @@ def _spans(exporter: InMemorySpanExporter) -> list[Span]:
     return [convert(s) for s in exporter.get_finished_spans()]
 
 
-def _click_through(tmp_path: Path, make_bus: type[Bus]) -> list[str]:
+def click_through(
+    tmp_path: Path, make_bus: Callable[[TracerProvider], Bus], new_name: str
+) -> tuple[list[str], list[dict[str, object]]]:
+    """Rename product 1 through the real demo app (in-process, real HTTP); the trace
+    problems found, and the products as the read model has them afterwards."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    app = create_app(Settings(data_dir=tmp_path, web_dist=tmp_path),
-                     provider, bus=make_bus(tracer_provider=provider))
+    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=f"products-{new_id()}")
+    app = create_app(settings, provider,
+                     bus=make_bus(provider))
     with serving(app) as url, httpx.Client(base_url=url) as client:
         token = client.post("/clicktrace/session").json()["token"]
         reply = client.post(
             "/api/products/1/rename",
-            json={"name": f"Renamed {new_id()}", "metadata": {}},
+            json={"name": new_name, "metadata": {}},
             headers={"traceparent": f"00-{TRACE_ID}-{BROWSER_SPAN_ID}-01",
                      "x-clicktrace-client": token},
         )
@@ -78,14 +84,19 @@ def _click_through(tmp_path: Path, make_bus: type[Bus]) -> list[str]:
             s.name.startswith("project ") for s in _spans(exporter)
         ):
             time.sleep(0.02)
-    return loop_problems(_spans(exporter), TRACE_ID, BROWSER_SPAN_ID)
+        products = client.get("/api/products").json()
+    return loop_problems(_spans(exporter), TRACE_ID, BROWSER_SPAN_ID), products
 
 
 def test_the_check_passes_when_the_bus_carries_the_context(tmp_path: Path) -> None:
-    assert _click_through(tmp_path, MemoryBus) == []
+    name = f"Renamed {new_id()}"
+    problems, products = click_through(tmp_path, lambda tp: MemoryBus(tracer_provider=tp), name)
+    assert problems == []
+    assert products[0]["name"] == name
 
 
 def test_the_check_fails_when_the_bus_drops_the_context(tmp_path: Path) -> None:
-    problems = _click_through(tmp_path, ContextDroppingBus)
+    problems, _ = click_through(
+        tmp_path, lambda tp: ContextDroppingBus(tracer_provider=tp), f"Renamed {new_id()}")
     assert "no bus CONSUMER span in trace " + TRACE_ID in problems
     assert "no projection span in trace " + TRACE_ID in problems

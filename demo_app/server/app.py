@@ -20,9 +20,10 @@ from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope
 from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.outbox import OutboxRelay, SqliteOutbox
 
 from . import commands
-from .catalogue import RENAMED, TOPIC, seed
+from .catalogue import RENAMED, seed
 from .database import Database
 from .projection import CONSUMER, Projection
 from .settings import Settings
@@ -46,7 +47,8 @@ def create_app(
     signer = TokenSigner(secret=settings.secret)
     notifier = Notifier(signer, transport=settings.transport, tracer_provider=tracer_provider)
     bus = bus or create_bus(settings.bus_url, tracer_provider=tracer_provider)
-    processed = SqliteIdempotency()
+    outbox, processed = SqliteOutbox(), SqliteIdempotency()
+    relay = OutboxRelay(outbox, connect=db.connect_relay, bus=bus, poll_interval=0.5)
     projection = Projection(db, notifier.notify, processed.claim, tracer_provider)
 
     async def dead_letter(envelope: Envelope, reason: str) -> None:
@@ -60,23 +62,27 @@ def create_app(
                 type=meta.type, error={"code": code, "message": reason[:200]},
             )
 
-    bus.subscribe(TOPIC, projection.handle, group=CONSUMER, on_dead_letter=dead_letter)
+    bus.subscribe(settings.topic, projection.handle, group=CONSUMER, on_dead_letter=dead_letter)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await db.create()
-        async with db.transaction() as conn:
+        async with db.connect() as conn:
+            await outbox.create_tables(conn)
             await processed.create_tables(conn)
+        async with db.transaction() as conn:
             await seed(conn)
         await bus.start()
+        await relay.start()  # also publishes what a previous run committed but never sent
         try:
             yield
         finally:
+            await relay.close()
             await bus.close()
 
     app = Starlette(
         routes=[
-            *commands.routes(db, bus),
+            *commands.routes(db, outbox, relay, settings.topic),
             *notifier.routes,
             # The browser's spans join the server's: one trace from the click to the outcome.
             browser_traces_route(client_verifier=signer.verify, tracer_provider=tracer_provider),

@@ -11,7 +11,6 @@ from clicktrace.envelope import new_envelope
 from .database import CATALOGUE, append_event
 
 MAX_NAME_LENGTH = 80
-TOPIC = "products"
 RENAMED = "ProductRenamed"
 CREATED = "ProductCreated"
 

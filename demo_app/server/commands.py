@@ -11,11 +11,11 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.asgi import error_response
-from clicktrace.bus import Bus
 from clicktrace.envelope import new_envelope
+from clicktrace.outbox import OutboxRelay, SqliteOutbox
 from clicktrace.propagation import METADATA_KEYS, extract
 
-from .catalogue import RENAMED, TOPIC, clean_name, stream_of
+from .catalogue import RENAMED, clean_name, stream_of
 from .database import Database, append_event, get_product, list_products
 
 MAX_BODY_BYTES = 16 * 1024
@@ -45,7 +45,9 @@ def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | No
     )
 
 
-def routes(db: Database, bus: Bus) -> list[Route]:
+def routes(
+    db: Database, outbox: SqliteOutbox, relay: OutboxRelay, topic: str
+) -> list[Route]:
     async def products(request: Request) -> Response:
         async with db.connect() as conn:
             return JSONResponse(await list_products(conn))
@@ -67,7 +69,9 @@ def routes(db: Database, bus: Bus) -> list[Route]:
                 return error_response(404, "not_found", "No such product.")
             envelope = new_envelope(RENAMED, {"id": product_id, "name": name}, click=click)
             await append_event(conn, stream_of(product_id), envelope)
-        await bus.publish(TOPIC, envelope)
+            # Same transaction as the event: committed together, or not at all.
+            await outbox.add(conn, topic, envelope)
+        relay.wake()
         return JSONResponse(
             {"correlation_id": envelope.metadata.correlation_id, "status": "accepted"},
             status_code=202,

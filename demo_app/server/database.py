@@ -54,6 +54,10 @@ class Database:
         finally:
             await conn.close()
 
+    async def connect_relay(self) -> aiosqlite.Connection:
+        """The outbox relay's own long-lived connection (it commits its own batches)."""
+        return await aiosqlite.connect(self.path, timeout=5)
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """A write transaction, taken up front (BEGIN IMMEDIATE) to avoid upgrade deadlocks."""

@@ -17,6 +17,8 @@ class Settings:
     data_dir: Path = ROOT / "data"
     bus_url: str = "memory://"
     """``memory://`` (default), ``redis://…``, ``amqp://…`` or ``nats://…``."""
+    topic: str = "products"
+    """The bus topic of catalogue events (several demos can share one broker)."""
     transport: Literal["socketio", "websocket"] = "socketio"
     """How notifications reach the browser: ``socketio`` or ``websocket``."""
     secret: bytes | None = None
@@ -41,6 +43,7 @@ class Settings:
             port=int(env.get("PORT", str(default.port))),
             data_dir=Path(env.get("DATA_DIR", str(default.data_dir))),
             bus_url=env.get("CLICKTRACE_BUS_URL", default.bus_url),
+            topic=env.get("CLICKTRACE_TOPIC", default.topic),
             transport=cast(Literal["socketio", "websocket"], transport),
             secret=secret.encode() if secret else None,
         )
