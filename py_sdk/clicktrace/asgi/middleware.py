@@ -48,6 +48,7 @@ _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.
 _get_current_span = trace.get_current_span
 _set_span_in_context = trace.set_span_in_context
 _attach = otel_context.attach
+_get_current = otel_context.get_current
 _detach = otel_context.detach
 
 
@@ -86,8 +87,9 @@ class ClicktraceMiddleware:
             await self.app(scope, receive, send)
             return
         slots = collect_asgi(scope["headers"])
-        raw = one(slots[CORRELATION])
-        correlation_id = parse_id(raw)
+        values = slots[CORRELATION]
+        raw = values[0] if values is not None and len(values) == 1 else None
+        correlation_id = parse_id(raw) if raw is not None else None
         if correlation_id is None:
             correlation_id = new_id()
             if raw is not None:
@@ -109,7 +111,8 @@ class ClicktraceMiddleware:
             parse_deadline(one(slots[DEADLINE])) if slots[DEADLINE] else None,
         )
 
-        span = _get_current_span()
+        current = _get_current()
+        span = _get_current_span(current)
         own = False
         ctx = None
         if span.get_span_context().is_valid:
@@ -122,7 +125,9 @@ class ClicktraceMiddleware:
                 remote = remote_span_context(slots)
                 parent = with_baggage(
                     slots,
-                    None if remote is None else _set_span_in_context(NonRecordingSpan(remote)),
+                    current if remote is None else _set_span_in_context(
+                        NonRecordingSpan(remote), current
+                    ),
                 )
                 method = scope.get("method", "GET")
                 span = self._tracer.start_span(
@@ -138,7 +143,7 @@ class ClicktraceMiddleware:
             else:
                 # Propagation only: a span id of our own inside the caller's trace, or a new
                 # trace (random id, sampled, so that downstream spans are recorded).
-                parent = with_baggage(slots, None)
+                parent = with_baggage(slots, current)
                 span_id = getrandbits(64) or 1
                 span = NonRecordingSpan(
                     remote_span_context(slots, child_span_id=span_id)
