@@ -1,0 +1,279 @@
+"""The bus's cost, as paired ratios against the raw client on the same broker, same run.
+
+For each broker, N messages (the same encoded envelope bytes) are published one by one
+while one consumer receives, decodes and acks them; throughput = N / time until the last
+is handled. The raw variant uses the client directly the way the clicktrace backend does
+(Redis XADD + XREADGROUP/XACK; aio-pika confirmed publish to a quorum queue + prefetch and
+ack; JetStream publish + pull fetch and ack), with no tracing at all. clicktrace runs twice:
+"traced" with an SDK TracerProvider recording every span (to a sink that drops them), and
+"untraced" with a no-op provider (what the library itself costs). Variants alternate within
+each round; the median of the per-round ratios is printed, for wall-clock throughput and
+for this process's CPU time per message (steadier on a shared machine).
+
+    .venv/bin/python bench/bus.py [--rounds 5] [--messages 2000] [--brokers redis,rabbitmq,nats]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+import msgspec
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import NoOpTracerProvider
+
+from clicktrace.bus import create_bus
+from clicktrace.envelope import Envelope, encode, new_envelope
+from clicktrace.ids import new_id
+
+URLS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "nats": "nats://127.0.0.1:4222",
+}
+PAYLOAD = {"id": 42, "name": "Espresso cup", "price": 12.5, "version": 7}
+
+
+class _Sink(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def _provider() -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_Sink()))
+    return provider
+
+
+PROVIDER = _provider()
+
+
+async def _clicktrace(broker: str, n: int, provider: Any) -> tuple[float, float]:
+    topic = f"bench-{new_id().lower()}"
+    bus = create_bus(URLS[broker], tracer_provider=provider)
+    done = asyncio.Event()
+    count = 0
+
+    async def handler(envelope: Envelope) -> None:
+        nonlocal count
+        count += 1
+        if count == n:
+            done.set()
+
+    bus.subscribe(topic, handler, group="bench", honour_deadline=False)
+    await bus.start()
+    envelopes = [new_envelope("Bench", PAYLOAD) for _ in range(n)]
+    start, cpu = time.perf_counter(), time.process_time()
+    for envelope in envelopes:
+        await bus.publish(topic, envelope)
+    await asyncio.wait_for(done.wait(), 300)
+    result = _result(n, start, cpu)
+    await bus.close()
+    await _cleanup(broker, topic, "bench")
+    return result
+
+
+def _result(n: int, start: float, cpu: float) -> tuple[float, float]:
+    """(messages per second, CPU microseconds per message)."""
+    return n / (time.perf_counter() - start), (time.process_time() - cpu) / n * 1e6
+
+
+_decoder = msgspec.json.Decoder(Envelope)
+
+
+async def _raw_redis(n: int) -> tuple[float, float]:
+    import redis.asyncio as aioredis
+
+    topic = f"bench-{new_id().lower()}"
+    client = aioredis.Redis.from_url(URLS["redis"])
+    await client.xgroup_create(topic, "bench", id="0", mkstream=True)
+    envelopes = [new_envelope("Bench", PAYLOAD) for _ in range(n)]
+
+    async def consume() -> None:
+        seen = 0
+        while seen < n:
+            reply: Any = await client.xreadgroup("bench", "c", {topic: ">"}, count=100, block=1000)
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    _decoder.decode(fields[b"body"])
+                    await client.xack(topic, "bench", entry_id)
+                    seen += 1
+
+    start, cpu = time.perf_counter(), time.process_time()
+    consumer = asyncio.create_task(consume())
+    for envelope in envelopes:  # encoding is part of sending, as it is for clicktrace
+        await client.xadd(topic, {b"body": encode(envelope)})
+    await asyncio.wait_for(consumer, 300)
+    result = _result(n, start, cpu)
+    await client.delete(topic)
+    await client.aclose()
+    return result
+
+
+async def _raw_rabbitmq(n: int) -> tuple[float, float]:
+    import aio_pika
+
+    topic = f"bench-{new_id().lower()}"
+    connection = await aio_pika.connect_robust(URLS["rabbitmq"])
+    channel = await connection.channel(on_return_raises=True)
+    exchange = await channel.declare_exchange("bench-raw", aio_pika.ExchangeType.DIRECT)
+    queue = await channel.declare_queue(topic, durable=True, arguments={"x-queue-type": "quorum"})
+    await queue.bind(exchange, routing_key=topic)
+    envelopes = [new_envelope("Bench", PAYLOAD) for _ in range(n)]
+    consume_channel = await connection.channel()
+    await consume_channel.set_qos(prefetch_count=100)
+    consume_queue = await consume_channel.get_queue(topic, ensure=False)
+
+    async def consume() -> None:
+        seen = 0
+        async with consume_queue.iterator() as messages:
+            async for message in messages:
+                _decoder.decode(message.body)
+                await message.ack()
+                seen += 1
+                if seen == n:
+                    return
+
+    start, cpu = time.perf_counter(), time.process_time()
+    consumer = asyncio.create_task(consume())
+    for envelope in envelopes:
+        await exchange.publish(aio_pika.Message(
+            encode(envelope), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            message_id=envelope.metadata.message_id,
+        ), routing_key=topic, mandatory=True)
+    await asyncio.wait_for(consumer, 300)
+    result = _result(n, start, cpu)
+    await channel.queue_delete(topic)
+    await connection.close()
+    return result
+
+
+async def _raw_nats(n: int) -> tuple[float, float]:
+    import nats
+    from nats.js.api import ConsumerConfig, StreamConfig
+
+    topic = f"bench-{new_id().lower()}"
+    stream = f"BENCH_{new_id()}"
+    nc = await nats.connect(URLS["nats"])
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=stream, subjects=[topic], duplicate_window=120))
+    await js.add_consumer(stream, ConsumerConfig(durable_name="bench", ack_wait=30))
+    psub = await js.pull_subscribe_bind(durable="bench", stream=stream)
+    envelopes = [new_envelope("Bench", PAYLOAD) for _ in range(n)]
+
+    async def consume() -> None:
+        seen = 0
+        while seen < n:
+            try:
+                msgs = await psub.fetch(100, timeout=1.0)
+            except TimeoutError:
+                continue
+            for msg in msgs:
+                _decoder.decode(msg.data)
+                await msg.ack()
+                seen += 1
+
+    start, cpu = time.perf_counter(), time.process_time()
+    consumer = asyncio.create_task(consume())
+    for envelope in envelopes:
+        headers = {"Nats-Msg-Id": envelope.metadata.message_id}
+        await js.publish(topic, encode(envelope), headers=headers)
+    await asyncio.wait_for(consumer, 300)
+    result = _result(n, start, cpu)
+    await psub.unsubscribe()
+    await js.delete_stream(stream)
+    await nc.close()
+    return result
+
+
+RAW: dict[str, Callable[[int], Awaitable[tuple[float, float]]]] = {
+    "redis": _raw_redis, "rabbitmq": _raw_rabbitmq, "nats": _raw_nats,
+}
+
+
+async def _cleanup(broker: str, topic: str, group: str) -> None:
+    if broker == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(URLS["redis"])
+        await client.delete(topic)
+        await client.aclose()
+    elif broker == "rabbitmq":
+        import aio_pika
+
+        connection = await aio_pika.connect(URLS["rabbitmq"])
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(f"{topic}:{group}")
+            await channel.queue_delete(f"{topic}:{group}:dlq")
+    else:
+        import nats
+
+        from clicktrace.bus.nats import stream_name
+
+        nc = await nats.connect(URLS["nats"])
+        await nc.jetstream().delete_stream(stream_name(topic))
+        await nc.close()
+
+
+Sample = tuple[float, float]  # (messages per second, CPU microseconds per message)
+
+
+async def _measure(broker: str, rounds: int, messages: int) -> dict[str, list[Sample]]:
+    untraced = NoOpTracerProvider()
+    variants: list[tuple[str, Callable[[], Awaitable[Sample]]]] = [
+        ("raw", partial(RAW[broker], messages)),
+        ("traced", partial(_clicktrace, broker, messages, PROVIDER)),
+        ("untraced", partial(_clicktrace, broker, messages, untraced)),
+    ]
+    runs: dict[str, list[Sample]] = {name: [] for name, _ in variants}
+    await RAW[broker](min(200, messages))  # warm up connections and code paths
+    await _clicktrace(broker, min(200, messages), PROVIDER)
+    for i in range(rounds):
+        for name, run in variants[i % 3:] + variants[:i % 3]:  # rotate the order
+            runs[name].append(await run())
+    return runs
+
+
+def _row(broker: str, runs: dict[str, list[Sample]]) -> str:
+    def med(name: str, index: int) -> float:
+        return statistics.median(r[index] for r in runs[name])
+
+    def ratio(name: str, index: int) -> float:
+        pairs = list(zip(runs[name], runs["raw"], strict=True))
+        if index == 0:  # throughput: ours / raw
+            return statistics.median(o[0] / r[0] for o, r in pairs)
+        return statistics.median(r[1] / o[1] for o, r in pairs)  # CPU: raw / ours
+
+    return (
+        f"| {broker} | {med('raw', 0):,.0f} | {med('traced', 0):,.0f} "
+        f"({ratio('traced', 0):.2f}x) | {med('untraced', 0):,.0f} "
+        f"({ratio('untraced', 0):.2f}x) | {med('raw', 1):.0f} / {med('traced', 1):.0f} / "
+        f"{med('untraced', 1):.0f} | {ratio('traced', 1):.2f}x / {ratio('untraced', 1):.2f}x |"
+    )
+
+
+async def main(rounds: int, messages: int, brokers: list[str]) -> None:
+    print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios\n")
+    print("| broker | raw client msg/s | clicktrace traced msg/s (ratio) "
+          "| clicktrace untraced msg/s (ratio) | CPU µs/msg raw / traced / untraced "
+          "| CPU ratio traced / untraced |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for broker in brokers:
+        print(_row(broker, await _measure(broker, rounds, messages)), flush=True)
+    PROVIDER.shutdown()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--brokers", default="redis,rabbitmq,nats")
+    args = parser.parse_args()
+    asyncio.run(main(args.rounds, args.messages, args.brokers.split(",")))
