@@ -104,3 +104,12 @@ async def test_clicktrace_continues_a_plain_instrumented_producer_trace(
     assert process[0].context.trace_id == legacy.get_span_context().trace_id
     assert process[0].parent is not None
     assert process[0].parent.span_id == stock_send[0].context.span_id
+
+
+async def test_a_topic_nobody_listens_to_raises_instead_of_dropping(
+    make_bus: MakeBus, topic: str
+) -> None:
+    bus = make_bus()
+    await bus.start()
+    with pytest.raises(aio_pika.exceptions.DeliveryError):
+        await bus.publish(f"{topic}.unbound", new_envelope("T", {}))
