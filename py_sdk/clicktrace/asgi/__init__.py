@@ -7,7 +7,7 @@ from clicktrace.asgi.cors import (
     cors_middleware,
     cors_options,
 )
-from clicktrace.asgi.errors import error_body, error_response
+from clicktrace.asgi.errors import error_body, error_response, send_error
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "cors_options",
     "error_body",
     "error_response",
+    "send_error",
 ]

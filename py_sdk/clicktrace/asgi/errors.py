@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 
 from starlette.responses import Response
+from starlette.types import Send
 
 from clicktrace import context as click_context
 from clicktrace.ids import new_id
 
-__all__ = ["error_body", "error_response"]
+__all__ = ["error_body", "error_response", "send_error"]
 
 
 def error_body(code: str, message: str, correlation_id: str) -> bytes:
@@ -33,3 +34,22 @@ def error_response(status: int, code: str, message: str) -> Response:
     return Response(
         error_body(code, message, correlation_id), status, media_type="application/json"
     )
+
+
+async def send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    correlation_id: str,
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Send the error body as a whole HTTP response through a raw ASGI ``send``."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": error_body(code, message, correlation_id)})

@@ -19,7 +19,7 @@ from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, T
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi.errors import error_body
+from clicktrace.asgi.errors import send_error
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.propagation.core import parse_deadline
@@ -42,7 +42,6 @@ _LOG = logging.getLogger("clicktrace.asgi")
 _CORRELATION = b"x-correlation-id"
 _TRACERESPONSE = b"traceresponse"
 _OURS = (_CORRELATION, _TRACERESPONSE)
-_JSON = (b"content-type", b"application/json")
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 _get_current_span = trace.get_current_span
@@ -94,7 +93,14 @@ class ClicktraceMiddleware:
             correlation_id = new_id()
             if raw is not None:
                 if self._strict:
-                    await _refuse(kind, send, correlation_id)
+                    if kind == "websocket":  # closing before accepting refuses the handshake
+                        await send({"type": "websocket.close", "code": 1008})
+                    else:
+                        await send_error(
+                            send, 400, "invalid_correlation_id",
+                            "x-correlation-id must be a ULID.", correlation_id,
+                            ((_CORRELATION, correlation_id.encode()),),
+                        )
                     return
                 _LOG.warning(
                     "invalid x-correlation-id %s replaced with %s",
@@ -178,11 +184,10 @@ class ClicktraceMiddleware:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
-                await send_with_headers(
-                    {"type": "http.response.start", "status": 500, "headers": [_JSON]}
+                await send_error(
+                    send_with_headers, 500, "internal_error", "Internal server error.",
+                    correlation_id,
                 )
-                body = error_body("internal_error", "Internal server error.", correlation_id)
-                await send({"type": "http.response.body", "body": body})
             raise
         finally:
             if otel_token is not None:
@@ -208,18 +213,3 @@ def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:
 
 
 _NEW_TRACE_FLAGS = trace.TraceFlags(SAMPLED | RANDOM_TRACE_ID)
-
-
-async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
-    if kind == "websocket":
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    body = error_body("invalid_correlation_id", "x-correlation-id must be a ULID.", correlation_id)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 400,
-            "headers": [_JSON, (_CORRELATION, correlation_id.encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
