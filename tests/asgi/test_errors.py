@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 
 import pytest
 
-from clicktrace.asgi import error_body, error_response
+from clicktrace.asgi import error_body, error_response, send_error
 from clicktrace.context import ClickContext, bound
 from clicktrace.ids import parse_id
 
@@ -37,3 +38,21 @@ def test_only_error_statuses() -> None:
 def test_error_body_escapes_text() -> None:
     body = json.loads(error_body("c", 'quote " and \n newline', CORR))
     assert body["error"]["message"] == 'quote " and \n newline'
+
+
+async def test_send_error_over_raw_asgi() -> None:
+    sent: list[dict[str, object]] = []
+
+    async def send(message: MutableMapping[str, object]) -> None:
+        sent.append(dict(message))
+
+    await send_error(send, 400, "bad", "Bad.", CORR, ((b"x-extra", b"1"),))
+    assert sent[0] == {
+        "type": "http.response.start",
+        "status": 400,
+        "headers": [(b"content-type", b"application/json"), (b"x-extra", b"1")],
+    }
+    assert json.loads(sent[1]["body"]) == {  # type: ignore[arg-type]
+        "error": {"code": "bad", "message": "Bad."},
+        "correlation_id": CORR,
+    }
