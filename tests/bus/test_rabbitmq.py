@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from clicktrace import context as click_context
-from clicktrace.bus import Bus
+from clicktrace.bus import Bus, BusNotRunning
 from clicktrace.envelope import Envelope, encode, new_envelope
 
 from .conftest import URLS
@@ -113,3 +113,20 @@ async def test_a_topic_nobody_listens_to_raises_instead_of_dropping(
     await bus.start()
     with pytest.raises(aio_pika.exceptions.DeliveryError):
         await bus.publish(f"{topic}.unbound", new_envelope("T", {}))
+
+
+async def test_a_failed_start_leaves_nothing_connected(
+    make_bus: MakeBus, channel: aio_pika.abc.AbstractChannel, topic: str
+) -> None:
+    # A queue already declared with other arguments: declaring the group's queue fails.
+    await channel.declare_queue(f"{topic}:g", durable=True)
+    bus = make_bus()
+
+    async def handler(envelope: Envelope) -> None:
+        pass
+
+    bus.subscribe(topic, handler, group="g")
+    with pytest.raises(aio_pika.exceptions.ChannelPreconditionFailed):
+        await bus.start()
+    with pytest.raises(BusNotRunning):
+        await bus.publish(topic, new_envelope("T", {}))

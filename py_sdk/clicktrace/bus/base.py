@@ -102,8 +102,12 @@ class Bus(ABC):
             return
         await self._connect()
         self._running = self._consuming = True
-        for sub in self._subscriptions:
-            await self._prepare(sub)
+        try:
+            for sub in self._subscriptions:
+                await self._prepare(sub)
+        except BaseException:
+            await self.close()  # do not leave a half-started bus connected
+            raise
         for sub in self._subscriptions:
             name = f"clicktrace {sub.consumer}"
             self._tasks.append(asyncio.create_task(self._run(sub), name=name))
