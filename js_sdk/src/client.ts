@@ -135,23 +135,18 @@ export function createClient(
 
   function settle(entry: Entry, status: Outcome, error?: CommandError, data?: unknown): void {
     const { record } = entry
-    if (entry.done) {
-      // A confirmation after the deadline (or after the response was lost): the server did
-      // it, so show its authoritative state.
-      if (status === 'confirmed' && (record.status === 'timed_out' || record.error?.code === 'network_error')) {
-        Object.assign(record, { status, error: undefined, data, settledAt: Date.now() })
-        run(() => entry.effects.settle(status, data, true))
-        emit(record)
-      }
-      return
-    }
+    const late = entry.done
+    // Once settled, only a confirmation after the deadline (or after the response was lost)
+    // counts: the server did it, so show its authoritative state.
+    if (late && (status !== 'confirmed' || (record.status !== 'timed_out' && record.error?.code !== 'network_error'))) return
     entry.done = true
     clearTimeout(entry.timer)
     Object.assign(record, { status, error, data, settledAt: Date.now() })
-    run(() => entry.effects.settle(status, data, false))
+    run(() => entry.effects.settle(status, data, late))
+    emit(record)
+    if (late) return
     entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status))
     entry.resolve({ status, correlationId: record.correlationId, error, data })
-    emit(record)
     retired.push(record.correlationId)
     while (retired.length > MAX_RETIRED) entries.delete(retired.shift()!)
   }

@@ -72,10 +72,8 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
           for (const k of keys) s[k] = next[k]
         }),
     })
-    if (own.resync) {
-      const hook = own.resync
-      c.onResync(() => hook.call(store, store))
-    }
+    const { resync } = own
+    if (resync) c.onResync(() => resync.call(store, store))
 
     const commands = reactive<CommandRecord[]>([])
     const tracker: StoreCommands = reactive({
@@ -90,8 +88,7 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
         return c.connection.status
       },
       entity(e: string | number) {
-        for (let i = commands.length - 1; i >= 0; i--) if (commands[i]!.entity === String(e)) return commands[i]
-        return undefined
+        return commands.filter((r) => r.entity === String(e)).pop()
       },
       isPending(e?: string | number) {
         return commands.some((r) => r.status === 'pending' && (e === undefined || r.entity === String(e)))
@@ -129,7 +126,7 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
 
     return {
       $command,
-      $authoritative: (fn: Mutation<Record<string, unknown>>) => rebase.authoritative(fn),
+      $authoritative: rebase.authoritative,
       $clicktrace: tracker,
     }
   }
