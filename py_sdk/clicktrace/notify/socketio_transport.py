@@ -20,13 +20,13 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from clicktrace.notify.delivery import Hub, TooManyConnections
+from clicktrace.notify.fanout import REDIS_HINT
 from clicktrace.notify.frames import EVENT, MAX_HELLO_BYTES, Frame, parse_hello
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
 
 __all__ = ["SocketIOTransport", "gated_manager"]
 
-REDIS_HINT = "pip install 'clicktrace[redis]'"
 AMQP_HINT = "pip install 'clicktrace[rabbitmq]'"
 _log = logging.getLogger("clicktrace.notify")
 
