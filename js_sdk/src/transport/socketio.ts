@@ -26,7 +26,9 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
       ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io)).then(
         (io) => {
           if (closed) return
-          const socket = io(o.url ?? '', { ...o.options, path: o.path ?? '/socket.io', auth: (cb) => cb(h.hello()) })
+          const opts: Partial<IoOptions> = { ...o.options, path: o.path ?? '/socket.io', auth: (cb) => cb(h.hello()) }
+          // No URL means the page's origin; io('') would not (it reads as an empty host).
+          const socket = o.url ? io(o.url, opts) : io(opts)
           socket.on('connect', () => h.state('connected'))
           socket.on('disconnect', () => h.state('disconnected'))
           // Refused by the server (invalid_token) it stays inactive: no automatic retry.

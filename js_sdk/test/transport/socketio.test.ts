@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import type { io as realIo } from 'socket.io-client'
+import { io as realIo, type Socket } from 'socket.io-client'
 import { socketIoTransport } from '../../src/transport/socketio.js'
 import type { ConnectionState } from '../../src/transport/types.js'
 import { flush } from '../fakes.js'
 
 /** Records what the transport asked of socket.io-client and lets the test fire its events. */
 function fakeIo() {
-  const calls: Array<{ url: string; opts: Record<string, unknown> }> = []
+  const calls: Array<{ url: string | undefined; opts: Record<string, unknown> }> = []
   const handlers = new Map<string, (arg?: unknown) => void>()
   let closed = 0
   const socket = {
@@ -14,8 +14,9 @@ function fakeIo() {
     on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
     close: () => closed++,
   }
-  const io = ((url: string, opts: Record<string, unknown>) => {
-    calls.push({ url, opts })
+  // Like socket.io-client: io(opts) or io(url, opts).
+  const io = ((a: string | Record<string, unknown>, b?: Record<string, unknown>) => {
+    calls.push(typeof a === 'string' ? { url: a, opts: b! } : { url: undefined, opts: a })
     return socket
   }) as unknown as typeof realIo
   return { io, calls, socket, fire: (ev: string, arg?: unknown) => handlers.get(ev)!(arg), closed: () => closed }
@@ -34,7 +35,7 @@ describe('socketIoTransport', () => {
     })
     await flush()
     expect(f.calls).toHaveLength(1)
-    expect(f.calls[0]!.url).toBe('')
+    expect(f.calls[0]!.url).toBeUndefined() // the page's origin
     expect(f.calls[0]!.opts.path).toBe('/socket.io')
     const auth = f.calls[0]!.opts.auth as (cb: (d: object) => void) => void
     let sent: object | undefined
@@ -65,5 +66,16 @@ describe('socketIoTransport', () => {
     socketIoTransport({ io: g.io }).connect(h)()
     await flush()
     expect(g.calls).toHaveLength(0)
+  })
+
+  it('with the real socket.io-client and no URL, targets the page origin', async () => {
+    let socket: Socket | undefined
+    const io = ((...args: Parameters<typeof realIo>) => (socket = realIo(...args))) as typeof realIo
+    const close = socketIoTransport({ io, options: { autoConnect: false } })
+      .connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {} })
+    await flush()
+    expect((socket!.io as unknown as { uri: string }).uri).toBe(location.origin)
+    expect(socket!.io.opts.path).toBe('/socket.io')
+    close()
   })
 })
