@@ -96,9 +96,12 @@ async def test_notifications_before_connect_are_replayed(serve: Serve, tabs: Tab
 async def test_without_a_valid_token_no_connection(serve: Serve, auth: Any) -> None:
     _, url = await start(serve)
     client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    client.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
     await client.disconnect()
+    assert errors == [{"message": "invalid_token"}]  # what protocol v1 promises the browser
 
 
 async def test_an_adversary_who_knows_the_ids_gets_nothing(serve: Serve, tabs: Tabs) -> None:
@@ -239,8 +242,12 @@ async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve, tabs: Tabs) -
     _, url = await start(serve, max_connections_per_client=1)
     s = await session(url)
     await tabs().connect(url, {"token": s["token"]})
+    second = tabs()
+    errors: list[Any] = []
+    second.client.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await tabs().connect(url, {"token": s["token"]})
+        await second.connect(url, {"token": s["token"]})
+    assert errors == [{"message": "too_many_connections"}]
 
 
 class BrokenBuffer(MemoryReplayBuffer):
