@@ -80,3 +80,24 @@ async def test_dead_letters_go_to_their_own_stream_with_the_reason(
     assert await client.xpending(topic, "g") == {
         "pending": 0, "min": None, "max": None, "consumers": []
     }
+
+
+async def test_consumers_of_dead_processes_are_forgotten_once_they_hold_nothing(
+    make_bus: MakeBus, client: Any, topic: str
+) -> None:
+    await client.xgroup_create(topic, "g", id="0", mkstream=True)
+    await client.xgroup_createconsumer(topic, "g", "died-long-ago")
+    await asyncio.sleep(0.3)  # idle beyond 10 claim periods of 10 ms
+    bus = make_bus(claim_idle_ms=10)
+
+    async def handler(envelope: Envelope) -> None:
+        pass
+
+    bus.subscribe(topic, handler, group="g")
+    await bus.start()
+    for _ in range(100):
+        names = {c["name"] for c in await client.xinfo_consumers(topic, "g")}
+        if "died-long-ago" not in names:
+            break
+        await asyncio.sleep(0.05)
+    assert "died-long-ago" not in names

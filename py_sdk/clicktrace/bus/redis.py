@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["RedisBus"]
 
 BODY = b"body"
+DEAD_CONSUMER_IDLES = 10  # idle for this many claim periods, nothing pending: gone
 
 
 def _dlq(topic: str, group: str) -> str:
@@ -143,7 +144,19 @@ class RedisBus(Bus):
                 count = int(pending[0]["times_delivered"]) if pending else 1
                 await self._deliver(sub, _Delivery(self, sub, entry_id, fields, count))
             if start in (b"0-0", "0-0"):
-                return
+                break
+        await self._forget_dead_consumers(sub)
+
+    async def _forget_dead_consumers(self, sub: Subscription) -> None:
+        # Every process start makes a new consumer name; drop the long-idle ones that hold
+        # nothing any more, so the group does not grow without bound.
+        consumers: Any = await self._client.xinfo_consumers(sub.topic, sub.group)
+        for consumer in consumers:
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else name
+            idle_enough = int(consumer["idle"]) > self._claim_idle_ms * DEAD_CONSUMER_IDLES
+            if name != self.consumer_name and not int(consumer["pending"]) and idle_enough:
+                await self._client.xgroup_delconsumer(sub.topic, sub.group, name)
 
     async def _send_dead_letter(
         self, sub: Subscription, body: bytes, headers: dict[str, str]
