@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -263,3 +264,16 @@ async def test_a_replay_that_fails_drops_the_socket(serve: Serve, tabs: Tabs) ->
     tab.client.on("disconnect", gone.set)
     await tab.connect(url, {"token": s["token"]})
     await asyncio.wait_for(gone.wait(), 10)  # the client reconnects and resumes later
+
+
+async def test_an_expired_token_is_refused(serve: Serve) -> None:
+    _, url = await start(serve)
+    two_days_ago = TokenSigner(SECRET, ttl_seconds=86400, clock=lambda: time.time() - 172800)
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    client.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, auth={"token": two_days_ago.issue().token},
+                             transports=["websocket"], wait_timeout=10)
+    await client.disconnect()
+    assert errors == [{"message": "invalid_token"}]

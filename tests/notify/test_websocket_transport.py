@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -219,3 +220,11 @@ async def test_a_replay_that_fails_closes_the_socket(serve: Serve) -> None:
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
         assert await closed_with(ws) == (1011, "unavailable")
+
+
+async def test_an_expired_token_is_refused(serve: Serve) -> None:
+    _, url = await start(serve)
+    two_days_ago = TokenSigner(SECRET, ttl_seconds=86400, clock=lambda: time.time() - 172800)
+    async with connect(ws_url(url)) as ws:
+        await ws.send(json.dumps({"token": two_days_ago.issue().token}))
+        assert await closed_with(ws) == (1008, "invalid_token")
