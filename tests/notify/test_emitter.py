@@ -182,7 +182,25 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
     got = [await again.next() for _ in later]
     assert [f["seq"] for f in got] == [2, 3, 4]
     assert [f["correlation_id"] for f in got] == later
-    assert again.frames.empty() and spy.frames.empty()
+
+    # Mid-flight: commands land on both nodes while the tab hops from node B back to node A.
+    header = f"00-{trace_id}-{parent}-01"
+    burst = asyncio.gather(*(command(urls, s["token"], f"b{i}", header)
+                             for i, urls in enumerate([node_a, node_b] * 10)))
+    seen = [4]
+    while len(seen) < 6:
+        seen.append((await again.next())["seq"])
+    await again.close()
+    while not again.frames.empty():
+        seen.append(again.frames.get_nowait()["seq"])
+    third = Tab(cluster.transport)
+    tab_factory.append(third)
+    await third.connect(node_a, s["token"], last_seq=seen[-1])
+    await burst
+    while seen[-1] < 24:
+        seen.append((await third.next())["seq"])
+    assert seen == list(range(4, 25))  # every one of the 20, once, in order
+    assert third.frames.empty() and spy.frames.empty()
 
 
 async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab],
