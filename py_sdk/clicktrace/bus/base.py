@@ -100,9 +100,9 @@ class Bus(ABC):
         """Connect and declare every subscription; on return, publishes reach them."""
         if self._running:
             return
-        await self._connect()
-        self._running = self._consuming = True
         try:
+            await self._connect()
+            self._running = self._consuming = True
             for sub in self._subscriptions:
                 await self._prepare(sub)
         except BaseException:
@@ -150,6 +150,8 @@ class Bus(ABC):
         check_name("topic", topic)
         if not isinstance(envelope, Envelope):
             raise TypeError(f"publish needs an Envelope, not {type(envelope).__name__}")
+        if trace_mode is not None and trace_mode not in TRACE_MODES:
+            raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         if not self._running:
             raise BusNotRunning("publish on a bus that is not started")
         span = tracing.start_producer_span(self._tracer, self.system, topic, envelope)
@@ -157,8 +159,6 @@ class Bus(ABC):
             stamped = tracing.stamp(envelope, span)
             headers = tracing.native_headers(stamped)
             if trace_mode is not None:
-                if trace_mode not in TRACE_MODES:
-                    raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
                 headers[TRACE_MODE_HEADER] = trace_mode
             await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
 
