@@ -10,7 +10,7 @@ ack; JetStream publish + pull fetch and ack), with no tracing at all. clicktrace
 each round; the median of the per-round ratios is printed, for wall-clock throughput and
 for this process's CPU time per message (steadier on a shared machine).
 
-    .venv/bin/python bench/bus.py [--rounds 5] [--messages 2000] [--brokers redis,rabbitmq,nats]
+    .venv/bin/python bench/bus.py [--rounds 5] [--messages 1500] [--brokers redis,rabbitmq,nats]
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ async def main(rounds: int, messages: int, brokers: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--messages", type=int, default=1500)
     parser.add_argument("--brokers", default="redis,rabbitmq,nats")
     args = parser.parse_args()
     asyncio.run(main(args.rounds, args.messages, args.brokers.split(",")))
