@@ -32,7 +32,8 @@ export async function postCommand(
   const metadata = { correlation_id: record.correlationId, deadline, ...(allowed ? { client_id: session.clientId } : {}), ...cause }
   let res: Response
   try {
-    res = await fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
+    const send = (): Promise<Response> => fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
+    res = await (http.run ? http.run(send) : send())
   } catch (e) {
     http.end('network_error')
     return { code: 'network_error', message: String(e) }

@@ -45,12 +45,15 @@ export type Responder = (req: Sent) => { status: number; body?: unknown } | Prom
 export function fakeFetch(command: Responder = () => ({ status: 202, body: { status: 'accepted' } })) {
   const sent: Sent[] = []
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
-    const url = String(input)
+    // Plain calls pass (url, init); an instrumented fetch may pass a Request and Headers.
+    const request = input instanceof Request ? input : undefined
+    const url = request ? request.url : String(input)
+    const body = typeof init.body === 'string' ? init.body : request ? await request.text() : undefined
     const req: Sent = {
       url,
-      method: init.method ?? 'GET',
-      headers: { ...(init.headers as Record<string, string>) },
-      body: typeof init.body === 'string' ? (JSON.parse(init.body) as Record<string, unknown>) : undefined,
+      method: init.method ?? request?.method ?? 'GET',
+      headers: Object.fromEntries(new Headers(init.headers ?? request?.headers)),
+      body: body ? (JSON.parse(body) as Record<string, unknown>) : undefined,
     }
     sent.push(req)
     const r = url.endsWith('/clicktrace/session')

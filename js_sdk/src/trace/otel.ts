@@ -26,11 +26,14 @@ export interface TracerProviderLike {
 const API_KEY = Symbol.for('opentelemetry.js.api.1')
 const SPAN_KEY = Symbol.for('OpenTelemetry Context Key SPAN')
 
-/** The globally registered provider, if an app called `trace.setGlobalTracerProvider`. */
-export function registeredTracerProvider(): TracerProviderLike | undefined {
-  const g = (globalThis as Record<symbol, { trace?: TracerProviderLike } | undefined>)[API_KEY]
-  return g?.trace
+interface ApiGlobals {
+  trace?: TracerProviderLike
+  context?: { with<T>(context: OtelContext, fn: () => T): T }
 }
+const globals = (): ApiGlobals | undefined => (globalThis as Record<symbol, ApiGlobals | undefined>)[API_KEY]
+
+/** The globally registered provider, if an app called `trace.setGlobalTracerProvider`. */
+export const registeredTracerProvider = (): TracerProviderLike | undefined => globals()?.trace
 
 // An immutable Context as @opentelemetry/api defines it.
 const context = (values: Record<symbol, unknown>): OtelContext => ({
@@ -50,8 +53,10 @@ const parentContext = (p: SpanContext): OtelContext =>
 function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): ActionSpan {
   const sc = s.spanContext()
   const ctx: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & 1) === 1 }
+  const manager = globals()?.context
   return {
     context: ctx,
+    ...(manager ? { run: (fn) => manager.with(parentContext(ctx), fn) } : {}),
     child: (name, kind, attributes, parent) =>
       wrap(t.startSpan(name, { kind: kind - 1, ...(attributes ? { attributes } : {}) },
         parentContext(parent && parent.traceId === ctx.traceId ? parent : ctx)), t),

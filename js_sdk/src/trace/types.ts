@@ -13,6 +13,9 @@ export interface ActionSpan {
   readonly context: SpanContext
   /** A child span; `parent` continues from another context of the same trace instead. */
   child(name: string, kind: Kind, attributes?: Attributes, parent?: SpanContext): ActionSpan
+  /** Run `fn` with this span as the active OpenTelemetry context (so a registered fetch
+   * instrumentation nests under it); absent when no context manager is registered. */
+  run?<T>(fn: () => T): T
   /** `error` marks the span failed (OTLP status ERROR with that message). */
   end(error?: string, attributes?: Attributes): void
 }
