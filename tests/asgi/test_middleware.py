@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -469,3 +472,34 @@ async def test_fastapi() -> None:
     names = sorted(span.name for span in exporter.get_finished_spans())
     rename_name = "POST /api/products/{product_id}/rename"
     assert names == ["GET /boom", rename_name, rename_name]
+
+
+# --- hostile headers ------------------------------------------------------------------
+
+settings.register_profile(
+    "clicktrace-round-trips",
+    max_examples=2_000 if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else 100,
+    deadline=None,
+    database=None,
+)
+
+NAMES = [b"traceparent", b"tracestate", b"baggage", b"x-correlation-id", b"x-causation-id",
+         b"x-clicktrace-deadline", b"x-clicktrace-client", b"host"]
+
+
+@settings(settings.get_profile("clicktrace-round-trips"))
+@given(st.lists(st.tuples(st.sampled_from(NAMES), st.binary(max_size=80)), max_size=10))
+async def test_any_headers_get_a_valid_id_and_traceresponse(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    tp = TracerProvider()  # no exporter: only the response matters here
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("ok")(scope, receive, send)
+
+    sent = await drive(ClicktraceMiddleware(ok, tracer_provider=tp), http_scope(headers=headers))
+    found = header_dict(sent[0])
+    (correlation_id,) = found[b"x-correlation-id"]
+    assert parse_id(correlation_id) == correlation_id.decode()
+    (traceresponse,) = found[b"traceresponse"]
+    assert parse_traceparent(traceresponse) is not None
