@@ -4,11 +4,15 @@ For each broker, N messages (the same encoded envelope bytes) are published one 
 while one consumer receives, decodes and acks them; throughput = N / time until the last
 is handled. The raw variant uses the client directly the way the clicktrace backend does
 (Redis XADD + XREADGROUP/XACK; aio-pika confirmed publish to a quorum queue + prefetch and
-ack; JetStream publish + pull fetch and ack), with no tracing at all. clicktrace runs twice:
-"traced" with an SDK TracerProvider recording every span (to a sink that drops them), and
-"untraced" with a no-op provider (what the library itself costs). Variants alternate within
-each round; the median of the per-round ratios is printed, for wall-clock throughput and
-for this process's CPU time per message (steadier on a shared machine).
+ack; JetStream publish + pull fetch and ack), with no tracing at all; "raw+headers" also
+sends the native headers clicktrace adds (traceparent, x-correlation-id) by hand, which is
+what interop with stock instrumentation costs on the wire whoever writes them.
+
+clicktrace runs twice: "traced" with an SDK TracerProvider recording every span (to a sink
+that drops them), and "untraced" with a no-op provider (what the library itself costs).
+Variants rotate within each round; the median of the per-round ratios is printed, for
+wall-clock throughput and for this process's CPU time per message (steadier on a shared
+machine).
 
     .venv/bin/python bench/bus.py [--rounds 5] [--messages 1500] [--brokers redis,rabbitmq,nats]
 """
@@ -38,6 +42,7 @@ URLS = {
     "nats": "nats://127.0.0.1:4222",
 }
 PAYLOAD = {"id": 42, "name": "Espresso cup", "price": 12.5, "version": 7}
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class _Sink(SpanExporter):
@@ -87,7 +92,7 @@ def _result(n: int, start: float, cpu: float) -> tuple[float, float]:
 _decoder = msgspec.json.Decoder(Envelope)
 
 
-async def _raw_redis(n: int) -> tuple[float, float]:
+async def _raw_redis(n: int, headers: bool) -> tuple[float, float]:
     import redis.asyncio as aioredis
 
     topic = f"bench-{new_id().lower()}"
@@ -108,7 +113,8 @@ async def _raw_redis(n: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     consumer = asyncio.create_task(consume())
     for envelope in envelopes:  # encoding is part of sending, as it is for clicktrace
-        await client.xadd(topic, {b"body": encode(envelope)})
+        fields: dict[Any, Any] = {b"body": encode(envelope), **_headers(envelope, headers)}
+        await client.xadd(topic, fields)
     await asyncio.wait_for(consumer, 300)
     result = _result(n, start, cpu)
     await client.delete(topic)
@@ -116,7 +122,7 @@ async def _raw_redis(n: int) -> tuple[float, float]:
     return result
 
 
-async def _raw_rabbitmq(n: int) -> tuple[float, float]:
+async def _raw_rabbitmq(n: int, headers: bool) -> tuple[float, float]:
     import aio_pika
 
     topic = f"bench-{new_id().lower()}"
@@ -145,7 +151,7 @@ async def _raw_rabbitmq(n: int) -> tuple[float, float]:
     for envelope in envelopes:
         await exchange.publish(aio_pika.Message(
             encode(envelope), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=envelope.metadata.message_id,
+            message_id=envelope.metadata.message_id, headers=_headers(envelope, headers),
         ), routing_key=topic, mandatory=True)
     await asyncio.wait_for(consumer, 300)
     result = _result(n, start, cpu)
@@ -154,7 +160,7 @@ async def _raw_rabbitmq(n: int) -> tuple[float, float]:
     return result
 
 
-async def _raw_nats(n: int) -> tuple[float, float]:
+async def _raw_nats(n: int, headers: bool) -> tuple[float, float]:
     import nats
     from nats.js.api import ConsumerConfig, StreamConfig
 
@@ -182,8 +188,8 @@ async def _raw_nats(n: int) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     consumer = asyncio.create_task(consume())
     for envelope in envelopes:
-        headers = {"Nats-Msg-Id": envelope.metadata.message_id}
-        await js.publish(topic, encode(envelope), headers=headers)
+        native = {"Nats-Msg-Id": envelope.metadata.message_id, **_headers(envelope, headers)}
+        await js.publish(topic, encode(envelope), headers=native)
     await asyncio.wait_for(consumer, 300)
     result = _result(n, start, cpu)
     await psub.unsubscribe()
@@ -192,7 +198,14 @@ async def _raw_nats(n: int) -> tuple[float, float]:
     return result
 
 
-RAW: dict[str, Callable[[int], Awaitable[tuple[float, float]]]] = {
+def _headers(envelope: Envelope, wanted: bool) -> dict[str, Any]:
+    """The native headers clicktrace adds, for the raw variant that sends them by hand."""
+    if not wanted:
+        return {}
+    return {"traceparent": TRACEPARENT, "x-correlation-id": envelope.metadata.correlation_id}
+
+
+RAW: dict[str, Callable[[int, bool], Awaitable[tuple[float, float]]]] = {
     "redis": _raw_redis, "rabbitmq": _raw_rabbitmq, "nats": _raw_nats,
 }
 
@@ -228,15 +241,17 @@ Sample = tuple[float, float]  # (messages per second, CPU microseconds per messa
 async def _measure(broker: str, rounds: int, messages: int) -> dict[str, list[Sample]]:
     untraced = NoOpTracerProvider()
     variants: list[tuple[str, Callable[[], Awaitable[Sample]]]] = [
-        ("raw", partial(RAW[broker], messages)),
+        ("raw", partial(RAW[broker], messages, False)),
+        ("raw+headers", partial(RAW[broker], messages, True)),
         ("traced", partial(_clicktrace, broker, messages, PROVIDER)),
         ("untraced", partial(_clicktrace, broker, messages, untraced)),
     ]
     runs: dict[str, list[Sample]] = {name: [] for name, _ in variants}
-    await RAW[broker](min(200, messages))  # warm up connections and code paths
+    await RAW[broker](min(200, messages), True)  # warm up connections and code paths
     await _clicktrace(broker, min(200, messages), PROVIDER)
     for i in range(rounds):
-        for name, run in variants[i % 3:] + variants[:i % 3]:  # rotate the order
+        k = i % len(variants)
+        for name, run in variants[k:] + variants[:k]:  # rotate the order
             runs[name].append(await run())
     return runs
 
@@ -245,26 +260,29 @@ def _row(broker: str, runs: dict[str, list[Sample]]) -> str:
     def med(name: str, index: int) -> float:
         return statistics.median(r[index] for r in runs[name])
 
-    def ratio(name: str, index: int) -> float:
-        pairs = list(zip(runs[name], runs["raw"], strict=True))
-        if index == 0:  # throughput: ours / raw
-            return statistics.median(o[0] / r[0] for o, r in pairs)
-        return statistics.median(r[1] / o[1] for o, r in pairs)  # CPU: raw / ours
+    def ratio(name: str, base: str) -> str:
+        pairs = list(zip(runs[name], runs[base], strict=True))
+        wall = statistics.median(o[0] / r[0] for o, r in pairs)  # throughput: ours / raw
+        cpu = statistics.median(r[1] / o[1] for o, r in pairs)  # CPU per message: raw / ours
+        return f"{wall:.2f}x / {cpu:.2f}x"
 
     return (
-        f"| {broker} | {med('raw', 0):,.0f} | {med('traced', 0):,.0f} "
-        f"({ratio('traced', 0):.2f}x) | {med('untraced', 0):,.0f} "
-        f"({ratio('untraced', 0):.2f}x) | {med('raw', 1):.0f} / {med('traced', 1):.0f} / "
-        f"{med('untraced', 1):.0f} | {ratio('traced', 1):.2f}x / {ratio('untraced', 1):.2f}x |"
+        f"| {broker} | {med('raw', 0):,.0f} | {med('raw+headers', 0):,.0f} "
+        f"| {med('traced', 0):,.0f} | {med('untraced', 0):,.0f} "
+        f"| {ratio('traced', 'raw')} | {ratio('untraced', 'raw')} "
+        f"| {ratio('traced', 'raw+headers')} | {ratio('untraced', 'raw+headers')} "
+        f"| {med('raw', 1):.0f} / {med('raw+headers', 1):.0f} / {med('traced', 1):.0f} / "
+        f"{med('untraced', 1):.0f} |"
     )
 
 
 async def main(rounds: int, messages: int, brokers: list[str]) -> None:
-    print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios\n")
-    print("| broker | raw client msg/s | clicktrace traced msg/s (ratio) "
-          "| clicktrace untraced msg/s (ratio) | CPU µs/msg raw / traced / untraced "
-          "| CPU ratio traced / untraced |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios")
+    print("ratios are wall-clock throughput / CPU per message, clicktrace vs the raw client\n")
+    print("| broker | raw msg/s | raw+headers msg/s | traced msg/s | untraced msg/s "
+          "| traced vs raw | untraced vs raw | traced vs raw+headers "
+          "| untraced vs raw+headers | CPU µs/msg raw / raw+h / traced / untraced |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for broker in brokers:
         print(_row(broker, await _measure(broker, rounds, messages)), flush=True)
     PROVIDER.shutdown()

@@ -10,6 +10,7 @@ dead-letters it on its last delivery. Dead letters go to the subject
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ def _safe(name: str) -> str:
     return f"{name.replace('.', '_')}_{digest}"
 
 
+@functools.lru_cache(maxsize=1024)  # computed on every publish
 def stream_name(topic: str) -> str:
     return f"CT_{_safe(topic)}"
 
