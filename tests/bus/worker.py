@@ -3,6 +3,7 @@
     python worker.py hang URL TOPIC GROUP          print "started <id> <attempt>", then hang
     python worker.py project URL TOPIC GROUP DSN   apply to a PostgreSQL read model, once
     python worker.py relay URL OUTBOX_TABLE DSN    relay a PostgreSQL outbox to the bus
+    python worker.py relay-sqlite URL DB_PATH      relay a SQLite outbox to the bus
 
 Prints "ready" once consuming. Not a test module: the tests start it as a subprocess.
 """
@@ -14,13 +15,14 @@ import random
 import sys
 from typing import Any
 
+import aiosqlite
 import asyncpg
 
 from clicktrace import context as click_context
 from clicktrace.bus import Backoff, create_bus
 from clicktrace.bus.idempotency import PostgresIdempotency
 from clicktrace.envelope import Envelope
-from clicktrace.outbox import OutboxRelay, PostgresOutbox
+from clicktrace.outbox import OutboxRelay, PostgresOutbox, SqliteOutbox
 
 # Short timers so a crash is noticed within a test.
 FAST: dict[str, dict[str, Any]] = {
@@ -83,6 +85,16 @@ async def relay(url: str, table: str, dsn: str) -> None:
     await asyncio.Event().wait()
 
 
+async def relay_sqlite(url: str, path: str) -> None:
+    bus = make_bus(url)
+    await bus.start()
+    relay = OutboxRelay(SqliteOutbox(), connect=lambda: aiosqlite.connect(path), bus=bus,
+                        batch=10, poll_interval=0.05)
+    await relay.start()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
 def main(argv: list[str]) -> None:
     mode, *args = argv
     if mode == "hang":
@@ -91,6 +103,8 @@ def main(argv: list[str]) -> None:
         asyncio.run(project(*args))
     elif mode == "relay":
         asyncio.run(relay(*args))
+    elif mode == "relay-sqlite":
+        asyncio.run(relay_sqlite(*args))
     else:
         raise SystemExit(f"unknown mode {mode!r}")
 
