@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -198,7 +199,7 @@ async def test_a_relay_process_killed_mid_publish_loses_nothing(tmp_path: Path) 
             await asyncio.sleep(0.05)
         relay.kill()
         await relay.wait()
-        entries = await client.xrange(topic)
+        entries: Any = await client.xrange(topic)
     finally:
         await client.delete(topic)
         await client.aclose()
