@@ -74,8 +74,12 @@ export function createClient(
   }
   const emit = (record: CommandRecord<unknown>): void => run(() => options.onStatus?.(record))
 
+  // Resolves `ready`: commands waiting for the first connection attempt go ahead.
+  let go: (() => void) | undefined
+
   function close(): void {
     disconnect?.()
+    go?.() // nobody waits on a transport that is gone
     disconnect = ready = undefined
   }
 
@@ -101,15 +105,14 @@ export function createClient(
       lastSeq = 0
     }
     if (disconnect) return
-    let first: (() => void) | undefined
-    ready = new Promise((r) => (first = r))
+    ready = new Promise((r) => (go = r))
     disconnect = transport.connect({
       hello: () => ({ token: sessions.known()?.token ?? '', last_seq: lastSeq }),
       message: receive,
       state: (s) => {
         connection.status = s
         // The first command waits for the first attempt, so the server can route its outcome.
-        if (s !== 'connecting') first?.()
+        if (s !== 'connecting') go?.()
         if (s === 'rejected') rejoin()
       },
     })

@@ -30,7 +30,8 @@ export function sessionSource(url: string, fetcher: typeof fetch): SessionSource
   return {
     known: () => value,
     get(renew) {
-      if (renew || (value?.expiresAt !== undefined && value.expiresAt - SESSION_RENEW_MARGIN_MS <= Date.now())) current = undefined
+      // Without expires_at the difference is NaN and the session never expires here.
+      if (renew || (value?.expiresAt as number) - SESSION_RENEW_MARGIN_MS <= Date.now()) current = undefined
       current ??= load().then(
         (s) => (value = s),
         (e: unknown) => {

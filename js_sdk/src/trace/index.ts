@@ -22,7 +22,7 @@ export function makeTracing(o: ClicktraceOptions, fetcher: typeof fetch, token: 
         const t = token()
         return t ? { 'x-clicktrace-client': t } : {}
       },
-      ...(o.onError ? { onError: o.onError } : {}),
+      onError: o.onError,
     })
     exporter.add(span)
   })

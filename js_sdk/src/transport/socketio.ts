@@ -34,7 +34,10 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
           // Refused by the server (invalid_token) it stays inactive: no automatic retry.
           socket.on('connect_error', () => h.state(socket.active ? 'disconnected' : 'rejected'))
           socket.on('clicktrace', h.message)
-          close = () => socket.close()
+          close = () => {
+            socket.off() // no events from a transport that was closed
+            socket.close()
+          }
         },
         () => h.state('disconnected'),
       )

@@ -9,16 +9,14 @@ export interface WebSocketOptions {
   WebSocket?: typeof WebSocket
   initialDelayMs?: number
   maxDelayMs?: number
-  random?: () => number
 }
 
 export const WS_INITIAL_DELAY_MS = 500
 export const WS_MAX_DELAY_MS = 10_000
 
 /** Delay before reconnect attempt `attempt` (0-based): full jitter under a capped exponential. */
-export function backoffDelay(attempt: number, initial: number, max: number, random: () => number): number {
-  return Math.floor(random() * Math.min(max, initial * 2 ** attempt)) // 2 ** 1024 is Infinity: still capped
-}
+export const backoffDelay = (attempt: number, initial: number, max: number): number =>
+  Math.floor(Math.random() * Math.min(max, initial * 2 ** attempt)) // 2 ** 1024 is Infinity: still capped
 
 // Relative to the page: http(s) becomes ws(s).
 const wsUrl = (url: string): string => resolveUrl(url)?.href.replace(/^http/, 'ws') ?? url
@@ -26,7 +24,6 @@ const wsUrl = (url: string): string => resolveUrl(url)?.href.replace(/^http/, 'w
 export function webSocketTransport(options: WebSocketOptions = {}): Transport {
   const initial = options.initialDelayMs ?? WS_INITIAL_DELAY_MS
   const max = options.maxDelayMs ?? WS_MAX_DELAY_MS
-  const random = options.random ?? Math.random
   return {
     connect(h) {
       const WS = options.WebSocket ?? globalThis.WebSocket
@@ -58,14 +55,16 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           if (socket !== ws) return
           socket = undefined
           h.state(ev.code === 1008 && ev.reason === 'invalid_token' ? 'rejected' : 'disconnected')
-          if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max, random))
+          if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max))
         }
       }
       open()
       return () => {
         closed = true
         clearTimeout(timer)
-        socket?.close()
+        const ws = socket
+        socket = undefined // its close event must not report on a transport that was closed
+        ws?.close()
       }
     },
   }

@@ -12,6 +12,7 @@ function fakeIo() {
   const socket = {
     active: true,
     on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
+    off: () => handlers.clear(),
     close: () => closed++,
   }
   // Like socket.io-client: io(opts) or io(url, opts).
@@ -19,7 +20,7 @@ function fakeIo() {
     calls.push(typeof a === 'string' ? { url: a, opts: b! } : { url: undefined, opts: a })
     return socket
   }) as unknown as typeof realIo
-  return { io, calls, socket, fire: (ev: string, arg?: unknown) => handlers.get(ev)!(arg), closed: () => closed }
+  return { io, calls, socket, fire: (ev: string, arg?: unknown) => handlers.get(ev)?.(arg), closed: () => closed }
 }
 
 describe('socketIoTransport', () => {
@@ -54,6 +55,9 @@ describe('socketIoTransport', () => {
     expect(states).toEqual(['connecting', 'connected', 'disconnected', 'disconnected', 'rejected'])
     close()
     expect(f.closed()).toBe(1)
+    const before = states.length
+    f.fire('disconnect') // what socket.io-client emits on close(): nobody listens any more
+    expect(states.length).toBe(before)
   })
 
   it('passes url, path and extra options through, and never opens after an early close', async () => {

@@ -31,19 +31,25 @@ class FakeSocket {
   }
 }
 
-function start(opts: { random?: () => number } = {}) {
+function start() {
   FakeSocket.all = []
   const messages: unknown[] = []
   const states: ConnectionState[] = []
   let hello: Hello = { token: 't', last_seq: 0 }
-  const t = webSocketTransport({ WebSocket: FakeSocket as unknown as typeof WebSocket, random: opts.random ?? (() => 1) })
+  const t = webSocketTransport({ WebSocket: FakeSocket as unknown as typeof WebSocket })
   const close = t.connect({ hello: () => hello, message: (m) => messages.push(m), state: (s) => states.push(s) })
   return { messages, states, close, setHello: (h: Hello) => (hello = h), sock: () => FakeSocket.all[FakeSocket.all.length - 1]! }
 }
 
 describe('webSocketTransport', () => {
-  beforeEach(() => vi.useFakeTimers())
-  afterEach(() => vi.useRealTimers())
+  beforeEach(() => {
+    vi.useFakeTimers()
+    vi.spyOn(Math, 'random').mockReturnValue(0.99999) // the longest jittered delay
+  })
+  afterEach(() => {
+    vi.useRealTimers()
+    vi.restoreAllMocks()
+  })
 
   it('connects to /clicktrace/ws on the page origin with ws:, sends the hello first, then reads JSON frames', () => {
     const { messages, states, sock } = start()
@@ -74,7 +80,7 @@ describe('webSocketTransport', () => {
       }
       delays.push(waited)
     }
-    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000, 10000])
+    expect(delays).toEqual([500, 1000, 2000, 4000, 8000, 10000, 10000, 10000]) // at 100 ms resolution
     expect(states.filter((s) => s === 'disconnected')).toHaveLength(8)
     sock().serverOpen()
     expect(JSON.parse(sock().sent[0]!)).toEqual({ token: 't', last_seq: 7 })
@@ -95,19 +101,26 @@ describe('webSocketTransport', () => {
   })
 
   it('stops for good when closed', () => {
-    const { close, sock } = start()
+    const { close, sock, states } = start()
     const s = sock()
     s.serverOpen()
+    const before = states.length
     close()
     expect(s.closed).toBe(true)
+    expect(states.length).toBe(before) // no 'disconnected' from a closed transport
     vi.advanceTimersByTime(60_000)
     expect(FakeSocket.all).toHaveLength(1)
   })
 
   it('uses full jitter under the cap', () => {
-    expect(backoffDelay(0, 500, 10_000, () => 0.5)).toBe(250)
-    expect(backoffDelay(3, 500, 10_000, () => 0.999)).toBe(3996)
-    expect(backoffDelay(50, 500, 10_000, () => 0.999)).toBe(9990)
-    expect(backoffDelay(2, 500, 10_000, () => 0)).toBe(0)
+    const roll = vi.spyOn(Math, 'random')
+    roll.mockReturnValue(0.5)
+    expect(backoffDelay(0, 500, 10_000)).toBe(250)
+    roll.mockReturnValue(0.999)
+    expect(backoffDelay(3, 500, 10_000)).toBe(3996)
+    expect(backoffDelay(50, 500, 10_000)).toBe(9990)
+    expect(backoffDelay(2000, 500, 10_000)).toBe(9990)
+    roll.mockReturnValue(0)
+    expect(backoffDelay(2, 500, 10_000)).toBe(0)
   })
 })
