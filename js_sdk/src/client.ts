@@ -24,7 +24,7 @@ export type Outcome = CommandOutcome['status']
 export interface CommandEffects<D> {
   /** Apply the optimistic change (called once, synchronously, at the click). */
   optimistic(correlationId: string): void
-  /** The command settled; `late` is a confirmation after a timeout. */
+  /** The command settled; `late` is a confirmation after a timeout or a lost response. */
   settle(status: Outcome, data: D | undefined, late: boolean): void
 }
 
