@@ -422,6 +422,18 @@ async def test_inside_opentelemetry_asgi_there_is_one_server_span() -> None:
     assert response.json()["correlation_id"] == CORRELATION
 
 
+async def test_an_in_process_callers_client_span_is_not_joined() -> None:
+    # Called in-process (httpx.ASGITransport shares contextvars), the caller's CLIENT span is
+    # current: the app still gets a SERVER span of its own, parented by its own headers.
+    tp, exporter = provider()
+    async with client(app(tp)) as http:
+        with tp.get_tracer("caller").start_as_current_span("call", kind=SpanKind.CLIENT):
+            await http.get("/items/3", headers={"traceparent": TRACEPARENT})
+    server = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    assert len(server) == 1 and server[0].parent is not None
+    assert server[0].parent.span_id == PARENT
+
+
 async def test_around_opentelemetry_asgi_its_span_becomes_internal() -> None:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

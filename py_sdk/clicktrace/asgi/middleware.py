@@ -121,9 +121,11 @@ class ClicktraceMiddleware:
         span = _get_current_span(current)
         own = False
         ctx = None
-        if span.get_span_context().is_valid:
+        if getattr(span, "kind", None) is SpanKind.SERVER and span.get_span_context().is_valid:
             # An outer instrumentation (opentelemetry-instrumentation-asgi) has opened the
             # server span from these same headers: join it rather than open a second one.
+            # Any other current span (a client span of an in-process caller) is not ours to
+            # join: this request gets its own server span from its own headers.
             if span.is_recording():
                 span.set_attribute("clicktrace.correlation_id", correlation_id)
         else:
