@@ -277,3 +277,22 @@ async def test_an_expired_token_is_refused(serve: Serve) -> None:
                              transports=["websocket"], wait_timeout=10)
     await client.disconnect()
     assert errors == [{"message": "invalid_token"}]
+
+
+def failing_user(conn: HTTPConnection) -> str | None:
+    if conn.headers.get("x-user") == "boom":
+        raise RuntimeError("the session store is down")
+    return conn.headers.get("x-user")
+
+
+async def test_a_failing_user_hook_refuses_the_socket(serve: Serve) -> None:
+    _, url = await start(serve, user_of=failing_user)
+    s = await session(url, headers={"x-user": "alice"})
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    client.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await client.connect(url, auth={"token": s["token"]}, headers={"x-user": "boom"},
+                             transports=["websocket"], wait_timeout=10)
+    await client.disconnect()
+    assert errors == [{"message": "unavailable"}]

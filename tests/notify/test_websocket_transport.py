@@ -228,3 +228,17 @@ async def test_an_expired_token_is_refused(serve: Serve) -> None:
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": two_days_ago.issue().token}))
         assert await closed_with(ws) == (1008, "invalid_token")
+
+
+def failing_user(conn: HTTPConnection) -> str | None:
+    if conn.headers.get("x-user") == "boom":
+        raise RuntimeError("the session store is down")
+    return conn.headers.get("x-user")
+
+
+async def test_a_failing_user_hook_closes_the_socket(serve: Serve) -> None:
+    _, url = await start(serve, user_of=failing_user)
+    s = await session(url, headers={"x-user": "alice"})
+    async with connect(ws_url(url), additional_headers={"x-user": "boom"}) as ws:
+        await ws.send(json.dumps({"token": s["token"]}))
+        assert await closed_with(ws) == (1011, "unavailable")

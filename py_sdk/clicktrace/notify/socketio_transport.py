@@ -142,7 +142,12 @@ class SocketIOTransport:
             raise socketio.exceptions.ConnectionRefusedError("invalid_token")
         if claims.user is not None:
             scope = environ.get("asgi.scope")
-            user = await resolve_user(self._user_of, HTTPConnection(scope)) if scope else None
+            try:
+                user = await resolve_user(self._user_of, HTTPConnection(scope)) if scope else None
+            except Exception:
+                # The app's hook failed: refuse (the client retries), never crash the server.
+                _log.warning("clicktrace: user_of failed; refusing the socket", exc_info=True)
+                raise socketio.exceptions.ConnectionRefusedError("unavailable") from None
             if user != claims.user:
                 raise socketio.exceptions.ConnectionRefusedError("invalid_token")
 

@@ -91,8 +91,14 @@ class WebSocketTransport:
         claims = self._signer.claims(hello.token)
         if claims is None:
             raise _Rejected(1008, "invalid_token")
-        if claims.user is not None and claims.user != await resolve_user(self._user_of, ws):
-            raise _Rejected(1008, "invalid_token")
+        if claims.user is not None:
+            try:
+                user = await resolve_user(self._user_of, ws)
+            except Exception:
+                _log.warning("clicktrace: user_of failed; refusing the socket", exc_info=True)
+                raise _Rejected(1011, "unavailable") from None
+            if user != claims.user:
+                raise _Rejected(1008, "invalid_token")
         return hello, claims.client_id
 
     async def _endpoint(self, ws: WebSocket) -> None:
