@@ -35,11 +35,12 @@ web: $(STAMP)/npm
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
-check: setup
+check: setup web
 	$(PY) -m mypy
 	$(PY) -m mypy tests e2e bench demo_app/server
 	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server
 	npm run typecheck
+	node bench/bundle.mjs --check  # the plugin's 5 KB min+gzip budget
 
 test-py: setup
 	$(PY) -m pytest tests -q
