@@ -19,7 +19,7 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.notify.delivery import Hub, TooManyConnections
+from clicktrace.notify.delivery import Delivery, Hub, TooManyConnections
 from clicktrace.notify.fanout import REDIS_HINT
 from clicktrace.notify.frames import EVENT, MAX_HELLO_BYTES, Frame, parse_hello
 from clicktrace.notify.session import UserOf, resolve_user
@@ -29,6 +29,7 @@ __all__ = ["SocketIOTransport", "gated_manager"]
 
 AMQP_HINT = "pip install 'clicktrace[rabbitmq]'"
 _log = logging.getLogger("clicktrace.notify")
+_RETRY_START, _RETRY_MAX = 0.5, 10.0
 
 
 class _Gate(socketio.AsyncManager):  # type: ignore[misc]
@@ -39,6 +40,11 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
     """
 
     hub: Hub | None = None
+    _retries: set[asyncio.Task[None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._retries = set()
 
     async def emit(self, event: str, data: Any, namespace: str | None, room: Any = None,
                    skip_sid: Any = None, callback: Any = None, to: Any = None,
@@ -56,20 +62,35 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
         # Called after the CONNECT packet is queued, so replayed frames follow it.
         result = await super().connect(sid, namespace)
         delivery = self.hub.get(sid) if self.hub is not None else None
-        if delivery is not None:
-            try:
-                await delivery.resume()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # e.g. Redis unreachable: drop the socket; the client reconnects and resumes.
-                _log.warning("clicktrace: replay failed; disconnecting the socket",
-                             exc_info=True)
-                await self.server.disconnect(sid, namespace=namespace)
+        if delivery is not None and not await _resumed(delivery):
+            # e.g. Redis unreachable. socket.io-client does not reconnect after a server-side
+            # disconnect, so keep the socket (holding its live frames, bounded) and retry.
+            task = asyncio.create_task(self._resume_later(sid, delivery))
+            self._retries.add(task)
+            task.add_done_callback(self._retries.discard)
         return result
+
+    async def _resume_later(self, sid: str, delivery: Delivery) -> None:
+        delay = _RETRY_START
+        while self.hub is not None and self.hub.get(sid) is delivery:
+            await asyncio.sleep(delay)
+            if await _resumed(delivery):
+                return
+            delay = min(delay * 2, _RETRY_MAX)
 
     async def send_to(self, sid: str, frame: Frame) -> None:
         await socketio.AsyncManager.emit(self, EVENT, frame, "/", to=sid)
+
+
+async def _resumed(delivery: Delivery) -> bool:
+    try:
+        await delivery.resume()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        _log.warning("clicktrace: replay failed; retrying", exc_info=True)
+        return False
+    return True
 
 
 class _LocalManager(_Gate):
