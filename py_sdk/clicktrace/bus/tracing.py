@@ -23,7 +23,11 @@ from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id, parse_id
 from clicktrace.propagation import HEADER_KEYS, Extracted
 from clicktrace.propagation.baggage import parse_baggage
-from clicktrace.propagation.traceparent import format_traceparent, parse_traceparent
+from clicktrace.propagation.traceparent import (
+    TraceParent,
+    format_traceparent,
+    parse_traceparent,
+)
 from clicktrace.propagation.tracestate import parse_tracestate
 
 __all__ = [
@@ -53,13 +57,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _remote(traceparent: Any, tracestate: Any, baggage: Any) -> Extracted:
+def _remote(traceparent: TraceParent | Any, tracestate: Any, baggage: Any) -> Extracted:
     """The trace context in three fields; only what is valid (never raises).
 
     The bus reads exactly these three per message, so it parses them directly rather than
     through the general ``extract`` (which looks at every clicktrace key too).
     """
-    tp = parse_traceparent(_text(traceparent))
+    tp = traceparent if isinstance(traceparent, TraceParent) else parse_traceparent(
+        _text(traceparent)
+    )
     state = _text(tracestate)
     bag = _text(baggage)
     return Extracted(
@@ -112,8 +118,9 @@ def native_headers(envelope: Envelope) -> dict[str, str]:
 def _incoming(envelope: Envelope, headers: Mapping[str, Any]) -> Extracted:
     # Native headers win for the trace: stock instrumentation on the producer side writes
     # its own publish span there. The envelope is the fallback.
-    traceparent = headers.get(HEADER_KEYS.traceparent)
-    if traceparent is not None and parse_traceparent(_text(traceparent)) is not None:
+    raw = headers.get(HEADER_KEYS.traceparent)
+    traceparent = parse_traceparent(_text(raw)) if raw is not None else None
+    if traceparent is not None:
         return _remote(
             traceparent, headers.get(HEADER_KEYS.tracestate), headers.get(HEADER_KEYS.baggage)
         )
