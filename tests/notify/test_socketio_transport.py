@@ -309,3 +309,20 @@ async def test_an_expired_token_is_refused(serve: Serve) -> None:
                              transports=["websocket"], wait_timeout=10)
     await client.disconnect()
     assert errors == [{"message": "invalid_token"}]
+
+
+async def test_aclose_stops_pending_replay_retries(serve: Serve, tabs: Tabs) -> None:
+    buffer = FlakyBuffer()
+    buffer.failures = 10**6  # never recovers
+    notifier, url = await start(serve, buffer=buffer)
+    s = await session(url)
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"]})
+    retries = notifier.sio.manager._retries
+    for _ in range(1000):  # the first replay runs just after the client sees CONNECT
+        if retries:
+            break
+        await asyncio.sleep(0.01)
+    assert len(retries) == 1
+    await notifier.aclose()
+    assert not retries

@@ -78,6 +78,11 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
                 return
             delay = min(delay * 2, _RETRY_MAX)
 
+    async def cancel_retries(self) -> None:
+        for task in list(self._retries):
+            task.cancel()
+        await asyncio.gather(*self._retries, return_exceptions=True)
+
     async def send_to(self, sid: str, frame: Frame) -> None:
         await socketio.AsyncManager.emit(self, EVENT, frame, "/", to=sid)
 
@@ -198,4 +203,5 @@ class SocketIOTransport:
         return wrapped
 
     async def aclose(self) -> None:
+        await self.manager.cancel_retries()
         await self.sio.shutdown()
