@@ -1,5 +1,5 @@
-"""NATS JetStream specifics: native headers as NATS headers with Nats-Msg-Id, and
-JetStream's duplicate window dropping a re-published message."""
+"""NATS JetStream specifics: native headers as NATS headers with Nats-Msg-Id, max-deliver,
+and JetStream's duplicate window dropping a re-published message."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from clicktrace import context as click_context
 from clicktrace.bus import Bus
-from clicktrace.bus.nats import stream_name
+from clicktrace.bus.nats import durable_name, stream_name
 from clicktrace.envelope import Envelope, new_envelope
 
 from .conftest import URLS
@@ -40,8 +40,11 @@ async def test_headers_and_broker_side_dedupe(make_bus: MakeBus, js: Any, topic:
     async def handler(envelope: Envelope) -> None:
         await got.put(envelope)
 
-    bus.subscribe(topic, handler, group="g")
+    bus.subscribe(topic, handler, group="g", max_attempts=4)
     await bus.start()
+    # JetStream stops redelivering after max_deliver; the bus gives up on the last one.
+    consumer = await js.consumer_info(stream_name(topic), durable_name("g"))
+    assert consumer.config.max_deliver == 5
     with click_context.bound(CLICK):
         envelope = new_envelope("T", {"n": 1})
     for _ in range(3):  # a relay re-publishing after a crash

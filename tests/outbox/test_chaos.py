@@ -62,6 +62,7 @@ async def _produce(pool: Any, outbox: PostgresOutbox, topic: str) -> None:
             await asyncio.sleep(0.05)  # spread the commands over the kills
 
 
+@pytest.mark.timeout(240)  # above GIVE_UP_AFTER, so a stuck run reports its figures
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq", "nats"])
 async def test_exactly_once_through_consumer_and_relay_kills(broker: str) -> None:
     group = f"chaos_{new_id().lower()}"
