@@ -221,3 +221,29 @@ async def test_trace_modes(
     assert process.context.trace_id != send.context.trace_id
     linked = [link.context.span_id for link in process.links]
     assert linked == ([send.context.span_id] if (header or mode) == "link" else [])
+
+
+async def test_consumers_in_one_group_share_the_work_once(
+    make_bus: MakeBus, topic: str, broker: str
+) -> None:
+    first = make_bus()
+    second = first if broker == "memory" else make_bus()  # memory: one process, one bus
+    got: list[int] = []
+    done = asyncio.Event()
+
+    async def handler(envelope: Envelope) -> None:
+        got.append(envelope.payload)
+        await asyncio.sleep(0.001)  # give the other consumer a chance
+        if len(got) >= 20:
+            done.set()
+
+    first.subscribe(topic, handler, group="g")
+    second.subscribe(topic, handler, group="g")
+    await first.start()
+    await second.start()
+    for i in range(20):
+        await first.publish(topic, new_envelope("T", i))
+    await asyncio.wait_for(done.wait(), WAIT)
+    await first.close()
+    await second.close()
+    assert sorted(got) == list(range(20))

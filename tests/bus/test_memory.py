@@ -70,3 +70,26 @@ async def test_misuse_raises_clear_errors(topic: str) -> None:
             bus.subscribe(topic, handler, group="late")
     with pytest.raises(BusNotRunning):
         await bus.publish(topic, new_envelope("T", {}))
+
+
+async def test_subscriptions_sharing_a_group_compete(topic: str) -> None:
+    bus = MemoryBus()
+    got: list[tuple[str, int]] = []
+    done = asyncio.Event()
+
+    def handler(name: str):  # type: ignore[no-untyped-def]
+        async def handle(envelope: Envelope) -> None:
+            got.append((name, envelope.payload))
+            await asyncio.sleep(0)  # let the other worker take the next one
+            if len(got) == 10:
+                done.set()
+        return handle
+
+    bus.subscribe(topic, handler("one"), group="g")
+    bus.subscribe(topic, handler("two"), group="g")
+    async with bus:
+        for i in range(10):
+            await bus.publish(topic, new_envelope("T", i))
+        await asyncio.wait_for(done.wait(), 5)
+    assert sorted(p for _, p in got) == list(range(10))  # each once
+    assert {name for name, _ in got} == {"one", "two"}

@@ -6,6 +6,7 @@ moves bytes (``_connect``, ``_send``, ``_listen``, dead-letter send and read).""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -66,6 +67,9 @@ class Bus(ABC):
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False  # publishing allowed
         self._consuming = False  # listeners keep receiving
+        self._accepting = False  # deliveries are handled (else released to the broker)
+        self._in_flight = 0
+        self._idle = asyncio.Event()
 
     def subscribe(
         self, topic: str, handler: Handler, *, group: str, max_attempts: int = 5,
@@ -102,7 +106,7 @@ class Bus(ABC):
             return
         try:
             await self._connect()
-            self._running = self._consuming = True
+            self._running = self._consuming = self._accepting = True
             for sub in self._subscriptions:
                 await self._prepare(sub)
         except BaseException:
@@ -112,15 +116,20 @@ class Bus(ABC):
             name = f"clicktrace {sub.consumer}"
             self._tasks.append(asyncio.create_task(self._run(sub), name=name))
 
-    async def close(self) -> None:
-        """Stop consuming (unacked messages go back to the broker) and disconnect."""
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        """Stop consuming and disconnect. A message being handled is finished and acked
+        (up to ``drain_timeout`` seconds); any other unacked one goes back to the broker."""
         self._consuming = False
         tasks, self._tasks = self._tasks, []
         if tasks and self._close_grace > 0:
-            # Listeners check ``_consuming`` between receives: let them finish the message in
+            # Listeners check ``_consuming`` between receives: let them finish the batch in
             # hand rather than cancel a client in the middle of a blocking read (redis-py
             # sometimes loses the cancellation there and hangs).
             await asyncio.wait(tasks, timeout=self._close_grace)
+        self._accepting = False  # from here on, deliveries are released, not handled
+        if self._in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), drain_timeout)
         for task in tasks:
             task.cancel()
         if tasks:
@@ -192,7 +201,17 @@ class Bus(ABC):
 
     async def _deliver(self, sub: Subscription, delivery: Delivery) -> None:
         """Handle one delivery to the end (see :mod:`clicktrace.bus.consume`)."""
-        await deliver(self._tracer, self.system, sub, delivery, self._send_dead_letter)
+        if not self._accepting:
+            await delivery.release()  # closing: another consumer will have it
+            return
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await deliver(self._tracer, self.system, sub, delivery, self._send_dead_letter)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     # -- what a broker file implements ---------------------------------------------------
 

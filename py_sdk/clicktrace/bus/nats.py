@@ -64,6 +64,9 @@ class _Delivery(Delivery):
     async def touch(self) -> None:
         await self._msg.in_progress()
 
+    async def release(self) -> None:
+        await self._msg.nak()
+
 
 class NatsBus(Bus):
     """``NatsBus("nats://localhost:4222")``. ``ack_wait``: seconds before an unacked message

@@ -61,6 +61,9 @@ class _Delivery(Delivery):
     async def ack(self) -> None:
         await self._message.ack()
 
+    async def release(self) -> None:
+        await self._message.nack(requeue=True)
+
 
 class RabbitMQBus(Bus):
     """``RabbitMQBus("amqp://guest:guest@localhost:5672/")``."""

@@ -120,3 +120,7 @@ class Delivery(ABC):
     async def touch(self) -> None:
         """Still working on it (between retries): extend the broker's redelivery timer."""
         return None
+
+    async def release(self) -> None:
+        """Not handled here (the bus is closing): let the broker deliver it again soon."""
+        return None
