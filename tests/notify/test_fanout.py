@@ -14,7 +14,6 @@ from clicktrace.notify.delivery import Hub
 from clicktrace.notify.fanout import RedisFanout, _decode, connect_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
-from clicktrace.notify.socketio_transport import gated_manager
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT = 10.0
@@ -98,9 +97,3 @@ def test_without_redis_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):
         Notifier(TokenSigner(SECRET), "socketio", redis_url=REDIS_URL)
 
-
-def test_without_aio_pika_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "aio_pika", None)
-    with pytest.raises(ImportError) as info:
-        gated_manager(amqp_url="amqp://guest:guest@127.0.0.1:5672/")
-    assert str(info.value) == "pip install 'clicktrace[rabbitmq]'"

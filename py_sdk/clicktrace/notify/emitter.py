@@ -22,7 +22,7 @@ from clicktrace.notify.replay import (
     DEFAULT_TTL_SECONDS,
 )
 from clicktrace.notify.replay_redis import RedisReplayBuffer
-from clicktrace.notify.socketio_transport import AMQP_HINT
+from clicktrace.notify.socketio_managers import AMQP_HINT
 
 __all__ = ["RedisEmitter"]
 
