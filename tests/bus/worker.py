@@ -57,14 +57,21 @@ async def project(url: str, topic: str, group: str, dsn: str) -> None:
     bus = make_bus(url)
 
     async def handler(envelope: Envelope) -> None:
-        async with pool.acquire() as conn, conn.transaction():
-            if await processed.claim(conn, group, envelope.metadata.message_id):
-                # No unique key here on purpose: a second application would show up.
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                claimed = await processed.claim(conn, group, envelope.metadata.message_id)
+                if claimed:
+                    # No unique key here on purpose: a second application would show up.
+                    await conn.execute(
+                        f"INSERT INTO {group}_model (message_id, command) VALUES ($1, $2)",
+                        envelope.metadata.message_id, envelope.payload["command"],
+                    )
+                    await asyncio.sleep(random.random() / 500)  # widen the crash window
+            if not claimed:  # a redelivery or re-publish, absorbed: count it for the report
                 await conn.execute(
-                    f"INSERT INTO {group}_model (message_id, command) VALUES ($1, $2)",
-                    envelope.metadata.message_id, envelope.payload["command"],
+                    f"INSERT INTO {group}_skipped (message_id) VALUES ($1)",
+                    envelope.metadata.message_id,
                 )
-                await asyncio.sleep(random.random() / 500)  # widen the crash window
         await asyncio.sleep(random.random() / 1000)  # between commit and ack, too
 
     bus.subscribe(topic, handler, group=group, max_attempts=50,
