@@ -52,7 +52,7 @@ class Recorder:
 
 
 async def test_a_message_redelivered_past_max_attempts_is_dead_lettered_unhandled(
-    provider: TracerProvider,
+    provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     rec = Recorder()
     sub = Subscription("t", "g", rec.failing, max_attempts=3, on_dead_letter=rec.hook)
@@ -63,6 +63,9 @@ async def test_a_message_redelivered_past_max_attempts_is_dead_lettered_unhandle
     assert rec.dead[0][1]["x"] == "1"  # the original headers travel along
     assert delivery.acks == 1  # a failing hook does not keep the message looping
     assert rec.hooked == ["delivered 4 times without completing"]
+    (span,) = exporter.get_finished_spans()  # the give-up is traced like any attempt
+    assert span.attributes is not None
+    assert span.attributes["messaging.clicktrace.dead_letter_reason"] == rec.hooked[0]
 
 
 async def test_attempts_count_on_from_the_brokers_counter(

@@ -46,11 +46,6 @@ async def deliver(
     parent, links = tracing.consumer_context(envelope, delivery.headers, sub.trace_mode)
     click = tracing.click_of(envelope)
     attempt = max(1, delivery.delivery_count)
-    if attempt > sub.max_attempts:
-        # Delivered again and again without an outcome: the consumer keeps dying on it.
-        reason = f"delivered {attempt} times without completing"
-        await _give_up(sub, delivery, envelope, reason, send_dead_letter)
-        return
     while True:
         span = tracing.start_consumer_span(
             tracer, system, sub, envelope, parent, links, attempt
@@ -77,7 +72,10 @@ async def _attempt(
 ) -> bool:
     """One try inside the consumer span; True when it should be retried."""
     deadline = envelope.metadata.deadline
-    if sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
+    if attempt > sub.max_attempts:
+        # Delivered again and again without an outcome: the consumer keeps dying on it.
+        reason = f"delivered {attempt} times without completing"
+    elif sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
         reason = "deadline_exceeded"
     else:
         try:
