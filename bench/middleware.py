@@ -4,10 +4,17 @@ In-process (default): synthetic ASGI scope/receive/send, no network. Requests ca
 traceparent, tracestate and x-correlation-id. Variants run interleaved round by round and each
 round's CPU time is divided by bare Starlette's in the same round; the median is printed.
 
+Instructions (``--instructions``): each variant in its own process under valgrind's callgrind,
+which counts the instructions executed (all threads, span export included) and so does not
+depend on what else the machine runs. Each variant runs twice, with the same warm-up and with
+0 and ``--requests`` measured requests; the difference over the number of requests is its
+instructions per request, free of start-up and import costs.
+
 HTTP (``--http``): each variant under uvicorn (uvloop + httptools) on loopback, driven by wrk
 for a bounded time; prints req/s and the ratio to bare. Without wrk it prints the install hint.
 
     .venv/bin/python bench/middleware.py [--rounds 15] [--requests 2000] [--http] [--seconds 5]
+    .venv/bin/python bench/middleware.py --instructions [--requests 1000] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -127,8 +135,9 @@ def with_sdk_span() -> ASGIApp:
     return traced
 
 
+BARE = "bare starlette"
 VARIANTS: dict[str, Callable[[], ASGIApp]] = {
-    "bare starlette": bare,
+    BARE: bare,
     "asgi-correlation-id": with_correlation_id,
     "otel asgi (default)": with_otel(None),
     "otel asgi (no receive/send spans)": with_otel(["receive", "send"]),
@@ -166,9 +175,53 @@ async def in_process(rounds: int, n: int) -> None:
     print(f"in-process, {rounds} rounds x {n} requests, median of paired ratios")
     print("| variant | µs/request | vs bare |\n|---|---:|---:|")
     for name, samples in times.items():
-        ratios = [t / b for t, b in zip(samples, times["bare starlette"], strict=True)]
+        ratios = [t / b for t, b in zip(samples, times[BARE], strict=True)]
         micros = statistics.median(samples) / n * 1e6
         print(f"| {name} | {micros:.1f} | {statistics.median(ratios):.2f} |")
+
+
+WARM_UP = 200  # requests before measuring: imports, caches, first spans
+
+
+def run_counted(name: str, n: int) -> None:
+    """The child of ``--instructions``: one variant, warmed up, then ``n`` requests."""
+    app = VARIANTS[name]()
+
+    async def go() -> None:
+        await run_batch(app, WARM_UP)
+        await run_batch(app, n)
+
+    asyncio.run(go())
+
+
+def callgrind_total(name: str, n: int) -> int:
+    """Instructions executed by a whole ``run_counted(name, n)`` process under callgrind."""
+    args = [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+        sys.executable, __file__, "--count", name, "--requests", str(n),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
+    done = subprocess.run(args, capture_output=True, text=True, env=env)
+    match = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode or match is None:
+        raise RuntimeError(f"{name!r} under callgrind failed:\n{done.stderr[-3000:]}")
+    return int(match.group(1))
+
+
+def instructions(n: int, jobs: int, only: str | None) -> None:
+    if shutil.which("valgrind") is None:
+        print("instruction counts skipped: valgrind is missing (apt-get install -y valgrind)")
+        return
+    names = [name for name in VARIANTS if only is None or only in name or name == BARE]
+    runs = [(name, count) for name in names for count in (0, n)]
+    with ThreadPoolExecutor(jobs) as pool:
+        totals = dict(zip(runs, pool.map(lambda run: callgrind_total(*run), runs), strict=True))
+    per_request = {name: (totals[name, n] - totals[name, 0]) / n for name in names}
+    base = per_request[BARE]
+    print(f"instructions (callgrind), {n} requests after {WARM_UP} warm-up, per request")
+    print("| variant | instructions/request | over bare | vs bare |\n|---|---:|---:|---:|")
+    for name, count in per_request.items():
+        print(f"| {name} | {count:,.0f} | {count - base:,.0f} | {count / base:.2f} |")
 
 
 def free_port() -> int:
@@ -222,28 +275,39 @@ def over_http(seconds: int, rounds: int) -> None:
     print(f"\nHTTP under uvicorn (uvloop, httptools), wrk -t1 -c32, {rounds} x {seconds}s each")
     print("| variant | req/s | vs bare |\n|---|---:|---:|")
     for name, samples in results.items():
-        ratios = [s / b for s, b in zip(samples, results["bare starlette"], strict=True)]
+        ratios = [s / b for s, b in zip(samples, results[BARE], strict=True)]
         print(f"| {name} | {statistics.median(samples):.0f} | {statistics.median(ratios):.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int,
+                        help="per round (default 2000); per variant with --instructions (1000)")
     parser.add_argument("--http", action="store_true", help="also run the uvicorn variant")
     parser.add_argument("--http-only", action="store_true")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--http-rounds", type=int, default=2)
+    parser.add_argument("--instructions", action="store_true",
+                        help="count instructions per request under callgrind instead")
+    parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
+    parser.add_argument("--only", help="with --instructions: variants whose name contains this")
+    parser.add_argument("--count", help=argparse.SUPPRESS)
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve, args.port)
         return
+    if args.count:
+        run_counted(args.count, args.requests or 0)
+        return
     print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
           f"{sys.version.split()[0]}, {os.cpu_count()} cores")
-    if not args.http_only:
-        asyncio.run(in_process(args.rounds, args.requests))
+    if args.instructions:
+        instructions(args.requests or 1000, args.jobs, args.only)
+    elif not args.http_only:
+        asyncio.run(in_process(args.rounds, args.requests or 2000))
     if args.http or args.http_only:
         over_http(args.seconds, args.http_rounds)
 
