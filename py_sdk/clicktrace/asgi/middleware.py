@@ -10,12 +10,22 @@ sends itself when the app raises before responding.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from random import getrandbits
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    INVALID_SPAN_CONTEXT,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TracerProvider,
+)
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,17 +34,22 @@ from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.propagation.core import parse_deadline
 from clicktrace.propagation.headers import (
+    BAGGAGE,
     CAUSATION,
     CLIENT,
     CORRELATION,
     DEADLINE,
     MAX_CLIENT_TOKEN_LENGTH,
-    collect_asgi,
+    SLOTS,
+    TRACEPARENT,
+    TRACESTATE,
+    Collected,
     one,
+    raw_trace_state,
     remote_span_context,
     with_baggage,
 )
-from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED
+from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED, traceparent_fields
 
 __all__ = ["ClicktraceMiddleware"]
 
@@ -44,11 +59,28 @@ _TRACERESPONSE = b"traceresponse"
 _OURS = (_CORRELATION, _TRACERESPONSE)
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
-_get_current_span = trace.get_current_span
-_set_span_in_context = trace.set_span_in_context
-_attach = otel_context.attach
+_SLOT = SLOTS.get
 _get_current = otel_context.get_current
+_attach = otel_context.attach
 _detach = otel_context.detach
+_SERVER = SpanKind.SERVER
+_NEW_TRACE_FLAGS = TraceFlags(SAMPLED | RANDOM_TRACE_ID)
+# The usual traceparent, version 00 as raw bytes: validated by one C-level match, then only
+# the trace id is converted (propagation-only makes a span id of its own).
+_V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_ZERO_SPAN_ID = b"0" * 16
+_FLAGS = {b"-%02x" % flags: TraceFlags(flags) for flags in range(256)}
+_ULID = re.compile(rb"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}")  # ids.parse_id, for bytes
+
+
+def _span_key() -> str:
+    """The key OpenTelemetry keeps the current span under in a ``Context``, found through the
+    public API: building the app's context is then one dict, not three nested calls."""
+    (key,) = trace.set_span_in_context(NonRecordingSpan(INVALID_SPAN_CONTEXT), Context())
+    return key
+
+
+_SPAN_KEY = _span_key()
 
 
 class ClicktraceMiddleware:
@@ -85,10 +117,24 @@ class ClicktraceMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        slots = collect_asgi(scope["headers"])
+        # One pass over the headers (collect_asgi, inlined: this runs on every request).
+        slots: Collected = [None, None, None, None, None, None, None]
+        for name, value in scope["headers"]:
+            slot = _SLOT(name)
+            if slot is not None:
+                values = slots[slot]
+                if values is None:
+                    slots[slot] = [value]
+                else:
+                    values.append(value)
+
         values = slots[CORRELATION]
         raw = values[0] if values is not None and len(values) == 1 else None
-        correlation_id = parse_id(raw) if raw is not None else None
+        correlation_id = (
+            raw.decode("ascii").upper()
+            if raw is not None and len(raw) == 26 and _ULID.fullmatch(raw) is not None
+            else None
+        )
         if correlation_id is None:
             correlation_id = new_id()
             if raw is not None:
@@ -106,75 +152,109 @@ class ClicktraceMiddleware:
                     "invalid x-correlation-id %s replaced with %s",
                     escape_for_log(raw.decode("latin-1")), correlation_id,
                 )
-        client_id = None
-        token = one(slots[CLIENT])
-        if token is not None and self._verify and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
-            client_id = self._verify(token.decode("latin-1"))
-        click = ClickContext(
-            correlation_id,
-            parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
-            client_id,
-            parse_deadline(one(slots[DEADLINE])) if slots[DEADLINE] else None,
-        )
+        if slots[CLIENT] is None and slots[CAUSATION] is None and slots[DEADLINE] is None:
+            click = ClickContext(correlation_id)
+        else:
+            client_id = None
+            token = one(slots[CLIENT])
+            if token is not None and self._verify and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
+                client_id = self._verify(token.decode("latin-1"))
+            click = ClickContext(
+                correlation_id,
+                parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
+                client_id,
+                parse_deadline(one(slots[DEADLINE])) if slots[DEADLINE] else None,
+            )
 
         current = _get_current()
-        span = _get_current_span(current)
+        outer = current.get(_SPAN_KEY)
+        span: Span
         own = False
         ctx = None
-        if getattr(span, "kind", None) is SpanKind.SERVER and span.get_span_context().is_valid:
+        if (
+            outer is not None
+            and isinstance(outer, Span)
+            and getattr(outer, "kind", None) is _SERVER
+            and outer.get_span_context().is_valid
+        ):
+            span = outer
             # An outer instrumentation (opentelemetry-instrumentation-asgi) has opened the
             # server span from these same headers: join it rather than open a second one.
             # Any other current span (a client span of an in-process caller) is not ours to
             # join: this request gets its own server span from its own headers.
             if span.is_recording():
                 span.set_attribute("clicktrace.correlation_id", correlation_id)
+            sc = span.get_span_context()
+            traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
+        elif self._tracer is not None:
+            remote = remote_span_context(slots)
+            parent = (
+                current if remote is None
+                else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
+            )
+            if slots[BAGGAGE] is not None:
+                parent = with_baggage(slots, parent)
+            method = scope.get("method", "GET")
+            span = self._tracer.start_span(
+                method, parent, _SERVER,
+                {
+                    "http.request.method": method,
+                    "url.path": scope.get("path", ""),
+                    "url.scheme": scope.get("scheme", "http"),
+                    "clicktrace.correlation_id": correlation_id,
+                },
+            )
+            own = True
+            ctx = Context({**parent, _SPAN_KEY: span})
+            sc = span.get_span_context()
+            # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
+            traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
         else:
-            if self._tracer is not None:
-                remote = remote_span_context(slots)
-                parent = with_baggage(
-                    slots,
-                    current if remote is None else _set_span_in_context(
-                        NonRecordingSpan(remote), current
-                    ),
+            # Propagation only: a span id of our own inside the caller's trace, or a new
+            # trace (random id, sampled, so that downstream spans are recorded).
+            span_id = getrandbits(64) or 1
+            values = slots[TRACEPARENT]
+            tp = values[0] if values is not None and len(values) == 1 else None
+            if (
+                tp is not None
+                and _V00.fullmatch(tp) is not None
+                and (trace_id := int(tp[3:35], 16))
+                and tp[36:52] != _ZERO_SPAN_ID
+            ):
+                # The usual case, in place: the response names our span in the same trace,
+                # with the caller's flags (version 00 keeps them all).
+                sc = SpanContext(
+                    trace_id, span_id, False, _FLAGS[tp[52:]], raw_trace_state(slots[TRACESTATE])
                 )
-                method = scope.get("method", "GET")
-                span = self._tracer.start_span(
-                    method, parent, SpanKind.SERVER,
-                    {
-                        "http.request.method": method,
-                        "url.path": scope.get("path", ""),
-                        "url.scheme": scope.get("scheme", "http"),
-                        "clicktrace.correlation_id": correlation_id,
-                    },
-                )
-                own = True
+                traceresponse = b"%b%016x%b" % (tp[:36], span_id, tp[52:])
             else:
-                # Propagation only: a span id of our own inside the caller's trace, or a new
-                # trace (random id, sampled, so that downstream spans are recorded).
-                parent = with_baggage(slots, current)
-                span_id = getrandbits(64) or 1
-                span = NonRecordingSpan(
-                    remote_span_context(slots, child_span_id=span_id)
-                    or SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
+                fields = traceparent_fields(tp)
+                sc = (
+                    SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
+                    if fields is None
+                    else SpanContext(
+                        fields[0], span_id, False, TraceFlags(fields[2]),
+                        raw_trace_state(slots[TRACESTATE]),
+                    )
                 )
-            ctx = _set_span_in_context(span, parent)
-        sc = span.get_span_context()
-        # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
-        extra = (
-            (_CORRELATION, correlation_id.encode()),
-            (_TRACERESPONSE, b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)),
-        )
+                traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, span_id, sc.trace_flags)
+            span = NonRecordingSpan(sc)
+            parent = current if slots[BAGGAGE] is None else with_baggage(slots, current)
+            ctx = Context({**parent, _SPAN_KEY: span})
+        extra = ((_CORRELATION, correlation_id.encode()), (_TRACERESPONSE, traceresponse))
         status = 0
         failed = False
 
-        async def send_with_headers(message: Message) -> None:
+        # A plain function returning the inner send's awaitable: no coroutine of our own per
+        # message, and the body messages pass with one lookup.
+        def send_with_headers(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] in _STARTS:
                 status = message.get("status", 101)
                 headers = [h for h in message.get("headers", ()) if h[0] not in _OURS]
                 headers += extra
                 message["headers"] = headers
-            await send(message)
+            return send(message)
 
         click_token = bind(click)
         otel_token = _attach(ctx) if ctx is not None else None
@@ -196,22 +276,18 @@ class ClicktraceMiddleware:
                 _detach(otel_token)
             reset(click_token)
             if own:
-                _finish(span, scope, status, failed)
-
-
-def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:
-    route = getattr(scope.get("route"), "path", None)
-    if isinstance(route, str):
-        if status:
-            span.set_attributes({"http.response.status_code": status, "http.route": route})
-        else:
-            span.set_attribute("http.route", route)
-        span.update_name(f"{scope.get('method', 'GET')} {route}")
-    elif status:
-        span.set_attribute("http.response.status_code", status)
-    if status >= 500 and not failed:  # an exception has already set a better status
-        span.set_status(Status(StatusCode.ERROR))
-    span.end()
-
-
-_NEW_TRACE_FLAGS = trace.TraceFlags(SAMPLED | RANDOM_TRACE_ID)
+                route = getattr(scope.get("route"), "path", None)
+                if isinstance(route, str):
+                    # Known only after routing: the name and route are set once, at the end.
+                    span.update_name(f"{scope.get('method', 'GET')} {route}")
+                    if status:
+                        span.set_attributes(
+                            {"http.response.status_code": status, "http.route": route}
+                        )
+                    else:
+                        span.set_attribute("http.route", route)
+                elif status:
+                    span.set_attribute("http.response.status_code", status)
+                if status >= 500 and not failed:  # an exception has already set a better status
+                    span.set_status(Status(StatusCode.ERROR))
+                span.end()

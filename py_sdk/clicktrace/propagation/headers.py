@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import overload
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
@@ -33,6 +34,7 @@ __all__ = [
     "CORRELATION",
     "DEADLINE",
     "MAX_CLIENT_TOKEN_LENGTH",
+    "SLOTS",
     "TRACEPARENT",
     "TRACESTATE",
     "Collected",
@@ -40,6 +42,7 @@ __all__ = [
     "extract_asgi",
     "one",
     "parent_context",
+    "raw_trace_state",
     "remote_span_context",
     "texts",
     "with_baggage",
@@ -48,9 +51,9 @@ __all__ = [
 CLIENT_HEADER = "x-clicktrace-client"
 MAX_CLIENT_TOKEN_LENGTH = 1024  # a signed token is ~100 bytes; longer is not ours
 
-# Slots of the list collect_asgi returns.
+# Slots of the list collect_asgi returns, by header name.
 TRACEPARENT, TRACESTATE, BAGGAGE, CORRELATION, CAUSATION, DEADLINE, CLIENT = range(7)
-_SLOTS: dict[bytes, int] = {
+SLOTS: dict[bytes, int] = {
     name.encode("latin-1"): slot
     for slot, name in enumerate(
         (
@@ -72,7 +75,7 @@ Collected = list[list[bytes] | None]
 def collect_asgi(headers: Iterable[tuple[bytes, bytes]]) -> Collected:
     """The raw values of the fields clicktrace reads, in one pass over ``headers``."""
     slots: Collected = [None, None, None, None, None, None, None]
-    get = _SLOTS.get
+    get = SLOTS.get
     for name, value in headers:
         slot = get(name)
         if slot is not None:
@@ -123,13 +126,32 @@ def remote_span_context(
     fields = traceparent_fields(one(slots[TRACEPARENT]))
     if fields is None:
         return None
-    states = slots[TRACESTATE]
-    state = LazyTraceState([v.decode("latin-1") for v in states]) if states else _NO_STATE
+    state = raw_trace_state(slots[TRACESTATE])
     if child_span_id is None:
         return SpanContext(fields[0], fields[1], True, _FLAGS[fields[2]], state)
     return SpanContext(fields[0], child_span_id, False, _FLAGS[fields[2]], state)
 
 
+def raw_trace_state(values: list[bytes] | None) -> TraceState:
+    """The ``TraceState`` of raw tracestate header values, decoded and parsed on first read
+    (most requests never read it)."""
+    return _RawTraceState(values) if values else _NO_STATE
+
+
+class _RawTraceState(LazyTraceState):
+    def __init__(self, raw: list[bytes]) -> None:  # without LazyTraceState.__init__: lazy
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> dict[str, str]:
+        if name == "_dict":
+            self._fields = [value.decode("latin-1") for value in self._raw]
+        return super().__getattr__(name)
+
+
+@overload
+def with_baggage(slots: Collected, ctx: Context) -> Context: ...
+@overload
+def with_baggage(slots: Collected, ctx: Context | None) -> Context | None: ...
 def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
     """``ctx`` with the baggage of :func:`collect_asgi`'s values."""
     if slots[BAGGAGE] is not None:
