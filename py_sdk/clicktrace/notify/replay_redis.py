@@ -7,10 +7,11 @@ run atomically and read the time from Redis, so every process agrees on what has
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
-from clicktrace.notify.fanout import connect_redis
+from clicktrace.notify.fanout import connect_redis, import_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import (
     DEFAULT_MAX_FRAMES,
@@ -45,6 +46,13 @@ return {current, now, unpack(items)}
 """
 
 
+def _no_script_error() -> type[Exception]:
+    import_redis()  # the hint, if redis is missing
+    from redis.exceptions import NoScriptError
+
+    return NoScriptError
+
+
 class RedisReplayBuffer:
     def __init__(
         self,
@@ -67,8 +75,11 @@ class RedisReplayBuffer:
         self._ttl_ms = int(ttl_seconds * 1000)
         self._seq_ttl_ms = int(seq_ttl_seconds * 1000)
         self._prefix = prefix
-        self._append = self._redis.register_script(_APPEND)
         self._since = self._redis.register_script(_SINCE)
+        self._append_sha: str | None = None
+        self._no_script = _no_script_error()
+        self._pending: list[tuple[str, str, asyncio.Future[int]]] = []
+        self._flushes: set[asyncio.Task[None]] = set()
 
     def _keys(self, client_id: str) -> list[str]:
         return [f"{self._prefix}:seq:{client_id}", f"{self._prefix}:buf:{client_id}"]
@@ -77,9 +88,47 @@ class RedisReplayBuffer:
         body = json.dumps(frame, separators=(",", ":"))
         if not body.startswith("{") or body == "{}":
             raise ValueError("a frame is a non-empty JSON object")
-        seq = await self._append(keys=self._keys(client_id),
-                                 args=[body, self._max, self._ttl_ms, self._seq_ttl_ms])
-        return {"seq": int(seq), **frame}
+        # Appends made in the same event-loop turn go to Redis in one pipeline: under load one
+        # round trip serves many notifications, and INCR still runs in call order.
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._pending.append((client_id, body, future))
+        if len(self._pending) == 1:
+            task = asyncio.create_task(self._flush())
+            self._flushes.add(task)
+            task.add_done_callback(self._flushes.discard)
+        return {"seq": await future, **frame}
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # let this turn's other appends join the batch
+        batch, self._pending = self._pending, []
+        try:
+            replies = await self._run_appends(batch)
+        except Exception as exc:
+            replies = [exc] * len(batch)
+        for (_, _, future), reply in zip(batch, replies, strict=True):
+            if future.done():
+                continue  # the caller was cancelled; its frame is stored all the same
+            if isinstance(reply, BaseException):
+                future.set_exception(reply)
+            else:
+                future.set_result(int(reply))
+
+    async def _run_appends(self, batch: list[tuple[str, str, asyncio.Future[int]]]) -> list[Any]:
+        for attempt in range(2):
+            if self._append_sha is None:
+                self._append_sha = await self._redis.script_load(_APPEND)
+            pipe = self._redis.pipeline(transaction=False)
+            for client_id, body, _ in batch:
+                pipe.evalsha(self._append_sha, 2, *self._keys(client_id), body, self._max,
+                             self._ttl_ms, self._seq_ttl_ms)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            # NOSCRIPT (Redis restarted or flushed its scripts) fails every command alike,
+            # before any ran: load the script again and resend the batch once.
+            if attempt == 0 and any(isinstance(r, self._no_script) for r in replies):
+                self._append_sha = None
+                continue
+            return replies
+        raise RuntimeError("unreachable")  # pragma: no cover
 
     async def since(self, client_id: str, last_seq: int) -> list[Frame] | None:
         reply = await self._since(keys=self._keys(client_id), args=[last_seq])
@@ -105,5 +154,6 @@ class RedisReplayBuffer:
         return int(value) if value is not None else 0
 
     async def aclose(self) -> None:
+        await asyncio.gather(*self._flushes, return_exceptions=True)  # let batches finish
         if self._owns:
             await self._redis.aclose()
