@@ -515,3 +515,68 @@ async def test_any_headers_get_a_valid_id_and_traceresponse(
     assert parse_id(correlation_id) == correlation_id.decode()
     (traceresponse,) = found[b"traceresponse"]
     assert parse_traceparent(traceresponse) is not None
+
+
+# --- the in-place fast paths agree with the parsers --------------------------------------
+
+HEX = "0123456789abcdef"
+traceparents = st.one_of(
+    st.builds(
+        lambda version, trace_id, span_id, flags, tail: (
+            f"{version}-{trace_id}-{span_id}-{flags}{tail}".encode()
+        ),
+        st.sampled_from(["00", "01", "cc", "ff", "0A"]),
+        st.sampled_from(["0" * 32, "4bf92f3577b34da6a3ce929d0e0e4736"])
+        | st.text(HEX, min_size=32, max_size=32),
+        st.sampled_from(["0" * 16, "00f067aa0ba902b7"]) | st.text(HEX, min_size=16, max_size=16),
+        st.text(HEX, min_size=2, max_size=2),
+        st.sampled_from(["", "-x", "x"]),
+    ),
+    st.binary(max_size=60),
+)
+
+
+@settings(settings.get_profile("clicktrace-round-trips"))
+@given(traceparents, st.booleans(), st.booleans())
+async def test_traceresponse_and_current_span_follow_the_traceparent(
+    traceparent: bytes, spans: bool, with_state: bool
+) -> None:
+    tp = TracerProvider()
+    seen: list[SpanContext] = []
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(trace.get_current_span().get_span_context())
+        await Response("ok")(scope, receive, send)
+
+    headers = [(b"traceparent", traceparent)]
+    if with_state:
+        headers.append((b"tracestate", b"a=1,b=2"))
+    sent = await drive(
+        ClicktraceMiddleware(ok, tracer_provider=tp, spans=spans), http_scope(headers=headers)
+    )
+    (traceresponse,) = header_dict(sent[0])[b"traceresponse"]
+    returned = parse_traceparent(traceresponse)
+    assert returned is not None
+    (current,) = seen
+    assert (current.trace_id, current.span_id, int(current.trace_flags)) == (
+        returned.trace_id, returned.span_id, returned.flags,
+    )
+    parent = parse_traceparent(traceparent)
+    if parent is None:
+        assert returned.sampled and returned.random_trace_id  # a new trace
+        assert current.trace_state.get("a") is None
+        return
+    assert returned.trace_id == parent.trace_id and returned.span_id != parent.span_id
+    if not spans:  # propagation only keeps the caller's flags as they are
+        assert returned.flags == parent.flags
+    assert current.trace_state.get("a") == ("1" if with_state else None)
+
+
+def test_the_click_context_the_middleware_builds_is_a_plain_click_context() -> None:
+    from clicktrace.asgi.middleware import _click_context
+
+    built = _click_context(CORRELATION, CAUSATION, CLIENT, 5)
+    assert type(built) is ClickContext
+    assert built == ClickContext(CORRELATION, CAUSATION, CLIENT, 5)
+    assert hash(built) == hash(ClickContext(CORRELATION, CAUSATION, CLIENT, 5))
+    assert built.caused_by(CLIENT).causation_id == CLIENT

@@ -219,61 +219,77 @@ class ClicktraceMiddleware:
                 span.set_attribute("clicktrace.correlation_id", correlation_id)
             sc = span.get_span_context()
             traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
-        elif self._tracer is not None:
-            remote = remote_span_context(slots)
-            parent = (
-                current if remote is None
-                else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
-            )
-            if slots[BAGGAGE] is not None:
-                parent = with_baggage(slots, parent)
-            method = scope.get("method", "GET")
-            span = self._tracer.start_span(
-                method, parent, _SERVER,
-                {
-                    "http.request.method": method,
-                    "url.path": scope.get("path", ""),
-                    "url.scheme": scope.get("scheme", "http"),
-                    "clicktrace.correlation_id": correlation_id,
-                },
-            )
-            own = True
-            ctx = Context({**parent, _SPAN_KEY: span})
-            sc = span.get_span_context()
-            # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
-            traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
         else:
-            # Propagation only: a span id of our own inside the caller's trace, or a new
-            # trace (random id, sampled, so that downstream spans are recorded).
-            span_id = getrandbits(64) or 1
+            # The usual traceparent (version 00, raw bytes) is checked in place by one C-level
+            # match; anything else goes through the full parser.
             values = slots[TRACEPARENT]
             tp = values[0] if values is not None and len(values) == 1 else None
-            if (
-                tp is not None
-                and _V00.fullmatch(tp) is not None
-                and (trace_id := int(tp[3:35], 16))
-                and tp[36:52] != _ZERO_SPAN_ID
-            ):
-                # The usual case, in place: the response names our span in the same trace,
-                # with the caller's flags (version 00 keeps them all).
-                sc = SpanContext(
-                    trace_id, span_id, False, _FLAGS[tp[52:]], raw_trace_state(slots[TRACESTATE])
-                )
-                traceresponse = b"%b%016x%b" % (tp[:36], span_id, tp[52:])
-            else:
-                fields = traceparent_fields(tp)
-                sc = (
-                    SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
-                    if fields is None
-                    else SpanContext(
-                        fields[0], span_id, False, TraceFlags(fields[2]),
+            v00 = (
+                tp if tp is not None and _V00.fullmatch(tp) is not None
+                and tp[36:52] != _ZERO_SPAN_ID else None
+            )
+            trace_id = int(v00[3:35], 16) if v00 is not None else 0
+            if self._tracer is not None:
+                if v00 is not None and trace_id:
+                    remote: SpanContext | None = SpanContext(
+                        trace_id, int(v00[36:52], 16), True, _FLAGS[v00[52:]],
                         raw_trace_state(slots[TRACESTATE]),
                     )
+                else:
+                    remote = remote_span_context(slots)
+                parent = (
+                    current if remote is None
+                    else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
                 )
-                traceresponse = b"00-%032x-%016x-%02x" % (sc.trace_id, span_id, sc.trace_flags)
-            span = NonRecordingSpan(sc)
-            parent = current if slots[BAGGAGE] is None else with_baggage(slots, current)
-            ctx = Context({**parent, _SPAN_KEY: span})
+                if slots[BAGGAGE] is not None:
+                    parent = with_baggage(slots, parent)
+                method = scope.get("method", "GET")
+                span = self._tracer.start_span(
+                    method, parent, _SERVER,
+                    {
+                        "http.request.method": method,
+                        "url.path": scope.get("path", ""),
+                        "url.scheme": scope.get("scheme", "http"),
+                        "clicktrace.correlation_id": correlation_id,
+                    },
+                )
+                own = True
+                ctx = Context({**parent, _SPAN_KEY: span})
+                sc = span.get_span_context()
+                # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
+                traceresponse = (
+                    b"%b%016x-%02x" % (v00[:36], sc.span_id, sc.trace_flags)
+                    if v00 is not None and trace_id and sc.trace_id == trace_id
+                    else b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)
+                )
+            else:
+                # Propagation only: a span id of our own inside the caller's trace, or a new
+                # trace (random id, sampled, so that downstream spans are recorded).
+                span_id = getrandbits(64) or 1
+                if v00 is not None and trace_id:
+                    # The response names our span in the same trace, with the caller's
+                    # flags (version 00 keeps them all).
+                    sc = SpanContext(
+                        trace_id, span_id, False, _FLAGS[v00[52:]],
+                        raw_trace_state(slots[TRACESTATE]),
+                    )
+                    traceresponse = b"%b%016x%b" % (v00[:36], span_id, v00[52:])
+                else:
+                    fields = traceparent_fields(tp)
+                    sc = (
+                        SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
+                        if fields is None
+                        else SpanContext(
+                            fields[0], span_id, False, TraceFlags(fields[2]),
+                            raw_trace_state(slots[TRACESTATE]),
+                        )
+                    )
+                    traceresponse = b"00-%032x-%016x-%02x" % (
+                        sc.trace_id, span_id, sc.trace_flags
+                    )
+                span = NonRecordingSpan(sc)
+                parent = current if slots[BAGGAGE] is None else with_baggage(slots, current)
+                ctx = Context({**parent, _SPAN_KEY: span})
         extra = ((_CORRELATION, correlation_id.encode()), (_TRACERESPONSE, traceresponse))
         status = 0
         failed = False
