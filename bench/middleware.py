@@ -135,6 +135,37 @@ def with_sdk_span() -> ASGIApp:
     return traced
 
 
+def with_sdk_span_as_full() -> ASGIApp:
+    """Reference: the same span as clicktrace full asks the SDK for (child of the request's
+    remote parent, renamed after routing), built directly, with no propagation around it."""
+    from opentelemetry.trace import (
+        NonRecordingSpan,
+        SpanContext,
+        SpanKind,
+        TraceFlags,
+        set_span_in_context,
+    )
+
+    app = bare()
+    tracer = sdk_provider().get_tracer("bench")
+    parent = set_span_in_context(NonRecordingSpan(SpanContext(
+        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1)
+    )))
+    attributes = {
+        "http.request.method": "GET", "url.path": "/api/products/7", "url.scheme": "http",
+        "clicktrace.correlation_id": "01JD8X3Q7E8W5V4T2N9R6M0K1A",
+    }
+
+    async def traced(scope: Scope, receive: Receive, send: Send) -> None:
+        span = tracer.start_span("GET", parent, SpanKind.SERVER, attributes)
+        await app(scope, receive, send)
+        span.update_name("GET /api/products/{id}")
+        span.set_attributes({"http.response.status_code": 200, "http.route": "/api/products/{id}"})
+        span.end()
+
+    return traced
+
+
 BARE = "bare starlette"
 VARIANTS: dict[str, Callable[[], ASGIApp]] = {
     BARE: bare,
@@ -144,6 +175,7 @@ VARIANTS: dict[str, Callable[[], ASGIApp]] = {
     "clicktrace propagation-only": with_clicktrace(False),
     "clicktrace full": with_clicktrace(True),
     "reference: bare + one SDK span, 6 attributes": with_sdk_span,
+    "reference: the same span as full opens it (remote parent, renamed)": with_sdk_span_as_full,
 }
 
 
