@@ -580,3 +580,32 @@ def test_the_click_context_the_middleware_builds_is_a_plain_click_context() -> N
     assert built == ClickContext(CORRELATION, CAUSATION, CLIENT, 5)
     assert hash(built) == hash(ClickContext(CORRELATION, CAUSATION, CLIENT, 5))
     assert built.caused_by(CLIENT).causation_id == CLIENT
+
+
+correlation_ids = st.one_of(
+    st.sampled_from([
+        CORRELATION.encode(), CORRELATION.lower().encode(), b"81JD8X3Q7E8W5V4T2N9R6M0K1A",
+        b"01JD8X3Q7E8W5V4T2N9R6M0KIA", b"01jd8x3q7e8w5v4t2n9r6m0k1\xc4",
+    ]),
+    st.text("0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz", min_size=25,
+            max_size=27).map(str.encode),
+    st.binary(min_size=26, max_size=26),
+)
+
+
+@settings(settings.get_profile("clicktrace-round-trips"))
+@given(correlation_ids)
+async def test_a_correlation_id_is_kept_exactly_when_parse_id_accepts_it(raw: bytes) -> None:
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("ok")(scope, receive, send)
+
+    sent = await drive(
+        ClicktraceMiddleware(ok, spans=False),
+        http_scope(headers=[(b"x-correlation-id", raw)]),
+    )
+    (returned,) = header_dict(sent[0])[b"x-correlation-id"]
+    expected = parse_id(raw)
+    if expected is not None:
+        assert returned.decode() == expected
+    else:
+        assert returned != raw.upper() and parse_id(returned) == returned.decode()
