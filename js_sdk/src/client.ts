@@ -83,15 +83,16 @@ export function createClient(
     disconnect = ready = undefined
   }
 
-  // The server refused our token: get a new session and reconnect as that client (at most
-  // every REJOIN_MS, so a server refusing every token does not make a hot loop).
+  // The server refused the connection: renew the session and reconnect (at most every
+  // REJOIN_MS, so a server refusing every token does not make a hot loop). A token it still
+  // accepts keeps the client id, and so the seq to resume from; otherwise seq starts over.
   let rejoinAt = 0
   function rejoin(): void {
     const wait = Math.max(0, rejoinAt - Date.now())
     rejoinAt = Date.now() + wait + REJOIN_MS
     setTimeout(() => {
       sessions.get(true).then((s) => {
-        clientId = undefined
+        close()
         connect(s.clientId)
       }, onError)
     }, wait)

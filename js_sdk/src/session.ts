@@ -21,7 +21,10 @@ export function sessionSource(url: string, fetcher: typeof fetch): SessionSource
   let value: Session | undefined
 
   async function load(): Promise<Session> {
-    const res = await fetcher(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+    // Presenting the current token keeps the client id (and so its seq) when it is still valid.
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (value) headers['x-clicktrace-client'] = value.token
+    const res = await fetcher(url, { method: 'POST', headers, body: '{}' })
     const b = (res.ok ? await res.json() : {}) as { client_id?: unknown; token?: unknown; expires_at?: unknown }
     if (typeof b.client_id !== 'string' || typeof b.token !== 'string') throw new Error(`clicktrace session: HTTP ${res.status}`)
     return { clientId: b.client_id, token: b.token, expiresAt: typeof b.expires_at === 'number' ? b.expires_at : undefined }

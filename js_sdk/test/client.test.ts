@@ -183,6 +183,28 @@ describe('the client core', () => {
     expect(base.commands().at(-1)!.headers['x-clicktrace-client']).toBe('tok-2')
   })
 
+  it('renews with the current token, so a refusal the token survives keeps the client and its seq', async () => {
+    const transport = new FakeTransport()
+    const presented: Array<string | null> = []
+    const base = fakeFetch()
+    const fetch = (async (u: RequestInfo | URL, i?: RequestInit) => {
+      if (!String(u).endsWith('/clicktrace/session')) return base.fetch(u, i)
+      presented.push(new Headers(i?.headers).get('x-clicktrace-client'))
+      // The server still accepts the token: same client id, fresh token.
+      return Response.json({ client_id: '01JCLIENT0000000000000001A', token: `tok-${presented.length}` })
+    }) as typeof globalThis.fetch
+    const client = createClient({ transport, fetch, tracesUrl: false })
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    transport.handlers!.state('rejected') // e.g. refused as 'unavailable' while its replay buffer was down
+    vi.advanceTimersByTime(0)
+    await flush()
+    expect(presented).toEqual([null, 'tok-1'])
+    expect(transport.closed).toBe(1)
+    expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }, { token: 'tok-2', last_seq: 1 }])
+  })
+
   it('gets a new session and reconnects when the server refuses the token, at most every REJOIN_MS', async () => {
     const transport = new FakeTransport()
     let n = 0
