@@ -19,7 +19,9 @@ def main() -> None:
     print(f"clicktrace demo on http://{settings.host}:{settings.port} "
           f"(bus {settings.bus_url}, data in {settings.data_dir})", flush=True)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        # Clients send only small hello frames; refuse anything bigger at the protocol level.
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    ws_max_size=16 * 1024)
     finally:
         provider.shutdown()
 

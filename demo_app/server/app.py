@@ -79,6 +79,7 @@ def create_app(
         finally:
             await relay.close()
             await bus.close()
+            await notifier.aclose()
 
     app = Starlette(
         routes=[
