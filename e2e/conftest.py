@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"demo did not answer within 60 s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    if not (ROOT / "demo_app" / "web" / "dist" / "index.html").exists():
-        raise RuntimeError("the web app is not built: run `make web` (make test does)")
-    data = tmp_path_factory.mktemp("demo-data")
+@contextmanager
+def running_demo(data: Path, **settings: str) -> Iterator[Demo]:
+    """The demo as a subprocess on a free port, exporting its spans to a fresh receiver."""
     log = data / "demo.log"
     port = free_port()
     with OtlpReceiver() as otlp, log.open("wb") as out:
@@ -76,6 +75,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "PYTHONUNBUFFERED": "1",
+            **settings,
         }
         process = subprocess.Popen(
             [sys.executable, "-m", "demo_app.server"], cwd=ROOT, env=env,
@@ -92,3 +92,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo on its embedded defaults: in-memory bus, SQLite, Socket.IO."""
+    if not (ROOT / "demo_app" / "web" / "dist" / "index.html").exists():
+        raise RuntimeError("the web app is not built: run `make web` (make test does)")
+    with running_demo(tmp_path_factory.mktemp("demo-data")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def websocket_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """The demo with notifications over the plain WebSocket transport."""
+    with running_demo(
+        tmp_path_factory.mktemp("demo-ws-data"), CLICKTRACE_TRANSPORT="websocket"
+    ) as running:
+        yield running

@@ -23,12 +23,14 @@ class Wire:
 
     commands: list[Request] = field(default_factory=list)
     notifications: list[dict[str, object]] = field(default_factory=list)
+    sockets: list[str] = field(default_factory=list)
 
     def on_request(self, request: Request) -> None:
         if "/rename" in request.url:
             self.commands.append(request)
 
     def on_websocket(self, ws: WebSocket) -> None:
+        self.sockets.append(ws.url)
         ws.on("framereceived", self._frame)
 
     def _frame(self, payload: str | bytes) -> None:
@@ -158,3 +160,24 @@ def test_command_refused_by_the_api_rolls_back_at_once(page: Page, wire: Wire) -
     expect(last.get_by_test_id("correlation")).to_have_text(correlation_id)
     # Refused before the bus: no notification was ever sent for it.
     assert all(n["correlation_id"] != correlation_id for n in wire.notifications)
+
+
+def test_the_plain_websocket_transport_closes_the_loop_too(
+    page: Page, websocket_demo: Demo
+) -> None:
+    recorded = Wire()
+    page.on("request", recorded.on_request)
+    page.on("websocket", recorded.on_websocket)
+    page.goto(f"{websocket_demo.url}/?transport=websocket")
+    new_name = f"Kettle {int(time.time() * 1000) % 100000}"
+    rename(page, 3, new_name)
+
+    last = page.get_by_test_id("last-action")
+    expect(last.get_by_test_id("status")).to_have_text("confirmed")
+    expect(page.get_by_test_id("product-3").get_by_test_id("name")).to_have_text(new_name)
+    (command,) = recorded.commands
+    correlation_id = command.headers["x-correlation-id"]
+    # The outcome came as a plain JSON text frame on /clicktrace/ws, not over Socket.IO.
+    (frame,) = [n for n in recorded.notifications if n["correlation_id"] == correlation_id]
+    assert frame["status"] == "confirmed"
+    assert [url.split("/", 3)[-1] for url in recorded.sockets] == ["clicktrace/ws"]
