@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 import httpx
 import pytest
@@ -487,13 +486,6 @@ async def test_fastapi() -> None:
 
 
 # --- hostile headers ------------------------------------------------------------------
-
-settings.register_profile(
-    "clicktrace-round-trips",
-    max_examples=2_000 if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else 100,
-    deadline=None,
-    database=None,
-)
 
 NAMES = [b"traceparent", b"tracestate", b"baggage", b"x-correlation-id", b"x-causation-id",
          b"x-clicktrace-deadline", b"x-clicktrace-client", b"host"]

@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from clicktrace.bus import Bus, create_bus
 from clicktrace.ids import new_id
@@ -34,18 +32,6 @@ FAST: dict[str, dict[str, Any]] = {
     "nats": {"ack_wait": 1.0, "fetch_timeout": 0.2},
 }
 BROKERS = list(URLS)
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> TracerProvider:
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    return tp
 
 
 @pytest.fixture

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clicktrace.propagation.baggage import (
@@ -14,14 +12,6 @@ from clicktrace.propagation.baggage import (
     parse_baggage,
 )
 
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-settings.register_profile(
-    "clicktrace-parsers", max_examples=10_000 if IN_CI else 300, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "clicktrace-round-trips", max_examples=2_000 if IN_CI else 200, deadline=None, database=None,
-)
 PARSERS = settings.get_profile("clicktrace-parsers")
 ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
 

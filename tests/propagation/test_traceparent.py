@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clicktrace.propagation.traceparent import (
@@ -19,14 +17,6 @@ from clicktrace.propagation.traceparent import (
 )
 
 # Fuzzing gets >= 10,000 examples per parser in CI, round trips fewer (fewer inputs matter).
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-settings.register_profile(
-    "clicktrace-parsers", max_examples=10_000 if IN_CI else 300, deadline=None, database=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.register_profile(
-    "clicktrace-round-trips", max_examples=2_000 if IN_CI else 200, deadline=None, database=None,
-)
 PARSERS = settings.get_profile("clicktrace-parsers")
 ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
 
