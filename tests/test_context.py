@@ -47,3 +47,12 @@ async def test_follows_tasks_without_leaking_back() -> None:
     with bound(ClickContext(CORR)):
         assert await asyncio.create_task(child()) == CORR
         assert current() == ClickContext(CORR)
+
+
+def test_caused_by_keeps_the_other_ids_and_the_context_is_immutable() -> None:
+    ctx = ClickContext(CORR, client_id="01JD8X3Q7E8W5V4T2N9R6M0K1C", deadline_ms=5)
+    child = ctx.caused_by("01JD8X3Q7E8W5V4T2N9R6M0K1B")
+    assert child == ClickContext(CORR, "01JD8X3Q7E8W5V4T2N9R6M0K1B", ctx.client_id, 5)
+    assert ctx.causation_id is None
+    with pytest.raises(AttributeError):
+        ctx.correlation_id = "01JD8X3Q7E8W5V4T2N9R6M0K1D"  # type: ignore[misc]

@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from opentelemetry import context as otel_context
 
 __all__ = ["ClickContext", "bind", "bound", "current", "reset"]
 
 
-@dataclass(frozen=True, slots=True)
-class ClickContext:
+class ClickContext(NamedTuple):
     """Ids that tie work to the click that caused it.
 
     ``correlation_id`` is the click's ULID; ``causation_id`` the id of the message (or
     command) that directly caused this work; ``client_id`` the browser tab to notify;
     ``deadline_ms`` a Unix time in milliseconds after which the work is no longer wanted.
+
+    An immutable value built on every request and every consumed message: a NamedTuple,
+    since it is about twice as cheap to construct as a frozen dataclass.
     """
 
     correlation_id: str
@@ -32,7 +34,7 @@ class ClickContext:
     deadline_ms: int | None = None
 
     def caused_by(self, message_id: str) -> ClickContext:
-        return replace(self, causation_id=message_id)
+        return self._replace(causation_id=message_id)
 
 
 _current: ContextVar[ClickContext | None] = ContextVar("clicktrace_context", default=None)

@@ -564,16 +564,6 @@ async def test_traceresponse_and_current_span_follow_the_traceparent(
     assert current.trace_state.get("a") == ("1" if with_state else None)
 
 
-def test_the_click_context_the_middleware_builds_is_a_plain_click_context() -> None:
-    from clicktrace.asgi.middleware import _click_context
-
-    built = _click_context(CORRELATION, CAUSATION, CLIENT, 5)
-    assert type(built) is ClickContext
-    assert built == ClickContext(CORRELATION, CAUSATION, CLIENT, 5)
-    assert hash(built) == hash(ClickContext(CORRELATION, CAUSATION, CLIENT, 5))
-    assert built.caused_by(CLIENT).causation_id == CLIENT
-
-
 correlation_ids = st.one_of(
     st.sampled_from([
         CORRELATION.encode(), CORRELATION.lower().encode(), b"81JD8X3Q7E8W5V4T2N9R6M0K1A",

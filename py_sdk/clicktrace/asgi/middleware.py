@@ -9,7 +9,6 @@ sends itself when the app raises before responding.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -86,36 +85,6 @@ def _span_key() -> str:
 _SPAN_KEY = _span_key()
 
 
-def _click_context_factory() -> Callable[[str, str | None, str | None, int | None], ClickContext]:
-    """``ClickContext``, or where it allows, the same object built without its frozen-dataclass
-    ``__init__``: that sets each field through ``object.__setattr__``, which costs about as much
-    as all the id parsing. Only while its fields are these four and it has no ``__post_init__``
-    (else the constructor, unchanged)."""
-    slots = ClickContext.__dict__
-    names = tuple(field.name for field in dataclasses.fields(ClickContext))
-    if names != _CLICK_FIELDS or hasattr(ClickContext, "__post_init__"):
-        return ClickContext
-    new = ClickContext.__new__
-    set_correlation, set_causation, set_client, set_deadline = (
-        slots[name].__set__ for name in names
-    )
-
-    def click_context(
-        correlation_id: str, causation_id: str | None, client_id: str | None,
-        deadline_ms: int | None,
-    ) -> ClickContext:
-        click = new(ClickContext)
-        set_correlation(click, correlation_id)
-        set_causation(click, causation_id)
-        set_client(click, client_id)
-        set_deadline(click, deadline_ms)
-        return click
-
-    return click_context
-
-
-_CLICK_FIELDS = ("correlation_id", "causation_id", "client_id", "deadline_ms")
-_click_context = _click_context_factory()
 
 
 class ClicktraceMiddleware:
@@ -190,13 +159,13 @@ class ClicktraceMiddleware:
                     escape_for_log(raw.decode("latin-1")), correlation_id,
                 )
         if slots[CLIENT] is None and slots[CAUSATION] is None and slots[DEADLINE] is None:
-            click = _click_context(correlation_id, None, None, None)
+            click = ClickContext(correlation_id, None, None, None)
         else:
             client_id = None
             token = one(slots[CLIENT])
             if token is not None and self._verify and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
                 client_id = self._verify(token.decode("latin-1"))
-            click = _click_context(
+            click = ClickContext(
                 correlation_id,
                 parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
                 client_id,
