@@ -12,22 +12,10 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.envelope import Envelope
+from clicktrace.notify import Notify
 
 from .catalogue import RENAMED
 from .database import Database, get_product
-
-
-class Notify(Protocol):
-    async def __call__(
-        self,
-        client_id: str,
-        *,
-        correlation_id: str,
-        status: str,
-        type: str | None = None,
-        data: Any = None,
-        error: dict[str, str] | None = None,
-    ) -> object: ...
 
 
 class Claim(Protocol):

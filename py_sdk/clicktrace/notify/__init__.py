@@ -5,7 +5,7 @@ from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.frames import EVENT, STATUSES, Frame, Hello, Status
 from clicktrace.notify.notifier import Notifier
-from clicktrace.notify.producer import Producer
+from clicktrace.notify.producer import Notify, Producer
 from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.notify.session import UserOf
@@ -20,6 +20,7 @@ __all__ = [
     "Hub",
     "MemoryReplayBuffer",
     "Notifier",
+    "Notify",
     "Producer",
     "RedisEmitter",
     "RedisReplayBuffer",

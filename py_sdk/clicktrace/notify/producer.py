@@ -7,7 +7,7 @@ emitters used by worker processes, so every notification is made the same way.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 from opentelemetry import trace
@@ -18,10 +18,26 @@ from clicktrace.notify.frames import EVENT, Frame, build_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import METADATA_KEYS, inject
 
-__all__ = ["Producer", "Publish"]
+__all__ = ["Notify", "Producer", "Publish"]
 
 Publish = Callable[[str, Frame], Awaitable[None]]
 _encoder = msgspec.json.Encoder()
+
+
+class Notify(Protocol):
+    """What sends an outcome to the tab that caused it: ``Notifier.notify`` in the app,
+    ``RedisEmitter.notify`` in a worker process. Type a projection's dependency with it."""
+
+    async def __call__(
+        self,
+        client_id: str,
+        *,
+        correlation_id: str,
+        status: str,
+        type: str | None = None,
+        data: Any = None,
+        error: dict[str, str] | None = None,
+    ) -> int: ...
 
 
 class Producer:
