@@ -6,7 +6,6 @@ transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -104,7 +103,3 @@ async def get_product(conn: aiosqlite.Connection, product_id: int) -> dict[str, 
 async def list_products(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
     async with conn.execute("SELECT * FROM products ORDER BY id") as cur:
         return [product_row(r) for r in await cur.fetchall()]
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
