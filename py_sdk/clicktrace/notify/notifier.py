@@ -93,6 +93,9 @@ class Notifier:
                 path=prefix + "/ws", hello_timeout=hello_timeout_seconds)
         self._producer = Producer(buffer, self._transport.publish,
                                   tracer_provider=tracer_provider)
+        # ``await notifier.notify(client_id, correlation_id=..., status=...)`` sends to the
+        # client's sockets and returns the seq (see Producer.notify; RedisEmitter does the same).
+        self.notify = self._producer.notify
         self.routes: list[BaseRoute] = [
             session_route(signer, user_of=user_of, path=prefix + "/session"),
             *self._transport.routes,
@@ -108,20 +111,6 @@ class Notifier:
         wrapped: ASGIApp = self._transport.wrap(app)
         return wrapped
 
-    async def notify(
-        self,
-        client_id: str,
-        *,
-        correlation_id: str,
-        status: str,
-        type: str | None = None,
-        data: Any = None,
-        error: dict[str, str] | None = None,
-    ) -> int:
-        """Send ``status`` for ``correlation_id`` to the client's sockets; returns the seq."""
-        return await self._producer.notify(
-            client_id, correlation_id=correlation_id, status=status, type=type, data=data,
-            error=error)
 
     async def aclose(self) -> None:
         await self.hub.aclose()
