@@ -91,7 +91,7 @@ def create_app(
         ],
         middleware=[
             Middleware(ClicktraceMiddleware, tracer_provider=tracer_provider,
-                       client_verifier=signer.verify),
+                       client_verifier=signer.verify, excluded_paths=settings.excluded_paths),
         ],
         lifespan=lifespan,
     )

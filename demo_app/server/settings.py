@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import Literal, cast
 
 ROOT = Path(__file__).resolve().parents[2]
+# Requests that open no trace: the built page and its assets, the browser's span exports, the
+# health probe and the waterfall's journal polling (OpenTelemetry-style regular expressions).
+EXCLUDED_PATHS = (
+    r"^/$", r"^/(assets/|favicon|index\.html)", r"^/clicktrace/v1/traces",
+    r"^/clicktrace/health", r"^/clicktrace/journal/",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +30,8 @@ class Settings:
     secret: bytes | None = None
     """HMAC secret for client tokens; ``None`` makes a random one at start."""
     web_dist: Path = ROOT / "demo_app" / "web" / "dist"
+    excluded_paths: tuple[str, ...] = EXCLUDED_PATHS
+    """Paths whose requests open no trace (``CLICKTRACE_EXCLUDED_PATHS``, comma-separated)."""
 
     @property
     def database(self) -> Path:
@@ -46,4 +54,7 @@ class Settings:
             topic=env.get("CLICKTRACE_TOPIC", default.topic),
             transport=cast(Literal["socketio", "websocket"], transport),
             secret=secret.encode() if secret else None,
+            excluded_paths=tuple(
+                p.strip() for p in env["CLICKTRACE_EXCLUDED_PATHS"].split(",") if p.strip()
+            ) if "CLICKTRACE_EXCLUDED_PATHS" in env else default.excluded_paths,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from random import getrandbits
 
 from opentelemetry import context as otel_context
@@ -90,6 +90,10 @@ class ClicktraceMiddleware:
     always minted, since work may start on the server. ``spans=False`` is propagation only:
     no span is recorded, but the app still runs inside the caller's trace (under a span id
     of its own, the one ``traceresponse`` names) and every response gets the headers.
+    ``excluded_paths`` (regular expressions searched in the path, or one comma-separated
+    string, as OpenTelemetry's ``OTEL_PYTHON_EXCLUDED_URLS``) open no trace: such a request
+    (static files, health probes, span ingest) runs under an unsampled context, so nothing
+    under it is recorded either; it still gets its correlation id and the headers.
     """
 
     def __init__(
@@ -100,6 +104,7 @@ class ClicktraceMiddleware:
         client_verifier: Callable[[str], str | None] | None = None,
         strict: bool = False,
         spans: bool = True,
+        excluded_paths: str | Iterable[str] = (),
     ) -> None:
         if client_verifier is not None and not callable(client_verifier):
             raise TypeError("client_verifier must be callable or None")
@@ -109,6 +114,7 @@ class ClicktraceMiddleware:
         )
         self._verify = client_verifier
         self._strict = strict
+        self._excluded = _excluded(excluded_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -129,7 +135,10 @@ class ClicktraceMiddleware:
                     escape_for_log(raw.decode("latin-1")), correlation_id,
                 )
         click = self._click(slots, correlation_id)
-        span, ctx, traceresponse, own = self._trace(scope, slots, correlation_id)
+        if self._excluded is not None and self._excluded(scope.get("path", "")):
+            span, ctx, traceresponse, own = _untraced(slots)
+        else:
+            span, ctx, traceresponse, own = self._trace(scope, slots, correlation_id)
         extra = ((_CORRELATION, correlation_id.encode()), (_TRACERESPONSE, traceresponse))
         status = 0
         failed = False
@@ -267,6 +276,23 @@ def _propagation_only(
         )
     )
     return NonRecordingSpan(sc), _format(sc)
+
+
+def _excluded(paths: str | Iterable[str]) -> Callable[[str], object] | None:
+    """One compiled search over every excluded-path pattern (None: nothing excluded)."""
+    patterns = paths.split(",") if isinstance(paths, str) else list(paths)
+    patterns = [p.strip() for p in patterns if p.strip()]
+    return re.compile("|".join(f"(?:{p})" for p in patterns)).search if patterns else None
+
+
+def _untraced(slots: Collected) -> tuple[Span, Context | None, bytes, bool]:
+    """An excluded path: the caller's trace id (or a new one) with the sampled flag cleared."""
+    fields = traceparent_fields(one(slots[TRACEPARENT]))
+    trace_id = fields[0] if fields is not None else getrandbits(128) or 1
+    flags = TraceFlags((fields[2] if fields is not None else RANDOM_TRACE_ID) & ~SAMPLED)
+    sc = SpanContext(trace_id, getrandbits(64) or 1, False, flags)
+    span = NonRecordingSpan(sc)
+    return span, Context({**_get_current(), _SPAN_KEY: span}), _format(sc), False
 
 
 def _format(sc: SpanContext) -> bytes:
