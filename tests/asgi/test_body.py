@@ -1,0 +1,208 @@
+"""clicktrace.asgi.body: capped, streamed bodies, bounded JSON, ASCII path integers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message
+
+from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.asgi.body import (
+    MAX_JSON_DEPTH,
+    MAX_PATH_INT,
+    Refusal,
+    json_depth,
+    parse_json,
+    path_int,
+    read_body,
+    read_json_object,
+)
+
+LIMIT = 8192
+
+
+async def echo(request: Request) -> Response:
+    body = await read_json_object(request, max_bytes=LIMIT)
+    if isinstance(body, Refusal):
+        return body.response()
+    return JSONResponse(body)
+
+
+def client() -> httpx.AsyncClient:
+    app = Starlette(routes=[Route("/", echo, methods=["POST"])])
+    app.add_middleware(ClicktraceMiddleware, spans=False)
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+async def test_a_json_object_is_read() -> None:
+    async with client() as http:
+        answer = await http.post("/", json={"name": "Tamper", "n": [1, 2.5, None, True]})
+    assert answer.status_code == 200
+    assert answer.json() == {"name": "Tamper", "n": [1, 2.5, None, True]}
+
+
+async def test_a_declared_length_past_the_cap_is_413_before_any_byte_is_read() -> None:
+    received: list[Message] = []
+
+    async def receive() -> Message:
+        received.append({"type": "http.request"})
+        raise AssertionError("the body was read")
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
+        (b"content-length", b"1000000000")]}
+    assert await read_body(Request(scope, receive), LIMIT) == Refusal(
+        413, "payload_too_large", f"The body must be at most {LIMIT} bytes."
+    )
+    assert received == []
+
+
+async def test_a_streamed_body_is_cut_at_the_cap_without_reading_the_rest() -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:
+            sent += 1
+            yield b"x" * 100
+
+    async with client() as http:
+        answer = await http.post("/", content=endless())  # chunked: no content-length
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "payload_too_large"
+    assert answer.json()["correlation_id"] == answer.headers["x-correlation-id"]
+    assert sent <= LIMIT // 100 + 2  # the stream was left, not drained
+
+
+@pytest.mark.parametrize("length", [b"-1", b"+5", b"5, 5", b"\xd9\xa3", b"1" * 20])
+async def test_a_malformed_content_length_is_400(length: bytes) -> None:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"{}"}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
+        (b"content-length", length)]}
+    refusal = await read_body(Request(scope, receive), LIMIT)
+    assert isinstance(refusal, Refusal) and refusal.status == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"[" * 1000 + b"]" * 1000, 400),  # RecursionError in a bare json.loads at ~1,000
+        (b'{"a":' * 1000 + b"1" + b"}" * 1000, 400),
+        (b'{"name": "\\ud800"}', 400),  # a lone surrogate: UnicodeEncodeError later
+        (b'{"\\udfff": 1}', 400),
+        (b'{"name": "\\xff"}'.replace(b"\\xff", b"\xff"), 400),  # not UTF-8
+        (b'{"n": NaN}', 400),
+        (b"[1]", 400),  # not an object
+        (b"", 400),
+        (b"x" * (LIMIT + 1), 413),
+    ],
+)
+async def test_hostile_bodies_get_a_4xx(body: bytes, status: int) -> None:
+    async with client() as http:
+        answer = await http.post("/", content=body)
+    assert answer.status_code == status
+    assert answer.json()["correlation_id"] == answer.headers["x-correlation-id"]
+
+
+def test_a_surrogate_pair_is_one_valid_character() -> None:
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+# --- properties ---------------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+
+
+def depth_of(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth_of(item) for item in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth_of(item) for item in value.values()), default=0)
+    return 0
+
+
+def has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any(0xD800 <= ord(char) <= 0xDFFF for char in value)
+    if isinstance(value, list):
+        return any(has_lone_surrogate(item) for item in value)
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    return False
+
+
+@settings(settings.get_profile("clicktrace-parsers"))
+@given(json_values, st.booleans())
+def test_valid_json_is_read_back_exactly_and_its_depth_is_exact(
+    value: object, ensure_ascii: bool
+) -> None:
+    data = json.dumps(value, ensure_ascii=ensure_ascii).encode("utf-8", "surrogatepass")
+    assert json_depth(data) == depth_of(value)
+    parsed = parse_json(data, max_depth=64)
+    if has_lone_surrogate(value):
+        assert isinstance(parsed, Refusal) and parsed.status == 400
+    else:
+        assert parsed == value
+
+
+@settings(settings.get_profile("clicktrace-parsers"))
+@given(st.integers(min_value=0, max_value=200), st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")]))
+def test_nesting_past_the_bound_is_refused_and_within_it_is_read(
+    depth: int, brackets: tuple[bytes, bytes]
+) -> None:
+    opener, closer = brackets
+    parsed = parse_json(opener * depth + b"1" + closer * depth)
+    if depth > MAX_JSON_DEPTH:
+        assert isinstance(parsed, Refusal) and parsed.code == "invalid_body"
+    else:
+        assert not isinstance(parsed, Refusal) and depth_of(parsed) == depth
+
+
+@settings(settings.get_profile("clicktrace-parsers"))
+@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8",
+                                                                             "surrogatepass")))
+def test_any_bytes_are_a_value_or_a_refusal_never_an_exception(data: bytes) -> None:
+    parsed = parse_json(data)
+    if not isinstance(parsed, Refusal):
+        json.dumps(parsed).encode("utf-8")  # whatever is accepted encodes again
+
+
+def reference_path_int(text: str) -> int | None:
+    if not text or len(text) > 19 or not all(char in "0123456789" for char in text):
+        return None
+    return int(text) if int(text) <= MAX_PATH_INT else None
+
+
+@settings(settings.get_profile("clicktrace-parsers"))
+@given(
+    st.text(max_size=22)
+    | st.integers(min_value=-10, max_value=2**70).map(str)
+    | st.sampled_from(["+1", " 1", "1 ", "\u0663", "\u0661\u0662", "\uff11", "9223372036854775807",
+                       "9223372036854775808", "0x10", "1_000", "", "01"])
+)
+def test_path_integers_are_ascii_digits_within_bounds(text: str) -> None:
+    assert path_int(text) == reference_path_int(text)
+
+
+def test_path_integer_examples_from_the_attack() -> None:
+    assert path_int("3") == 3
+    assert path_int("\u0663") is None  # "/api/products/%D9%A3/rename" renamed product 3
+    assert path_int(" 1") is None and path_int("+1") is None
+    assert path_int(str(2**63)) is None and path_int(str(2**63 - 1)) == 2**63 - 1
+    assert path_int("7", maximum=5) is None
