@@ -1,0 +1,92 @@
+"""Exception handlers that give Starlette's and FastAPI's own refusals the protocol's shape.
+
+Starlette answers an ``HTTPException`` (a 404 from the router, a 405) with plain text, and
+FastAPI a validation failure with ``422 {"detail": [...]}``; a client of this protocol reads
+``{"error": {"code", "message"}, "correlation_id"}`` from every error. FastAPI is imported
+only when it is installed, so a Starlette app does not need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from clicktrace.asgi.errors import error_response
+
+__all__ = ["MAX_MESSAGE_LENGTH", "exception_handlers"]
+
+MAX_MESSAGE_LENGTH = 300
+_MAX_ERRORS = 3
+_MAX_LOC_PART = 40
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+_CODES = {401: "unauthorized", 413: "payload_too_large", 422: "invalid_request"}
+
+Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
+
+
+def _code(status: int) -> str:
+    """``not_found``, ``method_not_allowed``, ...: the status phrase in snake case."""
+    if status in _CODES:
+        return _CODES[status]
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+    return _NOT_WORD.sub("_", phrase.lower()).strip("_")
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE_LENGTH else text[: MAX_MESSAGE_LENGTH - 1] + "…"
+
+
+async def http_exception(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):
+        raise TypeError(f"not an HTTPException: {type(exc).__name__}")
+    status = exc.status_code
+    if not 400 <= status <= 599:  # a 304 or a redirect raised as an exception: no body
+        return Response(status_code=status, headers=exc.headers)
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else _code(status)
+    response = error_response(status, _code(status), _cut(message))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def _where(loc: Sequence[Any]) -> str:
+    return ".".join(str(part)[:_MAX_LOC_PART] for part in loc)
+
+
+def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    """``"body.name: Field required; path.id: ..."`` from the first errors; the client's
+    input is never echoed (pydantic's ``input`` field is left out)."""
+    parts = [f"{_where(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+             for error in errors[:_MAX_ERRORS]]
+    if len(errors) > _MAX_ERRORS:
+        parts.append(f"and {len(errors) - _MAX_ERRORS} more")
+    return _cut("; ".join(parts) or "The request is invalid.")
+
+
+async def validation_error(request: Request, exc: Exception) -> Response:
+    errors = getattr(exc, "errors", None)
+    found = errors() if callable(errors) else []
+    return error_response(422, "invalid_request", validation_message(list(found)))
+
+
+def exception_handlers() -> dict[int | type[Exception], Handler]:
+    """``{HTTPException: ..., RequestValidationError: ...}`` for
+    ``Starlette(exception_handlers=...)`` or ``FastAPI(exception_handlers=...)`` (FastAPI's
+    own ``HTTPException`` is a Starlette one; its validation error only when installed)."""
+    handlers: dict[int | type[Exception], Handler] = {HTTPException: http_exception}
+    try:
+        fastapi = importlib.import_module("fastapi.exceptions")
+    except ImportError:
+        return handlers
+    handlers[fastapi.RequestValidationError] = validation_error
+    return handlers
