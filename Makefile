@@ -7,11 +7,22 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo test setup web chromium test-py test-js test-e2e check bench clean
+.PHONY: demo demo-distributed test setup web chromium test-py test-js test-e2e check bench clean
 
 demo: setup web
 	@echo "clicktrace demo: http://$(HOST):$(PORT)"
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m demo_app.server
+
+# The same catalogue as separate processes (Procfile): RabbitMQ unless CLICKTRACE_BUS_URL says
+# otherwise, socket fan-out and faults over Redis, event store and read model in PostgreSQL.
+demo-distributed: export CLICKTRACE_BUS_URL ?= amqp://guest:guest@127.0.0.1:5672/
+demo-distributed: export CLICKTRACE_REDIS_URL ?= redis://127.0.0.1:6379/0
+demo-distributed: export CLICKTRACE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+demo-distributed: export CLICKTRACE_SECRET ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
+demo-distributed: export PYTHONUNBUFFERED := 1
+demo-distributed: setup web
+	@echo "clicktrace distributed demo: http://$(HOST):8001 and http://$(HOST):8002"
+	HOST=$(HOST) $(VENV)/bin/honcho -f Procfile start
 
 test: setup web chromium check test-py test-js test-e2e
 

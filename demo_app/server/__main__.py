@@ -1,30 +1,50 @@
-"""`python -m demo_app.server`: serve the catalogue (``make demo`` does this)."""
+"""``python -m demo_app.server [all|api|relay|projection]``: one process of the catalogue.
+
+``all`` (the default, ``make demo``) is the whole demo in one process; the others are the
+processes of ``make demo-distributed`` (see ``Procfile``).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sys
 
 import uvicorn
 
 from .app import create_app
 from .settings import Settings
 from .telemetry import setup_tracing
+from .wiring import setup_logging
+from .worker import run_projection, run_relay
+
+ROLES = ("all", "api", "relay", "projection")
+log = logging.getLogger("demo")
 
 
-def main() -> None:
+def main(argv: list[str]) -> None:
+    role = argv[0] if argv else "all"
+    if role not in ROLES:
+        raise SystemExit(f"usage: python -m demo_app.server [{'|'.join(ROLES)}]")
     settings = Settings.from_env()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
-    provider = setup_tracing()
-    app = create_app(settings, tracer_provider=provider)
-    print(f"clicktrace demo on http://{settings.host}:{settings.port} "
-          f"(bus {settings.bus_url}, data in {settings.data_dir})", flush=True)
+    setup_logging(settings.process)
+    provider = setup_tracing(f"clicktrace-demo-{settings.process}")
     try:
-        # Clients send only small hello frames; refuse anything bigger at the protocol level.
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                    ws_max_size=16 * 1024)
+        if role == "relay":
+            asyncio.run(run_relay(settings, provider))
+        elif role == "projection":
+            asyncio.run(run_projection(settings, provider))
+        else:
+            app = create_app(settings, tracer_provider=provider, embedded=role == "all")
+            log.info("clicktrace demo %s on http://%s:%d (bus %s)", settings.process,
+                     settings.host, settings.port, settings.bus_url.split("@")[-1])
+            # Clients send only small hello frames; refuse anything bigger at the protocol
+            # level.
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                        ws_max_size=16 * 1024)
     finally:
         provider.shutdown()
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

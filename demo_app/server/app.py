@@ -1,4 +1,9 @@
-"""Assembles the catalogue: API, event store + outbox, bus, projection, notifier, web app."""
+"""Assembles the catalogue's HTTP node: API, session, sockets, span ingest, the web app.
+
+Embedded (``make demo``), the node also runs the outbox relay and the projection on its own
+bus. Distributed (``make demo-distributed``), each API node serves only HTTP and its tabs'
+sockets; the relay and the projection worker are processes of their own (``worker.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,20 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.bus import Bus, create_bus
-from clicktrace.bus.idempotency import SqliteIdempotency
-from clicktrace.envelope import Envelope
+from clicktrace.bus import Bus
 from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.outbox import OutboxRelay, SqliteOutbox
+from clicktrace.outbox import OutboxRelay
 
 from . import commands
-from .catalogue import RENAMED, seed
-from .database import Database
-from .projection import CONSUMER, Projection
 from .settings import Settings
+from .wiring import make_bus, make_faults, make_store, subscribe_projection
 
 
 def _web(settings: Settings) -> BaseRoute:
@@ -39,51 +40,56 @@ def _web(settings: Settings) -> BaseRoute:
     return Route("/", not_built)
 
 
+def _config(settings: Settings) -> Route:
+    """What the page needs to know about this deployment."""
+    body = {"process": settings.process, "faults": settings.faults,
+            "trace_url": settings.trace_url}
+
+    async def config(request: Request) -> Response:
+        return JSONResponse(body)
+
+    return Route("/api/config", config, methods=["GET"])
+
+
 def create_app(
-    settings: Settings, tracer_provider: TracerProvider | None = None, *, bus: Bus | None = None
+    settings: Settings, tracer_provider: TracerProvider | None = None, *, bus: Bus | None = None,
+    embedded: bool = True,
 ) -> ASGIApp:
-    """The demo as one ASGI app; ``bus`` defaults to the one ``settings.bus_url`` names."""
-    db = Database(settings.database)
+    """The demo node as one ASGI app; ``embedded`` runs the relay and projection inside it,
+    on ``bus`` (default: the one ``settings.bus_url`` names)."""
+    store = make_store(settings)
+    faults = make_faults(settings)
     signer = TokenSigner(secret=settings.secret)
-    notifier = Notifier(signer, transport=settings.transport, tracer_provider=tracer_provider)
-    bus = bus or create_bus(settings.bus_url, tracer_provider=tracer_provider)
-    outbox, processed = SqliteOutbox(), SqliteIdempotency()
-    relay = OutboxRelay(outbox, connect=db.connect_relay, bus=bus, poll_interval=0.5)
-    projection = Projection(db, notifier.notify, processed.claim, tracer_provider)
-
-    async def dead_letter(envelope: Envelope, reason: str) -> None:
-        # The projection gave up on this message (or it came after its deadline): the tab
-        # must not wait in vain.
-        meta = envelope.metadata
-        if meta.client_id and meta.type == RENAMED:
-            code = reason if reason == "deadline_exceeded" else "processing_failed"
-            await notifier.notify(
-                meta.client_id, correlation_id=meta.correlation_id, status="rejected",
-                type=meta.type, error={"code": code, "message": reason[:200]},
-            )
-
-    bus.subscribe(settings.topic, projection.handle, group=CONSUMER, on_dead_letter=dead_letter)
+    notifier = Notifier(signer, transport=settings.transport, tracer_provider=tracer_provider,
+                        redis_url=settings.redis_url, channel=settings.channel)
+    relay: OutboxRelay | None = None
+    if embedded:
+        bus = bus or make_bus(settings, faults, tracer_provider)
+        relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
+                            poll_interval=0.5)
+        subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await db.create()
-        async with db.connect() as conn:
-            await outbox.create_tables(conn)
-            await processed.create_tables(conn)
-        async with db.transaction() as conn:
-            await seed(conn)
-        await bus.start()
-        await relay.start()  # also publishes what a previous run committed but never sent
+        await store.start()
+        if bus is not None and relay is not None:
+            await bus.start()
+            await relay.start()  # also publishes what a previous run committed but never sent
         try:
             yield
         finally:
-            await relay.close()
-            await bus.close()
+            if bus is not None and relay is not None:
+                await relay.close()
+                await bus.close()
             await notifier.aclose()
+            await faults.aclose()
+            await store.aclose()
 
     app = Starlette(
         routes=[
-            *commands.routes(db, outbox, relay, settings.topic),
+            *commands.routes(store, relay.wake if relay else _polled, settings.topic,
+                             faults if settings.faults else None),
+            _config(settings),
             *notifier.routes,
             # The browser's spans join the server's: one trace from the click to the outcome.
             browser_traces_route(client_verifier=signer.verify, tracer_provider=tracer_provider),
@@ -96,3 +102,7 @@ def create_app(
         lifespan=lifespan,
     )
     return notifier.asgi(app)
+
+
+def _polled() -> None:
+    """Distributed: the relay is another process, which polls the outbox."""

@@ -1,18 +1,17 @@
-"""Domain rules of the catalogue, kept apart from HTTP and the bus."""
+"""Domain rules of the catalogue, kept apart from HTTP, the bus and the database."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import aiosqlite
-
-from clicktrace.envelope import new_envelope
-
-from .database import CATALOGUE, append_event
-
 MAX_NAME_LENGTH = 80
 RENAMED = "ProductRenamed"
 CREATED = "ProductCreated"
+
+CATALOGUE = [
+    ("Espresso cup", 9.5), ("French press", 34.0), ("Pour-over kettle", 58.0),
+    ("Burr grinder", 129.0), ("Milk jug", 14.0), ("Tamper", 22.5),
+]
 
 
 def clean_name(value: Any) -> str | None:
@@ -25,18 +24,3 @@ def clean_name(value: Any) -> str | None:
 
 def stream_of(product_id: int) -> str:
     return f"product-{product_id}"
-
-
-async def seed(conn: aiosqlite.Connection) -> None:
-    """First start: record the catalogue as events and build the read model from them."""
-    async with conn.execute("SELECT COUNT(*) FROM products") as cur:
-        row = await cur.fetchone()
-    if row and row[0]:
-        return
-    for product_id, (name, price) in enumerate(CATALOGUE, start=1):
-        payload = {"id": product_id, "name": name, "price": price}
-        await append_event(conn, stream_of(product_id), new_envelope(CREATED, payload))
-        await conn.execute(
-            "INSERT INTO products (id, name, price, version) VALUES (?, ?, ?, 1)",
-            (product_id, name, price),
-        )

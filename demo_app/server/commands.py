@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -12,13 +14,15 @@ from starlette.routing import Route
 from clicktrace import context as click_context
 from clicktrace.asgi import error_response
 from clicktrace.envelope import new_envelope
-from clicktrace.outbox import OutboxRelay, SqliteOutbox
+from clicktrace.journal import record
 from clicktrace.propagation import METADATA_KEYS, extract
 
-from .catalogue import RENAMED, clean_name, stream_of
-from .database import Database, append_event, get_product, list_products
+from .catalogue import RENAMED, clean_name
+from .faults import Faults, InvalidFaults, parse
+from .store import Store
 
 MAX_BODY_BYTES = 16 * 1024
+log = logging.getLogger("demo.commands")
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:
@@ -46,11 +50,10 @@ def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | No
 
 
 def routes(
-    db: Database, outbox: SqliteOutbox, relay: OutboxRelay, topic: str
+    store: Store, wake_relay: Callable[[], None], topic: str, faults: Faults | None
 ) -> list[Route]:
     async def products(request: Request) -> Response:
-        async with db.connect() as conn:
-            return JSONResponse(await list_products(conn))
+        return JSONResponse(await store.products())
 
     async def rename(request: Request) -> Response:
         try:
@@ -64,22 +67,38 @@ def routes(
         if name is None:
             return error_response(422, "invalid_name", "A name needs 1 to 80 characters.")
         click = _with_body_deadline(body)
-        async with db.transaction() as conn:
-            if await get_product(conn, product_id) is None:
-                return error_response(404, "not_found", "No such product.")
-            envelope = new_envelope(RENAMED, {"id": product_id, "name": name}, click=click)
-            await append_event(conn, stream_of(product_id), envelope)
-            # Same transaction as the event: committed together, or not at all.
-            await outbox.add(conn, topic, envelope)
-        relay.wake()
+        envelope = new_envelope(RENAMED, {"id": product_id, "name": name}, click=click)
+        # The story's bug, on demand: the event is committed alone and the process that
+        # was to publish it afterwards dies before it sends (simulated: the send is lost).
+        no_outbox = faults is not None and await faults.on("no_outbox")
+        if not await store.accept_rename(product_id, envelope, topic, outbox=not no_outbox):
+            return error_response(404, "not_found", "No such product.")
+        if no_outbox:
+            record("stored", detail="event only: to be published without the outbox")
+            log.error("the publishing process died before it sent %s", envelope.metadata.message_id)
+        else:
+            wake_relay()
         return JSONResponse(
             {"correlation_id": envelope.metadata.correlation_id, "status": "accepted"},
             status_code=202,
         )
 
+    async def fault_panel(request: Request) -> Response:
+        if faults is None:
+            return error_response(404, "not_found", "Faults are off in this demo.")
+        if request.method == "GET":
+            return JSONResponse(await faults.state())
+        try:
+            changes = parse(await _json_body(request))
+        except InvalidFaults as exc:
+            return error_response(400, "invalid_faults", str(exc))
+        log.warning("fault panel: %s", changes)
+        return JSONResponse(await faults.change(changes))
+
     return [
         Route("/api/products", products, methods=["GET"]),
         Route("/api/products/{id}/rename", rename, methods=["POST"]),
+        Route("/api/faults", fault_panel, methods=["GET", "POST"]),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The catalogue's SQLite database: an append-only event store and the products read model.
+"""The embedded store: SQLite, an append-only event store and the products read model.
 
 Each unit of work opens its own connection (WAL mode), so concurrent requests never share a
 transaction.
@@ -13,7 +13,12 @@ from typing import Any
 
 import aiosqlite
 
-from clicktrace.envelope import Envelope, encode
+from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.envelope import Envelope, encode, new_envelope
+from clicktrace.outbox import SqliteOutbox
+
+from .catalogue import CATALOGUE, CREATED, stream_of
+from .store import NOT_FOUND, Outcome, taken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -33,15 +38,12 @@ CREATE TABLE IF NOT EXISTS products (
 );
 """
 
-CATALOGUE = [
-    ("Espresso cup", 9.5), ("French press", 34.0), ("Pour-over kettle", 58.0),
-    ("Burr grinder", 129.0), ("Milk jug", 14.0), ("Tamper", 22.5),
-]
 
-
-class Database:
+class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.outbox = SqliteOutbox()
+        self._processed = SqliteIdempotency()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -54,7 +56,6 @@ class Database:
             await conn.close()
 
     async def connect_relay(self) -> aiosqlite.Connection:
-        """The outbox relay's own long-lived connection (it commits its own batches)."""
         return await aiosqlite.connect(self.path, timeout=5)
 
     @asynccontextmanager
@@ -69,14 +70,68 @@ class Database:
                 raise
             await conn.commit()
 
-    async def create(self) -> None:
+    async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         async with self.connect() as conn:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.executescript(SCHEMA)
+            await self.outbox.create_tables(conn)
+            await self._processed.create_tables(conn)
+        async with self.transaction() as conn:
+            async with conn.execute("SELECT COUNT(*) FROM products") as cur:
+                row = await cur.fetchone()
+            if row and row[0]:
+                return
+            for product_id, (name, price) in enumerate(CATALOGUE, start=1):
+                payload = {"id": product_id, "name": name, "price": price}
+                await _append(conn, stream_of(product_id), new_envelope(CREATED, payload))
+                await conn.execute(
+                    "INSERT INTO products (id, name, price, version) VALUES (?, ?, ?, 1)",
+                    (product_id, name, price),
+                )
+
+    async def aclose(self) -> None:
+        return None
+
+    async def products(self) -> list[dict[str, Any]]:
+        async with self.connect() as conn, conn.execute(
+            "SELECT * FROM products ORDER BY id"
+        ) as cur:
+            return [_row(r) for r in await cur.fetchall()]
+
+    async def accept_rename(
+        self, product_id: int, envelope: Envelope, topic: str, *, outbox: bool = True
+    ) -> bool:
+        async with self.transaction() as conn:
+            if await _product(conn, product_id) is None:
+                return False
+            await _append(conn, stream_of(product_id), envelope)
+            if outbox:  # same transaction as the event: committed together, or not at all
+                await self.outbox.add(conn, topic, envelope)
+        return True
+
+    async def apply_rename(
+        self, consumer: str, message_id: str, product_id: int, name: str
+    ) -> Outcome | None:
+        async with self.transaction() as conn:
+            if not await self._processed.claim(conn, consumer, message_id):
+                return None  # already applied and notified: a redelivery
+            current = await _product(conn, product_id)
+            if current is None:
+                return "rejected", None, NOT_FOUND
+            async with conn.execute(
+                "SELECT 1 FROM products WHERE name = ? AND id != ?", (name, product_id)
+            ) as cur:
+                if await cur.fetchone():
+                    return "rejected", current, taken(name)
+            await conn.execute(
+                "UPDATE products SET name = ?, version = version + 1 WHERE id = ?",
+                (name, product_id),
+            )
+            return "confirmed", await _product(conn, product_id), None
 
 
-async def append_event(conn: aiosqlite.Connection, stream: str, envelope: Envelope) -> int:
+async def _append(conn: aiosqlite.Connection, stream: str, envelope: Envelope) -> None:
     """Append to ``stream`` at its next version; the unique index refuses a concurrent twin."""
     async with conn.execute(
         "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?", (stream,)
@@ -87,19 +142,13 @@ async def append_event(conn: aiosqlite.Connection, stream: str, envelope: Envelo
         "INSERT INTO events (stream, version, type, message_id, envelope) VALUES (?, ?, ?, ?, ?)",
         (stream, version, envelope.metadata.type, envelope.metadata.message_id, encode(envelope)),
     )
-    return version
 
 
-def product_row(row: Any) -> dict[str, Any]:
+def _row(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "price": row["price"], "version": row["version"]}
 
 
-async def get_product(conn: aiosqlite.Connection, product_id: int) -> dict[str, Any] | None:
+async def _product(conn: aiosqlite.Connection, product_id: int) -> dict[str, Any] | None:
     async with conn.execute("SELECT * FROM products WHERE id = ?", (product_id,)) as cur:
         row = await cur.fetchone()
-    return product_row(row) if row else None
-
-
-async def list_products(conn: aiosqlite.Connection) -> list[dict[str, Any]]:
-    async with conn.execute("SELECT * FROM products ORDER BY id") as cur:
-        return [product_row(r) for r in await cur.fetchall()]
+    return _row(row) if row else None

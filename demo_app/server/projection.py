@@ -1,12 +1,15 @@
 """The projection: applies catalogue events to the read model and tells the tab the outcome.
 
 It runs as a bus consumer, inside the context the message carried, so its span, its
-notification and its logs share the click's trace and correlation id.
+notification and its logs share the click's trace and correlation id. It never applies a
+command past its deadline: the tab has rolled back by then.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import asyncio
+import logging
+import time
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,33 +18,34 @@ from clicktrace.envelope import Envelope
 from clicktrace.notify import Notify
 
 from .catalogue import RENAMED
-from .database import Database, get_product
-
-
-class Claim(Protocol):
-    """Records that ``consumer`` applied ``message_id`` in the caller's transaction; False
-    when it already had (a redelivery)."""
-
-    async def __call__(self, conn: Any, consumer: str, message_id: str) -> bool: ...
-
+from .faults import Faults
+from .store import Outcome, Store
 
 CONSUMER = "catalogue-projection"
+STOPPED_POLL_SECONDS = 0.2
+SLOW_MARGIN_SECONDS = 1.0
+log = logging.getLogger("demo.projection")
+
+
+class InjectedFailure(RuntimeError):
+    """The fault panel asked the projection to fail this delivery."""
 
 
 class Projection:
     def __init__(
-        self, db: Database, notify: Notify, claim: Claim,
+        self, store: Store, notify: Notify, faults: Faults,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
-        self._db = db
+        self._store = store
         self._notify = notify
-        self._claim = claim
+        self._faults = faults
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
     async def handle(self, envelope: Envelope) -> None:
         meta = envelope.metadata
         if meta.type != RENAMED:
             return
+        await self._injected(envelope)
         with self._tracer.start_as_current_span(f"project {RENAMED}") as span:
             span.set_attribute("clicktrace.correlation_id", meta.correlation_id)
             outcome = await self._apply(envelope)
@@ -49,30 +53,32 @@ class Projection:
                 return
             status, data, error = outcome
             span.set_attribute("clicktrace.outcome", status)
+            log.info("projected %s: %s", meta.message_id, status)
             await self._notify(
                 meta.client_id, correlation_id=meta.correlation_id, status=status,
                 type=RENAMED, data=data, error=error,
             )
 
-    async def _apply(
-        self, envelope: Envelope
-    ) -> tuple[str, dict[str, Any] | None, dict[str, str] | None] | None:
+    async def _injected(self, envelope: Envelope) -> None:
+        """The faults of the panel, in the order a sick worker would show them."""
+        if await self._faults.on("stopped"):
+            log.warning("projection stopped: holding %s unacked", envelope.metadata.message_id)
+            while await self._faults.on("stopped"):
+                await asyncio.sleep(STOPPED_POLL_SECONDS)
+        if await self._faults.take_failure():
+            log.warning("projection failing %s on purpose", envelope.metadata.message_id)
+            raise InjectedFailure("the fault panel made the projection fail")
+        if await self._faults.on("slow"):
+            deadline = envelope.metadata.deadline
+            wait = (deadline / 1000 - time.time() if deadline else 0) + SLOW_MARGIN_SECONDS
+            log.warning("projection slow: %.1f s past the deadline", SLOW_MARGIN_SECONDS)
+            await asyncio.sleep(max(wait, SLOW_MARGIN_SECONDS))
+
+    async def _apply(self, envelope: Envelope) -> Outcome | None:
         meta, payload = envelope.metadata, envelope.payload
-        product_id, name = int(payload["id"]), str(payload["name"])
-        async with self._db.transaction() as conn:
-            if not await self._claim(conn, CONSUMER, meta.message_id):
-                return None  # already applied and notified: a redelivery
-            current = await get_product(conn, product_id)
-            if current is None:
-                return "rejected", None, {"code": "not_found", "message": "No such product."}
-            async with conn.execute(
-                "SELECT 1 FROM products WHERE name = ? AND id != ?", (name, product_id)
-            ) as cur:
-                if await cur.fetchone():
-                    message = f"Another product is already called {name!r}."
-                    return "rejected", current, {"code": "name_taken", "message": message}
-            await conn.execute(
-                "UPDATE products SET name = ?, version = version + 1 WHERE id = ?",
-                (name, product_id),
-            )
-            return "confirmed", await get_product(conn, product_id), None
+        deadline = meta.deadline
+        if deadline is not None and time.time() * 1000 > deadline:
+            return "rejected", None, {"code": "deadline_exceeded",
+                                      "message": "The projection got to it after its deadline."}
+        return await self._store.apply_rename(
+            CONSUMER, meta.message_id, int(payload["id"]), str(payload["name"]))

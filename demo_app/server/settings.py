@@ -32,6 +32,19 @@ class Settings:
     web_dist: Path = ROOT / "demo_app" / "web" / "dist"
     excluded_paths: tuple[str, ...] = EXCLUDED_PATHS
     """Paths whose requests open no trace (``CLICKTRACE_EXCLUDED_PATHS``, comma-separated)."""
+    database_url: str | None = None
+    """``postgresql://…``: the event store and read model in PostgreSQL (else SQLite)."""
+    pg_schema: str = "clicktrace_demo"
+    redis_url: str | None = None
+    """Joins the processes: socket fan-out between nodes, the replay buffer, the faults."""
+    channel: str = "clicktrace"
+    """Fan-out channel and key prefix (several demos can share one Redis)."""
+    process: str = "demo"
+    """This process's name in logs, spans and the journal (``api-1``, ``relay``, ...)."""
+    faults: bool = True
+    """Serve the fault panel (``CLICKTRACE_FAULTS=0`` turns it off)."""
+    trace_url: str | None = None
+    """A trace UI link template, e.g. ``http://127.0.0.1:16686/trace/{trace_id}``."""
 
     @property
     def database(self) -> Path:
@@ -57,4 +70,11 @@ class Settings:
             excluded_paths=tuple(
                 p.strip() for p in env["CLICKTRACE_EXCLUDED_PATHS"].split(",") if p.strip()
             ) if "CLICKTRACE_EXCLUDED_PATHS" in env else default.excluded_paths,
+            database_url=env.get("CLICKTRACE_DATABASE_URL") or None,
+            pg_schema=env.get("CLICKTRACE_PG_SCHEMA", default.pg_schema),
+            redis_url=env.get("CLICKTRACE_REDIS_URL") or None,
+            channel=env.get("CLICKTRACE_CHANNEL", default.channel),
+            process=env.get("CLICKTRACE_PROCESS", default.process),
+            faults=env.get("CLICKTRACE_FAULTS", "1") != "0",
+            trace_url=env.get("CLICKTRACE_TRACE_URL") or None,
         )

@@ -1,0 +1,120 @@
+"""The distributed store: the same event store and read model in PostgreSQL (asyncpg), in a
+schema of the demo's own (``CLICKTRACE_PG_SCHEMA``), shared by the API nodes, the relay and
+the projection worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from clicktrace.bus.idempotency import PostgresIdempotency
+from clicktrace.bus.idempotency.sql import check_table
+from clicktrace.envelope import Envelope, encode, new_envelope
+from clicktrace.outbox import PostgresOutbox
+
+from .catalogue import CATALOGUE, CREATED, stream_of
+from .store import NOT_FOUND, Outcome, taken
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    stream TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+    message_id TEXT NOT NULL UNIQUE, envelope BYTEA NOT NULL, UNIQUE (stream, version));
+CREATE TABLE IF NOT EXISTS products (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, price DOUBLE PRECISION NOT NULL,
+    version INTEGER NOT NULL);
+"""
+# Every process creates the schema at start: one at a time.
+_SETUP_LOCK = 0x636C69636B
+
+
+class PostgresStore:
+    def __init__(self, dsn: str, schema: str = "clicktrace_demo") -> None:
+        self._dsn, self.schema = dsn, check_table(schema)
+        self.outbox = PostgresOutbox()
+        self._processed = PostgresIdempotency()
+        self._pool: Any = None
+
+    def _settings(self) -> dict[str, str]:
+        return {"search_path": self.schema}
+
+    async def start(self) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _SETUP_LOCK)
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+                await conn.execute(f"SET LOCAL search_path = {self.schema}")
+                await conn.execute(SCHEMA)
+                await self.outbox.create_tables(conn)
+                await self._processed.create_tables(conn)
+                if not await conn.fetchval("SELECT count(*) FROM products"):
+                    await self._seed(conn)
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self._dsn, min_size=1, max_size=5, server_settings=self._settings())
+
+    async def _seed(self, conn: Any) -> None:
+        for product_id, (name, price) in enumerate(CATALOGUE, start=1):
+            payload = {"id": product_id, "name": name, "price": price}
+            await _append(conn, stream_of(product_id), new_envelope(CREATED, payload))
+            await conn.execute(
+                "INSERT INTO products (id, name, price, version) VALUES ($1, $2, $3, 1)",
+                product_id, name, price)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def products(self) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch("SELECT id, name, price, version FROM products ORDER BY id")
+        return [dict(r) for r in rows]
+
+    async def accept_rename(
+        self, product_id: int, envelope: Envelope, topic: str, *, outbox: bool = True
+    ) -> bool:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id) is None:
+                return False
+            await _append(conn, stream_of(product_id), envelope)
+            if outbox:  # same transaction as the event: committed together, or not at all
+                await self.outbox.add(conn, topic, envelope)
+        return True
+
+    async def apply_rename(
+        self, consumer: str, message_id: str, product_id: int, name: str
+    ) -> Outcome | None:
+        async with self._pool.acquire() as conn, conn.transaction():
+            if not await self._processed.claim(conn, consumer, message_id):
+                return None  # already applied and notified: a redelivery
+            current = await _product(conn, product_id)
+            if current is None:
+                return "rejected", None, NOT_FOUND
+            if await conn.fetchval(
+                "SELECT 1 FROM products WHERE name = $1 AND id != $2", name, product_id
+            ):
+                return "rejected", current, taken(name)
+            await conn.execute(
+                "UPDATE products SET name = $1, version = version + 1 WHERE id = $2",
+                name, product_id)
+            return "confirmed", await _product(conn, product_id), None
+
+    async def connect_relay(self) -> Any:
+        return await asyncpg.connect(self._dsn, server_settings=self._settings())
+
+
+async def _append(conn: Any, stream: str, envelope: Envelope) -> None:
+    version = await conn.fetchval(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = $1", stream)
+    await conn.execute(
+        "INSERT INTO events (stream, version, type, message_id, envelope) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        stream, version, envelope.metadata.type, envelope.metadata.message_id, encode(envelope))
+
+
+async def _product(conn: Any, product_id: int) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT id, name, price, version FROM products WHERE id = $1", product_id)
+    return dict(row) if row else None

@@ -1,0 +1,83 @@
+"""What every process of the demo builds the same way: the store, the bus, the faults, the
+dead-letter hook, JSON logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from opentelemetry.sdk.trace import TracerProvider
+
+from clicktrace.bus import Bus, create_bus
+from clicktrace.bus.types import Backoff
+from clicktrace.envelope import Envelope
+from clicktrace.logs import ClicktraceFilter, JsonFormatter
+from clicktrace.notify import Notify
+
+from .catalogue import RENAMED
+from .database import SqliteStore
+from .faults import Faults, drop_context_when_asked
+from .projection import CONSUMER, Projection
+from .settings import Settings
+from .store import Store
+
+MAX_ATTEMPTS = 3
+BACKOFF = Backoff(initial=0.2, maximum=1.0)
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.database_url:
+        from .postgres import PostgresStore
+
+        return PostgresStore(settings.database_url, settings.pg_schema)
+    return SqliteStore(settings.database)
+
+
+def make_faults(settings: Settings) -> Faults:
+    return Faults(settings.redis_url, key=f"{settings.channel}:demo-faults")
+
+
+def make_bus(settings: Settings, faults: Faults, tracer_provider: TracerProvider | None) -> Bus:
+    bus = create_bus(settings.bus_url, tracer_provider=tracer_provider)
+    drop_context_when_asked(bus, faults)
+    return bus
+
+
+def subscribe_projection(
+    bus: Bus, settings: Settings, store: Store, notify: Notify, faults: Faults,
+    tracer_provider: TracerProvider | None,
+) -> None:
+    projection = Projection(store, notify, faults, tracer_provider)
+
+    async def dead_letter(envelope: Envelope, reason: str) -> None:
+        # The projection gave up on this message (or it came after its deadline): the tab
+        # must not wait in vain.
+        meta = envelope.metadata
+        if meta.client_id and meta.type == RENAMED:
+            code = reason if reason == "deadline_exceeded" else "processing_failed"
+            await notify(
+                meta.client_id, correlation_id=meta.correlation_id, status="rejected",
+                type=meta.type, error={"code": code, "message": reason[:200]},
+            )
+
+    bus.subscribe(settings.topic, projection.handle, group=CONSUMER, on_dead_letter=dead_letter,
+                  max_attempts=MAX_ATTEMPTS, backoff=BACKOFF)
+
+
+class _Process(logging.Filter):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self._name = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.node = self._name
+        return True
+
+
+def setup_logging(process: str) -> None:
+    """JSON lines on stdout, each with the click's correlation fields and the process name."""
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(ClicktraceFilter())
+    handler.addFilter(_Process(process))
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
