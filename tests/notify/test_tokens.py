@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clicktrace.ids import new_id
-from clicktrace.notify.tokens import MAX_TOKEN_LENGTH, TokenSigner
+from clicktrace.notify.tokens import TokenSigner
+from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
 
 SECRET = "a-secret-of-at-least-sixteen-bytes"
 
@@ -75,6 +76,36 @@ def test_tampered_signature_is_rejected() -> None:
     assert signer.verify(token.rsplit(".", 1)[0] + ".") is None
 
 
+def _respell_last_character(token: str) -> str:
+    # 32 signature bytes are 43 base64 characters; the last one carries 2 unused low bits.
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = alphabet.index(token[-1])
+    return token[:-1] + alphabet[index ^ 1]
+
+
+def test_a_token_has_one_spelling() -> None:
+    signer = TokenSigner(SECRET)
+    token = signer.issue().token
+    prefix, body, sig = token.split(".")
+    respelt = [
+        token + "==", token + "=",                      # padding
+        _respell_last_character(token),                 # unused bits of the signature
+        f"{prefix}.{body}=.{sig}",                      # padding inside the payload
+        f"{prefix}.{body}.{sig[:10]}!{sig[10:]}",       # a character the decoder skips
+        f"{prefix}.{body}.{sig[:10]}\n{sig[10:]}",
+    ]
+    assert signer.verify(token) is not None
+    for spelling in respelt:
+        assert signer.verify(spelling) is None, spelling
+
+
+def test_a_user_who_cannot_fit_in_a_token_is_refused_at_issue() -> None:
+    signer = TokenSigner(SECRET)
+    assert signer.verify(signer.issue(user="\u00e9" * 128).token) is not None  # 2 bytes each
+    with pytest.raises(ValueError, match="longer than"):
+        signer.issue(user="\x01" * 128)  # each escaped to six characters in the JSON
+
+
 def test_user_is_bound() -> None:
     signer = TokenSigner(SECRET)
     claims = signer.claims(signer.issue(user="alice").token)
@@ -84,7 +115,7 @@ def test_user_is_bound() -> None:
 
 
 @pytest.mark.parametrize("value", [None, 42, b"v1.x.y", "", "v1.", "v1..", "v2.a.b",
-                                   "x" * (MAX_TOKEN_LENGTH + 1), "v1.é.b", "v1.a.b.c"])
+                                   "x" * (MAX_CLIENT_TOKEN_LENGTH + 1), "v1.é.b", "v1.a.b.c"])
 def test_garbage_is_none(value: object) -> None:
     assert TokenSigner(SECRET).verify(value) is None
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from clicktrace.ids import parse_id
-from clicktrace.notify.tokens import MAX_TOKEN_LENGTH
+from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
 
 __all__ = [
     "EVENT",
@@ -49,7 +49,7 @@ def parse_hello(data: object) -> Hello | None:
     if not isinstance(data, dict):
         return None
     token, last_seq = data.get("token"), data.get("last_seq", 0)
-    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+    if not isinstance(token, str) or not token or len(token) > MAX_CLIENT_TOKEN_LENGTH:
         return None
     if last_seq is None:
         last_seq = 0

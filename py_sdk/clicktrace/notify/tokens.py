@@ -4,6 +4,10 @@ A token is ``v1.<payload>.<signature>``, both parts unpadded base64url. The payl
 ``{"c": client_id, "x": expires_at_ms, "u": user?}``; the signature is HMAC-SHA256 over
 ``v1.<payload>`` with the configured secret. ``verify`` never raises: anything tampered,
 expired, oversized or malformed is ``None``.
+
+Both parts must be in canonical form (what :func:`_b64` writes): a lenient decoder would also
+accept padding, foreign characters and the unused low bits of the last character, so one
+token would have many spellings that verify, and a spelling is what caches and logs key on.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clicktrace.ids import new_id, parse_id
+from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
 
-__all__ = ["MAX_TOKEN_LENGTH", "MAX_USER_LENGTH", "Claims", "Session", "TokenSigner"]
+__all__ = ["MAX_USER_LENGTH", "Claims", "Session", "TokenSigner"]
 
-MAX_TOKEN_LENGTH = 512
 MAX_USER_LENGTH = 128
 _PREFIX = "v1."
 _MIN_SECRET_BYTES = 16
@@ -55,10 +59,12 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes | None:
+    """The bytes ``text`` spells in canonical unpadded base64url, else ``None``."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         return None
+    return data if _b64(data) == text else None
 
 
 class TokenSigner:
@@ -122,13 +128,17 @@ class TokenSigner:
         claims: dict[str, str | int] = {"c": cid, "x": expires_at}
         if user is not None:
             claims["u"] = user
-        body = _PREFIX + _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+        payload = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
+        body = _PREFIX + _b64(payload.encode("utf-8"))
         token = body + "." + _b64(self._sign(body.encode("ascii")))
+        if len(token) > MAX_CLIENT_TOKEN_LENGTH:  # only a user full of control characters
+            raise ValueError(f"user makes the token longer than {MAX_CLIENT_TOKEN_LENGTH}")
         return Session(client_id=cid, token=token, expires_at=expires_at)
 
     def claims(self, token: object) -> Claims | None:
         """The claims of a valid, unexpired token, or ``None``. Never raises."""
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+        if not isinstance(token, str) or len(token) > MAX_CLIENT_TOKEN_LENGTH \
+                or not token.isascii():
             return None
         if not token.startswith(_PREFIX) or token.count(".") != 2:
             return None
