@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 
-from clicktrace.ids import parse_id
+from clicktrace.asgi.ratelimit import RateLimit
+from clicktrace.ids import new_id, parse_id
 from clicktrace.notify.session import MAX_SESSION_BODY, resolve_user, session_route
 from clicktrace.notify.tokens import TokenSigner
 
@@ -40,6 +43,40 @@ async def test_refuses_a_bad_body(body: bytes) -> None:
         response = await http.post("/clicktrace/session", content=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_body"
+    assert parse_id(response.json()["correlation_id"]) == response.headers["x-correlation-id"]
+
+
+async def test_an_error_keeps_the_requests_correlation_id() -> None:
+    corr = new_id()
+    async with client(TokenSigner(SECRET)) as http:
+        response = await http.post("/clicktrace/session", content=b"[]",
+                                   headers={"x-correlation-id": corr.lower()})
+    assert response.json() == {"error": {"code": "invalid_body", "message": ANY},
+                               "correlation_id": corr}
+    assert response.headers["x-correlation-id"] == corr
+
+
+async def test_minting_is_limited_per_peer_whatever_tokens_it_presents() -> None:
+    signer = TokenSigner(SECRET)
+    async with client(signer, rate=RateLimit(per_second=0.001, burst=3)) as http:
+        answers = [await http.post("/clicktrace/session", headers={
+            "x-clicktrace-client": signer.issue().token}) for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert refused.json()["correlation_id"] == refused.headers["x-correlation-id"]
+    assert refused.headers["retry-after"] == "1"
+
+
+async def test_peers_have_their_own_budget() -> None:
+    def peer_of(scope: object) -> str:
+        return HTTPConnection(scope).headers["x-peer"]  # type: ignore[arg-type]
+
+    async with client(TokenSigner(SECRET), rate=RateLimit(per_second=0.001, burst=1),
+                      peer_of=peer_of) as http:
+        statuses = [(await http.post("/clicktrace/session", headers={"x-peer": p})).status_code
+                    for p in ("a", "b", "a")]
+    assert statuses == [200, 200, 429]
 
 
 async def test_only_post() -> None:

@@ -17,6 +17,8 @@ from opentelemetry.trace import TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from clicktrace.asgi.peer import PeerOf, peer_address
+from clicktrace.asgi.ratelimit import RateLimit
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import (
@@ -25,7 +27,7 @@ from clicktrace.notify.replay import (
     MemoryReplayBuffer,
     ReplayBuffer,
 )
-from clicktrace.notify.session import UserOf, session_route
+from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
 from clicktrace.notify.socketio_transport import SocketIOTransport
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.websocket_transport import HELLO_TIMEOUT_SECONDS, WebSocketTransport
@@ -43,7 +45,8 @@ class Notifier:
     out through it and the replay buffer lives in Redis. ``user_of`` returns the app's
     authenticated user for a request; tokens are then bound to that user. With pub/sub
     fan-out, each socket also catches up from the buffer every ``sweep_seconds``, since
-    pub/sub may drop a live frame (see :class:`Hub`).
+    pub/sub may drop a live frame (see :class:`Hub`). ``session_rate`` limits
+    ``POST <prefix>/session`` per ``peer_of(scope)`` (see :mod:`clicktrace.asgi.peer`).
     """
 
     def __init__(
@@ -64,6 +67,8 @@ class Notifier:
         hello_timeout_seconds: float = HELLO_TIMEOUT_SECONDS,
         sweep_seconds: float | None = DEFAULT_SWEEP_SECONDS,
         max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+        session_rate: RateLimit | None = DEFAULT_SESSION_RATE,
+        peer_of: PeerOf = peer_address,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -97,7 +102,8 @@ class Notifier:
         # client's sockets and returns the seq (see Producer.notify; RedisEmitter does the same).
         self.notify = self._producer.notify
         self.routes: list[BaseRoute] = [
-            session_route(signer, user_of=user_of, path=prefix + "/session"),
+            session_route(signer, user_of=user_of, path=prefix + "/session",
+                          rate=session_rate, peer_of=peer_of),
             *self._transport.routes,
         ]
 

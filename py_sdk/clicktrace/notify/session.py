@@ -3,6 +3,9 @@
 A request that presents a still-valid token in ``x-clicktrace-client`` gets a fresh token for
 the same client id (so its ``seq`` continues); anything else gets a new client id. When the app
 gives a ``user_of`` hook, the token is bound to the authenticated user it returns.
+
+Minting is limited per peer address (``rate``; 429 past it): every per-client limit elsewhere
+(span ingest, sockets per client) is only as strong as sessions are scarce.
 """
 
 from __future__ import annotations
@@ -12,14 +15,21 @@ import json
 from collections.abc import Awaitable, Callable
 
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from clicktrace.asgi.peer import PeerOf, peer_address
+from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
+from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
+from clicktrace.propagation.headers import CLIENT_HEADER
 
-__all__ = ["MAX_SESSION_BODY", "UserOf", "resolve_user", "session_route"]
+__all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user",
+           "session_route"]
 
 MAX_SESSION_BODY = 1024
+# Per peer address: a tab mints one at load and renews daily; a NAT holds many tabs.
+DEFAULT_SESSION_RATE = RateLimit(per_second=1.0, burst=30)
 UserOf = Callable[[HTTPConnection], Awaitable[str | None] | str | None]
 _NO_STORE = {"cache-control": "no-store"}
 
@@ -34,11 +44,6 @@ async def resolve_user(user_of: UserOf | None, conn: HTTPConnection) -> str | No
     if user is not None and (not isinstance(user, str) or len(user) > MAX_USER_LENGTH):
         raise TypeError(f"user_of must return None or a str of at most {MAX_USER_LENGTH} chars")
     return user
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    body = {"error": {"code": code, "message": message}}
-    return JSONResponse(body, status_code=status, headers=_NO_STORE)
 
 
 async def _body_ok(request: Request) -> bool:
@@ -58,13 +63,25 @@ async def _body_ok(request: Request) -> bool:
 
 
 def session_route(
-    signer: TokenSigner, *, user_of: UserOf | None = None, path: str = "/clicktrace/session"
+    signer: TokenSigner,
+    *,
+    user_of: UserOf | None = None,
+    path: str = "/clicktrace/session",
+    rate: RateLimit | None = DEFAULT_SESSION_RATE,
+    peer_of: PeerOf = peer_address,
 ) -> Route:
-    async def session(request: Request) -> JSONResponse:
+    """The route; ``rate`` is per ``peer_of(scope)`` (``None``: unlimited)."""
+    limiter = RateLimiter(rate) if rate is not None else None
+
+    async def session(request: Request) -> Response:
+        if limiter is not None and not limiter.allow(peer_of(request.scope)):
+            return refuse(429, "rate_limited", "too many sessions from this address",
+                          correlation_id_of(request), {**_NO_STORE, "retry-after": "1"})
         if not await _body_ok(request):
-            return _error(400, "invalid_body", "expected no body or a small JSON object")
+            return refuse(400, "invalid_body", "expected no body or a small JSON object",
+                          correlation_id_of(request), _NO_STORE)
         user = await resolve_user(user_of, request)
-        claims = signer.claims(request.headers.get("x-clicktrace-client"))
+        claims = signer.claims(request.headers.get(CLIENT_HEADER))
         keep = claims is not None and (claims.user is None or claims.user == user)
         issued = signer.issue(claims.client_id if keep and claims else None, user=user)
         return JSONResponse(issued.as_json(), headers=_NO_STORE)

@@ -1,4 +1,9 @@
-"""A token bucket per key (client id, or address for anonymous senders), bounded in memory."""
+"""A token bucket per key (client id, peer address), bounded in memory.
+
+The routes that face the browser (session, span ingest) key one limiter on the verified client
+and another on the peer address: sessions are free to mint, so a per-client limit alone is
+multiplied by every session a sender mints; the per-peer one is not.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ MAX_TRACKED_KEYS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class RateLimit:
-    """``per_second`` requests on average, with bursts of up to ``burst``."""
+    """``per_second`` units (requests, spans) on average, with bursts of up to ``burst``."""
 
     per_second: float = 2.0
     burst: int = 20
@@ -25,7 +30,7 @@ class RateLimit:
 
 
 class RateLimiter:
-    """Not thread-safe: one per event loop, which is how the route uses it."""
+    """Not thread-safe: one per event loop, which is how the routes use it."""
 
     def __init__(
         self,
@@ -40,14 +45,19 @@ class RateLimiter:
         # key -> (tokens, time of last refill); oldest-used first, so eviction is O(1).
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def allow(self, key: str) -> bool:
-        """Take one token from ``key``'s bucket; ``False`` when it is empty."""
+    @property
+    def limit(self) -> RateLimit:
+        return self._limit
+
+    def allow(self, key: str, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens from ``key``'s bucket; ``False`` (taking none) when it has
+        fewer. A cost above the burst is never allowed."""
         now = self._clock()
         tokens, last = self._buckets.pop(key, (float(self._limit.burst), now))
         tokens = min(self._limit.burst, tokens + (now - last) * self._limit.per_second)
-        allowed = tokens >= 1.0
+        allowed = tokens >= cost
         if allowed:
-            tokens -= 1.0
+            tokens -= cost
         self._buckets[key] = (tokens, now)
         # Forgetting the least recently seen key only ever gives it a fresh (full) bucket.
         while len(self._buckets) > self._max_keys:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clicktrace.ingest.ratelimit import RateLimit, RateLimiter
+from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 
 
 class FakeClock:
@@ -38,3 +38,12 @@ def test_memory_is_bounded() -> None:
 def test_rejects_nonsense_limits(per_second: float, burst: int) -> None:
     with pytest.raises(ValueError):
         RateLimit(per_second=per_second, burst=burst)
+
+
+def test_a_cost_takes_that_many_tokens_or_none() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(RateLimit(per_second=1.0, burst=10), clock=clock)
+    assert limiter.allow("peer", cost=8)
+    assert not limiter.allow("peer", cost=3)  # refused whole: the 2 left stay
+    assert limiter.allow("peer", cost=2)
+    assert not limiter.allow("other", cost=11)  # above the burst: never
