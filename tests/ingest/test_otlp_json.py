@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import unicodedata
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
+from clicktrace.ingest.attributes import MAX_ATTRIBUTE_VALUE_LENGTH, clean_text
 from clicktrace.ingest.otlp_json import MAX_NAME_LENGTH, MAX_SPANS_PER_REQUEST, decode_request
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
@@ -42,12 +44,12 @@ def test_decodes_ids_times_kind_status_events_and_resource(valid_body: dict[str,
 
 def test_enum_names_and_numeric_times_are_accepted(valid_body: dict[str, Any]) -> None:
     span = valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
-    span.update(kind="SPAN_KIND_PRODUCER", status={"code": "STATUS_CODE_OK"},
+    span.update(kind="SPAN_KIND_CONSUMER", status={"code": "STATUS_CODE_OK"},
                 startTimeUnixNano=5, endTimeUnixNano=6, traceId=span["traceId"].upper(),
                 traceState="vendor=abc", name="n" * (MAX_NAME_LENGTH + 10))
     decoded = decode_request(valid_body, BASE)
     span_out = decoded.spans[0]
-    assert span_out.kind is SpanKind.PRODUCER and span_out.status.status_code is StatusCode.OK
+    assert span_out.kind is SpanKind.CONSUMER and span_out.status.status_code is StatusCode.OK
     assert (span_out.start_time, span_out.end_time) == (5, 6)
     assert span_out.context is not None and span_out.context.trace_id == TRACE_ID
     assert span_out.context.trace_state.to_header() == "vendor=abc"
@@ -58,6 +60,7 @@ def test_enum_names_and_numeric_times_are_accepted(valid_body: dict[str, Any]) -
     {"traceId": "0" * 32}, {"traceId": "xyz"}, {"spanId": "00f067aa0ba902"}, {"spanId": None},
     {"parentSpanId": "0000000000000000"}, {"startTimeUnixNano": "-1"},
     {"endTimeUnixNano": "1"}, {"endTimeUnixNano": None}, {"kind": 9}, {"kind": True},
+    {"kind": 2}, {"kind": "SPAN_KIND_SERVER"}, {"kind": 4},  # SERVER, PRODUCER: not a browser's
     {"status": {"code": 7}}, {"status": "bad"}, {"name": ""}, {"events": {}},
     {"events": [{"name": "e"}]},
 ])
@@ -75,6 +78,66 @@ def test_a_bad_span_is_rejected_alone(valid_body: dict[str, Any], change: dict[s
 def test_a_body_of_the_wrong_shape_is_invalid(body: Any) -> None:
     decoded = decode_request(body, BASE)
     assert decoded.invalid and not decoded.too_many and decoded.spans == ()
+
+
+@pytest.mark.parametrize("scope", [
+    {"name": "opentelemetry.instrumentation.asgi", "version": "0.50b0"}, {"name": ""}, {},
+    None, "clicktrace-pinia"])
+def test_spans_of_another_scope_are_rejected(valid_body: dict[str, Any], scope: Any) -> None:
+    valid_body["resourceSpans"][0]["scopeSpans"][0]["scope"] = scope
+    decoded = decode_request(valid_body, BASE)
+    assert decoded.spans == () and decoded.rejected == 2
+
+
+def test_the_apps_own_scopes_can_be_allowed(valid_body: dict[str, Any]) -> None:
+    valid_body["resourceSpans"][0]["scopeSpans"][0]["scope"] = {"name": "my-web"}
+    assert len(decode_request(valid_body, BASE, scopes=frozenset({"my-web"})).spans) == 2
+
+
+def test_the_verified_client_id_is_stamped_and_the_payloads_is_ignored(
+    valid_body: dict[str, Any],
+) -> None:
+    forged = {"key": "clicktrace.client_id", "value": {"stringValue": "01JDQ3N7R0ZKX2Y8W5V4T3S2R9"}}
+    valid_body["resourceSpans"][0]["resource"]["attributes"].append(forged)
+    for span in valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        span["attributes"].append(forged)
+    verified = "01JDQ3N7R0ZKX2Y8W5V4T3S2R1"
+    for client_id in (verified, None):
+        spans = decode_request(valid_body, BASE, client_id=client_id).spans
+        assert len(spans) == 2
+        for span in spans:
+            assert (span.attributes or {}).get("clicktrace.client_id") == client_id
+            assert span.resource.attributes.get("clicktrace.client_id") == client_id
+
+
+def test_control_characters_are_escaped_and_strings_bounded(valid_body: dict[str, Any]) -> None:
+    span = valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    span["name"] = "rename\x1b[2J\nproduct\u2028"
+    span["status"] = {"code": 2, "message": "bad\r\nERROR forged log line"}
+    span["attributes"] += [
+        {"key": "note", "value": {"stringValue": "a\x00b\x7fc\x85d\ttab"}},
+        {"key": "long", "value": {"stringValue": "\x01" * (MAX_ATTRIBUTE_VALUE_LENGTH + 5)}},
+        {"key": "bad\nkey", "value": {"stringValue": "dropped"}},
+        {"key": "list", "value": {"arrayValue": {"values": [{"stringValue": "x\ny"}]}}},
+    ]
+    out = decode_request(valid_body, BASE).spans[0]
+    attributes = dict(out.attributes or {})
+    assert out.name == "rename\\u001b[2J\\u000aproduct\\u2028"
+    assert out.status.description == "bad\\u000d\\u000aERROR forged log line"
+    assert attributes["note"] == "a\\u0000b\\u007fc\\u0085d\\u0009tab"
+    assert len(str(attributes["long"])) == MAX_ATTRIBUTE_VALUE_LENGTH
+    assert attributes["list"] == ("x\\u000ay",)
+    assert "bad\nkey" not in attributes
+
+
+@given(st.text(max_size=300))
+def test_clean_text_leaves_no_control_character(text: str) -> None:
+    cleaned = clean_text(text, 100)
+    assert len(cleaned) <= 100
+    assert not any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029"
+                   for c in cleaned)
+    if text.isprintable():
+        assert cleaned == text[:100]
 
 
 def test_too_many_spans_is_refused_before_any_is_built() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from starlette.applications import Starlette
 
 from clicktrace.ids import new_id
 from clicktrace.ingest import RateLimit, browser_traces_route
+from clicktrace.notify import TokenSigner
 
 CLIENT_ID = new_id()
 TOKEN = "signed-token-for-the-tab"
@@ -179,7 +181,8 @@ json_values = st.recursive(
 
 
 def test_arbitrary_json_never_yields_a_500() -> None:
-    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e9, burst=10**9))
+    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e9, burst=10**9),
+                   peer_rate=None, peer_span_rate=None)
     # One loop and one client for all examples (a sync test, since hypothesis drives it).
     with asyncio.Runner() as runner:
         http = client(app)
@@ -205,3 +208,77 @@ async def test_without_any_sdk_provider_spans_are_accepted_and_dropped(
     async with client(app) as http:
         response = await http.post(URL, json=valid_body, headers={"x-clicktrace-client": TOKEN})
     assert response.status_code == 200 and response.json() == {"partialSuccess": {}}
+
+
+async def test_minting_sessions_does_not_multiply_the_rate(valid_body: dict[str, Any]) -> None:
+    # The finding: 65 sessions in 20 s gave 1,300 exports and no 429. Every session has its
+    # own per-client bucket; the peer's bucket is shared by all of them.
+    signer = TokenSigner("a-secret-of-at-least-sixteen-bytes")
+    exporter = InMemorySpanExporter()
+    app = make_app(exporter, client_verifier=signer.verify,
+                   peer_rate=RateLimit(per_second=1e-9, burst=30))
+    async with client(app) as http:
+        statuses = [(await http.post(URL, json=valid_body, headers={
+            "x-clicktrace-client": signer.issue().token})).status_code for _ in range(65)]
+    assert statuses.count(200) == 30 and statuses[30:] == [429] * 35
+    assert len(exporter.get_finished_spans()) == 60
+
+
+async def test_spans_per_peer_are_bounded(valid_body: dict[str, Any]) -> None:
+    signer = TokenSigner("a-secret-of-at-least-sixteen-bytes")
+    exporter = InMemorySpanExporter()
+    app = make_app(exporter, client_verifier=signer.verify,
+                   peer_span_rate=RateLimit(per_second=1e-9, burst=5))
+    async with client(app) as http:
+        answers = [await http.post(URL, json=valid_body, headers={
+            "x-clicktrace-client": signer.issue().token}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]  # 2 spans each, 5 allowed
+    assert answers[2].json()["error"]["code"] == "rate_limited"
+    assert answers[2].headers["retry-after"] == "1"
+    assert len(exporter.get_finished_spans()) == 4
+
+
+async def test_peers_are_told_apart_by_the_configured_peer_of(
+    valid_body: dict[str, Any],
+) -> None:
+    def peer_of(scope: Any) -> str:
+        return str(dict(scope["headers"]).get(b"x-test-peer", b"").decode())
+
+    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e9, burst=10**9),
+                   peer_rate=RateLimit(per_second=1e-9, burst=1), peer_of=peer_of)
+    async with client(app) as http:
+        statuses = [(await http.post(URL, json=valid_body, headers={
+            "x-clicktrace-client": TOKEN, "x-test-peer": peer})).status_code
+            for peer in ("a", "b", "a")]
+    assert statuses == [200, 200, 429]
+
+
+async def test_a_server_span_in_the_servers_scope_is_not_taken(
+    valid_body: dict[str, Any],
+) -> None:
+    exporter = InMemorySpanExporter()
+    scope_spans = valid_body["resourceSpans"][0]["scopeSpans"][0]
+    scope_spans["spans"] = scope_spans["spans"][:1]
+    scope_spans["spans"][0].update(name="POST /api/products/{id}/rename", kind=2)
+    server_kind = copy.deepcopy(valid_body)
+    forged = copy.deepcopy(valid_body)
+    forged["resourceSpans"][0]["scopeSpans"][0]["scope"] = {
+        "name": "opentelemetry.instrumentation.asgi"}
+    forged["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = 1
+    async with client(make_app(exporter)) as http:
+        answers = [await http.post(URL, json=body, headers={"x-clicktrace-client": TOKEN})
+                   for body in (forged, server_kind)]
+    assert [a.json()["partialSuccess"]["rejectedSpans"] for a in answers] == ["1", "1"]
+    assert exporter.get_finished_spans() == ()
+
+
+async def test_every_span_carries_the_verified_client_id(valid_body: dict[str, Any]) -> None:
+    other = {"key": "clicktrace.client_id", "value": {"stringValue": new_id()}}
+    for span in valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        span["attributes"].append(other)
+    exporter = InMemorySpanExporter()
+    async with client(make_app(exporter)) as http:
+        await http.post(URL, json=valid_body, headers={"x-clicktrace-client": TOKEN})
+    spans = exporter.get_finished_spans()
+    assert len(spans) == 2
+    assert all((s.attributes or {})["clicktrace.client_id"] == CLIENT_ID for s in spans)

@@ -1,4 +1,9 @@
-"""OTLP/JSON ``AnyValue`` and ``KeyValue`` lists, read defensively: what does not fit is dropped."""
+"""OTLP/JSON ``AnyValue`` and ``KeyValue`` lists, read defensively: what does not fit is dropped.
+
+Every string a browser sends ends up in a trace viewer, a log line or a terminal, so
+:func:`clean_text` escapes control characters (C0, DEL, C1, the Unicode line separators, lone
+surrogates) as ``\\uXXXX`` and bounds the length; keys holding any are dropped.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ __all__ = [
     "MAX_ATTRIBUTE_KEY_LENGTH",
     "MAX_ATTRIBUTE_VALUE_LENGTH",
     "Primitive",
+    "clean_text",
     "parse_attributes",
 ]
 
@@ -22,6 +28,19 @@ MAX_ARRAY_LENGTH = 64
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _INT_TEXT = re.compile(r"-?[0-9]{1,19}")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match[0]):04x}"
+
+
+def clean_text(text: str, limit: int) -> str:
+    """``text`` with unsafe characters escaped, at most ``limit`` characters."""
+    text = text[:limit]
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_escape, text)[:limit]
 
 Primitive = str | bool | int | float
 AttributeValue = Primitive | Sequence[str] | Sequence[bool] | Sequence[int] | Sequence[float]
@@ -47,7 +66,7 @@ def _primitive(value: Any) -> Primitive | None:
         return None
     (kind, raw), = value.items()
     if kind == "stringValue" and isinstance(raw, str):
-        return raw[:MAX_ATTRIBUTE_VALUE_LENGTH]
+        return clean_text(raw, MAX_ATTRIBUTE_VALUE_LENGTH)
     if kind == "boolValue" and isinstance(raw, bool):
         return raw
     if kind == "intValue":
@@ -85,7 +104,8 @@ def parse_attributes(
         if not isinstance(item, dict):
             continue
         key = item.get("key")
-        if not isinstance(key, str) or not key or len(key) > MAX_ATTRIBUTE_KEY_LENGTH:
+        if (not isinstance(key, str) or not key or len(key) > MAX_ATTRIBUTE_KEY_LENGTH
+                or _UNSAFE.search(key) is not None):
             continue
         value = _value(item.get("value"))
         if value is not None:

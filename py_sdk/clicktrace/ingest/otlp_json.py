@@ -3,6 +3,12 @@
 Reads the standard OTLP JSON encoding (hex ids, int64 times as strings, enums as numbers or
 names). Never raises: a body whose shape is wrong is reported as invalid, a span that does not
 validate is counted as rejected and dropped, and everything is capped by the constants below.
+
+Only what the browser plugin emits is taken: its instrumentation scope (``scopes``) and the
+span kinds a browser has (INTERNAL, CLIENT, CONSUMER); a SERVER span or the server's scope
+posted by a browser would pass for the server's own word in the trace. ``clicktrace.client_id``
+is never read from the payload: the verified client id (or nothing) is stamped on every span
+and resource.
 """
 
 from __future__ import annotations
@@ -17,11 +23,12 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from clicktrace.ingest.attributes import parse_attributes
+from clicktrace.ingest.attributes import clean_text, parse_attributes
 from clicktrace.propagation.tracestate import parse_tracestate
 
-__all__ = ["MAX_EVENTS_PER_SPAN", "MAX_NAME_LENGTH", "MAX_RESOURCE_ATTRIBUTES",
-           "MAX_SPANS_PER_REQUEST", "Decoded", "decode_request"]
+__all__ = ["BROWSER_KINDS", "BROWSER_SCOPES", "CLIENT_ID_ATTRIBUTE", "MAX_EVENTS_PER_SPAN",
+           "MAX_NAME_LENGTH", "MAX_RESOURCE_ATTRIBUTES", "MAX_SPANS_PER_REQUEST", "Decoded",
+           "decode_request"]
 
 MAX_SPANS_PER_REQUEST = 512
 MAX_EVENTS_PER_SPAN = 32
@@ -29,7 +36,9 @@ MAX_EVENT_ATTRIBUTES = 16
 MAX_RESOURCE_ATTRIBUTES = 32
 MAX_NAME_LENGTH = 256
 MAX_STATUS_MESSAGE_LENGTH = 1024
-DEFAULT_SCOPE = "clicktrace-browser"
+BROWSER_SCOPES = frozenset({"clicktrace-pinia"})  # the plugin's tracer name
+BROWSER_KINDS = frozenset({SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.CONSUMER})
+CLIENT_ID_ATTRIBUTE = "clicktrace.client_id"
 
 _TRACE_ID = re.compile(r"[0-9a-fA-F]{32}")
 _SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
@@ -96,13 +105,12 @@ def _enum(value: Any, names: Mapping[str, int], default: int) -> int:
     return -1
 
 
-def _kind(value: Any) -> SpanKind:
+def _kind(value: Any, allowed: frozenset[SpanKind]) -> SpanKind:
     number = _enum(value, _KIND_NAMES, 0)
-    if number == 0:
-        return SpanKind.INTERNAL
-    if number not in _KINDS:
-        raise _Rejected("kind is not a SpanKind")
-    return _KINDS[number]
+    kind = SpanKind.INTERNAL if number == 0 else _KINDS.get(number)
+    if kind is None or kind not in allowed:
+        raise _Rejected("kind is not one a browser emits")
+    return kind
 
 
 def _status(value: Any) -> Status:
@@ -115,13 +123,13 @@ def _status(value: Any) -> Status:
     message = status.get("message")
     if code != 2 or not isinstance(message, str) or not message:
         return Status(StatusCode(code))
-    return Status(StatusCode.ERROR, message[:MAX_STATUS_MESSAGE_LENGTH])
+    return Status(StatusCode.ERROR, clean_text(message, MAX_STATUS_MESSAGE_LENGTH))
 
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise _Rejected(f"{what} must be a non-empty string")
-    return value[:MAX_NAME_LENGTH]
+    return clean_text(value, MAX_NAME_LENGTH)
 
 
 def _events(span: Mapping[str, Any]) -> list[Event]:
@@ -136,7 +144,14 @@ def _events(span: Mapping[str, Any]) -> list[Event]:
     return events
 
 
-def _span(raw: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
+@dataclass(frozen=True, slots=True)
+class _Policy:
+    kinds: frozenset[SpanKind]
+    stamp: Mapping[str, str]  # span attributes that replace whatever the payload says
+
+
+def _span(raw: Any, resource: Resource, scope: InstrumentationScope,
+          policy: _Policy) -> ReadableSpan:
     span = _object(raw, "span")
     trace_id = _id(span.get("traceId"), _TRACE_ID, "traceId")
     span_id = _id(span.get("spanId"), _SPAN_ID, "spanId")
@@ -155,20 +170,25 @@ def _span(raw: Any, resource: Resource, scope: InstrumentationScope) -> Readable
         trace_id, span_id, is_remote=False, trace_flags=_FLAGS,
         trace_state=TraceState.from_header([header]) if header else TraceState(),
     )
+    kind = _kind(span.get("kind"), policy.kinds)
+    attributes = parse_attributes(span.get("attributes"))
+    attributes.pop(CLIENT_ID_ATTRIBUTE, None)
     return ReadableSpan(
         name=_name(span.get("name"), "name"), context=context, parent=parent,
-        resource=resource, attributes=parse_attributes(span.get("attributes")),
-        events=_events(span), kind=_kind(span.get("kind")), status=_status(span.get("status")),
+        resource=resource, attributes={**attributes, **policy.stamp},
+        events=_events(span), kind=kind, status=_status(span.get("status")),
         start_time=start, end_time=end, instrumentation_scope=scope,
     )
 
 
-def _scope(raw: Any) -> InstrumentationScope:
+def _scope(raw: Any, allowed: frozenset[str]) -> InstrumentationScope | None:
     scope = raw if isinstance(raw, dict) else {}
     name, version = scope.get("name"), scope.get("version")
+    if not isinstance(name, str) or name not in allowed:
+        return None
     return InstrumentationScope(
-        name[:MAX_NAME_LENGTH] if isinstance(name, str) and name else DEFAULT_SCOPE,
-        version[:MAX_NAME_LENGTH] if isinstance(version, str) and version else None,
+        name, clean_text(version, MAX_NAME_LENGTH) if isinstance(version, str) and version
+        else None,
     )
 
 
@@ -180,26 +200,41 @@ def _count(resource_spans: list[Any]) -> int:
     return total
 
 
-def decode_request(data: Any, base: Mapping[str, str]) -> Decoded:
-    """The spans in a decoded OTLP/JSON body; ``base`` resource attributes win. Never raises."""
+def decode_request(
+    data: Any,
+    base: Mapping[str, str],
+    *,
+    client_id: str | None = None,
+    scopes: frozenset[str] = BROWSER_SCOPES,
+    kinds: frozenset[SpanKind] = BROWSER_KINDS,
+) -> Decoded:
+    """The spans in a decoded OTLP/JSON body; ``base`` resource attributes win, ``client_id``
+    (the verified one, or ``None``) is stamped on every span and resource, spans of another
+    scope or kind are rejected. Never raises."""
     try:
         resource_spans = _list(_object(data, "body"), "resourceSpans")
         if _count(resource_spans) > MAX_SPANS_PER_REQUEST:
             return Decoded(invalid=f"more than {MAX_SPANS_PER_REQUEST} spans", too_many=True)
     except _Rejected as exc:
         return Decoded(invalid=str(exc))
+    stamp = {CLIENT_ID_ATTRIBUTE: client_id} if client_id is not None else {}
+    policy = _Policy(kinds, stamp)
     spans: list[ReadableSpan] = []
     rejected = 0
     for rs in resource_spans:
         own = parse_attributes(rs.get("resource", {}).get("attributes")
                                if isinstance(rs.get("resource"), dict) else None,
                                MAX_RESOURCE_ATTRIBUTES)
-        resource = Resource({**own, **base})
+        own.pop(CLIENT_ID_ATTRIBUTE, None)
+        resource = Resource({**own, **base, **stamp})
         for ss in rs.get("scopeSpans", []):
-            scope = _scope(ss.get("scope"))
+            scope = _scope(ss.get("scope"), scopes)
+            if scope is None:
+                rejected += len(ss.get("spans", []))
+                continue
             for raw in ss.get("spans", []):
                 try:
-                    spans.append(_span(raw, resource, scope))
+                    spans.append(_span(raw, resource, scope, policy))
                 except _Rejected:
                     rejected += 1
     return Decoded(spans=tuple(spans), rejected=rejected)

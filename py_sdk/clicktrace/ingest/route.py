@@ -1,8 +1,11 @@
 """``POST /clicktrace/v1/traces``: the browser's spans, re-emitted through the server's pipeline.
 
-Checks run cheapest first, before the body is read: client token (401), rate (429), media type
-(415); then the body is read up to a cap (413), decoded and validated (400). Garbage never
-yields a 500: the only 5xx is a 503 when the server's own exporter fails.
+Checks run cheapest first, before the body is read: requests per peer address (429), client
+token (401), requests per client (429), media type (415); then the body is read up to a cap
+(413), decoded and validated (400), and its spans charged to the peer's span budget (429).
+Sessions are free to mint, so only the per-peer limits bound what one sender can push into the
+server's pipeline. Garbage never yields a 500: the only 5xx is a 503 when the server's own
+exporter fails.
 """
 
 from __future__ import annotations
@@ -20,18 +23,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clicktrace import context as click_context
-from clicktrace.asgi.errors import error_body
-from clicktrace.ids import new_id, parse_id
-from clicktrace.ingest.otlp_json import decode_request
-from clicktrace.ingest.ratelimit import RateLimit, RateLimiter
+from clicktrace.asgi.peer import PeerOf, peer_address
+from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
+from clicktrace.asgi.refusal import correlation_id_of, refuse
+from clicktrace.ids import parse_id
+from clicktrace.ingest.otlp_json import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST, decode_request
+from clicktrace.propagation.headers import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "MAX_TOKEN_LENGTH", "TRACES_PATH", "browser_traces_route"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PEER_RATE", "DEFAULT_PEER_SPAN_RATE",
+           "TRACES_PATH", "browser_traces_route"]
 
 TRACES_PATH = "/clicktrace/v1/traces"
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
-MAX_TOKEN_LENGTH = 1024
-CLIENT_HEADER = "x-clicktrace-client"
+# Per peer address (a NAT may hold many tabs; one tab exports a few spans per click).
+DEFAULT_PEER_RATE = RateLimit(per_second=10.0, burst=100)
+DEFAULT_PEER_SPAN_RATE = RateLimit(per_second=200.0, burst=4 * MAX_SPANS_PER_REQUEST)
+_RETRY = {"retry-after": "1"}
 # text/plain lets navigator.sendBeacon post without a CORS preflight.
 _MEDIA_TYPES = frozenset({"application/json", "text/plain"})
 
@@ -40,20 +47,6 @@ _log = logging.getLogger(__name__)
 
 class _TooLarge(Exception):
     pass
-
-
-def _error(status: int, code: str, message: str, correlation_id: str) -> Response:
-    return Response(error_body(code, message, correlation_id), status,
-                    headers={"x-correlation-id": correlation_id}, media_type="application/json")
-
-
-def _correlation_id(request: Request) -> str:
-    bound = click_context.current()
-    if bound is not None:
-        return bound.correlation_id
-    values = request.headers.getlist("x-correlation-id")
-    parsed = parse_id(values[0]) if len(values) == 1 else None
-    return parsed or new_id()
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -106,6 +99,10 @@ def browser_traces_route(
     service_name: str = "browser",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate: RateLimit | None = None,
+    peer_rate: RateLimit | None = DEFAULT_PEER_RATE,
+    peer_span_rate: RateLimit | None = DEFAULT_PEER_SPAN_RATE,
+    peer_of: PeerOf = peer_address,
+    scopes: frozenset[str] = BROWSER_SCOPES,
     path: str = TRACES_PATH,
 ) -> Route:
     """A Starlette route accepting OTLP/JSON traces from the browser SDK.
@@ -113,9 +110,13 @@ def browser_traces_route(
     ``client_verifier`` maps an ``x-clicktrace-client`` token to its client id (``None`` when
     invalid). Spans go to ``span_processor``, or ``exporter``, or the active span processor of
     ``tracer_provider`` (default: the global SDK provider). Their resource has
-    ``service.name = service_name`` and, for verified senders, ``clicktrace.client_id``.
-    ``rate`` applies per client id; with ``allow_anonymous``, senders without a valid token
-    share one bucket per peer address (behind a proxy: one bucket for all of them).
+    ``service.name = service_name`` and, for verified senders, every span and its resource
+    carry ``clicktrace.client_id`` (never the payload's). Only spans of an instrumentation
+    scope in ``scopes`` and of a browser's kinds are taken (others count as rejected).
+    ``rate`` applies per client id (with ``allow_anonymous``, senders without a valid token
+    share one bucket per peer); ``peer_rate`` (requests) and ``peer_span_rate`` (spans) per
+    ``peer_of(scope)``: behind a proxy, see :mod:`clicktrace.asgi.peer`. ``None`` turns a
+    per-peer limit off.
     """
     if client_verifier is None and not allow_anonymous:
         raise ValueError("pass client_verifier, or allow_anonymous=True to accept any sender")
@@ -125,9 +126,11 @@ def browser_traces_route(
         raise ValueError("max_body_bytes must be positive")
     emit = _emitter(span_processor, exporter, tracer_provider)
     limiter = RateLimiter(rate or RateLimit())
+    peers = RateLimiter(peer_rate) if peer_rate is not None else None
+    peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
 
     def verify(token: str | None) -> str | None:
-        if client_verifier is None or not token or len(token) > MAX_TOKEN_LENGTH:
+        if client_verifier is None or not token or len(token) > MAX_CLIENT_TOKEN_LENGTH:
             return None
         try:
             return parse_id(client_verifier(token))
@@ -136,37 +139,43 @@ def browser_traces_route(
             return None
 
     async def endpoint(request: Request) -> Response:
-        correlation_id = _correlation_id(request)
+        correlation_id = correlation_id_of(request)
+        peer = peer_of(request.scope)
+        if peers is not None and not peers.allow(peer):
+            return refuse(429, "rate_limited", "too many trace exports from this address",
+                          correlation_id, _RETRY)
         client_id = verify(request.headers.get(CLIENT_HEADER))
         if client_id is None and not allow_anonymous:
-            return _error(401, "invalid_client", "a valid x-clicktrace-client token is required",
+            return refuse(401, "invalid_client", "a valid x-clicktrace-client token is required",
                           correlation_id)
-        key = client_id or f"anonymous:{request.client.host if request.client else ''}"
-        if not limiter.allow(key):
-            return _error(429, "rate_limited", "too many trace exports", correlation_id)
+        if not limiter.allow(client_id or f"anonymous:{peer}"):
+            return refuse(429, "rate_limited", "too many trace exports", correlation_id,
+                          _RETRY)
         media = request.headers.get("content-type", "application/json").split(";")[0]
         encoding = request.headers.get("content-encoding", "identity")
         if media.strip().lower() not in _MEDIA_TYPES or encoding.lower() != "identity":
-            return _error(415, "unsupported_media_type", "send uncompressed OTLP/JSON",
+            return refuse(415, "unsupported_media_type", "send uncompressed OTLP/JSON",
                           correlation_id)
         try:
             body = await _read_body(request, max_body_bytes)
         except _TooLarge:
-            return _error(413, "payload_too_large", f"body over {max_body_bytes} bytes",
+            return refuse(413, "payload_too_large", f"body over {max_body_bytes} bytes",
                           correlation_id)
         try:
             data: Any = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
-            return _error(400, "invalid_json", "body is not JSON", correlation_id)
-        base = {"service.name": service_name}
-        if client_id is not None:
-            base["clicktrace.client_id"] = client_id
-        decoded = decode_request(data, base)
+            return refuse(400, "invalid_json", "body is not JSON", correlation_id)
+        decoded = decode_request(data, {"service.name": service_name}, client_id=client_id,
+                                 scopes=scopes)
         if decoded.invalid is not None:
             status, code = (413, "too_many_spans") if decoded.too_many else (400, "invalid_body")
-            return _error(status, code, decoded.invalid, correlation_id)
+            return refuse(status, code, decoded.invalid, correlation_id)
+        if peer_spans is not None and decoded.spans \
+                and not peer_spans.allow(peer, len(decoded.spans)):
+            return refuse(429, "rate_limited", "too many spans from this address",
+                          correlation_id, _RETRY)
         if decoded.spans and not await run_in_threadpool(emit, decoded.spans):
-            return _error(503, "export_failed", "the trace pipeline refused the spans",
+            return refuse(503, "export_failed", "the trace pipeline refused the spans",
                           correlation_id)
         partial: dict[str, Any] = {}
         if decoded.rejected:
