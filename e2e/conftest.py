@@ -110,3 +110,20 @@ def websocket_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         tmp_path_factory.mktemp("demo-ws-data"), CLICKTRACE_TRANSPORT="websocket"
     ) as running:
         yield running
+
+
+# The distributed demo on every broker and transport; each started once, for all its tests.
+STACKS = [f"{broker}-{transport}" for broker in ("redis", "rabbitmq", "nats")
+          for transport in ("socketio", "websocket")]
+
+
+@pytest.fixture(scope="session", params=STACKS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    """The distributed demo (honcho, Procfile) on one broker and one transport."""
+    from e2e.distributed import BROKERS, running_stack
+
+    broker, transport = str(request.param).split("-")
+    with running_stack(tmp_path_factory.mktemp(request.param), BROKERS[broker], transport) as s:
+        yield s
