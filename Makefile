@@ -2,6 +2,8 @@
 SHELL := bash
 VENV := .venv
 PY := $(VENV)/bin/python
+# Every extra, so the tests reach every adapter; the dev tools are a PEP 735 group (pip >= 25.1).
+EXTRAS := sdk,socketio,redis,rabbitmq,nats,postgres,sqlite,httpx,otlp,websocket,testing
 STAMP := .make
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -32,7 +34,7 @@ $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]' --group dev
 	@touch $@
 
 $(STAMP)/npm: package.json package-lock.json js_sdk/package.json demo_app/web/package.json

@@ -8,10 +8,10 @@ from types import ModuleType
 __all__ = ["require"]
 
 
-def require(module: str, extra: str) -> ModuleType:
+def require(module: str, extra: str, *, package: str | None = None) -> ModuleType:
+    """``module``, or an ImportError naming ``package`` (default: the top-level module)."""
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise ImportError(
-            f"{module.split('.')[0]} is not installed: pip install 'clicktrace[{extra}]'"
-        ) from exc
+        name = package or module.split(".")[0]
+        raise ImportError(f"{name} is not installed: pip install 'clicktrace[{extra}]'") from exc

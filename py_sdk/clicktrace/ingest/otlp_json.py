@@ -24,19 +24,18 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
 from clicktrace.ingest.attributes import clean_text, parse_attributes
+from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
 from clicktrace.propagation.tracestate import parse_tracestate
 
 __all__ = ["BROWSER_KINDS", "BROWSER_SCOPES", "CLIENT_ID_ATTRIBUTE", "MAX_EVENTS_PER_SPAN",
            "MAX_NAME_LENGTH", "MAX_RESOURCE_ATTRIBUTES", "MAX_SPANS_PER_REQUEST", "Decoded",
            "decode_request"]
 
-MAX_SPANS_PER_REQUEST = 512
 MAX_EVENTS_PER_SPAN = 32
 MAX_EVENT_ATTRIBUTES = 16
 MAX_RESOURCE_ATTRIBUTES = 32
 MAX_NAME_LENGTH = 256
 MAX_STATUS_MESSAGE_LENGTH = 1024
-BROWSER_SCOPES = frozenset({"clicktrace-pinia"})  # the plugin's tracer name
 BROWSER_KINDS = frozenset({SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.CONSUMER})
 CLIENT_ID_ATTRIBUTE = "clicktrace.client_id"
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -26,9 +24,14 @@ from starlette.routing import Route
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
+from clicktrace.bus._optional import require
 from clicktrace.ids import parse_id
-from clicktrace.ingest.otlp_json import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST, decode_request
+from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
 from clicktrace.propagation.headers import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
+
+if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
+    from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PEER_RATE", "DEFAULT_PEER_SPAN_RATE",
            "TRACES_PATH", "browser_traces_route"]
@@ -66,6 +69,9 @@ def _emitter(
     exporter: SpanExporter | None,
     tracer_provider: TracerProvider | None,
 ) -> Callable[[Sequence[ReadableSpan]], bool]:
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
     if exporter is not None:
         chosen = exporter
 
@@ -124,6 +130,9 @@ def browser_traces_route(
         raise ValueError("pass at most one of span_processor, exporter, tracer_provider")
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
+    require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
+    from clicktrace.ingest.otlp_json import decode_request
+
     emit = _emitter(span_processor, exporter, tracer_provider)
     limiter = RateLimiter(rate or RateLimit())
     peers = RateLimiter(peer_rate) if peer_rate is not None else None

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import socketio
 from opentelemetry.trace import TracerProvider
 
+from clicktrace.bus._optional import require
 from clicktrace.notify.fanout import connect_redis, publish_frame
 from clicktrace.notify.frames import EVENT, Frame
 from clicktrace.notify.producer import Producer
@@ -22,7 +22,6 @@ from clicktrace.notify.replay import (
     DEFAULT_TTL_SECONDS,
 )
 from clicktrace.notify.replay_redis import RedisReplayBuffer
-from clicktrace.notify.socketio_managers import AMQP_HINT
 
 __all__ = ["RedisEmitter"]
 
@@ -59,6 +58,9 @@ class RedisEmitter:
         if transport == "websocket":
             publish = self._publish_ws
         elif amqp_url:
+            from clicktrace.notify.socketio_managers import AMQP_HINT
+
+            socketio = require("socketio", "socketio", package="python-socketio")
             try:
                 import aio_pika  # noqa: F401
             except ImportError:
@@ -67,6 +69,7 @@ class RedisEmitter:
                                                          write_only=True)
             publish = self._publish_sio
         else:
+            socketio = require("socketio", "socketio", package="python-socketio")
             self._manager = socketio.AsyncRedisManager(redis_url, channel=channel,
                                                        write_only=True)
             publish = self._publish_sio

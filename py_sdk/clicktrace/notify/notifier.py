@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit
+from clicktrace.bus._optional import require
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import (
@@ -28,7 +29,6 @@ from clicktrace.notify.replay import (
     ReplayBuffer,
 )
 from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
-from clicktrace.notify.socketio_transport import SocketIOTransport
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.websocket_transport import HELLO_TIMEOUT_SECONDS, WebSocketTransport
 
@@ -87,6 +87,10 @@ class Notifier:
         self.transport_name = transport
         self._transport: Any
         if transport == "socketio":
+            # python-socketio is an extra: an app on the WebSocket transport never loads it.
+            require("socketio", "socketio", package="python-socketio")
+            from clicktrace.notify.socketio_transport import SocketIOTransport
+
             self._transport = SocketIOTransport(
                 self.hub, signer, user_of=user_of, redis_url=redis_url, amqp_url=amqp_url,
                 channel=channel, cors_allowed_origins=cors_allowed_origins)
