@@ -75,13 +75,15 @@ class Bus(ABC):
         self, topic: str, handler: Handler, *, group: str, max_attempts: int = 5,
         on_dead_letter: DeadLetterHook | None = None, trace_mode: TraceMode = "child",
         backoff: Backoff | None = None, dedupe: Dedupe | None = None,
-        honour_deadline: bool = True,
+        honour_deadline: bool = True, resample: bool = False,
     ) -> Subscription:
         """Register ``handler`` for ``topic`` in consumer ``group`` (before ``start()``).
 
         Each group gets every message once; subscriptions sharing a group compete.
         ``honour_deadline``: a message whose deadline has passed is dead-lettered with
-        reason ``deadline_exceeded`` instead of being handled.
+        reason ``deadline_exceeded`` instead of being handled. ``resample``: in ``link`` /
+        ``new`` trace mode, let the sampler decide the new trace afresh instead of following
+        the click's decision (see :mod:`clicktrace.sampling`).
         """
         if self._running:
             raise RuntimeError("subscribe before start()")
@@ -95,7 +97,7 @@ class Bus(ABC):
             topic=check_name("topic", topic), group=check_name("group", group),
             handler=handler, max_attempts=max_attempts, on_dead_letter=on_dead_letter,
             trace_mode=trace_mode, backoff=backoff or Backoff(), dedupe=dedupe,
-            honour_deadline=honour_deadline,
+            honour_deadline=honour_deadline, resample=resample,
         )
         self._subscriptions.append(sub)
         return sub

@@ -43,7 +43,8 @@ async def deliver(
     if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, envelope.metadata.message_id):
         await delivery.ack()
         return
-    parent, links = tracing.consumer_context(envelope, delivery.headers, sub.trace_mode)
+    parent, links = tracing.consumer_context(
+        envelope, delivery.headers, sub.trace_mode, sub.resample)
     click = tracing.click_of(envelope)
     attempt = max(1, delivery.delivery_count)
     while True:
@@ -75,8 +76,9 @@ async def _attempt(
     if attempt > sub.max_attempts:
         # Delivered again and again without an outcome: the consumer keeps dying on it.
         reason = f"delivered {attempt} times without completing"
+        code = "delivery_limit"
     elif sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
-        reason = "deadline_exceeded"
+        reason = code = "deadline_exceeded"
     else:
         try:
             await sub.handler(envelope)
@@ -87,14 +89,16 @@ async def _attempt(
             span.set_status(Status(StatusCode.ERROR, _reason(exc)))
             if attempt < sub.max_attempts:
                 return True
-            reason = _reason(exc)
+            reason, code = _reason(exc), type(exc).__qualname__
         else:
             if sub.dedupe is not None:
                 await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
             await delivery.ack()
             return False
+    # This span decided the click's outcome: it says so, with a short code as error.type.
     span.set_status(Status(StatusCode.ERROR, reason))
-    span.set_attribute("messaging.clicktrace.dead_letter_reason", reason)
+    span.set_attributes({"messaging.clicktrace.dead_letter_reason": reason,
+                         "clicktrace.outcome": "dead_lettered", "error.type": code})
     await _give_up(sub, delivery, envelope, reason, send_dead_letter)
     return False
 

@@ -10,12 +10,22 @@ message's ``x-clicktrace-trace-mode`` header) asks.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from random import getrandbits
 from typing import Any
 
 import msgspec
 from opentelemetry import baggage as otel_baggage
-from opentelemetry.context import Context
-from opentelemetry.trace import Link, Span, SpanKind, Tracer, get_current_span
+from opentelemetry.context import Context, set_value
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    Tracer,
+    get_current_span,
+)
 
 from clicktrace import context as click_context
 from clicktrace.bus.types import TRACE_MODE_HEADER, TRACE_MODES, Subscription, TraceMode
@@ -24,11 +34,13 @@ from clicktrace.ids import new_id, parse_id
 from clicktrace.propagation import HEADER_KEYS, Extracted
 from clicktrace.propagation.baggage import parse_baggage
 from clicktrace.propagation.traceparent import (
+    RANDOM_TRACE_ID,
     TraceParent,
     format_traceparent,
     parse_traceparent,
 )
 from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.sampling import DECISION, decided
 
 __all__ = [
     "click_of",
@@ -48,6 +60,8 @@ def _attributes(system: str, topic: str, operation: str, envelope: Envelope) -> 
         "messaging.operation.type": operation,
         "messaging.message.id": envelope.metadata.message_id,
         "messaging.message.conversation_id": envelope.metadata.correlation_id,
+        # The clicktrace name too: every span of a click is found by the same attribute.
+        "clicktrace.correlation_id": envelope.metadata.correlation_id,
     }
 
 
@@ -129,9 +143,13 @@ def _incoming(envelope: Envelope, headers: Mapping[str, Any]) -> Extracted:
 
 
 def consumer_context(
-    envelope: Envelope, headers: Mapping[str, Any], mode: TraceMode
+    envelope: Envelope, headers: Mapping[str, Any], mode: TraceMode, resample: bool = False
 ) -> tuple[Context, list[Link]]:
-    """The parent context and links for the consumer span of ``envelope``."""
+    """The parent context and links for the consumer span of ``envelope``.
+
+    A new trace (``link`` / ``new``) carries the click's sampling decision (see
+    :mod:`clicktrace.sampling`) unless ``resample`` lets the sampler decide afresh.
+    """
     wanted = headers.get(TRACE_MODE_HEADER)
     if isinstance(wanted, bytes):
         wanted = wanted.decode("latin-1")
@@ -143,6 +161,8 @@ def consumer_context(
     root = Context()
     for name, value in (incoming.baggage or {}).items():
         root = otel_baggage.set_baggage(name, value, root)
+    if incoming.traceparent is not None and not resample:
+        root = set_value(DECISION, incoming.traceparent.sampled, root)
     if mode == "new" or incoming.traceparent is None:
         return root, []
     remote = get_current_span(incoming.otel_context(Context())).get_span_context()
@@ -153,6 +173,11 @@ def start_consumer_span(
     tracer: Tracer, system: str, sub: Subscription, envelope: Envelope,
     parent: Context, links: list[Link], attempt: int,
 ) -> Span:
+    if decided(parent) is False:
+        # The click was sampled out: whatever the provider's sampler would say to a new
+        # trace, nothing is recorded (its children follow this unsampled span).
+        return NonRecordingSpan(SpanContext(
+            getrandbits(128) or 1, getrandbits(64) or 1, False, TraceFlags(RANDOM_TRACE_ID)))
     attributes = _attributes(system, sub.topic, "process", envelope)
     attributes["messaging.consumer.group.name"] = sub.group
     attributes["messaging.clicktrace.attempt"] = attempt

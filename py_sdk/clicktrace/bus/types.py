@@ -84,6 +84,7 @@ class Subscription:
     backoff: Backoff = field(default_factory=Backoff)
     dedupe: Dedupe | None = None
     honour_deadline: bool = True
+    resample: bool = False
 
     @property
     def consumer(self) -> str:

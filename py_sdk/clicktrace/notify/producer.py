@@ -86,10 +86,18 @@ class Producer:
         }
         if type is not None:
             attributes["clicktrace.type"] = type
+        if status != "progress":
+            # The span that sends the outcome is the server span that knows it.
+            attributes["clicktrace.outcome"] = status
+            if status == "rejected":
+                # The code as the frame carries it (required, checked and cut by build_frame).
+                attributes["error.type"] = frame["error"]["code"]
         # Not made current: nothing runs inside it but our own calls, and attaching the
         # context costs more than the rest of the span.
         span = self._tracer.start_span(f"send {EVENT}", kind=SpanKind.PRODUCER,
                                        attributes=attributes)
+        if status == "rejected":
+            span.set_status(StatusCode.ERROR, attributes["error.type"])
         try:
             carrier: dict[str, str] = {}
             inject(carrier, keys=METADATA_KEYS, otel=trace.set_span_in_context(span))
