@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 from opentelemetry.context import Context, set_value
@@ -83,3 +85,22 @@ def test_an_environment_it_cannot_read_samples_everything_and_says_so(
 def test_a_ratio_outside_zero_to_one_is_refused(bad: object) -> None:
     with pytest.raises(ValueError):
         ClickSampler(bad)  # type: ignore[arg-type]
+
+
+def test_without_the_sdk_the_bus_still_imports_and_the_sampler_names_the_extra() -> None:
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.startswith('opentelemetry.sdk'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import clicktrace.bus, clicktrace.sampling\n"
+        "try:\n"
+        "    clicktrace.sampling.sampler(0.5)\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "opentelemetry-sdk is not installed: pip install 'clicktrace[sdk]'"

@@ -8,25 +8,20 @@ parent's flag, and a consumer in ``link`` or ``new`` trace mode, which starts a 
 own, follows the flag of the message's context (carried as :data:`DECISION` in the context
 the bus gives its span), unless the subscription asks to ``resample``.
 
-The journal does not depend on any of this: it records every click, sampled or not.
+The journal does not depend on any of this: it records every click, sampled or not. The
+sampler is an OpenTelemetry SDK class (the ``sdk`` extra), loaded on first use (PEP 562).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context, create_key, get_value
-from opentelemetry.sdk.trace.sampling import (
-    Decision,
-    Sampler,
-    SamplingResult,
-    TraceIdRatioBased,
-)
-from opentelemetry.trace import Link, SpanKind, get_current_span
-from opentelemetry.trace.span import TraceState
-from opentelemetry.util.types import Attributes
+
+if TYPE_CHECKING:
+    from clicktrace.sampling.click_sampler import ClickSampler
 
 __all__ = ["DECISION", "ClickSampler", "decided", "ratio_from_env", "sampler"]
 
@@ -63,35 +58,13 @@ def ratio_from_env() -> float:
     return ratio
 
 
-class ClickSampler(Sampler):
-    """Parent-based, with the click's decision in new traces, and ``ratio`` (by trace id) for
-    a click that arrives with no decision at all."""
+def _click_sampler() -> type[ClickSampler]:
+    from clicktrace.bus._optional import require
 
-    def __init__(self, ratio: float) -> None:
-        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
-            raise ValueError("ratio must be a number in [0, 1]")
-        self.ratio = float(ratio)
-        self._root = TraceIdRatioBased(self.ratio)
+    require("opentelemetry.sdk.trace.sampling", "sdk", package="opentelemetry-sdk")
+    from clicktrace.sampling.click_sampler import ClickSampler
 
-    def should_sample(
-        self, parent_context: Context | None, trace_id: int, name: str,
-        kind: SpanKind | None = None, attributes: Attributes = None,
-        links: Sequence[Link] | None = None, trace_state: TraceState | None = None,
-    ) -> SamplingResult:
-        parent = get_current_span(parent_context).get_span_context()
-        if parent.is_valid:
-            sampled: bool | None = parent.trace_flags.sampled
-            state = parent.trace_state
-        else:
-            sampled, state = decided(parent_context), None
-        if sampled is None:
-            return self._root.should_sample(
-                parent_context, trace_id, name, kind, attributes, links, trace_state)
-        decision = Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP
-        return SamplingResult(decision, attributes if sampled else None, state)
-
-    def get_description(self) -> str:
-        return f"ClickSampler{{{self.ratio}}}"
+    return ClickSampler
 
 
 def sampler(ratio: float | None = None) -> ClickSampler:
@@ -100,4 +73,10 @@ def sampler(ratio: float | None = None) -> ClickSampler:
     ``ratio`` is the share of clicks *without a browser decision* that are traced; by
     default the one the standard environment variables name.
     """
-    return ClickSampler(ratio_from_env() if ratio is None else ratio)
+    return _click_sampler()(ratio_from_env() if ratio is None else ratio)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ClickSampler":
+        return _click_sampler()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
