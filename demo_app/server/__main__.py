@@ -14,7 +14,7 @@ import uvicorn
 
 from .app import create_app
 from .settings import Settings
-from .telemetry import setup_tracing
+from .telemetry import setup_metrics, setup_tracing
 from .wiring import setup_logging
 from .worker import run_projection, run_relay
 
@@ -29,6 +29,7 @@ def main(argv: list[str]) -> None:
     settings = Settings.from_env()
     setup_logging(settings.process)
     provider = setup_tracing(f"clicktrace-demo-{settings.process}")
+    meters = setup_metrics(f"clicktrace-demo-{settings.process}")
     try:
         if role == "relay":
             asyncio.run(run_relay(settings, provider))
@@ -44,6 +45,7 @@ def main(argv: list[str]) -> None:
                         ws_max_size=16 * 1024)
     finally:
         provider.shutdown()
+        meters.shutdown()
 
 
 if __name__ == "__main__":

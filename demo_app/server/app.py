@@ -24,6 +24,7 @@ from clicktrace.bus import Bus
 from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
+from clicktrace.prometheus import metrics_route
 
 from . import commands
 from .settings import Settings
@@ -93,6 +94,7 @@ def create_app(
             *notifier.routes,
             # The browser's spans join the server's: one trace from the click to the outcome.
             browser_traces_route(client_verifier=signer.verify, tracer_provider=tracer_provider),
+            metrics_route(),  # Prometheus scrape of the SDK's metrics (docs/observe.md)
             _web(settings),
         ],
         middleware=[
