@@ -93,3 +93,29 @@ async def test_subscriptions_sharing_a_group_compete(topic: str) -> None:
         await asyncio.wait_for(done.wait(), 5)
     assert sorted(p for _, p in got) == list(range(10))  # each once
     assert {name for name, _ in got} == {"one", "two"}
+
+
+async def test_publish_durable_returns_once_every_group_has_handled_it(topic: str) -> None:
+    bus = MemoryBus()
+    handled: list[str] = []
+    release = asyncio.Event()
+
+    async def slow(envelope: Envelope) -> None:
+        await release.wait()
+        handled.append("slow")
+
+    async def failing(envelope: Envelope) -> None:
+        raise RuntimeError("dead-lettered counts as handled")
+
+    bus.subscribe(topic, slow, group="a")
+    bus.subscribe(topic, failing, group="b", max_attempts=1)
+    async with bus:
+        waiting = asyncio.create_task(bus.publish_durable(topic, new_envelope("T", 1)))
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        release.set()
+        await asyncio.wait_for(waiting, 5)
+        assert handled == ["slow"]
+        assert len(await bus.dead_letters(topic, "b")) == 1
+        # No group: nothing in this process could ever hold it, so nothing to wait for.
+        await asyncio.wait_for(bus.publish_durable(f"{topic}.nobody", new_envelope("T", 2)), 5)

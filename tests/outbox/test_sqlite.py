@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from clicktrace.bus import MemoryBus
+from clicktrace.bus import BusNotRunning, MemoryBus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
 
@@ -207,3 +207,72 @@ async def test_a_relay_process_killed_mid_publish_loses_nothing(tmp_path: Path) 
     assert 0 < left < len(envelopes)  # the kill did land mid-way
     # Every row went out; the crash may have repeated some, never dropped one.
     assert set(published) == {e.metadata.correlation_id.encode() for e in envelopes}
+
+
+async def test_on_the_memory_bus_a_row_is_marked_sent_only_once_it_was_handled(
+    tmp_path: Path,
+) -> None:
+    # The embedded default: until the projection has handled a message, it exists only in
+    # this process's memory, so the row must stay unsent (a crash then publishes it again).
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    entered, release = asyncio.Event(), asyncio.Event()
+    bus = MemoryBus()
+
+    async def handler(envelope: Envelope) -> None:
+        entered.set()
+        await release.wait()
+
+    bus.subscribe("products", handler, group="projection")
+    await bus.start()
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        await outbox.add(conn, "products", new_envelope("T", 1))
+        await conn.commit()
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
+    try:
+        running = asyncio.create_task(relay.run_once())
+        await asyncio.wait_for(entered.wait(), WAIT)
+        async with aiosqlite.connect(db) as conn:
+            assert await outbox.unsent(conn) == 1  # queued and being handled: not yet sent
+        release.set()
+        assert await asyncio.wait_for(running, WAIT) == 1
+        async with aiosqlite.connect(db) as conn:
+            assert await outbox.unsent(conn) == 0
+    finally:
+        release.set()
+        await relay.close()
+        await bus.close()
+
+
+async def test_a_memory_bus_closing_before_handling_leaves_the_row_unsent(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    entered = asyncio.Event()
+    bus = MemoryBus()
+
+    async def handler(envelope: Envelope) -> None:
+        entered.set()
+        await asyncio.Event().wait()  # never finishes
+
+    bus.subscribe("products", handler, group="projection")
+    await bus.start()
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        await outbox.add(conn, "products", new_envelope("T", 1))
+        await outbox.add(conn, "products", new_envelope("T", 2))
+        await conn.commit()
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
+    try:
+        running = asyncio.create_task(relay.run_once())
+        await asyncio.wait_for(entered.wait(), WAIT)
+        await bus.close(drain_timeout=0.1)
+        with pytest.raises(BusNotRunning):
+            await asyncio.wait_for(running, WAIT)
+        async with aiosqlite.connect(db) as conn:
+            assert await outbox.unsent(conn) == 2
+    finally:
+        await relay.close()
+        await bus.close(drain_timeout=0.1)

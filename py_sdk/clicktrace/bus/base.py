@@ -173,6 +173,13 @@ class Bus(ABC):
                 headers[TRACE_MODE_HEADER] = trace_mode
             await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
 
+    async def publish_durable(self, topic: str, envelope: Envelope) -> None:
+        """Publish, returning only once the message no longer depends on this process: a
+        broker has confirmed it (what :meth:`publish` already waits for), the memory bus has
+        had it handled by every group. What an outbox relay calls before marking a row sent.
+        """
+        await self.publish(topic, envelope)
+
     async def dead_letters(self, topic: str, group: str, limit: int = 100) -> list[DeadLetter]:
         """What ``group`` gave up on in ``topic``, oldest first (read, not removed)."""
         out = []

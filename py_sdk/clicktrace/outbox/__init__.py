@@ -1,7 +1,8 @@
 """Transactional outbox: write an event's envelope in the same database transaction as the
-event itself; a relay publishes what was committed, in order, and marks it sent. A relay
-crash loses nothing (unsent rows are published again; consumer idempotency absorbs the
-duplicates). See docs/bus.md."""
+event itself; a relay publishes what was committed, in order, and marks it sent once the
+bus has made it durable (on the memory bus: once it was handled). A crash loses nothing
+(unsent rows are published again; consumer idempotency absorbs the duplicates). See
+docs/bus.md."""
 
 from clicktrace.outbox.postgres import PostgresOutbox
 from clicktrace.outbox.relay import Outbox, OutboxRelay, Publish

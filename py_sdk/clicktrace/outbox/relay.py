@@ -79,7 +79,9 @@ class OutboxRelay:
         return total
 
     async def _publish(self, topic: str, envelope: Envelope) -> None:
-        await self._bus.publish(topic, envelope)
+        # Durable before the row is marked: on the memory bus that means handled, so a
+        # crash never leaves a row marked sent whose message only lived in this process.
+        await self._bus.publish_durable(topic, envelope)
 
     async def _run(self) -> None:
         failures = 0
