@@ -12,16 +12,14 @@ from contextlib import asynccontextmanager
 
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from clicktrace.asgi import ClicktraceMiddleware
+import clicktrace
 from clicktrace.bus import Bus
-from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
 from clicktrace.prometheus import metrics_route
@@ -72,17 +70,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # clicktrace.install starts the bus and the relay after this, and closes them first.
         await store.start()
-        if bus is not None and relay is not None:
-            await bus.start()
-            await relay.start()  # also publishes what a previous run committed but never sent
         try:
             yield
         finally:
-            if bus is not None and relay is not None:
-                await relay.close()
-                await bus.close()
-            await notifier.aclose()
             await faults.aclose()
             await store.aclose()
 
@@ -91,19 +83,15 @@ def create_app(
             *commands.routes(store, relay.wake if relay else _polled, settings.topic,
                              faults if settings.faults else None),
             _config(settings),
-            *notifier.routes,
-            # The browser's spans join the server's: one trace from the click to the outcome.
-            browser_traces_route(client_verifier=signer.verify, tracer_provider=tracer_provider),
             metrics_route(),  # Prometheus scrape of the SDK's metrics (docs/observe.md)
             _web(settings),
         ],
-        middleware=[
-            Middleware(ClicktraceMiddleware, tracer_provider=tracer_provider,
-                       client_verifier=signer.verify, excluded_paths=settings.excluded_paths),
-        ],
         lifespan=lifespan,
     )
-    return notifier.asgi(app)
+    # Middleware, session + socket + browser-span routes, error shapes, bus/relay lifespan.
+    return clicktrace.install(app, notifier=notifier, bus=bus if embedded else None, relay=relay,
+                              tracer_provider=tracer_provider,
+                              excluded_paths=settings.excluded_paths)
 
 
 def _polled() -> None:

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus, create_bus
 from clicktrace.bus.types import Backoff
-from clicktrace.envelope import Envelope
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
 from clicktrace.notify import Notify
+from clicktrace.projection import reject_on_dead_letter
 
 from .catalogue import RENAMED
 from .database import SqliteStore
@@ -49,18 +49,10 @@ def subscribe_projection(
 ) -> None:
     projection = Projection(store, notify, faults, tracer_provider)
 
-    async def dead_letter(envelope: Envelope, reason: str) -> None:
-        # The projection gave up on this message (or it came after its deadline): the tab
-        # must not wait in vain.
-        meta = envelope.metadata
-        if meta.client_id and meta.type == RENAMED:
-            code = reason if reason == "deadline_exceeded" else "processing_failed"
-            await notify(
-                meta.client_id, correlation_id=meta.correlation_id, status="rejected",
-                type=meta.type, error={"code": code, "message": reason[:200]},
-            )
-
-    bus.subscribe(settings.topic, projection.handle, group=CONSUMER, on_dead_letter=dead_letter,
+    # A message the projection gave up on (or that came after its deadline) is rejected to
+    # its tab, which must not wait in vain.
+    bus.subscribe(settings.topic, projection.handle, group=CONSUMER,
+                  on_dead_letter=reject_on_dead_letter(notify, types=[RENAMED]),
                   max_attempts=MAX_ATTEMPTS, backoff=BACKOFF)
 
 

@@ -17,7 +17,9 @@ from clicktrace.ids import new_id, parse_id
 from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay, PostgresOutbox, SqliteOutbox
+from clicktrace.projection import confirm, reject, reject_on_dead_letter
 from clicktrace.propagation import HEADER_KEYS, METADATA_KEYS, Extracted, extract, inject
+from clicktrace.wiring import install
 
 __all__ = [
     "HEADER_KEYS",
@@ -38,14 +40,18 @@ __all__ = [
     "bind",
     "bound",
     "browser_traces_route",
+    "confirm",
     "cors_options",
     "create_bus",
     "current",
     "error_response",
     "extract",
     "inject",
+    "install",
     "new_envelope",
     "new_id",
     "parse_id",
+    "reject",
+    "reject_on_dead_letter",
     "reset",
 ]

@@ -1,0 +1,73 @@
+"""What a projection says to the tab that clicked: confirm, reject, and reject-on-dead-letter.
+
+The tab is the command's ``client_id``, carried in ``envelope.metadata.client_id``. A command
+sent without a client token (by curl, by a script) has none: there is nobody to tell, so these
+helpers log one line and return ``None`` instead of raising.
+
+.. code-block:: python
+
+    async def handle(envelope: Envelope) -> None:
+        ...apply it...
+        await confirm(notifier.notify, envelope, data={"id": todo_id})
+
+    bus.subscribe("todos", handle, group="projection",
+                  on_dead_letter=reject_on_dead_letter(notifier.notify))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from clicktrace.bus.types import DeadLetterHook
+from clicktrace.envelope import Envelope
+from clicktrace.ids import escape_for_log
+from clicktrace.notify.producer import Notify
+
+__all__ = ["MAX_MESSAGE_LENGTH", "confirm", "reject", "reject_on_dead_letter"]
+
+MAX_MESSAGE_LENGTH = 200
+DEADLINE_EXCEEDED = "deadline_exceeded"
+_log = logging.getLogger("clicktrace.projection")
+
+
+async def _tell(notify: Notify, envelope: Envelope, status: str, data: Any,
+                error: dict[str, str] | None) -> int | None:
+    meta = envelope.metadata
+    if meta.client_id is None:
+        _log.info("%s %s: no tab to tell (the command carried no client token)",
+                  status, escape_for_log(meta.correlation_id))
+        return None
+    return await notify(meta.client_id, correlation_id=meta.correlation_id, status=status,
+                        type=meta.type, data=data, error=error)
+
+
+async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> int | None:
+    """Tell the envelope's tab its command took effect; the notification's seq, or ``None``
+    when the envelope has no tab."""
+    return await _tell(notify, envelope, "confirmed", data, None)
+
+
+async def reject(notify: Notify, envelope: Envelope, code: str, message: str, *,
+                 data: Any = None) -> int | None:
+    """Tell the envelope's tab its command was refused (``code`` is snake_case, ``message``
+    for humans); the tab rolls its optimistic update back."""
+    error = {"code": code, "message": message[:MAX_MESSAGE_LENGTH]}
+    return await _tell(notify, envelope, "rejected", data, error)
+
+
+def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None
+                          ) -> DeadLetterHook:
+    """A bus ``on_dead_letter`` hook: a message the consumer gave up on (or that came after
+    its deadline) is rejected to its tab, so the tab does not wait in vain. ``types`` limits
+    it to those envelope types. The code is ``deadline_exceeded`` or ``processing_failed``."""
+    wanted = frozenset(types) if types is not None else None
+
+    async def hook(envelope: Envelope, reason: str) -> None:
+        if wanted is not None and envelope.metadata.type not in wanted:
+            return
+        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else "processing_failed"
+        await reject(notify, envelope, code, reason)
+
+    return hook

@@ -1,0 +1,110 @@
+"""confirm / reject tell the envelope's tab, and only that tab; without a tab (a command sent
+by curl) they log a line and return None; reject_on_dead_letter closes a failed message's loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from clicktrace import ClickContext, MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
+from clicktrace.bus.types import Backoff
+from clicktrace.envelope import Envelope
+from clicktrace.ids import new_id
+
+WAIT = 10.0
+
+
+@dataclass
+class Sent:
+    """An in-memory Notify: what would have gone to each tab."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def __call__(self, client_id: str, *, correlation_id: str, status: str,
+                       type: str | None = None, data: Any = None,
+                       error: dict[str, str] | None = None) -> int:
+        self.calls.append({"client_id": client_id, "correlation_id": correlation_id,
+                           "status": status, "type": type, "data": data, "error": error})
+        self.arrived.set()
+        return len(self.calls)
+
+
+def from_tab(client_id: str | None, type: str = "TodoAdded", deadline_ms: int | None = None
+             ) -> Envelope:
+    click = ClickContext(correlation_id=new_id(), causation_id=None, client_id=client_id,
+                         deadline_ms=deadline_ms)
+    return new_envelope(type, {"title": "milk"}, click=click)
+
+
+async def test_confirm_tells_the_tab_in_the_envelope_metadata() -> None:
+    sent, tab = Sent(), new_id()
+    envelope = from_tab(tab)
+    assert await confirm(sent, envelope, data={"id": 1}) == 1
+    assert sent.calls == [{"client_id": tab, "correlation_id": envelope.metadata.correlation_id,
+                           "status": "confirmed", "type": "TodoAdded", "data": {"id": 1},
+                           "error": None}]
+
+
+async def test_reject_carries_the_code_and_a_bounded_message() -> None:
+    sent = Sent()
+    await reject(sent, from_tab(new_id()), "title_taken", "x" * 1000)
+    error = sent.calls[0]["error"]
+    assert sent.calls[0]["status"] == "rejected"
+    assert error["code"] == "title_taken"
+    assert len(error["message"]) == 200
+
+
+async def test_without_a_tab_nothing_is_sent_and_a_line_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sent = Sent()
+    envelope = from_tab(None)
+    with caplog.at_level(logging.INFO, logger="clicktrace.projection"):
+        assert await confirm(sent, envelope) is None
+        assert await reject(sent, envelope, "nope", "no") is None
+    assert sent.calls == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{status} '{envelope.metadata.correlation_id}': no tab to tell (the command carried no "
+        "client token)" for status in ("confirmed", "rejected")]
+
+
+async def test_a_message_the_consumer_gives_up_on_is_rejected_to_its_tab() -> None:
+    sent, bus, tab = Sent(), MemoryBus(), new_id()
+    topic = f"todos-{new_id()}"
+
+    async def failing(envelope: Envelope) -> None:
+        raise RuntimeError("the read model is gone")
+
+    bus.subscribe(topic, failing, group="projection", max_attempts=2,
+                  backoff=Backoff(initial=0, maximum=0),
+                  on_dead_letter=reject_on_dead_letter(sent))
+    envelope = from_tab(tab)
+    async with bus:
+        await bus.publish(topic, envelope)
+        await asyncio.wait_for(sent.arrived.wait(), WAIT)
+    call = sent.calls[0]
+    assert (call["client_id"], call["status"]) == (tab, "rejected")
+    assert call["correlation_id"] == envelope.metadata.correlation_id
+    assert call["error"]["code"] == "processing_failed"
+    assert "the read model is gone" in call["error"]["message"]
+
+
+async def test_a_late_message_is_rejected_as_deadline_exceeded() -> None:
+    sent = Sent()
+    await reject_on_dead_letter(sent)(from_tab(new_id()), "deadline_exceeded")
+    assert sent.calls[0]["error"] == {"code": "deadline_exceeded",
+                                      "message": "deadline_exceeded"}
+
+
+async def test_types_limit_the_hook_to_the_envelopes_it_names() -> None:
+    sent = Sent()
+    hook = reject_on_dead_letter(sent, types=["TodoAdded"])
+    await hook(from_tab(new_id(), type="SomethingElse"), "boom")
+    assert sent.calls == []
+    await hook(from_tab(new_id()), "boom")
+    assert len(sent.calls) == 1

@@ -1,0 +1,200 @@
+"""clicktrace.install wires a Starlette or a FastAPI app the same way: served by a real
+uvicorn with its lifespan, talked to by real HTTP and WebSocket clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
+from websockets.asyncio.client import connect
+
+import clicktrace
+from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
+
+SECRET = "clicktrace-test-secret-0123456789"
+WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
+
+
+class Todo(BaseModel):
+    title: str
+
+
+class RecordingBus(MemoryBus):
+    """A real memory bus that also writes down when it starts and closes."""
+
+    def __init__(self, events: list[str]) -> None:
+        super().__init__()
+        self.events = events
+
+    async def start(self) -> None:
+        self.events.append("bus started")
+        await super().start()
+
+    async def close(self, drain_timeout: float = 10.0) -> None:
+        self.events.append("bus closed")
+        await super().close(drain_timeout)
+
+
+@asynccontextmanager
+async def served(app: ASGIApp) -> AsyncIterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           log_level="warning", ws="websockets-sansio"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def starlette_app(bus: MemoryBus, lifespan: Any = None) -> Starlette:
+    async def add(request: Request) -> Response:
+        body = await request.json()
+        await bus.publish("todos", new_envelope("TodoAdded", {"title": body["title"]}))
+        return JSONResponse({"status": "accepted"}, 202)
+
+    return Starlette(routes=[Route("/todos", add, methods=["POST"])], lifespan=lifespan)
+
+
+def fastapi_app(bus: MemoryBus, lifespan: Any = None) -> FastAPI:
+    api = FastAPI(lifespan=lifespan)
+
+    @api.post("/todos", status_code=202)
+    async def add(todo: Todo) -> dict[str, str]:
+        await bus.publish("todos", new_envelope("TodoAdded", {"title": todo.title}))
+        return {"status": "accepted"}
+
+    return api
+
+
+Make = Callable[..., Starlette]
+APPS = pytest.mark.parametrize("make", [starlette_app, fastapi_app], ids=["starlette", "fastapi"])
+
+
+def wired(make: Make, events: list[str] | None = None, lifespan: Any = None,
+          ) -> tuple[ASGIApp, Notifier, MemoryBus]:
+    bus = RecordingBus(events if events is not None else [])
+    notifier = Notifier(TokenSigner(SECRET), "websocket")
+
+    async def project(envelope: Envelope) -> None:
+        await confirm(notifier.notify, envelope, data=envelope.payload)
+
+    bus.subscribe("todos", project, group="projection")
+    return clicktrace.install(make(bus, lifespan), notifier=notifier, bus=bus), notifier, bus
+
+
+@APPS
+async def test_a_command_is_confirmed_to_the_tab_that_sent_it(make: Make) -> None:
+    app, _, _ = wired(make)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        session = (await http.post("/clicktrace/session")).json()
+        async with connect(url.replace("http", "ws") + "/clicktrace/ws") as ws:
+            await ws.send(json.dumps({"token": session["token"], "last_seq": 0}))
+            reply = await http.post("/todos", json={"title": "milk"},
+                                    headers={"x-clicktrace-client": session["token"]})
+            frame = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+    assert reply.status_code == 202
+    assert frame["status"] == "confirmed"
+    assert frame["correlation_id"] == reply.headers["x-correlation-id"]
+    assert (frame["type"], frame["data"]) == ("TodoAdded", {"title": "milk"})
+
+
+@APPS
+async def test_the_browser_span_route_is_there_and_refuses_a_sender_without_a_token(
+    make: Make,
+) -> None:
+    app, _, _ = wired(make)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.post("/clicktrace/v1/traces", json={"resourceSpans": []})
+    assert reply.status_code == 401
+    assert reply.json()["error"]["code"] == "invalid_client"
+
+
+async def test_fastapi_validation_errors_come_in_the_protocol_error_shape() -> None:
+    app, _, _ = wired(fastapi_app)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.post("/todos", json={"name": "no title"})
+    body = reply.json()
+    assert reply.status_code == 422
+    assert body["error"]["code"] == "invalid_request"
+    assert "body.title" in body["error"]["message"]
+    assert body["correlation_id"] == reply.headers["x-correlation-id"]
+
+
+async def test_a_handler_the_app_set_itself_is_kept() -> None:
+    async def mine(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("mine", 400)
+
+    api = fastapi_app(MemoryBus())
+    api.add_exception_handler(RequestValidationError, mine)
+    app = clicktrace.install(api, notifier=Notifier(TokenSigner(SECRET), "websocket"))
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.post("/todos", json={})
+    assert (reply.status_code, reply.text) == (400, "mine")
+
+
+@APPS
+async def test_the_app_starts_first_and_shuts_down_last(make: Make) -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        events.append("app started")
+        yield
+        events.append("app stopped")
+
+    app, _, _ = wired(make, events, lifespan)
+    async with served(app):
+        events.append("serving")
+    assert events == ["app started", "bus started", "serving", "bus closed", "app stopped"]
+
+
+async def test_a_catch_all_mount_does_not_shadow_the_clicktrace_routes() -> None:
+    async def anything(request: Request) -> Response:
+        return PlainTextResponse("the web app")
+
+    app = Starlette(routes=[Mount("/", routes=[Route("/{path:path}", anything,
+                                                     methods=["GET", "POST"])])])
+    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    async with served(clicktrace.install(app, notifier=notifier)) as url, \
+            httpx.AsyncClient(base_url=url) as http:
+        session = await http.post("/clicktrace/session")
+        page = await http.get("/todos")
+    assert "token" in session.json()
+    assert page.text == "the web app"
+
+
+async def test_install_refuses_what_it_cannot_wire() -> None:
+    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    with pytest.raises(TypeError, match="Starlette or FastAPI"):
+        clicktrace.install(object(), notifier=notifier)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Notifier"):
+        clicktrace.install(Starlette(), notifier=object())  # type: ignore[arg-type]
+    started = Starlette()
+    async with served(started):
+        pass
+    with pytest.raises(RuntimeError, match="before the app has started"):
+        clicktrace.install(started, notifier=notifier)
+    await notifier.aclose()
