@@ -60,3 +60,32 @@ async def test_headers_and_broker_side_dedupe(make_bus: MakeBus, js: Any, topic:
     assert raw.headers["Nats-Msg-Id"] == envelope.metadata.message_id
     assert raw.headers["x-correlation-id"] == CLICK.correlation_id
     assert raw.headers["traceparent"].startswith("00-")
+
+
+async def test_a_handler_slower_than_ack_wait_is_not_redelivered_behind_its_back(
+    make_bus: MakeBus, topic: str
+) -> None:
+    # ack_wait is short so a dead consumer's messages come back promptly; a live one keeps
+    # every message of its batch in progress, however long the handler takes.
+    handled: list[object] = []
+    done = asyncio.Event()
+
+    async def handler(envelope: Envelope) -> None:
+        if not handled:
+            await asyncio.sleep(2.0)  # over three ack_waits
+        handled.append(envelope.payload)
+        if len(handled) >= 2:
+            done.set()
+
+    # The second consumer of the group fetches all along: it would get any redelivery.
+    first, second = make_bus(ack_wait=0.6), make_bus(ack_wait=0.6)
+    first.subscribe(topic, handler, group="g")
+    await first.start()
+    await first.publish(topic, new_envelope("T", 1))
+    await first.publish(topic, new_envelope("T", 2))
+    await asyncio.sleep(0.3)  # let the first take both in one batch
+    second.subscribe(topic, handler, group="g")
+    await second.start()
+    await asyncio.wait_for(done.wait(), 20)
+    await asyncio.sleep(1.5)  # room for a redelivery to show up
+    assert handled == [1, 2]

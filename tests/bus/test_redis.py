@@ -114,3 +114,42 @@ async def test_an_unreachable_server_fails_start_and_leaves_the_bus_stopped(topi
         await bus.start()
     with pytest.raises(BusNotRunning):
         await bus.publish(topic, new_envelope("T", {}))
+
+
+async def test_entries_of_a_consumer_whose_heartbeat_stopped_are_taken_over_at_once(
+    make_bus: MakeBus, client: Any, topic: str
+) -> None:
+    # A predecessor that read two entries and died: no heartbeat key, silent for longer
+    # than alive_ms. Its entries come back long before claim_idle_ms (an hour here).
+    publisher = make_bus()
+    await publisher.start()
+    sent = [new_envelope("T", {"n": n}) for n in range(2)]
+    await client.xgroup_create(topic, "g", id="0", mkstream=True)
+    for envelope in sent:
+        await publisher.publish(topic, envelope)
+    await client.xreadgroup("g", "died-just-now", {topic: ">"}, count=10)
+    # A live one (heartbeat present) holding an entry keeps it.
+    await publisher.publish(topic, kept := new_envelope("T", {"n": "kept"}))
+    await client.xreadgroup("g", "alive", {topic: ">"}, count=10)
+    await client.set("clicktrace:alive:alive", "1", px=60_000)
+    await asyncio.sleep(0.4)
+    got: asyncio.Queue[Envelope] = asyncio.Queue()
+
+    async def handler(envelope: Envelope) -> None:
+        await got.put(envelope)
+
+    bus = make_bus(claim_idle_ms=3_600_000, alive_ms=300)
+    bus.subscribe(topic, handler, group="g")
+    try:
+        await bus.start()
+        taken = [await asyncio.wait_for(got.get(), 20) for _ in sent]
+        assert [e.metadata.message_id for e in taken] == [e.metadata.message_id for e in sent]
+        pending = await client.xpending(topic, "g")
+        owners = {c["name"]: c["pending"] for c in pending["consumers"]}
+        assert owners == {"alive": 1}
+        assert kept.metadata.message_id not in {e.metadata.message_id for e in taken}
+        assert await client.exists(f"clicktrace:alive:{bus.consumer_name}")  # type: ignore[attr-defined]
+    finally:
+        await client.delete("clicktrace:alive:alive")
+    await bus.close()
+    assert not await client.exists(f"clicktrace:alive:{bus.consumer_name}")  # type: ignore[attr-defined]

@@ -2,14 +2,18 @@
 
 Native headers are NATS headers; the message id goes in ``Nats-Msg-Id`` too, so JetStream
 drops a re-publish inside the stream's duplicate window. A consumer that dies leaves its
-messages unacked and JetStream redelivers them after ``ack_wait`` seconds (the base extends
-it between retries); ``max_deliver`` stops a message that kills every consumer, and the base
+messages unacked and JetStream redelivers them after ``ack_wait`` seconds. That is short
+(5 s: a restarted process resumes its dead predecessor's work promptly) because a live
+consumer keeps extending it (``in_progress``) for every message of the batch in hand, however
+long its handler takes; ``max_deliver`` stops a message that kills every consumer, and the base
 dead-letters it on its last delivery. Dead letters go to the subject
 ``clicktrace_dlq.<topic>.<group>`` in the stream ``CLICKTRACE_DLQ``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import hashlib
 from collections.abc import Mapping
@@ -76,7 +80,7 @@ class NatsBus(Bus):
 
     def __init__(
         self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
-        fetch_timeout: float = 1.0, ack_wait: float = 30.0, duplicate_window: float = 120.0,
+        fetch_timeout: float = 1.0, ack_wait: float = 5.0, duplicate_window: float = 120.0,
     ) -> None:
         self._nats = require("nats", "nats")
         self._api = require("nats.js.api", "nats")
@@ -140,10 +144,29 @@ class NatsBus(Bus):
                     msgs = await psub.fetch(self._batch, timeout=self._fetch_timeout)
                 except TimeoutError:  # nats-py raises its own and asyncio's: both subclass it
                     continue
-                for msg in msgs:
-                    await self._deliver(sub, _Delivery(msg))
+                await self._deliver_batch(sub, msgs)
         finally:
             await psub.unsubscribe()
+
+    async def _deliver_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
+        left = list(msgs)
+        keepalive = asyncio.create_task(self._keep_alive(left))
+        try:
+            while left:
+                await self._deliver(sub, _Delivery(left[0]))
+                left.pop(0)
+        finally:
+            keepalive.cancel()
+            await asyncio.gather(keepalive, return_exceptions=True)
+
+    async def _keep_alive(self, left: list[Msg]) -> None:
+        """Tell JetStream the batch in hand is still being worked on, every third of
+        ``ack_wait``, so only a dead consumer's messages are redelivered."""
+        while True:
+            await asyncio.sleep(self._ack_wait / 3)
+            for msg in list(left):
+                with contextlib.suppress(Exception):  # acked meanwhile, or the link dropped
+                    await msg.in_progress()
 
     async def _send_dead_letter(
         self, sub: Subscription, body: bytes, headers: dict[str, str]

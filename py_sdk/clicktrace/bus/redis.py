@@ -1,13 +1,19 @@
 """Redis Streams: one stream per topic, one consumer group per subscription group.
 
 Native headers are stream fields beside ``body``. A consumer that dies leaves its entries
-pending; live consumers reclaim entries idle longer than ``claim_idle_ms`` (XAUTOCLAIM) and
-the delivery counter carries the attempts on. Dead letters go to the stream
-``<topic>:dlq:<group>``.
+pending. Each bus keeps a heartbeat key ``clicktrace:alive:<consumer>`` (``alive_ms``) while
+it is connected; a live consumer takes over at once the pending entries of a consumer whose
+key is gone, so a restarted process resumes its dead predecessor's work within seconds instead
+of waiting out ``claim_idle_ms``. Entries idle longer than that are still reclaimed from
+anyone (XAUTOCLAIM: a consumer alive but stuck). The delivery counter carries the attempts on.
+Dead letters go to the stream ``<topic>:dlq:<group>``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -26,6 +32,12 @@ __all__ = ["RedisBus"]
 
 BODY = b"body"
 DEAD_CONSUMER_IDLES = 10  # idle for this many claim periods, nothing pending: gone
+ALIVE_PREFIX = "clicktrace:alive:"
+log = logging.getLogger("clicktrace.bus")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _dlq(topic: str, group: str) -> str:
@@ -66,18 +78,22 @@ class RedisBus(Bus):
     def __init__(
         self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
         block_ms: int = 1000, claim_idle_ms: int = 30_000, maxlen: int | None = None,
-        consumer_name: str | None = None,
+        consumer_name: str | None = None, alive_ms: int = 5000,
     ) -> None:
+        """``alive_ms``: how long a consumer's heartbeat key outlives its last refresh (it is
+        refreshed every third of that); a consumer silent for longer counts as dead."""
         self._redis = require("redis.asyncio", "redis")
         super().__init__(tracer_provider=tracer_provider)
-        if batch < 1 or block_ms < 1 or claim_idle_ms < 1:
-            raise ValueError("batch, block_ms and claim_idle_ms must be >= 1")
+        if batch < 1 or block_ms < 1 or claim_idle_ms < 1 or alive_ms < 3:
+            raise ValueError("batch, block_ms, claim_idle_ms must be >= 1, alive_ms >= 3")
         self._url = url
         self._batch, self._block_ms, self._claim_idle_ms = batch, block_ms, claim_idle_ms
         self._maxlen = maxlen
+        self._alive_ms = alive_ms
         self._close_grace = block_ms / 1000 + 1
         self.consumer_name = consumer_name or new_id()
         self._client_: Redis | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def _client(self) -> Redis:
@@ -89,11 +105,31 @@ class RedisBus(Bus):
         client: Redis = self._redis.Redis.from_url(self._url)
         await client.ping()
         self._client_ = client
+        await self._beat()
+        self._heartbeat = asyncio.create_task(self._beating(), name="clicktrace redis heartbeat")
 
     async def _disconnect(self) -> None:
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         client, self._client_ = self._client_, None
         if client is not None:
+            # Gone on purpose: whatever it left pending is for the others to take now.
+            with contextlib.suppress(Exception):
+                await client.delete(ALIVE_PREFIX + self.consumer_name)
             await client.aclose()
+
+    async def _beat(self) -> None:
+        await self._client.set(ALIVE_PREFIX + self.consumer_name, b"1", px=self._alive_ms)
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(self._alive_ms / 3000)
+            try:
+                await self._beat()
+            except Exception:
+                log.warning("clicktrace bus: redis heartbeat failed; retrying", exc_info=True)
 
     async def _prepare(self, sub: Subscription) -> None:
         try:
@@ -112,11 +148,14 @@ class RedisBus(Bus):
 
     async def _listen(self, sub: Subscription) -> None:
         await self._prepare(sub)  # again: the stream may have been deleted meanwhile
-        last_claim = 0.0
+        last_claim = last_takeover = 0.0
         while self._consuming:
             if time.monotonic() - last_claim > self._claim_idle_ms / 2000:
                 last_claim = time.monotonic()
                 await self._reclaim(sub)
+            if time.monotonic() - last_takeover > self._alive_ms / 5000:
+                last_takeover = time.monotonic()
+                await self._take_over_dead(sub)
             streams: Any = await self._client.xreadgroup(
                 sub.group, self.consumer_name, {sub.topic: ">"}, count=self._batch,
                 block=self._block_ms,
@@ -146,6 +185,42 @@ class RedisBus(Bus):
             if start in (b"0-0", "0-0"):
                 break
         await self._forget_dead_consumers(sub)
+
+    async def _take_over_dead(self, sub: Subscription) -> None:
+        """Claim, and handle now, the entries pending on consumers whose heartbeat is gone.
+
+        Also idle in the group for ``alive_ms``: a consumer of a version without heartbeats
+        (or one just starting) is not robbed while it still reads."""
+        consumers: Any = await self._client.xinfo_consumers(sub.topic, sub.group)
+        for consumer in consumers:
+            name = _text(consumer["name"])
+            if name == self.consumer_name or not int(consumer["pending"]):
+                continue
+            if int(consumer["idle"]) <= self._alive_ms:
+                continue
+            if await self._client.exists(ALIVE_PREFIX + name):
+                continue
+            while self._consuming:
+                pending: Any = await self._client.xpending_range(
+                    sub.topic, sub.group, min="-", max="+", count=self._batch,
+                    consumername=name,
+                )
+                if not pending:
+                    break
+                ids = [p["message_id"] for p in pending]
+                counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+                claimed: Any = await self._client.xclaim(
+                    sub.topic, sub.group, self.consumer_name, 0, ids
+                )
+                for entry_id, fields in claimed:
+                    if fields is None:
+                        await self._client.xack(sub.topic, sub.group, entry_id)
+                        continue
+                    # XCLAIM counted one more delivery: the attempts carry on from there.
+                    count = counts.get(_text(entry_id), 0) + 1
+                    await self._deliver(sub, _Delivery(self, sub, entry_id, fields, count))
+                if len(pending) < self._batch:
+                    break
 
     async def _forget_dead_consumers(self, sub: Subscription) -> None:
         # Every process start makes a new consumer name; drop the long-idle ones that hold
