@@ -1,0 +1,98 @@
+// The journal route (GET /clicktrace/journal/{id}, contract 2) as the waterfall reads it, and
+// the tab's token, taken from the session answers through the plugin's `fetch` option.
+import { reactive } from 'vue'
+
+export interface Stage {
+  stage: string
+  at: number
+  since_start_ms: number
+  since_previous_ms: number
+  trace_id: string | null
+  span_id: string | null
+  process: string | null
+  attempt: number | null
+  outcome: string | null
+  detail: string | null
+  duration_ms: number | null
+}
+
+export interface Verdict {
+  state: 'settled' | 'in_flight' | 'stuck' | 'trace_broken' | 'sampled_out'
+  stage: string
+  outcome: string | null
+  ms: number | null
+  text: string
+}
+
+export interface JournalAnswer {
+  correlation_id: string
+  client_id: string | null
+  trace_ids: string[]
+  verdict: Verdict
+  stages: Stage[]
+}
+
+const tab = reactive({ token: undefined as string | undefined })
+
+/** `fetch` for createClicktrace: the plugin's own, remembering the token of each session. */
+export const sessionFetch: typeof fetch = async (input, init) => {
+  const reply = await fetch(input, init)
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+  if (reply.ok && url.includes('/clicktrace/session')) {
+    try {
+      const body = (await reply.clone().json()) as { token?: unknown }
+      if (typeof body.token === 'string') tab.token = body.token
+    } catch { /* not JSON: the plugin reports it */ }
+  }
+  return reply
+}
+
+function isAnswer(value: unknown): value is JournalAnswer {
+  if (typeof value !== 'object' || value === null) return false
+  const v = value as Partial<JournalAnswer>
+  return typeof v.correlation_id === 'string' && Array.isArray(v.stages)
+    && typeof v.verdict === 'object' && v.verdict !== null && Array.isArray(v.trace_ids)
+}
+
+/** The journal of one click, or undefined when there is none (yet) or it is not ours. */
+export async function readJournal(correlationId: string): Promise<JournalAnswer | undefined> {
+  if (!tab.token) return undefined
+  const reply = await fetch(`/clicktrace/journal/${encodeURIComponent(correlationId)}`, {
+    headers: { 'x-clicktrace-client': tab.token },
+  })
+  if (!reply.ok) return undefined
+  const body: unknown = await reply.json()
+  return isAnswer(body) ? body : undefined
+}
+
+const BROWSER = new Set(['clicked', 'session', 'http', 'received', 'settled'])
+
+/** Where the click stopped, in a person's words: the stage the story's faults end at. */
+export function diagnosis(answer: JournalAnswer): string {
+  const stages = answer.stages
+  const has = (name: string) => stages.some((s) => s.stage === name)
+  const dead = stages.filter((s) => s.stage === 'dead_lettered').pop()
+  if (dead) {
+    const attempts = Math.max(0, ...stages.map((s) => s.attempt ?? 0))
+    return `dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`
+  }
+  if (answer.verdict.state === 'trace_broken') {
+    const at = answer.verdict.stage === 'delivered' ? 'consume' : answer.verdict.stage
+    return `trace broken at ${at}`
+  }
+  if (has('stored') && !has('relayed') && !has('published')) {
+    return answer.verdict.state === 'in_flight' ? 'accepted and stored, not yet published'
+      : 'accepted and stored but never published'
+  }
+  const settled = stages.filter((s) => s.stage === 'settled').pop()
+  const server = stages.filter((s) => !BROWSER.has(s.stage))
+  const last = server[server.length - 1]
+  if (settled?.outcome === 'timed_out' && last) {
+    const late = last.at > settled.at && last.stage !== 'delivered'
+    return late ? `timed out: the projection answered ${Math.round(last.at - settled.at)} ms after`
+      : `timed out: stuck at ${last.stage}`
+  }
+  if (answer.verdict.state === 'stuck') return `stuck at ${answer.verdict.stage}`
+  if (settled) return `settled: ${settled.outcome ?? 'done'}`
+  return last ? `in flight at ${last.stage}` : 'waiting for the server'
+}
