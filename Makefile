@@ -19,6 +19,7 @@ demo: setup web
 # otherwise, socket fan-out and faults over Redis, event store and read model in PostgreSQL.
 demo-distributed: export CLICKTRACE_BUS_URL ?= amqp://guest:guest@127.0.0.1:5672/
 demo-distributed: export CLICKTRACE_REDIS_URL ?= redis://127.0.0.1:6379/0
+demo-distributed: export CLICKTRACE_JOURNAL_URL ?= redis://127.0.0.1:6379/0
 demo-distributed: export CLICKTRACE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 demo-distributed: export CLICKTRACE_SECRET ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
 demo-distributed: export PYTHONUNBUFFERED := 1

@@ -97,6 +97,7 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "PYTHON": sys.executable, "PYTHONUNBUFFERED": "1",
             "CLICKTRACE_BUS_URL": bus_url, "CLICKTRACE_TRANSPORT": transport,
             "CLICKTRACE_REDIS_URL": REDIS_URL, "CLICKTRACE_DATABASE_URL": PG_DSN,
+            "CLICKTRACE_JOURNAL_URL": REDIS_URL,
             "CLICKTRACE_SECRET": secrets.token_hex(16),
             "CLICKTRACE_TOPIC": f"products-{name}", "CLICKTRACE_CHANNEL": f"e2e-{name}",
             "CLICKTRACE_PG_SCHEMA": f"e2e_{name}",

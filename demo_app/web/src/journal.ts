@@ -68,7 +68,7 @@ export async function readJournal(correlationId: string): Promise<JournalAnswer 
 const BROWSER = new Set(['clicked', 'session', 'http', 'received', 'settled'])
 
 /** Where the click stopped, in a person's words: the stage the story's faults end at. */
-export function diagnosis(answer: JournalAnswer): string {
+export function diagnosis(answer: JournalAnswer, status: string): string {
   const stages = answer.stages
   const has = (name: string) => stages.some((s) => s.stage === name)
   const dead = stages.filter((s) => s.stage === 'dead_lettered').pop()
@@ -87,12 +87,13 @@ export function diagnosis(answer: JournalAnswer): string {
   const settled = stages.filter((s) => s.stage === 'settled').pop()
   const server = stages.filter((s) => !BROWSER.has(s.stage))
   const last = server[server.length - 1]
-  if (settled?.outcome === 'timed_out' && last) {
+  const outcome = settled ? (settled.outcome ?? status) : undefined
+  if (outcome === 'timed_out' && last && settled) {
     const late = last.at > settled.at && last.stage !== 'delivered'
     return late ? `timed out: the projection answered ${Math.round(last.at - settled.at)} ms after`
       : `timed out: stuck at ${last.stage}`
   }
   if (answer.verdict.state === 'stuck') return `stuck at ${answer.verdict.stage}`
-  if (settled) return `settled: ${settled.outcome ?? 'done'}`
+  if (outcome) return `settled: ${outcome}`
   return last ? `in flight at ${last.stage}` : 'waiting for the server'
 }
