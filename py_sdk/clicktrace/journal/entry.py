@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["STAGES", "Entry"]
+__all__ = ["BROWSER_STAGES", "STAGES", "Entry"]
 
 # The stage vocabulary, in the order a healthy click passes through them. Stores and the
 # verdict logic accept any string (an app may add its own), but the SDK writes only these.
@@ -34,6 +34,9 @@ STAGES = (
     "settled",  # browser: confirmed / rejected / timed_out, duration_ms = click→settled
 )
 
+# Stages whose time comes from the browser's clock (its spans), not the server's.
+BROWSER_STAGES = frozenset({"clicked", "session", "http", "received", "settled"})
+
 
 class Entry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     correlation_id: str
@@ -55,3 +58,5 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A duration the recording site measured (e.g. click→settled, publish→consume)."""
     sampled: bool | None = None
     """Whether the trace was sampled at this stage (None: unknown)."""
+    deadline_ms: int | None = None
+    """The command's deadline (Unix ms) when the stage ran inside a click that had one."""

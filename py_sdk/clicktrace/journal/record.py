@@ -3,7 +3,10 @@ and the metrics. Kept tiny: it runs on the request and message hot paths."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry import trace
@@ -11,7 +14,7 @@ from opentelemetry import trace
 from clicktrace import context as click_context
 from clicktrace.journal.entry import Entry
 
-__all__ = ["Sink", "current", "record", "use"]
+__all__ = ["Sink", "current", "process_name", "record", "set_process", "use"]
 
 
 class Sink(Protocol):
@@ -21,6 +24,11 @@ class Sink(Protocol):
 
 
 _journal: Sink | None = None
+_observe: Callable[[Entry], None] | None = None
+_process: str = os.environ.get("CLICKTRACE_PROCESS") or f"{socket.gethostname()}:{os.getpid()}"
+_get_span = trace.get_current_span
+_current_click = click_context.current
+_now = time.time
 
 
 def use(journal: Sink | None) -> Sink | None:
@@ -34,6 +42,22 @@ def current() -> Sink | None:
     return _journal
 
 
+def set_process(name: str | None) -> str:
+    """Name this process in its entries (default ``CLICKTRACE_PROCESS`` or ``host:pid``);
+    ``None`` restores the default. Returns the name now in use."""
+    global _process
+    if name is not None and (not isinstance(name, str) or not name or len(name) > 200):
+        raise ValueError("the process name must be a non-empty str of at most 200 characters")
+    _process = name or os.environ.get("CLICKTRACE_PROCESS") or (
+        f"{socket.gethostname()}:{os.getpid()}"
+    )
+    return _process
+
+
+def process_name() -> str:
+    return _process
+
+
 def record(
     stage: str,
     *,
@@ -43,38 +67,54 @@ def record(
     detail: str | None = None,
     attempt: int | None = None,
     duration_ms: float | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+    at: float | None = None,
 ) -> None:
     """Record that the current click (or ``correlation_id``) reached ``stage``.
 
     Ids default to the bound :class:`~clicktrace.context.ClickContext`; trace and span ids to
-    the current span. Without a correlation id there is nothing to record.
+    the current span (``trace_id``/``span_id`` name them when the stage ran elsewhere, e.g.
+    a browser span); ``at`` (Unix ms) defaults to now. Without a correlation id there is
+    nothing to record. Never raises into the caller.
     """
-    if correlation_id is None or client_id is None:
-        click = click_context.current()
-        if click is not None:
-            correlation_id = correlation_id or click.correlation_id
+    global _observe
+    try:
+        click = _current_click()
+        deadline = None
+        if click is not None and correlation_id in (None, click.correlation_id):
+            correlation_id = click.correlation_id
             client_id = client_id or click.client_id
-    if correlation_id is None:
-        return
-    span = trace.get_current_span().get_span_context()
-    valid = span.is_valid
-    entry = Entry(
-        correlation_id=correlation_id,
-        stage=stage,
-        at=time.time() * 1000.0,
-        trace_id=format(span.trace_id, "032x") if valid else None,
-        span_id=format(span.span_id, "016x") if valid else None,
-        client_id=client_id,
-        attempt=attempt,
-        outcome=outcome,
-        detail=detail,
-        duration_ms=duration_ms,
-        sampled=span.trace_flags.sampled if valid else None,
-    )
-    # Lazy: the metrics module pulls in the OpenTelemetry metrics API.
-    from clicktrace import metrics
+            deadline = click.deadline_ms
+        if correlation_id is None:
+            return
+        sampled = None
+        if trace_id is None:
+            span = _get_span().get_span_context()
+            if span.is_valid:
+                trace_id = f"{span.trace_id:032x}"
+                span_id = f"{span.span_id:016x}"
+                sampled = span.trace_flags.sampled
+        entry = Entry(
+            correlation_id=correlation_id, stage=stage, at=_now() * 1000.0 if at is None else at,
+            trace_id=trace_id, span_id=span_id, process=_process, client_id=client_id,
+            attempt=attempt, outcome=outcome, detail=detail[:200] if detail else detail,
+            duration_ms=duration_ms, sampled=sampled, deadline_ms=deadline,
+        )
+        observe = _observe
+        if observe is None:
+            # Resolved once, lazily: the metrics module pulls in the OpenTelemetry metrics API
+            # and imports this package.
+            from clicktrace import metrics
 
-    metrics.observe(entry)
-    journal = _journal
-    if journal is not None:
-        journal.put(entry)
+            observe = _observe = metrics.observe
+        observe(entry)
+        journal = _journal
+        if journal is not None:
+            journal.put(entry)
+    except Exception:  # a recording site must never fail the request or the message
+        _failures[0] += 1
+
+
+_failures = [0]
+"""Entries lost to an error while recording (shown beside the journal's drops)."""
