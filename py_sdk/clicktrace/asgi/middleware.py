@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clicktrace.asgi.errors import send_error
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
+from clicktrace.journal.record import record
 from clicktrace.propagation.core import parse_deadline
 from clicktrace.propagation.headers import (
     BAGGAGE,
@@ -124,6 +125,11 @@ class ClicktraceMiddleware:
         slots = collect_asgi(scope["headers"])
         raw = one(slots[CORRELATION])
         correlation_id = parse_id(raw) if raw is not None else None
+        # A request that names its click is journaled (the SDK's own routes are not).
+        journaled = (
+            correlation_id is not None and kind == "http"
+            and not scope["path"].startswith("/clicktrace/")
+        )
         if correlation_id is None:
             correlation_id = new_id()
             if raw is not None:
@@ -173,6 +179,8 @@ class ClicktraceMiddleware:
                 )
             raise
         finally:
+            if journaled and status:
+                _journal(status, scope)
             if otel_token is not None:
                 _detach(otel_token)
             reset(click_token)
@@ -243,6 +251,15 @@ class ClicktraceMiddleware:
         )
         # The SDK keeps the parent's random-trace-id flag on the child (Level 2).
         return span, Context({**parent, _SPAN_KEY: span}), _format(span.get_span_context()), True
+
+
+def _journal(status: int, scope: Scope) -> None:
+    """The edge's journal entry, from the response status: accepted (2xx/3xx) or refused."""
+    detail = f"{scope.get('method', 'GET')} {scope['path']} {status}"
+    if status < 400:
+        record("accepted", outcome=str(status), detail=detail)
+    else:
+        record("refused", outcome=str(status), detail=detail)
 
 
 def _v00(tp: bytes | None) -> bytes | None:

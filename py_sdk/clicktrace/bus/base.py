@@ -35,6 +35,7 @@ from clicktrace.bus.types import (
     check_name,
 )
 from clicktrace.envelope import Envelope, decode, encode
+from clicktrace.journal.record import record
 
 __all__ = ["Bus", "BusNotRunning"]
 
@@ -172,6 +173,16 @@ class Bus(ABC):
             if trace_mode is not None:
                 headers[TRACE_MODE_HEADER] = trace_mode
             await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
+            record("published", correlation_id=stamped.metadata.correlation_id,
+                   client_id=stamped.metadata.client_id,
+                   detail=f"{topic} {stamped.metadata.message_id}")
+
+    async def ping(self) -> None:
+        """One real round trip to the broker (for ``/clicktrace/health``); raises
+        :class:`BusNotRunning` before ``start()``, the client's error when it is unreachable."""
+        if not self._running:
+            raise BusNotRunning("the bus is not started")
+        await self._ping()
 
     async def publish_durable(self, topic: str, envelope: Envelope) -> None:
         """Publish, returning only once the message no longer depends on this process: a
@@ -229,6 +240,10 @@ class Bus(ABC):
 
     @abstractmethod
     async def _disconnect(self) -> None: ...
+
+    @abstractmethod
+    async def _ping(self) -> None:
+        """A round trip to the broker."""
 
     async def _prepare(self, sub: Subscription) -> None:
         """Declare the group's queue/consumer so messages published from now on reach it."""

@@ -18,6 +18,7 @@ from clicktrace import context as click_context
 from clicktrace.bus import tracing
 from clicktrace.bus.types import DEAD_LETTER_REASON, MAX_REASON_LENGTH, Delivery, Subscription
 from clicktrace.envelope import Envelope, decode
+from clicktrace.journal.record import record
 
 __all__ = ["SendDeadLetter", "deliver"]
 
@@ -54,6 +55,7 @@ async def deliver(
         # Inline rather than clicktrace.context.bound(): this runs once per message.
         click_token = click_context.bind(click)
         otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        record("delivered", attempt=attempt, detail=f"{sub.topic} group {sub.group}")
         try:
             retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter)
         finally:
@@ -88,17 +90,21 @@ async def _attempt(
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _reason(exc)))
             if attempt < sub.max_attempts:
+                record("retried", attempt=attempt, detail=_reason(exc))
                 return True
             reason, code = _reason(exc), type(exc).__qualname__
         else:
             if sub.dedupe is not None:
                 await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
             await delivery.ack()
+            record("acked", attempt=attempt, detail=f"group {sub.group}")
             return False
     # This span decided the click's outcome: it says so, with a short code as error.type.
     span.set_status(Status(StatusCode.ERROR, reason))
     span.set_attributes({"messaging.clicktrace.dead_letter_reason": reason,
                          "clicktrace.outcome": "dead_lettered", "error.type": code})
+    record("dead_lettered", attempt=attempt, outcome="deadline_exceeded"
+           if reason == "deadline_exceeded" else "failed", detail=reason)
     await _give_up(sub, delivery, envelope, reason, send_dead_letter)
     return False
 

@@ -104,6 +104,9 @@ class MemoryBus(Bus):
                     if handled is not None:
                         handled.dropped()
 
+    async def _ping(self) -> None:
+        pass  # in process: reachable while it runs
+
     async def _prepare(self, sub: Subscription) -> None:
         self._queues[sub.topic].setdefault(sub.group, asyncio.Queue())
 

@@ -111,6 +111,11 @@ class NatsBus(Bus):
         if client is not None:
             await client.drain()
 
+    async def _ping(self) -> None:
+        if self._client is None:
+            raise RuntimeError("NatsBus is not connected")
+        await self._client.flush(timeout=2)  # PING, wait for the server's PONG
+
     async def _stream(self, name: str, subject: str) -> None:
         if name not in self._streams:
             await self._js.add_stream(self._api.StreamConfig(

@@ -110,6 +110,10 @@ class RabbitMQBus(Bus):
         if connection is not None:
             await connection.close()
 
+    async def _ping(self) -> None:
+        # A passive declare of our own exchange: one AMQP round trip, nothing changed.
+        await self._channel.declare_exchange(self._exchange_name, passive=True)
+
     async def _prepare(self, sub: Subscription) -> None:
         name = _queue(sub.topic, sub.group)
         dlq = await self._channel.declare_queue(f"{name}:dlq", durable=True)

@@ -131,6 +131,9 @@ class RedisBus(Bus):
             except Exception:
                 log.warning("clicktrace bus: redis heartbeat failed; retrying", exc_info=True)
 
+    async def _ping(self) -> None:
+        await self._client.ping()
+
     async def _prepare(self, sub: Subscription) -> None:
         try:
             # From the stream's start: entries published before the group existed are

@@ -27,6 +27,7 @@ from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.bus._optional import require
 from clicktrace.ids import parse_id
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
+from clicktrace.journal.browser import record_browser_spans
 from clicktrace.propagation.headers import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
@@ -183,6 +184,8 @@ def browser_traces_route(
                 and not peer_spans.allow(peer, len(decoded.spans)):
             return refuse(429, "rate_limited", "too many spans from this address",
                           correlation_id, _RETRY)
+        if decoded.spans:
+            record_browser_spans(decoded.spans, client_id)  # the journal's browser stages
         if decoded.spans and not await run_in_threadpool(emit, decoded.spans):
             return refuse(503, "export_failed", "the trace pipeline refused the spans",
                           correlation_id)

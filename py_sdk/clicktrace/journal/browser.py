@@ -9,12 +9,15 @@ CONSUMER span ``received``. Spans without ``clicktrace.correlation_id`` are not 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from clicktrace.ids import parse_id
 from clicktrace.journal.record import record
+
+if TYPE_CHECKING:  # the SDK is the ingest route's (optional) dependency, not the journal's
+    from opentelemetry.sdk.trace import ReadableSpan
 
 __all__ = ["SESSION_SPAN", "record_browser_spans"]
 

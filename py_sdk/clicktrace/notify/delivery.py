@@ -14,8 +14,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
 
+from clicktrace.journal.record import record
 from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
+from clicktrace.propagation.traceparent import parse_traceparent
 
 __all__ = ["MAX_CONNECTIONS_PER_CLIENT", "MAX_HELD_FRAMES", "Delivery", "Hub",
            "Send", "TooManyConnections"]
@@ -25,6 +27,19 @@ MAX_CONNECTIONS_PER_CLIENT = 16
 
 Send = Callable[[Frame], Awaitable[None]]
 _log = logging.getLogger("clicktrace.notify")
+
+
+def _journal(stage: str, client_id: str, frame: Frame, detail: str) -> None:
+    """A journal entry for ``frame``, in the trace its traceparent names (the socket side
+    runs outside the notifying click's context)."""
+    correlation_id = frame.get("correlation_id")
+    if not isinstance(correlation_id, str):
+        return
+    tp = parse_traceparent(frame.get("traceparent"))
+    record(stage, correlation_id=correlation_id, client_id=client_id, detail=detail,
+           outcome=frame.get("status"),
+           trace_id=None if tp is None else f"{tp.trace_id:032x}",
+           span_id=None if tp is None else f"{tp.span_id:016x}")
 
 
 class Delivery:
@@ -85,6 +100,7 @@ class Delivery:
             if frame["seq"] > self.last_seq:
                 await self._send(frame)
                 self.last_seq = frame["seq"]
+                _journal("replayed", self.client_id, frame, f"seq {frame['seq']}")
 
 
 class TooManyConnections(Exception):
@@ -180,11 +196,14 @@ class Hub:
         conns = self._clients.get(client_id)
         if not conns:
             return
+        sockets = 0
         for delivery in list(conns.values()):
             try:
                 await delivery.offer(frame)
+                sockets += 1
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # One broken socket must not starve the client's other tabs or other clients.
                 _log.warning("clicktrace: delivery to a socket failed", exc_info=True)
+        _journal("pushed", client_id, frame, f"{sockets} socket{'s' * (sockets != 1)}")

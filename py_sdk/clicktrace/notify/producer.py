@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 
 from clicktrace.ids import parse_id
+from clicktrace.journal.record import record
 from clicktrace.notify.frames import EVENT, Frame, build_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import METADATA_KEYS, inject
@@ -107,6 +108,8 @@ class Producer:
             span.set_attributes({"clicktrace.seq": stamped["seq"],
                                  "messaging.message.id": f"{cid}:{stamped['seq']}"})
             await self._publish(cid, stamped)
+            record("notified", correlation_id=frame["correlation_id"], client_id=cid,
+                   outcome=status, detail=f"seq {stamped['seq']}")
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(StatusCode.ERROR, exc.__class__.__name__)

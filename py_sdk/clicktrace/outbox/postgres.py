@@ -8,6 +8,7 @@ from typing import Any
 from clicktrace.bus._optional import require
 from clicktrace.bus.idempotency.sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
+from clicktrace.journal.record import record
 from clicktrace.outbox.relay import Publish
 
 __all__ = ["PostgresOutbox"]
@@ -47,6 +48,8 @@ class PostgresOutbox:
             f"INSERT INTO {self.table} (topic, envelope, message_id) VALUES ($1, $2, $3)",
             topic, encode(envelope), envelope.metadata.message_id,
         )
+        record("stored", correlation_id=envelope.metadata.correlation_id,
+               client_id=envelope.metadata.client_id, detail=topic)
 
     async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
@@ -75,6 +78,14 @@ class PostgresOutbox:
 
     async def unsent(self, conn: Any) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL"))
+
+    async def lag(self, conn: Any) -> tuple[int, float | None]:
+        """Unsent rows and the Unix time the oldest was stored (None when there is none)."""
+        row = await conn.fetchrow(
+            f"SELECT count(*), extract(epoch FROM min(created_at)) FROM {self.table} "
+            "WHERE sent_at IS NULL"
+        )
+        return int(row[0]), None if row[1] is None else float(row[1])
 
     async def prune(self, conn: Any, older_than_seconds: float) -> int:
         status: str = await conn.execute(

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 from clicktrace.bus.base import Bus
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
+from clicktrace.journal.record import record
+from clicktrace.propagation.traceparent import parse_traceparent
 
 __all__ = ["Outbox", "OutboxRelay", "Publish"]
 
@@ -82,6 +84,12 @@ class OutboxRelay:
         # Durable before the row is marked: on the memory bus that means handled, so a
         # crash never leaves a row marked sent whose message only lived in this process.
         await self._bus.publish_durable(topic, envelope)
+        # The relay runs outside the request: the entry names the trace the row was stored in.
+        meta = envelope.metadata
+        tp = parse_traceparent(meta.traceparent)
+        record("relayed", correlation_id=meta.correlation_id, client_id=meta.client_id,
+               detail=topic, trace_id=None if tp is None else f"{tp.trace_id:032x}",
+               span_id=None if tp is None else f"{tp.span_id:016x}")
 
     async def _run(self) -> None:
         failures = 0

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from clicktrace.bus._optional import require
 from clicktrace.bus.idempotency.sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
+from clicktrace.journal.record import record
 from clicktrace.outbox.relay import Publish
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ class SqliteOutbox:
             "VALUES (?, ?, ?, ?)",
             (topic, encode(envelope), envelope.metadata.message_id, time.time()),
         )
+        record("stored", correlation_id=envelope.metadata.correlation_id,
+               client_id=envelope.metadata.client_id, detail=topic)
 
     async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
@@ -77,6 +80,16 @@ class SqliteOutbox:
         cursor = await conn.execute(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL")
         row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    async def lag(self, conn: aiosqlite.Connection) -> tuple[int, float | None]:
+        """Unsent rows and the Unix time the oldest was stored (None when there is none)."""
+        cursor = await conn.execute(
+            f"SELECT count(*), min(created_at) FROM {self.table} WHERE sent_at IS NULL"
+        )
+        row = await cursor.fetchone()
+        if row is None:
+            return 0, None
+        return int(row[0]), None if row[1] is None else float(row[1])
 
     async def prune(self, conn: aiosqlite.Connection, older_than_seconds: float) -> int:
         """Delete rows sent more than ``older_than_seconds`` ago (commits)."""
