@@ -1,0 +1,179 @@
+"""The checks ``/clicktrace/health`` runs. Each is an async callable returning a
+:class:`Result`; one that raises or times out is reported with its ``failure`` status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from clicktrace.journal.verdict import Thresholds, verdict
+from clicktrace.journal.writer import Journal
+
+__all__ = [
+    "Check",
+    "Result",
+    "Status",
+    "bus_check",
+    "correlations_check",
+    "journal_check",
+    "outbox_check",
+    "replay_check",
+]
+
+Status = Literal["Healthy", "Degraded", "Unhealthy"]
+RANK: dict[str, int] = {"Healthy": 0, "Degraded": 1, "Unhealthy": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    status: Status
+    description: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A named check; ``failure`` is what it reports when ``run`` raises or times out."""
+
+    name: str
+    run: Callable[[], Awaitable[Result]]
+    failure: Status = "Unhealthy"
+
+    def __call__(self) -> Awaitable[Result]:
+        return self.run()
+
+
+class _Pingable(Protocol):
+    async def ping(self) -> None: ...
+
+
+def bus_check(bus: _Pingable, name: str = "bus") -> Check:
+    """A real round trip to the broker (``Bus.ping``); unreachable is Unhealthy."""
+
+    async def run() -> Result:
+        started = time.perf_counter()
+        await bus.ping()
+        ms = round((time.perf_counter() - started) * 1000, 2)
+        return Result("Healthy", "the broker answered", {"round_trip_ms": ms})
+
+    return Check(name, run)
+
+
+class _Lag(Protocol):
+    async def lag(self, conn: Any) -> tuple[int, float | None]: ...
+
+
+def outbox_check(
+    outbox: _Lag, connect: Callable[[], Any], *, degraded_after_seconds: float = 30.0,
+    name: str = "outbox",
+) -> Check:
+    """Unrelayed rows and the age of the oldest; older than ``degraded_after_seconds``:
+    Degraded (the relay is behind or stopped). ``connect`` is an async context manager
+    factory (``db.connect``) or an awaitable connection factory."""
+
+    async def run() -> Result:
+        opened = connect()
+        if hasattr(opened, "__aenter__"):
+            async with opened as conn:
+                count, oldest = await outbox.lag(conn)
+        else:
+            conn = await opened
+            try:
+                count, oldest = await outbox.lag(conn)
+            finally:
+                result = conn.close()
+                if hasattr(result, "__await__"):
+                    await result
+        age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
+        data = {"unrelayed": count, "oldest_age_seconds": round(age, 3),
+                "threshold_seconds": degraded_after_seconds}
+        if age > degraded_after_seconds:
+            return Result("Degraded", f"{count} rows wait, the oldest for {age:.0f} s", data)
+        return Result("Healthy", f"{count} rows wait", data)
+
+    return Check(name, run, "Degraded")
+
+
+def correlations_check(
+    journal: Journal, *, thresholds: Thresholds | None = None, window_seconds: float = 900.0,
+    max_stuck: int = 0, max_dead_letters: int = 0, limit: int = 500,
+    name: str = "correlations",
+) -> Check:
+    """Reads the journal's recent correlation ids (the last ``window_seconds``, at most
+    ``limit``): how many are stuck (and the oldest), how many were dead-lettered. More than
+    ``max_stuck`` stuck or ``max_dead_letters`` dead-lettered: Degraded."""
+    limits = thresholds or Thresholds()
+
+    async def run() -> Result:
+        now = time.time() * 1000.0
+        ids = await journal.store.recent(now - window_seconds * 1000.0, limit)
+        stuck: list[tuple[float, str, str]] = []
+        dead = 0
+        for cid in ids:
+            entries = await journal.store.read(cid)
+            if not entries:
+                continue
+            if any(e.stage == "dead_lettered" for e in entries):
+                dead += 1
+            v = verdict(entries, now, limits)
+            if v["state"] == "stuck":
+                stuck.append((min(e.at for e in entries), cid, v["text"]))
+        stuck.sort()
+        data: dict[str, Any] = {
+            "stuck": len(stuck), "dead_lettered": dead, "scanned": len(ids),
+            "window_seconds": window_seconds, "stuck_after_ms": limits.stuck_after_ms,
+            "oldest_stuck": None if not stuck else {"correlation_id": stuck[0][1],
+                                                    "verdict": stuck[0][2]},
+        }
+        if len(stuck) > max_stuck or dead > max_dead_letters:
+            return Result("Degraded", f"{len(stuck)} stuck, {dead} dead-lettered", data)
+        return Result("Healthy", f"no stuck correlation ids in {len(ids)}", data)
+
+    return Check(name, run, "Degraded")
+
+
+def journal_check(journal: Journal, *, window_seconds: float = 300.0,
+                  name: str = "journal") -> Check:
+    """The journal's own state: drops (queue full, store failed or full), and a real ping to
+    its store. A store that fails, or drops within ``window_seconds``: Degraded."""
+    seen = {"drops": journal.drops, "at": 0.0}
+
+    async def run() -> Result:
+        drops = journal.drops
+        now = time.time()
+        if drops > seen["drops"]:
+            seen["drops"], seen["at"] = drops, now
+        data: dict[str, Any] = {"drops": drops, "queued": journal.queued,
+                                "last_error": journal.last_error}
+        try:
+            await journal.store.ping()
+        except Exception as exc:
+            data["last_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            return Result("Degraded", "the journal store does not answer", data)
+        if journal.failing_since is not None:
+            return Result("Degraded", "the journal store refused the last write", data)
+        if seen["at"] and now - seen["at"] < window_seconds:
+            return Result("Degraded", f"{drops} entries dropped", data)
+        return Result("Healthy", f"{drops} entries dropped in all", data)
+
+    return Check(name, run, "Degraded")
+
+
+class _Buffer(Protocol):
+    async def current(self, client_id: str) -> int: ...
+
+
+_PROBE_CLIENT = "00000000000000000000000000"
+
+
+def replay_check(buffer: _Buffer, name: str = "notify_replay") -> Check:
+    """A real read from the notifier's replay store; unreachable is Degraded (commands are
+    still accepted; tabs get their outcomes late, by resync)."""
+
+    async def run() -> Result:
+        await buffer.current(_PROBE_CLIENT)
+        return Result("Healthy", "the replay store answered")
+
+    return Check(name, run, "Degraded")
