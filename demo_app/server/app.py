@@ -20,6 +20,17 @@ from starlette.types import ASGIApp
 
 import clicktrace
 from clicktrace.bus import Bus
+from clicktrace.health import (
+    Check,
+    bus_check,
+    correlations_check,
+    health_route,
+    journal_check,
+    outbox_check,
+    replay_check,
+)
+from clicktrace.journal import create_journal, journal_route
+from clicktrace.journal import use as use_journal
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
 from clicktrace.prometheus import metrics_route
@@ -67,16 +78,25 @@ def create_app(
         relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
                             poll_interval=0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
+    journal = create_journal(settings.journal_url)
+    checks: list[Check] = [outbox_check(store.outbox, store.connect_relay),
+                           correlations_check(journal), journal_check(journal),
+                           replay_check(notifier.hub.buffer)]
+    if bus is not None:
+        checks.insert(0, bus_check(bus))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # clicktrace.install starts the bus and the relay after this, and closes them first.
         await store.start()
+        previous_journal = use_journal(journal)
         try:
             yield
         finally:
             await faults.aclose()
             await store.aclose()
+            use_journal(previous_journal)
+            await journal.aclose()
 
     app = Starlette(
         routes=[
@@ -91,7 +111,10 @@ def create_app(
     # Middleware, session + socket + browser-span routes, error shapes, bus/relay lifespan.
     return clicktrace.install(app, notifier=notifier, bus=bus if embedded else None, relay=relay,
                               tracer_provider=tracer_provider,
-                              excluded_paths=settings.excluded_paths)
+                              excluded_paths=settings.excluded_paths,
+                              # Where a click went (the waterfall reads it), and the health.
+                              routes=[journal_route(journal, client_verifier=signer.verify),
+                                      health_route(checks)])
 
 
 def _polled() -> None:

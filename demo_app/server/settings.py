@@ -45,6 +45,10 @@ class Settings:
     """Serve the fault panel (``CLICKTRACE_FAULTS=0`` turns it off)."""
     trace_url: str | None = None
     """A trace UI link template, e.g. ``http://127.0.0.1:16686/trace/{trace_id}``."""
+    journal_url: str = "memory://"
+    """Where the journal is kept (``CLICKTRACE_JOURNAL_URL``): ``memory://`` (one process),
+    ``sqlite:///…``, ``redis://…``, ``postgresql://…`` (shared by the processes). The
+    journal route's operator token is ``CLICKTRACE_OPERATOR_TOKEN``."""
 
     @property
     def database(self) -> Path:
@@ -77,4 +81,5 @@ class Settings:
             process=env.get("CLICKTRACE_PROCESS", default.process),
             faults=env.get("CLICKTRACE_FAULTS", "1") != "0",
             trace_url=env.get("CLICKTRACE_TRACE_URL") or None,
+            journal_url=env.get("CLICKTRACE_JOURNAL_URL", default.journal_url),
         )

@@ -12,6 +12,8 @@ import signal
 
 from opentelemetry.sdk.trace import TracerProvider
 
+from clicktrace.journal import create_journal
+from clicktrace.journal import use as use_journal
 from clicktrace.notify import RedisEmitter
 from clicktrace.outbox import OutboxRelay
 
@@ -35,6 +37,8 @@ async def run_relay(settings: Settings, tracer_provider: TracerProvider) -> None
     bus = make_bus(settings, faults, tracer_provider)
     relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
                         poll_interval=RELAY_POLL_SECONDS)
+    journal = create_journal(settings.journal_url)
+    use_journal(journal)
     await store.start()
     await bus.start()
     await relay.start()
@@ -46,6 +50,8 @@ async def run_relay(settings: Settings, tracer_provider: TracerProvider) -> None
         await bus.close()
         await faults.aclose()
         await store.aclose()
+        use_journal(None)
+        await journal.aclose()
 
 
 async def run_projection(settings: Settings, tracer_provider: TracerProvider) -> None:
@@ -56,6 +62,8 @@ async def run_projection(settings: Settings, tracer_provider: TracerProvider) ->
     emitter = RedisEmitter(settings.redis_url, settings.transport, channel=settings.channel,
                            tracer_provider=tracer_provider)
     subscribe_projection(bus, settings, store, emitter.notify, faults, tracer_provider)
+    journal = create_journal(settings.journal_url)
+    use_journal(journal)
     await store.start()
     await bus.start()
     log.info("projection consuming %s", settings.topic)
@@ -66,3 +74,5 @@ async def run_projection(settings: Settings, tracer_provider: TracerProvider) ->
         await emitter.aclose()
         await faults.aclose()
         await store.aclose()
+        use_journal(None)
+        await journal.aclose()

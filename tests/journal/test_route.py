@@ -139,4 +139,5 @@ async def test_hostile_and_oversized_ids_get_404_never_a_500(raw: str) -> None:
                                  base_url="http://test") as c:
         r = await c.get(f"/clicktrace/journal/{quote(raw, safe='')}",
                         headers={"authorization": f"Bearer {OPERATOR}"})
-    assert r.status_code == 404
+    # A trailing "/" is Starlette's router redirecting before the route runs.
+    assert r.status_code == (307 if raw.endswith("/") and raw.count("/") == 1 else 404)

@@ -45,7 +45,7 @@ def entry(stage: str) -> Entry:
 
 
 async def test_a_store_that_is_down_costs_entries_never_an_exception() -> None:
-    journal = Journal(Down())  # type: ignore[arg-type]
+    journal = Journal(Down())
     for i in range(3):
         journal.put(entry(f"s{i}"))
     await journal.flush()

@@ -75,6 +75,7 @@ async def _attempt(
 ) -> bool:
     """One try inside the consumer span; True when it should be retried."""
     deadline = envelope.metadata.deadline
+    took: float | None = None
     if attempt > sub.max_attempts:
         # Delivered again and again without an outcome: the consumer keeps dying on it.
         reason = f"delivered {attempt} times without completing"
@@ -82,29 +83,32 @@ async def _attempt(
     elif sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
         reason = code = "deadline_exceeded"
     else:
+        started = time.perf_counter()
         try:
             await sub.handler(envelope)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            took = (time.perf_counter() - started) * 1000.0
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _reason(exc)))
             if attempt < sub.max_attempts:
-                record("retried", attempt=attempt, detail=_reason(exc))
+                record("retried", attempt=attempt, detail=_reason(exc), duration_ms=took)
                 return True
             reason, code = _reason(exc), type(exc).__qualname__
         else:
+            took = (time.perf_counter() - started) * 1000.0
             if sub.dedupe is not None:
                 await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
             await delivery.ack()
-            record("acked", attempt=attempt, detail=f"group {sub.group}")
+            record("acked", attempt=attempt, detail=f"group {sub.group}", duration_ms=took)
             return False
     # This span decided the click's outcome: it says so, with a short code as error.type.
     span.set_status(Status(StatusCode.ERROR, reason))
     span.set_attributes({"messaging.clicktrace.dead_letter_reason": reason,
                          "clicktrace.outcome": "dead_lettered", "error.type": code})
     record("dead_lettered", attempt=attempt, outcome="deadline_exceeded"
-           if reason == "deadline_exceeded" else "failed", detail=reason)
+           if reason == "deadline_exceeded" else "failed", detail=reason, duration_ms=took)
     await _give_up(sub, delivery, envelope, reason, send_dead_letter)
     return False
 

@@ -24,6 +24,10 @@ Publish = Callable[[str, Envelope], Awaitable[None]]
 class Outbox(Protocol):
     async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int: ...
 
+    async def lag(self, conn: Any) -> tuple[int, float | None]:
+        """Unsent rows and the Unix time the oldest was stored (``/clicktrace/health``)."""
+        ...
+
 
 class OutboxRelay:
     """Runs in the background from ``start()`` to ``close()``.

@@ -1,0 +1,104 @@
+"""Every store honours the same interface: write, read, recent, bounds, ping; and a store
+whose backend is down fails inside the writer, never in the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from clicktrace.ids import new_id
+from clicktrace.journal import Entry, Store, create_store
+from clicktrace.journal.store import MAX_ENTRIES_PER_ID
+
+REDIS = "redis://127.0.0.1:6379/0"
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+KINDS = ["memory", "sqlite", "redis", "postgres"]
+
+
+async def _drop(kind: str, store: Store, name: str) -> None:
+    if kind == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(REDIS)
+        keys = [k async for k in client.scan_iter(match=f"{name}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    elif kind == "postgres":
+        import asyncpg
+
+        conn = await asyncpg.connect(PG)
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        await conn.close()
+
+
+def url_for(kind: str, tmp_path: Path) -> str:
+    return {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path}/j.sqlite3",
+            "redis": REDIS, "postgres": PG}[kind]
+
+
+@pytest.fixture(params=KINDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    kind = str(request.param)
+    name = f"journal_{new_id().lower()}"
+    options: dict[str, object] = {}
+    if kind == "redis":
+        options = {"prefix": name, "max_ids": 3}
+    elif kind in ("postgres", "sqlite"):
+        options = {"table": name}
+    s = create_store(url_for(kind, tmp_path), **options)
+    yield s
+    await s.aclose()
+    await _drop(kind, s, name)
+
+
+def entry(cid: str, stage: str, at: float) -> Entry:
+    return Entry(correlation_id=cid, stage=stage, at=at, trace_id="a" * 32, attempt=1,
+                 detail="d", client_id=cid)
+
+
+@pytest.mark.broker
+async def test_entries_round_trip_by_correlation_id(store: Store) -> None:
+    a, b = new_id(), new_id()
+    await store.write([entry(a, "accepted", 10), entry(b, "accepted", 20),
+                       entry(a, "stored", 11)])
+    assert [e.stage for e in await store.read(a)] == ["accepted", "stored"]
+    assert (await store.read(a))[0] == entry(a, "accepted", 10)
+    assert await store.read(new_id()) == []
+    assert await store.recent(0, 10) == [b, a]
+    assert await store.recent(15, 10) == [b]
+    await store.ping()
+
+
+@pytest.mark.broker
+async def test_one_id_keeps_at_most_the_cap(store: Store) -> None:
+    cid = new_id()
+    await store.write([entry(cid, "delivered", i) for i in range(MAX_ENTRIES_PER_ID + 10)])
+    assert len(await store.read(cid)) == MAX_ENTRIES_PER_ID
+
+
+@pytest.mark.broker
+async def test_redis_keeps_at_most_max_ids_and_counts_the_rest(tmp_path: Path) -> None:
+    name = f"journal_{new_id().lower()}"
+    s = create_store(REDIS, prefix=name, max_ids=3)
+    try:
+        ids = [new_id() for _ in range(5)]
+        await s.write([entry(cid, "accepted", i) for i, cid in enumerate(ids)])
+        assert s.dropped == 2
+        assert await s.read(ids[0]) == []
+        assert sorted(await s.recent(0, 10)) == sorted(ids[2:])
+    finally:
+        await s.aclose()
+        await _drop("redis", s, name)
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/x"])
+async def test_a_store_that_is_down_raises_to_the_writer_only(url: str) -> None:
+    s = create_store(url, timeout=0.3)
+    with pytest.raises(Exception):  # noqa: B017 (redis and asyncpg raise their own)
+        await s.write([entry(new_id(), "accepted", 1)])
+    with pytest.raises(Exception):  # noqa: B017 (redis and asyncpg raise their own)
+        await s.ping()
+    await s.aclose()
