@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # health probe and the waterfall's journal polling (OpenTelemetry-style regular expressions).
 EXCLUDED_PATHS = (
     r"^/$", r"^/(assets/|favicon|index\.html)", r"^/clicktrace/v1/traces",
-    r"^/clicktrace/health", r"^/clicktrace/journal/", r"^/metrics$",
+    r"^/clicktrace/health", r"^/clicktrace/journal/", r"^/api/(faults|config)$", r"^/metrics$",
 )
 
 
