@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from e2e.otlp_receiver import OtlpReceiver
+from clicktrace.testing import OtlpReceiver
 
 # Patience, not a timing assertion: a loaded 2-core CI machine can take seconds per step.
 expect.set_options(timeout=15_000)

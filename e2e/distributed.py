@@ -21,8 +21,8 @@ from pathlib import Path
 import asyncpg
 
 from clicktrace.ids import new_id
+from clicktrace.testing import OtlpReceiver
 from e2e.conftest import ROOT, free_port
-from e2e.otlp_receiver import OtlpReceiver
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -9,9 +9,9 @@ import time
 from playwright.sync_api import Browser, Page, expect
 
 from clicktrace.ids import new_id
+from clicktrace.testing import SERVER_LOOP, trace_problems
 from e2e.distributed import Stack
 from e2e.test_loop import Wire, rename
-from e2e.trace_check import loop_problems
 
 PROCESSES = {"clicktrace-demo-api-1", "clicktrace-demo-relay", "clicktrace-demo-projection",
              "browser"}
@@ -26,12 +26,13 @@ def open_tab(page: Page, stack: Stack, node: int) -> Wire:
     return wire
 
 
-def trace_problems(stack: Stack, trace_id: str, browser_span_id: str) -> list[str]:
+def loop_problems(stack: Stack, trace_id: str, browser_span_id: str) -> list[str]:
     problems = ["no spans yet"]
     deadline = time.monotonic() + 20
     while problems and time.monotonic() < deadline:
         spans = stack.otlp.spans(trace_id)
-        problems = loop_problems(spans, trace_id, browser_span_id)
+        problems = trace_problems(spans, trace_id=trace_id, root_span_id=browser_span_id,
+                                  hops=SERVER_LOOP)
         missing = PROCESSES - {s.service for s in spans}
         problems += [f"no span from {name}" for name in sorted(missing)]
         time.sleep(0.2)
@@ -51,7 +52,7 @@ def test_the_loop_closes_across_processes_in_one_trace(page: Page, stack: Stack)
     assert [n["status"] for n in wire.notifications
             if n["correlation_id"] == correlation_id] == ["confirmed"]
     _, trace_id, browser_span_id, _ = command.headers["traceparent"].split("-")
-    assert trace_problems(stack, trace_id, browser_span_id) == []
+    assert loop_problems(stack, trace_id, browser_span_id) == []
 
 
 def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes(

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import pytest
 from playwright.sync_api import Page, Request, WebSocket, expect
 
+from clicktrace.testing import SERVER_LOOP, Span, trace_problems
 from e2e.conftest import Demo
-from e2e.trace_check import loop_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -64,12 +64,11 @@ def rename(page: Page, product_id: int, name: str) -> None:
 
 
 def wait_for_spans(demo: Demo, trace_id: str, browser_span_id: str) -> list[str]:
-    problems = ["no spans yet"]
-    deadline = time.monotonic() + 15
-    while problems and time.monotonic() < deadline:
-        problems = loop_problems(demo.otlp.spans(trace_id), trace_id, browser_span_id)
-        time.sleep(0.1)
-    return problems
+    def problems(spans: list[Span]) -> list[str]:
+        return trace_problems(spans, trace_id=trace_id, root_span_id=browser_span_id,
+                              hops=SERVER_LOOP)
+
+    return problems(demo.otlp.wait_for(lambda spans: not problems(spans)))
 
 
 def test_rename_is_pending_then_confirmed_in_one_trace(page: Page, wire: Wire, demo: Demo) -> None:
