@@ -23,9 +23,10 @@ __all__ = [
 MAX_MEMBERS = 32
 MAX_TRACESTATE_LENGTH = 8192  # our bound on untrusted input; the spec asks for >= 512
 
-_CHARS = r"[a-z0-9_\-*/]"
-# simple-key / multi-tenant-key ("tenant@system"), as the Level 2 grammar reads.
-_KEY = rf"(?:[a-z]{_CHARS}{{0,255}}|[a-z0-9]{_CHARS}{{0,240}}@[a-z]{_CHARS}{{0,13}})"
+# key = ( lcalpha / DIGIT ) 0*255 ( keychar ), keychar = lcalpha / DIGIT / "_" / "-" / "*" /
+# "/" / "@": the current Level 2 text, where "@" may appear anywhere after the first character
+# (the older simple-key / tenant@system split is gone).
+_KEY = r"[a-z0-9][a-z0-9_\-*/@]{0,255}"
 # 0*255(chr) nblk-chr: printable ASCII without "," and "=", not ending in a space.
 _VALUE = r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
 _MEMBER = re.compile(rf"({_KEY})=({_VALUE})")
