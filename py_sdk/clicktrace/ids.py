@@ -15,6 +15,9 @@ ULID_LENGTH = 26
 _PATTERN = r"[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}"
 _STR = re.compile(_PATTERN)
 _ALPHABET = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# RFC 9110 optional whitespace around a header value (httptools passes it on).
+_OWS = " \t"
+_OWS_BYTES = b" \t"
 
 
 def new_id() -> str:
@@ -25,13 +28,18 @@ def new_id() -> str:
 def parse_id(value: str | bytes | None) -> str | None:
     """The canonical (uppercase) ULID in ``value``, or ``None`` if it is not one.
 
-    Accepts any letter case. Never raises: untrusted input yields ``None`` and the caller
-    decides whether to replace it or refuse the request.
+    Accepts any letter case and ignores spaces and tabs around it (a header's optional
+    whitespace). Never raises: untrusted input yields ``None`` and the caller decides whether
+    to replace it or refuse the request.
     """
     if isinstance(value, str):
+        if len(value) != ULID_LENGTH:
+            value = value.strip(_OWS)
         if len(value) == ULID_LENGTH and _STR.fullmatch(value) is not None:
             return value.upper()
         return None
+    if isinstance(value, bytes) and len(value) != ULID_LENGTH:
+        value = value.strip(_OWS_BYTES)  # only when the length is off: the usual id skips it
     if isinstance(value, bytes) and len(value) == ULID_LENGTH:
         # bytes.upper() changes ASCII letters only, so any other byte survives to be refused
         # by the translate, which deletes the alphabet and must leave nothing (a third

@@ -54,8 +54,10 @@ def test_random_trace_id_flag_is_kept() -> None:
         f"00_{TRACE}-{SPAN}-01",
         f"00-{TRACE}-{SPAN}-0x",
         f"00-{TRACE[:-1]}_-{SPAN}-01",
-        f"00-{TRACE}-{SPAN}-01 ",
-        f" 00-{TRACE}-{SPAN}-01",
+        f"00-{TRACE}-{SPAN}-01 x",
+        f"\n00-{TRACE}-{SPAN}-01",
+        f"00-{TRACE}-{SPAN}-01\r",
+        f"00-{TRACE}-{SPAN}-01\u00a0",
         f"01-{TRACE}-{SPAN}-01x",  # a future version's extra fields start with "-"
         f"00-{TRACE}-{SPAN}-+1",
         f"00-{TRACE}-{SPAN[:-2]}_1-01",
@@ -63,7 +65,27 @@ def test_random_trace_id_flag_is_kept() -> None:
 )
 def test_invalid(value: str) -> None:
     assert parse_traceparent(value) is None
-    assert parse_traceparent(value.encode()) is None
+    assert parse_traceparent(value.encode("utf-8")) is None
+
+
+@pytest.mark.parametrize("padded", [
+    f"00-{TRACE}-{SPAN}-01 ", f" 00-{TRACE}-{SPAN}-01", f"\t 00-{TRACE}-{SPAN}-01\t ",
+    f"01-{TRACE}-{SPAN}-01-extra ",
+])
+def test_optional_whitespace_around_the_value_is_ignored(padded: str) -> None:
+    # RFC 9110 OWS: httptools hands it over; a valid traceparent with a trailing space
+    # used to start a new trace.
+    expected = parse_traceparent(padded.strip(" \t"))
+    assert expected is not None
+    assert parse_traceparent(padded) == expected
+    assert parse_traceparent(padded.encode()) == expected
+
+
+@pytest.mark.parametrize("flags", ["00", "01", "02", "03"])
+def test_the_random_trace_id_flag_is_read_in_both_sampled_states(flags: str) -> None:
+    tp = parse_traceparent(f"00-{TRACE}-{SPAN}-{flags}")
+    assert tp is not None and tp.flags == int(flags, 16)
+    assert tp.random_trace_id == (flags in ("02", "03")) and tp.sampled == (flags in ("01", "03"))
 
 
 def test_future_version_reads_the_first_four_fields_and_known_flags() -> None:

@@ -58,7 +58,8 @@ def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
 def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     """The traceparent in ``value``, or ``None`` when it is not valid.
 
-    Version 00 must be exactly 55 characters. A higher version is read by its first four
+    Spaces and tabs around the value (optional whitespace) are ignored. Version 00 must be
+    exactly 55 characters. A higher version is read by its first four
     fields, provided anything after them starts with ``-``, and only the flags this version
     knows are kept; version ``ff`` is invalid. Hex must be lowercase; all-zero trace or span
     ids are invalid. ``bytes`` (raw header values) are accepted as they are.
@@ -77,9 +78,10 @@ def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] |
         span_id = int(span_hex, 16)
         return (trace_id, span_id, int(flags_hex, 16), 0) if trace_id and span_id else None
     if isinstance(value, str):
+        value = value.strip(" \t")  # a header's optional whitespace (httptools keeps it)
         if _STR.match(value) is None:
             return None
-    elif not isinstance(value, bytes) or _BYTES.match(value) is None:
+    elif not isinstance(value, bytes) or _BYTES.match(value := value.strip(b" \t")) is None:
         return None
     size = len(value)
     if size > MAX_TRACEPARENT_LENGTH:
