@@ -52,7 +52,11 @@ from clicktrace.propagation.headers import (
 )
 from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED, traceparent_fields
 
-__all__ = ["ClicktraceMiddleware"]
+__all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
+
+CLIENT_REFUSED = "clicktrace.client_refused"
+"""Scope key set (to ``True``) when the request carried an ``x-clicktrace-client`` token that
+the verifier refused; :func:`clicktrace.commands.invalid_client` answers such a command 401."""
 
 _LOG = logging.getLogger("clicktrace.asgi")
 _CORRELATION = b"x-correlation-id"
@@ -140,7 +144,7 @@ class ClicktraceMiddleware:
                     "invalid x-correlation-id %s replaced with %s",
                     escape_for_log(raw.decode("latin-1")), correlation_id,
                 )
-        click = self._click(slots, correlation_id)
+        click = self._click(scope, slots, correlation_id)
         if self._excluded is not None and self._excluded(scope.get("path", "")):
             span, ctx, traceresponse, own = _untraced(slots)
         else:
@@ -187,13 +191,16 @@ class ClicktraceMiddleware:
             if own:
                 _finish(span, scope, status, failed)
 
-    def _click(self, slots: Collected, correlation_id: str) -> ClickContext:
+    def _click(self, scope: Scope, slots: Collected, correlation_id: str) -> ClickContext:
         if slots[CLIENT] is None and slots[CAUSATION] is None and slots[DEADLINE] is None:
             return ClickContext(correlation_id)
         client_id = None
-        token = one(slots[CLIENT])
-        if token is not None and self._verify and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
-            client_id = self._verify(token.decode("latin-1"))
+        if slots[CLIENT] is not None and self._verify is not None:
+            token = one(slots[CLIENT])
+            if token is not None and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
+                client_id = self._verify(token.strip(b" \t").decode("latin-1"))
+            if client_id is None:  # forged, expired, repeated or oversized: the app decides
+                scope[CLIENT_REFUSED] = True
         return ClickContext(
             correlation_id,
             parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
@@ -329,7 +336,7 @@ async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
 
 def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:
     route = getattr(scope.get("route"), "path", None)
-    if isinstance(route, str):
+    if isinstance(route, str) and route:  # a Mount("/") has the empty template: keep "GET"
         # Known only after routing: the name and route are set once, at the end.
         span.update_name(f"{scope.get('method', 'GET')} {route}")
         if status:
