@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +13,8 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.asgi import error_response
+from clicktrace.asgi.body import Refusal, path_int, read_json_object
+from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
 from clicktrace.propagation import METADATA_KEYS, extract
@@ -26,14 +28,15 @@ log = logging.getLogger("demo.commands")
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return None
-    try:
-        value = json.loads(body)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    body = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
+    return None if isinstance(body, Refusal) else body
+
+
+def _locked(exc: sqlite3.OperationalError) -> bool:
+    """SQLite's "database is locked" / "busy": the write lock was not free within the
+    connection's busy timeout. Nothing was applied; the client may retry."""
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | None:
@@ -56,13 +59,15 @@ def routes(
         return JSONResponse(await store.products())
 
     async def rename(request: Request) -> Response:
-        try:
-            product_id = int(request.path_params["id"])
-        except ValueError:
+        refused = invalid_client(request)  # a forged or expired token: 401, never a 202
+        if refused is not None:
+            return refused
+        product_id = path_int(request.path_params["id"])  # ASCII digits below 2^63 only
+        if product_id is None:
             return error_response(404, "not_found", "No such product.")
-        body = await _json_body(request)
-        if body is None:
-            return error_response(400, "invalid_body", "The body must be a JSON object.")
+        body = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
+        if isinstance(body, Refusal):  # 413 past the cap, 400 for deep or broken JSON
+            return body.response()
         name = clean_name(body.get("name"))
         if name is None:
             return error_response(422, "invalid_name", "A name needs 1 to 80 characters.")
@@ -71,17 +76,29 @@ def routes(
         # The story's bug, on demand: the event is committed alone and the process that
         # was to publish it afterwards dies before it sends (simulated: the send is lost).
         no_outbox = faults is not None and await faults.on("no_outbox")
-        if not await store.accept_rename(product_id, envelope, topic, outbox=not no_outbox):
-            return error_response(404, "not_found", "No such product.")
+
+        def answer(found: bool) -> Response:
+            if not found:
+                return error_response(404, "not_found", "No such product.")
+            return accepted(envelope.metadata.correlation_id)
+
+        try:
+            # A retry (same client and correlation id) gets the first answer, never a second
+            # event: the claim commits with the event.
+            response = await store.accept_rename(
+                request, product_id, envelope, topic, answer, outbox=not no_outbox)
+        except sqlite3.OperationalError as exc:
+            if not _locked(exc):
+                raise
+            return unavailable()
+        if response.status_code != 202 or REPLAYED_HEADER in response.headers:
+            return response
         if no_outbox:
             record("stored", detail="event only: to be published without the outbox")
             log.error("the publishing process died before it sent %s", envelope.metadata.message_id)
         else:
             wake_relay()
-        return JSONResponse(
-            {"correlation_id": envelope.metadata.correlation_id, "status": "accepted"},
-            status_code=202,
-        )
+        return response
 
     async def fault_panel(request: Request) -> Response:
         if faults is None:

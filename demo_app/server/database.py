@@ -6,19 +6,25 @@ transaction.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.commands import SqliteRetryStore, once
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.outbox import SqliteOutbox
 
 from .catalogue import CATALOGUE, CREATED, stream_of
 from .store import NOT_FOUND, Outcome, taken
+
+# How long a write waits for SQLite's lock before "database is locked" (answered 503).
+BUSY_TIMEOUT_MS = 5000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -44,12 +50,13 @@ class SqliteStore:
         self.path = path
         self.outbox = SqliteOutbox()
         self._processed = SqliteIdempotency()
+        self._retries = SqliteRetryStore()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[aiosqlite.Connection]:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         try:
-            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}")
             conn.row_factory = aiosqlite.Row
             yield conn
         finally:
@@ -77,6 +84,8 @@ class SqliteStore:
             await conn.executescript(SCHEMA)
             await self.outbox.create_tables(conn)
             await self._processed.create_tables(conn)
+            await self._retries.create_tables(conn)
+            await self._retries.prune(conn)
         async with self.transaction() as conn:
             async with conn.execute("SELECT COUNT(*) FROM products") as cur:
                 row = await cur.fetchone()
@@ -100,15 +109,19 @@ class SqliteStore:
             return [_row(r) for r in await cur.fetchall()]
 
     async def accept_rename(
-        self, product_id: int, envelope: Envelope, topic: str, *, outbox: bool = True
-    ) -> bool:
+        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
+        answer: Callable[[bool], Response], *, outbox: bool = True,
+    ) -> Response:
         async with self.transaction() as conn:
-            if await _product(conn, product_id) is None:
-                return False
-            await _append(conn, stream_of(product_id), envelope)
-            if outbox:  # same transaction as the event: committed together, or not at all
-                await self.outbox.add(conn, topic, envelope)
-        return True
+            async def apply() -> Response:
+                if await _product(conn, product_id) is None:
+                    return answer(False)
+                await _append(conn, stream_of(product_id), envelope)
+                if outbox:  # same transaction as the event: committed together, or not at all
+                    await self.outbox.add(conn, topic, envelope)
+                return answer(True)
+
+            return await once(self._retries, request, apply, conn)
 
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str

@@ -4,12 +4,16 @@ the projection worker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from clicktrace.bus.idempotency import PostgresIdempotency
 from clicktrace.bus.idempotency.sql import check_table
+from clicktrace.commands import PostgresRetryStore, once
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.outbox import PostgresOutbox
 
@@ -34,6 +38,7 @@ class PostgresStore:
         self._dsn, self.schema = dsn, check_table(schema)
         self.outbox = PostgresOutbox()
         self._processed = PostgresIdempotency()
+        self._retries = PostgresRetryStore()
         self._pool: Any = None
 
     def _settings(self) -> dict[str, str]:
@@ -49,6 +54,8 @@ class PostgresStore:
                 await conn.execute(SCHEMA)
                 await self.outbox.create_tables(conn)
                 await self._processed.create_tables(conn)
+                await self._retries.create_tables(conn)
+                await self._retries.prune(conn)
                 if not await conn.fetchval("SELECT count(*) FROM products"):
                     await self._seed(conn)
         finally:
@@ -73,15 +80,21 @@ class PostgresStore:
         return [dict(r) for r in rows]
 
     async def accept_rename(
-        self, product_id: int, envelope: Envelope, topic: str, *, outbox: bool = True
-    ) -> bool:
+        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
+        answer: Callable[[bool], Response], *, outbox: bool = True,
+    ) -> Response:
         async with self._pool.acquire() as conn, conn.transaction():
-            if await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id) is None:
-                return False
-            await _append(conn, stream_of(product_id), envelope)
-            if outbox:  # same transaction as the event: committed together, or not at all
-                await self.outbox.add(conn, topic, envelope)
-        return True
+            async def apply() -> Response:
+                if await conn.fetchval(
+                    "SELECT 1 FROM products WHERE id = $1", product_id
+                ) is None:
+                    return answer(False)
+                await _append(conn, stream_of(product_id), envelope)
+                if outbox:  # same transaction as the event: committed together, or not at all
+                    await self.outbox.add(conn, topic, envelope)
+                return answer(True)
+
+            return await once(self._retries, request, apply, conn)
 
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str

@@ -4,7 +4,11 @@ claims a message and updates the read model in another."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
 
 from clicktrace.envelope import Envelope
 from clicktrace.outbox.relay import Outbox
@@ -27,10 +31,12 @@ class Store(Protocol):
     async def products(self) -> list[dict[str, Any]]: ...
 
     async def accept_rename(
-        self, product_id: int, envelope: Envelope, topic: str, *, outbox: bool = True
-    ) -> bool:
+        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
+        answer: Callable[[bool], Response], *, outbox: bool = True,
+    ) -> Response:
         """Append the event (and, unless ``outbox`` is False, its outbox row) in one
-        transaction; False when there is no such product."""
+        transaction, once per retried command (``clicktrace.commands.once``, its claim in
+        the same transaction); ``answer(found)`` is the response, kept for the retries."""
         ...
 
     async def apply_rename(
