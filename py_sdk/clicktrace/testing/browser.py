@@ -21,11 +21,11 @@ _NO_HOOK = ("window.{hook} is not there: create the plugin with "
             "testHook: exposeTestHook() from 'clicktrace-pinia/testing'")
 
 # Resolves to the record once it is no longer pending; `null` keeps Playwright polling.
-_SETTLED = """([hook, id]) => {
+_SETTLED = """([hook, id, nth]) => {
   const h = window[hook]
   if (!h) return null
   const list = h.commands
-  const r = id ? list.find((c) => c.correlationId === id) : list[list.length - 1]
+  const r = id ? list.find((c) => c.correlationId === id) : list.at(nth ?? -1)
   if (!r || r.status === 'pending') return null
   return {correlationId: r.correlationId, traceparent: r.traceparent, name: r.name,
           status: r.status, error: r.error ?? null, data: r.data ?? null}
@@ -70,12 +70,15 @@ def commands(page: Page, hook: str = HOOK) -> list[dict[str, Any]]:
     return found
 
 
-def wait_settled(page: Page, correlation_id: str | None = None, *, timeout_ms: float = 15_000,
-                 hook: str = HOOK) -> Outcome:
-    """Wait until the command ``correlation_id`` (default: the page's latest) has settled,
-    and return its outcome. Raises Playwright's ``TimeoutError`` if it stays pending."""
+def wait_settled(page: Page, correlation_id: str | None = None, *, nth: int | None = None,
+                 timeout_ms: float = 15_000, hook: str = HOOK) -> Outcome:
+    """Wait until a command has settled and return its outcome: the command
+    ``correlation_id``, else the page's ``nth`` command (0 the first; -1 the latest, the
+    default). Ask for ``nth`` after a second click: right after it the latest may still be the
+    first command. Raises Playwright's ``TimeoutError`` if it stays pending."""
     _require_hook(page, hook)
-    handle = page.wait_for_function(_SETTLED, arg=[hook, correlation_id], timeout=timeout_ms)
+    handle = page.wait_for_function(_SETTLED, arg=[hook, correlation_id, nth],
+                                    timeout=timeout_ms)
     record: dict[str, Any] = handle.json_value()
     return Outcome(correlation_id=record["correlationId"], status=record["status"],
                    name=record["name"], traceparent=record["traceparent"],
