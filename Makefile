@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: demo demo-distributed test setup web chromium test-py test-js test-e2e check bench clean
+.PHONY: demo demo-distributed test setup web chromium test-py test-js test-e2e test-example packages check bench clean
 
 demo: setup web
 	@echo "clicktrace demo: http://$(HOST):$(PORT)"
@@ -52,7 +52,8 @@ chromium:
 check: setup web
 	$(PY) -m mypy
 	$(PY) -m mypy tests e2e bench demo_app/server
-	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server
+	$(PY) -m mypy --strict examples/todo/server.py examples/todo/tests
+	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server examples
 	npm run typecheck
 	node bench/bundle.mjs --check  # the plugin's 5 KB min+gzip budget
 
@@ -65,6 +66,31 @@ test-js: setup
 test-e2e: setup web chromium
 	$(PY) -m pytest e2e -q
 
+# The todo example (examples/todo) as a user has it: clicktrace from the built wheel in a venv
+# of its own, clicktrace-pinia from the packed tarball, so a packaging break fails here.
+DIST := $(STAMP)/dist
+EXAMPLE := examples/todo
+EXAMPLE_PY := $(STAMP)/example-venv/bin/python
+
+packages: setup web
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	$(PY) -m build --wheel --outdir $(DIST) . >/dev/null
+	npm pack -w clicktrace-pinia --pack-destination $(DIST) --silent >/dev/null
+	mv $(DIST)/clicktrace-pinia-*.tgz $(DIST)/clicktrace-pinia.tgz
+	@python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(sys.argv[1], len(z.namelist()), "files")' $(DIST)/clicktrace-*.whl
+	@tar -tzf $(DIST)/clicktrace-pinia.tgz | wc -l | xargs echo $(DIST)/clicktrace-pinia.tgz files:
+	@ls -l $(DIST)
+
+test-example: packages chromium
+	test -x $(EXAMPLE_PY) || python3 -m venv $(STAMP)/example-venv
+	$(EXAMPLE_PY) -m pip install -q --upgrade pip
+	$(EXAMPLE_PY) -m pip install -q --force-reinstall --no-deps $(DIST)/clicktrace-*.whl
+	$(EXAMPLE_PY) -m pip install -q "$$(ls $(DIST)/clicktrace-*.whl)[sdk,socketio,otlp,testing]" \
+	  --group $(EXAMPLE)/pyproject.toml:test
+	cd $(EXAMPLE)/web && rm -rf node_modules/clicktrace-pinia && \
+	  npm install --no-audit --no-fund --no-package-lock && npx vite build --mode e2e
+	cd $(EXAMPLE) && $(abspath $(EXAMPLE_PY)) -m pytest -q -p no:cacheprovider
+
 bench: setup
 	$(PY) bench/middleware.py
 	$(PY) bench/bus.py
@@ -72,4 +98,5 @@ bench: setup
 	node bench/bundle.mjs
 
 clean:
-	rm -rf $(STAMP) $(VENV) node_modules js_sdk/dist demo_app/web/dist data
+	rm -rf $(STAMP) $(VENV) node_modules js_sdk/dist demo_app/web/dist data \
+	  $(EXAMPLE)/web/node_modules $(EXAMPLE)/web/dist
