@@ -138,6 +138,7 @@ def assert_journal_complete(kept: Kept, ids: list[str]) -> None:
     assert set(got) == set(ids)
     first = got[ids[0]]
     assert first.count("step") == 2
+    assert {"accepted", "published", "delivered", "acked", "notified"} <= set(first)
     assert all(got[cid] == first for cid in ids)
 
 

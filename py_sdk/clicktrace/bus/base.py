@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
@@ -22,6 +23,7 @@ from clicktrace.bus import tracing
 from clicktrace.bus.consume import deliver
 from clicktrace.bus.types import (
     DEAD_LETTER_REASON,
+    PUBLISHED_AT_HEADER,
     TRACE_MODE_HEADER,
     TRACE_MODES,
     Backoff,
@@ -172,10 +174,15 @@ class Bus(ABC):
             headers = tracing.native_headers(stamped)
             if trace_mode is not None:
                 headers[TRACE_MODE_HEADER] = trace_mode
+            now_ms = time.time() * 1000.0
+            headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
             await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
+            # accept→publish: from the envelope's creation (the command's request, or the
+            # outbox row a relay publishes later).
+            waited = now_ms - stamped.metadata.occurred_at.timestamp() * 1000.0
             record("published", correlation_id=stamped.metadata.correlation_id,
                    client_id=stamped.metadata.client_id,
-                   detail=f"{topic} {stamped.metadata.message_id}")
+                   detail=f"{topic} {stamped.metadata.message_id}", duration_ms=max(0.0, waited))
 
     async def ping(self) -> None:
         """One real round trip to the broker (for ``/clicktrace/health``); raises

@@ -55,7 +55,8 @@ async def deliver(
         # Inline rather than clicktrace.context.bound(): this runs once per message.
         click_token = click_context.bind(click)
         otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
-        record("delivered", attempt=attempt, detail=f"{sub.topic} group {sub.group}")
+        record("delivered", attempt=attempt, detail=f"{sub.topic} group {sub.group}",
+               duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None)
         try:
             retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter)
         finally:

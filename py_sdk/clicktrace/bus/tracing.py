@@ -9,6 +9,7 @@ message's ``x-clicktrace-trace-mode`` header) asks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from random import getrandbits
 from typing import Any
@@ -28,7 +29,13 @@ from opentelemetry.trace import (
 )
 
 from clicktrace import context as click_context
-from clicktrace.bus.types import TRACE_MODE_HEADER, TRACE_MODES, Subscription, TraceMode
+from clicktrace.bus.types import (
+    PUBLISHED_AT_HEADER,
+    TRACE_MODE_HEADER,
+    TRACE_MODES,
+    Subscription,
+    TraceMode,
+)
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id, parse_id
 from clicktrace.propagation import HEADER_KEYS, Extracted
@@ -46,6 +53,7 @@ __all__ = [
     "click_of",
     "consumer_context",
     "native_headers",
+    "since_published",
     "stamp",
     "start_consumer_span",
     "start_producer_span",
@@ -185,6 +193,15 @@ def start_consumer_span(
         f"process {sub.topic}", context=parent, kind=SpanKind.CONSUMER,
         attributes=attributes, links=links,
     )
+
+
+def since_published(headers: Mapping[str, Any]) -> float | None:
+    """Milliseconds since the producer stamped :data:`PUBLISHED_AT_HEADER` (never negative:
+    clocks differ between hosts), or ``None`` when it is absent or malformed."""
+    raw = _text(headers.get(PUBLISHED_AT_HEADER))
+    if raw is None or not 0 < len(raw) <= 16 or not raw.isascii() or not raw.isdigit():
+        return None
+    return max(0.0, time.time() * 1000.0 - int(raw))
 
 
 def click_of(envelope: Envelope) -> click_context.ClickContext:

@@ -12,6 +12,7 @@ from clicktrace.envelope import Envelope
 
 __all__ = [
     "DEAD_LETTER_REASON",
+    "PUBLISHED_AT_HEADER",
     "TRACE_MODE_HEADER",
     "Backoff",
     "DeadLetter",
@@ -32,6 +33,8 @@ TRACE_MODES: frozenset[str] = frozenset({"child", "link", "new"})
 # Native header a producer may set to choose how the consumer's span relates to it
 # (as MassTransit lets a message choose); it overrides the subscription's setting.
 TRACE_MODE_HEADER = "x-clicktrace-trace-mode"
+# Unix ms when the bus handed the message to the broker: publish→consume is timed from it.
+PUBLISHED_AT_HEADER = "x-clicktrace-published-at"
 DEAD_LETTER_REASON = "x-clicktrace-dead-letter-reason"
 MAX_REASON_LENGTH = 1000
 
