@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, new_envelope, new_id
+from clicktrace.commands import accepted, invalid_client
 
 if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):  # your usual OpenTelemetry set-up
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -42,10 +43,11 @@ async def list_todos() -> list[dict[str, Any]]:
 
 
 @api.post("/api/todos", status_code=202)
-async def add_todo(todo: NewTodo) -> dict[str, str]:
-    envelope = new_envelope("TodoAdded", {"id": new_id(), "title": todo.title})
-    await bus.publish("todos", envelope)
-    return {"correlation_id": envelope.metadata.correlation_id, "status": "accepted"}
+async def add_todo(todo: NewTodo, request: Request) -> Response:
+    if refused := invalid_client(request):  # a stale token: the plugin renews and resends
+        return refused
+    await bus.publish("todos", new_envelope("TodoAdded", {"id": new_id(), "title": todo.title}))
+    return accepted()  # 202 {"correlation_id", "status": "accepted"}
 
 
 async def project(envelope: Envelope) -> None:
