@@ -29,7 +29,7 @@ from clicktrace.health import (
     outbox_check,
     replay_check,
 )
-from clicktrace.journal import create_journal, journal_route
+from clicktrace.journal import journal_route
 from clicktrace.journal import use as use_journal
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
@@ -37,7 +37,7 @@ from clicktrace.prometheus import metrics_route
 
 from . import commands
 from .settings import Settings
-from .wiring import make_bus, make_faults, make_store, subscribe_projection
+from .wiring import make_bus, make_faults, make_journal, make_store, subscribe_projection
 
 
 def _web(settings: Settings) -> BaseRoute:
@@ -78,7 +78,7 @@ def create_app(
         relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
                             poll_interval=0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
-    journal = create_journal(settings.journal_url)
+    journal = make_journal(settings)
     checks: list[Check] = [outbox_check(store.outbox, store.connect_relay),
                            correlations_check(journal), journal_check(journal),
                            replay_check(notifier.hub.buffer)]

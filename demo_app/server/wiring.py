@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus, create_bus
 from clicktrace.bus.types import Backoff
+from clicktrace.journal import Journal, create_journal
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
 from clicktrace.notify import Notify
 from clicktrace.projection import reject_on_dead_letter
@@ -31,6 +32,13 @@ def make_store(settings: Settings) -> Store:
 
         return PostgresStore(settings.database_url, settings.pg_schema)
     return SqliteStore(settings.database)
+
+
+def make_journal(settings: Settings) -> Journal:
+    """The journal every process of this demo writes to (keys of its own on a shared Redis)."""
+    if settings.journal_url.startswith(("redis://", "rediss://")):
+        return create_journal(settings.journal_url, prefix=f"{settings.channel}:journal")
+    return create_journal(settings.journal_url)
 
 
 def make_faults(settings: Settings) -> Faults:

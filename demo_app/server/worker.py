@@ -12,13 +12,12 @@ import signal
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from clicktrace.journal import create_journal
 from clicktrace.journal import use as use_journal
 from clicktrace.notify import RedisEmitter
 from clicktrace.outbox import OutboxRelay
 
 from .settings import Settings
-from .wiring import make_bus, make_faults, make_store, subscribe_projection
+from .wiring import make_bus, make_faults, make_journal, make_store, subscribe_projection
 
 RELAY_POLL_SECONDS = 0.1
 log = logging.getLogger("demo.worker")
@@ -37,7 +36,7 @@ async def run_relay(settings: Settings, tracer_provider: TracerProvider) -> None
     bus = make_bus(settings, faults, tracer_provider)
     relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
                         poll_interval=RELAY_POLL_SECONDS)
-    journal = create_journal(settings.journal_url)
+    journal = make_journal(settings)
     use_journal(journal)
     await store.start()
     await bus.start()
@@ -62,7 +61,7 @@ async def run_projection(settings: Settings, tracer_provider: TracerProvider) ->
     emitter = RedisEmitter(settings.redis_url, settings.transport, channel=settings.channel,
                            tracer_provider=tracer_provider)
     subscribe_projection(bus, settings, store, emitter.notify, faults, tracer_provider)
-    journal = create_journal(settings.journal_url)
+    journal = make_journal(settings)
     use_journal(journal)
     await store.start()
     await bus.start()

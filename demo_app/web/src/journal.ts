@@ -66,13 +66,18 @@ export async function readJournal(correlationId: string): Promise<JournalAnswer 
 }
 
 const BROWSER = new Set(['clicked', 'session', 'http', 'received', 'settled'])
+// The server's stages in the order a click goes through them: where a click got furthest is a
+// matter of this order, not of clocks (the relay, say, records `relayed` once the broker
+// confirmed, after `published`, or even after `delivered`).
+const PIPELINE = ['refused', 'accepted', 'stored', 'relayed', 'published', 'delivered', 'retried',
+  'dead_lettered', 'acked', 'step', 'notified', 'pushed', 'replayed', 'resync']
+const rank = (s: Stage) => PIPELINE.indexOf(s.stage)
 
 /** Where the click stopped, in a person's words: the stage the story's faults end at. */
 export function diagnosis(answer: JournalAnswer, status: string): string {
   const stages = answer.stages
   const has = (name: string) => stages.some((s) => s.stage === name)
-  const dead = stages.filter((s) => s.stage === 'dead_lettered').pop()
-  if (dead) {
+  if (has('dead_lettered')) {
     const attempts = Math.max(0, ...stages.map((s) => s.attempt ?? 0))
     return `dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`
   }
@@ -86,14 +91,16 @@ export function diagnosis(answer: JournalAnswer, status: string): string {
   }
   const settled = stages.filter((s) => s.stage === 'settled').pop()
   const server = stages.filter((s) => !BROWSER.has(s.stage))
-  const last = server[server.length - 1]
+  const furthest = server.reduce<Stage | undefined>(
+    (best, s) => (best === undefined || rank(s) >= rank(best) ? s : best), undefined)
   const outcome = settled ? (settled.outcome ?? status) : undefined
-  if (outcome === 'timed_out' && last && settled) {
-    const late = last.at > settled.at && last.stage !== 'delivered'
-    return late ? `timed out: the projection answered ${Math.round(last.at - settled.at)} ms after`
-      : `timed out: stuck at ${last.stage}`
+  if (outcome === 'timed_out' && settled && furthest) {
+    // The tab timed out, yet the server sent an outcome: it came after the deadline (no
+    // clocks compared: browser and server clocks disagree, the journal corrects for it).
+    return has('notified') ? 'timed out: the projection answered after the deadline'
+      : `timed out: stuck at ${furthest.stage}`
   }
-  if (answer.verdict.state === 'stuck') return `stuck at ${answer.verdict.stage}`
+  if (answer.verdict.state === 'stuck') return `stuck at ${furthest?.stage ?? answer.verdict.stage}`
   if (outcome) return `settled: ${outcome}`
-  return last ? `in flight at ${last.stage}` : 'waiting for the server'
+  return furthest ? `in flight at ${furthest.stage}` : 'waiting for the server'
 }
