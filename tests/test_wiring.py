@@ -25,6 +25,7 @@ from websockets.asyncio.client import connect
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
+from clicktrace.journal import create_journal
 
 SECRET = "clicktrace-test-secret-0123456789"
 WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
@@ -94,7 +95,7 @@ APPS = pytest.mark.parametrize("make", [starlette_app, fastapi_app], ids=["starl
 
 
 def wired(make: Make, events: list[str] | None = None, lifespan: Any = None,
-          ) -> tuple[ASGIApp, Notifier, MemoryBus]:
+          **options: Any) -> tuple[ASGIApp, Notifier, MemoryBus]:
     bus = RecordingBus(events if events is not None else [])
     notifier = Notifier(TokenSigner(SECRET), "websocket")
 
@@ -102,7 +103,8 @@ def wired(make: Make, events: list[str] | None = None, lifespan: Any = None,
         await confirm(notifier.notify, envelope, data=envelope.payload)
 
     bus.subscribe("todos", project, group="projection")
-    return clicktrace.install(make(bus, lifespan), notifier=notifier, bus=bus), notifier, bus
+    app = clicktrace.install(make(bus, lifespan), notifier=notifier, bus=bus, **options)
+    return app, notifier, bus
 
 
 @APPS
@@ -198,3 +200,40 @@ async def test_install_refuses_what_it_cannot_wire() -> None:
     with pytest.raises(RuntimeError, match="before the app has started"):
         clicktrace.install(started, notifier=notifier)
     await notifier.aclose()
+
+
+async def test_with_a_journal_the_tab_reads_where_its_click_went() -> None:
+    app, _, _ = wired(fastapi_app, journal=create_journal("memory://"))
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        token = (await http.post("/clicktrace/session")).json()["token"]
+        tab = {"x-clicktrace-client": token}
+        reply = await http.post("/todos", json={"title": "milk"}, headers=tab)
+        correlation_id = reply.headers["x-correlation-id"]
+        path = f"/clicktrace/journal/{correlation_id}"
+        deadline = asyncio.get_running_loop().time() + WAIT
+        stages: list[str] = []
+        while "notified" not in stages and asyncio.get_running_loop().time() < deadline:
+            answer = await http.get(path, headers=tab)
+            stages = [s["stage"] for s in answer.json().get("stages", [])]
+            await asyncio.sleep(0.05)
+        stranger = await http.get(path)
+    assert answer.json()["correlation_id"] == correlation_id
+    assert "published" in stages and "notified" in stages
+    assert stranger.status_code == 404
+
+
+async def test_the_health_route_checks_the_bus_and_the_replay_store() -> None:
+    app, _, _ = wired(starlette_app)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.get("/clicktrace/health")
+    body = reply.json()
+    assert (reply.status_code, body["status"]) == (200, "Healthy")
+    assert {"bus", "notify_replay"} <= set(body["entries"])
+
+
+async def test_health_false_leaves_the_route_out() -> None:
+    app, _, _ = wired(starlette_app, health=False)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.get("/clicktrace/health")
+    assert reply.status_code == 404
+    assert reply.json()["error"]["code"] == "not_found"

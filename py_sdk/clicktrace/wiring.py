@@ -12,7 +12,9 @@ correlation id, the tab's verified client id), the session route and the socket 
 handlers that give Starlette's and FastAPI's own refusals the protocol's error shape, and a
 lifespan that starts the bus and the relay after the app's own start-up (so the outbox tables
 exist), closes them before the app's own shutdown, and closes the notifier last. It returns
-the ASGI app to serve: ``app`` behind the socket transport.
+the ASGI app to serve: ``app`` behind the socket transport. With a ``journal`` it also serves
+``GET /clicktrace/journal/{correlation_id}`` and records into it while the app runs; and
+``GET /clicktrace/health`` checks what it was given (bus, outbox, journal, replay store).
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ from clicktrace.asgi.handlers import exception_handlers
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 from clicktrace.bus._optional import require
 from clicktrace.bus.base import Bus
+from clicktrace.health import (
+    Check,
+    bus_check,
+    correlations_check,
+    health_route,
+    journal_check,
+    outbox_check,
+    replay_check,
+)
+from clicktrace.journal import Journal, journal_route
+from clicktrace.journal import use as use_journal
 from clicktrace.notify.notifier import Notifier
 
 if TYPE_CHECKING:
@@ -52,6 +65,9 @@ def install(
     error_handlers: bool = True,
     excluded_paths: str | Iterable[str] = (),
     routes: Iterable[BaseRoute] = (),
+    journal: Journal | None = None,
+    health: bool = True,
+    checks: Iterable[Check] = (),
 ) -> ASGIApp:
     """Wire clicktrace into ``app`` (a ``Starlette`` or ``FastAPI``) and return the ASGI app
     to serve.
@@ -62,7 +78,11 @@ def install(
     route (it needs the ``sdk`` extra); ``error_handlers=False`` keeps the app's own
     handlers for ``HTTPException`` and FastAPI's validation error (a handler the app already
     set is kept either way). ``routes`` are added in front of the app's own, beside
-    clicktrace's. Call it before the app serves its first request.
+    clicktrace's. ``journal`` (see :func:`clicktrace.journal.create_journal`) is made the
+    process journal for the app's lifetime, served to the tab that owns a correlation id (or
+    the operator token), and closed at shutdown. ``health=False`` leaves out the health route;
+    ``checks`` are added to the ones built from ``bus``, ``relay``, ``journal`` and the
+    notifier's replay store. Call it before the app serves its first request.
     """
     if not isinstance(app, Starlette):
         raise TypeError("install() takes a Starlette or FastAPI application")
@@ -74,6 +94,10 @@ def install(
     ours: list[BaseRoute] = [*notifier.routes, *routes]
     if browser_spans:
         ours.append(_browser_spans(verify, tracer_provider))
+    if journal is not None:
+        ours.append(journal_route(journal, client_verifier=verify))
+    if health:
+        ours.append(_health(notifier, bus, relay, journal, checks))
     # In front: an app's catch-all (a static Mount at "/") must not shadow /clicktrace/*.
     app.router.routes[0:0] = ours
     # Innermost of the app's middleware, so the app's own CORS middleware also covers the
@@ -87,8 +111,19 @@ def install(
             current = app.exception_handlers.get(key)
             if current is None or current in defaults:
                 app.exception_handlers[key] = handler
-    app.router.lifespan_context = _lifespan(app.router.lifespan_context, notifier, bus, relay)
+    app.router.lifespan_context = _lifespan(app.router.lifespan_context, notifier, bus, relay,
+                                            journal)
     return notifier.asgi(app)
+
+
+def _health(notifier: Notifier, bus: Bus | None, relay: OutboxRelay | None,
+            journal: Journal | None, extra: Iterable[Check]) -> BaseRoute:
+    found: list[Check] = [bus_check(bus)] if bus is not None else []
+    if relay is not None:
+        found.append(outbox_check(relay.outbox, relay.connect))
+    if journal is not None:
+        found += [correlations_check(journal), journal_check(journal)]
+    return health_route([*found, replay_check(notifier.hub.buffer), *extra])
 
 
 def _framework_defaults() -> set[Any]:
@@ -117,9 +152,10 @@ def _browser_spans(verify: Callable[[str], str | None],
 
 
 def _lifespan(own: Lifespan, notifier: Notifier, bus: Bus | None,
-              relay: OutboxRelay | None) -> Lifespan:
+              relay: OutboxRelay | None, journal: Journal | None) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
+        previous = use_journal(journal) if journal is not None else None
         try:
             async with own(app) as state:
                 if bus is not None:
@@ -137,5 +173,8 @@ def _lifespan(own: Lifespan, notifier: Notifier, bus: Bus | None,
                         await bus.close()
         finally:
             await notifier.aclose()
+            if journal is not None:
+                use_journal(previous)
+                await journal.aclose()
 
     return lifespan

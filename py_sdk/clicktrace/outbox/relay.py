@@ -51,6 +51,15 @@ class OutboxRelay:
         self._conn: Any = None
         self._stopping = False
 
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox it relays (``clicktrace.install`` checks its lag for the health route)."""
+        return self._outbox
+
+    @property
+    def connect(self) -> Callable[[], Awaitable[Any]]:
+        return self._connect
+
     async def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="clicktrace outbox relay")
