@@ -20,17 +20,7 @@ from starlette.types import ASGIApp
 
 import clicktrace
 from clicktrace.bus import Bus
-from clicktrace.health import (
-    Check,
-    bus_check,
-    correlations_check,
-    health_route,
-    journal_check,
-    outbox_check,
-    replay_check,
-)
-from clicktrace.journal import journal_route
-from clicktrace.journal import use as use_journal
+from clicktrace.health import outbox_check
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
 from clicktrace.prometheus import metrics_route
@@ -79,24 +69,16 @@ def create_app(
                             poll_interval=0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
     journal = make_journal(settings)
-    checks: list[Check] = [outbox_check(store.outbox, store.connect_relay),
-                           correlations_check(journal), journal_check(journal),
-                           replay_check(notifier.hub.buffer)]
-    if bus is not None:
-        checks.insert(0, bus_check(bus))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # clicktrace.install starts the bus and the relay after this, and closes them first.
         await store.start()
-        previous_journal = use_journal(journal)
         try:
             yield
         finally:
             await faults.aclose()
             await store.aclose()
-            use_journal(previous_journal)
-            await journal.aclose()
 
     app = Starlette(
         routes=[
@@ -108,13 +90,14 @@ def create_app(
         ],
         lifespan=lifespan,
     )
-    # Middleware, session + socket + browser-span routes, error shapes, bus/relay lifespan.
+    # Middleware, session + socket + browser-span routes, error shapes, bus/relay lifespan;
+    # the journal (the waterfall reads where a click went) and /clicktrace/health.
     return clicktrace.install(app, notifier=notifier, bus=bus if embedded else None, relay=relay,
                               tracer_provider=tracer_provider,
-                              excluded_paths=settings.excluded_paths,
-                              # Where a click went (the waterfall reads it), and the health.
-                              routes=[journal_route(journal, client_verifier=signer.verify),
-                                      health_route(checks)])
+                              excluded_paths=settings.excluded_paths, journal=journal,
+                              # distributed: the relay is another process; its lag still shows
+                              checks=[] if relay else [outbox_check(store.outbox,
+                                                                    store.connect_relay)])
 
 
 def _polled() -> None:
