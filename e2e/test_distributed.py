@@ -4,6 +4,7 @@ trace across the processes; two tabs on two nodes each get only their own outcom
 
 from __future__ import annotations
 
+import re
 import time
 
 from playwright.sync_api import Browser, Page, expect
@@ -13,6 +14,8 @@ from clicktrace.testing import SERVER_LOOP, trace_problems
 from e2e.distributed import Stack
 from e2e.test_loop import Wire, rename
 
+# What opens no trace in the demo by default (its excluded paths).
+UNTRACED = re.compile(r"^/($|assets/|clicktrace/v1/traces|clicktrace/health)")
 PROCESSES = {"clicktrace-demo-api-1", "clicktrace-demo-relay", "clicktrace-demo-projection",
              "browser"}
 

@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
             # Clients send only small hello frames; refuse anything bigger at the protocol
             # level.
             uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                        ws_max_size=16 * 1024)
+                        ws_max_size=16 * 1024, log_config=None)  # uvicorn logs as JSON too
     finally:
         provider.shutdown()
         meters.shutdown()

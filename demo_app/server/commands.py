@@ -97,6 +97,8 @@ def routes(
             record("stored", detail="event only: to be published without the outbox")
             log.error("the publishing process died before it sent %s", envelope.metadata.message_id)
         else:
+            log.info("accepted: rename product %d, event %s in the outbox", product_id,
+                     envelope.metadata.message_id)
             wake_relay()
         return response
 
