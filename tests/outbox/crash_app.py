@@ -1,0 +1,127 @@
+"""The loop the SIGKILL test crashes, as a real process: commands answered 202 with the event
+and its outbox row in one SQLite transaction, the relay, a projection applying each message
+once (SQL idempotency claim in its own transaction), and the notifier telling the tab.
+
+``python crash_app.py BUS_URL TOPIC DATA_DIR PORT SECRET``. ``applied`` gets one row per
+application (never unique), so a message applied twice shows up as two rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiosqlite
+import uvicorn
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from clicktrace import context as click_context
+from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.bus import create_bus
+from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.envelope import Envelope, new_envelope
+from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.outbox import OutboxRelay, SqliteOutbox
+
+CONSUMER = "crash-projection"
+HANDLER_SECONDS = 0.004  # a projection a little slower than the API: a backlog builds up
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (message_id TEXT PRIMARY KEY, correlation_id TEXT,
+                                   client_id TEXT, n INTEGER);
+CREATE TABLE IF NOT EXISTS applied (message_id TEXT NOT NULL, correlation_id TEXT);
+"""
+
+
+def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes) -> ASGIApp:
+    path = data_dir / "crash.sqlite3"
+    signer = TokenSigner(secret=secret)
+    notifier = Notifier(signer, transport="websocket")
+    bus = create_bus(bus_url)
+    outbox, processed = SqliteOutbox(), SqliteIdempotency()
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(path, timeout=10), bus=bus,
+                        poll_interval=0.5)
+
+    @asynccontextmanager
+    async def transaction() -> AsyncIterator[aiosqlite.Connection]:
+        async with aiosqlite.connect(path, isolation_level=None, timeout=10) as conn:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            await conn.commit()
+
+    async def project(envelope: Envelope) -> None:
+        meta = envelope.metadata
+        await asyncio.sleep(HANDLER_SECONDS)
+        async with transaction() as conn:
+            if not await processed.claim(conn, CONSUMER, meta.message_id):
+                return  # applied before the crash: a redelivery or a re-published row
+            await conn.execute("INSERT INTO applied VALUES (?, ?)",
+                               (meta.message_id, meta.correlation_id))
+        if meta.client_id:
+            await notifier.notify(meta.client_id, correlation_id=meta.correlation_id,
+                                  status="confirmed", type="Counted")
+
+    bus.subscribe(topic, project, group=CONSUMER)
+
+    async def command(request: Request) -> Response:
+        body = await request.json()
+        click = click_context.current()
+        envelope = new_envelope("Counted", {"n": int(body["n"])}, click=click)
+        meta = envelope.metadata
+        async with transaction() as conn:
+            await conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)",
+                               (meta.message_id, meta.correlation_id, meta.client_id,
+                                int(body["n"])))
+            await outbox.add(conn, topic, envelope)
+        relay.wake()
+        return JSONResponse({"correlation_id": meta.correlation_id, "status": "accepted"},
+                            status_code=202)
+
+    async def ready(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with aiosqlite.connect(path) as conn:
+            await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.executescript(SCHEMA)
+            await outbox.create_tables(conn)
+            await processed.create_tables(conn)
+            await conn.commit()
+        await bus.start()
+        await relay.start()  # publishes what the killed process committed but never sent
+        try:
+            yield
+        finally:
+            await relay.close()
+            await bus.close()
+            await notifier.aclose()
+
+    app = Starlette(
+        routes=[Route("/commands", command, methods=["POST"]),
+                Route("/ready", ready), *notifier.routes],
+        middleware=[Middleware(ClicktraceMiddleware, client_verifier=signer.verify)],
+        lifespan=lifespan,
+    )
+    return notifier.asgi(app)
+
+
+def main() -> None:
+    bus_url, topic, data_dir, port, secret = sys.argv[1:6]
+    app = create_app(bus_url, topic, Path(data_dir), secret.encode())
+    uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

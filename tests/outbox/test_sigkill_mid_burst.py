@@ -1,0 +1,223 @@
+"""SIGKILL mid-burst, per bus (memory, Redis, RabbitMQ, NATS): a real process running the
+whole loop (tests/outbox/crash_app.py) takes a burst of commands from eight tabs, is killed
+while a backlog exists, and restarted on the same database. Every accepted command must be
+applied exactly once, and every tab must hear each of its outcomes or a resync after it.
+
+Prints per bus: commands accepted, killed at (accepted, applied), applied, lost, applied
+twice, and the recovery time (restart until the last accepted command is applied and heard).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from clicktrace.ids import new_id
+
+from ..bus.conftest import URLS, cleanup
+
+APP = str(Path(__file__).with_name("crash_app.py"))
+TABS = 8
+POSTERS = 8
+KILL_AFTER = 400  # accepted commands, at least, before the kill
+AFTER_RESTART = 40  # more commands once the tabs are back, numbered in the new process
+GIVE_UP_AFTER = 90.0  # seconds: a hang guard, not a timing assertion
+SECRET = "crash-test-secret-of-enough-length"
+CONSUMER = "crash-projection"
+
+
+@dataclass
+class Tab:
+    client_id: str
+    token: str
+    last_seq: int = 0
+    epoch: str | None = None
+    heard: dict[str, float] = field(default_factory=dict)  # correlation id -> when
+    resyncs: list[float] = field(default_factory=list)
+    frames: int = 0
+
+    def hello(self) -> str:
+        hello: dict[str, Any] = {"token": self.token, "last_seq": self.last_seq}
+        if self.epoch is not None:
+            hello["epoch"] = self.epoch
+        return json.dumps(hello)
+
+    def on_frame(self, frame: dict[str, Any]) -> None:
+        """What the plugin does (protocol: replay epochs)."""
+        self.frames += 1
+        now = time.monotonic()
+        epoch = frame.get("epoch")
+        if isinstance(epoch, str) and epoch != self.epoch:
+            if self.epoch is not None:
+                self.resyncs.append(now)  # another numbering: forget the seqs seen
+            self.epoch, self.last_seq = epoch, 0
+        if frame.get("status") == "resync":
+            self.resyncs.append(now)
+            self.last_seq = int(frame["seq"])
+            return
+        self.last_seq = int(frame["seq"])
+        self.heard[str(frame["correlation_id"])] = now
+
+    def covered(self, correlation_id: str, sent_at: float) -> bool:
+        return correlation_id in self.heard or any(r > sent_at for r in self.resyncs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _start(url: str, topic: str, data: Path, port: int) -> asyncio.subprocess.Process:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, APP, url, topic, str(data), str(port), SECRET,
+    )
+    async with httpx.AsyncClient() as client:
+        while True:
+            if proc.returncode is not None:
+                raise RuntimeError(f"the app exited with {proc.returncode}")
+            with contextlib.suppress(httpx.TransportError):
+                if (await client.get(f"http://127.0.0.1:{port}/ready")).status_code == 200:
+                    return proc
+            await asyncio.sleep(0.05)
+
+
+def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        os.kill(proc.pid, signal.SIGKILL)
+
+
+async def _listen(tab: Tab, port: int, stop: asyncio.Event) -> None:
+    """One tab's socket, reconnecting (with last_seq and epoch) whenever it drops."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError, websockets.WebSocketException):
+            async with websockets.connect(f"ws://127.0.0.1:{port}/clicktrace/ws") as ws:
+                await ws.send(tab.hello())
+                async for text in ws:
+                    tab.on_frame(json.loads(text))
+        await asyncio.sleep(0.1)
+
+
+def _counts(db: Path) -> tuple[set[str], int, int]:
+    """Correlation ids applied, rows applied, distinct messages applied."""
+    with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
+        rows = conn.execute("SELECT message_id, correlation_id FROM applied").fetchall()
+    return {r[1] for r in rows}, len(rows), len({r[0] for r in rows})
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("bus", ["memory", "redis", "rabbitmq", "nats"])
+async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
+    bus: str, tmp_path: Path
+) -> None:
+    url, topic, port = URLS[bus], f"crash-{new_id().lower()}", _free_port()
+    db = tmp_path / "crash.sqlite3"
+    base = f"http://127.0.0.1:{port}"
+    accepted: dict[str, tuple[Tab, float]] = {}
+    proc = await _start(url, topic, tmp_path, port)
+    stop_tabs = asyncio.Event()
+    listeners: list[asyncio.Task[None]] = []
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            tabs = []
+            for _ in range(TABS):
+                issued = (await http.post("/clicktrace/session")).json()
+                tabs.append(Tab(issued["client_id"], issued["token"]))
+            listeners = [asyncio.create_task(_listen(t, port, stop_tabs)) for t in tabs]
+            stop_posting = asyncio.Event()
+
+            async def post(worker: int) -> None:
+                n = worker
+                while not stop_posting.is_set():
+                    tab = tabs[n % TABS]
+                    sent_at = time.monotonic()
+                    try:
+                        response = await http.post(
+                            "/commands", json={"n": n},
+                            headers={"x-clicktrace-client": tab.token})
+                    except httpx.TransportError:
+                        return  # the server died under it: not accepted
+                    if response.status_code == 202:
+                        accepted[response.json()["correlation_id"]] = (tab, sent_at)
+                    n += POSTERS
+
+            # The burst, and the kill once a backlog exists (accepted but not yet applied).
+            posters = [asyncio.create_task(post(w)) for w in range(POSTERS)]
+            while True:
+                await asyncio.sleep(0.02)
+                applied_ids, _, _ = _counts(db)
+                backlog = len(accepted.keys() - applied_ids)
+                if len(accepted) >= KILL_AFTER and backlog > 0:
+                    break
+                if any(p.done() for p in posters):
+                    raise RuntimeError("a poster stopped before the kill")
+            _kill(proc)
+            await proc.wait()
+            stop_posting.set()
+            await asyncio.gather(*posters)
+            killed_at = len(accepted)
+            applied_at_kill = len(accepted.keys() & _counts(db)[0])
+
+            restarted = time.monotonic()
+            proc = await _start(url, topic, tmp_path, port)
+            # Once every tab is back on the new process (a frame since the restart), a few
+            # more commands, numbered by the new process.
+            before = {id(t): t.frames for t in tabs}
+            while any(t.frames == before[id(t)] for t in tabs):
+                if time.monotonic() - restarted > GIVE_UP_AFTER:
+                    break
+                await asyncio.sleep(0.05)
+            for n in range(AFTER_RESTART):
+                tab = tabs[n % TABS]
+                sent_at = time.monotonic()
+                response = await http.post("/commands", json={"n": -1 - n},
+                                           headers={"x-clicktrace-client": tab.token})
+                assert response.status_code == 202
+                accepted[response.json()["correlation_id"]] = (tab, sent_at)
+
+            def settled() -> bool:
+                applied_ids = _counts(db)[0]
+                return all(corr in applied_ids and tab.covered(corr, sent)
+                           for corr, (tab, sent) in accepted.items())
+
+            while not settled() and time.monotonic() - restarted < GIVE_UP_AFTER:
+                await asyncio.sleep(0.05)
+            recovery = time.monotonic() - restarted
+            await asyncio.sleep(1.0)  # room for a late duplicate to show up
+        applied_ids, rows, distinct = _counts(db)
+    finally:
+        stop_tabs.set()
+        _kill(proc)
+        await proc.wait()
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        await cleanup(bus, topic, {(topic, CONSUMER)})
+
+    lost = [c for c in accepted if c not in applied_ids]
+    unheard = [c for c, (tab, sent) in accepted.items() if not tab.covered(c, sent)]
+    twice = rows - distinct
+    print(f"\ncrash[{bus}]: accepted={len(accepted)} killed_at={killed_at} "
+          f"(applied {applied_at_kill}, backlog {killed_at - applied_at_kill}) "
+          f"applied={len(accepted) - len(lost)} lost={len(lost)} twice={twice} "
+          f"unheard={len(unheard)} resyncs={sum(len(t.resyncs) for t in tabs)} "
+          f"recovery={recovery:.2f}s")
+    assert killed_at > applied_at_kill  # killed with a backlog
+    assert lost == []
+    assert twice == 0
+    assert unheard == []
