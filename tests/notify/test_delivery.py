@@ -59,7 +59,7 @@ async def test_uncoverable_gap_sends_resync() -> None:
     hub, sock, cid = Hub(buffer), Socket(), new_id()
     await fill(buffer, cid, 5)
     await hub.attach("s1", cid, sock.send, last_seq=1).resume()
-    assert sock.sent == [{"status": "resync", "seq": 5}]
+    assert sock.sent == [{"status": "resync", "seq": 5, "epoch": await buffer.epoch(cid)}]
     frames = await fill(buffer, cid, 1)
     await hub.dispatch(cid, frames[0])
     assert sock.seqs() == [5, 6]
@@ -160,3 +160,36 @@ async def test_frames_held_during_a_slow_replay_are_bounded() -> None:
     assert len(delivery._held or ()) == MAX_HELD_FRAMES
     await delivery.resume()
     assert sock.seqs() == list(range(1, MAX_HELD_FRAMES + 51))
+
+
+async def test_a_client_presenting_an_old_epoch_gets_a_resync_naming_the_new_one() -> None:
+    before, after = MemoryReplayBuffer(), MemoryReplayBuffer()  # one process, then the next
+    cid = new_id()
+    seen = await fill(before, cid, 2)
+    await fill(after, cid, 3)
+    hub, sock = Hub(after), Socket()
+    await hub.attach("s1", cid, sock.send, last_seq=2, epoch=seen[-1]["epoch"]).resume()
+    epoch = await after.epoch(cid)
+    assert sock.sent == [{"status": "resync", "seq": 3, "epoch": epoch}]
+    live = await after.append(cid, {"correlation_id": cid, "status": "confirmed"})
+    await hub.dispatch(cid, live)
+    assert sock.seqs() == [3, 4]
+
+
+async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() -> None:
+    from clicktrace.notify.replay_redis import RedisReplayBuffer
+
+    buffer = RedisReplayBuffer("redis://127.0.0.1:6379/0", prefix=f"ct-test-{new_id().lower()}")
+    hub, sock, cid = Hub(buffer), Socket(), new_id()
+    try:
+        await hub.attach("s1", cid, sock.send, last_seq=0).resume()
+        for _ in range(3):
+            await hub.dispatch(cid, await buffer.append(cid, {"correlation_id": cid,
+                                                              "status": "progress"}))
+        await buffer._redis.delete(*buffer._keys(cid))  # Redis flushed (or evicted) it
+        fresh = await buffer.append(cid, {"correlation_id": cid, "status": "confirmed"})
+        await hub.dispatch(cid, fresh)
+        assert sock.seqs() == [1, 2, 3, 1]
+        assert sock.sent[-1] == fresh and fresh["epoch"] != sock.sent[0]["epoch"]
+    finally:
+        await buffer.aclose()

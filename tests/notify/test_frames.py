@@ -23,13 +23,18 @@ def test_hello() -> None:
     assert parse_hello({"token": "t"}) == Hello("t", 0)
     assert parse_hello({"token": "t", "last_seq": None}) == Hello("t", 0)
     assert parse_hello_text('{"token": "t", "last_seq": 3}') == Hello("t", 3)
+    assert parse_hello({"token": "t", "last_seq": 2, "epoch": "01JEPOCH"}) == Hello(
+        "t", 2, "01JEPOCH")
+    assert parse_hello({"token": "t", "epoch": None}) == Hello("t", 0)  # an older client
 
 
 @pytest.mark.parametrize("data", [
     None, "t", [], {}, {"token": ""}, {"token": 5}, {"token": "t", "last_seq": -1},
     {"token": "t", "last_seq": True}, {"token": "t", "last_seq": "3"},
     {"token": "t", "last_seq": 1.5}, {"token": "t", "last_seq": MAX_SEQ + 1},
-    {"token": "t" * 10_000},
+    {"token": "t" * 10_000}, {"token": "t", "epoch": 5}, {"token": "t", "epoch": ""},
+    {"token": "t", "epoch": "e" * 65}, {"token": "t", "epoch": "é"},
+    {"token": "t", "epoch": "a\nb"},
 ])
 def test_bad_hello(data: object) -> None:
     assert parse_hello(data) is None
@@ -57,6 +62,7 @@ def test_build_frame() -> None:
                            error={"code": "name_taken", "message": "taken"})
     assert rejected["error"] == {"code": "name_taken", "message": "taken"}
     assert resync_frame(4) == {"status": "resync", "seq": 4}
+    assert resync_frame(4, "01JEPOCH") == {"status": "resync", "seq": 4, "epoch": "01JEPOCH"}
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -44,7 +44,9 @@ async def test_seq_is_per_client_and_gap_free(make: Make) -> None:
     assert await buffer.current(a) == 0
     stamped = [await buffer.append(a, frame(i)) for i in range(5)]
     assert [f["seq"] for f in stamped] == [1, 2, 3, 4, 5]
-    assert stamped[2] == {"seq": 3, **frame(2)}
+    epoch = await buffer.epoch(a)
+    assert stamped[2] == {"seq": 3, "epoch": epoch, **frame(2)}
+    assert {f["epoch"] for f in stamped} == {epoch}
     assert (await buffer.append(b, frame(9)))["seq"] == 1
     assert await buffer.current(a) == 5
 
@@ -117,3 +119,38 @@ def test_bad_limits() -> None:
         MemoryReplayBuffer(4, ttl_seconds=0)
     with pytest.raises(ValueError):
         MemoryReplayBuffer(4, ttl_seconds=10, seq_ttl_seconds=5)
+
+
+async def _lose_counters(buffer: ReplayBuffer, cid: str) -> ReplayBuffer:
+    """What a restart does to the memory buffer, and a flush (or eviction) to Redis."""
+    if isinstance(buffer, MemoryReplayBuffer):
+        return MemoryReplayBuffer()
+    assert isinstance(buffer, RedisReplayBuffer)
+    await buffer._redis.delete(*buffer._keys(cid))
+    return buffer
+
+
+async def test_a_buffer_that_lost_its_counters_numbers_in_a_new_epoch(make: Make) -> None:
+    # The issue's case: a tab saw seq 1-2; after the restart three new outcomes are numbered
+    # 1-3. Presenting last_seq 2 with its old epoch must mean a resync, never "only seq 3".
+    buffer, cid = make(16), new_id()
+    seen = [await buffer.append(cid, frame(i)) for i in range(2)]
+    old = seen[-1]["epoch"]
+    assert await buffer.since(cid, 2, old) == []  # same numbering: nothing missed
+    buffer = await _lose_counters(buffer, cid)
+    after = [await buffer.append(cid, frame(i)) for i in range(3)]
+    new = await buffer.epoch(cid)
+    assert new != old and [f["epoch"] for f in after] == [new] * 3
+    assert await buffer.since(cid, 2, old) is None
+    assert await buffer.since(cid, 0, new) == after
+    assert await buffer.since(cid, 2) == after[2:]  # a client without epochs: as before
+
+
+async def test_a_resync_for_a_client_without_a_counter_names_the_epoch_that_follows(
+    make: Make,
+) -> None:
+    buffer, cid = make(16), new_id()
+    assert await buffer.since(cid, 4, "01JOLDEPOCH000000000000000") is None
+    epoch = await buffer.epoch(cid)
+    assert (await buffer.append(cid, frame(1)))["epoch"] == epoch
+    assert await buffer.epoch(cid) == epoch

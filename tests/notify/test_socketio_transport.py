@@ -77,7 +77,8 @@ async def test_a_tab_receives_its_notifications(serve: Serve, tabs: Tabs) -> Non
                                 type="ProductRenamed", data={"id": 1, "name": "x"})
     frame = await tab.next()
     assert seq == 1
-    assert frame == {"seq": 1, "correlation_id": corr, "status": "confirmed",
+    epoch = await notifier.hub.buffer.epoch(s["client_id"])
+    assert frame == {"seq": 1, "epoch": epoch, "correlation_id": corr, "status": "confirmed",
                      "type": "ProductRenamed", "data": {"id": 1, "name": "x"}}
 
 
@@ -183,7 +184,8 @@ async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve, tabs:
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
     tab = tabs()
     await tab.connect(url, {"token": s["token"], "last_seq": 2})
-    assert await tab.next() == {"status": "resync", "seq": 10}
+    epoch = await notifier.hub.buffer.epoch(s["client_id"])
+    assert await tab.next() == {"status": "resync", "seq": 10, "epoch": epoch}
     await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
     assert (await tab.next())["seq"] == 11
 
@@ -256,11 +258,13 @@ class FlakyBuffer(MemoryReplayBuffer):
 
     failures = 2
 
-    async def since(self, client_id: str, last_seq: int) -> list[dict[str, Any]] | None:
+    async def since(
+        self, client_id: str, last_seq: int, epoch: str | None = None
+    ) -> list[dict[str, Any]] | None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("buffer unreachable")
-        return await super().since(client_id, last_seq)
+        return await super().since(client_id, last_seq, epoch)
 
 
 async def test_a_replay_that_fails_is_retried_on_the_same_socket(
@@ -326,3 +330,23 @@ async def test_aclose_stops_pending_replay_retries(serve: Serve, tabs: Tabs) -> 
     assert len(retries) == 1
     await notifier.aclose()
     assert not retries
+
+
+async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
+    serve: Serve, tabs: Tabs
+) -> None:
+    # The tab saw seq 1-2 from the previous process (its epoch); this process has numbered
+    # three new outcomes 1-3. Without epochs the tab would get seq 3 alone.
+    previous = MemoryReplayBuffer()
+    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    notifier, url = await start(serve)
+    s = await session(url)
+    for _ in range(3):
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+    epoch = await notifier.hub.buffer.epoch(s["client_id"])
+    tab = tabs()
+    await tab.connect(url, {"token": s["token"], "last_seq": 2, "epoch": old_epoch})
+    assert await tab.next() == {"status": "resync", "seq": 3, "epoch": epoch}
+    await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+    after = await tab.next()
+    assert (after["seq"], after["epoch"]) == (4, epoch)

@@ -63,9 +63,10 @@ async def test_a_tab_receives_its_notifications_in_the_v1_payload(serve: Serve) 
         await notifier.notify(s["client_id"], correlation_id=corr, status="rejected",
                               type="ProductRenamed",
                               error={"code": "name_taken", "message": "taken"})
+        epoch = await notifier.hub.buffer.epoch(s["client_id"])
         assert await recv(ws) == {
-            "seq": 1, "correlation_id": corr, "status": "rejected", "type": "ProductRenamed",
-            "error": {"code": "name_taken", "message": "taken"}}
+            "seq": 1, "epoch": epoch, "correlation_id": corr, "status": "rejected",
+            "type": "ProductRenamed", "error": {"code": "name_taken", "message": "taken"}}
 
 
 @pytest.mark.parametrize(("hello", "code", "reason"), [
@@ -159,7 +160,8 @@ async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve) -> No
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": s["token"], "last_seq": 1}))
-        assert await recv(ws) == {"status": "resync", "seq": 7}
+        epoch = await notifier.hub.buffer.epoch(s["client_id"])
+        assert await recv(ws) == {"status": "resync", "seq": 7, "epoch": epoch}
 
 
 def header_user(conn: HTTPConnection) -> str | None:
@@ -210,7 +212,9 @@ async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
 
 
 class BrokenBuffer(MemoryReplayBuffer):
-    async def since(self, client_id: str, last_seq: int) -> list[dict[str, Any]] | None:
+    async def since(
+        self, client_id: str, last_seq: int, epoch: str | None = None
+    ) -> list[dict[str, Any]] | None:
         raise ConnectionError("buffer unreachable")
 
 
@@ -242,3 +246,23 @@ async def test_a_failing_user_hook_closes_the_socket(serve: Serve) -> None:
     async with connect(ws_url(url), additional_headers={"x-user": "boom"}) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
         assert await closed_with(ws) == (1011, "unavailable")
+
+
+async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
+    serve: Serve,
+) -> None:
+    # The tab saw seq 1-2 from the previous process (its epoch); this process has numbered
+    # three new outcomes 1-3. Without epochs the tab would get seq 3 alone.
+    previous = MemoryReplayBuffer()
+    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    notifier, url = await start(serve)
+    s = await session(url)
+    for _ in range(3):
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+    epoch = await notifier.hub.buffer.epoch(s["client_id"])
+    async with connect(ws_url(url)) as ws:
+        await ws.send(json.dumps({"token": s["token"], "last_seq": 2, "epoch": old_epoch}))
+        assert await recv(ws) == {"status": "resync", "seq": 3, "epoch": epoch}
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+        after = await recv(ws)
+        assert (after["seq"], after["epoch"]) == (4, epoch)

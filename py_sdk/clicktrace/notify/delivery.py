@@ -5,7 +5,10 @@ Live frames reach it through :meth:`Hub.dispatch` (from the local notifier, a py
 manager, or Redis pub/sub); frames it already sent are dropped, and a gap (frames published
 out of order by two processes, or published while the socket was connecting) is filled from
 the replay buffer. While a connection replays what it missed, live frames are held, then
-offered in order, so replay and live traffic never interleave or repeat.
+offered in order, so replay and live traffic never interleave or repeat. Seqs are compared
+only within one ``epoch`` (the buffer's name for a numbering): a client that presents another
+epoch than the buffer's gets a resync naming the current one, and a live frame of a new epoch
+(the buffer lost its counter meanwhile) restarts the comparison at 0.
 """
 
 from __future__ import annotations
@@ -43,9 +46,14 @@ def _journal(stage: str, client_id: str, frame: Frame, detail: str) -> None:
 
 
 class Delivery:
-    def __init__(self, client_id: str, send: Send, buffer: ReplayBuffer, last_seq: int) -> None:
+    def __init__(
+        self, client_id: str, send: Send, buffer: ReplayBuffer, last_seq: int,
+        epoch: str | None = None,
+    ) -> None:
         self.client_id = client_id
         self.last_seq = last_seq
+        self.epoch = epoch
+        """The numbering ``last_seq`` belongs to (``None``: a client that sends none)."""
         self._send = send
         self._buffer = buffer
         self._held: list[Frame] | None = []
@@ -79,7 +87,11 @@ class Delivery:
             await self._catch_up()
 
     async def _offer(self, frame: Frame) -> None:
-        seq = frame.get("seq")
+        seq, epoch = frame.get("seq"), frame.get("epoch")
+        if isinstance(epoch, str) and epoch != self.epoch:
+            if self.epoch is not None:
+                self.last_seq = 0  # a new numbering: its seqs start again at 1
+            self.epoch = epoch
         if not isinstance(seq, int) or seq <= self.last_seq:
             return
         if seq > self.last_seq + 1:
@@ -90,16 +102,19 @@ class Delivery:
         self.last_seq = seq
 
     async def _catch_up(self) -> None:
-        missed = await self._buffer.since(self.client_id, self.last_seq)
+        missed = await self._buffer.since(self.client_id, self.last_seq, self.epoch)
         if missed is None:
             current = await self._buffer.current(self.client_id)
-            await self._send(resync_frame(current))
-            self.last_seq = current
+            epoch = await self._buffer.epoch(self.client_id)
+            await self._send(resync_frame(current, epoch))
+            self.last_seq, self.epoch = current, epoch
             return
         for frame in missed:
             if frame["seq"] > self.last_seq:
                 await self._send(frame)
                 self.last_seq = frame["seq"]
+                if isinstance(frame.get("epoch"), str):
+                    self.epoch = frame["epoch"]
                 _journal("replayed", self.client_id, frame, f"seq {frame['seq']}")
 
 
@@ -135,7 +150,10 @@ class Hub:
         self._sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None
 
-    def attach(self, key: Hashable, client_id: str, send: Send, last_seq: int) -> Delivery:
+    def attach(
+        self, key: Hashable, client_id: str, send: Send, last_seq: int,
+        epoch: str | None = None,
+    ) -> Delivery:
         """Register a verified connection; it holds live frames until :meth:`Delivery.resume`.
 
         Raises :class:`TooManyConnections` when the client is at its cap on this node (one
@@ -146,7 +164,7 @@ class Hub:
         if self._sweep_seconds is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_seconds),
                                                 name="clicktrace-notify-sweep")
-        delivery = Delivery(client_id, send, self.buffer, last_seq)
+        delivery = Delivery(client_id, send, self.buffer, last_seq, epoch)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id
         return delivery

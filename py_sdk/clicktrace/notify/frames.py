@@ -15,6 +15,7 @@ from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
 
 __all__ = [
     "EVENT",
+    "MAX_EPOCH_LENGTH",
     "MAX_HELLO_BYTES",
     "MAX_SEQ",
     "STATUSES",
@@ -32,6 +33,7 @@ Status = Literal["confirmed", "rejected", "progress"]
 STATUSES: Final = frozenset({"confirmed", "rejected", "progress"})
 MAX_HELLO_BYTES: Final = 2048
 MAX_SEQ: Final = 2**53 - 1  # what a JavaScript number holds exactly
+MAX_EPOCH_LENGTH: Final = 64
 MAX_TYPE_LENGTH: Final = 200
 MAX_ERROR_TEXT: Final = 2000
 
@@ -42,13 +44,24 @@ Frame = dict[str, Any]
 class Hello:
     token: str
     last_seq: int
+    epoch: str | None = None
+    """The numbering ``last_seq`` belongs to; ``None`` from a client that predates epochs."""
+
+
+def _epoch_ok(epoch: object) -> bool:
+    return (isinstance(epoch, str) and 0 < len(epoch) <= MAX_EPOCH_LENGTH
+            and epoch.isascii() and epoch.isprintable())
 
 
 def parse_hello(data: object) -> Hello | None:
-    """``{"token": str, "last_seq": int?}`` from Socket.IO ``auth`` or the WebSocket frame."""
+    """``{"token": str, "last_seq": int?, "epoch": str?}`` from Socket.IO ``auth`` or the
+    WebSocket frame."""
     if not isinstance(data, dict):
         return None
     token, last_seq = data.get("token"), data.get("last_seq", 0)
+    epoch = data.get("epoch")
+    if epoch is not None and not _epoch_ok(epoch):
+        return None
     if not isinstance(token, str) or not token or len(token) > MAX_CLIENT_TOKEN_LENGTH:
         return None
     if last_seq is None:
@@ -57,7 +70,7 @@ def parse_hello(data: object) -> Hello | None:
         return None
     if not 0 <= last_seq <= MAX_SEQ:
         return None
-    return Hello(token=token, last_seq=last_seq)
+    return Hello(token=token, last_seq=last_seq, epoch=epoch)
 
 
 def parse_hello_text(text: str | bytes | None) -> Hello | None:
@@ -106,5 +119,10 @@ def build_frame(
     return frame
 
 
-def resync_frame(seq: int) -> Frame:
-    return {"status": "resync", "seq": seq}
+def resync_frame(seq: int, epoch: str | None = None) -> Frame:
+    """Tells the client its ``seq`` cannot be continued: reload, then continue from ``seq``
+    in numbering ``epoch``."""
+    frame: Frame = {"status": "resync", "seq": seq}
+    if epoch is not None:
+        frame["epoch"] = epoch
+    return frame

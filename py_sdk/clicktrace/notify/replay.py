@@ -1,8 +1,11 @@
 """Per-client sequence numbers and a bounded, time-limited replay buffer.
 
-``append`` gives a frame the client's next ``seq`` (gap-free, from 1) and keeps it;
-``since`` returns what a reconnecting client missed, in order, or ``None`` when the buffer no
-longer covers the gap (the client must resync). The in-memory buffer serves one node; for many
+``append`` gives a frame the client's next ``seq`` (gap-free, from 1) and its ``epoch``, and
+keeps it; ``since`` returns what a reconnecting client missed, in order, or ``None`` when the
+buffer no longer covers the gap (the client must resync). The epoch names the numbering: a
+buffer that lost a client's counter (a restarted process, a flushed Redis) starts a new one,
+so a client presenting seqs of another epoch is told to resync instead of having its next
+outcomes skipped as already seen. The in-memory buffer serves one node; for many
 nodes use :class:`clicktrace.notify.replay_redis.RedisReplayBuffer`.
 """
 
@@ -14,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from clicktrace.ids import new_id
 from clicktrace.notify.frames import Frame
 
 __all__ = [
@@ -37,12 +41,19 @@ class ReplayBuffer(Protocol):
         """``frame`` with the client's next ``seq`` added, kept for replay."""
         ...
 
-    async def since(self, client_id: str, last_seq: int) -> list[Frame] | None:
-        """Frames after ``last_seq`` in order, or ``None`` if they can no longer be replayed."""
+    async def since(
+        self, client_id: str, last_seq: int, epoch: str | None = None
+    ) -> list[Frame] | None:
+        """Frames after ``last_seq`` in order, or ``None`` if they can no longer be replayed
+        (also when ``epoch`` is given and is not the client's current one)."""
         ...
 
     async def current(self, client_id: str) -> int:
         """The last ``seq`` given to the client (0 when none)."""
+        ...
+
+    async def epoch(self, client_id: str) -> str:
+        """The name of the client's current numbering (made now if it has none)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -59,6 +70,7 @@ def check_limits(max_frames: int, ttl_seconds: float, seq_ttl_seconds: float) ->
 class _Client:
     seq: int = 0
     touched: float = 0.0
+    epoch: str = field(default_factory=new_id)  # each new counter is a new numbering
     frames: deque[tuple[float, Frame]] = field(default_factory=deque)
 
 
@@ -99,19 +111,27 @@ class MemoryReplayBuffer:
         now = self._clock()
         if now >= self._next_sweep:
             self._sweep(now)
-        state = self._clients.get(client_id)
-        if state is None:
-            state = self._clients[client_id] = _Client()
+        state = self._state(client_id, now)
         state.seq += 1
-        state.touched = now
-        stamped = {"seq": state.seq, **frame}
+        stamped = {"seq": state.seq, "epoch": state.epoch, **frame}
         state.frames.append((now, stamped))
         self._prune(state, now)
         return stamped
 
-    async def since(self, client_id: str, last_seq: int) -> list[Frame] | None:
+    def _state(self, client_id: str, now: float) -> _Client:
+        state = self._clients.get(client_id)
+        if state is None:
+            state = self._clients[client_id] = _Client()
+        state.touched = now
+        return state
+
+    async def since(
+        self, client_id: str, last_seq: int, epoch: str | None = None
+    ) -> list[Frame] | None:
         state = self._clients.get(client_id)
         current = 0 if state is None else state.seq
+        if epoch is not None and (state is None or epoch != state.epoch):
+            return None  # seqs of another numbering (this process restarted, or forgot it)
         if last_seq > current:
             return None  # the client saw seqs this buffer never gave (e.g. a restart)
         if state is None or last_seq == current:
@@ -124,6 +144,9 @@ class MemoryReplayBuffer:
     async def current(self, client_id: str) -> int:
         state = self._clients.get(client_id)
         return 0 if state is None else state.seq
+
+    async def epoch(self, client_id: str) -> str:
+        return self._state(client_id, self._clock()).epoch
 
     async def aclose(self) -> None:
         self._clients.clear()

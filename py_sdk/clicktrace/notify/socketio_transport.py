@@ -1,8 +1,8 @@
 """Socket.IO transport: python-socketio's ``AsyncServer`` mounted in front of the app.
 
-A socket connects with ``auth: {"token", "last_seq"}``; without a valid token the connection
-is refused (``connect_error`` with message ``invalid_token``). Notifications are emitted to
-the room named by the client id, so python-socketio's managers (in memory, Redis, AMQP) carry
+A socket connects with ``auth: {"token", "last_seq", "epoch"}``; without a valid token the
+connection is refused (``connect_error`` with message ``invalid_token``). Notifications are
+emitted to the room named by the client id, so python-socketio's managers (in memory, Redis, AMQP) carry
 them to every node; on each node the manager hands them to the :class:`Hub`, which delivers
 them to each socket exactly once and in order.
 """
@@ -79,7 +79,7 @@ class SocketIOTransport:
             await self.manager.send_to(sid, frame)
 
         try:
-            self.hub.attach(sid, claims.client_id, send, hello.last_seq)
+            self.hub.attach(sid, claims.client_id, send, hello.last_seq, hello.epoch)
         except TooManyConnections:
             raise socketio.exceptions.ConnectionRefusedError("too_many_connections") from None
         await self.sio.enter_room(sid, claims.client_id)

@@ -1,9 +1,9 @@
 """Plain WebSocket transport: the route ``/clicktrace/ws``, one JSON text frame per notification.
 
-The client's first frame is the hello ``{"token", "last_seq"}``. Anything else closes the
-connection with a reason: no hello in time (1008 ``hello_timeout``), a binary frame (1003
-``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or fields (1008
-``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
+The client's first frame is the hello ``{"token", "last_seq", "epoch"}``. Anything else
+closes the connection with a reason: no hello in time (1008 ``hello_timeout``), a binary
+frame (1003 ``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or
+fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
 ``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
 and resumes), more sockets for one client than the cap (1008 ``too_many_connections``), a
 replay the buffer cannot serve (1011 ``unavailable``). Each connection writes from its own
@@ -118,7 +118,7 @@ class WebSocketTransport:
                     overflow.set()  # closed below; the client resumes from the buffer
 
             try:
-                delivery = self.hub.attach(ws, client_id, send, hello.last_seq)
+                delivery = self.hub.attach(ws, client_id, send, hello.last_seq, hello.epoch)
             except TooManyConnections:
                 raise _Rejected(1008, "too_many_connections") from None
             writer = asyncio.create_task(self._write(ws, queue))
