@@ -2,9 +2,9 @@
 
 A socket connects with ``auth: {"token", "last_seq", "epoch"}``; without a valid token the
 connection is refused (``connect_error`` with message ``invalid_token``). Notifications are
-emitted to the room named by the client id, so python-socketio's managers (in memory, Redis, AMQP) carry
-them to every node; on each node the manager hands them to the :class:`Hub`, which delivers
-them to each socket exactly once and in order.
+emitted to the room named by the client id, so python-socketio's managers (in memory, Redis,
+AMQP) carry them to every node; on each node the manager hands them to the :class:`Hub`,
+which delivers them to each socket exactly once and in order.
 """
 
 from __future__ import annotations
