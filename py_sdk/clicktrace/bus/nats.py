@@ -3,7 +3,7 @@
 Native headers are NATS headers; the message id goes in ``Nats-Msg-Id`` too, so JetStream
 drops a re-publish inside the stream's duplicate window. A consumer that dies leaves its
 messages unacked and JetStream redelivers them after ``ack_wait`` seconds. That is short
-(5 s: a restarted process resumes its dead predecessor's work promptly) because a live
+(3 s: a restarted process resumes its dead predecessor's work promptly) because a live
 consumer keeps extending it (``in_progress``) for every message of the batch in hand, however
 long its handler takes; ``max_deliver`` stops a message that kills every consumer, and the base
 dead-letters it on its last delivery. Dead letters go to the subject
@@ -80,7 +80,7 @@ class NatsBus(Bus):
 
     def __init__(
         self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
-        fetch_timeout: float = 1.0, ack_wait: float = 5.0, duplicate_window: float = 120.0,
+        fetch_timeout: float = 1.0, ack_wait: float = 3.0, duplicate_window: float = 120.0,
     ) -> None:
         self._nats = require("nats", "nats")
         self._api = require("nats.js.api", "nats")

@@ -78,7 +78,7 @@ class RedisBus(Bus):
     def __init__(
         self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
         block_ms: int = 1000, claim_idle_ms: int = 30_000, maxlen: int | None = None,
-        consumer_name: str | None = None, alive_ms: int = 5000,
+        consumer_name: str | None = None, alive_ms: int = 3000,
     ) -> None:
         """``alive_ms``: how long a consumer's heartbeat key outlives its last refresh (it is
         refreshed every third of that); a consumer silent for longer counts as dead."""
