@@ -33,20 +33,12 @@ from clicktrace.asgi.handlers import exception_handlers
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 from clicktrace.bus._optional import require
 from clicktrace.bus.base import Bus
-from clicktrace.health import (
-    Check,
-    bus_check,
-    correlations_check,
-    health_route,
-    journal_check,
-    outbox_check,
-    replay_check,
-)
-from clicktrace.journal import Journal, journal_route
-from clicktrace.journal import use as use_journal
+from clicktrace.journal.record import use as use_journal
 from clicktrace.notify.notifier import Notifier
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the journal, health and outbox modules load only when they are used
+    from clicktrace.health import Check
+    from clicktrace.journal import Journal
     from clicktrace.outbox.relay import OutboxRelay
 
 __all__ = ["install"]
@@ -95,6 +87,8 @@ def install(
     if browser_spans:
         ours.append(_browser_spans(verify, tracer_provider))
     if journal is not None:
+        from clicktrace.journal import journal_route
+
         ours.append(journal_route(journal, client_verifier=verify))
     if health:
         ours.append(_health(notifier, bus, relay, journal, checks))
@@ -118,6 +112,15 @@ def install(
 
 def _health(notifier: Notifier, bus: Bus | None, relay: OutboxRelay | None,
             journal: Journal | None, extra: Iterable[Check]) -> BaseRoute:
+    from clicktrace.health import (
+        bus_check,
+        correlations_check,
+        health_route,
+        journal_check,
+        outbox_check,
+        replay_check,
+    )
+
     found: list[Check] = [bus_check(bus)] if bus is not None else []
     if relay is not None:
         found.append(outbox_check(relay.outbox, relay.connect))
