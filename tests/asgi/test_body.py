@@ -206,3 +206,37 @@ def test_path_integer_examples_from_the_attack() -> None:
     assert path_int(" 1") is None and path_int("+1") is None
     assert path_int(str(2**63)) is None and path_int(str(2**63 - 1)) == 2**63 - 1
     assert path_int("7", maximum=5) is None
+
+
+@settings(settings.get_profile("clicktrace-round-trips"))
+@given(
+    st.lists(st.binary(max_size=64), max_size=12),
+    st.integers(min_value=0, max_value=300),
+    st.booleans(),
+)
+async def test_a_streamed_body_is_returned_whole_within_the_cap_and_cut_past_it(
+    chunks: list[bytes], cap: int, declare: bool
+) -> None:
+    pulled = 0
+
+    async def receive() -> Message:
+        nonlocal pulled
+        pulled += 1
+        index = pulled - 1
+        chunk = chunks[index] if index < len(chunks) else b""
+        return {"type": "http.request", "body": chunk, "more_body": index < len(chunks) - 1}
+
+    whole = b"".join(chunks)
+    headers = [(b"content-length", str(len(whole)).encode())] if declare else []
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    result = await read_body(Request(scope, receive), cap)
+    if len(whole) <= cap:
+        assert result == whole
+        return
+    assert isinstance(result, Refusal) and result.status == 413
+    if declare:
+        assert pulled == 0  # refused on the declared length alone
+    else:  # stopped at the first chunk that crossed the cap
+        sizes = [len(chunk) for chunk in chunks]
+        crossing = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > cap)
+        assert pulled == crossing + 1
