@@ -266,3 +266,17 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
         after = await recv(ws)
         assert (after["seq"], after["epoch"]) == (4, epoch)
+
+
+async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) -> None:
+    notifier, url = await start(serve, max_pending_per_peer=2)
+    async with connect(ws_url(url)) as first, connect(ws_url(url)):
+        async with connect(ws_url(url)) as third:
+            assert await closed_with(third) == (1008, "too_many_pending")
+        s = await session(url)
+        await first.send(json.dumps({"token": s["token"]}))  # authenticated: frees a place
+        await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
+        assert (await recv(first))["seq"] == 1
+        async with connect(ws_url(url)) as fourth:
+            await fourth.send(json.dumps({"token": s["token"]}))
+            assert (await recv(fourth))["seq"] == 1

@@ -21,6 +21,7 @@ from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit
 from clicktrace.bus._optional import require
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
+from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER
 from clicktrace.notify.producer import Producer
 from clicktrace.notify.replay import (
     DEFAULT_MAX_FRAMES,
@@ -30,7 +31,7 @@ from clicktrace.notify.replay import (
 )
 from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
 from clicktrace.notify.tokens import TokenSigner
-from clicktrace.notify.websocket_transport import HELLO_TIMEOUT_SECONDS, WebSocketTransport
+from clicktrace.notify.websocket_transport import WebSocketTransport
 
 __all__ = ["Notifier"]
 
@@ -69,6 +70,7 @@ class Notifier:
         max_connections_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
         session_rate: RateLimit | None = DEFAULT_SESSION_RATE,
         peer_of: PeerOf = peer_address,
+        max_pending_per_peer: int = MAX_PENDING_PER_PEER,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -93,13 +95,16 @@ class Notifier:
 
             self._transport = SocketIOTransport(
                 self.hub, signer, user_of=user_of, redis_url=redis_url, amqp_url=amqp_url,
-                channel=channel, cors_allowed_origins=cors_allowed_origins)
+                channel=channel, cors_allowed_origins=cors_allowed_origins,
+                hello_timeout=hello_timeout_seconds, max_pending_per_peer=max_pending_per_peer,
+                peer_of=peer_of)
         else:
             if amqp_url:
                 raise ValueError("the WebSocket transport fans out through Redis (redis_url)")
             self._transport = WebSocketTransport(
                 self.hub, signer, user_of=user_of, redis_url=redis_url, channel=channel,
-                path=prefix + "/ws", hello_timeout=hello_timeout_seconds)
+                path=prefix + "/ws", hello_timeout=hello_timeout_seconds,
+                max_pending_per_peer=max_pending_per_peer, peer_of=peer_of)
         self._producer = Producer(buffer, self._transport.publish,
                                   tracer_provider=tracer_provider)
         # ``await notifier.notify(client_id, correlation_id=..., status=...)`` sends to the

@@ -5,9 +5,10 @@ closes the connection with a reason: no hello in time (1008 ``hello_timeout``), 
 frame (1003 ``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or
 fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
 ``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
-and resumes), more sockets for one client than the cap (1008 ``too_many_connections``), a
-replay the buffer cannot serve (1011 ``unavailable``). Each connection writes from its own
-queue, so a slow socket never stalls the hub.
+and resumes), more sockets for one client than the cap (1008 ``too_many_connections``), more
+sockets awaiting their hello from one peer address than the cap (1008 ``too_many_pending``,
+see :class:`Pending`), a replay the buffer cannot serve (1011 ``unavailable``). Each
+connection writes from its own queue, so a slow socket never stalls the hub.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.fanout import RedisFanout
 from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
+from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER, Pending
+from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
 
-__all__ = ["HELLO_TIMEOUT_SECONDS", "MAX_QUEUED_FRAMES", "WebSocketTransport"]
+__all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
 
-HELLO_TIMEOUT_SECONDS = 10.0
 MAX_QUEUED_FRAMES = 1024
 _log = logging.getLogger("clicktrace.notify")
 
@@ -51,8 +54,13 @@ class WebSocketTransport:
         channel: str = "clicktrace",
         path: str = "/clicktrace/ws",
         hello_timeout: float = HELLO_TIMEOUT_SECONDS,
+        max_pending_per_peer: int = MAX_PENDING_PER_PEER,
+        peer_of: PeerOf = peer_address,
     ) -> None:
         self.hub = hub
+        self._pending = Pending(max_pending_per_peer)  # the deadline is _hello's wait_for
+        self._peer_of = peer_of
+        self._quiet = QuietLog(_log)
         self._signer = signer
         self._user_of = user_of
         self._hello_timeout = hello_timeout
@@ -106,8 +114,15 @@ class WebSocketTransport:
         queue: asyncio.Queue[Frame] = asyncio.Queue(MAX_QUEUED_FRAMES)
         overflow = asyncio.Event()
         writer: asyncio.Task[None] | None = None
+        peer = self._peer_of(ws.scope)
         try:
-            hello, client_id = await self._hello(ws)
+            if not self._pending.admit(ws, peer):
+                self._quiet.warn("too many WebSocket connections awaiting their hello", peer)
+                raise _Rejected(1008, "too_many_pending")
+            try:
+                hello, client_id = await self._hello(ws)
+            finally:
+                self._pending.settle(ws)
             if self._fanout is not None:
                 await self._fanout.start()
 
