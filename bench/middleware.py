@@ -101,15 +101,23 @@ def with_otel(exclude: list[Literal["receive", "send"]] | None) -> Callable[[], 
     return build
 
 
-def with_clicktrace(spans: bool) -> Callable[[], ASGIApp]:
+def with_clicktrace(spans: bool, lean: bool = True) -> Callable[[], ASGIApp]:
+    """clicktrace's middleware; ``lean=False`` records its span as an SDK span (the
+    ``CLICKTRACE_LEAN_SPANS=0`` setting), the way every release before lean spans did."""
+
     def build() -> ASGIApp:
         app = bare()
-        app.add_middleware(
-            ClicktraceMiddleware,
-            tracer_provider=sdk_provider() if spans else None,
-            client_verifier=None,
-            spans=spans,
-        )
+        os.environ["CLICKTRACE_LEAN_SPANS"] = "1" if lean else "0"
+        try:
+            app.add_middleware(
+                ClicktraceMiddleware,
+                tracer_provider=sdk_provider() if spans else None,
+                client_verifier=None,
+                spans=spans,
+            )
+            app.middleware_stack = app.build_middleware_stack()  # built (and reads it) now
+        finally:
+            del os.environ["CLICKTRACE_LEAN_SPANS"]
         return app
 
     return build
@@ -174,6 +182,7 @@ VARIANTS: dict[str, Callable[[], ASGIApp]] = {
     "otel asgi (no receive/send spans)": with_otel(["receive", "send"]),
     "clicktrace propagation-only": with_clicktrace(False),
     "clicktrace full": with_clicktrace(True),
+    "clicktrace full, SDK spans (CLICKTRACE_LEAN_SPANS=0)": with_clicktrace(True, lean=False),
     "reference: bare + one SDK span, 6 attributes": with_sdk_span,
     "reference: the same span as full opens it (remote parent, renamed)": with_sdk_span_as_full,
 }

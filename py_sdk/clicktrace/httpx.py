@@ -21,6 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
 from clicktrace.propagation import HEADER_KEYS, MAPPING_SETTER, inject
+from clicktrace.spans import get_tracer
 
 try:
     import httpx
@@ -117,7 +118,7 @@ class ClicktraceTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self._transport = transport if transport is not None else httpx.AsyncHTTPTransport()
         self._policy = HostPolicy(allowed_hosts, include_own=include_own)
-        self._tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
+        self._tracer = get_tracer(_SCOPE, tracer_provider=tracer_provider)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         span = _start(self._tracer, self._policy, request)
@@ -146,7 +147,7 @@ class ClicktraceSyncTransport(httpx.BaseTransport):
     ) -> None:
         self._transport = transport if transport is not None else httpx.HTTPTransport()
         self._policy = HostPolicy(allowed_hosts, include_own=include_own)
-        self._tracer = trace.get_tracer(_SCOPE, tracer_provider=tracer_provider)
+        self._tracer = get_tracer(_SCOPE, tracer_provider=tracer_provider)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         span = _start(self._tracer, self._policy, request)

@@ -51,6 +51,7 @@ from clicktrace.propagation.headers import (
     with_baggage,
 )
 from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED, traceparent_fields
+from clicktrace.spans import get_tracer
 
 __all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
 
@@ -115,7 +116,7 @@ class ClicktraceMiddleware:
             raise TypeError("client_verifier must be callable or None")
         self.app = app
         self._tracer = (
-            trace.get_tracer("clicktrace.asgi", tracer_provider=tracer_provider) if spans else None
+            get_tracer("clicktrace.asgi", tracer_provider=tracer_provider) if spans else None
         )
         self._verify = client_verifier
         self._strict = strict

@@ -38,6 +38,7 @@ from clicktrace.bus.types import (
 )
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
+from clicktrace.spans import get_tracer
 
 __all__ = ["Bus", "BusNotRunning"]
 
@@ -63,9 +64,7 @@ class Bus(ABC):
     """Seconds ``close()`` lets listeners stop by themselves before cancelling them."""
 
     def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
-        self._tracer = trace.get_tracer(
-            "clicktrace.bus", __version__, tracer_provider=tracer_provider
-        )
+        self._tracer = get_tracer("clicktrace.bus", __version__, tracer_provider=tracer_provider)
         self._subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False  # publishing allowed

@@ -18,6 +18,7 @@ from clicktrace.journal.record import record
 from clicktrace.notify.frames import EVENT, Frame, build_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import METADATA_KEYS, inject
+from clicktrace.spans import get_tracer
 
 __all__ = ["Notify", "Producer", "Publish"]
 
@@ -51,7 +52,7 @@ class Producer:
     ) -> None:
         self.buffer = buffer
         self._publish = publish
-        self._tracer = trace.get_tracer("clicktrace.notify", tracer_provider=tracer_provider)
+        self._tracer = get_tracer("clicktrace.notify", tracer_provider=tracer_provider)
 
     async def notify(
         self,

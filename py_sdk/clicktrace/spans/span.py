@@ -1,0 +1,295 @@
+"""``LeanSpan``: a recording span whose hot path only stores what it is given.
+
+The SDK's span validates and bounds every attribute under a lock as it is set, builds bounded
+lists for events and links, and copies itself into a ``ReadableSpan`` at the end. A lean span
+keeps the raw operations (the start attributes, later sets, events, links) and is itself the
+``ReadableSpan`` handed to the span processors at ``end()``: the SDK's own ``BoundedAttributes``
+and ``BoundedList`` are applied when an exporter first reads the span, on the export thread, so
+limits, cleaning and drop counts come out exactly as the SDK's would. After ``end()`` a span
+no longer changes (as with the SDK, later calls are ignored with a warning), so handing out
+``self`` is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Mapping, Sequence
+from time import time_ns
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace as trace_api
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.semconv._incubating.attributes.exception_attributes import (
+    EXCEPTION_ESCAPED,
+)
+from opentelemetry.semconv.attributes.exception_attributes import (
+    EXCEPTION_MESSAGE,
+    EXCEPTION_STACKTRACE,
+    EXCEPTION_TYPE,
+)
+from opentelemetry.trace import Link, SpanContext, SpanKind
+from opentelemetry.trace.status import Status, StatusCode
+from opentelemetry.util import types
+
+if TYPE_CHECKING:
+    from clicktrace.spans.tracer import LeanTracer
+
+__all__ = ["LeanSpan"]
+
+_LOG = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's warnings, under its name
+_UNSET = Status(StatusCode.UNSET)
+_PLAIN = (str, bool, int, float)
+_Op = tuple[str, Any] | Mapping[str, Any]
+
+
+class LeanSpan(trace_api.Span, ReadableSpan):
+    """A recording span (see the module docstring); made by :class:`LeanTracer` only."""
+
+    def __init__(
+        self,
+        tracer: LeanTracer,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: types.Attributes,
+        links: Sequence[Link],
+        start_time: int | None,
+        record_exception: bool,
+        set_status_on_exception: bool,
+    ) -> None:
+        # ReadableSpan.__init__ is not called: its fields are set here, the lazy ones below.
+        self._tracer = tracer
+        self._name = name
+        self._context: SpanContext = context
+        self._parent = parent
+        self._kind = kind
+        self._resource = tracer.resource
+        self._instrumentation_scope = tracer.scope
+        self._instrumentation_info = tracer.info
+        self._status = _UNSET
+        self._start_time = start_time if start_time is not None else time_ns()
+        self._end_time: int | None = None
+        self._record_exception = record_exception
+        self._set_status_on_exception = set_status_on_exception
+        self._ops: list[_Op] = [dict(attributes)] if attributes else []
+        self._raw_events: list[tuple[str, types.Attributes, int]] = []
+        self._raw_links: list[Link] = [link for link in links if _valid_link(link)] if links else []
+        self._bounded: tuple[Mapping[str, Any], int] | None = None
+        self._bounded_events: BoundedList[Any] | None = None
+        self._bounded_links: BoundedList[Any] | None = None
+
+    # -- the API the app calls ----------------------------------------------------------
+
+    def get_span_context(self) -> SpanContext:
+        return self._context
+
+    def is_recording(self) -> bool:
+        return self._end_time is None
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Setting attribute on ended span.")
+            return
+        self._ops.append((key, value))
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Setting attribute on ended span.")
+            return
+        self._ops.append(dict(attributes))
+
+    def add_event(
+        self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
+    ) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Tried calling %s on an ended span.", "_add_event")
+            return
+        when = time_ns() if timestamp is None else timestamp
+        self._raw_events.append((name, dict(attributes) if attributes else None, when))
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if not _valid_link(Link(context, attributes)):
+            return
+        if self._end_time is not None:
+            _LOG.warning("Tried calling %s on an ended span.", "_add_link")
+            return
+        self._raw_links.append(Link(context, dict(attributes) if attributes else None))
+
+    def update_name(self, name: str) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Tried calling %s on an ended span.", "update_name")
+            return
+        self._name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Tried calling %s on an ended span.", "set_status")
+            return
+        # The SDK's rules: OK is final; UNSET is never set.
+        if self._status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is StatusCode.UNSET:
+                return
+            if description is not None:
+                _LOG.warning(
+                    "Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                    description,
+                )
+            self._status = status
+        elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+            self._status = Status(status, description)
+
+    def record_exception(
+        self,
+        exception: BaseException,
+        attributes: types.Attributes = None,
+        timestamp: int | None = None,
+        escaped: bool = False,
+    ) -> None:
+        module = type(exception).__module__
+        qualname = type(exception).__qualname__
+        recorded: dict[str, Any] = {
+            EXCEPTION_TYPE: f"{module}.{qualname}" if module and module != "builtins" else qualname,
+            EXCEPTION_MESSAGE: str(exception),
+            EXCEPTION_STACKTRACE: "".join(traceback.format_exception(exception)),
+            EXCEPTION_ESCAPED: str(escaped),
+        }
+        if attributes:
+            recorded.update(attributes)
+        self.add_event("exception", recorded, timestamp)
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._end_time is not None:
+            _LOG.warning("Calling end() on an ended span.")
+            return
+        self._end_time = end_time if end_time is not None else time_ns()
+        self._tracer.processor.on_end(self)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if exc_val is not None and self.is_recording():
+            if self._record_exception:
+                self.record_exception(exc_val, escaped=True)
+            if self._set_status_on_exception:
+                self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(name="{self._name}", context={self._context})'
+
+    # -- what exporters read: bounded on first read, as the SDK bounds as it goes --------
+
+    @property
+    def attributes(self) -> types.Attributes:
+        return self._attributes_bounded()[0]
+
+    @property
+    def dropped_attributes(self) -> int:
+        return self._attributes_bounded()[1]
+
+    @property
+    def events(self) -> Sequence[Event]:
+        return self._events_bounded()
+
+    @property
+    def dropped_events(self) -> int:
+        return int(self._events_bounded().dropped)
+
+    @property
+    def links(self) -> Sequence[Link]:
+        return self._links_bounded()
+
+    @property
+    def dropped_links(self) -> int:
+        return int(self._links_bounded().dropped)
+
+    def _attributes_bounded(self) -> tuple[Mapping[str, Any], int]:
+        if self._bounded is None:
+            self._bounded = _bound(self._ops, self._tracer.limits)
+        return self._bounded
+
+    def _events_bounded(self) -> BoundedList[Any]:
+        if self._bounded_events is None:
+            limits = self._tracer.limits
+            self._bounded_events = BoundedList.from_seq(
+                limits.max_events,
+                [
+                    Event(name, _frozen(attrs, limits.max_event_attributes, limits), ts)
+                    for name, attrs, ts in self._raw_events
+                ],
+            )
+        return self._bounded_events
+
+    def _links_bounded(self) -> BoundedList[Any]:
+        if self._bounded_links is None:
+            limits = self._tracer.limits
+            self._bounded_links = BoundedList.from_seq(
+                limits.max_links,
+                [
+                    Link(link.context, _frozen(link.attributes, limits.max_link_attributes, limits))
+                    for link in self._raw_links
+                ],
+            )
+        return self._bounded_links
+
+
+def _valid_link(link: Link | None) -> bool:
+    """The SDK's rule: a link needs a valid context, or attributes or a trace state."""
+    if not link:
+        return False
+    context = link.context
+    return bool(context and (context.is_valid or (link.attributes or context.trace_state)))
+
+
+def _frozen(
+    attributes: types.Attributes, maxlen: int | None, limits: SpanLimits
+) -> BoundedAttributes:
+    return BoundedAttributes(
+        maxlen, attributes, immutable=True, max_value_len=limits.max_attribute_length
+    )
+
+
+def _bound(ops: list[_Op], limits: SpanLimits) -> tuple[Mapping[str, Any], int]:
+    """The attributes as the SDK's ``BoundedAttributes`` would hold them after the same
+    operations, and how many were dropped. The common case (plain values within the limits)
+    takes a plain dict; anything else replays the operations through the SDK's own class."""
+    maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
+    plain: dict[str, Any] = {}
+    for op in ops:
+        items = op.items() if isinstance(op, Mapping) else (op,)
+        for key, value in items:
+            if (
+                type(key) is not str
+                or not key
+                or type(value) not in _PLAIN
+                or (max_value_len is not None and type(value) is str and len(value) > max_value_len)
+            ):
+                return _replay(ops, maxlen, max_value_len)
+            plain.pop(key, None)  # a re-set key moves to the end, as in BoundedAttributes
+            plain[key] = value
+    if maxlen is not None and len(plain) > maxlen:
+        return _replay(ops, maxlen, max_value_len)
+    return MappingProxyType(plain), 0
+
+
+def _replay(
+    ops: list[_Op], maxlen: int | None, max_value_len: int | None
+) -> tuple[Mapping[str, Any], int]:
+    bounded = BoundedAttributes(maxlen, None, immutable=False, max_value_len=max_value_len)
+    for op in ops:
+        if isinstance(op, Mapping):
+            bounded._set_items(op)
+        else:
+            bounded[op[0]] = op[1]
+    bounded._immutable = True
+    return bounded, bounded.dropped
