@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
 from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, InstrumentationScope
 from opentelemetry.semconv._incubating.attributes.exception_attributes import (
     EXCEPTION_ESCAPED,
 )
@@ -49,6 +51,18 @@ _Op = tuple[str, Any] | Mapping[str, Any]
 class LeanSpan(trace_api.Span, ReadableSpan):
     """A recording span (see the module docstring); made by :class:`LeanTracer` only."""
 
+    _context: SpanContext
+    _ops: list[_Op]
+    _status: Status = _UNSET
+    _end_time: int | None = None
+    _record_exception = True
+    _set_status_on_exception = True
+    _raw_events: list[tuple[str, types.Attributes, int]] | tuple[()] = ()
+    _raw_links: list[Link] | tuple[()] = ()
+    _bounded: tuple[Mapping[str, Any], int] | None = None
+    _bounded_events: BoundedList[Any] | None = None
+    _bounded_links: BoundedList[Any] | None = None
+
     def __init__(
         self,
         tracer: LeanTracer,
@@ -62,26 +76,21 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         record_exception: bool,
         set_status_on_exception: bool,
     ) -> None:
-        # ReadableSpan.__init__ is not called: its fields are set here, the lazy ones below.
+        # ReadableSpan.__init__ is not called: the hot path sets only what differs from the
+        # class defaults below; resource and scope are read from the tracer.
         self._tracer = tracer
         self._name = name
-        self._context: SpanContext = context
+        self._context = context
         self._parent = parent
         self._kind = kind
-        self._resource = tracer.resource
-        self._instrumentation_scope = tracer.scope
-        self._instrumentation_info = tracer.info
-        self._status = _UNSET
         self._start_time = start_time if start_time is not None else time_ns()
-        self._end_time: int | None = None
-        self._record_exception = record_exception
-        self._set_status_on_exception = set_status_on_exception
-        self._ops: list[_Op] = [dict(attributes)] if attributes else []
-        self._raw_events: list[tuple[str, types.Attributes, int]] = []
-        self._raw_links: list[Link] = [link for link in links if _valid_link(link)] if links else []
-        self._bounded: tuple[Mapping[str, Any], int] | None = None
-        self._bounded_events: BoundedList[Any] | None = None
-        self._bounded_links: BoundedList[Any] | None = None
+        self._ops = [dict(attributes)] if attributes else []
+        if links:
+            self._raw_links = [link for link in links if _valid_link(link)]
+        if not record_exception:
+            self._record_exception = False
+        if not set_status_on_exception:
+            self._set_status_on_exception = False
 
     # -- the API the app calls ----------------------------------------------------------
 
@@ -110,7 +119,11 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             _LOG.warning("Tried calling %s on an ended span.", "_add_event")
             return
         when = time_ns() if timestamp is None else timestamp
-        self._raw_events.append((name, dict(attributes) if attributes else None, when))
+        event = (name, dict(attributes) if attributes else None, when)
+        if self._raw_events:
+            self._raw_events.append(event)
+        else:
+            self._raw_events = [event]
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if not _valid_link(Link(context, attributes)):
@@ -118,7 +131,11 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         if self._end_time is not None:
             _LOG.warning("Tried calling %s on an ended span.", "_add_link")
             return
-        self._raw_links.append(Link(context, dict(attributes) if attributes else None))
+        link = Link(context, dict(attributes) if attributes else None)
+        if self._raw_links:
+            self._raw_links.append(link)
+        else:
+            self._raw_links = [link]
 
     def update_name(self, name: str) -> None:
         if self._end_time is not None:
@@ -169,7 +186,8 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             _LOG.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else time_ns()
-        self._tracer.processor.on_end(self)
+        for processor in self._tracer.processors:
+            processor.on_end(self)
 
     def __exit__(
         self,
@@ -188,6 +206,18 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'
 
     # -- what exporters read: bounded on first read, as the SDK bounds as it goes --------
+
+    @property
+    def resource(self) -> Resource:
+        return self._tracer.resource
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope | None:
+        return self._tracer.scope
+
+    @property
+    def instrumentation_info(self) -> InstrumentationInfo | None:
+        return self._tracer.info
 
     @property
     def attributes(self) -> types.Attributes:

@@ -16,13 +16,21 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from opentelemetry import context as context_api
 from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import SpanProcessor, Tracer
 from opentelemetry.sdk.trace import sampling as sdk_sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.trace import Link, SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace import (
+    DEFAULT_TRACE_STATE,
+    Link,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    TraceState,
+)
 from opentelemetry.util import types
 
 from clicktrace.spans.span import LeanSpan
@@ -32,7 +40,18 @@ __all__ = ["LeanTracer", "lean_eligible"]
 _SAMPLED = TraceFlags.SAMPLED
 _RANDOM = TraceFlags.RANDOM_TRACE_ID
 _FLAGS = {flags: TraceFlags(flags) for flags in range(256)}
-_get_current_span = trace_api.get_current_span
+_get_current = context_api.get_current
+_SpanContextTuple = SpanContext
+_new_context = tuple.__new__
+
+
+def _span_key() -> str:
+    """The key of the current span in a ``Context``, found through the public API."""
+    (key,) = trace_api.set_span_in_context(trace_api.INVALID_SPAN, context_api.Context())
+    return key
+
+
+_SPAN_KEY = _span_key()
 
 
 def _needs_live_spans(processor: SpanProcessor) -> bool:
@@ -83,13 +102,17 @@ class LeanTracer(trace_api.Tracer):
         self.limits = sdk._span_limits
         self._ids = sdk.id_generator
         self._checked: object = None
+        self.processors: tuple[SpanProcessor, ...] = ()
+        """The provider's processors, called directly at a lean span's end."""
         self._lean = False
         self._default = _default_sampler(sdk.sampler)
 
     def _is_lean(self) -> bool:
-        processors = getattr(self.processor, "_span_processors", None)
+        processors: Any = getattr(self.processor, "_span_processors", None)
         if processors is not self._checked:
             self._checked, self._lean = processors, lean_eligible(self.sdk)
+            if self._lean:
+                self.processors = processors  # a tuple: lean_eligible checked it
         return self._lean
 
     def start_span(
@@ -112,7 +135,12 @@ class LeanTracer(trace_api.Tracer):
                 record_exception, set_status_on_exception,
             )
         links = links or ()
-        parent: SpanContext | None = _get_current_span(context).get_span_context()
+        current: trace_api.Span | None = (
+            context if context is not None else _get_current()
+        ).get(_SPAN_KEY)  # type: ignore[assignment]
+        parent: SpanContext | None = (
+            current.get_span_context() if isinstance(current, trace_api.Span) else None
+        )
         if parent is not None and not isinstance(parent, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
         if parent is None or not parent.is_valid:
@@ -135,8 +163,12 @@ class LeanTracer(trace_api.Tracer):
             self._ids.is_trace_id_random() if parent is None else parent.trace_flags.random_trace_id
         ):
             flags |= _RANDOM
-        span_context = SpanContext(
-            trace_id, self._ids.generate_span_id(), False, _FLAGS[flags], trace_state
+        # Both ids are valid (the parent's, or the id generator's), so the tuple is built as
+        # SpanContext.__new__ would build it, without re-checking them.
+        span_context = _new_context(
+            _SpanContextTuple,
+            (trace_id, self._ids.generate_span_id(), False, _FLAGS[flags],
+             trace_state if trace_state is not None else DEFAULT_TRACE_STATE, True),
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
