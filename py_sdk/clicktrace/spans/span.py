@@ -44,7 +44,6 @@ __all__ = ["LeanSpan"]
 
 _LOG = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's warnings, under its name
 _UNSET = Status(StatusCode.UNSET)
-_PLAIN = (str, bool, int, float)
 _Op = tuple[str, Any] | Mapping[str, Any]
 
 
@@ -250,27 +249,39 @@ class LeanSpan(trace_api.Span, ReadableSpan):
 
     def _events_bounded(self) -> BoundedList[Any]:
         if self._bounded_events is None:
-            limits = self._tracer.limits
-            self._bounded_events = BoundedList.from_seq(
-                limits.max_events,
-                [
-                    Event(name, _frozen(attrs, limits.max_event_attributes, limits), ts)
-                    for name, attrs, ts in self._raw_events
-                ],
-            )
+            if not self._raw_events:
+                self._bounded_events = _NOTHING  # the common case: no events
+            else:
+                limits = self._tracer.limits
+                self._bounded_events = BoundedList.from_seq(
+                    limits.max_events,
+                    [
+                        Event(name, _frozen(attrs, limits.max_event_attributes, limits), ts)
+                        for name, attrs, ts in self._raw_events
+                    ],
+                )
         return self._bounded_events
 
     def _links_bounded(self) -> BoundedList[Any]:
         if self._bounded_links is None:
-            limits = self._tracer.limits
-            self._bounded_links = BoundedList.from_seq(
-                limits.max_links,
-                [
-                    Link(link.context, _frozen(link.attributes, limits.max_link_attributes, limits))
-                    for link in self._raw_links
-                ],
-            )
+            if not self._raw_links:
+                self._bounded_links = _NOTHING
+            else:
+                limits = self._tracer.limits
+                self._bounded_links = BoundedList.from_seq(
+                    limits.max_links,
+                    [
+                        Link(link.context, _frozen(link.attributes, limits.max_link_attributes,
+                                                   limits))
+                        for link in self._raw_links
+                    ],
+                )
         return self._bounded_links
+
+
+# Shared by every span without events (or links): empty, nothing dropped, never appended to
+# (an ended span's lists are only read).
+_NOTHING: BoundedList[Any] = BoundedList(0)
 
 
 def _valid_link(link: Link | None) -> bool:
@@ -296,14 +307,14 @@ def _bound(ops: list[_Op], limits: SpanLimits) -> tuple[Mapping[str, Any], int]:
     maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
     plain: dict[str, Any] = {}
     for op in ops:
-        items = op.items() if isinstance(op, Mapping) else (op,)
-        for key, value in items:
-            if (
-                type(key) is not str
-                or not key
-                or type(value) not in _PLAIN
-                or (max_value_len is not None and type(value) is str and len(value) > max_value_len)
-            ):
+        for key, value in op.items() if type(op) is dict else (op,):
+            kind: type[Any] = type(value)
+            if kind is str:
+                if max_value_len is not None and len(value) > max_value_len:
+                    return _replay(ops, maxlen, max_value_len)
+            elif kind is not bool and kind is not int and kind is not float:
+                return _replay(ops, maxlen, max_value_len)
+            if type(key) is not str or not key:
                 return _replay(ops, maxlen, max_value_len)
             plain.pop(key, None)  # a re-set key moves to the end, as in BoundedAttributes
             plain[key] = value
@@ -317,9 +328,9 @@ def _replay(
 ) -> tuple[Mapping[str, Any], int]:
     bounded = BoundedAttributes(maxlen, None, immutable=False, max_value_len=max_value_len)
     for op in ops:
-        if isinstance(op, Mapping):
+        if type(op) is dict:
             bounded._set_items(op)
         else:
-            bounded[op[0]] = op[1]
+            bounded[op[0]] = op[1]  # type: ignore[index]
     bounded._immutable = True
     return bounded, bounded.dropped
