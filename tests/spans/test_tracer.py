@@ -26,7 +26,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from clicktrace.spans import LeanSpan, LeanTracer, get_tracer
+from clicktrace.spans import get_tracer
+from clicktrace.spans.span import LeanSpan
+from clicktrace.spans.tracer import LeanTracer
 
 Scenario = Callable[[trace.Tracer, TracerProvider], None]
 
