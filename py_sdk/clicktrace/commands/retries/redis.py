@@ -1,9 +1,11 @@
 """Command claims in Redis, shared by every node, expiring after a TTL.
 
-Redis is not in the command's transaction: a process killed between applying a command and
-recording its answer leaves a claim without an answer, which expires after
-``pending_seconds`` and then lets a retry apply the command again. Where the command writes
-to SQL, a SQL store in the same transaction has no such window.
+Redis is not in the command's transaction, so let ``apply`` commit its own writes before it
+returns: the answer is recorded only after that. A process killed between the commit and the
+record leaves a claim without an answer, which expires after ``pending_seconds`` and then lets
+a retry apply the command again (twice, never lost). Recording before a transaction commits
+would be worse: a failed commit would leave an answer for a command never applied. Where the
+command writes to SQL, a SQL store in the same transaction has neither window.
 """
 
 from __future__ import annotations

@@ -1,0 +1,115 @@
+"""A process SIGKILLed between applying a command and committing: the claim goes with the
+command's write, so the retry is applied exactly once (real SQLite file, real PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import asyncpg
+import pytest
+
+from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
+from clicktrace.ids import new_id
+
+PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Claims the command, writes its event, records its answer, says so, and waits to be killed
+# before it commits.
+CHILD = """
+import asyncio, sys
+from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
+
+async def main() -> None:
+    kind, target, table, events = sys.argv[1:5]
+    if kind == "sqlite":
+        import aiosqlite
+        store = SqliteRetryStore(table)
+        conn = await aiosqlite.connect(target, isolation_level=None)
+        await conn.execute("BEGIN IMMEDIATE")
+        assert await store.claim("key", conn) is None
+        await conn.execute(f"INSERT INTO {events} VALUES ('first')")
+    else:
+        import asyncpg
+        store = PostgresRetryStore(table)
+        conn = await asyncpg.connect(target)
+        await conn.transaction().start()
+        assert await store.claim("key", conn) is None
+        await conn.execute(f"INSERT INTO {events} VALUES ('first')")
+    await store.record("key", Answer(202, b"first"), conn)
+    print("applied", flush=True)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def killed_after_applying(kind: str, target: str, table: str, events: str) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", CHILD, kind, target, table, events,
+        stdout=asyncio.subprocess.PIPE, env={**os.environ},
+    )
+    assert child.stdout is not None
+    assert await asyncio.wait_for(child.stdout.readline(), 30) == b"applied\n"
+    child.send_signal(signal.SIGKILL)
+    assert await child.wait() == -signal.SIGKILL
+
+
+async def retry(store: Any, conn: Any, append: Any) -> Answer | None:
+    """What once() does for the retry, inside its transaction."""
+    first = await store.claim("key", conn)
+    if first is None:
+        await append()
+        await store.record("key", Answer(202, b"retry"), conn)
+    return first  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
+    kind: str, tmp_path: Path
+) -> None:
+    suffix = new_id().lower()
+    table, events = f"commands_{suffix}", f"events_{suffix}"
+    if kind == "sqlite":
+        target = str(tmp_path / "db.sqlite")
+        store: Any = SqliteRetryStore(table)
+        async with aiosqlite.connect(target) as setup:
+            await setup.execute("PRAGMA journal_mode = WAL")
+            await setup.execute(f"CREATE TABLE {events} (event TEXT NOT NULL)")
+            await store.create_tables(setup)
+            await setup.commit()
+        await killed_after_applying(kind, target, table, events)
+        answers = []
+        async with aiosqlite.connect(target, isolation_level=None) as conn:
+            for _ in range(2):
+                await conn.execute("BEGIN IMMEDIATE")
+                answers.append(await retry(store, conn, lambda: conn.execute(
+                    f"INSERT INTO {events} VALUES ('retry')")))
+                await conn.execute("COMMIT")
+            async with conn.execute(f"SELECT event FROM {events}") as rows:
+                applied = [row[0] for row in await rows.fetchall()]
+    else:
+        target = PG_DSN
+        store = PostgresRetryStore(table)
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            await conn.execute(f"CREATE TABLE {events} (event TEXT NOT NULL)")
+            await store.create_tables(conn)
+            await killed_after_applying(kind, target, table, events)
+            answers = []
+            for _ in range(2):
+                async with conn.transaction():
+                    answers.append(await retry(store, conn, lambda: conn.execute(
+                        f"INSERT INTO {events} VALUES ('retry')")))
+            applied = [row[0] for row in await conn.fetch(f"SELECT event FROM {events}")]
+        finally:
+            await conn.execute(f"DROP TABLE IF EXISTS {events}; DROP TABLE IF EXISTS {table}")
+            await conn.close()
+    # the killed attempt left nothing: its retry applied it, and the next retry was answered
+    assert applied == ["retry"]
+    assert answers == [None, Answer(202, b"retry")]
