@@ -85,6 +85,9 @@ async def test_a_calls_b_in_one_trace_and_one_correlation(
     assert client_span.attributes["http.request.method"] == "GET"
     assert client_span.attributes["server.address"] == "catalog"
     assert client_span.attributes["http.response.status_code"] == 200
+    for span in spans:
+        assert span.attributes is not None
+        assert span.attributes["clicktrace.correlation_id"] == CORRELATION_ID
 
 
 def recorder(status: int = 200) -> tuple[list[httpx.Request], httpx.MockTransport]:

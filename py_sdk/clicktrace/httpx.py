@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
+from clicktrace import context as click_context
 from clicktrace.propagation import HEADER_KEYS, MAPPING_SETTER, inject
 from clicktrace.spans import get_tracer
 
@@ -74,6 +75,9 @@ def _start(tracer: trace.Tracer, policy: HostPolicy, request: httpx.Request) -> 
     }
     if url.port is not None:
         attributes["server.port"] = url.port
+    click = click_context.current()
+    if click is not None:  # every span of a click is found by the id, third-party calls too
+        attributes["clicktrace.correlation_id"] = click.correlation_id
     span = tracer.start_span(method, kind=SpanKind.CLIENT, attributes=attributes)
     if policy.allows(url.host):
         # Without an SDK provider the span is invalid: then pass the caller's context on as is.
