@@ -1,7 +1,8 @@
 """The README's screenshot of the demo: one confirmed click, one the fault panel made fail
-three times (dead-lettered), the waterfalls of both. Run against a running demo::
+three times (dead-lettered), the waterfalls of both. Run against a fresh demo (the README's
+is ``make demo-distributed``)::
 
-    .venv/bin/python -m e2e.screenshot http://127.0.0.1:8000 docs/demo-waterfall.png
+    .venv/bin/python -m e2e.screenshot http://127.0.0.1:8001 docs/demo-waterfall.png
 """
 
 from __future__ import annotations
