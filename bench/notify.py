@@ -51,8 +51,10 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
     if kind != "plain":
         # A recording SDK provider without exporters: spans cost what they cost in production.
         provider = TracerProvider() if kind == "clicktrace" else NoOpTracerProvider()
+        # All the bench's clients come from one address, 50 connecting at a time.
         notifier = Notifier(TokenSigner(SECRET), "socketio", redis_url=redis_url,
-                            channel=channel, tracer_provider=provider)
+                            channel=channel, tracer_provider=provider,
+                            max_pending_per_peer=10_000)
         sio = notifier.sio
     else:
         manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
