@@ -11,9 +11,6 @@ Dead letters go to the stream ``<topic>:dlq:<group>``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,6 +19,7 @@ from opentelemetry.trace import TracerProvider
 
 from clicktrace.bus._optional import require
 from clicktrace.bus.base import Bus
+from clicktrace.bus.redis_alive import Heartbeat, dead_consumers, text
 from clicktrace.bus.types import Delivery, Subscription
 from clicktrace.ids import new_id
 
@@ -32,12 +30,6 @@ __all__ = ["RedisBus"]
 
 BODY = b"body"
 DEAD_CONSUMER_IDLES = 10  # idle for this many claim periods, nothing pending: gone
-ALIVE_PREFIX = "clicktrace:alive:"
-log = logging.getLogger("clicktrace.bus")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _dlq(topic: str, group: str) -> str:
@@ -93,7 +85,7 @@ class RedisBus(Bus):
         self._close_grace = block_ms / 1000 + 1
         self.consumer_name = consumer_name or new_id()
         self._client_: Redis | None = None
-        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def _client(self) -> Redis:
@@ -105,31 +97,16 @@ class RedisBus(Bus):
         client: Redis = self._redis.Redis.from_url(self._url)
         await client.ping()
         self._client_ = client
-        await self._beat()
-        self._heartbeat = asyncio.create_task(self._beating(), name="clicktrace redis heartbeat")
+        self._heartbeat = Heartbeat(client, self.consumer_name, self._alive_ms)
+        await self._heartbeat.start()
 
     async def _disconnect(self) -> None:
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
-            heartbeat.cancel()
-            await asyncio.gather(heartbeat, return_exceptions=True)
+            await heartbeat.stop()
         client, self._client_ = self._client_, None
         if client is not None:
-            # Gone on purpose: whatever it left pending is for the others to take now.
-            with contextlib.suppress(Exception):
-                await client.delete(ALIVE_PREFIX + self.consumer_name)
             await client.aclose()
-
-    async def _beat(self) -> None:
-        await self._client.set(ALIVE_PREFIX + self.consumer_name, b"1", px=self._alive_ms)
-
-    async def _beating(self) -> None:
-        while True:
-            await asyncio.sleep(self._alive_ms / 3000)
-            try:
-                await self._beat()
-            except Exception:
-                log.warning("clicktrace bus: redis heartbeat failed; retrying", exc_info=True)
 
     async def _ping(self) -> None:
         await self._client.ping()
@@ -190,19 +167,9 @@ class RedisBus(Bus):
         await self._forget_dead_consumers(sub)
 
     async def _take_over_dead(self, sub: Subscription) -> None:
-        """Claim, and handle now, the entries pending on consumers whose heartbeat is gone.
-
-        Also idle in the group for ``alive_ms``: a consumer of a version without heartbeats
-        (or one just starting) is not robbed while it still reads."""
-        consumers: Any = await self._client.xinfo_consumers(sub.topic, sub.group)
-        for consumer in consumers:
-            name = _text(consumer["name"])
-            if name == self.consumer_name or not int(consumer["pending"]):
-                continue
-            if int(consumer["idle"]) <= self._alive_ms:
-                continue
-            if await self._client.exists(ALIVE_PREFIX + name):
-                continue
+        """Claim, and handle now, the entries pending on consumers whose heartbeat is gone."""
+        for name in await dead_consumers(self._client, sub.topic, sub.group,
+                                         self.consumer_name, self._alive_ms):
             while self._consuming:
                 pending: Any = await self._client.xpending_range(
                     sub.topic, sub.group, min="-", max="+", count=self._batch,
@@ -211,7 +178,7 @@ class RedisBus(Bus):
                 if not pending:
                     break
                 ids = [p["message_id"] for p in pending]
-                counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
+                counts = {text(p["message_id"]): int(p["times_delivered"]) for p in pending}
                 claimed: Any = await self._client.xclaim(
                     sub.topic, sub.group, self.consumer_name, 0, ids
                 )
@@ -220,7 +187,7 @@ class RedisBus(Bus):
                         await self._client.xack(sub.topic, sub.group, entry_id)
                         continue
                     # XCLAIM counted one more delivery: the attempts carry on from there.
-                    count = counts.get(_text(entry_id), 0) + 1
+                    count = counts.get(text(entry_id), 0) + 1
                     await self._deliver(sub, _Delivery(self, sub, entry_id, fields, count))
                 if len(pending) < self._batch:
                     break
