@@ -31,6 +31,7 @@ BROKERS = {
     "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
     "nats": "nats://127.0.0.1:4222",
 }
+TRACE_UI = "http://traces.invalid/trace/{trace_id}"
 HONCHO = Path(sys.executable).with_name("honcho")
 
 
@@ -97,7 +98,7 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "PYTHON": sys.executable, "PYTHONUNBUFFERED": "1",
             "CLICKTRACE_BUS_URL": bus_url, "CLICKTRACE_TRANSPORT": transport,
             "CLICKTRACE_REDIS_URL": REDIS_URL, "CLICKTRACE_DATABASE_URL": PG_DSN,
-            "CLICKTRACE_JOURNAL_URL": REDIS_URL,
+            "CLICKTRACE_JOURNAL_URL": REDIS_URL, "CLICKTRACE_TRACE_URL": TRACE_UI,
             "CLICKTRACE_SECRET": secrets.token_hex(16),
             "CLICKTRACE_TOPIC": f"products-{name}", "CLICKTRACE_CHANNEL": f"e2e-{name}",
             "CLICKTRACE_PG_SCHEMA": f"e2e_{name}",
