@@ -186,6 +186,8 @@ class ClicktraceMiddleware:
         finally:
             if journaled and status:
                 _journal(status, scope)
+                if own and 400 <= status < 500:  # the edge decided this click: refused
+                    span.set_attribute("clicktrace.outcome", "refused")
             if otel_token is not None:
                 _detach(otel_token)
             reset(click_token)
