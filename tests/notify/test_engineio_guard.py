@@ -12,6 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from engineio.payload import Payload
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 from websockets.asyncio.client import connect
@@ -71,6 +74,22 @@ def test_payloads_are_checked_whole() -> None:
     assert payload_ok(b"") and payload_ok(b"3") and payload_ok(b'40{"token":"t"}\x1e3')
     for body in (b"\xff", b"3\x1e", b"d=3", b"\x1e".join([b"3"] * 17), b"4x\x1ezz"):
         assert not payload_ok(body)
+
+
+engineio_texts = st.lists(
+    st.sampled_from(["0", "1", "2", "3", "4", "5", "6", "9", "b", "d=", "[", "{", "40", "42",
+                     '{"token":"t"}', "\x1e", "probe", "\u00e9", "\ud800", "AAAA", "-", ""]),
+    max_size=12).map("".join)
+
+
+@settings(max_examples=500)
+@given(engineio_texts | st.text(max_size=40))
+def test_what_the_guard_passes_python_engineio_decodes_and_accepts(text: str) -> None:
+    body = text.encode("utf-8", "surrogatepass")
+    if not payload_ok(body):
+        return
+    for pkt in Payload(encoded_payload=body.decode("utf-8")).packets:  # never raises
+        assert not pkt.binary and pkt.packet_type in POLLING_TYPES
 
 
 async def test_malformed_frames_cost_one_short_line_not_a_traceback_each(
