@@ -8,6 +8,13 @@ STAMP := .make
 HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
+# Test servers take ports from this range, each held under a lock for the run, and every topic,
+# stream and key a run creates starts with its own prefix (clicktrace.testing.ports), so two
+# runs on one machine and its brokers cannot collide. Override either on the command line.
+export CLICKTRACE_TEST_PORTS ?= 20000-29999
+# The plugin's sources and the demo web app's: `web` rebuilds only when one of them changed.
+JS_SRC := $(shell find js_sdk/src js_sdk/package.json js_sdk/tsconfig.json js_sdk/tsconfig.build.json -type f 2>/dev/null)
+WEB_SRC := $(shell find demo_app/web -path demo_app/web/dist -prune -o -path demo_app/web/node_modules -prune -o -type f -print 2>/dev/null)
 
 .PHONY: demo demo-distributed test setup web chromium test-py test-js test-e2e test-example packages check bench clean
 
@@ -43,13 +50,23 @@ $(STAMP)/npm: package.json package-lock.json js_sdk/package.json demo_app/web/pa
 	npm ci --no-audit --no-fund
 	@touch $@
 
-web: $(STAMP)/npm
-	npm run build
+web: demo_app/web/dist/index.html
+
+# The plugin's tsc build alone: what the demo's typecheck reads (its .d.ts), without Vite.
+$(STAMP)/js-sdk: $(STAMP)/npm $(JS_SRC)
+	npm run build -w clicktrace-pinia
+	@touch $@
+
+# Vite rewrites index.html on every build, so it is the stamp: deleting dist/ rebuilds too.
+demo_app/web/dist/index.html: $(STAMP)/js-sdk $(WEB_SRC)
+	npm run build -w clicktrace-demo-web
+	@touch $@
 
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 
-check: setup web
+# No Vite build here: the typecheck needs only the plugin's declarations.
+check: setup $(STAMP)/js-sdk
 	$(PY) -m mypy
 	$(PY) -m mypy tests e2e bench demo_app/server
 	$(PY) -m mypy --strict examples/todo/server.py examples/todo/tests
@@ -58,7 +75,7 @@ check: setup web
 	node bench/bundle.mjs --check  # the plugin's 5 KB min+gzip budget
 
 test-py: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --cov=clicktrace --cov-report=term:skip-covered
 
 test-js: setup
 	npm test
