@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 from playwright.sync_api import expect
 
 from clicktrace.testing import OtlpReceiver
+from clicktrace.testing.ports import free_port
 
 # Patience, not a timing assertion: a loaded 2-core CI machine can take seconds per step.
 expect.set_options(timeout=15_000)
@@ -34,12 +34,6 @@ CHROMIUM_FLAGS = [
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     # Playwright cannot download its own browser here: drive Debian's Chromium.
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ import asyncpg
 
 from clicktrace.ids import new_id
 from clicktrace.testing import OtlpReceiver
-from e2e.conftest import ROOT, free_port
+from clicktrace.testing.ports import free_port
+from e2e.conftest import ROOT
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
-from e2e.conftest import free_port
+from clicktrace.testing.ports import free_port
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import pytest
 from clicktrace.commands import REPLAYED_HEADER
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify import TokenSigner
+from clicktrace.testing.ports import unique_name
 from demo_app.server import database
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
@@ -27,7 +28,7 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[httpx.Client]:
-    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=f"products-{new_id()}",
+    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"),
                         secret=SECRET)
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
@@ -158,7 +159,7 @@ def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> No
     import asyncpg  # the distributed store
 
     schema = f"ct_test_{new_id().lower()}"
-    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=f"products-{new_id()}",
+    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"),
                         secret=SECRET, database_url=PG_DSN, pg_schema=schema)
     correlation_id = new_id()
     try:

@@ -16,6 +16,7 @@ from clicktrace.bus import Bus, MemoryBus
 from clicktrace.envelope import decode, encode
 from clicktrace.ids import new_id
 from clicktrace.testing import SERVER_LOOP, SpanCollector, trace_problems
+from clicktrace.testing.ports import unique_name
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
 from e2e.serve import serving
@@ -45,7 +46,7 @@ def click_through(
     problems found, and the products as the read model has them afterwards."""
     collector = SpanCollector(service="demo")
     provider = collector.tracer_provider
-    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=f"products-{new_id()}")
+    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"))
     app = create_app(settings, provider, bus=make_bus(provider))
     with serving(app) as url, httpx.Client(base_url=url) as client:
         token = client.post("/clicktrace/session").json()["token"]

@@ -14,6 +14,7 @@ from clicktrace import ClickContext, MemoryBus, confirm, new_envelope, reject, r
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 WAIT = 10.0
 
@@ -75,7 +76,7 @@ async def test_without_a_tab_nothing_is_sent_and_a_line_is_logged(
 
 async def test_a_message_the_consumer_gives_up_on_is_rejected_to_its_tab() -> None:
     sent, bus, tab = Sent(), MemoryBus(), new_id()
-    topic = f"todos-{new_id()}"
+    topic = unique_name("todos")
 
     async def failing(envelope: Envelope) -> None:
         raise RuntimeError("the read model is gone")

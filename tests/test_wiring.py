@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,6 +25,7 @@ from websockets.asyncio.client import connect
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
 from clicktrace.journal import create_journal
+from clicktrace.testing.ports import free_port
 
 SECRET = "clicktrace-test-secret-0123456789"
 WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
@@ -53,9 +53,7 @@ class RecordingBus(MemoryBus):
 
 @asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                            log_level="warning", ws="websockets-sansio"))
     task = asyncio.create_task(server.serve())

@@ -5,7 +5,6 @@ The whitespace cases also run through real uvicorn with httptools, which passes 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -22,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.commands import accepted, invalid_client
 from clicktrace.propagation import parse_traceparent
+from clicktrace.testing.ports import free_port
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -155,9 +155,7 @@ async def static_files(scope: Scope, receive: Receive, send: Send) -> None:
 
 @pytest.fixture
 async def server() -> AsyncIterator[int]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     config = uvicorn.Config(app(), host="127.0.0.1", port=port, http="httptools",
                             log_level="warning", lifespan="off")
     instance = uvicorn.Server(config)

@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus, create_bus
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 URLS = {
     "memory": "memory://",
@@ -36,7 +36,7 @@ BROKERS = list(URLS)
 
 @pytest.fixture
 def topic() -> str:
-    return f"ct-{new_id().lower()}"
+    return unique_name()
 
 
 @pytest.fixture(params=BROKERS)

@@ -36,6 +36,7 @@ from clicktrace.commands import (
     once,
 )
 from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -135,7 +136,7 @@ async def postgres_backend(ttl: float) -> AsyncIterator[Backend]:
 
 @asynccontextmanager
 async def redis_backend(ttl: float) -> AsyncIterator[Backend]:
-    prefix = f"ct-test-commands-{new_id()}:"
+    prefix = unique_name("commands") + ":"
     client = aioredis.Redis.from_url(REDIS_URL)
     store = RedisRetryStore(client, ttl_seconds=ttl, prefix=prefix)
     try:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import free_port, unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -20,16 +19,9 @@ WAIT = 10.0  # generous upper bound for anything to arrive; never a timing asser
 Serve = Callable[[ASGIApp], Awaitable[str]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def channel() -> str:
-    return f"ct-test-{new_id().lower()}"
+    return unique_name("test")
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.propagation import parse_traceparent
+from clicktrace.testing.ports import free_port
 
 NODE = Path(__file__).with_name("cluster_node.py")
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,15 +34,6 @@ AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 SECRET = "clicktrace-test-secret-0123456789"
 WAIT = 10.0
 Serve = Callable[[ASGIApp], Awaitable[str]]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Cluster:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -26,7 +25,7 @@ import httpx
 import pytest
 import websockets
 
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import free_port, unique_name
 
 from ..bus.conftest import URLS, cleanup
 
@@ -77,13 +76,6 @@ class Tab:
         return correlation_id in self.heard or any(r > sent_at for r in self.resyncs)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _start(url: str, topic: str, data: Path, port: int) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, APP, url, topic, str(data), str(port), SECRET,
@@ -126,7 +118,7 @@ def _counts(db: Path) -> tuple[set[str], int, int]:
 async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
     bus: str, tmp_path: Path
 ) -> None:
-    url, topic, port = URLS[bus], f"crash-{new_id().lower()}", _free_port()
+    url, topic, port = URLS[bus], unique_name("crash"), free_port()
     db = tmp_path / "crash.sqlite3"
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, tuple[Tab, float]] = {}

@@ -5,7 +5,6 @@ read through the receiver, and the pytest plugin staying inert until asked."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from clicktrace.testing import (
     assert_one_trace,
     trace_problems,
 )
+from clicktrace.testing.ports import free_port, unique_name
 
 SECRET = "clicktrace-test-secret-0123456789"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -40,14 +40,12 @@ WAIT = 10.0
 async def test_one_trace_through_fastapi_under_otel_asgi_instrumentation(
     clicktrace_spans: SpanCollector,
 ) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        unused_port = int(s.getsockname()[1])
+    unused_port = free_port()
     provider = clicktrace_spans.tracer_provider
     bus = MemoryBus(tracer_provider=provider)
     notifier = Notifier(TokenSigner(SECRET), "websocket", tracer_provider=provider)
     done = asyncio.Event()
-    topic = f"todos-{new_id()}"
+    topic = unique_name("todos")
 
     async def project(envelope: Envelope) -> None:
         await confirm(notifier.notify, envelope)

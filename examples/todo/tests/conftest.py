@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 import pytest
 
 from clicktrace.testing import OtlpReceiver
+from clicktrace.testing.ports import free_port
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -30,9 +30,7 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
 @pytest.fixture(scope="session")
 def todo_server(clicktrace_otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
                 ) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     log = tmp_path_factory.mktemp("todo") / "server.log"
     env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": clicktrace_otlp.endpoint,
            "OTEL_BSP_SCHEDULE_DELAY": "100"}

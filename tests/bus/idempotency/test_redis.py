@@ -6,11 +6,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from clicktrace.bus.idempotency import MemoryDedupe, RedisIdempotency
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 
 async def test_redis_remembers_with_a_ttl_and_claims_once() -> None:
-    prefix = f"ct-test-{new_id()}:"
+    prefix = unique_name("test") + ":"
     client = aioredis.Redis.from_url("redis://127.0.0.1:6379/0")
     store = RedisIdempotency(client, ttl_seconds=60, prefix=prefix)
     try:
