@@ -2,7 +2,8 @@
 and its outbox row in one SQLite transaction, the relay, a projection applying each message
 once (SQL idempotency claim in its own transaction), and the notifier telling the tab.
 
-``python crash_app.py BUS_URL TOPIC DATA_DIR PORT SECRET``. ``applied`` gets one row per
+``python crash_app.py BUS_URL TOPIC DATA_DIR PORT SECRET [TRANSPORT]`` (``websocket`` or
+``socketio``). ``applied`` gets one row per
 application (never unique), so a message applied twice shows up as two rows.
 """
 
@@ -13,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 import aiosqlite
 import uvicorn
@@ -40,10 +42,13 @@ CREATE TABLE IF NOT EXISTS applied (message_id TEXT NOT NULL, correlation_id TEX
 """
 
 
-def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes) -> ASGIApp:
+def create_app(
+    bus_url: str, topic: str, data_dir: Path, secret: bytes,
+    transport: Literal["socketio", "websocket"] = "websocket",
+) -> ASGIApp:
     path = data_dir / "crash.sqlite3"
     signer = TokenSigner(secret=secret)
-    notifier = Notifier(signer, transport="websocket")
+    notifier = Notifier(signer, transport=transport)
     bus = create_bus(bus_url)
     outbox, processed = SqliteOutbox(), SqliteIdempotency()
     relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(path, timeout=10), bus=bus,
@@ -119,7 +124,9 @@ def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes) -> ASGIA
 
 def main() -> None:
     bus_url, topic, data_dir, port, secret = sys.argv[1:6]
-    app = create_app(bus_url, topic, Path(data_dir), secret.encode())
+    transport: Literal["socketio", "websocket"] = (
+        "socketio" if sys.argv[6:] == ["socketio"] else "websocket")
+    app = create_app(bus_url, topic, Path(data_dir), secret.encode(), transport)
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
 
 

@@ -1,5 +1,6 @@
-"""SIGKILL mid-burst, per bus (memory, Redis, RabbitMQ, NATS): a real process running the
-whole loop (tests/outbox/crash_app.py) takes a burst of commands from eight tabs, is killed
+"""SIGKILL mid-burst, per bus (memory, Redis, RabbitMQ, NATS; tabs on the WebSocket, and on
+Socket.IO for memory): a real process running the whole loop (tests/outbox/crash_app.py)
+takes a burst of commands from eight tabs, is killed
 while a backlog exists, and restarted on the same database. Every accepted command must be
 applied exactly once, and every tab must hear each of its outcomes or a resync after it.
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import httpx
 import pytest
+import socketio
 import websockets
 
 from clicktrace.testing.ports import free_port, unique_name
@@ -76,9 +78,11 @@ class Tab:
         return correlation_id in self.heard or any(r > sent_at for r in self.resyncs)
 
 
-async def _start(url: str, topic: str, data: Path, port: int) -> asyncio.subprocess.Process:
+async def _start(
+    url: str, topic: str, data: Path, port: int, transport: str
+) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, APP, url, topic, str(data), str(port), SECRET,
+        sys.executable, APP, url, topic, str(data), str(port), SECRET, transport,
     )
     async with httpx.AsyncClient() as client:
         while True:
@@ -96,13 +100,39 @@ def _kill(proc: asyncio.subprocess.Process) -> None:
 
 
 async def _listen(tab: Tab, port: int, stop: asyncio.Event) -> None:
-    """One tab's socket, reconnecting (with last_seq and epoch) whenever it drops."""
+    """One tab's WebSocket, reconnecting (with last_seq and epoch) whenever it drops."""
     while not stop.is_set():
         with contextlib.suppress(OSError, websockets.WebSocketException):
             async with websockets.connect(f"ws://127.0.0.1:{port}/clicktrace/ws") as ws:
                 await ws.send(tab.hello())
                 async for text in ws:
                     tab.on_frame(json.loads(text))
+        await asyncio.sleep(0.1)
+
+
+async def _listen_socketio(tab: Tab, port: int, stop: asyncio.Event) -> None:
+    """The same over Socket.IO: a new connection (auth with last_seq and epoch) each time."""
+    while not stop.is_set():
+        client = socketio.AsyncClient(reconnection=False)
+        gone = asyncio.Event()
+
+        async def frame(data: dict[str, Any]) -> None:
+            tab.on_frame(data)
+
+        client.on("clicktrace", frame)
+        client.on("disconnect", lambda *args, gone=gone: gone.set())
+        try:
+            await client.connect(f"http://127.0.0.1:{port}", auth=json.loads(tab.hello()),
+                                 transports=["websocket"], wait_timeout=5)
+            waits = [asyncio.ensure_future(e.wait()) for e in (gone, stop)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+        except (OSError, socketio.exceptions.SocketIOError):
+            pass
+        finally:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
         await asyncio.sleep(0.1)
 
 
@@ -114,15 +144,19 @@ def _counts(db: Path) -> tuple[set[str], int, int]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("bus", ["memory", "redis", "rabbitmq", "nats"])
+@pytest.mark.parametrize(("bus", "transport"), [
+    ("memory", "websocket"), ("redis", "websocket"), ("rabbitmq", "websocket"),
+    ("nats", "websocket"), ("memory", "socketio"),
+])
 async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
-    bus: str, tmp_path: Path
+    bus: str, transport: str, tmp_path: Path
 ) -> None:
     url, topic, port = URLS[bus], unique_name("crash"), free_port()
     db = tmp_path / "crash.sqlite3"
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, tuple[Tab, float]] = {}
-    proc = await _start(url, topic, tmp_path, port)
+    listen = _listen if transport == "websocket" else _listen_socketio
+    proc = await _start(url, topic, tmp_path, port, transport)
     stop_tabs = asyncio.Event()
     listeners: list[asyncio.Task[None]] = []
     try:
@@ -131,7 +165,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
             for _ in range(TABS):
                 issued = (await http.post("/clicktrace/session")).json()
                 tabs.append(Tab(issued["client_id"], issued["token"]))
-            listeners = [asyncio.create_task(_listen(t, port, stop_tabs)) for t in tabs]
+            listeners = [asyncio.create_task(listen(t, port, stop_tabs)) for t in tabs]
             stop_posting = asyncio.Event()
 
             async def post(worker: int) -> None:
@@ -167,7 +201,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
             applied_at_kill = len(accepted.keys() & _counts(db)[0])
 
             restarted = time.monotonic()
-            proc = await _start(url, topic, tmp_path, port)
+            proc = await _start(url, topic, tmp_path, port, transport)
             ready = time.monotonic() - restarted
             # Once every tab is back on the new process (a frame since the restart), a few
             # more commands, numbered by the new process.
@@ -206,7 +240,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
     lost = [c for c in accepted if c not in applied_ids]
     unheard = [c for c, (tab, sent) in accepted.items() if not tab.covered(c, sent)]
     twice = rows - distinct
-    print(f"\ncrash[{bus}]: accepted={len(accepted)} killed_at={killed_at} "
+    print(f"\ncrash[{bus}, {transport}]: accepted={len(accepted)} killed_at={killed_at} "
           f"(applied {applied_at_kill}, backlog {killed_at - applied_at_kill}) "
           f"applied={len(accepted) - len(lost)} lost={len(lost)} twice={twice} "
           f"unheard={len(unheard)} resyncs={sum(len(t.resyncs) for t in tabs)} "
