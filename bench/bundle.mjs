@@ -1,6 +1,8 @@
-// Browser bundle size: clicktrace-pinia's own code (vue, pinia, socket.io-client external)
-// next to @opentelemetry/sdk-trace-web + @opentelemetry/instrumentation-fetch, each bundled the
-// same way: esbuild, ESM, browser platform, minified, then gzip -9. Goal: <= 5 KB for ours.
+// Browser bundle size: clicktrace-pinia's own code (vue, pinia, socket.io-client external) as
+// a Socket.IO app and a WebSocket app import it, next to @opentelemetry/sdk-trace-web +
+// @opentelemetry/instrumentation-fetch, each bundled the same way: esbuild, ESM, browser
+// platform, minified, then gzip -9. Goal: <= 5.5 KiB for ours, per transport; and each app's
+// bundle holds only the transport it imports (checked by a string only the other one has).
 import { execFileSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { gzipSync } from 'node:zlib'
@@ -13,20 +15,29 @@ const sdk = join(root, 'js_sdk')
 const { build } = createRequire(join(sdk, 'package.json'))('esbuild')
 // Measure what users install: the tsc output in js_sdk/dist, rebuilt now.
 execFileSync('npm', ['run', '-s', 'build', '-w', 'clicktrace-pinia'], { cwd: root, stdio: 'inherit' })
-const GOAL = 5 * 1024
+// 5 KiB until the protocol work of issues 9-11 (network and 401 retries, replay epochs, loud
+// failures, the session span) added ~0.5 KiB after the transports, the OpenTelemetry bridge and
+// the test hook moved behind imports; see docs/benchmarks.md.
+const GOAL = 5.5 * 1024
 
+const external = ['vue', 'pinia', 'socket.io-client']
 const entries = [
   {
-    name: 'clicktrace-pinia: createClicktrace (what an app imports)',
-    code: "import { createClicktrace } from './dist/index.js'; export const p = createClicktrace()",
-    external: ['vue', 'pinia', 'socket.io-client'],
+    name: 'clicktrace-pinia: plugin + socketIoTransport (a Socket.IO app)',
+    code: "import { createClicktrace, socketIoTransport } from './dist/index.js'; export const p = createClicktrace({ transport: socketIoTransport() })",
+    external,
     goal: true,
+    without: "'/clicktrace/ws'", // the WebSocket transport's default URL
   },
   {
-    name: 'clicktrace-pinia: whole public API',
-    code: "export * from './dist/index.js'",
-    external: ['vue', 'pinia', 'socket.io-client'],
+    name: 'clicktrace-pinia: plugin + webSocketTransport (a WebSocket app)',
+    code: "import { createClicktrace, webSocketTransport } from './dist/index.js'; export const p = createClicktrace({ transport: webSocketTransport() })",
+    external,
+    goal: true,
+    without: "'/socket.io'", // the Socket.IO transport's default path
   },
+  { name: 'clicktrace-pinia: main entry, everything', code: "export * from './dist/index.js'", external },
+  { name: 'clicktrace-pinia/core: everything (no Vue, no Pinia)', code: "export * from './dist/core.js'", external },
   {
     name: '@opentelemetry/sdk-trace-web + instrumentation-fetch (incl. @opentelemetry/api)',
     code: `import { WebTracerProvider } from '@opentelemetry/sdk-trace-web'
@@ -51,17 +62,19 @@ async function measure({ code, external }) {
     define: { 'process.env.NODE_ENV': '"production"' },
   })
   const bytes = out.outputFiles[0].contents
-  return { min: bytes.length, gz: gzipSync(bytes, { level: 9 }).length }
+  return { min: bytes.length, gz: gzipSync(bytes, { level: 9 }).length, text: new TextDecoder().decode(bytes) }
 }
 
-const kb = (n) => `${(n / 1024).toFixed(2)} KB`
+const kb = (n) => `${(n / 1024).toFixed(2)} KiB`
 const results = []
 for (const e of entries) results.push({ ...e, ...(await measure(e)) })
-const ours = results[0].gz
+const ours = Math.max(...results.filter((r) => r.goal).map((r) => r.gz))
 console.log('bundle (esbuild --minify, gzip -9)'.padEnd(82), 'min'.padStart(10), 'min+gz'.padStart(10), 'ratio'.padStart(7))
 for (const r of results) {
   console.log(r.name.padEnd(82), kb(r.min).padStart(10), kb(r.gz).padStart(10), `${(r.gz / ours).toFixed(1)}x`.padStart(7))
 }
-const ok = ours <= GOAL
-console.log(`goal: clicktrace-pinia <= ${kb(GOAL)} min+gzip: ${ok ? 'met' : 'MISSED'} (${ours} bytes)`)
+const leaks = results.filter((r) => r.without && r.text.includes(r.without))
+for (const r of leaks) console.log(`MISSED: ${r.name} bundles the other transport (${r.without} found)`)
+const ok = ours <= GOAL && leaks.length === 0
+console.log(`goal: clicktrace-pinia <= ${kb(GOAL)} min+gzip per transport, the other one left out: ${ok ? 'met' : 'MISSED'} (largest ${ours} bytes)`)
 if (process.argv.includes('--check') && !ok) process.exit(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -93,7 +93,8 @@ def test_rename_is_pending_then_confirmed_in_one_trace(page: Page, wire: Wire, d
     assert [n["status"] for n in matching] == ["confirmed"]
     assert isinstance(matching[0]["data"], dict) and matching[0]["data"]["name"] == new_name
 
-    _, trace_id, browser_span_id, _ = headers["traceparent"].split("-")
+    _, trace_id, browser_span_id, flags = headers["traceparent"].split("-")
+    assert flags == "03"  # sampled, and the trace id is random (W3C Level 2)
     assert wait_for_spans(demo, trace_id, browser_span_id) == []
     # The notification carries the trace onward to the browser, whose own spans (exported to
     # the demo's ingestion route) join the same trace: the click's action span, and the
@@ -104,19 +105,25 @@ def test_rename_is_pending_then_confirmed_in_one_trace(page: Page, wire: Wire, d
 
 
 def wait_for_browser_spans(
-    demo: Demo, trace_id: str, action_span_id: str, notifier_span_id: str
+    demo: Demo, trace_id: str, http_span_id: str, notifier_span_id: str
 ) -> list[str]:
-    wanted = {
-        "the action span": lambda s: s.span_id == action_span_id,
-        "the HTTP CLIENT span": lambda s: s.kind == "CLIENT" and s.parent_span_id == action_span_id,
-        "the notification CONSUMER span": lambda s: s.kind == "CONSUMER"
+    """The command's traceparent names the browser's HTTP CLIENT span (the server span's
+    parent); that span's parent is the click's action span, the root of the trace."""
+    def http(browser: list[Span]) -> Span | None:
+        return next((s for s in browser if s.span_id == http_span_id and s.kind == "CLIENT"), None)
+
+    wanted: dict[str, Callable[[Span, list[Span]], bool]] = {
+        "the HTTP CLIENT span named by the traceparent": lambda s, b: s is http(b),
+        "the action span, parent of the HTTP span": lambda s, b: (h := http(b)) is not None
+        and s.span_id == h.parent_span_id and not s.parent_span_id,
+        "the notification CONSUMER span": lambda s, b: s.kind == "CONSUMER"
         and s.parent_span_id == notifier_span_id,
     }
     missing = list(wanted)
     deadline = time.monotonic() + 15
     while missing and time.monotonic() < deadline:
         browser = [s for s in demo.otlp.spans(trace_id) if s.service == "browser"]
-        missing = [name for name, ok in wanted.items() if not any(map(ok, browser))]
+        missing = [name for name, ok in wanted.items() if not any(ok(s, browser) for s in browser)]
         time.sleep(0.1)
     return missing
 

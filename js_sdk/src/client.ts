@@ -1,17 +1,17 @@
-// The framework-free core: session, transport, seq/resume, commands, deadlines, spans.
+// The framework-free core: session, transport, resume, commands, deadlines, spans.
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
+import { ClicktraceError } from './errors.js'
 import { formatTraceparent, newCorrelationId } from './ids.js'
-import { postCommand } from './http.js'
+import { sendCommand } from './http.js'
 import { parseNotification } from './notification.js'
-import { sessionSource } from './session.js'
+import { NETWORK_ERROR, SESSION_UNAVAILABLE, SESSION_URL, TIMED_OUT } from './protocol.js'
+import { resume } from './resume.js'
+import { sessionSource, type Session } from './session.js'
 import { makeTracing } from './trace/index.js'
 import type { ActionSpan } from './trace/types.js'
-import { socketIoTransport } from './transport/socketio.js'
-import { webSocketTransport } from './transport/websocket.js'
-import type {
-  ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest, ConnectionStatus,
-} from './types.js'
+import type { ConnectionStatus } from './transport/types.js'
+import type { ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest } from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 15_000
 /** Minimum time between two session renewals after the server refused the token. */
@@ -33,6 +33,8 @@ export interface ClicktraceClient {
   /** Register a hook run when the server asks for a resync; returns its removal. */
   onResync(hook: () => unknown): () => void
   command<D>(req: CommandRequest, effects: CommandEffects<D>): CommandHandle<D>
+  /** Export the ended spans now (tests: before asserting on the trace). */
+  flush(): Promise<void>
   /** Close the transport (a later command reconnects). */
   close(): void
 }
@@ -47,23 +49,33 @@ interface Entry {
 }
 
 export function createClient(
-  options: ClicktraceOptions = {},
+  options: ClicktraceOptions,
   reactive: <T extends object>(t: T) => T = (t) => t,
 ): ClicktraceClient {
+  const { transport } = options
+  if (!transport?.connect) throw new TypeError('clicktrace: pass transport: socketIoTransport() or webSocketTransport()')
   const fetcher: typeof fetch = options.fetch ?? ((...a) => globalThis.fetch(...a))
-  const sessions = sessionSource(options.sessionUrl ?? '/clicktrace/session', fetcher)
-  const t = options.transport ?? 'socket.io'
-  const transport = t === 'socket.io' ? socketIoTransport() : t === 'websocket' ? webSocketTransport() : t
+  const sessions = sessionSource(options.sessionUrl ?? SESSION_URL, fetcher)
   const tracing = makeTracing(options, fetcher, () => sessions.known()?.token)
   const connection = reactive({ status: 'idle' as ConnectionStatus })
   const entries = new Map<string, Entry>()
   const retired: string[] = []
   const resyncHooks = new Set<() => unknown>()
+  const position = resume()
   const onError = (e: unknown): void => options.onError?.(e)
-  let lastSeq = 0
+  const said = new Set<string>()
+  // A failure the user must fix: onError, and the console once per message (not per command).
+  const loud = (e: Error): void => {
+    onError(e)
+    if (!said.has(e.message)) console.error((said.add(e.message), e.message))
+  }
+  const records = options.testHook?.(() => tracing.flush())
   let clientId: string | undefined
   let disconnect: (() => void) | undefined
   let ready: Promise<void> | undefined
+  // Resolves `ready`: commands waiting for the first connection attempt go ahead.
+  let go: (() => void) | undefined
+  let waiting = false
 
   const run = (fn: () => void): void => {
     try {
@@ -73,9 +85,6 @@ export function createClient(
     }
   }
   const emit = (record: CommandRecord<unknown>): void => run(() => options.onStatus?.(record))
-
-  // Resolves `ready`: commands waiting for the first connection attempt go ahead.
-  let go: (() => void) | undefined
 
   function close(): void {
     disconnect?.()
@@ -94,21 +103,21 @@ export function createClient(
       sessions.get(true).then((s) => {
         close()
         connect(s.clientId)
-      }, onError)
+      }, loud)
     }, wait)
   }
 
   function connect(id: string): void {
     if (clientId !== id) {
-      // A new session names a new client: its seq starts over.
-      close()
+      close() // a new session names a new client: its seq starts over
       clientId = id
-      lastSeq = 0
+      position.reset()
     }
     if (disconnect) return
-    ready = new Promise((r) => (go = r))
+    waiting = true
+    ready = new Promise((r) => (go = () => r((waiting = false, undefined))))
     disconnect = transport.connect({
-      hello: () => ({ token: sessions.known()?.token ?? '', last_seq: lastSeq }),
+      hello: () => position.hello(sessions.known()?.token ?? ''),
       message: receive,
       state: (s) => {
         connection.status = s
@@ -116,24 +125,23 @@ export function createClient(
         if (s !== 'connecting') go?.()
         if (s === 'rejected') rejoin()
       },
+      error: (e) => {
+        loud(e)
+        go?.()
+      },
     })
   }
 
   function receive(raw: unknown): void {
     const n = parseNotification(raw)
     if (!n) return
-    if (n.status === 'resync') {
-      lastSeq = n.seq
-      for (const hook of resyncHooks) Promise.resolve().then(hook).catch(onError)
-      return
-    }
-    if (n.seq <= lastSeq) return // replayed twice across a reconnect
-    lastSeq = n.seq
-    const entry = entries.get(n.correlationId!)
-    if (!entry || n.status === 'progress') return
-    entry.span
-      .child('clicktrace notification', 5 /* CONSUMER */, { 'clicktrace.seq': n.seq, 'clicktrace.status': n.status, 'clicktrace.type': n.type }, n.trace)
-      .end()
+    const { resync, deliver } = position.take(n)
+    if (resync) for (const hook of resyncHooks) Promise.resolve().then(hook).catch(onError)
+    const entry = deliver ? entries.get(n.correlationId!) : undefined
+    if (!entry || n.status === 'progress' || n.status === 'resync') return
+    entry.span.child('clicktrace notification', 5 /* CONSUMER */, {
+      'clicktrace.correlation_id': entry.record.correlationId, 'clicktrace.seq': n.seq, 'clicktrace.status': n.status, 'clicktrace.type': n.type,
+    }, n.trace).end()
     settle(entry, n.status, n.error, n.data)
   }
 
@@ -142,37 +150,57 @@ export function createClient(
     const late = entry.done
     // Once settled, only a confirmation after the deadline (or after the response was lost)
     // counts: the server did it, so show its authoritative state.
-    if (late && (status !== 'confirmed' || (record.status !== 'timed_out' && record.error?.code !== 'network_error'))) return
+    if (late && (status !== 'confirmed' || (record.status !== 'timed_out' && record.error?.code !== NETWORK_ERROR))) return
     entry.done = true
     clearTimeout(entry.timer)
     Object.assign(record, { status, error, data, settledAt: Date.now() })
     run(() => entry.effects.settle(status, data, late))
     emit(record)
     if (late) return
-    entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status))
+    entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status), { 'clicktrace.outcome': status })
     entry.resolve({ status, correlationId: record.correlationId, error, data })
     retired.push(record.correlationId)
     while (retired.length > MAX_RETIRED) entries.delete(retired.shift()!)
   }
 
-  async function send(entry: Entry, req: CommandRequest, method: string, deadline: number): Promise<void> {
+  // The session (and the transport's first attempt) before the POST, as a child span when the
+  // click has to wait for it; a refused 401 renews it once.
+  async function setUp(entry: Entry, renew = false): Promise<Session> {
+    const wait = renew || waiting || !sessions.fresh()
+    const span = wait ? entry.span.child('clicktrace session', 1 /* INTERNAL */, { 'clicktrace.correlation_id': entry.record.correlationId }) : undefined
+    try {
+      const s = await sessions.get(renew)
+      connect(s.clientId)
+      await ready
+      span?.end()
+      return s
+    } catch (e) {
+      span?.end(SESSION_UNAVAILABLE)
+      throw e
+    }
+  }
+
+  async function send(entry: Entry, request: CommandRequest, method: string, deadline: number): Promise<void> {
     let session
     try {
-      session = await sessions.get()
-      connect(session.clientId)
-      await ready
+      session = await setUp(entry)
     } catch (e) {
-      onError(e)
-      return settle(entry, 'rejected', { code: 'session_unavailable', message: String(e) })
+      loud(e instanceof Error ? e : new ClicktraceError(SESSION_UNAVAILABLE, String(e)))
+      return settle(entry, 'rejected', { code: SESSION_UNAVAILABLE, message: String(e) })
     }
     if (entry.done) return
-    const error = await postCommand(fetcher, req, method, entry.record, session, deadline, options.propagateTo ?? [], entry.span)
+    const error = await sendCommand({
+      fetcher, request, method, deadline, session, correlationId: entry.record.correlationId,
+      propagateTo: options.propagateTo ?? [], span: entry.span,
+      renew: () => setUp(entry, true), settled: () => entry.done,
+    })
     if (error) settle(entry, 'rejected', error)
   }
 
   return {
     connection,
     close,
+    flush: () => tracing.flush(),
     onResync(hook) {
       resyncHooks.add(hook)
       return () => resyncHooks.delete(hook)
@@ -192,10 +220,11 @@ export function createClient(
       const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, timer: undefined, done: false }
       effects.optimistic(correlationId) // a throwing optimistic change throws here, before anything is sent
       entries.set(correlationId, entry)
+      records?.(record)
       emit(record)
       const deadlineMs = req.deadlineMs ?? options.deadlineMs ?? DEFAULT_DEADLINE_MS
       entry.timer = setTimeout(
-        () => settle(entry, 'timed_out', { code: 'timed_out', message: `no outcome within ${deadlineMs} ms` }),
+        () => settle(entry, 'timed_out', { code: TIMED_OUT, message: `no outcome within ${deadlineMs} ms` }),
         deadlineMs,
       )
       void send(entry, req, method, Date.now() + deadlineMs)

@@ -1,42 +1,66 @@
-// The command's HTTP hop: headers and body metadata (protocol v1 "Command"), a CLIENT span,
-// and the error a refusal carries. Resolves to the error, or undefined when accepted.
+// The command's HTTP hop (protocol v1 "Command"): headers and body metadata, one CLIENT span per
+// attempt (its context is the traceparent sent, so the server span is its child), and the
+// retries the protocol makes safe because the server answers a repeated correlation id with
+// its first answer: once after renewing a refused session (401 invalid_client), and a bounded
+// few times after a network failure. Resolves to the error, or undefined when accepted.
+import { formatTraceparent } from './ids.js'
 import { parseError } from './notification.js'
 import { mayPropagate, type PropagateTo } from './origin.js'
+import { CAUSATION_HEADER, CLIENT_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, INVALID_CLIENT, MAX_SEND_ATTEMPTS, NETWORK_ERROR, RETRY_BASE_MS, RETRY_MAX_MS, TRACEPARENT_HEADER } from './protocol.js'
 import type { Session } from './session.js'
 import type { ActionSpan } from './trace/types.js'
-import type { CommandError, CommandRecord, CommandRequest } from './types.js'
+import type { CommandError, CommandRequest } from './types.js'
 
-export async function postCommand(
-  fetcher: typeof fetch,
-  req: CommandRequest,
-  method: string,
-  record: CommandRecord<unknown>,
-  session: Session,
-  deadline: number,
-  propagateTo: PropagateTo,
-  span: ActionSpan,
-): Promise<CommandError | undefined> {
-  const http = span.child(`HTTP ${method}`, 3 /* CLIENT */, { 'http.request.method': method, 'url.full': req.url })
+export interface CommandSend {
+  fetcher: typeof fetch
+  request: CommandRequest
+  method: string
+  correlationId: string
+  /** Unix ms: sent as `x-clicktrace-deadline`; no retry is started past it. */
+  deadline: number
+  propagateTo: PropagateTo
+  /** The action span: each attempt is its CLIENT child. */
+  span: ActionSpan
+  session: Session
+  /** A new session after the server refused the token (and the transport reconnected with it). */
+  renew(): Promise<Session>
+  /** True once the command settled otherwise (notification, deadline): stop retrying. */
+  settled(): boolean
+}
+
+/** Backoff before network retry `n` (1-based): 250 ms, 1 s, capped at 2 s. */
+export const retryDelay = (n: number): number => Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 4 ** (n - 1))
+
+type Attempt = { error: CommandError; status?: number } | undefined
+
+async function post(o: CommandSend, session: Session, resend: number): Promise<Attempt> {
+  const { request: req, method, correlationId } = o
+  const attrs = {
+    'clicktrace.correlation_id': correlationId, 'http.request.method': method, 'url.full': req.url,
+    ...(resend ? { 'http.request.resend_count': resend } : {}),
+  }
+  const http = o.span.child(`HTTP ${method}`, 3 /* CLIENT */, attrs)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   // Never hand the trace, the correlation id or the token to an origin not allowed to see them.
-  const allowed = mayPropagate(req.url, propagateTo)
-  const cause = req.causationId ? { causation_id: req.causationId } : {}
+  const allowed = mayPropagate(req.url, o.propagateTo)
   if (allowed) {
-    Object.assign(headers, {
-      traceparent: record.traceparent,
-      'x-correlation-id': record.correlationId,
-      'x-clicktrace-client': session.token,
-      'x-clicktrace-deadline': String(deadline),
-    }, req.causationId ? { 'x-causation-id': req.causationId } : {})
+    headers[TRACEPARENT_HEADER] = formatTraceparent(http.context)
+    headers[CORRELATION_HEADER] = correlationId
+    headers[CLIENT_HEADER] = session.token
+    headers[DEADLINE_HEADER] = String(o.deadline)
+    if (req.causationId) headers[CAUSATION_HEADER] = req.causationId
   }
-  const metadata = { correlation_id: record.correlationId, deadline, ...(allowed ? { client_id: session.clientId } : {}), ...cause }
+  const metadata = {
+    correlation_id: correlationId, deadline: o.deadline,
+    ...(allowed ? { client_id: session.clientId } : {}), ...(req.causationId ? { causation_id: req.causationId } : {}),
+  }
   let res: Response
   try {
-    const send = (): Promise<Response> => fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
+    const send = (): Promise<Response> => o.fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
     res = await (http.run ? http.run(send) : send())
   } catch (e) {
-    http.end('network_error')
-    return { code: 'network_error', message: String(e) }
+    http.end(NETWORK_ERROR)
+    return { error: { code: NETWORK_ERROR, message: String(e) } }
   }
   const code = { 'http.response.status_code': res.status }
   if (res.ok) {
@@ -46,5 +70,31 @@ export async function postCommand(
   const body: unknown = await res.json().catch(() => undefined)
   const error = parseError((body as { error?: unknown } | undefined)?.error, `http_${res.status}`)
   http.end(error.code, code)
-  return error
+  return { error, status: res.status }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+export async function sendCommand(o: CommandSend): Promise<CommandError | undefined> {
+  let session = o.session
+  let renewed = false
+  let tries = 0 // network failures so far
+  for (let resend = 0; ; resend++) {
+    const r = await post(o, session, resend)
+    if (!r || o.settled()) return r?.error
+    if (r.status === 401 && r.error.code === INVALID_CLIENT && !renewed) {
+      renewed = true
+      try {
+        session = await o.renew()
+      } catch {
+        return r.error
+      }
+      continue
+    }
+    if (r.status !== undefined || ++tries >= MAX_SEND_ATTEMPTS) return r.error
+    const wait = retryDelay(tries)
+    if (Date.now() + wait >= o.deadline) return r.error
+    await sleep(wait)
+    if (o.settled()) return undefined
+  }
 }

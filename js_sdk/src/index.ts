@@ -1,26 +1,24 @@
 // clicktrace-pinia: optimistic updates confirmed by the projection, one correlation id and one
-// trace from the click to the outcome.
+// trace from the click to the outcome. The main entry is the plugin and the two transports
+// (import the one you use: the other stays out of the bundle); the framework-free client is
+// `clicktrace-pinia/core`, the test fakes `clicktrace-pinia/testing`.
 import type { _ActionsTree, _GettersTree, StateTree } from 'pinia'
 import type { UnwrapRef } from 'vue'
 import type { Mutation } from './rebase.js'
 import type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
 import type { CommandHandle } from './types.js'
 
-export { createClicktrace, clonePlain } from './plugin.js'
+export { createClicktrace } from './plugin.js'
 export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
 export type {
   ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest, CommandStatus,
   ConnectionStatus,
 } from './types.js'
 export type { Mutation } from './rebase.js'
-export { rebase, type Rebase, type RebaseTarget } from './rebase.js'
-export { createClient, type ClicktraceClient, type CommandEffects, DEFAULT_DEADLINE_MS } from './client.js'
-export type { ConnectionState, Hello, Transport, TransportHandlers } from './transport/types.js'
+export type { Hello, Transport, TransportHandlers } from './transport/types.js'
 export { socketIoTransport, type SocketIoOptions } from './transport/socketio.js'
 export { webSocketTransport, type WebSocketOptions } from './transport/websocket.js'
-export type { TracerProviderLike } from './trace/otel.js'
-export type { PropagateTo } from './origin.js'
-export { parseTraceparent, parseCorrelationId } from './ids.js'
+export { ClicktraceError } from './errors.js'
 
 declare module 'pinia' {
   export interface DefineStoreOptionsBase<S extends StateTree, Store> {

@@ -1,14 +1,15 @@
 // Validation of untrusted notifications: anything malformed gives undefined, never a throw.
 import { parseCorrelationId, parseTraceparent, type SpanContext } from './ids.js'
+import { MAX_EPOCH_LENGTH, MAX_ERROR_TEXT } from './protocol.js'
 import type { CommandError } from './types.js'
 
 export type NotificationStatus = 'confirmed' | 'rejected' | 'progress' | 'resync'
 const STATUSES: readonly unknown[] = ['confirmed', 'rejected', 'progress', 'resync'] satisfies NotificationStatus[]
-/** Error texts are shown to users; cap what an untrusted peer can put on screen. */
-export const MAX_ERROR_TEXT = 500
 
 export interface Notification {
   seq: number
+  /** The replay epoch `seq` belongs to; undefined from a server that predates epochs. */
+  epoch: string | undefined
   status: NotificationStatus
   correlationId: string | undefined
   type: string | undefined
@@ -33,8 +34,10 @@ export function parseNotification(raw: unknown): Notification | undefined {
   if (!Number.isSafeInteger(seq) || seq < 0 || !STATUSES.includes(status)) return undefined
   const correlationId = parseCorrelationId(n!.correlation_id)
   if (status !== 'resync' && !correlationId) return undefined
+  const epoch = n!.epoch
+  if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length > MAX_EPOCH_LENGTH)) return undefined
   return {
-    seq, status, correlationId,
+    seq, epoch, status, correlationId,
     type: typeof n!.type === 'string' ? n!.type : undefined,
     data: n!.data,
     error: status === 'rejected' ? parseError(n!.error, 'rejected') : undefined,

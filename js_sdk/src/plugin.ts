@@ -3,6 +3,7 @@
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
 import { createClient, type ClicktraceClient } from './client.js'
+import { clonePlain } from './clone.js'
 import { rebase as makeRebase, type Mutation } from './rebase.js'
 import type { ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
 
@@ -40,21 +41,7 @@ export interface StoreCommands {
   isPending(entity?: string | number): boolean
 }
 
-/** Deep copy of plain objects and arrays, read through Vue proxies; other values are shared. */
-export function clonePlain<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(clonePlain) as T
-  if (value !== null && typeof value === 'object') {
-    const proto = Object.getPrototypeOf(value) as unknown
-    if (proto === Object.prototype || proto === null) {
-      const out: Record<string, unknown> = {}
-      for (const k of Object.keys(value)) out[k] = clonePlain((value as Record<string, unknown>)[k])
-      return out as T
-    }
-  }
-  return value
-}
-
-export function createClicktrace(options: ClicktraceOptions = {}) {
+export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
   return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
     const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
@@ -114,8 +101,8 @@ export function createClicktrace(options: ClicktraceOptions = {}) {
           settle: (status, data, late) => {
             const write = authoritative && data !== undefined ? (s: Record<string, unknown>) => authoritative(s, data) : undefined
             // A rejection may carry the authoritative state too: take it, drop the change.
-            if (status === 'confirmed') rebase.settle(id, write, true, late ? optimistic : undefined)
-            else rebase.settle(id, write)
+            if (status === 'confirmed') rebase.confirm(id, { write, mutation: late ? optimistic : undefined })
+            else rebase.drop(id, write)
             prune()
           },
         },

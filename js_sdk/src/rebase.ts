@@ -21,12 +21,14 @@ export interface Rebase<S> {
   /** Apply an optimistic mutation now and remember it until it settles. */
   apply(id: string, fn: Mutation<S>): void
   /**
-   * Settle mutation `id`. `authoritative` (the server's data) is written into the base; when it
-   * is absent and `keep` is true the optimistic mutation itself becomes authoritative (a
-   * confirmation without data). Rejections and timeouts pass neither: the mutation is dropped.
-   * `fn` stands in for a mutation that already left (a late confirmation after a timeout).
+   * Mutation `id` was confirmed: `write` (the server's data) goes into the base; without it the
+   * optimistic mutation itself becomes authoritative. `mutation` stands in for one that already
+   * left (a late confirmation after a timeout dropped it).
    */
-  settle(id: string, authoritative?: Mutation<S>, keep?: boolean, fn?: Mutation<S>): void
+  confirm(id: string, confirmed?: { write?: Mutation<S> | undefined; mutation?: Mutation<S> | undefined }): void
+  /** Mutation `id` was rejected or timed out: it leaves the view; `write` is authoritative
+   * state that came with the rejection. */
+  drop(id: string, write?: Mutation<S>): void
   /** Write authoritative state (e.g. a list loaded over HTTP); pending mutations stay on top. */
   authoritative(fn: Mutation<S>): void
 }
@@ -35,6 +37,12 @@ export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
   // Only kept while something is pending; otherwise the live state is the authoritative one.
   let base: S | undefined
   const pending: Array<{ id: string; fn: Mutation<S> }> = []
+
+  // Remove mutation `id` from the pending list; its function, or undefined when it is not there.
+  const take = (id: string): Mutation<S> | undefined => {
+    const i = pending.findIndex((p) => p.id === id)
+    return i < 0 ? undefined : pending.splice(i, 1)[0]!.fn
+  }
 
   function rebuild(commit: Mutation<S> | undefined): void {
     if (base === undefined) {
@@ -67,11 +75,13 @@ export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
       }
       pending.push({ id, fn })
     },
-    settle(id, authoritative, keep = false, fn) {
-      const i = pending.findIndex((p) => p.id === id)
-      const own = i >= 0 ? pending.splice(i, 1)[0]!.fn : fn
-      const commit = authoritative ?? (keep ? own : undefined)
-      if (i >= 0 || commit) rebuild(commit)
+    confirm(id, { write, mutation } = {}) {
+      const own = take(id)
+      const commit = write ?? own ?? mutation
+      if (own || commit) rebuild(commit)
+    },
+    drop(id, write) {
+      if (take(id) || write) rebuild(write)
     },
     authoritative: rebuild,
   }

@@ -1,12 +1,16 @@
 // Public types shared by the framework-free core and the Pinia glue.
 import type { PropagateTo } from './origin.js'
-import type { TracerProviderLike } from './trace/otel.js'
-import type { Transport } from './transport/types.js'
+import type { TestHookInstaller } from './testhook.js'
+import type { Tracing } from './trace/types.js'
+import type { ConnectionStatus, Transport } from './transport/types.js'
+
+export type { ConnectionStatus }
 
 export type CommandStatus = 'pending' | 'confirmed' | 'rejected' | 'timed_out'
 
 export interface CommandError {
-  /** snake_case: the server's `error.code`, or `timed_out`, `network_error`, `session_unavailable`. */
+  /** snake_case: the server's `error.code`, or `timed_out`, `network_error`, `session_unavailable`
+   * (protocol.ts). */
   code: string
   message: string
 }
@@ -14,7 +18,8 @@ export interface CommandError {
 /** One command as a component sees it. Reactive when it comes from a store. */
 export interface CommandRecord<D = unknown> {
   readonly correlationId: string
-  /** The W3C traceparent sent with the command (the action span's context). */
+  /** The action span's W3C traceparent (its trace id is the click's; the request itself
+   * carries the context of its HTTP CLIENT span, a child of this one). */
   readonly traceparent: string
   readonly name: string
   readonly entity: string | undefined
@@ -58,13 +63,12 @@ export interface CommandRequest {
   causationId?: string
 }
 
-export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'rejected'
-
 export interface ClicktraceOptions {
   /** Default `/clicktrace/session`. */
   sessionUrl?: string
-  /** Default `'socket.io'` (path `/socket.io`, same origin). */
-  transport?: 'socket.io' | 'websocket' | Transport
+  /** How notifications arrive: `socketIoTransport()` or `webSocketTransport()` (each imported
+   * only where used, so an app bundles one), or your own. */
+  transport: Transport
   /** Other origins (or URL patterns) allowed to receive trace and correlation headers. */
   propagateTo?: PropagateTo
   /** Default deadline of a command, in ms. Default 15000. */
@@ -75,12 +79,17 @@ export interface ClicktraceOptions {
   tracesUrl?: string | false
   /** `service.name` of the browser's spans. Default `browser`. */
   serviceName?: string
-  /** Default `'auto'`: a provider registered with @opentelemetry/api, else the built-in recorder. */
-  tracerProvider?: 'auto' | 'builtin' | TracerProviderLike
+  /** Who records the spans: `otelTracing()` (from `clicktrace-pinia/otel`) for an
+   * @opentelemetry/api provider; default the built-in recorder (OTLP/JSON to `tracesUrl`). */
+  tracing?: Tracing
   /** Every status change of every command. */
   onStatus?: (record: Readonly<CommandRecord>) => void
-  /** Failures outside a command: session, transport, trace export. */
+  /** Failures outside a command: session, transport, trace export (the ones a user must fix,
+   * a `ClicktraceError`, are also written to the console once). */
   onError?: (error: unknown) => void
+  /** For end-to-end tests: `exposeTestHook()` from `clicktrace-pinia/testing` puts the page's
+   * command records and a span flush on `window.__clicktrace`. Default none. */
+  testHook?: TestHookInstaller
   /** Settled commands kept per store for display. Default 20. */
   keepSettled?: number
   /** Injected fetch (tests); default `globalThis.fetch`. */

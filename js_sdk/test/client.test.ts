@@ -1,10 +1,12 @@
 // The framework-free core against a fake transport and a fake fetch: protocol behaviour.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient, REJOIN_MS, type CommandEffects } from '../src/client.js'
+import { retryDelay } from '../src/http.js'
+import { MAX_SEND_ATTEMPTS } from '../src/protocol.js'
 import type { ClicktraceOptions, CommandRecord } from '../src/types.js'
 import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
 
-function setup(options: ClicktraceOptions = {}, responder?: Responder) {
+function setup(options: Partial<ClicktraceOptions> = {}, responder?: Responder) {
   const transport = new FakeTransport()
   const net = fakeFetch(responder)
   const statuses: string[] = []
@@ -82,13 +84,86 @@ describe('the client core', () => {
     expect(h2.status).toBe('pending')
   })
 
-  it('rejects with network_error when fetch throws, and http_<status> without an error body', async () => {
-    const { send } = setup({}, (r) => {
-      if (r.url.endsWith('/down')) throw new TypeError('Failed to fetch')
-      return { status: 500 }
+  it('retries a POST that failed on the network with the same correlation id, 3 tries with backoff, then network_error', async () => {
+    const { send, net } = setup({}, () => { throw new TypeError('Failed to fetch') })
+    const h = send('/down')
+    await flush()
+    expect(net.commands()).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(retryDelay(1) - 1)
+    expect(net.commands()).toHaveLength(1) // backing off
+    await vi.advanceTimersByTimeAsync(1)
+    expect(net.commands()).toHaveLength(2)
+    await vi.advanceTimersByTimeAsync(retryDelay(2))
+    expect(net.commands()).toHaveLength(3)
+    await expect(h.settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'network_error' } })
+    await vi.advanceTimersByTimeAsync(60_000)
+    const sent = net.commands()
+    expect(sent).toHaveLength(MAX_SEND_ATTEMPTS)
+    expect(new Set(sent.map((c) => c.headers['x-correlation-id']))).toEqual(new Set([h.correlationId]))
+    expect(new Set(sent.map((c) => (c.body!.metadata as { correlation_id: string }).correlation_id))).toEqual(new Set([h.correlationId]))
+    expect(new Set(sent.map((c) => c.headers.traceparent)).size).toBe(3) // one HTTP span per attempt
+  })
+
+  it('stops retrying the network at the deadline, and once the outcome arrived', async () => {
+    const late = setup({ deadlineMs: 200 }, () => { throw new TypeError('Failed to fetch') })
+    late.send()
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(late.net.commands()).toHaveLength(1) // a 250 ms wait would end past the 200 ms deadline
+    let first = true
+    const early = setup({}, () => {
+      if (first) throw new TypeError((first = false, 'Failed to fetch'))
+      return { status: 202 }
     })
-    await expect(send('/down').settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'network_error' } })
+    const h = early.send()
+    await flush()
+    early.transport.notify({ correlation_id: h.correlationId, status: 'confirmed' }) // the first POST got through after all
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(early.net.commands()).toHaveLength(1)
+    expect(h.status).toBe('confirmed')
+  })
+
+  it('succeeds on a network retry, and answers http_<status> without an error body with no retry', async () => {
+    let n = 0
+    const { send, net } = setup({}, (r) => {
+      if (r.url.endsWith('/flaky') && n++ === 0) throw new TypeError('Failed to fetch')
+      return r.url.endsWith('/500') ? { status: 500 } : { status: 202 }
+    })
+    const h = send('/flaky')
+    await vi.advanceTimersByTimeAsync(retryDelay(1))
+    expect(h.status).toBe('pending')
+    expect(h.record.error).toBeUndefined()
+    expect(net.commands()).toHaveLength(2)
     await expect(send('/500').settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'http_500', message: 'http_500' } })
+    expect(net.commands()).toHaveLength(3)
+  })
+
+  it('on 401 invalid_client renews the session, reconnects as that client, and resends the same command once', async () => {
+    const transport = new FakeTransport()
+    let sessions = 0
+    const net = fakeFetch(
+      (r) => r.headers['x-clicktrace-client'] === 'tok-1' || r.url.endsWith('/again')
+        ? { status: 401, body: { error: { code: 'invalid_client', message: 'expired' }, correlation_id: r.headers['x-correlation-id'] } }
+        : { status: 202 },
+      () => (sessions++, { status: 200, body: { client_id: `01JCLIENT000000000000000${sessions}A`, token: `tok-${sessions}` } }),
+    )
+    const client = createClient({ transport, fetch: net.fetch, tracesUrl: false })
+    const fx = { optimistic: () => {}, settle: () => {} }
+    const h = client.command({ url: '/api/x', body: { a: 1 } }, fx)
+    await flush()
+    await flush()
+    const [first, second] = net.commands()
+    expect(first!.headers['x-clicktrace-client']).toBe('tok-1')
+    expect(second!.headers['x-clicktrace-client']).toBe('tok-2')
+    expect(second!.headers['x-correlation-id']).toBe(h.correlationId)
+    expect(second!.body).toEqual({ ...first!.body, metadata: { ...(first!.body!.metadata as object), client_id: '01JCLIENT0000000000000002A' } })
+    expect(transport.hellos.at(-1)).toEqual({ token: 'tok-2', last_seq: 0 })
+    expect(h.status).toBe('pending')
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
+    expect(h.status).toBe('confirmed')
+    // A second 401 for the same command is its answer: renewed once, not in a loop.
+    const again = client.command({ url: '/api/again' }, fx)
+    await expect(again.settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'invalid_client' } })
+    expect(net.commands().filter((c) => c.url === '/api/again')).toHaveLength(2)
   })
 
   it('settles on a notification that arrives before the HTTP response', async () => {
@@ -254,7 +329,7 @@ describe('the client core', () => {
   it('applies a confirmation that arrives after the response was lost (network_error)', async () => {
     const { send, transport, settles } = setup({}, () => { throw new TypeError('Failed to fetch') })
     const h = send()
-    await flush()
+    await vi.advanceTimersByTimeAsync(retryDelay(1) + retryDelay(2))
     expect(h.record.error?.code).toBe('network_error')
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 'd' })
     expect(h.status).toBe('confirmed')

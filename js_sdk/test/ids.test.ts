@@ -30,10 +30,10 @@ describe('correlation ids', () => {
 })
 
 describe('traceparent', () => {
-  it('round-trips minted contexts, sampled or not', () => {
+  it('round-trips minted contexts, sampled or not, with the random-trace-id flag set', () => {
     for (const sampled of [true, false]) {
       const c = newSpanContext(sampled)
-      expect(formatTraceparent(c)).toMatch(new RegExp(`^00-${c.traceId}-${c.spanId}-0${+sampled}$`))
+      expect(formatTraceparent(c)).toMatch(new RegExp(`^00-${c.traceId}-${c.spanId}-0${sampled ? 3 : 2}$`))
       expect(parseTraceparent(formatTraceparent(c))).toEqual(c)
     }
   })

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClicktrace, type ClicktraceOptions, type CommandHandle } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
 
-function app(options: ClicktraceOptions = {}, root: Component = { render: () => null }) {
+function app(options: Partial<ClicktraceOptions> = {}, root: Component = { render: () => null }) {
   const transport = new FakeTransport()
   const net = fakeFetch()
   const pinia = createPinia()

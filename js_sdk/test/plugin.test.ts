@@ -6,7 +6,7 @@ import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
 
 interface Product { id: number; name: string; price: number; version: number }
 
-function setup(responder?: Responder, extra: Parameters<typeof createClicktrace>[0] = {}) {
+function setup(responder?: Responder, extra: Partial<Parameters<typeof createClicktrace>[0]> = {}) {
   const transport = new FakeTransport()
   const net = fakeFetch(responder)
   const pinia = createPinia()
@@ -66,8 +66,10 @@ describe('a command from a store action', () => {
     expect(session!.method).toBe('POST')
     expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }])
     const [cmd] = net.commands()
-    expect(cmd!.headers.traceparent).toBe(h.traceparent)
-    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+    // The request carries its HTTP CLIENT span's context: the click's trace, another span.
+    const [, trace, action, flags] = h.traceparent.split('-')
+    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-03$/)
+    expect(cmd!.headers.traceparent).toMatch(new RegExp(`^00-${trace}-(?!${action})[0-9a-f]{16}-${flags}$`))
     expect(cmd!.headers['x-correlation-id']).toBe(h.correlationId)
     expect(cmd!.headers['x-clicktrace-client']).toBe('tok-1')
     const meta = cmd!.body!.metadata as Record<string, unknown>

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { clonePlain } from '../src/plugin.js'
+import { clonePlain } from '../src/clone.js'
 import { rebase, type Mutation } from '../src/rebase.js'
 
 type State = { items: Record<string, string>; log: string[] }
@@ -34,9 +34,9 @@ describe('rebase', () => {
     const { live, r } = target({ items: { a: 'A0' }, log: [] })
     r.apply('1', set('a', 'A1'))
     r.apply('2', set('a', 'A2'))
-    r.settle('1')
+    r.drop('1')
     expect(live.state.items.a).toBe('A2')
-    r.settle('2')
+    r.drop('2')
     expect(live.state.items.a).toBe('A0')
     expect(r.pending()).toEqual([])
   })
@@ -46,7 +46,7 @@ describe('rebase', () => {
     r.apply('1', set('a', 'mine'))
     r.authoritative(set('b', 'B1')) // e.g. a reload
     expect(live.state.items).toEqual({ a: 'mine', b: 'B1' })
-    r.settle('1', set('a', 'server')) // confirmed with data
+    r.confirm('1', { write: set('a', 'server') })
     expect(live.state.items).toEqual({ a: 'server', b: 'B1' })
   })
 
@@ -54,9 +54,9 @@ describe('rebase', () => {
     const { live, r } = target({ items: {}, log: [] })
     r.apply('1', append('x'))
     r.apply('2', append('y'))
-    r.settle('1', undefined, true)
+    r.confirm('1')
     expect(live.state.log).toEqual(['x', 'y'])
-    r.settle('2')
+    r.drop('2')
     expect(live.state.log).toEqual(['x'])
   })
 
@@ -64,11 +64,11 @@ describe('rebase', () => {
     const { live, r } = target({ items: {}, log: [] })
     const m = append('late')
     r.apply('1', m)
-    r.settle('1') // timed out
+    r.drop('1') // timed out
     expect(live.state.log).toEqual([])
-    r.settle('1', undefined, true, m)
+    r.confirm('1', { mutation: m })
     expect(live.state.log).toEqual(['late'])
-    r.settle('unknown') // nothing to do, nothing written
+    r.drop('unknown') // nothing to do, nothing written
     expect(live.state.log).toEqual(['late'])
   })
 
@@ -89,8 +89,8 @@ describe('rebase', () => {
     r.apply('2', set('b', 'B1'))
     r.authoritative((s) => { s.items = { b: 'B0' } }) // a reload without `a`
     expect(live.state.items).toEqual({ b: 'B1' })
-    r.settle('1')
-    r.settle('2', undefined, true)
+    r.drop('1')
+    r.confirm('2')
     expect(live.state.items).toEqual({ b: 'B1' })
   })
 
@@ -103,7 +103,7 @@ describe('rebase', () => {
     })).toThrow('bug')
     expect(live.state.items.a).toBe('A1')
     expect(r.pending()).toEqual(['1'])
-    r.settle('1')
+    r.drop('1')
     expect(live.state.items.a).toBe('A0')
   })
 
@@ -133,11 +133,11 @@ describe('rebase', () => {
             const [c] = pending.splice(o.i % pending.length, 1)
             if (o.t === 'confirm') {
               server.items[c!.k] = `${c!.v}!` // the server may normalise what it stores
-              r.settle(c!.id, set(c!.k, `${c!.v}!`), true)
+              r.confirm(c!.id, { write: set(c!.k, `${c!.v}!`) })
             } else if (o.t === 'confirmNoData') {
               server.items[c!.k] = c!.v
-              r.settle(c!.id, undefined, true)
-            } else r.settle(c!.id)
+              r.confirm(c!.id)
+            } else r.drop(c!.id)
           }
           const expected = clonePlain(server)
           for (const p of pending) expected.items[p.k] = p.v

@@ -105,7 +105,7 @@ describe('setup stores, options and extension points', () => {
         return () => {}
       },
     }
-    expectTypeOf(createClicktrace).parameter(0).toEqualTypeOf<ClicktraceOptions | undefined>()
+    expectTypeOf(createClicktrace).parameter(0).toEqualTypeOf<ClicktraceOptions>()
     createClicktrace({
       transport,
       propagateTo: ['https://api.example', /^https:\/\/cdn\.example\//],
@@ -118,7 +118,9 @@ describe('setup stores, options and extension points', () => {
     // @ts-expect-error not a transport
     createClicktrace({ transport: 'carrier-pigeon' })
     // @ts-expect-error propagateTo takes origins or patterns
-    createClicktrace({ propagateTo: [42] })
+    createClicktrace({ transport, propagateTo: [42] })
+    // @ts-expect-error a transport is chosen by import: there is no default to bundle
+    createClicktrace({})
   })
 
   it('keeps command state read-only for components', () => {

@@ -1,12 +1,13 @@
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
-import { createClicktrace } from 'clicktrace-pinia'
+import { createClicktrace, socketIoTransport, webSocketTransport } from 'clicktrace-pinia'
 import App from './App.vue'
 import { recordStatus } from './activity'
 import { sessionFetch } from './journal'
 
 const query = new URLSearchParams(location.search)
-const transport = query.get('transport') === 'websocket' ? 'websocket' : 'socket.io'
+// The demo serves both transports (?transport=websocket), so it imports both; an app imports one.
+const transport = query.get('transport') === 'websocket' ? webSocketTransport() : socketIoTransport()
 // `?deadline=4000` shortens the commands' deadline (the fault demos time out sooner).
 const deadline = Number(query.get('deadline'))
 

@@ -1,20 +1,19 @@
-// Picks who records the browser's spans: an @opentelemetry/api provider when one is
-// registered (or passed), else the built-in recorder posting OTLP/JSON to the API.
+// Who records the browser's spans: the `tracing` given (`otelTracing()` from
+// `clicktrace-pinia/otel`, imported only by apps that use OpenTelemetry), else the built-in
+// recorder posting OTLP/JSON to the API.
+import { TRACES_URL } from '../protocol.js'
 import type { ClicktraceOptions } from '../types.js'
 import { otlpExporter, type OtlpExporter } from './otlp.js'
-import { otelTracing, registeredTracerProvider } from './otel.js'
 import { recorderTracing } from './recorder.js'
 import type { Tracing } from './types.js'
 
-export const VERSION = '0.1.0'
+import { VERSION } from './version.js'
 
 export function makeTracing(o: ClicktraceOptions, fetcher: typeof fetch, token: () => string | undefined): Tracing {
-  const choice = o.tracerProvider ?? 'auto'
-  const provider = choice === 'auto' ? registeredTracerProvider() : choice === 'builtin' ? undefined : choice
-  if (provider) return otelTracing(provider, VERSION)
-  const url = o.tracesUrl ?? '/clicktrace/v1/traces'
+  if (o.tracing) return o.tracing
+  const url = o.tracesUrl ?? TRACES_URL
   let exporter: OtlpExporter | undefined
-  return recorderTracing(o.sampleRate ?? 1, (span) => {
+  return recorderTracing(o.sampleRate ?? 1, async () => exporter?.flush(), (span) => {
     if (url === false) return
     exporter ??= otlpExporter({
       url, serviceName: o.serviceName ?? 'browser', scopeVersion: VERSION, fetch: fetcher,

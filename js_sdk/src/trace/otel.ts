@@ -1,8 +1,10 @@
 // Bridge to a registered @opentelemetry/api tracer provider, without importing the API (it
 // would not fit the size budget): the API keeps its globals under a documented symbol, and a
 // Context is any object with getValue/setValue/deleteValue keyed by the same Symbol.for keys.
+// Imported only by apps that use it (`otelTracing()` from `clicktrace-pinia/otel`).
 import type { SpanContext } from '../ids.js'
 import type { ActionSpan, Attributes, Tracing } from './types.js'
+import { VERSION } from './version.js'
 
 interface OtelSpanContext { traceId: string; spanId: string; traceFlags: number; isRemote?: boolean }
 interface OtelSpan {
@@ -18,6 +20,10 @@ interface OtelContext {
 }
 /** The part of `@opentelemetry/api`'s TracerProvider used here (structurally compatible). */
 export interface TracerProviderLike {
+  /** An SDK provider's; called by `flush()` when present. */
+  forceFlush?(): Promise<void>
+  /** The API's global proxy provider hands out the registered one. */
+  getDelegate?(): TracerProviderLike
   getTracer(name: string, version?: string): {
     startSpan(name: string, options?: { kind?: number; attributes?: Attributes; root?: boolean }, context?: OtelContext): OtelSpan
   }
@@ -69,9 +75,15 @@ function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): Acti
   }
 }
 
-export function otelTracing(provider: TracerProviderLike, version: string): Tracing {
-  const tracer = provider.getTracer('clicktrace-pinia', version)
+/**
+ * Record the browser's spans through an @opentelemetry/api tracer provider: the one given, or
+ * the one registered globally (`trace.setGlobalTracerProvider`, e.g. `WebTracerProvider.register()`).
+ */
+export function otelTracing(provider: TracerProviderLike | undefined = registeredTracerProvider()): Tracing {
+  if (!provider) throw new TypeError('clicktrace: otelTracing() found no tracer provider: register one with @opentelemetry/api first, or pass it')
+  const tracer = provider.getTracer('clicktrace-pinia', VERSION)
   return {
+    flush: async () => (provider.forceFlush ? provider.forceFlush() : provider.getDelegate?.().forceFlush?.()),
     // A click starts a new trace: root, whatever context the page happens to have active.
     start: (name, attributes) => wrap(tracer.startSpan(name, { kind: 0, root: true, ...(attributes ? { attributes } : {}) }), tracer),
   }

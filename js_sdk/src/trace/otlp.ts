@@ -53,41 +53,41 @@ export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: stri
 
 export interface OtlpExporter {
   add(span: OtlpSpan): void
-  /** Post what is queued now (also done when the page is hidden or the batch is full). */
-  flush(): void
+  /** Post what is queued now (also done when the page is hidden or the batch is full);
+   * resolves when it was answered (failures go to onError). */
+  flush(): Promise<void>
 }
 
 export function otlpExporter(o: OtlpExporterOptions): OtlpExporter {
   let queue: OtlpSpan[] = []
   let timer: ReturnType<typeof setTimeout> | undefined
-  function flush(): void {
+  async function flush(): Promise<void> {
     clearTimeout(timer)
     timer = undefined
     const batch = queue
     queue = []
     if (batch.length === 0) return
     try {
-      o.fetch(o.url, {
+      const r = await o.fetch(o.url, {
         method: 'POST',
         keepalive: true, // survives the tab closing
         headers: { 'content-type': 'application/json', ...o.headers() },
         body: JSON.stringify(encodeOtlp(batch, o.serviceName, o.scopeVersion)),
-      }).then((r) => {
-        if (!r.ok) o.onError?.(new Error(`trace export: HTTP ${r.status}`))
-      }, o.onError)
+      })
+      if (!r.ok) o.onError?.(new Error(`trace export: HTTP ${r.status}`))
     } catch (e) {
       o.onError?.(e)
     }
   }
   // A hidden page may never come back: flush then, while keepalive requests still run.
   if (typeof document !== 'undefined') {
-    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && flush())
+    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && void flush())
   }
   return {
     flush,
     add(span) {
       queue.push(span)
-      if (queue.length >= OTLP_MAX_BATCH) flush()
+      if (queue.length >= OTLP_MAX_BATCH) void flush()
       else timer ??= setTimeout(flush, OTLP_FLUSH_DELAY_MS)
     },
   }

@@ -36,8 +36,11 @@ function span(
   }
 }
 
-export function recorderTracing(sampleRate: number, sink: (s: OtlpSpan) => void, random = Math.random): Tracing {
+export function recorderTracing(
+  sampleRate: number, flush: () => Promise<void>, sink: (s: OtlpSpan) => void, random = Math.random,
+): Tracing {
   return {
+    flush,
     start(name, attributes = {}) {
       const sampled = sampleRate >= 1 || random() < sampleRate
       return span(name, 1, newSpanContext(sampled), undefined, { ...attributes }, sink)

@@ -22,4 +22,6 @@ export interface ActionSpan {
 
 export interface Tracing {
   start(name: string, attributes?: Attributes): ActionSpan
+  /** Export what has ended so far. */
+  flush(): Promise<void>
 }

@@ -1,6 +1,9 @@
 // Socket.IO: event `clicktrace` on namespace `/`. socket.io-client reconnects with capped,
 // jittered backoff itself (1 s doubling to 5 s by default) and calls the `auth` function again
 // at each attempt, so every reconnect resumes from the latest seq.
+// Imported only by apps that use it (`socketIoTransport()`), so a WebSocket app does not carry it.
+import { ClicktraceError } from '../errors.js'
+import { SOCKET_IO_EVENT, SOCKET_IO_PATH, TRANSPORT_UNAVAILABLE, TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER } from '../protocol.js'
 import type { Transport } from './types.js'
 
 type IoFactory = (typeof import('socket.io-client'))['io']
@@ -26,20 +29,35 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
       ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io)).then(
         (io) => {
           if (closed) return
-          const opts: Partial<IoOptions> = { ...o.options, path: o.path ?? '/socket.io', auth: (cb) => cb(h.hello()) }
+          const opts: Partial<IoOptions> = { ...o.options, path: o.path ?? SOCKET_IO_PATH, auth: (cb) => cb(h.hello()) }
           // No URL means the page's origin; io('') would not (it reads as an empty host).
           const socket = o.url ? io(o.url, opts) : io(opts)
-          socket.on('connect', () => h.state('connected'))
+          let failures = 0 // before the first connect; a server lost later is not misconfigured
+          socket.on('connect', () => {
+            failures = -Infinity
+            h.state('connected')
+          })
           socket.on('disconnect', () => h.state('disconnected'))
           // Refused by the server (invalid_token) it stays inactive: no automatic retry.
-          socket.on('connect_error', () => h.state(socket.active ? 'disconnected' : 'rejected'))
-          socket.on('clicktrace', h.message)
+          socket.on('connect_error', (e) => {
+            if (!socket.active) return h.state('rejected')
+            h.state('disconnected')
+            if (++failures === UNREACHABLE_AFTER) {
+              h.error(new ClicktraceError(TRANSPORT_UNREACHABLE,
+                `clicktrace: Socket.IO cannot reach ${o.url ?? 'this origin'} at path ${opts.path} (${failures} tries: ${e.message}): mount the notifier (proxy with ws: true) or set socketIoTransport({url, path})`, e))
+            }
+          })
+          socket.on(SOCKET_IO_EVENT, h.message)
           close = () => {
             socket.off() // no events from a transport that was closed
             socket.close()
           }
         },
-        () => h.state('disconnected'),
+        (e: unknown) => {
+          h.state('failed')
+          h.error(new ClicktraceError(TRANSPORT_UNAVAILABLE,
+            'clicktrace: socket.io-client could not be loaded, so no outcome can arrive: npm install socket.io-client, or use webSocketTransport()', e))
+        },
       )
       return () => {
         closed = true

@@ -1,20 +1,28 @@
-// A transport only moves notifications; the client owns the protocol (seq, resume, dispatch).
+// A transport only moves notifications; the client owns the protocol (seq, epoch, resume, dispatch).
 
 /** Sent at every (re)connect: Socket.IO `auth`, the WebSocket's first frame. */
 export interface Hello {
   token: string
   last_seq: number
+  /** The replay epoch `last_seq` belongs to (absent until the server named one). */
+  epoch?: string
 }
 
-/** `rejected`: the server refused the token (it may have restarted with a new secret). */
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected' | 'rejected'
+/**
+ * The connection as a store shows it. `idle`: nothing sent yet; `rejected`: the server refused
+ * the token (it may have restarted with a new secret); `failed`: the transport cannot work
+ * (its library is missing, or it never reached the server); see `onError`.
+ */
+export type ConnectionStatus = 'idle' | 'connecting' | 'connected' | 'disconnected' | 'rejected' | 'failed'
 
 export interface TransportHandlers {
   /** Called at every connect attempt, so a reconnect resumes from the latest seq. */
   hello(): Hello
   /** One decoded notification (untrusted: the client validates it). */
   message(data: unknown): void
-  state(state: ConnectionState): void
+  state(state: Exclude<ConnectionStatus, 'idle'>): void
+  /** A failure the user must fix (a missing library, a server never reached); the client reports it loudly. */
+  error(error: Error): void
 }
 
 export interface Transport {

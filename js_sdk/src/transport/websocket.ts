@@ -1,6 +1,9 @@
-// Plain WebSocket on /clicktrace/ws: first frame {"token", "last_seq"}, then one JSON
+// Plain WebSocket on /clicktrace/ws: first frame {"token", "last_seq", "epoch"}, then one JSON
 // notification per text frame. Reconnects with capped exponential backoff and full jitter.
+// Imported only by apps that use it (`webSocketTransport()`), so a Socket.IO app does not carry it.
+import { ClicktraceError } from '../errors.js'
 import { resolveUrl } from '../origin.js'
+import { TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER, WEBSOCKET_URL } from '../protocol.js'
 import type { Transport } from './types.js'
 
 export interface WebSocketOptions {
@@ -29,14 +32,17 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
       const WS = options.WebSocket ?? globalThis.WebSocket
       let closed = false
       let attempt = 0
+      let opened = false // since the last report: failures in a row before any open
       let socket: WebSocket | undefined
       let timer: ReturnType<typeof setTimeout> | undefined
       const open = (): void => {
         h.state('connecting')
-        const ws = new WS(wsUrl(options.url ?? '/clicktrace/ws'))
+        const url = wsUrl(options.url ?? WEBSOCKET_URL)
+        const ws = new WS(url)
         socket = ws
         ws.onopen = () => {
           attempt = 0
+          opened = true
           ws.send(JSON.stringify(h.hello()))
           h.state('connected')
         }
@@ -55,6 +61,10 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           if (socket !== ws) return
           socket = undefined
           h.state(ev.code === 1008 && ev.reason === 'invalid_token' ? 'rejected' : 'disconnected')
+          if (!opened && attempt + 1 === UNREACHABLE_AFTER) {
+            h.error(new ClicktraceError(TRANSPORT_UNREACHABLE,
+              `clicktrace: WebSocket ${url} did not open (${UNREACHABLE_AFTER} tries, close ${ev.code}): mount the notifier (proxy with ws: true) or set webSocketTransport({url})`))
+          }
           if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max))
         }
       }

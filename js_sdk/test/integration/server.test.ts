@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path'
 import { io } from 'socket.io-client'
 import WebSocket from 'ws'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createClient, socketIoTransport, webSocketTransport, type ClicktraceOptions } from '../../src/index.js'
-import type { ConnectionState, Transport } from '../../src/transport/types.js'
+import { createClient, socketIoTransport, webSocketTransport, type ClicktraceOptions } from '../../src/core.js'
+import type { ConnectionStatus, Transport } from '../../src/transport/types.js'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
 const PYTHON = join(ROOT, '.venv/bin/python')
@@ -57,10 +57,10 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true })
 })
 
-function client(port: number, transport: Transport, extra: ClicktraceOptions = {}) {
+function client(port: number, transport: Transport, extra: Partial<ClicktraceOptions> = {}) {
   const origin = `http://127.0.0.1:${port}`
   const exports: Array<{ status: number; body: unknown }> = []
-  const states: ConnectionState[] = []
+  const states: ConnectionStatus[] = []
   const fetcher = (async (u: RequestInfo | URL, init?: RequestInit) => {
     const r = await fetch(u, init)
     if (String(u).endsWith('/clicktrace/v1/traces')) exports.push({ status: r.status, body: await r.clone().json() })

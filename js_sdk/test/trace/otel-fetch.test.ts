@@ -7,6 +7,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, WebTracerProvider } from '@o
 import { afterEach, describe, expect, it } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
+import { otelTracing } from '../../src/otel.js'
 import { FakeTransport, fakeFetch, flush, type Sent } from '../fakes.js'
 
 describe('with WebTracerProvider and FetchInstrumentation registered', () => {
@@ -29,7 +30,7 @@ describe('with WebTracerProvider and FetchInstrumentation registered', () => {
     instrumentation = new FetchInstrumentation()
     instrumentation.setTracerProvider(provider)
     instrumentation.enable()
-    const client = createClient({ transport: new FakeTransport() }) // default fetch: the patched global
+    const client = createClient({ transport: new FakeTransport(), tracing: otelTracing() }) // default fetch: the patched global
     const h = client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} })
     await flush()
     // The instrumentation ends its span once resource timings are in (or ~300 ms later).

@@ -4,7 +4,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { registeredTracerProvider } from '../../src/trace/otel.js'
+import { otelTracing, registeredTracerProvider } from '../../src/otel.js'
 import { FakeTransport, fakeFetch, flush } from '../fakes.js'
 
 describe('with an @opentelemetry/api tracer provider', () => {
@@ -22,15 +22,16 @@ describe('with an @opentelemetry/api tracer provider', () => {
 
   it('is found only once one is registered', () => {
     expect(registeredTracerProvider()).toBeUndefined()
+    expect(() => otelTracing()).toThrow(/no tracer provider: register one/)
     trace.setGlobalTracerProvider(provider)
     expect(registeredTracerProvider()).toBeDefined()
   })
 
-  it('records through it: the traceparent sent is the action span, children parented as sent, nothing posted', async () => {
+  it('records through it: the traceparent sent is the HTTP span, children parented as sent, nothing posted', async () => {
     trace.setGlobalTracerProvider(provider)
     const transport = new FakeTransport()
     const net = fakeFetch()
-    const client = createClient({ transport, fetch: net.fetch })
+    const client = createClient({ transport, fetch: net.fetch, tracing: otelTracing() })
     // An unrelated active span must not become the click's parent.
     const outer = trace.getTracer('app').startSpan('page')
     const h = otelContext.with(trace.setSpan(otelContext.active(), outer), () =>
@@ -51,6 +52,9 @@ describe('with an @opentelemetry/api tracer provider', () => {
     expect(http.kind).toBe(2) // CLIENT
     expect(http.parentSpanContext).toMatchObject({ traceId: sent.traceId, spanId: sent.spanId })
     expect(http.attributes['http.response.status_code']).toBe(202)
+    expect(net.commands()[0]!.headers.traceparent).toBe(`00-${sent.traceId}-${http.spanContext().spanId}-03`)
+    expect(action.attributes['clicktrace.outcome']).toBe('confirmed')
+    for (const s of spans.filter((s) => s.instrumentationScope.name === 'clicktrace-pinia')) expect(s.attributes['clicktrace.correlation_id']).toBe(h.correlationId)
     const note = byName('clicktrace notification')
     expect(note.kind).toBe(4) // CONSUMER
     expect(note.parentSpanContext).toMatchObject({ traceId: sent.traceId, spanId: serverSpanId })
@@ -60,16 +64,16 @@ describe('with an @opentelemetry/api tracer provider', () => {
   it("follows the provider's sampler for the sampled flag", async () => {
     const { AlwaysOffSampler } = await import('@opentelemetry/sdk-trace-web')
     const off = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] })
-    const client = createClient({ transport: new FakeTransport(), fetch: fakeFetch().fetch, tracerProvider: off })
+    const client = createClient({ transport: new FakeTransport(), fetch: fakeFetch().fetch, tracing: otelTracing(off) })
     const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
-    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/)
+    expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-02$/)
   })
 
-  it("can be bypassed with tracerProvider: 'builtin'", async () => {
+  it('is used only when asked for: without `tracing` the built-in recorder exports', async () => {
     trace.setGlobalTracerProvider(provider)
     const net = fakeFetch()
     const transport = new FakeTransport()
-    const client = createClient({ transport, fetch: net.fetch, tracerProvider: 'builtin' })
+    const client = createClient({ transport, fetch: net.fetch })
     const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
     await flush()
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })

@@ -32,7 +32,7 @@ describe('built-in recorder', () => {
   afterEach(() => vi.useRealTimers())
 
   it('exports the action, HTTP and notification spans in one trace, parented as sent', async () => {
-    const { client, transport, fx, traces } = setup()
+    const { client, transport, fx, traces, net } = setup()
     const h = client.command({ url: '/api/products/1/rename', name: 'rename', entity: 1 }, fx)
     await flush()
     const server = { traceId: parseTraceparent(h.traceparent)!.traceId, spanId: 'abcdefabcdefabcd' }
@@ -51,7 +51,12 @@ describe('built-in recorder', () => {
     const action = spans.find((s) => s.name === 'rename')!
     const http = spans.find((s) => s.name === 'HTTP POST')!
     const note = spans.find((s) => s.name === 'clicktrace notification')!
-    expect(spans).toHaveLength(3)
+    const session = spans.find((s) => s.name === 'clicktrace session')! // the first click waited for it
+    expect(spans).toHaveLength(4)
+    expect(session).toMatchObject({ traceId: sent.traceId, parentSpanId: sent.spanId, kind: 1, status: { code: 1 } })
+    for (const s of spans) expect(attr(s, 'clicktrace.correlation_id')).toEqual({ stringValue: h.correlationId })
+    expect(attr(action, 'clicktrace.outcome')).toEqual({ stringValue: 'confirmed' })
+    expect(net.commands()[0]!.headers.traceparent).toBe(`00-${sent.traceId}-${http.spanId}-03`)
     expect(action).toMatchObject({ traceId: sent.traceId, spanId: sent.spanId, kind: 1, status: { code: 1 } })
     expect(action.parentSpanId).toBeUndefined()
     expect(attr(action, 'clicktrace.correlation_id')).toEqual({ stringValue: h.correlationId })
@@ -81,7 +86,7 @@ describe('built-in recorder', () => {
   it('with sampleRate 0 sends an unsampled traceparent and exports nothing', async () => {
     const { client, transport, fx, traces } = setup(0)
     const h = client.command({ url: '/api/x' }, fx)
-    expect(h.traceparent).toMatch(/-00$/)
+    expect(h.traceparent).toMatch(/-02$/)
     await flush()
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
     vi.advanceTimersByTime(10 * OTLP_FLUSH_DELAY_MS)
@@ -91,7 +96,7 @@ describe('built-in recorder', () => {
   it('samples by the given rate', () => {
     const sink = vi.fn()
     const rolls = [0.1, 0.5, 0.9]
-    const t = recorderTracing(0.5, sink, () => rolls.shift()!)
+    const t = recorderTracing(0.5, async () => {}, sink, () => rolls.shift()!)
     expect([t.start('a'), t.start('b'), t.start('c')].map((s) => s.context.sampled)).toEqual([true, false, false])
   })
 })

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { io as realIo, type Socket } from 'socket.io-client'
 import { socketIoTransport } from '../../src/transport/socketio.js'
-import type { ConnectionState } from '../../src/transport/types.js'
+import type { ConnectionStatus } from '../../src/transport/types.js'
 import { flush } from '../fakes.js'
+import { UNREACHABLE_AFTER } from '../../src/protocol.js'
 
 /** Records what the transport asked of socket.io-client and lets the test fire its events. */
 function fakeIo() {
@@ -28,11 +29,12 @@ describe('socketIoTransport', () => {
     const f = fakeIo()
     let seq = 0
     const messages: unknown[] = []
-    const states: ConnectionState[] = []
+    const states: ConnectionStatus[] = []
     const close = socketIoTransport({ io: f.io }).connect({
       hello: () => ({ token: 'tok', last_seq: seq }),
       message: (m) => messages.push(m),
       state: (s) => states.push(s),
+      error: () => {},
     })
     await flush()
     expect(f.calls).toHaveLength(1)
@@ -60,9 +62,30 @@ describe('socketIoTransport', () => {
     expect(states.length).toBe(before)
   })
 
+  it('reports a server it never reached after UNREACHABLE_AFTER failed attempts, once', async () => {
+    const start = async () => {
+      const f = fakeIo()
+      const errors: Error[] = []
+      socketIoTransport({ io: f.io }).connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {}, error: (e) => errors.push(e) })
+      await flush()
+      return { f, errors }
+    }
+    const never = await start()
+    for (let i = 0; i < UNREACHABLE_AFTER - 1; i++) never.f.fire('connect_error', new Error('xhr poll error'))
+    expect(never.errors).toHaveLength(0)
+    for (let i = 0; i < 3; i++) never.f.fire('connect_error', new Error('xhr poll error'))
+    expect(never.errors).toHaveLength(1)
+    expect(never.errors[0]).toMatchObject({ code: 'transport_unreachable' })
+    expect(never.errors[0]!.message).toMatch(/cannot reach this origin at path \/socket\.io.*xhr poll error.*ws: true/)
+    const once = await start() // connected once, then lost the server (a restart): not misconfigured
+    once.f.fire('connect')
+    for (let i = 0; i < 5; i++) once.f.fire('connect_error', new Error('xhr poll error'))
+    expect(once.errors).toHaveLength(0)
+  })
+
   it('passes url, path and extra options through, and never opens after an early close', async () => {
     const f = fakeIo()
-    const h = { hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {} }
+    const h = { hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {}, error: () => {} }
     socketIoTransport({ io: f.io, url: 'https://api.example', path: '/rt', options: { reconnectionDelayMax: 1234 } }).connect(h)
     await flush()
     expect(f.calls[0]).toMatchObject({ url: 'https://api.example', opts: { path: '/rt', reconnectionDelayMax: 1234 } })
@@ -76,7 +99,7 @@ describe('socketIoTransport', () => {
     let socket: Socket | undefined
     const io = ((...args: Parameters<typeof realIo>) => (socket = realIo(...args))) as typeof realIo
     const close = socketIoTransport({ io, options: { autoConnect: false } })
-      .connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {} })
+      .connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {}, error: () => {} })
     await flush()
     expect((socket!.io as unknown as { uri: string }).uri).toBe(location.origin)
     expect(socket!.io.opts.path).toBe('/socket.io')

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { backoffDelay, webSocketTransport } from '../../src/transport/websocket.js'
-import type { ConnectionState, Hello } from '../../src/transport/types.js'
+import { backoffDelay, webSocketTransport, WS_MAX_DELAY_MS } from '../../src/transport/websocket.js'
+import { UNREACHABLE_AFTER } from '../../src/protocol.js'
+import type { ConnectionStatus, Hello } from '../../src/transport/types.js'
 
 /** A scripted WebSocket: the test opens, closes and feeds frames. */
 class FakeSocket {
@@ -34,11 +35,12 @@ class FakeSocket {
 function start() {
   FakeSocket.all = []
   const messages: unknown[] = []
-  const states: ConnectionState[] = []
+  const states: ConnectionStatus[] = []
   let hello: Hello = { token: 't', last_seq: 0 }
   const t = webSocketTransport({ WebSocket: FakeSocket as unknown as typeof WebSocket })
-  const close = t.connect({ hello: () => hello, message: (m) => messages.push(m), state: (s) => states.push(s) })
-  return { messages, states, close, setHello: (h: Hello) => (hello = h), sock: () => FakeSocket.all[FakeSocket.all.length - 1]! }
+  const errors: Error[] = []
+  const close = t.connect({ hello: () => hello, message: (m) => messages.push(m), state: (s) => states.push(s), error: (e) => errors.push(e) })
+  return { messages, states, errors, close, setHello: (h: Hello) => (hello = h), sock: () => FakeSocket.all[FakeSocket.all.length - 1]! }
 }
 
 describe('webSocketTransport', () => {
@@ -98,6 +100,32 @@ describe('webSocketTransport', () => {
     vi.advanceTimersByTime(500)
     sock().serverDrop(1008, 'invalid_token')
     expect(states).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'rejected'])
+  })
+
+  it('sends the epoch in the hello when the client has one', () => {
+    const { sock, setHello } = start()
+    setHello({ token: 't', last_seq: 4, epoch: 'e7' })
+    sock().serverOpen()
+    expect(JSON.parse(sock().sent[0]!)).toEqual({ token: 't', last_seq: 4, epoch: 'e7' })
+  })
+
+  it('reports a WebSocket that never opens once, after UNREACHABLE_AFTER attempts, naming the URL and the fix', () => {
+    const { sock, errors } = start()
+    for (let i = 0; i < UNREACHABLE_AFTER + 3; i++) {
+      expect(errors).toHaveLength(i < UNREACHABLE_AFTER ? 0 : 1)
+      sock().serverDrop(1006, '')
+      vi.advanceTimersByTime(WS_MAX_DELAY_MS)
+    }
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ code: 'transport_unreachable' })
+    expect(errors[0]!.message).toMatch(/ws:\/\/.*\/clicktrace\/ws did not open \(3 tries, close 1006\).*ws: true/)
+    const opened = start() // one that opened once and then lost the server is not misconfigured
+    opened.sock().serverOpen()
+    for (let i = 0; i < 5; i++) {
+      opened.sock().serverDrop(1006, '')
+      vi.advanceTimersByTime(WS_MAX_DELAY_MS)
+    }
+    expect(opened.errors).toHaveLength(0)
   })
 
   it('stops for good when closed', () => {

@@ -1,0 +1,12 @@
+// Failures outside a command's outcome, named so `onError` can tell them apart, and said
+// loudly: a misconfigured app should learn why its commands never settle, not wait out deadlines.
+
+export class ClicktraceError extends Error {
+  override name = 'ClicktraceError'
+  /** A snake_case code from `ERROR` in protocol.ts. */
+  readonly code: string
+  constructor(code: string, message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.code = code
+  }
+}

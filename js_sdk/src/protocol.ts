@@ -1,0 +1,42 @@
+// The wire protocol's names and limits (docs/protocol.md, v1), in one place: header names,
+// default routes, error codes and the bounds the client holds untrusted input and retries to.
+
+// One constant each rather than objects: a minifier shortens the names, not property keys.
+export const TRACEPARENT_HEADER = 'traceparent'
+export const CORRELATION_HEADER = 'x-correlation-id'
+export const CAUSATION_HEADER = 'x-causation-id'
+export const CLIENT_HEADER = 'x-clicktrace-client'
+export const DEADLINE_HEADER = 'x-clicktrace-deadline'
+
+export const SESSION_URL = '/clicktrace/session'
+export const TRACES_URL = '/clicktrace/v1/traces'
+export const WEBSOCKET_URL = '/clicktrace/ws'
+export const SOCKET_IO_PATH = '/socket.io'
+/** The Socket.IO event notifications arrive on. */
+export const SOCKET_IO_EVENT = 'clicktrace'
+
+// Error codes: the one of the server's the client acts on, then those the client produces.
+/** The server refused the command's token (401): the client renews its session and resends once. */
+export const INVALID_CLIENT = 'invalid_client'
+export const NETWORK_ERROR = 'network_error'
+export const SESSION_UNAVAILABLE = 'session_unavailable'
+export const TIMED_OUT = 'timed_out'
+/** The transport's library is missing (socket.io-client not installed). */
+export const TRANSPORT_UNAVAILABLE = 'transport_unavailable'
+/** The transport failed to connect UNREACHABLE_AFTER times without ever opening. */
+export const TRANSPORT_UNREACHABLE = 'transport_unreachable'
+
+/** Error texts are shown to users; cap what an untrusted peer can put on screen. */
+export const MAX_ERROR_TEXT = 500
+/** A replay epoch longer than this is not one a server of ours sends: the frame is dropped. */
+export const MAX_EPOCH_LENGTH = 64
+/** A POST that failed on the network is sent at most this many times (same correlation id). */
+export const MAX_SEND_ATTEMPTS = 3
+/** Backoff before network retry n (1-based): RETRY_BASE_MS * 4^(n-1), capped, within the deadline. */
+export const RETRY_BASE_MS = 250
+export const RETRY_MAX_MS = 2_000
+/** Connection failures in a row (never opened) before the transport is reported unreachable. */
+export const UNREACHABLE_AFTER = 3
+/** W3C Trace Context Level 2 trace-flags: sampled, and the trace id is random. */
+export const FLAG_SAMPLED = 1
+export const FLAG_RANDOM = 2
