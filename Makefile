@@ -72,7 +72,8 @@ check: setup $(STAMP)/js-sdk
 	$(PY) -m mypy --strict examples/todo/server.py examples/todo/tests
 	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server examples
 	npm run typecheck
-	node bench/bundle.mjs --check  # the plugin's 5 KB min+gzip budget
+	npm run lint -w clicktrace-pinia  # Biome: lint + format check of js_sdk
+	node bench/bundle.mjs --check  # the plugin's 5.5 KiB min+gzip budget per transport
 
 test-py: setup
 	$(PY) -m pytest tests -q --cov=clicktrace --cov-report=term:skip-covered

@@ -2,12 +2,12 @@
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
 import { ClicktraceError } from './errors.js'
-import { formatTraceparent, newCorrelationId } from './ids.js'
 import { sendCommand } from './http.js'
+import { formatTraceparent, newCorrelationId } from './ids.js'
 import { parseNotification } from './notification.js'
 import { NETWORK_ERROR, SESSION_UNAVAILABLE, SESSION_URL, TIMED_OUT } from './protocol.js'
 import { resume } from './resume.js'
-import { sessionSource, type Session } from './session.js'
+import { type Session, sessionSource } from './session.js'
 import { makeTracing } from './trace/index.js'
 import type { ActionSpan } from './trace/types.js'
 import type { ConnectionStatus } from './transport/types.js'
@@ -48,10 +48,7 @@ interface Entry {
   done: boolean
 }
 
-export function createClient(
-  options: ClicktraceOptions,
-  reactive: <T extends object>(t: T) => T = (t) => t,
-): ClicktraceClient {
+export function createClient(options: ClicktraceOptions, reactive: <T extends object>(t: T) => T = (t) => t): ClicktraceClient {
   const { transport } = options
   if (!transport?.connect) throw new TypeError('clicktrace: pass transport: socketIoTransport() or webSocketTransport()')
   const fetcher: typeof fetch = options.fetch ?? ((...a) => globalThis.fetch(...a))
@@ -67,7 +64,9 @@ export function createClient(
   // A failure the user must fix: onError, and the console once per message (not per command).
   const loud = (e: Error): void => {
     onError(e)
-    if (!said.has(e.message)) console.error((said.add(e.message), e.message))
+    if (said.has(e.message)) return
+    said.add(e.message)
+    console.error(e.message)
   }
   const records = options.testHook?.(() => tracing.flush())
   let clientId: string | undefined
@@ -115,7 +114,12 @@ export function createClient(
     }
     if (disconnect) return
     waiting = true
-    ready = new Promise((r) => (go = () => r((waiting = false, undefined))))
+    ready = new Promise((r) => {
+      go = () => {
+        waiting = false
+        r()
+      }
+    })
     disconnect = transport.connect({
       hello: () => position.hello(sessions.known()?.token ?? ''),
       message: receive,
@@ -139,9 +143,19 @@ export function createClient(
     if (resync) for (const hook of resyncHooks) Promise.resolve().then(hook).catch(onError)
     const entry = deliver ? entries.get(n.correlationId!) : undefined
     if (!entry || n.status === 'progress' || n.status === 'resync') return
-    entry.span.child('clicktrace notification', 5 /* CONSUMER */, {
-      'clicktrace.correlation_id': entry.record.correlationId, 'clicktrace.seq': n.seq, 'clicktrace.status': n.status, 'clicktrace.type': n.type,
-    }, n.trace).end()
+    entry.span
+      .child(
+        'clicktrace notification',
+        5 /* CONSUMER */,
+        {
+          'clicktrace.correlation_id': entry.record.correlationId,
+          'clicktrace.seq': n.seq,
+          'clicktrace.status': n.status,
+          'clicktrace.type': n.type,
+        },
+        n.trace,
+      )
+      .end()
     settle(entry, n.status, n.error, n.data)
   }
 
@@ -167,7 +181,9 @@ export function createClient(
   // click has to wait for it; a refused 401 renews it once.
   async function setUp(entry: Entry, renew = false): Promise<Session> {
     const wait = renew || waiting || !sessions.fresh()
-    const span = wait ? entry.span.child('clicktrace session', 1 /* INTERNAL */, { 'clicktrace.correlation_id': entry.record.correlationId }) : undefined
+    const span = wait
+      ? entry.span.child('clicktrace session', 1 /* INTERNAL */, { 'clicktrace.correlation_id': entry.record.correlationId })
+      : undefined
     try {
       const s = await sessions.get(renew)
       connect(s.clientId)
@@ -181,7 +197,7 @@ export function createClient(
   }
 
   async function send(entry: Entry, request: CommandRequest, method: string, deadline: number): Promise<void> {
-    let session
+    let session: Session
     try {
       session = await setUp(entry)
     } catch (e) {
@@ -190,9 +206,16 @@ export function createClient(
     }
     if (entry.done) return
     const error = await sendCommand({
-      fetcher, request, method, deadline, session, correlationId: entry.record.correlationId,
-      propagateTo: options.propagateTo ?? [], span: entry.span,
-      renew: () => setUp(entry, true), settled: () => entry.done,
+      fetcher,
+      request,
+      method,
+      deadline,
+      session,
+      correlationId: entry.record.correlationId,
+      propagateTo: options.propagateTo ?? [],
+      span: entry.span,
+      renew: () => setUp(entry, true),
+      settled: () => entry.done,
     })
     if (error) settle(entry, 'rejected', error)
   }
@@ -213,7 +236,12 @@ export function createClient(
       const span = tracing.start(name, { 'clicktrace.correlation_id': correlationId, 'clicktrace.entity': entity })
       // error, data, settledAt are added at settlement (Vue tracks added keys).
       const record = reactive({
-        correlationId, traceparent: formatTraceparent(span.context), name, entity, status: 'pending', startedAt: Date.now(),
+        correlationId,
+        traceparent: formatTraceparent(span.context),
+        name,
+        entity,
+        status: 'pending',
+        startedAt: Date.now(),
       } as CommandRecord<unknown>)
       let resolve!: (o: CommandOutcome<unknown>) => void
       const settled = new Promise<CommandOutcome<unknown>>((r) => (resolve = r))

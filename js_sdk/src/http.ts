@@ -6,7 +6,18 @@
 import { formatTraceparent } from './ids.js'
 import { parseError } from './notification.js'
 import { mayPropagate, type PropagateTo } from './origin.js'
-import { CAUSATION_HEADER, CLIENT_HEADER, CORRELATION_HEADER, DEADLINE_HEADER, INVALID_CLIENT, MAX_SEND_ATTEMPTS, NETWORK_ERROR, RETRY_BASE_MS, RETRY_MAX_MS, TRACEPARENT_HEADER } from './protocol.js'
+import {
+  CAUSATION_HEADER,
+  CLIENT_HEADER,
+  CORRELATION_HEADER,
+  DEADLINE_HEADER,
+  INVALID_CLIENT,
+  MAX_SEND_ATTEMPTS,
+  NETWORK_ERROR,
+  RETRY_BASE_MS,
+  RETRY_MAX_MS,
+  TRACEPARENT_HEADER,
+} from './protocol.js'
 import type { Session } from './session.js'
 import type { ActionSpan } from './trace/types.js'
 import type { CommandError, CommandRequest } from './types.js'
@@ -36,7 +47,9 @@ type Attempt = { error: CommandError; status?: number } | undefined
 async function post(o: CommandSend, session: Session, resend: number): Promise<Attempt> {
   const { request: req, method, correlationId } = o
   const attrs = {
-    'clicktrace.correlation_id': correlationId, 'http.request.method': method, 'url.full': req.url,
+    'clicktrace.correlation_id': correlationId,
+    'http.request.method': method,
+    'url.full': req.url,
     ...(resend ? { 'http.request.resend_count': resend } : {}),
   }
   const http = o.span.child(`HTTP ${method}`, 3 /* CLIENT */, attrs)
@@ -51,8 +64,10 @@ async function post(o: CommandSend, session: Session, resend: number): Promise<A
     if (req.causationId) headers[CAUSATION_HEADER] = req.causationId
   }
   const metadata = {
-    correlation_id: correlationId, deadline: o.deadline,
-    ...(allowed ? { client_id: session.clientId } : {}), ...(req.causationId ? { causation_id: req.causationId } : {}),
+    correlation_id: correlationId,
+    deadline: o.deadline,
+    ...(allowed ? { client_id: session.clientId } : {}),
+    ...(req.causationId ? { causation_id: req.causationId } : {}),
   }
   let res: Response
   try {

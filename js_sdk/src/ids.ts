@@ -46,8 +46,7 @@ export const newSpanContext = (sampled: boolean, traceId = randomHex(16)): SpanC
 })
 
 /** Trace-flags `03` / `02`: the trace ids are random (Level 2's random-trace-id flag), sampled or not. */
-export const formatTraceparent = (c: SpanContext): string =>
-  `00-${c.traceId}-${c.spanId}-${c.sampled ? '03' : '02'}`
+export const formatTraceparent = (c: SpanContext): string => `00-${c.traceId}-${c.spanId}-${c.sampled ? '03' : '02'}`
 
 /** Never throws: a malformed value gives undefined and the caller starts fresh. */
 export function parseTraceparent(value: unknown): SpanContext | undefined {

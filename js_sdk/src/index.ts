@@ -4,21 +4,27 @@
 // `clicktrace-pinia/core`, the test fakes `clicktrace-pinia/testing`.
 import type { _ActionsTree, _GettersTree, StateTree } from 'pinia'
 import type { UnwrapRef } from 'vue'
-import type { Mutation } from './rebase.js'
 import type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
+import type { Mutation } from './rebase.js'
 import type { CommandHandle } from './types.js'
 
-export { createClicktrace } from './plugin.js'
+export { ClicktraceError } from './errors.js'
 export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
+export { createClicktrace } from './plugin.js'
+export type { Mutation } from './rebase.js'
+export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
+export type { Hello, Transport, TransportHandlers } from './transport/types.js'
+export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
 export type {
-  ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest, CommandStatus,
+  ClicktraceOptions,
+  CommandError,
+  CommandHandle,
+  CommandOutcome,
+  CommandRecord,
+  CommandRequest,
+  CommandStatus,
   ConnectionStatus,
 } from './types.js'
-export type { Mutation } from './rebase.js'
-export type { Hello, Transport, TransportHandlers } from './transport/types.js'
-export { socketIoTransport, type SocketIoOptions } from './transport/socketio.js'
-export { webSocketTransport, type WebSocketOptions } from './transport/websocket.js'
-export { ClicktraceError } from './errors.js'
 
 declare module 'pinia' {
   export interface DefineStoreOptionsBase<S extends StateTree, Store> {
@@ -26,7 +32,12 @@ declare module 'pinia' {
     clicktrace?: StoreClicktraceOptions<S, Store>
   }
 
-  export interface PiniaCustomProperties<Id extends string = string, S extends StateTree = StateTree, G = _GettersTree<S>, A = _ActionsTree> {
+  export interface PiniaCustomProperties<
+    Id extends string = string,
+    S extends StateTree = StateTree,
+    G = _GettersTree<S>,
+    A = _ActionsTree,
+  > {
     /**
      * Apply an optimistic change and send a command: mints the correlation id and traceparent
      * now, settles on the matching notification, an HTTP error, or the deadline.

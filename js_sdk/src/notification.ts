@@ -37,7 +37,10 @@ export function parseNotification(raw: unknown): Notification | undefined {
   const epoch = n!.epoch
   if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length > MAX_EPOCH_LENGTH)) return undefined
   return {
-    seq, epoch, status, correlationId,
+    seq,
+    epoch,
+    status,
+    correlationId,
     type: typeof n!.type === 'string' ? n!.type : undefined,
     data: n!.data,
     error: status === 'rejected' ? parseError(n!.error, 'rejected') : undefined,

@@ -15,7 +15,8 @@ export function resolveUrl(url: string): URL | undefined {
 export function mayPropagate(url: string, propagateTo: PropagateTo): boolean {
   const target = resolveUrl(url)
   if (!target) return false
-  return target.origin === globalThis.location?.origin || propagateTo.some((rule) =>
-    typeof rule === 'string' ? resolveUrl(rule)?.origin === target.origin : rule.test(target.href),
+  return (
+    target.origin === globalThis.location?.origin ||
+    propagateTo.some((rule) => (typeof rule === 'string' ? resolveUrl(rule)?.origin === target.origin : rule.test(target.href)))
   )
 }

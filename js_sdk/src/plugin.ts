@@ -2,9 +2,9 @@
 // (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
-import { createClient, type ClicktraceClient } from './client.js'
+import { type ClicktraceClient, createClient } from './client.js'
 import { clonePlain } from './clone.js'
-import { rebase as makeRebase, type Mutation } from './rebase.js'
+import { type Mutation, rebase as makeRebase } from './rebase.js'
 import type { ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
 
 /** Per-store options, under `clicktrace` in the store definition. */
@@ -45,7 +45,8 @@ export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
   return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
     const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
-    const c = (client ??= createClient(options, reactive as <T extends object>(t: T) => T))
+    client ??= createClient(options, reactive as <T extends object>(t: T) => T)
+    const c = client
     const keys = own.keys ?? Object.keys(store.$state)
     const keep = own.keepSettled ?? options.keepSettled ?? 20
     const deadlineMs = own.deadlineMs ?? options.deadlineMs

@@ -21,8 +21,11 @@ export interface SessionSource {
 }
 
 const refused = (url: string, why: string, cause?: unknown): ClicktraceError =>
-  new ClicktraceError(SESSION_UNAVAILABLE,
-    `clicktrace: no session from POST ${url} (${why}): mount the session route or set sessionUrl`, cause)
+  new ClicktraceError(
+    SESSION_UNAVAILABLE,
+    `clicktrace: no session from POST ${url} (${why}): mount the session route or set sessionUrl`,
+    cause,
+  )
 
 export function sessionSource(url: string, fetcher: typeof fetch): SessionSource {
   let current: Promise<Session> | undefined

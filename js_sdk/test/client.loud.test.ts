@@ -33,7 +33,9 @@ describe('loud failures', () => {
 
   it('a session route that cannot be reached says so', async () => {
     const errors: unknown[] = []
-    const fetch = (async () => { throw new TypeError('Failed to fetch') }) as typeof globalThis.fetch
+    const fetch = (async () => {
+      throw new TypeError('Failed to fetch')
+    }) as typeof globalThis.fetch
     const client = createClient({ transport: new FakeTransport(), fetch, tracesUrl: false, onError: (e) => errors.push(e) })
     await client.command({ url: '/a' }, { optimistic: () => {}, settle: () => {} }).settled
     expect((errors[0] as Error).message).toMatch(/network: TypeError: Failed to fetch/)
@@ -67,7 +69,12 @@ describe('loud failures', () => {
     })
     const { socketIoTransport } = await import('../src/transport/socketio.js')
     const errors: unknown[] = []
-    const client = createClient({ transport: socketIoTransport(), fetch: fakeFetch().fetch, tracesUrl: false, onError: (e) => errors.push(e) })
+    const client = createClient({
+      transport: socketIoTransport(),
+      fetch: fakeFetch().fetch,
+      tracesUrl: false,
+      onError: (e) => errors.push(e),
+    })
     client.command({ url: '/a' }, { optimistic: () => {}, settle: () => {} })
     for (let i = 0; i < 20 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 5))
     expect(errors[0]).toMatchObject({ code: 'transport_unavailable' })

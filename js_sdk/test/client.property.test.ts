@@ -16,7 +16,8 @@ describe('seq handling under replays', () => {
           const client = createClient({ transport, fetch: fakeFetch().fetch, tracesUrl: false, deadlineMs: 1e9 })
           const settled: Array<[number, string]> = []
           const handles = outcomes.map((_, i) =>
-            client.command({ url: '/api/x' }, { optimistic: () => {}, settle: (s) => settled.push([i, s]) }))
+            client.command({ url: '/api/x' }, { optimistic: () => {}, settle: (s) => settled.push([i, s]) }),
+          )
           await flush()
           const log = outcomes.map((status, i) => ({ seq: i + 1, status, correlation_id: handles[i]!.correlationId }))
           // Deliver the log; at each cut the connection drops and the server replays from

@@ -1,6 +1,6 @@
 // The framework-free core against a fake transport and a fake fetch: protocol behaviour.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createClient, REJOIN_MS, type CommandEffects } from '../src/client.js'
+import { type CommandEffects, createClient, REJOIN_MS } from '../src/client.js'
 import { retryDelay } from '../src/http.js'
 import { MAX_SEND_ATTEMPTS } from '../src/protocol.js'
 import type { ClicktraceOptions, CommandRecord } from '../src/types.js'
@@ -12,7 +12,9 @@ function setup(options: Partial<ClicktraceOptions> = {}, responder?: Responder) 
   const statuses: string[] = []
   const errors: unknown[] = []
   const client = createClient({
-    transport, fetch: net.fetch, tracesUrl: false,
+    transport,
+    fetch: net.fetch,
+    tracesUrl: false,
     onStatus: (r) => statuses.push(`${r.name}:${r.status}`),
     onError: (e) => errors.push(e),
     ...options,
@@ -50,8 +52,13 @@ describe('the client core', () => {
     expect(third!.headers).toEqual({ 'content-type': 'application/json' })
     expect((third!.body!.metadata as Record<string, unknown>).client_id).toBeUndefined()
     for (const r of [partner, cdn, same]) {
-      expect(Object.keys(r!.headers).sort()).toEqual(
-        ['content-type', 'traceparent', 'x-clicktrace-client', 'x-clicktrace-deadline', 'x-correlation-id'])
+      expect(Object.keys(r!.headers).sort()).toEqual([
+        'content-type',
+        'traceparent',
+        'x-clicktrace-client',
+        'x-clicktrace-deadline',
+        'x-correlation-id',
+      ])
     }
   })
 
@@ -85,7 +92,9 @@ describe('the client core', () => {
   })
 
   it('retries a POST that failed on the network with the same correlation id, 3 tries with backoff, then network_error', async () => {
-    const { send, net } = setup({}, () => { throw new TypeError('Failed to fetch') })
+    const { send, net } = setup({}, () => {
+      throw new TypeError('Failed to fetch')
+    })
     const h = send('/down')
     await flush()
     expect(net.commands()).toHaveLength(1)
@@ -105,14 +114,17 @@ describe('the client core', () => {
   })
 
   it('stops retrying the network at the deadline, and once the outcome arrived', async () => {
-    const late = setup({ deadlineMs: 200 }, () => { throw new TypeError('Failed to fetch') })
+    const late = setup({ deadlineMs: 200 }, () => {
+      throw new TypeError('Failed to fetch')
+    })
     late.send()
     await vi.advanceTimersByTimeAsync(10_000)
     expect(late.net.commands()).toHaveLength(1) // a 250 ms wait would end past the 200 ms deadline
     let first = true
     const early = setup({}, () => {
-      if (first) throw new TypeError((first = false, 'Failed to fetch'))
-      return { status: 202 }
+      if (!first) return { status: 202 }
+      first = false
+      throw new TypeError('Failed to fetch')
     })
     const h = early.send()
     await flush()
@@ -141,10 +153,14 @@ describe('the client core', () => {
     const transport = new FakeTransport()
     let sessions = 0
     const net = fakeFetch(
-      (r) => r.headers['x-clicktrace-client'] === 'tok-1' || r.url.endsWith('/again')
-        ? { status: 401, body: { error: { code: 'invalid_client', message: 'expired' }, correlation_id: r.headers['x-correlation-id'] } }
-        : { status: 202 },
-      () => (sessions++, { status: 200, body: { client_id: `01JCLIENT000000000000000${sessions}A`, token: `tok-${sessions}` } }),
+      (r) =>
+        r.headers['x-clicktrace-client'] === 'tok-1' || r.url.endsWith('/again')
+          ? { status: 401, body: { error: { code: 'invalid_client', message: 'expired' }, correlation_id: r.headers['x-correlation-id'] } }
+          : { status: 202 },
+      () => {
+        sessions++
+        return { status: 200, body: { client_id: `01JCLIENT000000000000000${sessions}A`, token: `tok-${sessions}` } }
+      },
     )
     const client = createClient({ transport, fetch: net.fetch, tracesUrl: false })
     const fx = { optimistic: () => {}, settle: () => {} }
@@ -155,7 +171,10 @@ describe('the client core', () => {
     expect(first!.headers['x-clicktrace-client']).toBe('tok-1')
     expect(second!.headers['x-clicktrace-client']).toBe('tok-2')
     expect(second!.headers['x-correlation-id']).toBe(h.correlationId)
-    expect(second!.body).toEqual({ ...first!.body, metadata: { ...(first!.body!.metadata as object), client_id: '01JCLIENT0000000000000002A' } })
+    expect(second!.body).toEqual({
+      ...first!.body,
+      metadata: { ...(first!.body!.metadata as object), client_id: '01JCLIENT0000000000000002A' },
+    })
     expect(transport.hellos.at(-1)).toEqual({ token: 'tok-2', last_seq: 0 })
     expect(h.status).toBe('pending')
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
@@ -189,8 +208,15 @@ describe('the client core', () => {
     await flush()
     transport.raw({ seq: 1, correlation_id: h.correlationId, status: 'progress' })
     transport.raw({ seq: 2, correlation_id: '01JAAAAAAAAAAAAAAAAAAAAAAA', status: 'confirmed' }) // not ours
-    for (const bad of [null, 'x', [], { seq: 'a' }, { seq: 3, status: 'weird', correlation_id: h.correlationId },
-      { seq: 3, status: 'confirmed', correlation_id: 'not-a-ulid' }, { seq: -1, status: 'confirmed', correlation_id: h.correlationId }]) {
+    for (const bad of [
+      null,
+      'x',
+      [],
+      { seq: 'a' },
+      { seq: 3, status: 'weird', correlation_id: h.correlationId },
+      { seq: 3, status: 'confirmed', correlation_id: 'not-a-ulid' },
+      { seq: -1, status: 'confirmed', correlation_id: h.correlationId },
+    ]) {
       transport.raw(bad)
     }
     expect(h.status).toBe('pending')
@@ -277,7 +303,10 @@ describe('the client core', () => {
     await flush()
     expect(presented).toEqual([null, 'tok-1'])
     expect(transport.closed).toBe(1)
-    expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }, { token: 'tok-2', last_seq: 1 }])
+    expect(transport.hellos).toEqual([
+      { token: 'tok-1', last_seq: 0 },
+      { token: 'tok-2', last_seq: 1 },
+    ])
   })
 
   it('gets a new session and reconnects when the server refuses the token, at most every REJOIN_MS', async () => {
@@ -299,7 +328,10 @@ describe('the client core', () => {
     await flush()
     expect(n).toBe(2)
     expect(transport.closed).toBe(1)
-    expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }, { token: 'tok-2', last_seq: 0 }])
+    expect(transport.hellos).toEqual([
+      { token: 'tok-1', last_seq: 0 },
+      { token: 'tok-2', last_seq: 0 },
+    ])
     transport.handlers!.state('rejected')
     vi.advanceTimersByTime(REJOIN_MS - 1)
     await flush()
@@ -311,8 +343,20 @@ describe('the client core', () => {
   })
 
   it('reports every status change and survives a throwing hook or effect', async () => {
-    const { client, transport, statuses, errors } = setup({ onStatus: () => { throw new Error('hook') } })
-    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => { throw new Error('effect') } })
+    const { client, transport, statuses, errors } = setup({
+      onStatus: () => {
+        throw new Error('hook')
+      },
+    })
+    const h = client.command(
+      { url: '/api/x' },
+      {
+        optimistic: () => {},
+        settle: () => {
+          throw new Error('effect')
+        },
+      },
+    )
     await flush()
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed' })
     expect(h.status).toBe('confirmed')
@@ -327,13 +371,18 @@ describe('the client core', () => {
   })
 
   it('applies a confirmation that arrives after the response was lost (network_error)', async () => {
-    const { send, transport, settles } = setup({}, () => { throw new TypeError('Failed to fetch') })
+    const { send, transport, settles } = setup({}, () => {
+      throw new TypeError('Failed to fetch')
+    })
     const h = send()
     await vi.advanceTimersByTimeAsync(retryDelay(1) + retryDelay(2))
     expect(h.record.error?.code).toBe('network_error')
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 'd' })
     expect(h.status).toBe('confirmed')
-    expect(settles).toEqual([['rejected', undefined, false], ['confirmed', 'd', true]])
+    expect(settles).toEqual([
+      ['rejected', undefined, false],
+      ['confirmed', 'd', true],
+    ])
   })
 
   it('ignores a confirmation after a rejection by the server', async () => {
@@ -350,11 +399,17 @@ describe('the client core', () => {
     const h = send()
     await flush()
     vi.advanceTimersByTime(3000)
-    expect(h.record).toMatchObject({ status: 'timed_out', error: { code: 'timed_out', message: 'no outcome within 3000 ms' } } satisfies Partial<CommandRecord>)
+    expect(h.record).toMatchObject({
+      status: 'timed_out',
+      error: { code: 'timed_out', message: 'no outcome within 3000 ms' },
+    } satisfies Partial<CommandRecord>)
     transport.notify({ correlation_id: h.correlationId, status: 'rejected' }) // too late to matter
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 1 })
     transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 2 })
-    expect(settles).toEqual([['timed_out', undefined, false], ['confirmed', 1, true]])
+    expect(settles).toEqual([
+      ['timed_out', undefined, false],
+      ['confirmed', 1, true],
+    ])
     expect(h.record).toMatchObject({ status: 'confirmed', error: undefined, data: 1 })
     expect(statuses).toEqual(['x:pending', 'x:timed_out', 'x:confirmed'])
   })

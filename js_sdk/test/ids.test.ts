@@ -51,14 +51,24 @@ describe('traceparent', () => {
     expect(parseTraceparent(`00-${t}-${s}-01`)).toEqual({ traceId: t, spanId: s, sampled: true })
     expect(parseTraceparent(`00-${t}-${s}-03`)?.sampled).toBe(true)
     for (const bad of [
-      `00-${'0'.repeat(32)}-${s}-01`, `00-${t}-${'0'.repeat(16)}-01`, `01-${t}-${s}-01`, `00-${t.toUpperCase()}-${s}-01`,
-      `00-${t}-${s}`, `00-${t}-${s}-01-extra`, `00-${t.slice(1)}-${s}-01`, '', 7, undefined,
+      `00-${'0'.repeat(32)}-${s}-01`,
+      `00-${t}-${'0'.repeat(16)}-01`,
+      `01-${t}-${s}-01`,
+      `00-${t.toUpperCase()}-${s}-01`,
+      `00-${t}-${s}`,
+      `00-${t}-${s}-01-extra`,
+      `00-${t.slice(1)}-${s}-01`,
+      '',
+      7,
+      undefined,
     ]) {
       expect(parseTraceparent(bad)).toBeUndefined()
     }
-    fc.assert(fc.property(fc.anything(), (v) => {
-      parseTraceparent(v)
-    }))
+    fc.assert(
+      fc.property(fc.anything(), (v) => {
+        parseTraceparent(v)
+      }),
+    )
   })
 
   it('random hex has the asked length and is never all zeros', () => {

@@ -1,9 +1,9 @@
 // Per-store options resolved as per-store ?? global ?? default, managed keys, retention,
 // several stores on one client, and a component bound to the reactive state.
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp, defineComponent, h, nextTick, ref, type Component } from 'vue'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createClicktrace, type ClicktraceOptions, type CommandHandle } from '../src/index.js'
+import { type Component, createApp, defineComponent, h, nextTick, ref } from 'vue'
+import { type ClicktraceOptions, type CommandHandle, createClicktrace } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
 
 function app(options: Partial<ClicktraceOptions> = {}, root: Component = { render: () => null }) {
@@ -20,7 +20,15 @@ const useNotes = defineStore('notes', {
   state: () => ({ notes: [] as string[], draft: '' }),
   actions: {
     add(text: string, deadlineMs?: number): CommandHandle {
-      return this.$command({ url: '/api/notes', body: { text }, entity: 'notes', ...(deadlineMs ? { deadlineMs } : {}), optimistic: (s) => { s.notes.push(text) } })
+      return this.$command({
+        url: '/api/notes',
+        body: { text },
+        entity: 'notes',
+        ...(deadlineMs ? { deadlineMs } : {}),
+        optimistic: (s) => {
+          s.notes.push(text)
+        },
+      })
     },
   },
   clicktrace: { keys: ['notes'], deadlineMs: 2000, keepSettled: 2 },
@@ -30,7 +38,12 @@ const useCounter = defineStore('counter', {
   state: () => ({ n: 0 }),
   actions: {
     inc(): CommandHandle {
-      return this.$command({ url: '/api/inc', optimistic: (s) => { s.n++ } })
+      return this.$command({
+        url: '/api/inc',
+        optimistic: (s) => {
+          s.n++
+        },
+      })
     },
   },
 })
@@ -119,7 +132,14 @@ describe('store options', () => {
   it('throws a failing optimistic change to the caller and sends nothing', async () => {
     const { net } = app()
     const notes = useNotes()
-    expect(() => notes.$command({ url: '/api/notes', optimistic: () => { throw new Error('bug') } })).toThrow('bug')
+    expect(() =>
+      notes.$command({
+        url: '/api/notes',
+        optimistic: () => {
+          throw new Error('bug')
+        },
+      }),
+    ).toThrow('bug')
     await flush()
     expect(net.sent).toHaveLength(0)
     expect(notes.$clicktrace.commands).toHaveLength(0)
@@ -127,13 +147,23 @@ describe('store options', () => {
 
   it('works from a setup store through the store instance', async () => {
     const { transport, net } = app()
-    const useTodos = defineStore('todos', () => {
-      const items = ref<string[]>([])
-      function add(text: string): CommandHandle {
-        return useTodos().$command({ url: '/api/todos', body: { text }, optimistic: (s) => { s.items.push(text) } })
-      }
-      return { items, add }
-    }, { clicktrace: { deadlineMs: 1234 } })
+    const useTodos = defineStore(
+      'todos',
+      () => {
+        const items = ref<string[]>([])
+        function add(text: string): CommandHandle {
+          return useTodos().$command({
+            url: '/api/todos',
+            body: { text },
+            optimistic: (s) => {
+              s.items.push(text)
+            },
+          })
+        }
+        return { items, add }
+      },
+      { clicktrace: { deadlineMs: 1234 } },
+    )
     const todos = useTodos()
     const h = todos.add('x')
     expect(todos.items).toEqual(['x'])
@@ -146,10 +176,20 @@ describe('store options', () => {
   it('drives a component: pending at once, then the outcome and the reference', async () => {
     const Comp = defineComponent(() => {
       const notes = useNotes()
-      return () => h('div', [
-        h('ul', notes.notes.map((n) => h('li', n))),
-        h('p', { id: 'status' }, notes.$clicktrace.last ? `${notes.$clicktrace.last.status} ${notes.$clicktrace.last.error?.code ?? ''} ${notes.$clicktrace.last.correlationId}` : 'idle'),
-      ])
+      return () =>
+        h('div', [
+          h(
+            'ul',
+            notes.notes.map((n) => h('li', n)),
+          ),
+          h(
+            'p',
+            { id: 'status' },
+            notes.$clicktrace.last
+              ? `${notes.$clicktrace.last.status} ${notes.$clicktrace.last.error?.code ?? ''} ${notes.$clicktrace.last.correlationId}`
+              : 'idle',
+          ),
+        ])
     })
     const { transport, vueApp } = app({}, Comp)
     const el = document.createElement('div')

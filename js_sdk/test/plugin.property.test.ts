@@ -3,15 +3,24 @@
 // still-pending optimistic changes, with every handle showing the right status.
 import fc from 'fast-check'
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp } from 'vue'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { createClicktrace, type CommandHandle, type CommandStatus } from '../src/index.js'
+import { createApp } from 'vue'
+import { type CommandHandle, type CommandStatus, createClicktrace } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
 
-interface Product { id: number; name: string; version: number }
+interface Product {
+  id: number
+  name: string
+  version: number
+}
 
 const op = fc.oneof(
-  fc.record({ t: fc.constant('click' as const), id: fc.constantFrom(1, 2, 3), name: fc.constantFrom('', 'a', 'b', 'c'), deadline: fc.constantFrom(1000, 2000, 5000) }),
+  fc.record({
+    t: fc.constant('click' as const),
+    id: fc.constantFrom(1, 2, 3),
+    name: fc.constantFrom('', 'a', 'b', 'c'),
+    deadline: fc.constantFrom(1000, 2000, 5000),
+  }),
   fc.record({ t: fc.constantFrom('confirm' as const, 'reject' as const), pick: fc.nat(50) }),
   fc.record({ t: fc.constant('tick' as const), ms: fc.constantFrom(500, 1000, 3000) }),
   fc.record({ t: fc.constant('reload' as const) }),
@@ -31,7 +40,9 @@ describe('store state under any interleaving', () => {
         const server = new Map<number, Product>([1, 2, 3].map((id) => [id, { id, name: `p${id}`, version: 1 }]))
         const transport = new FakeTransport()
         // The API refuses an empty name at once, like the demo's 422 invalid_name.
-        const net = fakeFetch((r) => (r.body!.name === '' ? { status: 422, body: { error: { code: 'invalid_name', message: 'empty' } } } : { status: 202 }))
+        const net = fakeFetch((r) =>
+          r.body!.name === '' ? { status: 422, body: { error: { code: 'invalid_name', message: 'empty' } } } : { status: 202 },
+        )
         const pinia = createPinia()
         pinia.use(createClicktrace({ transport, fetch: net.fetch, tracesUrl: false }))
         createApp({}).use(pinia)
@@ -41,23 +52,50 @@ describe('store state under any interleaving', () => {
           actions: {
             rename(id: number, name: string, deadlineMs: number): CommandHandle<Product> {
               return this.$command({
-                url: `/api/products/${id}/rename`, body: { name }, entity: id, deadlineMs,
-                optimistic: (s) => { s.products.find((p) => p.id === id)!.name = name },
-                authoritative: (s, d: Product) => { s.products[s.products.findIndex((p) => p.id === d.id)] = d },
+                url: `/api/products/${id}/rename`,
+                body: { name },
+                entity: id,
+                deadlineMs,
+                optimistic: (s) => {
+                  s.products.find((p) => p.id === id)!.name = name
+                },
+                authoritative: (s, d: Product) => {
+                  s.products[s.products.findIndex((p) => p.id === d.id)] = d
+                },
               })
             },
           },
           // The server could not replay: reload authoritative state, as an app would over HTTP.
-          clicktrace: { resync() { this.$authoritative((s) => { s.products = [...server.values()].map((p) => ({ ...p })) }) } },
+          clicktrace: {
+            resync() {
+              this.$authoritative((s) => {
+                s.products = [...server.values()].map((p) => ({ ...p }))
+              })
+            },
+          },
         })()
         // What this tab has been told is authoritative.
         const known = new Map([...server].map(([id, p]) => [id, { ...p }]))
-        const model: Array<{ id: number; name: string; handle: CommandHandle<Product>; status: CommandStatus; at: number; refused: boolean }> = []
+        const model: Array<{
+          id: number
+          name: string
+          handle: CommandHandle<Product>
+          status: CommandStatus
+          at: number
+          refused: boolean
+        }> = []
         let now = 0
         for (const o of ops) {
           if (o.t === 'click') {
             const handle = store.rename(o.id, o.name, o.deadline)
-            model.push({ id: o.id, name: o.name, handle, status: o.name === '' ? 'rejected' : 'pending', at: now + o.deadline, refused: o.name === '' })
+            model.push({
+              id: o.id,
+              name: o.name,
+              handle,
+              status: o.name === '' ? 'rejected' : 'pending',
+              at: now + o.deadline,
+              refused: o.name === '',
+            })
           } else if (o.t === 'tick') {
             vi.advanceTimersByTime(o.ms)
             now += o.ms
@@ -70,7 +108,9 @@ describe('store state under any interleaving', () => {
             transport.resync()
             for (const [id, p] of server) known.set(id, { ...p })
           } else if (o.t === 'reload') {
-            store.$authoritative((s) => { s.products = [...server.values()].map((p) => ({ ...p })) })
+            store.$authoritative((s) => {
+              s.products = [...server.values()].map((p) => ({ ...p }))
+            })
             for (const [id, p] of server) known.set(id, { ...p })
           } else {
             // The server settles a command it accepted and has not settled yet (the client may have given up on it).
@@ -96,7 +136,8 @@ describe('store state under any interleaving', () => {
           expect(store.products).toEqual(expected)
           expect(model.map((m) => m.handle.status)).toEqual(model.map((m) => m.status))
           expect(store.$clicktrace.pending.map((r) => r.correlationId)).toEqual(
-            model.filter((m) => m.status === 'pending').map((m) => m.handle.correlationId))
+            model.filter((m) => m.status === 'pending').map((m) => m.handle.correlationId),
+          )
         }
         vi.useRealTimers()
       }),

@@ -1,10 +1,15 @@
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp } from 'vue'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { createClicktrace, type CommandHandle } from '../src/index.js'
+import { createApp } from 'vue'
+import { type CommandHandle, createClicktrace } from '../src/index.js'
 import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
 
-interface Product { id: number; name: string; price: number; version: number }
+interface Product {
+  id: number
+  name: string
+  price: number
+  version: number
+}
 
 function setup(responder?: Responder, extra: Partial<Parameters<typeof createClicktrace>[0]> = {}) {
   const transport = new FakeTransport()
@@ -19,7 +24,10 @@ function setup(responder?: Responder, extra: Partial<Parameters<typeof createCli
     actions: {
       load() {
         this.$authoritative((s) => {
-          s.products = [{ id: 1, name: 'Desk', price: 10, version: 1 }, { id: 2, name: 'Lamp', price: 5, version: 1 }]
+          s.products = [
+            { id: 1, name: 'Desk', price: 10, version: 1 },
+            { id: 2, name: 'Lamp', price: 5, version: 1 },
+          ]
         })
       },
       rename(id: number, name: string): CommandHandle<Product> {
@@ -39,7 +47,12 @@ function setup(responder?: Responder, extra: Partial<Parameters<typeof createCli
         })
       },
     },
-    clicktrace: { resync() { resync(); this.load() } },
+    clicktrace: {
+      resync() {
+        resync()
+        this.load()
+      },
+    },
   })
   const store = useProducts()
   store.load()
@@ -77,7 +90,12 @@ describe('a command from a store action', () => {
     expect(meta.correlation_id).toBe(h.correlationId)
     expect(meta.client_id).toBe('01JCLIENT0000000000000000A')
     expect(meta.deadline).toBe(Date.now() + 15_000)
-    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', type: 'ProductRenamed', data: { id: 1, name: 'Table', price: 10, version: 2 } })
+    transport.notify({
+      correlation_id: h.correlationId,
+      status: 'confirmed',
+      type: 'ProductRenamed',
+      data: { id: 1, name: 'Table', price: 10, version: 2 },
+    })
     expect(h.status).toBe('confirmed')
     expect(store.products[0]).toEqual({ id: 1, name: 'Table', price: 10, version: 2 })
     expect(store.$clicktrace.entity(1)?.status).toBe('confirmed')
@@ -90,14 +108,23 @@ describe('a command from a store action', () => {
     await flush()
     transport.notify({ correlation_id: h.correlationId.toLowerCase(), status: 'rejected', error: { code: 'name_taken', message: 'taken' } })
     expect(names(store)).toEqual(['Desk', 'Lamp'])
-    expect(store.$clicktrace.last).toMatchObject({ status: 'rejected', error: { code: 'name_taken', message: 'taken' }, correlationId: h.correlationId })
+    expect(store.$clicktrace.last).toMatchObject({
+      status: 'rejected',
+      error: { code: 'name_taken', message: 'taken' },
+      correlationId: h.correlationId,
+    })
   })
 
   it('takes the authoritative data a rejection carries', async () => {
     const { store, transport } = setup()
     const h = store.rename(1, 'Lamp')
     await flush()
-    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'name_taken', message: '' }, data: { id: 1, name: 'Desk (by another tab)', price: 10, version: 3 } })
+    transport.notify({
+      correlation_id: h.correlationId,
+      status: 'rejected',
+      error: { code: 'name_taken', message: '' },
+      data: { id: 1, name: 'Desk (by another tab)', price: 10, version: 3 },
+    })
     expect(store.products[0]).toEqual({ id: 1, name: 'Desk (by another tab)', price: 10, version: 3 })
     expect(h.status).toBe('rejected')
   })

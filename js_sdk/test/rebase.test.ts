@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { clonePlain } from '../src/clone.js'
-import { rebase, type Mutation } from '../src/rebase.js'
+import { type Mutation, rebase } from '../src/rebase.js'
 
 type State = { items: Record<string, string>; log: string[] }
 
@@ -22,12 +22,16 @@ function target(initial: State) {
   return { live, r }
 }
 
-const set = (k: string, v: string): Mutation<State> => (s) => {
-  s.items[k] = v
-}
-const append = (v: string): Mutation<State> => (s) => {
-  s.log.push(v)
-}
+const set =
+  (k: string, v: string): Mutation<State> =>
+  (s) => {
+    s.items[k] = v
+  }
+const append =
+  (v: string): Mutation<State> =>
+  (s) => {
+    s.log.push(v)
+  }
 
 describe('rebase', () => {
   it('drops a rejected mutation and replays the rest (no clobbering of a later change)', () => {
@@ -87,7 +91,9 @@ describe('rebase', () => {
       s.items.a = 'A1'
     })
     r.apply('2', set('b', 'B1'))
-    r.authoritative((s) => { s.items = { b: 'B0' } }) // a reload without `a`
+    r.authoritative((s) => {
+      s.items = { b: 'B0' }
+    }) // a reload without `a`
     expect(live.state.items).toEqual({ b: 'B1' })
     r.drop('1')
     r.confirm('2')
@@ -97,10 +103,12 @@ describe('rebase', () => {
   it('undoes a half-applied mutation that throws, rethrows, and does not keep it', () => {
     const { live, r } = target({ items: { a: 'A0' }, log: [] })
     r.apply('1', set('a', 'A1'))
-    expect(() => r.apply('2', (s) => {
-      s.items.a = 'half'
-      throw new Error('bug')
-    })).toThrow('bug')
+    expect(() =>
+      r.apply('2', (s) => {
+        s.items.a = 'half'
+        throw new Error('bug')
+      }),
+    ).toThrow('bug')
     expect(live.state.items.a).toBe('A1')
     expect(r.pending()).toEqual(['1'])
     r.drop('1')

@@ -1,8 +1,8 @@
 // The testing kit as a user's vitest suite would use it: a store under test, the in-memory
 // transport and fetch from `clicktrace-pinia/testing`, and the opt-in window test hook.
 import { createPinia, defineStore, setActivePinia } from 'pinia'
-import { createApp } from 'vue'
 import { afterEach, describe, expect, it } from 'vitest'
+import { createApp } from 'vue'
 import { createClicktrace } from '../src/index.js'
 import { exposeTestHook, memoryFetch, memoryTransport, type TestHook } from '../src/testing/index.js'
 import { flush } from './fakes.js'
@@ -12,9 +12,13 @@ const useTodos = defineStore('todos', {
   actions: {
     add(title: string) {
       return this.$command({
-        url: '/api/todos', body: { title }, name: 'add',
+        url: '/api/todos',
+        body: { title },
+        name: 'add',
         optimistic: (s) => void s.titles.push(title),
-        authoritative: (s, data: string[]) => void (s.titles = data),
+        authoritative: (s, data: string[]) => {
+          s.titles = data
+        },
       })
     },
   },
@@ -24,7 +28,13 @@ function setup(testHook?: string) {
   const transport = memoryTransport()
   const server = memoryFetch()
   const pinia = createPinia()
-  pinia.use(createClicktrace({ transport, fetch: server.fetch, ...(testHook === undefined ? { tracesUrl: false } : { testHook: exposeTestHook(testHook || undefined) }) }))
+  pinia.use(
+    createClicktrace({
+      transport,
+      fetch: server.fetch,
+      ...(testHook === undefined ? { tracesUrl: false } : { testHook: exposeTestHook(testHook || undefined) }),
+    }),
+  )
   createApp({}).use(pinia)
   setActivePinia(pinia)
   return { transport, server, store: useTodos() }

@@ -3,11 +3,24 @@ import { defineStore } from 'pinia'
 import { describe, expectTypeOf, it } from 'vitest'
 import { ref } from 'vue'
 import {
-  createClicktrace, type ClicktraceOptions, type CommandHandle, type CommandOutcome, type CommandRecord, type CommandStatus,
-  type ConnectionStatus, type Hello, type StoreCommands, type Transport,
+  type ClicktraceOptions,
+  type CommandHandle,
+  type CommandOutcome,
+  type CommandRecord,
+  type CommandStatus,
+  type ConnectionStatus,
+  createClicktrace,
+  type Hello,
+  type StoreCommands,
+  type Transport,
 } from '../src/index.js'
 
-interface Product { id: number; name: string; price: number; version: number }
+interface Product {
+  id: number
+  name: string
+  price: number
+  version: number
+}
 
 // The README's store, verbatim in substance.
 const useProducts = defineStore('products', {
@@ -35,10 +48,17 @@ const useProducts = defineStore('products', {
       })
     },
     untyped(): void {
-      // @ts-expect-error the state is typed: name is a string
-      this.$command({ url: '/x', optimistic: (s) => { s.products[0]!.name = 1 } })
-      // @ts-expect-error no such state key
-      this.$authoritative((s) => { s.nope = 1 })
+      this.$command({
+        url: '/x',
+        optimistic: (s) => {
+          // @ts-expect-error the state is typed: name is a string
+          s.products[0]!.name = 1
+        },
+      })
+      this.$authoritative((s) => {
+        // @ts-expect-error no such state key
+        s.nope = 1
+      })
       // @ts-expect-error url is required
       this.$command({ optimistic: () => {} })
     },
@@ -79,21 +99,35 @@ describe('store API types', () => {
 
   it('works from outside a store with the store type', () => {
     const store = useProducts()
-    const h = store.$command({ url: '/x', optimistic: (s) => { s.loading = true } })
+    const h = store.$command({
+      url: '/x',
+      optimistic: (s) => {
+        s.loading = true
+      },
+    })
     expectTypeOf(h).toEqualTypeOf<CommandHandle<unknown>>()
   })
 })
 
 describe('setup stores, options and extension points', () => {
   it('types setup stores: per-store options as the third argument, $command on the instance', () => {
-    const useTodos = defineStore('todos', () => {
-      const items = ref<string[]>([])
-      return { items }
-    }, {
-      clicktrace: { keys: ['items'], resync: (store) => expectTypeOf(store.items).toEqualTypeOf<string[]>() },
-    })
+    const useTodos = defineStore(
+      'todos',
+      () => {
+        const items = ref<string[]>([])
+        return { items }
+      },
+      {
+        clicktrace: { keys: ['items'], resync: (store) => expectTypeOf(store.items).toEqualTypeOf<string[]>() },
+      },
+    )
     const todos = useTodos()
-    todos.$command({ url: '/x', optimistic: (s) => { expectTypeOf(s.items).toEqualTypeOf<string[]>() } })
+    todos.$command({
+      url: '/x',
+      optimistic: (s) => {
+        expectTypeOf(s.items).toEqualTypeOf<string[]>()
+      },
+    })
   })
 
   it('accepts the plugin options and a custom transport', () => {
@@ -126,7 +160,7 @@ describe('setup stores, options and extension points', () => {
   it('keeps command state read-only for components', () => {
     const store = useProducts()
     // @ts-expect-error $clicktrace is not assignable
-    store.$clicktrace = store.$clicktrace
+    store.$clicktrace = useProducts().$clicktrace
     // @ts-expect-error the list is read-only
     store.$clicktrace.commands.push(store.$clicktrace.commands[0]!)
     expectTypeOf(store.$clicktrace.connection).toEqualTypeOf<ConnectionStatus>()

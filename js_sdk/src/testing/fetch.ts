@@ -22,9 +22,13 @@ export interface MemoryFetch {
 
 export const ACCEPTED: Answer = { status: 202, body: { status: 'accepted' } }
 
-export function memoryFetch(command: Responder = () => ACCEPTED, session: () => Answer = () => ({
-  status: 200, body: { client_id: '01JCLIENT0000000000000000A', token: 'tok-1', expires_at: Date.now() + 3_600_000 },
-})): MemoryFetch {
+export function memoryFetch(
+  command: Responder = () => ACCEPTED,
+  session: () => Answer = () => ({
+    status: 200,
+    body: { client_id: '01JCLIENT0000000000000000A', token: 'tok-1', expires_at: Date.now() + 3_600_000 },
+  }),
+): MemoryFetch {
   const sent: SentRequest[] = []
   const isOurs = (url: string): boolean => url.endsWith(SESSION_URL) || url.endsWith(TRACES_URL)
   const fetch = async (input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> => {
@@ -39,7 +43,11 @@ export function memoryFetch(command: Responder = () => ACCEPTED, session: () => 
       body: text ? (JSON.parse(text) as Record<string, unknown>) : undefined,
     }
     sent.push(req)
-    const r = url.endsWith(SESSION_URL) ? session() : url.endsWith(TRACES_URL) ? { status: 200, body: { partialSuccess: {} } } : await command(req)
+    const r = url.endsWith(SESSION_URL)
+      ? session()
+      : url.endsWith(TRACES_URL)
+        ? { status: 200, body: { partialSuccess: {} } }
+        : await command(req)
     return new Response(r.body === undefined ? null : JSON.stringify(r.body), {
       status: r.status,
       headers: { 'content-type': 'application/json' },

@@ -3,7 +3,7 @@
 // recorder posting OTLP/JSON to the API.
 import { TRACES_URL } from '../protocol.js'
 import type { ClicktraceOptions } from '../types.js'
-import { otlpExporter, type OtlpExporter } from './otlp.js'
+import { type OtlpExporter, otlpExporter } from './otlp.js'
 import { recorderTracing } from './recorder.js'
 import type { Tracing } from './types.js'
 
@@ -13,16 +13,23 @@ export function makeTracing(o: ClicktraceOptions, fetcher: typeof fetch, token: 
   if (o.tracing) return o.tracing
   const url = o.tracesUrl ?? TRACES_URL
   let exporter: OtlpExporter | undefined
-  return recorderTracing(o.sampleRate ?? 1, async () => exporter?.flush(), (span) => {
-    if (url === false) return
-    exporter ??= otlpExporter({
-      url, serviceName: o.serviceName ?? 'browser', scopeVersion: VERSION, fetch: fetcher,
-      headers: (): Record<string, string> => {
-        const t = token()
-        return t ? { 'x-clicktrace-client': t } : {}
-      },
-      onError: o.onError,
-    })
-    exporter.add(span)
-  })
+  return recorderTracing(
+    o.sampleRate ?? 1,
+    async () => exporter?.flush(),
+    (span) => {
+      if (url === false) return
+      exporter ??= otlpExporter({
+        url,
+        serviceName: o.serviceName ?? 'browser',
+        scopeVersion: VERSION,
+        fetch: fetcher,
+        headers: (): Record<string, string> => {
+          const t = token()
+          return t ? { 'x-clicktrace-client': t } : {}
+        },
+        onError: o.onError,
+      })
+      exporter.add(span)
+    },
+  )
 }

@@ -6,7 +6,12 @@ import type { SpanContext } from '../ids.js'
 import type { ActionSpan, Attributes, Tracing } from './types.js'
 import { VERSION } from './version.js'
 
-interface OtelSpanContext { traceId: string; spanId: string; traceFlags: number; isRemote?: boolean }
+interface OtelSpanContext {
+  traceId: string
+  spanId: string
+  traceFlags: number
+  isRemote?: boolean
+}
 interface OtelSpan {
   spanContext(): OtelSpanContext
   setAttributes(a: Attributes): unknown
@@ -24,7 +29,10 @@ export interface TracerProviderLike {
   forceFlush?(): Promise<void>
   /** The API's global proxy provider hands out the registered one. */
   getDelegate?(): TracerProviderLike
-  getTracer(name: string, version?: string): {
+  getTracer(
+    name: string,
+    version?: string,
+  ): {
     startSpan(name: string, options?: { kind?: number; attributes?: Attributes; root?: boolean }, context?: OtelContext): OtelSpan
   }
 }
@@ -64,8 +72,14 @@ function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): Acti
     context: ctx,
     ...(manager ? { run: (fn) => manager.with(parentContext(ctx), fn) } : {}),
     child: (name, kind, attributes, parent) =>
-      wrap(t.startSpan(name, { kind: kind - 1, ...(attributes ? { attributes } : {}) },
-        parentContext(parent && parent.traceId === ctx.traceId ? parent : ctx)), t),
+      wrap(
+        t.startSpan(
+          name,
+          { kind: kind - 1, ...(attributes ? { attributes } : {}) },
+          parentContext(parent && parent.traceId === ctx.traceId ? parent : ctx),
+        ),
+        t,
+      ),
     end(error, more) {
       if (more) s.setAttributes(more)
       // @opentelemetry/api SpanStatusCode: OK = 1, ERROR = 2 (same numbers as OTLP).
@@ -80,7 +94,8 @@ function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): Acti
  * the one registered globally (`trace.setGlobalTracerProvider`, e.g. `WebTracerProvider.register()`).
  */
 export function otelTracing(provider: TracerProviderLike | undefined = registeredTracerProvider()): Tracing {
-  if (!provider) throw new TypeError('clicktrace: otelTracing() found no tracer provider: register one with @opentelemetry/api first, or pass it')
+  if (!provider)
+    throw new TypeError('clicktrace: otelTracing() found no tracer provider: register one with @opentelemetry/api first, or pass it')
   const tracer = provider.getTracer('clicktrace-pinia', VERSION)
   return {
     flush: async () => (provider.forceFlush ? provider.forceFlush() : provider.getDelegate?.().forceFlush?.()),

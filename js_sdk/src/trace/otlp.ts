@@ -38,17 +38,23 @@ export const otlpAttributes = (a: Attributes): OtlpSpan['attributes'] =>
     .filter(([, v]) => v !== undefined)
     .map(([key, v]) => ({
       key,
-      value: typeof v === 'string' ? { stringValue: v }
-        : typeof v === 'boolean' ? { boolValue: v }
-        : Number.isInteger(v) ? { intValue: String(v) }
-        : { doubleValue: v },
+      value:
+        typeof v === 'string'
+          ? { stringValue: v }
+          : typeof v === 'boolean'
+            ? { boolValue: v }
+            : Number.isInteger(v)
+              ? { intValue: String(v) }
+              : { doubleValue: v },
     }))
 
 export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: string): object => ({
-  resourceSpans: [{
-    resource: { attributes: otlpAttributes({ 'service.name': serviceName }) },
-    scopeSpans: [{ scope: { name: 'clicktrace-pinia', version }, spans }],
-  }],
+  resourceSpans: [
+    {
+      resource: { attributes: otlpAttributes({ 'service.name': serviceName }) },
+      scopeSpans: [{ scope: { name: 'clicktrace-pinia', version }, spans }],
+    },
+  ],
 })
 
 export interface OtlpExporter {

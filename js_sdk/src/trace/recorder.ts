@@ -1,7 +1,7 @@
 // The built-in recorder: mints W3C ids itself and hands ended, sampled spans (already in
 // OTLP/JSON form) to a sink. Unsampled actions still get ids so the traceparent is valid.
 import { newSpanContext, type SpanContext } from '../ids.js'
-import { otlpAttributes, toNanos, type OtlpSpan } from './otlp.js'
+import { type OtlpSpan, otlpAttributes, toNanos } from './otlp.js'
 import type { ActionSpan, Attributes, Kind, Tracing } from './types.js'
 
 const now = (): number => performance.timeOrigin + performance.now()
@@ -28,8 +28,14 @@ function span(
       ended = true
       Object.assign(attributes, more)
       sink({
-        traceId: context.traceId, spanId: context.spanId, ...(parentSpanId ? { parentSpanId } : {}), name, kind,
-        startTimeUnixNano: start, endTimeUnixNano: toNanos(now()), attributes: otlpAttributes(attributes),
+        traceId: context.traceId,
+        spanId: context.spanId,
+        ...(parentSpanId ? { parentSpanId } : {}),
+        name,
+        kind,
+        startTimeUnixNano: start,
+        endTimeUnixNano: toNanos(now()),
+        attributes: otlpAttributes(attributes),
         status: error === undefined ? { code: 1 } : { code: 2, message: error },
       })
     },
@@ -37,7 +43,10 @@ function span(
 }
 
 export function recorderTracing(
-  sampleRate: number, flush: () => Promise<void>, sink: (s: OtlpSpan) => void, random = Math.random,
+  sampleRate: number,
+  flush: () => Promise<void>,
+  sink: (s: OtlpSpan) => void,
+  random = Math.random,
 ): Tracing {
   return {
     flush,

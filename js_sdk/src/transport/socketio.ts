@@ -6,7 +6,7 @@ import { ClicktraceError } from '../errors.js'
 import { SOCKET_IO_EVENT, SOCKET_IO_PATH, TRANSPORT_UNAVAILABLE, TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER } from '../protocol.js'
 import type { Transport } from './types.js'
 
-type IoFactory = (typeof import('socket.io-client'))['io']
+type IoFactory = typeof import('socket.io-client')['io']
 type IoOptions = NonNullable<Parameters<IoFactory>[1]>
 
 export interface SocketIoOptions {
@@ -43,8 +43,13 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
             if (!socket.active) return h.state('rejected')
             h.state('disconnected')
             if (++failures === UNREACHABLE_AFTER) {
-              h.error(new ClicktraceError(TRANSPORT_UNREACHABLE,
-                `clicktrace: Socket.IO cannot reach ${o.url ?? 'this origin'} at path ${opts.path} (${failures} tries: ${e.message}): mount the notifier (proxy with ws: true) or set socketIoTransport({url, path})`, e))
+              h.error(
+                new ClicktraceError(
+                  TRANSPORT_UNREACHABLE,
+                  `clicktrace: Socket.IO cannot reach ${o.url ?? 'this origin'} at path ${opts.path} (${failures} tries: ${e.message}): mount the notifier (proxy with ws: true) or set socketIoTransport({url, path})`,
+                  e,
+                ),
+              )
             }
           })
           socket.on(SOCKET_IO_EVENT, h.message)
@@ -55,8 +60,13 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
         },
         (e: unknown) => {
           h.state('failed')
-          h.error(new ClicktraceError(TRANSPORT_UNAVAILABLE,
-            'clicktrace: socket.io-client could not be loaded, so no outcome can arrive: npm install socket.io-client, or use webSocketTransport()', e))
+          h.error(
+            new ClicktraceError(
+              TRANSPORT_UNAVAILABLE,
+              'clicktrace: socket.io-client could not be loaded, so no outcome can arrive: npm install socket.io-client, or use webSocketTransport()',
+              e,
+            ),
+          )
         },
       )
       return () => {

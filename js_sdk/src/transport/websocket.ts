@@ -62,8 +62,12 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           socket = undefined
           h.state(ev.code === 1008 && ev.reason === 'invalid_token' ? 'rejected' : 'disconnected')
           if (!opened && attempt + 1 === UNREACHABLE_AFTER) {
-            h.error(new ClicktraceError(TRANSPORT_UNREACHABLE,
-              `clicktrace: WebSocket ${url} did not open (${UNREACHABLE_AFTER} tries, close ${ev.code}): mount the notifier (proxy with ws: true) or set webSocketTransport({url})`))
+            h.error(
+              new ClicktraceError(
+                TRANSPORT_UNREACHABLE,
+                `clicktrace: WebSocket ${url} did not open (${UNREACHABLE_AFTER} tries, close ${ev.code}): mount the notifier (proxy with ws: true) or set webSocketTransport({url})`,
+              ),
+            )
           }
           if (!closed) timer = setTimeout(open, backoffDelay(attempt++, initial, max))
         }

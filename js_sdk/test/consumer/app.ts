@@ -1,18 +1,24 @@
 // What a user's app writes, against the built package (see tsconfig.json beside this file).
-import { createPinia, defineStore } from 'pinia'
-import { createClicktrace, socketIoTransport, webSocketTransport, type CommandHandle, type ConnectionStatus } from 'clicktrace-pinia'
-import { createClient, rebase, INVALID_CLIENT, type ClicktraceClient } from 'clicktrace-pinia/core'
+
+import { type CommandHandle, type ConnectionStatus, createClicktrace, socketIoTransport, webSocketTransport } from 'clicktrace-pinia'
+import { type ClicktraceClient, createClient, INVALID_CLIENT, rebase } from 'clicktrace-pinia/core'
 import { otelTracing } from 'clicktrace-pinia/otel'
 import { exposeTestHook, memoryFetch, memoryTransport } from 'clicktrace-pinia/testing'
+import { createPinia, defineStore } from 'pinia'
 
-interface Todo { id: number; title: string }
+interface Todo {
+  id: number
+  title: string
+}
 
 export const useTodos = defineStore('todos', {
   state: () => ({ todos: [] as Todo[] }),
   actions: {
     rename(id: number, title: string): CommandHandle<Todo> {
       return this.$command({
-        url: `/api/todos/${id}`, body: { title }, entity: id,
+        url: `/api/todos/${id}`,
+        body: { title },
+        entity: id,
         optimistic: (s) => {
           const t = s.todos.find((x) => x.id === id)
           if (t) t.title = title
@@ -23,7 +29,12 @@ export const useTodos = defineStore('todos', {
       })
     },
   },
-  clicktrace: { keys: ['todos'], resync() { return undefined } },
+  clicktrace: {
+    keys: ['todos'],
+    resync() {
+      return undefined
+    },
+  },
 })
 
 const pinia = createPinia()

@@ -3,15 +3,15 @@
 // The plugin's core against the real demo server (python -m demo_app.server, from the repo's
 // .venv): both transports, the three outcomes, OTLP ingestion, and recovery from a server
 // restart with a new token secret. Run after `make setup`; CI must not skip it.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { io } from 'socket.io-client'
-import WebSocket from 'ws'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createClient, socketIoTransport, webSocketTransport, type ClicktraceOptions } from '../../src/core.js'
+import WebSocket from 'ws'
+import { type ClicktraceOptions, createClient, socketIoTransport, webSocketTransport } from '../../src/core.js'
 import type { ConnectionStatus, Transport } from '../../src/transport/types.js'
 
 const ROOT = resolve(import.meta.dirname, '../../..')
@@ -22,20 +22,27 @@ const servers = new Set<ChildProcess>()
 
 const freePort = (): Promise<number> =>
   new Promise((ok, fail) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => ok(port))
-    }).on('error', fail)
+    const s = createServer()
+      .listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number }
+        s.close(() => ok(port))
+      })
+      .on('error', fail)
   })
 
 async function startServer(port: number, transport: 'socketio' | 'websocket'): Promise<ChildProcess> {
   const child = spawn(PYTHON, ['-m', 'demo_app.server'], {
-    cwd: ROOT, stdio: 'ignore',
+    cwd: ROOT,
+    stdio: 'ignore',
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: join(dataDir, transport), CLICKTRACE_TRANSPORT: transport },
   })
   servers.add(child)
-  for (let i = 0; i < 300; i++) { // up to ~30 s for a cold start on a busy machine
-    const up = await fetch(`http://127.0.0.1:${port}/api/products`).then((r) => r.ok, () => false)
+  for (let i = 0; i < 300; i++) {
+    // up to ~30 s for a cold start on a busy machine
+    const up = await fetch(`http://127.0.0.1:${port}/api/products`).then(
+      (r) => r.ok,
+      () => false,
+    )
     if (up) return child
     if (child.exitCode !== null) throw new Error(`demo server exited with ${child.exitCode}`)
     await new Promise((r) => setTimeout(r, 100))
@@ -66,10 +73,24 @@ function client(port: number, transport: Transport, extra: Partial<ClicktraceOpt
     if (String(u).endsWith('/clicktrace/v1/traces')) exports.push({ status: r.status, body: await r.clone().json() })
     return r
   }) as typeof fetch
-  const watched: Transport = { connect: (h) => transport.connect({ ...h, state: (s) => { states.push(s); h.state(s) } }) }
+  const watched: Transport = {
+    connect: (h) =>
+      transport.connect({
+        ...h,
+        state: (s) => {
+          states.push(s)
+          h.state(s)
+        },
+      }),
+  }
   const c = createClient({
-    transport: watched, fetch: fetcher, propagateTo: [origin], deadlineMs: 10_000,
-    sessionUrl: `${origin}/clicktrace/session`, tracesUrl: `${origin}/clicktrace/v1/traces`, ...extra,
+    transport: watched,
+    fetch: fetcher,
+    propagateTo: [origin],
+    deadlineMs: 10_000,
+    sessionUrl: `${origin}/clicktrace/session`,
+    tracesUrl: `${origin}/clicktrace/v1/traces`,
+    ...extra,
   })
   const rename = (id: number, name: string) =>
     c.command({ url: `${origin}/api/products/${id}/rename`, body: { name }, name: 'rename' }, { optimistic: () => {}, settle: () => {} })
@@ -101,7 +122,10 @@ describe.runIf(available || process.env.CI === 'true')('against the demo server'
   it('WebSocket: confirms, and recovers after a restart with a new token secret', { timeout: 90_000 }, async () => {
     const port = await freePort()
     let server = await startServer(port, 'websocket')
-    const transport = webSocketTransport({ url: `ws://127.0.0.1:${port}/clicktrace/ws`, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket })
+    const transport = webSocketTransport({
+      url: `ws://127.0.0.1:${port}/clicktrace/ws`,
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+    })
     const { c, rename, states } = client(port, transport, { tracesUrl: false })
     const [first] = await products(port)
     expect(await rename(first!.id, 'Renamed over WebSocket').settled).toMatchObject({ status: 'confirmed' })

@@ -1,7 +1,7 @@
 // With the standard browser OpenTelemetry setup (WebTracerProvider.register() and the fetch
 // instrumentation), the command's request stays in the click's trace: the instrumentation's
 // span nests under ours and the traceparent it injects belongs to the same trace.
-import { trace, context, propagation } from '@opentelemetry/api'
+import { context, propagation, trace } from '@opentelemetry/api'
 import { FetchInstrumentation } from '@opentelemetry/instrumentation-fetch'
 import { InMemorySpanExporter, SimpleSpanProcessor, WebTracerProvider } from '@opentelemetry/sdk-trace-web'
 import { afterEach, describe, expect, it } from 'vitest'

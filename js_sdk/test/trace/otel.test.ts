@@ -35,7 +35,8 @@ describe('with an @opentelemetry/api tracer provider', () => {
     // An unrelated active span must not become the click's parent.
     const outer = trace.getTracer('app').startSpan('page')
     const h = otelContext.with(trace.setSpan(otelContext.active(), outer), () =>
-      client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} }))
+      client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} }),
+    )
     outer.end()
     await flush()
     const sent = parseTraceparent(h.traceparent)!
@@ -54,7 +55,8 @@ describe('with an @opentelemetry/api tracer provider', () => {
     expect(http.attributes['http.response.status_code']).toBe(202)
     expect(net.commands()[0]!.headers.traceparent).toBe(`00-${sent.traceId}-${http.spanContext().spanId}-03`)
     expect(action.attributes['clicktrace.outcome']).toBe('confirmed')
-    for (const s of spans.filter((s) => s.instrumentationScope.name === 'clicktrace-pinia')) expect(s.attributes['clicktrace.correlation_id']).toBe(h.correlationId)
+    for (const s of spans.filter((s) => s.instrumentationScope.name === 'clicktrace-pinia'))
+      expect(s.attributes['clicktrace.correlation_id']).toBe(h.correlationId)
     const note = byName('clicktrace notification')
     expect(note.kind).toBe(4) // CONSUMER
     expect(note.parentSpanContext).toMatchObject({ traceId: sent.traceId, spanId: serverSpanId })

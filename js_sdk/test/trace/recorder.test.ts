@@ -3,17 +3,32 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { encodeOtlp, OTLP_FLUSH_DELAY_MS, OTLP_MAX_BATCH, otlpAttributes, otlpExporter, toNanos, type OtlpSpan as Span } from '../../src/trace/otlp.js'
+import {
+  encodeOtlp,
+  OTLP_FLUSH_DELAY_MS,
+  OTLP_MAX_BATCH,
+  otlpAttributes,
+  otlpExporter,
+  type OtlpSpan as Span,
+  toNanos,
+} from '../../src/trace/otlp.js'
 import { recorderTracing } from '../../src/trace/recorder.js'
 import { FakeTransport, fakeFetch, flush } from '../fakes.js'
 
 interface OtlpSpan {
-  traceId: string; spanId: string; parentSpanId?: string; name: string; kind: number
-  startTimeUnixNano: string; endTimeUnixNano: string
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: number
+  startTimeUnixNano: string
+  endTimeUnixNano: string
   attributes: Array<{ key: string; value: Record<string, unknown> }>
   status: { code: number; message?: string }
 }
-type Body = { resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }> }
+type Body = {
+  resourceSpans: Array<{ resource: { attributes: unknown[] }; scopeSpans: Array<{ scope: { name: string }; spans: OtlpSpan[] }> }>
+}
 
 const spansOf = (bodies: Body[]): OtlpSpan[] => bodies.flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
 const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value
@@ -36,7 +51,12 @@ describe('built-in recorder', () => {
     const h = client.command({ url: '/api/products/1/rename', name: 'rename', entity: 1 }, fx)
     await flush()
     const server = { traceId: parseTraceparent(h.traceparent)!.traceId, spanId: 'abcdefabcdefabcd' }
-    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', type: 'ProductRenamed', traceparent: `00-${server.traceId}-${server.spanId}-01` })
+    transport.notify({
+      correlation_id: h.correlationId,
+      status: 'confirmed',
+      type: 'ProductRenamed',
+      traceparent: `00-${server.traceId}-${server.spanId}-01`,
+    })
     expect(traces()).toHaveLength(0) // batched
     vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
     await flush()
@@ -75,7 +95,12 @@ describe('built-in recorder', () => {
     const { client, transport, fx, traces } = setup(1, () => ({ status: 202 }))
     const h = client.command({ url: '/api/x', name: 'x' }, fx)
     await flush()
-    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'name_taken', message: 'no' }, traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01` })
+    transport.notify({
+      correlation_id: h.correlationId,
+      status: 'rejected',
+      error: { code: 'name_taken', message: 'no' },
+      traceparent: `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`,
+    })
     vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
     const spans = spansOf(traces().map((t) => t.body as unknown as Body))
     const sent = parseTraceparent(h.traceparent)!
@@ -96,7 +121,12 @@ describe('built-in recorder', () => {
   it('samples by the given rate', () => {
     const sink = vi.fn()
     const rolls = [0.1, 0.5, 0.9]
-    const t = recorderTracing(0.5, async () => {}, sink, () => rolls.shift()!)
+    const t = recorderTracing(
+      0.5,
+      async () => {},
+      sink,
+      () => rolls.shift()!,
+    )
     expect([t.start('a'), t.start('b'), t.start('c')].map((s) => s.context.sampled)).toEqual([true, false, false])
   })
 })
@@ -106,8 +136,14 @@ describe('OTLP exporter', () => {
   afterEach(() => vi.useRealTimers())
 
   const span = (i: number): Span => ({
-    traceId: 'a'.repeat(32), spanId: i.toString(16).padStart(16, '0'), name: `s${i}`, kind: 1,
-    startTimeUnixNano: '1764000000000500000', endTimeUnixNano: '1764000000001250000', attributes: [], status: { code: 1 },
+    traceId: 'a'.repeat(32),
+    spanId: i.toString(16).padStart(16, '0'),
+    name: `s${i}`,
+    kind: 1,
+    startTimeUnixNano: '1764000000000500000',
+    endTimeUnixNano: '1764000000001250000',
+    attributes: [],
+    status: { code: 1 },
   })
 
   it('posts a full batch at once with keepalive, the rest after the delay', async () => {
@@ -130,7 +166,14 @@ describe('OTLP exporter', () => {
   it('flushes when the page is hidden and reports failures', async () => {
     const errors: unknown[] = []
     const fetch = vi.fn(async () => new Response('{}', { status: 429 }))
-    const e = otlpExporter({ url: '/t', serviceName: 's', scopeVersion: '1', fetch: fetch as unknown as typeof globalThis.fetch, headers: () => ({}), onError: (x) => errors.push(x) })
+    const e = otlpExporter({
+      url: '/t',
+      serviceName: 's',
+      scopeVersion: '1',
+      fetch: fetch as unknown as typeof globalThis.fetch,
+      headers: () => ({}),
+      onError: (x) => errors.push(x),
+    })
     e.add(span(1))
     Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
     document.dispatchEvent(new Event('visibilitychange'))
@@ -142,14 +185,18 @@ describe('OTLP exporter', () => {
 
   it('encodes proto3 JSON: int64 nanoseconds as strings, typed attributes, one resource and scope', () => {
     expect(otlpAttributes({ s: 'x', i: 3, d: 0.5, b: false, u: undefined })).toEqual([
-      { key: 's', value: { stringValue: 'x' } }, { key: 'i', value: { intValue: '3' } },
-      { key: 'd', value: { doubleValue: 0.5 } }, { key: 'b', value: { boolValue: false } },
+      { key: 's', value: { stringValue: 'x' } },
+      { key: 'i', value: { intValue: '3' } },
+      { key: 'd', value: { doubleValue: 0.5 } },
+      { key: 'b', value: { boolValue: false } },
     ])
     expect(encodeOtlp([span(1)], 'svc', '9')).toEqual({
-      resourceSpans: [{
-        resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
-        scopeSpans: [{ scope: { name: 'clicktrace-pinia', version: '9' }, spans: [span(1)] }],
-      }],
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { stringValue: 'svc' } }] },
+          scopeSpans: [{ scope: { name: 'clicktrace-pinia', version: '9' }, spans: [span(1)] }],
+        },
+      ],
     })
     expect(toNanos(1.000001)).toBe('1000000')
     expect(toNanos(1_764_000_000_000.123)).toBe('1764000000000123000')

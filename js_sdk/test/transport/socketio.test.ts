@@ -1,9 +1,9 @@
-import { describe, expect, it } from 'vitest'
 import { io as realIo, type Socket } from 'socket.io-client'
+import { describe, expect, it } from 'vitest'
+import { UNREACHABLE_AFTER } from '../../src/protocol.js'
 import { socketIoTransport } from '../../src/transport/socketio.js'
 import type { ConnectionStatus } from '../../src/transport/types.js'
 import { flush } from '../fakes.js'
-import { UNREACHABLE_AFTER } from '../../src/protocol.js'
 
 /** Records what the transport asked of socket.io-client and lets the test fire its events. */
 function fakeIo() {
@@ -66,7 +66,12 @@ describe('socketIoTransport', () => {
     const start = async () => {
       const f = fakeIo()
       const errors: Error[] = []
-      socketIoTransport({ io: f.io }).connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {}, error: (e) => errors.push(e) })
+      socketIoTransport({ io: f.io }).connect({
+        hello: () => ({ token: '', last_seq: 0 }),
+        message: () => {},
+        state: () => {},
+        error: (e) => errors.push(e),
+      })
       await flush()
       return { f, errors }
     }
@@ -98,8 +103,12 @@ describe('socketIoTransport', () => {
   it('with the real socket.io-client and no URL, targets the page origin', async () => {
     let socket: Socket | undefined
     const io = ((...args: Parameters<typeof realIo>) => (socket = realIo(...args))) as typeof realIo
-    const close = socketIoTransport({ io, options: { autoConnect: false } })
-      .connect({ hello: () => ({ token: '', last_seq: 0 }), message: () => {}, state: () => {}, error: () => {} })
+    const close = socketIoTransport({ io, options: { autoConnect: false } }).connect({
+      hello: () => ({ token: '', last_seq: 0 }),
+      message: () => {},
+      state: () => {},
+      error: () => {},
+    })
     await flush()
     expect((socket!.io as unknown as { uri: string }).uri).toBe(location.origin)
     expect(socket!.io.opts.path).toBe('/socket.io')

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { backoffDelay, webSocketTransport, WS_MAX_DELAY_MS } from '../../src/transport/websocket.js'
 import { UNREACHABLE_AFTER } from '../../src/protocol.js'
 import type { ConnectionStatus, Hello } from '../../src/transport/types.js'
+import { backoffDelay, WS_MAX_DELAY_MS, webSocketTransport } from '../../src/transport/websocket.js'
 
 /** A scripted WebSocket: the test opens, closes and feeds frames. */
 class FakeSocket {
@@ -39,7 +39,12 @@ function start() {
   let hello: Hello = { token: 't', last_seq: 0 }
   const t = webSocketTransport({ WebSocket: FakeSocket as unknown as typeof WebSocket })
   const errors: Error[] = []
-  const close = t.connect({ hello: () => hello, message: (m) => messages.push(m), state: (s) => states.push(s), error: (e) => errors.push(e) })
+  const close = t.connect({
+    hello: () => hello,
+    message: (m) => messages.push(m),
+    state: (s) => states.push(s),
+    error: (e) => errors.push(e),
+  })
   return { messages, states, errors, close, setHello: (h: Hello) => (hello = h), sock: () => FakeSocket.all[FakeSocket.all.length - 1]! }
 }
 
