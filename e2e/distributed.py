@@ -4,13 +4,11 @@ shared Redis, broker and PostgreSQL, exporting every process's spans to one rece
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ from clicktrace.ids import new_id
 from clicktrace.testing import OtlpReceiver
 from clicktrace.testing.ports import free_port
 from e2e.conftest import ROOT
+from e2e.serve import run_coroutine
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -81,10 +80,7 @@ def _drop_schema(schema: str) -> None:
         finally:
             await conn.close()
 
-    # Playwright's sync API keeps an event loop running on this thread: use another one.
-    thread = threading.Thread(target=asyncio.run, args=(drop(),))
-    thread.start()
-    thread.join(timeout=30)
+    run_coroutine(drop())
 
 
 @contextmanager

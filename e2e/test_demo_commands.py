@@ -4,7 +4,6 @@ request up."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from clicktrace.testing.ports import unique_name
 from demo_app.server import database
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
-from e2e.serve import serving
+from e2e.serve import run_coroutine, serving
 
 SECRET = b"test-secret-of-at-least-16-bytes"
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -177,7 +176,7 @@ def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> No
                 await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                 await conn.close()
 
-        renamed = asyncio.run(count_and_drop())
+        renamed = run_coroutine(count_and_drop())
     assert first.status_code == again.status_code == 202
     assert again.content == first.content and again.headers[REPLAYED_HEADER] == "1"
     assert renamed == 1
