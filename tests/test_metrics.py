@@ -141,3 +141,19 @@ def test_without_a_meter_provider_observing_does_nothing_and_never_raises() -> N
     for stage in (*STAGES, "an app's own stage"):
         metrics.observe(Entry(correlation_id=new_id(), stage=stage, at=0.0, duration_ms=1.0,
                               attempt=1, outcome="x", detail="y"))
+
+
+def test_counters_are_cumulative_monotonic_sums_across_collections(
+    reader: InMemoryMetricReader,
+) -> None:
+    cid = new_id()
+    record("published", correlation_id=cid)
+    assert points(reader)["messaging.client.sent.messages"][0][1] == 1
+    record("published", correlation_id=cid)
+    record("published", correlation_id=cid)
+    assert points(reader)["messaging.client.sent.messages"][0][1] == 3
+    data = reader.get_metrics_data()
+    assert data is not None
+    sums = [m.data for rm in data.resource_metrics for sm in rm.scope_metrics
+            for m in sm.metrics if m.name == "messaging.client.sent.messages"]
+    assert all(getattr(s, "is_monotonic", False) for s in sums)
