@@ -34,7 +34,7 @@ demo-distributed: setup web
 	@echo "clicktrace distributed demo: http://$(HOST):8001 and http://$(HOST):8002"
 	HOST=$(HOST) $(VENV)/bin/honcho -f Procfile start
 
-test: setup web chromium check test-py test-js test-e2e
+test: setup web chromium check test-py test-js test-e2e test-example
 
 setup: $(STAMP)/venv $(STAMP)/npm
 
