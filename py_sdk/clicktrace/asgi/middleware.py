@@ -70,6 +70,7 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _SERVER = SpanKind.SERVER
 _NEW_TRACE_FLAGS = TraceFlags(SAMPLED | RANDOM_TRACE_ID)
+_UNSAMPLED_NEW = TraceFlags(RANDOM_TRACE_ID)
 # The usual traceparent, version 00 as raw bytes: validated by one C-level match, then only
 # the ids are converted.
 _V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
@@ -118,6 +119,7 @@ class ClicktraceMiddleware:
         self._tracer = (
             get_tracer("clicktrace.asgi", tracer_provider=tracer_provider) if spans else None
         )
+        self._provider = tracer_provider
         self._verify = client_verifier
         self._strict = strict
         self._excluded = _excluded(excluded_paths)
@@ -233,7 +235,7 @@ class ClicktraceMiddleware:
         tp = one(slots[TRACEPARENT])
         v00 = _v00(tp)
         if self._tracer is None:
-            local, traceresponse = _propagation_only(slots, tp, v00)
+            local, traceresponse = _propagation_only(slots, tp, v00, self._provider)
             parent = current if slots[BAGGAGE] is None else with_baggage(slots, current)
             return local, Context({**parent, _SPAN_KEY: local}), traceresponse, False
         if v00 is not None:
@@ -281,10 +283,10 @@ def _v00(tp: bytes | None) -> bytes | None:
 
 
 def _propagation_only(
-    slots: Collected, tp: bytes | None, v00: bytes | None
+    slots: Collected, tp: bytes | None, v00: bytes | None, provider: TracerProvider | None
 ) -> tuple[NonRecordingSpan, bytes]:
-    """A span id of our own inside the caller's trace, or a new trace (random id, sampled,
-    so that downstream spans are recorded); nothing is recorded."""
+    """A span id of our own inside the caller's trace, or a new trace (random id, sampled as
+    the server's sampler decides, so that downstream spans follow it); nothing is recorded."""
     span_id = getrandbits(64) or 1
     if v00 is not None:
         # The response names our span in the same trace with the caller's flags (version 00
@@ -295,8 +297,10 @@ def _propagation_only(
         )
         return NonRecordingSpan(sc), b"%b%016x%b" % (v00[:36], span_id, v00[52:])
     fields = traceparent_fields(tp)
+    trace_id = getrandbits(128) or 1
     sc = (
-        SpanContext(getrandbits(128) or 1, span_id, False, _NEW_TRACE_FLAGS)
+        SpanContext(trace_id, span_id, False,
+                    _NEW_TRACE_FLAGS if _keeps(provider, trace_id) else _UNSAMPLED_NEW)
         if fields is None
         else SpanContext(
             fields[0], span_id, False, TraceFlags(fields[2]), raw_trace_state(slots[TRACESTATE])
@@ -320,6 +324,19 @@ def _untraced(slots: Collected) -> tuple[Span, Context | None, bytes, bool]:
     sc = SpanContext(trace_id, getrandbits(64) or 1, False, flags)
     span = NonRecordingSpan(sc)
     return span, Context({**_get_current(), _SPAN_KEY: span}), _format(sc), False
+
+
+def _keeps(provider: TracerProvider | None, trace_id: int) -> bool:
+    """The server's sampling decision for a click that arrives with none (the provider's
+    sampler, e.g. clicktrace.sampling.sampler()); without a sampler to ask: sampled."""
+    sampler = getattr(provider or trace.get_tracer_provider(), "sampler", None)
+    should_sample = getattr(sampler, "should_sample", None)
+    if should_sample is None:
+        return True
+    try:
+        return bool(should_sample(Context(), trace_id, "propagation").decision.is_sampled())
+    except Exception:  # a broken sampler must not fail the request
+        return True
 
 
 def _format(sc: SpanContext) -> bytes:
