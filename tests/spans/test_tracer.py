@@ -260,3 +260,39 @@ def test_attributes_and_limits_match_the_sdk(
 
     sdk, lean, _ = _both(scenario, limits=span_limits)
     assert lean == sdk
+
+
+def test_the_sdk_self_metrics_count_lean_spans_as_they_count_sdk_spans(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+    seen = []
+    for lean in (False, True):
+        reader = InMemoryMetricReader()
+        provider = TracerProvider(
+            meter_provider=MeterProvider([reader]), id_generator=SeededIds(3),
+            shutdown_on_exit=False,
+        )
+        provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+        tracer = get_tracer("clicktrace.test", tracer_provider=provider, lean=lean)
+        assert isinstance(tracer, LeanTracer) is lean
+        open_span = tracer.start_span("open")
+        tracer.start_span("done").end()
+        unsampled = trace.set_span_in_context(
+            trace.NonRecordingSpan(SpanContext(1, 2, True, TraceFlags(0)))
+        )
+        tracer.start_span("dropped", unsampled).end()
+        data = reader.get_metrics_data()
+        assert data is not None
+        seen.append(sorted(
+            (metric.name, tuple(sorted(point.attributes.items())), point.value)
+            for rm in data.resource_metrics for sm in rm.scope_metrics
+            for metric in sm.metrics for point in metric.data.data_points
+            if hasattr(point, "value")
+        ))
+        open_span.end()
+    sdk, lean = seen
+    assert sdk and lean == sdk

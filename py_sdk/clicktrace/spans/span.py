@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -59,6 +59,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
     _raw_events: list[tuple[str, types.Attributes, int]] | tuple[()] = ()
     _raw_links: list[Link] | tuple[()] = ()
     _bounded: tuple[Mapping[str, Any], int] | None = None
+    _record_end: Callable[[], None] | None = None
     _bounded_events: BoundedList[Any] | None = None
     _bounded_links: BoundedList[Any] | None = None
 
@@ -185,6 +186,8 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             _LOG.warning("Calling end() on an ended span.")
             return
         self._end_time = end_time if end_time is not None else time_ns()
+        if self._record_end is not None:
+            self._record_end()
         for processor in self._tracer.processors:
             processor.on_end(self)
 

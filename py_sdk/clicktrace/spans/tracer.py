@@ -2,18 +2,19 @@
 provider's pipeline cannot tell the difference, and the SDK's own spans when it could.
 
 The rule (see docs/benchmarks.md, "Lean spans"): lean when the provider is the SDK's
-``TracerProvider``, the tracer is enabled, the SDK's internal metrics are off, and every
+``TracerProvider``, the tracer is enabled, and every
 registered span processor is the SDK's Batch- or SimpleSpanProcessor or leaves ``on_start``
 and ``_on_ending`` as the base class has them (those hooks see a live SDK span and may
 mutate it). The check is redone
 whenever the provider's processor list changes. Sampling, ids, trace state and the Level 2
 random-trace-id flag follow the SDK's ``Tracer.start_span`` step by step, with the provider's
 own sampler and id generator; the default sampler (parent-based, always on) is decided inline.
+The SDK's own span metrics (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``) are fed as the SDK
+feeds them.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -23,6 +24,7 @@ from opentelemetry import trace as trace_api
 from opentelemetry.sdk.trace import SpanProcessor, Tracer
 from opentelemetry.sdk.trace import sampling as sdk_sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import (
     DEFAULT_TRACE_STATE,
     Link,
@@ -67,9 +69,7 @@ def _needs_live_spans(processor: SpanProcessor) -> bool:
 
 def lean_eligible(tracer: Tracer) -> bool:
     """Whether spans of ``tracer`` may be lean (the module docstring's rule)."""
-    if not tracer._is_enabled() or os.environ.get(
-        "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", ""
-    ).strip().lower() == "true":
+    if not tracer._is_enabled():
         return False
     processors = getattr(tracer.span_processor, "_span_processors", None)
     if not isinstance(processors, tuple):
@@ -106,6 +106,9 @@ class LeanTracer(trace_api.Tracer):
         """The provider's processors, called directly at a lean span's end."""
         self._lean = False
         self._default = _default_sampler(sdk.sampler)
+        # The SDK's self-metrics (spans started / live), a no-op object unless enabled.
+        self._metrics: Any = getattr(sdk, "_tracer_metrics", None)
+        self._metered = type(self._metrics).__name__ not in ("NoOpTracerMetrics", "NoneType")
 
     def _is_lean(self) -> bool:
         processors: Any = getattr(self.processor, "_span_processors", None)
@@ -170,12 +173,22 @@ class LeanTracer(trace_api.Tracer):
             (trace_id, self._ids.generate_span_id(), False, _FLAGS[flags],
              trace_state if trace_state is not None else DEFAULT_TRACE_STATE, True),
         )
+        record_end = None
+        if self._metered:
+            decision = (
+                Decision.RECORD_AND_SAMPLE if sampled
+                else Decision.RECORD_ONLY if recording else Decision.DROP
+            )
+            record_end = self._metrics.start_span(parent, decision)
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
-        return LeanSpan(
+        span = LeanSpan(
             self, name, span_context, parent, kind, span_attributes, links, start_time,
             record_exception, set_status_on_exception,
         )
+        if record_end is not None:
+            span._record_end = record_end
+        return span
 
     @contextmanager
     def start_as_current_span(  # type: ignore[override]
