@@ -173,14 +173,14 @@ class Bus(ABC):
             headers = tracing.native_headers(stamped)
             if trace_mode is not None:
                 headers[TRACE_MODE_HEADER] = trace_mode
-            now_ms = time.time() * 1000.0
+            now_ms = time.time() * 1000.0  # before the send: a consumer may journal first
             headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
             await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
             # accept→publish: from the envelope's creation (the command's request, or the
             # outbox row a relay publishes later).
             waited = now_ms - stamped.metadata.occurred_at.timestamp() * 1000.0
             record("published", correlation_id=stamped.metadata.correlation_id,
-                   client_id=stamped.metadata.client_id,
+                   client_id=stamped.metadata.client_id, at=now_ms,
                    detail=f"{topic} {stamped.metadata.message_id}", duration_ms=max(0.0, waited))
 
     async def ping(self) -> None:

@@ -46,16 +46,26 @@ class PostgresStore:
                 pool = await self._asyncpg.create_pool(
                     self._dsn, min_size=1, max_size=2, timeout=self._timeout,
                     command_timeout=self._timeout)
-                t = self.table
-                await pool.execute(
-                    f"CREATE TABLE IF NOT EXISTS {t} (id BIGINT GENERATED ALWAYS AS IDENTITY "
-                    "PRIMARY KEY, correlation_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
-                    "stored_at TIMESTAMPTZ NOT NULL DEFAULT now(), entry BYTEA NOT NULL);"
-                    f"CREATE INDEX IF NOT EXISTS {t}_cid ON {t} (correlation_id);"
-                    f"CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at)"
-                )
+                try:
+                    await self._create(pool)
+                except BaseException:
+                    await pool.close()
+                    raise
                 self._pool = pool
             return self._pool
+
+    async def _create(self, pool: Any) -> None:
+        t = self.table
+        async with pool.acquire() as conn, conn.transaction():
+            # Several processes start at once: CREATE ... IF NOT EXISTS alone races.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", t)
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {t} (id BIGINT GENERATED ALWAYS AS IDENTITY "
+                "PRIMARY KEY, correlation_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
+                "stored_at TIMESTAMPTZ NOT NULL DEFAULT now(), entry BYTEA NOT NULL);"
+                f"CREATE INDEX IF NOT EXISTS {t}_cid ON {t} (correlation_id);"
+                f"CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at)"
+            )
 
     async def write(self, entries: Sequence[Entry]) -> None:
         pool = await self._get_pool()

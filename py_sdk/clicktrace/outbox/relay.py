@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -96,12 +97,13 @@ class OutboxRelay:
     async def _publish(self, topic: str, envelope: Envelope) -> None:
         # Durable before the row is marked: on the memory bus that means handled, so a
         # crash never leaves a row marked sent whose message only lived in this process.
+        handed_at = time.time() * 1000.0  # on the memory bus, durable means handled
         await self._bus.publish_durable(topic, envelope)
         # The relay runs outside the request: the entry names the trace the row was stored in.
         meta = envelope.metadata
         tp = parse_traceparent(meta.traceparent)
         record("relayed", correlation_id=meta.correlation_id, client_id=meta.client_id,
-               detail=topic, trace_id=None if tp is None else f"{tp.trace_id:032x}",
+               detail=topic, at=handed_at, trace_id=None if tp is None else f"{tp.trace_id:032x}",
                span_id=None if tp is None else f"{tp.span_id:016x}")
 
     async def _run(self) -> None:

@@ -1,0 +1,267 @@
+"""Each verdict made to happen for real: on the real brokers, journaled to the Redis and the
+PostgreSQL stores, read back through the same verdict logic the route uses."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from clicktrace import context as click_context
+from clicktrace.bus import Backoff, Bus, create_bus
+from clicktrace.envelope import Envelope, decode, encode, new_envelope
+from clicktrace.ids import new_id
+from clicktrace.journal import Entry, Journal, Thresholds, create_store, use
+from clicktrace.journal.verdict import verdict
+
+pytestmark = pytest.mark.broker
+
+BROKERS = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
+    "nats": "nats://127.0.0.1:4222",
+}
+FAST: dict[str, dict[str, Any]] = {
+    "redis": {"block_ms": 100}, "rabbitmq": {}, "nats": {"fetch_timeout": 0.2},
+}
+STORES = {"redis": "redis://127.0.0.1:6379/0", "postgres": "postgresql://postgres@127.0.0.1:5432/test"}
+WORKER = str(Path(__file__).with_name("worker.py"))
+STUCK_AFTER = Thresholds(stuck_after_ms=200)
+TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
+MakeBus = Callable[..., Bus]
+
+
+@pytest.fixture(params=list(BROKERS))
+def broker(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(params=list(STORES))
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def name() -> str:
+    return f"ctj_{new_id().lower()}"
+
+
+def options(kind: str, name: str) -> dict[str, Any]:
+    return {"prefix": name} if kind == "redis" else {"table": name}
+
+
+@pytest.fixture
+async def journal(store_kind: str, name: str) -> AsyncIterator[Journal]:
+    j = Journal(create_store(STORES[store_kind], **options(store_kind, name)))
+    previous = use(j)
+    yield j
+    use(previous)
+    await j.aclose()
+    if store_kind == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(STORES["redis"])
+        keys = [k async for k in client.scan_iter(match=f"{name}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    else:
+        import asyncpg
+
+        conn = await asyncpg.connect(STORES["postgres"])
+        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        await conn.close()
+
+
+@pytest.fixture
+async def make_bus(broker: str, provider: TracerProvider, name: str) -> AsyncIterator[MakeBus]:
+    buses: list[Bus] = []
+
+    def make(**kw: Any) -> Bus:
+        bus = create_bus(BROKERS[broker], tracer_provider=provider, **{**FAST[broker], **kw})
+        buses.append(bus)
+        return bus
+
+    yield make
+    for bus in buses:
+        await bus.close()
+    await _cleanup(broker, name, {(s.topic, s.group) for b in buses for s in b._subscriptions})
+
+
+async def _cleanup(broker: str, topic: str, queues: set[tuple[str, str]]) -> None:
+    if broker == "redis":
+        import redis.asyncio as aioredis
+
+        client = aioredis.Redis.from_url(BROKERS["redis"])
+        keys = [k async for k in client.scan_iter(match=f"{topic}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+    elif broker == "rabbitmq":
+        import aio_pika
+
+        connection = await aio_pika.connect(BROKERS["rabbitmq"])
+        async with connection:
+            channel = await connection.channel()
+            for t, g in queues:
+                for q in (f"{t}:{g}", f"{t}:{g}:dlq"):
+                    await channel.queue_delete(q)
+    else:
+        import contextlib
+
+        import nats
+        from nats.js.errors import NotFoundError
+
+        from clicktrace.bus.nats import DLQ_STREAM, dlq_subject, stream_name
+
+        client = await nats.connect(BROKERS["nats"])
+        js = client.jetstream()
+        for t, g in queues:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(stream_name(t))
+            with contextlib.suppress(NotFoundError):
+                await js.purge_stream(DLQ_STREAM, subject=dlq_subject(t, g))
+        await client.close()
+
+
+def click(deadline_ms: int | None = None) -> click_context.ClickContext:
+    return click_context.ClickContext(new_id(), client_id=TAB, deadline_ms=deadline_ms)
+
+
+async def publish_click(bus: Bus, topic: str, provider: TracerProvider,
+                        ctx: click_context.ClickContext) -> Envelope:
+    """What the edge does for a click: inside its span, journal it and publish."""
+    from clicktrace.journal import record
+
+    with provider.get_tracer("test").start_as_current_span("POST /rename"):
+        with click_context.bound(ctx):
+            record("accepted", outcome="202")
+            envelope = new_envelope("Renamed", {"n": 1})
+            await bus.publish(topic, envelope)
+    return envelope
+
+
+async def entries_until(journal: Journal, cid: str, stage: str) -> list[Entry]:
+    """Poll the shared store until ``stage`` was journaled for ``cid`` (30 s at most)."""
+    for _ in range(300):
+        await journal.flush()
+        entries = await journal.store.read(cid)
+        if any(e.stage == stage for e in entries):
+            return entries
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{stage} never journaled for {cid}: {entries}")
+
+
+async def test_a_consumer_killed_mid_flight_is_stuck_at_delivered(
+    broker: str, store_kind: str, name: str, journal: Journal, make_bus: MakeBus,
+    provider: TracerProvider,
+) -> None:
+    publisher = make_bus()
+    await publisher.start()
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, WORKER, BROKERS[broker], name, "g", STORES[store_kind], name,
+        stdout=asyncio.subprocess.PIPE)
+    try:
+        assert worker.stdout is not None
+        assert (await asyncio.wait_for(worker.stdout.readline(), 30)).startswith(b"ready")
+        ctx = click()
+        await publish_click(publisher, name, provider, ctx)
+        started = await asyncio.wait_for(worker.stdout.readline(), 30)
+        assert started.split()[1].decode() == ctx.correlation_id
+        entries = await entries_until(journal, ctx.correlation_id, "delivered")
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        await worker.wait()
+        publisher._subscriptions.append(_declared(name))
+    now = max(e.at for e in entries) + 1000
+    v = verdict(entries, now, STUCK_AFTER)
+    assert (v["state"], v["stage"]) == ("stuck", "delivered")
+    delivered = next(e for e in entries if e.stage == "delivered")
+    assert (delivered.process, delivered.attempt) == ("doomed-worker", 1)
+
+
+def _declared(topic: str) -> Any:
+    """The worker's subscription, for cleanup of its queue."""
+    from clicktrace.bus.types import Subscription
+
+    async def never(envelope: Envelope) -> None:
+        return None
+
+    return Subscription(topic=topic, group="g", handler=never)
+
+
+async def test_a_bus_that_strips_the_context_breaks_the_trace_at_consume(
+    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+) -> None:
+    bus = make_bus()
+    done: asyncio.Queue[str] = asyncio.Queue()
+
+    async def handler(envelope: Envelope) -> None:
+        await done.put(envelope.metadata.correlation_id)
+
+    bus.subscribe(name, handler, group="g")
+    await bus.start()
+    send = bus._send
+
+    async def stripping(topic: str, body: bytes, headers: dict[str, str], mid: str) -> None:
+        envelope = decode(body)
+        meta = msgspec.structs.replace(envelope.metadata, traceparent=None, tracestate=None)
+        body = encode(msgspec.structs.replace(envelope, metadata=meta))
+        kept = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+        await send(topic, body, kept, mid)
+
+    bus._send = stripping  # type: ignore[method-assign]
+    ctx = click()
+    await publish_click(bus, name, provider, ctx)
+    assert await asyncio.wait_for(done.get(), 30) == ctx.correlation_id
+    entries = await entries_until(journal, ctx.correlation_id, "acked")
+    v = verdict(entries, time.time() * 1000, STUCK_AFTER)
+    assert (v["state"], v["stage"]) == ("trace_broken", "delivered")
+
+
+async def test_a_deadline_passed_is_timed_out(
+    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+) -> None:
+    bus = make_bus()
+    handled: list[str] = []
+
+    async def handler(envelope: Envelope) -> None:
+        handled.append(envelope.metadata.message_id)
+
+    bus.subscribe(name, handler, group="g")
+    await bus.start()
+    ctx = click(deadline_ms=int(time.time() * 1000) - 1)  # already past when it is consumed
+    await publish_click(bus, name, provider, ctx)
+    entries = await entries_until(journal, ctx.correlation_id, "dead_lettered")
+    v = verdict(entries, time.time() * 1000, STUCK_AFTER)
+    assert (v["state"], v["stage"], v["outcome"]) == ("settled", "dead_lettered", "timed_out")
+    assert handled == []
+
+
+async def test_a_handler_failing_n_times_is_dead_lettered_after_n_attempts(
+    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+) -> None:
+    bus = make_bus()
+
+    async def handler(envelope: Envelope) -> None:
+        raise ValueError("the projection refuses")
+
+    bus.subscribe(name, handler, group="g", max_attempts=3, backoff=Backoff(initial=0.01))
+    await bus.start()
+    ctx = click()
+    await publish_click(bus, name, provider, ctx)
+    entries = await entries_until(journal, ctx.correlation_id, "dead_lettered")
+    assert [e.attempt for e in entries if e.stage == "delivered"] == [1, 2, 3]
+    assert [e.attempt for e in entries if e.stage == "retried"] == [1, 2]
+    v = verdict(entries, time.time() * 1000, STUCK_AFTER)
+    assert (v["state"], v["outcome"]) == ("settled", "dead_lettered")
+    assert "dead-lettered after 3 attempts" in v["text"]
