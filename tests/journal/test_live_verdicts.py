@@ -123,14 +123,14 @@ async def _cleanup(broker: str, topic: str, queues: set[tuple[str, str]]) -> Non
 
         from clicktrace.bus.nats import DLQ_STREAM, dlq_subject, stream_name
 
-        client = await nats.connect(BROKERS["nats"])
-        js = client.jetstream()
+        nc = await nats.connect(BROKERS["nats"])
+        js = nc.jetstream()
         for t, g in queues:
             with contextlib.suppress(NotFoundError):
                 await js.delete_stream(stream_name(t))
             with contextlib.suppress(NotFoundError):
                 await js.purge_stream(DLQ_STREAM, subject=dlq_subject(t, g))
-        await client.close()
+        await nc.close()
 
 
 def click(deadline_ms: int | None = None) -> click_context.ClickContext:
@@ -142,11 +142,11 @@ async def publish_click(bus: Bus, topic: str, provider: TracerProvider,
     """What the edge does for a click: inside its span, journal it and publish."""
     from clicktrace.journal import record
 
-    with provider.get_tracer("test").start_as_current_span("POST /rename"):
-        with click_context.bound(ctx):
-            record("accepted", outcome="202")
-            envelope = new_envelope("Renamed", {"n": 1})
-            await bus.publish(topic, envelope)
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("POST /rename"), click_context.bound(ctx):
+        record("accepted", outcome="202")
+        envelope = new_envelope("Renamed", {"n": 1})
+        await bus.publish(topic, envelope)
     return envelope
 
 
@@ -219,7 +219,7 @@ async def test_a_bus_that_strips_the_context_breaks_the_trace_at_consume(
         kept = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
         await send(topic, body, kept, mid)
 
-    bus._send = stripping  # type: ignore[method-assign]
+    bus._send = stripping  # type: ignore[method-assign,assignment]
     ctx = click()
     await publish_click(bus, name, provider, ctx)
     assert await asyncio.wait_for(done.get(), 30) == ctx.correlation_id
