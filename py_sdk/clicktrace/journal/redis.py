@@ -18,6 +18,28 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_IDS", "RedisStore"]
 
 DEFAULT_MAX_IDS = 20_000
+# KEYS[1] the sorted set of ids; ARGV: ttl, per-id cap, max ids, key prefix, then per id:
+# id, last time, count, entries... Returns how many ids were evicted (oldest activity first).
+_WRITE = """
+local ttl, cap, max_ids, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local i = 5
+while i <= #ARGV do
+  local key, at, n = prefix .. ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  redis.call('RPUSH', key, unpack(ARGV, i + 3, i + 2 + n))
+  redis.call('LTRIM', key, 0, cap - 1)
+  redis.call('EXPIRE', key, ttl)
+  redis.call('ZADD', KEYS[1], 'GT', at, ARGV[i])
+  i = i + 3 + n
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+local excess = redis.call('ZCARD', KEYS[1]) - max_ids
+if excess > 0 then
+  local gone = redis.call('ZPOPMIN', KEYS[1], excess)
+  for j = 1, #gone, 2 do redis.call('DEL', prefix .. gone[j]) end
+  return excess
+end
+return 0
+"""
 
 
 class RedisStore:
@@ -34,6 +56,7 @@ class RedisStore:
         self._max_ids, self._ttl = max_ids, max(1, int(max_age_seconds))
         self._timeout = timeout
         self._client_: Redis | None = None
+        self._script: Any = None
         self.dropped = 0
 
     @property
@@ -48,26 +71,21 @@ class RedisStore:
         return f"{self._prefix}:{correlation_id}"
 
     async def write(self, entries: Sequence[Entry]) -> None:
-        recent = f"{self._prefix}:recent"
+        # One script call per batch: redis-py's cost is per command, and a batch of N ids
+        # would otherwise be 3N + 2 of them.
+        by_id: dict[str, list[bytes]] = {}
         last: dict[str, float] = {}
-        pipe: Any = self._client.pipeline(transaction=False)
         for e in entries:
-            pipe.rpush(self._key(e.correlation_id), encode(e))
-            last[e.correlation_id] = max(e.at, last.get(e.correlation_id, 0.0))
-        for cid in last:
-            key = self._key(cid)
-            pipe.ltrim(key, 0, MAX_ENTRIES_PER_ID - 1)
-            pipe.expire(key, self._ttl)
-        pipe.zadd(recent, last, gt=True)
-        pipe.expire(recent, self._ttl)
-        pipe.zcard(recent)
-        results = await pipe.execute()
-        excess = int(results[-1]) - self._max_ids
-        if excess > 0:
-            oldest: Any = await self._client.zpopmin(recent, excess)
-            if oldest:
-                await self._client.delete(*(self._key(_text(cid)) for cid, _ in oldest))
-                self.dropped += len(oldest)
+            by_id.setdefault(e.correlation_id, []).append(encode(e))
+            if e.at > last.get(e.correlation_id, -1.0):
+                last[e.correlation_id] = e.at
+        args: list[Any] = [self._ttl, MAX_ENTRIES_PER_ID, self._max_ids, f"{self._prefix}:"]
+        for cid, rows in by_id.items():
+            args += (cid, last[cid], len(rows), *rows)
+        if self._script is None:
+            self._script = self._client.register_script(_WRITE)
+        evicted: Any = await self._script(keys=[f"{self._prefix}:recent"], args=args)
+        self.dropped += int(evicted)
 
     async def read(self, correlation_id: str) -> list[Entry]:
         rows: Any = await self._client.lrange(self._key(correlation_id), 0, -1)
@@ -82,7 +100,7 @@ class RedisStore:
         await self._client.ping()
 
     async def aclose(self) -> None:
-        client, self._client_ = self._client_, None
+        client, self._client_, self._script = self._client_, None, None
         if client is not None:
             await client.aclose()
 

@@ -18,10 +18,11 @@ from clicktrace.journal import record as _record
 from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import Store, SyncStore
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_MAX_QUEUE", "Journal"]
+__all__ = ["DEFAULT_BATCH", "DEFAULT_LINGER_SECONDS", "DEFAULT_MAX_QUEUE", "Journal"]
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_BATCH = 500
+DEFAULT_LINGER_SECONDS = 0.05  # let a batch gather: one round trip for many entries
 RETRY_SECONDS = 1.0  # after a failed write, wait this long before the next one
 _log = logging.getLogger("clicktrace.journal")
 
@@ -31,9 +32,12 @@ class Journal:
 
     def __init__(
         self, store: Store, *, max_queue: int = DEFAULT_MAX_QUEUE, batch: int = DEFAULT_BATCH,
+        linger: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
-        if max_queue < 1 or batch < 1:
-            raise ValueError("max_queue and batch must be >= 1")
+        if max_queue < 1 or batch < 1 or linger < 0:
+            raise ValueError("max_queue and batch must be >= 1, linger >= 0")
+        self._linger = linger
+        self._flushing = False
         self.store = store
         self._add = store.add if isinstance(store, SyncStore) else None
         self._queue: deque[Entry] = deque()
@@ -87,6 +91,8 @@ class Journal:
     async def _drain(self) -> None:
         try:
             while self._queue:
+                if self._linger and not self._flushing and len(self._queue) < self._batch:
+                    await asyncio.sleep(self._linger)  # gather a batch: one round trip
                 await self._write_batch()
         finally:
             self._task = None
@@ -116,6 +122,13 @@ class Journal:
 
     async def flush(self) -> None:
         """Write what is queued now (tests, shutdown)."""
+        self._flushing = True
+        try:
+            await self._flush()
+        finally:
+            self._flushing = False
+
+    async def _flush(self) -> None:
         while self._queue or self._task is not None:
             task = self._task
             if task is None:
