@@ -92,8 +92,9 @@ def record(
         if trace_id is None:
             span = _get_span().get_span_context()
             if span.is_valid:
-                trace_id = f"{span.trace_id:032x}"
-                span_id = f"{span.span_id:016x}"
+                # bytes.hex: about half the cost of a format spec on a 128-bit int
+                trace_id = span.trace_id.to_bytes(16, "big").hex()
+                span_id = span.span_id.to_bytes(8, "big").hex()
                 sampled = span.trace_flags.sampled
         entry = Entry(
             correlation_id=correlation_id, stage=stage, at=_now() * 1000.0 if at is None else at,

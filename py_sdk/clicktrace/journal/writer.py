@@ -10,6 +10,7 @@ is written in place: it is as cheap as the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -37,7 +38,8 @@ class Journal:
         if max_queue < 1 or batch < 1 or linger < 0:
             raise ValueError("max_queue and batch must be >= 1, linger >= 0")
         self._linger = linger
-        self._flushing = False
+        self._hurry = asyncio.Event()  # set: stop gathering, write now (flush, a full batch)
+        self._flushing = 0
         self.store = store
         self._add = store.add if isinstance(store, SyncStore) else None
         self._queue: deque[Entry] = deque()
@@ -73,6 +75,8 @@ class Journal:
         queue.append(entry)
         if self._task is None:
             self._schedule()
+        elif len(queue) == self._batch:
+            self._hurry.set()
 
     def _schedule(self) -> None:
         try:
@@ -81,7 +85,9 @@ class Journal:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._start)
             return
-        self._loop = loop
+        if loop is not self._loop:
+            self._hurry = asyncio.Event()  # an Event belongs to the loop that waits on it
+            self._loop = loop
         self._start()
 
     def _start(self) -> None:
@@ -91,9 +97,12 @@ class Journal:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                if self._linger and not self._flushing and len(self._queue) < self._batch:
-                    await asyncio.sleep(self._linger)  # gather a batch: one round trip
+                if self._linger and len(self._queue) < self._batch:
+                    with contextlib.suppress(TimeoutError):  # gather a batch: one round trip
+                        await asyncio.wait_for(self._hurry.wait(), self._linger)
                 await self._write_batch()
+                if len(self._queue) < self._batch and not self._flushing:
+                    self._hurry.clear()
         finally:
             self._task = None
         if self._queue:  # added while the last write was being finished
@@ -122,19 +131,22 @@ class Journal:
 
     async def flush(self) -> None:
         """Write what is queued now (tests, shutdown)."""
-        self._flushing = True
+        self._flushing += 1
+        self._hurry.set()
         try:
             await self._flush()
         finally:
-            self._flushing = False
+            self._flushing -= 1
+            if not self._flushing:
+                self._hurry.clear()
 
     async def _flush(self) -> None:
         while self._queue or self._task is not None:
             task = self._task
             if task is None:
-                self._loop = asyncio.get_running_loop()
-                self._start()
+                self._schedule()
                 task = self._task
+            self._hurry.set()
             if task is not None:
                 await asyncio.shield(task)
 
