@@ -8,8 +8,10 @@ ack; JetStream publish + pull fetch and ack), with no tracing at all; "raw+heade
 sends the native headers clicktrace adds (traceparent, x-correlation-id) by hand, which is
 what interop with stock instrumentation costs on the wire whoever writes them.
 
-clicktrace runs twice: "traced" with an SDK TracerProvider recording every span (to a sink
-that drops them), and "untraced" with a no-op provider (what the library itself costs).
+clicktrace runs three times: "traced" with an SDK TracerProvider recording every span as lean
+spans (the default; read as an exporter would, then dropped), "traced, SDK spans" the same
+with ``CLICKTRACE_LEAN_SPANS=0``, and "untraced" with a no-op provider (what the library
+itself costs).
 Variants rotate within each round; the median of the per-round ratios is printed, for
 wall-clock throughput and for this process's CPU time per message (steadier on a shared
 machine).
@@ -21,16 +23,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import msgspec
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import NoOpTracerProvider
+from spans import ReadingExporter  # bench/spans.py, beside this script
 
 from clicktrace.bus import create_bus
 from clicktrace.envelope import Envelope, encode, new_envelope
@@ -45,23 +49,25 @@ PAYLOAD = {"id": 42, "name": "Espresso cup", "price": 12.5, "version": 7}
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-class _Sink(SpanExporter):
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
 def _provider() -> TracerProvider:
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(_Sink()))
+    # Spans are read as an exporter encoding them would, then dropped.
+    provider.add_span_processor(BatchSpanProcessor(ReadingExporter()))
     return provider
 
 
 PROVIDER = _provider()
 
 
-async def _clicktrace(broker: str, n: int, provider: Any) -> tuple[float, float]:
+async def _clicktrace(
+    broker: str, n: int, provider: Any, lean: bool = True
+) -> tuple[float, float]:
     topic = f"bench-{new_id().lower()}"
-    bus = create_bus(URLS[broker], tracer_provider=provider)
+    os.environ["CLICKTRACE_LEAN_SPANS"] = "1" if lean else "0"  # read when the bus is built
+    try:
+        bus = create_bus(URLS[broker], tracer_provider=provider)
+    finally:
+        del os.environ["CLICKTRACE_LEAN_SPANS"]
     done = asyncio.Event()
     count = 0
 
@@ -244,6 +250,7 @@ async def _measure(broker: str, rounds: int, messages: int) -> dict[str, list[Sa
         ("raw", partial(RAW[broker], messages, False)),
         ("raw+headers", partial(RAW[broker], messages, True)),
         ("traced", partial(_clicktrace, broker, messages, PROVIDER)),
+        ("traced-sdk", partial(_clicktrace, broker, messages, PROVIDER, False)),
         ("untraced", partial(_clicktrace, broker, messages, untraced)),
     ]
     runs: dict[str, list[Sample]] = {name: [] for name, _ in variants}
@@ -269,7 +276,7 @@ def _row(broker: str, runs: dict[str, list[Sample]]) -> str:
     return (
         f"| {broker} | {med('raw', 0):,.0f} | {med('raw+headers', 0):,.0f} "
         f"| {med('traced', 0):,.0f} | {med('untraced', 0):,.0f} "
-        f"| {ratio('traced', 'raw')} | {ratio('untraced', 'raw')} "
+        f"| {ratio('traced', 'raw')} | {ratio('traced-sdk', 'raw')} | {ratio('untraced', 'raw')} "
         f"| {ratio('traced', 'raw+headers')} | {ratio('untraced', 'raw+headers')} "
         f"| {med('raw', 1):.0f} / {med('raw+headers', 1):.0f} / {med('traced', 1):.0f} / "
         f"{med('untraced', 1):.0f} |"
@@ -280,9 +287,9 @@ async def main(rounds: int, messages: int, brokers: list[str]) -> None:
     print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios")
     print("ratios are wall-clock throughput / CPU per message, clicktrace vs the raw client\n")
     print("| broker | raw msg/s | raw+headers msg/s | traced msg/s | untraced msg/s "
-          "| traced vs raw | untraced vs raw | traced vs raw+headers "
+          "| traced vs raw | traced, SDK spans vs raw | untraced vs raw | traced vs raw+headers "
           "| untraced vs raw+headers | CPU µs/msg raw / raw+h / traced / untraced |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for broker in brokers:
         print(_row(broker, await _measure(broker, rounds, messages)), flush=True)
     PROVIDER.shutdown()
