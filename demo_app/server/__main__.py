@@ -12,6 +12,8 @@ import sys
 
 import uvicorn
 
+from clicktrace.journal import set_process
+
 from .app import create_app
 from .settings import Settings
 from .telemetry import setup_metrics, setup_tracing
@@ -28,6 +30,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"usage: python -m demo_app.server [{'|'.join(ROLES)}]")
     settings = Settings.from_env()
     setup_logging(settings.process)
+    set_process(settings.process)  # the journal's name for this process, as the logs'
     provider = setup_tracing(f"clicktrace-demo-{settings.process}")
     meters = setup_metrics(f"clicktrace-demo-{settings.process}")
     try:
