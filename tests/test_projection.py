@@ -14,6 +14,7 @@ from clicktrace import ClickContext, MemoryBus, confirm, new_envelope, reject, r
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
+from clicktrace.projection import Outcome, send_outcome
 from clicktrace.testing.ports import unique_name
 
 WAIT = 10.0
@@ -109,3 +110,14 @@ async def test_types_limit_the_hook_to_the_envelopes_it_names() -> None:
     assert sent.calls == []
     await hook(from_tab(new_id()), "boom")
     assert len(sent.calls) == 1
+
+
+async def test_send_outcome_tells_the_tab_a_kept_outcome_and_nothing_for_none() -> None:
+    sent, tab = Sent(), new_id()
+    envelope = from_tab(tab)
+    kept = Outcome.rejected("name_taken", "taken", data={"id": 3})
+    assert await send_outcome(sent, envelope, kept) == 1
+    assert await send_outcome(sent, envelope, None) is None
+    assert sent.calls == [{"client_id": tab, "correlation_id": envelope.metadata.correlation_id,
+                           "status": "rejected", "type": "TodoAdded", "data": {"id": 3},
+                           "error": {"code": "name_taken", "message": "taken"}}]

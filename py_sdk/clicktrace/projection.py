@@ -1,4 +1,5 @@
-"""What a projection says to the tab that clicked: confirm, reject, and reject-on-dead-letter.
+"""What a projection says to the tab that clicked: confirm, reject, send a kept outcome, and
+reject-on-dead-letter.
 
 The tab is the command's ``client_id``, carried in ``envelope.metadata.client_id``. A command
 sent without a client token (by curl, by a script) has none: there is nobody to tell, so these
@@ -12,6 +13,12 @@ helpers log one line and return ``None`` instead of raising.
 
     bus.subscribe("todos", handle, group="projection",
                   on_dead_letter=reject_on_dead_letter(notifier.notify))
+
+A projection that keeps its outcome with its idempotency claim (``record_outcome`` in the
+same transaction) sends it with ``send_outcome`` after the commit, and on a redelivery sends
+the kept one again (``recorded_outcome``): a process killed between its commit and its
+notification still gets its tab told. A repeat is harmless: the plugin settles a
+correlation id once.
 """
 
 from __future__ import annotations
@@ -20,14 +27,15 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from clicktrace.bus.idempotency.outcome import MAX_MESSAGE_LENGTH, Outcome
 from clicktrace.bus.types import DeadLetterHook
 from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
 from clicktrace.notify.producer import Notify
 
-__all__ = ["MAX_MESSAGE_LENGTH", "confirm", "reject", "reject_on_dead_letter"]
+__all__ = ["MAX_MESSAGE_LENGTH", "Outcome", "confirm", "reject", "reject_on_dead_letter",
+           "send_outcome"]
 
-MAX_MESSAGE_LENGTH = 200
 DEADLINE_EXCEEDED = "deadline_exceeded"
 _log = logging.getLogger("clicktrace.projection")
 
@@ -46,15 +54,24 @@ async def _tell(notify: Notify, envelope: Envelope, status: str, data: Any,
 async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> int | None:
     """Tell the envelope's tab its command took effect; the notification's seq, or ``None``
     when the envelope has no tab."""
-    return await _tell(notify, envelope, "confirmed", data, None)
+    return await send_outcome(notify, envelope, Outcome.confirmed(data))
 
 
 async def reject(notify: Notify, envelope: Envelope, code: str, message: str, *,
                  data: Any = None) -> int | None:
     """Tell the envelope's tab its command was refused (``code`` is snake_case, ``message``
     for humans); the tab rolls its optimistic update back."""
-    error = {"code": code, "message": message[:MAX_MESSAGE_LENGTH]}
-    return await _tell(notify, envelope, "rejected", data, error)
+    return await send_outcome(notify, envelope, Outcome.rejected(code, message, data))
+
+
+async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None
+                       ) -> int | None:
+    """Tell the envelope's tab ``outcome`` (``Outcome.confirmed(data)``,
+    ``Outcome.rejected(code, message)``, or one kept with the idempotency claim); ``None``
+    (a claim kept without an outcome) sends nothing. The seq, or ``None``."""
+    if outcome is None:
+        return None
+    return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error)
 
 
 def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None

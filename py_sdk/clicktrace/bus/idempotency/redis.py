@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from clicktrace.bus._optional import require
+from clicktrace.bus.idempotency.outcome import Outcome, decode_outcome, encode_outcome
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -17,7 +18,9 @@ class RedisIdempotency:
 
     The record is written after the handler succeeds, so a crash between the handler and
     the record lets the message be handled again: use a SQL store in the handler's
-    transaction where a second application would be wrong.
+    transaction where a second application would be wrong. ``record_outcome`` keeps the
+    outcome in the claimed key (its TTL unchanged), for the same reason as the SQL stores, but
+    it is a command of its own: a crash between the write and it loses the outcome.
     """
 
     def __init__(
@@ -46,6 +49,13 @@ class RedisIdempotency:
         """Record it now; False when it was already there (for handlers that claim first)."""
         key = self._key(consumer, message_id)
         return bool(await self._redis.set(key, b"1", ex=self._ttl, nx=True))
+
+    async def record_outcome(self, consumer: str, message_id: str, outcome: Outcome) -> None:
+        await self._redis.set(self._key(consumer, message_id), encode_outcome(outcome),
+                              xx=True, keepttl=True)
+
+    async def recorded_outcome(self, consumer: str, message_id: str) -> Outcome | None:
+        return decode_outcome(await self._redis.get(self._key(consumer, message_id)))
 
     async def aclose(self) -> None:
         await self._redis.aclose()

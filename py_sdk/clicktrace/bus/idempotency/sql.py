@@ -1,10 +1,14 @@
-"""Processed message ids in the projection's own database, claimed in its transaction."""
+"""Processed message ids in the projection's own database, claimed in its transaction, with
+the outcome the projection decided (so a redelivery after a crash can still tell the tab)."""
 
 from __future__ import annotations
 
 import re
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
+
+from clicktrace.bus.idempotency.outcome import Outcome, decode_outcome, encode_outcome
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -25,8 +29,13 @@ class SqliteIdempotency:
     """``claim(conn, consumer, message_id)`` inside the handler's aiosqlite transaction::
 
         async with conn:  # or BEGIN ... COMMIT
-            if await processed.claim(conn, "projection", envelope.metadata.message_id):
+            if await processed.claim(conn, "projection", message_id):
                 await conn.execute("UPDATE products ...")
+                outcome = Outcome.confirmed({"id": 3, "name": "Tea"})
+                await processed.record_outcome(conn, "projection", message_id, outcome)
+            else:  # processed before, maybe by a process that died before telling the tab
+                outcome = await processed.recorded_outcome(conn, "projection", message_id)
+        await send_outcome(notify, envelope, outcome)  # after the commit; None sends nothing
     """
 
     def __init__(self, table: str = "clicktrace_processed") -> None:
@@ -35,9 +44,17 @@ class SqliteIdempotency:
     async def create_tables(self, conn: aiosqlite.Connection) -> None:
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (consumer TEXT NOT NULL, "
-            "message_id TEXT NOT NULL, processed_at REAL NOT NULL, "
+            "message_id TEXT NOT NULL, processed_at REAL NOT NULL, outcome TEXT, "
             "PRIMARY KEY (consumer, message_id))"
         )
+        async with conn.execute(f"PRAGMA table_info({self.table})") as rows:
+            columns = {row[1] for row in await rows.fetchall()}
+        if "outcome" not in columns:  # a table from before outcomes were kept
+            try:
+                await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN outcome TEXT")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     async def claim(self, conn: aiosqlite.Connection, consumer: str, message_id: str) -> bool:
         """True the first time; False when this consumer already processed it."""
@@ -46,6 +63,24 @@ class SqliteIdempotency:
             "VALUES (?, ?, ?)", (consumer, message_id, time.time()),
         )
         return cursor.rowcount == 1
+
+    async def record_outcome(self, conn: aiosqlite.Connection, consumer: str,
+                             message_id: str, outcome: Outcome) -> None:
+        """Keep what the projection decided with its claim, in the same transaction."""
+        await conn.execute(
+            f"UPDATE {self.table} SET outcome = ? WHERE consumer = ? AND message_id = ?",
+            (encode_outcome(outcome), consumer, message_id),
+        )
+
+    async def recorded_outcome(self, conn: aiosqlite.Connection, consumer: str,
+                               message_id: str) -> Outcome | None:
+        """The outcome kept with a claim, or ``None`` (none recorded, or unreadable)."""
+        async with conn.execute(
+            f"SELECT outcome FROM {self.table} WHERE consumer = ? AND message_id = ?",
+            (consumer, message_id),
+        ) as rows:
+            row = await rows.fetchone()
+        return decode_outcome(row[0]) if row else None
 
     async def prune(self, conn: aiosqlite.Connection, older_than_seconds: float) -> int:
         cursor = await conn.execute(
@@ -65,8 +100,14 @@ class PostgresIdempotency:
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (consumer TEXT NOT NULL, "
             "message_id TEXT NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
-            "PRIMARY KEY (consumer, message_id))"
+            "outcome TEXT, PRIMARY KEY (consumer, message_id))"
         )
+        # A table from before outcomes were kept (checked first: ALTER locks the table).
+        if not await conn.fetchval(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attname = 'outcome' AND NOT attisdropped", self.table,
+        ):
+            await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS outcome TEXT")
 
     async def claim(self, conn: Any, consumer: str, message_id: str) -> bool:
         status: str = await conn.execute(
@@ -74,6 +115,21 @@ class PostgresIdempotency:
             "ON CONFLICT DO NOTHING", consumer, message_id,
         )
         return status.endswith(" 1")
+
+    async def record_outcome(self, conn: Any, consumer: str, message_id: str,
+                             outcome: Outcome) -> None:
+        await conn.execute(
+            f"UPDATE {self.table} SET outcome = $1 WHERE consumer = $2 AND message_id = $3",
+            encode_outcome(outcome), consumer, message_id,
+        )
+
+    async def recorded_outcome(self, conn: Any, consumer: str, message_id: str
+                               ) -> Outcome | None:
+        raw = await conn.fetchval(
+            f"SELECT outcome FROM {self.table} WHERE consumer = $1 AND message_id = $2",
+            consumer, message_id,
+        )
+        return decode_outcome(raw)
 
     async def prune(self, conn: Any, older_than_seconds: float) -> int:
         status: str = await conn.execute(
