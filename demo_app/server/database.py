@@ -128,20 +128,26 @@ class SqliteStore:
     ) -> Outcome | None:
         async with self.transaction() as conn:
             if not await self._processed.claim(conn, consumer, message_id):
-                return None  # already applied and notified: a redelivery
-            current = await _product(conn, product_id)
-            if current is None:
-                return "rejected", None, NOT_FOUND
-            async with conn.execute(
-                "SELECT 1 FROM products WHERE name = ? AND id != ?", (name, product_id)
-            ) as cur:
-                if await cur.fetchone():
-                    return "rejected", current, taken(name)
-            await conn.execute(
-                "UPDATE products SET name = ?, version = version + 1 WHERE id = ?",
-                (name, product_id),
-            )
-            return "confirmed", await _product(conn, product_id), None
+                # Applied before, maybe by a process killed before it told the tab: again.
+                return await self._processed.recorded_outcome(conn, consumer, message_id)
+            outcome = await _rename(conn, product_id, name)
+            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            return outcome
+
+
+async def _rename(conn: aiosqlite.Connection, product_id: int, name: str) -> Outcome:
+    current = await _product(conn, product_id)
+    if current is None:
+        return Outcome.rejected(NOT_FOUND["code"], NOT_FOUND["message"])
+    async with conn.execute(
+        "SELECT 1 FROM products WHERE name = ? AND id != ?", (name, product_id)
+    ) as cur:
+        if await cur.fetchone():
+            return Outcome("rejected", current, taken(name))
+    await conn.execute(
+        "UPDATE products SET name = ?, version = version + 1 WHERE id = ?", (name, product_id),
+    )
+    return Outcome.confirmed(await _product(conn, product_id))
 
 
 async def _append(conn: aiosqlite.Connection, stream: str, envelope: Envelope) -> None:

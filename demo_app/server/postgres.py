@@ -101,18 +101,11 @@ class PostgresStore:
     ) -> Outcome | None:
         async with self._pool.acquire() as conn, conn.transaction():
             if not await self._processed.claim(conn, consumer, message_id):
-                return None  # already applied and notified: a redelivery
-            current = await _product(conn, product_id)
-            if current is None:
-                return "rejected", None, NOT_FOUND
-            if await conn.fetchval(
-                "SELECT 1 FROM products WHERE name = $1 AND id != $2", name, product_id
-            ):
-                return "rejected", current, taken(name)
-            await conn.execute(
-                "UPDATE products SET name = $1, version = version + 1 WHERE id = $2",
-                name, product_id)
-            return "confirmed", await _product(conn, product_id), None
+                # Applied before, maybe by a process killed before it told the tab: again.
+                return await self._processed.recorded_outcome(conn, consumer, message_id)
+            outcome = await _rename(conn, product_id, name)
+            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            return outcome
 
     async def connect_relay(self) -> Any:
         return await asyncpg.connect(self._dsn, server_settings=self._settings())
@@ -125,6 +118,19 @@ async def _append(conn: Any, stream: str, envelope: Envelope) -> None:
         "INSERT INTO events (stream, version, type, message_id, envelope) "
         "VALUES ($1, $2, $3, $4, $5)",
         stream, version, envelope.metadata.type, envelope.metadata.message_id, encode(envelope))
+
+
+async def _rename(conn: Any, product_id: int, name: str) -> Outcome:
+    current = await _product(conn, product_id)
+    if current is None:
+        return Outcome.rejected(NOT_FOUND["code"], NOT_FOUND["message"])
+    if await conn.fetchval(
+        "SELECT 1 FROM products WHERE name = $1 AND id != $2", name, product_id
+    ):
+        return Outcome("rejected", current, taken(name))
+    await conn.execute(
+        "UPDATE products SET name = $1, version = version + 1 WHERE id = $2", name, product_id)
+    return Outcome.confirmed(await _product(conn, product_id))
 
 
 async def _product(conn: Any, product_id: int) -> dict[str, Any] | None:

@@ -16,10 +16,11 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.envelope import Envelope
 from clicktrace.notify import Notify
+from clicktrace.projection import Outcome, send_outcome
 
 from .catalogue import RENAMED
 from .faults import Faults
-from .store import Outcome, Store
+from .store import Store
 
 CONSUMER = "catalogue-projection"
 STOPPED_POLL_SECONDS = 0.2
@@ -51,13 +52,9 @@ class Projection:
             outcome = await self._apply(envelope)
             if outcome is None or meta.client_id is None:
                 return
-            status, data, error = outcome
-            span.set_attribute("clicktrace.outcome", status)
-            log.info("projected %s: %s", meta.message_id, status)
-            await self._notify(
-                meta.client_id, correlation_id=meta.correlation_id, status=status,
-                type=RENAMED, data=data, error=error,
-            )
+            span.set_attribute("clicktrace.outcome", outcome.status)
+            log.info("projected %s: %s", meta.message_id, outcome.status)
+            await send_outcome(self._notify, envelope, outcome)
 
     async def _injected(self, envelope: Envelope) -> None:
         """The faults of the panel, in the order a sick worker would show them."""
@@ -78,7 +75,7 @@ class Projection:
         meta, payload = envelope.metadata, envelope.payload
         deadline = meta.deadline
         if deadline is not None and time.time() * 1000 > deadline:
-            return "rejected", None, {"code": "deadline_exceeded",
-                                      "message": "The projection got to it after its deadline."}
+            return Outcome.rejected("deadline_exceeded",
+                                    "The projection got to it after its deadline.")
         return await self._store.apply_rename(
             CONSUMER, meta.message_id, int(payload["id"]), str(payload["name"]))

@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from clicktrace.envelope import Envelope
 from clicktrace.outbox.relay import Outbox
+from clicktrace.projection import Outcome
 
-# ("confirmed" | "rejected", the product as it now is, the error), None for a redelivery.
-Outcome = tuple[str, dict[str, Any] | None, dict[str, str] | None]
+__all__ = ["NOT_FOUND", "Outcome", "Store", "taken"]
 
 
 class Store(Protocol):
@@ -42,7 +42,8 @@ class Store(Protocol):
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str
     ) -> Outcome | None:
-        """Apply a rename once per message id, in the projection's transaction."""
+        """Apply a rename once per message id, in the projection's transaction, keeping its
+        outcome with the claim; a redelivery gets the kept outcome (``None`` if none was)."""
         ...
 
     async def connect_relay(self) -> Any:
