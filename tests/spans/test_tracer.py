@@ -288,11 +288,11 @@ def test_the_sdk_self_metrics_count_lean_spans_as_they_count_sdk_spans(
         data = reader.get_metrics_data()
         assert data is not None
         seen.append(sorted(
-            (metric.name, tuple(sorted(point.attributes.items())), point.value)
+            (metric.name, tuple(sorted((point.attributes or {}).items())), point.value)
             for rm in data.resource_metrics for sm in rm.scope_metrics
             for metric in sm.metrics for point in metric.data.data_points
             if hasattr(point, "value")
         ))
         open_span.end()
-    sdk, lean = seen
-    assert sdk and lean == sdk
+    sdk_points, lean_points = seen
+    assert sdk_points and lean_points == sdk_points
