@@ -25,7 +25,8 @@ class Block:
 
 sys.meta_path.insert(0, Block())
 import clicktrace
-from clicktrace import Notifier, TokenSigner, browser_traces_route
+from clicktrace import Notifier, TokenSigner
+from clicktrace.ingest import browser_traces_route
 import clicktrace.ingest, clicktrace.notify
 
 signer = TokenSigner(secret=None)

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from clicktrace import ClickContext, MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
+from clicktrace import MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
 from clicktrace.bus.types import Backoff
+from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
 from clicktrace.projection import Outcome, send_outcome

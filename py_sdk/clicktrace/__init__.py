@@ -4,54 +4,72 @@ bus and the projection, back to the tab that clicked.
 The layout follows the data: ids → context → propagation → edge (``asgi``, ``httpx``) →
 envelope → bus (and ``outbox``) → notify; ``ingest`` takes the browser's own spans. Optional
 pieces (``clicktrace.httpx``, ``clicktrace.logs``, the broker adapters) import their extras
-lazily; everything here needs only the base install.
+lazily.
+
+The root holds only what an app's own code calls (the names the README and docs/guide.md use);
+everything else lives in its subpackage (``clicktrace.context.bound``,
+``clicktrace.propagation.extract``, ``clicktrace.outbox.SqliteOutbox``, ...). The names are
+PEP 562 lazy attributes: ``import clicktrace`` loads no other clicktrace module, and each name
+loads its own module on first use.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from clicktrace.asgi import ClicktraceMiddleware, cors_options, error_response
-from clicktrace.bus import Bus, MemoryBus, create_bus
-from clicktrace.context import ClickContext, bind, bound, current, reset
-from clicktrace.envelope import Envelope, Metadata, new_envelope
-from clicktrace.ids import new_id, parse_id
-from clicktrace.ingest import browser_traces_route
-from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.outbox import OutboxRelay, PostgresOutbox, SqliteOutbox
-from clicktrace.projection import confirm, reject, reject_on_dead_letter
-from clicktrace.propagation import HEADER_KEYS, METADATA_KEYS, Extracted, extract, inject
-from clicktrace.wiring import install
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from clicktrace._version import __version__
+
+if TYPE_CHECKING:
+    from clicktrace.asgi import ClicktraceMiddleware, error_response
+    from clicktrace.bus import MemoryBus
+    from clicktrace.envelope import Envelope, new_envelope
+    from clicktrace.ids import new_id
+    from clicktrace.notify import Notifier, TokenSigner
+    from clicktrace.projection import confirm, reject, reject_on_dead_letter
+    from clicktrace.wiring import install
+
+# name -> the module that defines it
+_LAZY = {
+    "install": "clicktrace.wiring",
+    "ClicktraceMiddleware": "clicktrace.asgi",
+    "error_response": "clicktrace.asgi",
+    "new_id": "clicktrace.ids",
+    "Envelope": "clicktrace.envelope",
+    "new_envelope": "clicktrace.envelope",
+    "MemoryBus": "clicktrace.bus",
+    "Notifier": "clicktrace.notify",
+    "TokenSigner": "clicktrace.notify",
+    "confirm": "clicktrace.projection",
+    "reject": "clicktrace.projection",
+    "reject_on_dead_letter": "clicktrace.projection",
+}
 
 __all__ = [
-    "HEADER_KEYS",
-    "METADATA_KEYS",
-    "Bus",
-    "ClickContext",
     "ClicktraceMiddleware",
     "Envelope",
-    "Extracted",
     "MemoryBus",
-    "Metadata",
     "Notifier",
-    "OutboxRelay",
-    "PostgresOutbox",
-    "SqliteOutbox",
     "TokenSigner",
     "__version__",
-    "bind",
-    "bound",
-    "browser_traces_route",
     "confirm",
-    "cors_options",
-    "create_bus",
-    "current",
     "error_response",
-    "extract",
-    "inject",
     "install",
     "new_envelope",
     "new_id",
-    "parse_id",
     "reject",
     "reject_on_dead_letter",
-    "reset",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Histogram, Meter, MeterProvider, Observation
 
-from clicktrace import __version__
+from clicktrace._version import __version__
 from clicktrace.journal.entry import Entry
 
 __all__ = ["INSTRUMENTS", "current_delivery", "observe", "use"]

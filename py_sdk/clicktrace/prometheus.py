@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 
 __all__ = ["metrics_route", "prometheus_reader"]
 

@@ -28,8 +28,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
-from clicktrace import __version__
 from clicktrace import context as click_context
+from clicktrace._version import __version__
 from clicktrace.journal import record
 from clicktrace.logs import current_fields
 from clicktrace.metrics import current_delivery

@@ -29,9 +29,9 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from clicktrace._optional import require
 from clicktrace.asgi.handlers import exception_handlers
 from clicktrace.asgi.middleware import ClicktraceMiddleware
-from clicktrace.bus._optional import require
 from clicktrace.bus.base import Bus
 from clicktrace.journal.record import use as use_journal
 from clicktrace.notify.notifier import Notifier

@@ -1,4 +1,4 @@
-"""The consume path against an in-memory Delivery (no broker): crash loops, attempts that
+"""The consume path against an in-memory Received (no broker): crash loops, attempts that
 count on from the broker's counter, failing hooks, and acks."""
 
 from __future__ import annotations
@@ -10,13 +10,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from clicktrace.bus import Backoff
 from clicktrace.bus.consume import deliver
-from clicktrace.bus.types import DEAD_LETTER_REASON, Delivery, Subscription
+from clicktrace.bus.types import DEAD_LETTER_REASON, Received, Subscription
 from clicktrace.envelope import Envelope, encode, new_envelope
 
 FAST = Backoff(initial=0.0, maximum=0.0)
 
 
-class FakeDelivery(Delivery):
+class FakeDelivery(Received):
     __slots__ = ("acks", "touches")
 
     def __init__(self, body: bytes, headers: Mapping[str, str], delivery_count: int) -> None:

@@ -11,13 +11,13 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from clicktrace.bus import Backoff
 from clicktrace.bus.consume import deliver
-from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.bus.types import Received, Subscription
 from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.ids import new_id
 
 
-class Once(Delivery):
+class Once(Received):
     __slots__ = ()
 
     def __init__(self, body: bytes, headers: Mapping[str, str], count: int = 1) -> None:

@@ -91,7 +91,7 @@ def test_without_redis_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPat
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     with pytest.raises(ImportError) as info:
         connect_redis(REDIS_URL)
-    assert str(info.value) == "pip install 'clicktrace[redis]'"
+    assert str(info.value) == "redis is not installed: pip install 'clicktrace[redis]'"
     with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):
         Notifier(TokenSigner(SECRET), "websocket", redis_url=REDIS_URL)
     with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):

@@ -41,4 +41,4 @@ def test_without_aio_pika_installed_the_hint_is_exact(monkeypatch: pytest.Monkey
     monkeypatch.setitem(sys.modules, "aio_pika", None)
     with pytest.raises(ImportError) as info:
         gated_manager(amqp_url=AMQP_URL)
-    assert str(info.value) == "pip install 'clicktrace[rabbitmq]'"
+    assert str(info.value) == "aio_pika is not installed: pip install 'clicktrace[rabbitmq]'"

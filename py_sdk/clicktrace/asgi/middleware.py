@@ -35,14 +35,14 @@ from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.journal.record import record
 from clicktrace.propagation.core import parse_deadline
 from clicktrace.propagation.headers import (
-    BAGGAGE,
-    CAUSATION,
-    CLIENT,
-    CORRELATION,
-    DEADLINE,
+    BAGGAGE_SLOT,
+    CAUSATION_SLOT,
+    CLIENT_SLOT,
+    CORRELATION_SLOT,
+    DEADLINE_SLOT,
     MAX_CLIENT_TOKEN_LENGTH,
-    TRACEPARENT,
-    TRACESTATE,
+    TRACEPARENT_SLOT,
+    TRACESTATE_SLOT,
     Collected,
     collect_asgi,
     one,
@@ -130,7 +130,7 @@ class ClicktraceMiddleware:
             await self.app(scope, receive, send)
             return
         slots = collect_asgi(scope["headers"])
-        raw = one(slots[CORRELATION])
+        raw = one(slots[CORRELATION_SLOT])
         correlation_id = parse_id(raw) if raw is not None else None
         # A request that names its click is journaled (the SDK's own routes are not).
         journaled = (
@@ -197,20 +197,21 @@ class ClicktraceMiddleware:
                 _finish(span, scope, status, failed)
 
     def _click(self, scope: Scope, slots: Collected, correlation_id: str) -> ClickContext:
-        if slots[CLIENT] is None and slots[CAUSATION] is None and slots[DEADLINE] is None:
+        if (slots[CLIENT_SLOT] is None and slots[CAUSATION_SLOT] is None
+                and slots[DEADLINE_SLOT] is None):
             return ClickContext(correlation_id)
         client_id = None
-        if slots[CLIENT] is not None and self._verify is not None:
-            token = one(slots[CLIENT])
+        if slots[CLIENT_SLOT] is not None and self._verify is not None:
+            token = one(slots[CLIENT_SLOT])
             if token is not None and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
                 client_id = self._verify(token.strip(b" \t").decode("latin-1"))
             if client_id is None:  # forged, expired, repeated or oversized: the app decides
                 scope[CLIENT_REFUSED] = True
         return ClickContext(
             correlation_id,
-            parse_id(one(slots[CAUSATION])) if slots[CAUSATION] else None,
+            parse_id(one(slots[CAUSATION_SLOT])) if slots[CAUSATION_SLOT] else None,
             client_id,
-            parse_deadline(one(slots[DEADLINE])) if slots[DEADLINE] else None,
+            parse_deadline(one(slots[DEADLINE_SLOT])) if slots[DEADLINE_SLOT] else None,
         )
 
     def _trace(
@@ -232,16 +233,16 @@ class ClicktraceMiddleware:
             if outer.is_recording():
                 outer.set_attribute("clicktrace.correlation_id", correlation_id)
             return outer, None, _format(outer.get_span_context()), False
-        tp = one(slots[TRACEPARENT])
+        tp = one(slots[TRACEPARENT_SLOT])
         v00 = _v00(tp)
         if self._tracer is None:
             local, traceresponse = _propagation_only(slots, tp, v00, self._provider)
-            parent = current if slots[BAGGAGE] is None else with_baggage(slots, current)
+            parent = current if slots[BAGGAGE_SLOT] is None else with_baggage(slots, current)
             return local, Context({**parent, _SPAN_KEY: local}), traceresponse, False
         if v00 is not None:
             remote: SpanContext | None = SpanContext(
                 int(v00[3:35], 16), int(v00[36:52], 16), True, _FLAGS[v00[52:]],
-                raw_trace_state(slots[TRACESTATE]),
+                raw_trace_state(slots[TRACESTATE_SLOT]),
             )
         else:
             remote = remote_span_context(slots)
@@ -249,7 +250,7 @@ class ClicktraceMiddleware:
             current if remote is None
             else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
         )
-        if slots[BAGGAGE] is not None:
+        if slots[BAGGAGE_SLOT] is not None:
             parent = with_baggage(slots, parent)
         method = scope.get("method", "GET")
         span = self._tracer.start_span(
@@ -293,7 +294,7 @@ def _propagation_only(
         # keeps them all), written from the raw header.
         sc = SpanContext(
             int(v00[3:35], 16), span_id, False, _FLAGS[v00[52:]],
-            raw_trace_state(slots[TRACESTATE]),
+            raw_trace_state(slots[TRACESTATE_SLOT]),
         )
         return NonRecordingSpan(sc), b"%b%016x%b" % (v00[:36], span_id, v00[52:])
     fields = traceparent_fields(tp)
@@ -303,7 +304,8 @@ def _propagation_only(
                     _NEW_TRACE_FLAGS if _keeps(provider, trace_id) else _UNSAMPLED_NEW)
         if fields is None
         else SpanContext(
-            fields[0], span_id, False, TraceFlags(fields[2]), raw_trace_state(slots[TRACESTATE])
+            fields[0], span_id, False, TraceFlags(fields[2]),
+            raw_trace_state(slots[TRACESTATE_SLOT]),
         )
     )
     return NonRecordingSpan(sc), _format(sc)
@@ -318,7 +320,7 @@ def _excluded(paths: str | Iterable[str]) -> Callable[[str], object] | None:
 
 def _untraced(slots: Collected) -> tuple[Span, Context | None, bytes, bool]:
     """An excluded path: the caller's trace id (or a new one) with the sampled flag cleared."""
-    fields = traceparent_fields(one(slots[TRACEPARENT]))
+    fields = traceparent_fields(one(slots[TRACEPARENT_SLOT]))
     trace_id = fields[0] if fields is not None else getrandbits(128) or 1
     flags = TraceFlags((fields[2] if fields is not None else RANDOM_TRACE_ID) & ~SAMPLED)
     sc = SpanContext(trace_id, getrandbits(64) or 1, False, flags)

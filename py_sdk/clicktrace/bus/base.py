@@ -18,7 +18,7 @@ import msgspec
 from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
-from clicktrace import __version__
+from clicktrace._version import __version__
 from clicktrace.bus import tracing
 from clicktrace.bus.consume import deliver
 from clicktrace.bus.types import (
@@ -30,8 +30,8 @@ from clicktrace.bus.types import (
     DeadLetter,
     DeadLetterHook,
     Dedupe,
-    Delivery,
     Handler,
+    Received,
     Subscription,
     TraceMode,
     check_name,
@@ -225,7 +225,7 @@ class Bus(ABC):
                 log.exception("clicktrace bus: consumer %s failed; restarting", sub.consumer)
             await asyncio.sleep(RESTART_BACKOFF.delay(failures))
 
-    async def _deliver(self, sub: Subscription, delivery: Delivery) -> None:
+    async def _deliver(self, sub: Subscription, delivery: Received) -> None:
         """Handle one delivery to the end (see :mod:`clicktrace.bus.consume`)."""
         if not self._accepting:
             await delivery.release()  # closing: another consumer will have it

@@ -16,7 +16,7 @@ from opentelemetry.trace import Span, Status, StatusCode, Tracer
 
 from clicktrace import context as click_context
 from clicktrace.bus import tracing
-from clicktrace.bus.types import DEAD_LETTER_REASON, MAX_REASON_LENGTH, Delivery, Subscription
+from clicktrace.bus.types import DEAD_LETTER_REASON, MAX_REASON_LENGTH, Received, Subscription
 from clicktrace.envelope import Envelope, decode
 from clicktrace.journal.record import record
 
@@ -31,7 +31,7 @@ def _reason(exc: BaseException) -> str:
 
 
 async def deliver(
-    tracer: Tracer, system: str, sub: Subscription, delivery: Delivery,
+    tracer: Tracer, system: str, sub: Subscription, delivery: Received,
     send_dead_letter: SendDeadLetter,
 ) -> None:
     """Handle one delivery to the end: acked, or dead-lettered and acked."""
@@ -71,7 +71,7 @@ async def deliver(
 
 
 async def _attempt(
-    sub: Subscription, delivery: Delivery, envelope: Envelope, span: Span, attempt: int,
+    sub: Subscription, delivery: Received, envelope: Envelope, span: Span, attempt: int,
     send_dead_letter: SendDeadLetter,
 ) -> bool:
     """One try inside the consumer span; True when it should be retried."""
@@ -115,7 +115,7 @@ async def _attempt(
 
 
 async def _give_up(
-    sub: Subscription, delivery: Delivery, envelope: Envelope | None, reason: str,
+    sub: Subscription, delivery: Received, envelope: Envelope | None, reason: str,
     send_dead_letter: SendDeadLetter,
 ) -> None:
     headers = dict(delivery.headers)

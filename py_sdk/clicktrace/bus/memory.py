@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from opentelemetry.trace import TracerProvider
 
 from clicktrace.bus.base import Bus, BusNotRunning
-from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.bus.types import Received, Subscription
 from clicktrace.envelope import Envelope
 
 __all__ = ["MemoryBus"]
@@ -43,7 +43,7 @@ class _Handled:
 _Message = tuple[bytes, dict[str, str], _Handled | None]
 
 
-class _Delivery(Delivery):
+class _Delivery(Received):
     __slots__ = ("_handled",)
 
     def __init__(self, body: bytes, headers: Mapping[str, str], handled: _Handled | None) -> None:

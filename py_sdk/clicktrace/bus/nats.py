@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.bus.base import Bus
-from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.bus.types import Received, Subscription
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -55,7 +55,7 @@ def dlq_subject(topic: str, group: str) -> str:
     return f"{DLQ_PREFIX}.{topic}.{group}"
 
 
-class _Delivery(Delivery):
+class _Delivery(Received):
     __slots__ = ("_msg",)
 
     def __init__(self, msg: Msg) -> None:

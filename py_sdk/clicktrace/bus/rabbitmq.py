@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.bus.base import Bus
-from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.bus.types import Received, Subscription
 
 if TYPE_CHECKING:
     from aio_pika.abc import (
@@ -51,7 +51,7 @@ def _count(message: AbstractIncomingMessage) -> int:
     return 2 if message.redelivered else 1
 
 
-class _Delivery(Delivery):
+class _Delivery(Received):
     __slots__ = ("_message",)
 
     def __init__(self, message: AbstractIncomingMessage) -> None:

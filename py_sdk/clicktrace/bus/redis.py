@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.bus.base import Bus
 from clicktrace.bus.redis_alive import Heartbeat, dead_consumers, text
-from clicktrace.bus.types import Delivery, Subscription
+from clicktrace.bus.types import Received, Subscription
 from clicktrace.ids import new_id
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def _headers(fields: Mapping[bytes, bytes]) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in fields.items() if k != BODY}
 
 
-class _Delivery(Delivery):
+class _Delivery(Received):
     __slots__ = ("_bus", "_id", "_sub")
 
     def __init__(

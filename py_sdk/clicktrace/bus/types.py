@@ -18,8 +18,8 @@ __all__ = [
     "DeadLetter",
     "DeadLetterHook",
     "Dedupe",
-    "Delivery",
     "Handler",
+    "Received",
     "Subscription",
     "TraceMode",
     "check_name",
@@ -105,7 +105,7 @@ class DeadLetter:
     envelope: Envelope | None
 
 
-class Delivery(ABC):
+class Received(ABC):
     """One received message, as a broker file hands it to the base."""
 
     __slots__ = ("body", "delivery_count", "headers")

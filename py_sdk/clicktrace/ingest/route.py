@@ -21,10 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from clicktrace._optional import require
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
-from clicktrace.bus._optional import require
 from clicktrace.ids import parse_id
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
 from clicktrace.journal.browser import record_browser_spans

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from clicktrace.bus._optional import require
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._optional import require
+from clicktrace._sql import check_table
 from clicktrace.journal.codec import decode_many, encode
 from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import (

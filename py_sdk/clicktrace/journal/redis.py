@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.journal.codec import decode_many, encode
 from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import DEFAULT_MAX_AGE_SECONDS, MAX_ENTRIES_PER_ID

@@ -8,8 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from clicktrace.bus._optional import require
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._optional import require
+from clicktrace._sql import check_table
 from clicktrace.journal.codec import decode_many, encode
 from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import (

@@ -1,27 +1,26 @@
 """Notifications that find their tab: signed client tokens, Socket.IO and WebSocket
-transports, per-client seq with replay, traced per message."""
+transports, per-client seq with replay, traced per message.
 
-from clicktrace.notify.delivery import Hub, TooManyConnections
+Here: what an app builds or types against. The machinery (``delivery.Hub``,
+``producer.Producer``, ``frames.Frame`` / ``Hello`` / ``EVENT``) stays in its module.
+"""
+
+from clicktrace.notify.delivery import TooManyConnections
 from clicktrace.notify.emitter import RedisEmitter
-from clicktrace.notify.frames import EVENT, STATUSES, Frame, Hello, Status
+from clicktrace.notify.frames import Status
 from clicktrace.notify.notifier import Notifier
-from clicktrace.notify.producer import Notify, Producer
+from clicktrace.notify.producer import Notify
 from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.notify.session import UserOf
 from clicktrace.notify.tokens import Claims, Session, TokenSigner
+from clicktrace.notify.transport import Transport, TransportName
 
 __all__ = [
-    "EVENT",
-    "STATUSES",
     "Claims",
-    "Frame",
-    "Hello",
-    "Hub",
     "MemoryReplayBuffer",
     "Notifier",
     "Notify",
-    "Producer",
     "RedisEmitter",
     "RedisReplayBuffer",
     "ReplayBuffer",
@@ -29,5 +28,7 @@ __all__ = [
     "Status",
     "TokenSigner",
     "TooManyConnections",
+    "Transport",
+    "TransportName",
     "UserOf",
 ]

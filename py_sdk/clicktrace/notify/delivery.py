@@ -1,6 +1,6 @@
 """Exactly-once, in-order delivery to each connected socket, whatever the transport.
 
-Every connection of a client gets a :class:`Delivery` that remembers the last ``seq`` it sent.
+Every connection of a client gets a :class:`SocketDelivery` that remembers the last ``seq`` it sent.
 Live frames reach it through :meth:`Hub.dispatch` (from the local notifier, a python-socketio
 manager, or Redis pub/sub); frames it already sent are dropped, and a gap (frames published
 out of order by two processes, or published while the socket was connecting) is filled from
@@ -22,8 +22,14 @@ from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation.traceparent import parse_traceparent
 
-__all__ = ["MAX_CONNECTIONS_PER_CLIENT", "MAX_HELD_FRAMES", "Delivery", "Hub",
-           "Send", "TooManyConnections"]
+__all__ = [
+    "MAX_CONNECTIONS_PER_CLIENT",
+    "MAX_HELD_FRAMES",
+    "Hub",
+    "Send",
+    "SocketDelivery",
+    "TooManyConnections",
+]
 
 MAX_HELD_FRAMES = 1024
 MAX_CONNECTIONS_PER_CLIENT = 16
@@ -45,7 +51,7 @@ def _journal(stage: str, client_id: str, frame: Frame, detail: str) -> None:
            span_id=None if tp is None else f"{tp.span_id:016x}")
 
 
-class Delivery:
+class SocketDelivery:
     def __init__(
         self, client_id: str, send: Send, buffer: ReplayBuffer, last_seq: int,
         epoch: str | None = None,
@@ -145,7 +151,7 @@ class Hub:
             raise ValueError("max_per_client must be a positive int")
         self.buffer = buffer
         self._max_per_client = max_per_client
-        self._clients: dict[str, dict[Hashable, Delivery]] = {}
+        self._clients: dict[str, dict[Hashable, SocketDelivery]] = {}
         self._keys: dict[Hashable, str] = {}
         self._sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None
@@ -153,8 +159,8 @@ class Hub:
     def attach(
         self, key: Hashable, client_id: str, send: Send, last_seq: int,
         epoch: str | None = None,
-    ) -> Delivery:
-        """Register a verified connection; it holds live frames until :meth:`Delivery.resume`.
+    ) -> SocketDelivery:
+        """Register a verified connection; it holds live frames until :meth:`SocketDelivery.resume`.
 
         Raises :class:`TooManyConnections` when the client is at its cap on this node (one
         stolen or leaked token must not let anyone pin unbounded sockets)."""
@@ -164,12 +170,12 @@ class Hub:
         if self._sweep_seconds is not None and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep(self._sweep_seconds),
                                                 name="clicktrace-notify-sweep")
-        delivery = Delivery(client_id, send, self.buffer, last_seq, epoch)
+        delivery = SocketDelivery(client_id, send, self.buffer, last_seq, epoch)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id
         return delivery
 
-    def get(self, key: Hashable) -> Delivery | None:
+    def get(self, key: Hashable) -> SocketDelivery | None:
         client_id = self._keys.get(key)
         return None if client_id is None else self._clients[client_id].get(key)
 

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.notify.fanout import connect_redis, publish_frame
 from clicktrace.notify.frames import EVENT, Frame
 from clicktrace.notify.producer import Producer
@@ -58,13 +58,8 @@ class RedisEmitter:
         if transport == "websocket":
             publish = self._publish_ws
         elif amqp_url:
-            from clicktrace.notify.socketio_managers import AMQP_HINT
-
             socketio = require("socketio", "socketio", package="python-socketio")
-            try:
-                import aio_pika  # noqa: F401
-            except ImportError:
-                raise ImportError(AMQP_HINT) from None
+            require("aio_pika", "rabbitmq")
             self._manager = socketio.AsyncAioPikaManager(amqp_url, channel=channel,
                                                          write_only=True)
             publish = self._publish_sio

@@ -15,20 +15,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from clicktrace._optional import require
 from clicktrace.ids import parse_id
 from clicktrace.notify.frames import Frame
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "REDIS_CONNECTIONS",
-    "REDIS_HINT",
     "RedisFanout",
     "connect_redis",
     "import_redis",
     "publish_frame",
 ]
 
-REDIS_HINT = "pip install 'clicktrace[redis]'"
 MAX_MESSAGE_BYTES = 1 << 20
 REDIS_CONNECTIONS = 50
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
@@ -36,11 +35,7 @@ _log = logging.getLogger("clicktrace.notify")
 
 
 def import_redis() -> Any:
-    try:
-        import redis.asyncio as redis_asyncio
-    except ImportError:
-        raise ImportError(REDIS_HINT) from None
-    return redis_asyncio
+    return require("redis.asyncio", "redis")
 
 
 def connect_redis(url: str) -> Any:

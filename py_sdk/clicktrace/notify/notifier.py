@@ -11,15 +11,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from opentelemetry.trace import TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
+from clicktrace._optional import require
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit
-from clicktrace.bus._optional import require
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
 from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER
 from clicktrace.notify.producer import Producer
@@ -31,11 +31,11 @@ from clicktrace.notify.replay import (
 )
 from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
 from clicktrace.notify.tokens import TokenSigner
+from clicktrace.notify.transport import Transport, TransportName
 from clicktrace.notify.websocket_transport import WebSocketTransport
 
 __all__ = ["Notifier"]
 
-Transport = Literal["socketio", "websocket"]
 DEFAULT_SWEEP_SECONDS = 15.0
 
 
@@ -53,7 +53,7 @@ class Notifier:
     def __init__(
         self,
         signer: TokenSigner,
-        transport: Transport = "socketio",
+        transport: TransportName = "socketio",
         *,
         tracer_provider: TracerProvider | None = None,
         redis_url: str | None = None,
@@ -87,7 +87,7 @@ class Notifier:
         self.hub = Hub(buffer, sweep_seconds=sweep_seconds if redis_url or amqp_url else None,
                        max_per_client=max_connections_per_client)
         self.transport_name = transport
-        self._transport: Any
+        self._transport: Transport
         if transport == "socketio":
             # python-socketio is an extra: an app on the WebSocket transport never loads it.
             require("socketio", "socketio", package="python-socketio")
@@ -123,8 +123,7 @@ class Notifier:
 
     def asgi(self, app: ASGIApp) -> ASGIApp:
         """``app`` with the socket transport in front (python-socketio's ``ASGIApp``)."""
-        wrapped: ASGIApp = self._transport.wrap(app)
-        return wrapped
+        return self._transport.wrap(app)
 
 
     async def aclose(self) -> None:

@@ -20,9 +20,9 @@ from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import METADATA_KEYS, inject
 from clicktrace.spans import get_tracer
 
-__all__ = ["Notify", "Producer", "Publish"]
+__all__ = ["Notify", "Producer", "PublishFrame"]
 
-Publish = Callable[[str, Frame], Awaitable[None]]
+PublishFrame = Callable[[str, Frame], Awaitable[None]]
 _encoder = msgspec.json.Encoder()
 
 
@@ -46,7 +46,7 @@ class Producer:
     def __init__(
         self,
         buffer: ReplayBuffer,
-        publish: Publish,
+        publish: PublishFrame,
         *,
         tracer_provider: TracerProvider | None = None,
     ) -> None:

@@ -14,13 +14,12 @@ from typing import Any
 
 import socketio
 
-from clicktrace.notify.delivery import Delivery, Hub
-from clicktrace.notify.fanout import REDIS_HINT
+from clicktrace._optional import require
+from clicktrace.notify.delivery import Hub, SocketDelivery
 from clicktrace.notify.frames import EVENT, Frame
 
-__all__ = ["AMQP_HINT", "gated_manager"]
+__all__ = ["gated_manager"]
 
-AMQP_HINT = "pip install 'clicktrace[rabbitmq]'"
 _log = logging.getLogger("clicktrace.notify")
 _RETRY_START, _RETRY_MAX = 0.5, 10.0
 
@@ -63,7 +62,7 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
             task.add_done_callback(self._retries.discard)
         return result
 
-    async def _resume_later(self, sid: str, delivery: Delivery) -> None:
+    async def _resume_later(self, sid: str, delivery: SocketDelivery) -> None:
         delay = _RETRY_START
         while self.hub is not None and self.hub.get(sid) is delivery:
             await asyncio.sleep(delay)
@@ -80,7 +79,7 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
         await socketio.AsyncManager.emit(self, EVENT, frame, "/", to=sid)
 
 
-async def _resumed(delivery: Delivery) -> bool:
+async def _resumed(delivery: SocketDelivery) -> bool:
     try:
         await delivery.resume()
     except asyncio.CancelledError:
@@ -110,15 +109,9 @@ def gated_manager(
     if redis_url and amqp_url:
         raise ValueError("give redis_url or amqp_url, not both")
     if redis_url:
-        try:
-            import redis.asyncio  # noqa: F401
-        except ImportError:
-            raise ImportError(REDIS_HINT) from None
+        require("redis.asyncio", "redis")
         return _RedisManager(redis_url, channel=channel)
     if amqp_url:
-        try:
-            import aio_pika  # noqa: F401
-        except ImportError:
-            raise ImportError(AMQP_HINT) from None
+        require("aio_pika", "rabbitmq")
         return _AioPikaManager(amqp_url, channel=channel)
     return _LocalManager()

@@ -5,7 +5,7 @@ bus has made it durable (on the memory bus: once it was handled). A crash loses 
 docs/bus.md."""
 
 from clicktrace.outbox.postgres import PostgresOutbox
-from clicktrace.outbox.relay import Outbox, OutboxRelay, Publish
+from clicktrace.outbox.relay import Outbox, OutboxRelay, PublishEnvelope
 from clicktrace.outbox.sqlite import SqliteOutbox
 
-__all__ = ["Outbox", "OutboxRelay", "PostgresOutbox", "Publish", "SqliteOutbox"]
+__all__ = ["Outbox", "OutboxRelay", "PostgresOutbox", "PublishEnvelope", "SqliteOutbox"]

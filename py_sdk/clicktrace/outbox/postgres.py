@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from clicktrace.bus._optional import require
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._optional import require
+from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import Publish
+from clicktrace.outbox.relay import PublishEnvelope
 
 __all__ = ["PostgresOutbox"]
 
@@ -51,7 +51,7 @@ class PostgresOutbox:
         record("stored", correlation_id=envelope.metadata.correlation_id,
                client_id=envelope.metadata.client_id, detail=topic)
 
-    async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int:
+    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
         sent: list[int] = []
         failure: Exception | None = None

@@ -16,14 +16,14 @@ from clicktrace.envelope import Envelope
 from clicktrace.journal.record import record
 from clicktrace.propagation.traceparent import parse_traceparent
 
-__all__ = ["Outbox", "OutboxRelay", "Publish"]
+__all__ = ["Outbox", "OutboxRelay", "PublishEnvelope"]
 
 log = logging.getLogger("clicktrace.outbox")
-Publish = Callable[[str, Envelope], Awaitable[None]]
+PublishEnvelope = Callable[[str, Envelope], Awaitable[None]]
 
 
 class Outbox(Protocol):
-    async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int: ...
+    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int: ...
 
     async def lag(self, conn: Any) -> tuple[int, float | None]:
         """Unsent rows and the Unix time the oldest was stored (``/clicktrace/health``)."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from clicktrace.bus._optional import require
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._optional import require
+from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import Publish
+from clicktrace.outbox.relay import PublishEnvelope
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -55,7 +55,7 @@ class SqliteOutbox:
         record("stored", correlation_id=envelope.metadata.correlation_id,
                client_id=envelope.metadata.client_id, detail=topic)
 
-    async def relay_batch(self, conn: Any, limit: int, publish: Publish) -> int:
+    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
         cursor = await conn.execute(
             f"SELECT id, topic, envelope FROM {self.table} WHERE sent_at IS NULL "

@@ -27,16 +27,16 @@ from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fi
 from clicktrace.propagation.tracestate import parse_tracestate
 
 __all__ = [
-    "BAGGAGE",
-    "CAUSATION",
-    "CLIENT",
+    "BAGGAGE_SLOT",
+    "CAUSATION_SLOT",
     "CLIENT_HEADER",
-    "CORRELATION",
-    "DEADLINE",
+    "CLIENT_SLOT",
+    "CORRELATION_SLOT",
+    "DEADLINE_SLOT",
     "MAX_CLIENT_TOKEN_LENGTH",
     "SLOTS",
-    "TRACEPARENT",
-    "TRACESTATE",
+    "TRACEPARENT_SLOT",
+    "TRACESTATE_SLOT",
     "Collected",
     "collect_asgi",
     "extract_asgi",
@@ -51,8 +51,9 @@ __all__ = [
 CLIENT_HEADER = "x-clicktrace-client"
 MAX_CLIENT_TOKEN_LENGTH = 1024  # a signed token is ~100 bytes; longer is not ours
 
-# Slots of the list collect_asgi returns, by header name.
-TRACEPARENT, TRACESTATE, BAGGAGE, CORRELATION, CAUSATION, DEADLINE, CLIENT = range(7)
+# Slots of the list collect_asgi returns, by header name (indexes, not header bytes).
+(TRACEPARENT_SLOT, TRACESTATE_SLOT, BAGGAGE_SLOT, CORRELATION_SLOT, CAUSATION_SLOT, DEADLINE_SLOT,
+ CLIENT_SLOT) = range(7)
 SLOTS: dict[bytes, int] = {
     name.encode("latin-1"): slot
     for slot, name in enumerate(
@@ -100,17 +101,17 @@ def extract_asgi(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Extracted, str
     """The :class:`Extracted` of ASGI ``headers`` and the raw client token, if exactly one
     of a sane length was sent. Never raises."""
     slots = collect_asgi(headers)
-    tp = parse_traceparent(one(slots[TRACEPARENT]))
-    raw = one(slots[CORRELATION])
+    tp = parse_traceparent(one(slots[TRACEPARENT_SLOT]))
+    raw = one(slots[CORRELATION_SLOT])
     correlation_id = parse_id(raw)
-    token = one(slots[CLIENT])
+    token = one(slots[CLIENT_SLOT])
     extracted = Extracted(
         traceparent=tp,
-        tracestate=parse_tracestate(texts(slots[TRACESTATE])) if tp else None,
-        baggage=parse_baggage(texts(slots[BAGGAGE])) or None,
+        tracestate=parse_tracestate(texts(slots[TRACESTATE_SLOT])) if tp else None,
+        baggage=parse_baggage(texts(slots[BAGGAGE_SLOT])) or None,
         correlation_id=correlation_id,
-        causation_id=parse_id(one(slots[CAUSATION])),
-        deadline_ms=parse_deadline(one(slots[DEADLINE])),
+        causation_id=parse_id(one(slots[CAUSATION_SLOT])),
+        deadline_ms=parse_deadline(one(slots[DEADLINE_SLOT])),
         raw_correlation_id=None if raw is None or correlation_id else raw.decode("latin-1"),
     )
     if token is None or not 0 < len(token) <= MAX_CLIENT_TOKEN_LENGTH:
@@ -123,10 +124,10 @@ def remote_span_context(
 ) -> SpanContext | None:
     """The caller's span from :func:`collect_asgi`'s values, with its tracestate; or, given
     ``child_span_id``, a local span of that id in the same trace (flags and state kept)."""
-    fields = traceparent_fields(one(slots[TRACEPARENT]))
+    fields = traceparent_fields(one(slots[TRACEPARENT_SLOT]))
     if fields is None:
         return None
-    state = raw_trace_state(slots[TRACESTATE])
+    state = raw_trace_state(slots[TRACESTATE_SLOT])
     if child_span_id is None:
         return SpanContext(fields[0], fields[1], True, _FLAGS[fields[2]], state)
     return SpanContext(fields[0], child_span_id, False, _FLAGS[fields[2]], state)
@@ -154,8 +155,8 @@ def with_baggage(slots: Collected, ctx: Context) -> Context: ...
 def with_baggage(slots: Collected, ctx: Context | None) -> Context | None: ...
 def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
     """``ctx`` with the baggage of :func:`collect_asgi`'s values."""
-    if slots[BAGGAGE] is not None:
-        for name, value in parse_baggage(texts(slots[BAGGAGE])).items():
+    if slots[BAGGAGE_SLOT] is not None:
+        for name, value in parse_baggage(texts(slots[BAGGAGE_SLOT])).items():
             ctx = otel_baggage.set_baggage(name, value, ctx)
     return ctx
 

@@ -59,7 +59,7 @@ def ratio_from_env() -> float:
 
 
 def _click_sampler() -> type[ClickSampler]:
-    from clicktrace.bus._optional import require
+    from clicktrace._optional import require
 
     require("opentelemetry.sdk.trace.sampling", "sdk", package="opentelemetry-sdk")
     from clicktrace.sampling.click_sampler import ClickSampler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.bus.idempotency.outcome import Outcome, decode_outcome, encode_outcome
 
 if TYPE_CHECKING:

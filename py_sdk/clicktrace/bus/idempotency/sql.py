@@ -3,26 +3,17 @@ the outcome the projection decided (so a redelivery after a crash can still tell
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
+from clicktrace._sql import check_table
 from clicktrace.bus.idempotency.outcome import Outcome, decode_outcome, encode_outcome
 
 if TYPE_CHECKING:
     import aiosqlite
 
 __all__ = ["PostgresIdempotency", "SqliteIdempotency", "check_table"]
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-
-def check_table(name: str) -> str:
-    """A table name safe to put into SQL (it cannot be a bound parameter)."""
-    if not isinstance(name, str) or not _IDENT.match(name):
-        raise ValueError(f"invalid table name {name!r}")
-    return name
 
 
 class SqliteIdempotency:

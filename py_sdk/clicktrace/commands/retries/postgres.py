@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from clicktrace.bus._optional import require
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._optional import require
+from clicktrace._sql import check_table
 from clicktrace.commands.retries.base import (
     DEFAULT_TTL_SECONDS,
     Answer,

@@ -14,7 +14,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from clicktrace.bus._optional import require
+from clicktrace._optional import require
 from clicktrace.commands.retries.base import (
     DEFAULT_TTL_SECONDS,
     Answer,

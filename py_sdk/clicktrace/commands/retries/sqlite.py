@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from clicktrace.bus.idempotency.sql import check_table
+from clicktrace._sql import check_table
 from clicktrace.commands.retries.base import (
     DEFAULT_TTL_SECONDS,
     Answer,

@@ -1,4 +1,6 @@
-"""Lazy imports of optional broker clients, failing with the exact install hint."""
+"""Lazy imports of optional dependencies (broker clients, the OpenTelemetry SDK, servers),
+failing with the exact install hint. The one mechanism for every extra; it sits under the layers
+(ids, context, ... notify) so that any of them can use it without importing another."""
 
 from __future__ import annotations
 
