@@ -16,19 +16,21 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from clicktrace import protocol
+
 __all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "add_cors", "cors_middleware", "cors_options"]
 
 ALLOW_HEADERS = (
     "content-type",
-    "traceparent",
-    "tracestate",
-    "baggage",
-    "x-correlation-id",
-    "x-causation-id",
-    "x-clicktrace-client",
-    "x-clicktrace-deadline",
+    protocol.TRACEPARENT_HEADER,
+    protocol.TRACESTATE_HEADER,
+    protocol.BAGGAGE_HEADER,
+    protocol.CORRELATION_HEADER,
+    protocol.CAUSATION_HEADER,
+    protocol.CLIENT_HEADER,
+    protocol.DEADLINE_HEADER,
 )
-EXPOSE_HEADERS = ("x-correlation-id", "traceresponse")
+EXPOSE_HEADERS = (protocol.CORRELATION_HEADER, protocol.TRACERESPONSE_HEADER)
 
 
 def _merge(ours: Sequence[str], theirs: Sequence[str]) -> list[str]:

@@ -51,6 +51,7 @@ from clicktrace.propagation.headers import (
     with_baggage,
 )
 from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED, traceparent_fields
+from clicktrace.protocol import CORRELATION_HEADER, INTERNAL_ERROR, TRACERESPONSE_HEADER
 from clicktrace.spans import get_tracer
 
 __all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
@@ -60,8 +61,8 @@ CLIENT_REFUSED = "clicktrace.client_refused"
 the verifier refused; :func:`clicktrace.commands.invalid_client` answers such a command 401."""
 
 _LOG = logging.getLogger("clicktrace.asgi")
-_CORRELATION = b"x-correlation-id"
-_TRACERESPONSE = b"traceresponse"
+_CORRELATION = CORRELATION_HEADER.encode()  # header bytes; the slot index is CORRELATION_SLOT
+_TRACERESPONSE = TRACERESPONSE_HEADER.encode()
 _OURS = (_CORRELATION, _TRACERESPONSE)
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
@@ -181,7 +182,7 @@ class ClicktraceMiddleware:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
                 await send_error(
-                    send_with_headers, 500, "internal_error", "Internal server error.",
+                    send_with_headers, 500, INTERNAL_ERROR, "Internal server error.",
                     correlation_id,
                 )
             raise

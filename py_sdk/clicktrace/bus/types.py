@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from clicktrace.envelope import Envelope
+from clicktrace.protocol import DEAD_LETTER_REASON_HEADER, PUBLISHED_AT_HEADER, TRACE_MODE_HEADER
 
 __all__ = [
     "DEAD_LETTER_REASON",
@@ -32,10 +33,8 @@ TRACE_MODES: frozenset[str] = frozenset({"child", "link", "new"})
 
 # Native header a producer may set to choose how the consumer's span relates to it
 # (as MassTransit lets a message choose); it overrides the subscription's setting.
-TRACE_MODE_HEADER = "x-clicktrace-trace-mode"
 # Unix ms when the bus handed the message to the broker: publish→consume is timed from it.
-PUBLISHED_AT_HEADER = "x-clicktrace-published-at"
-DEAD_LETTER_REASON = "x-clicktrace-dead-letter-reason"
+DEAD_LETTER_REASON = DEAD_LETTER_REASON_HEADER
 MAX_REASON_LENGTH = 1000
 
 # Topic and group names end up as NATS subjects, AMQP queue names and Redis keys:

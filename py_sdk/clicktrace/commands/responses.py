@@ -9,6 +9,7 @@ from clicktrace import context as click_context
 from clicktrace.asgi.errors import error_response
 from clicktrace.asgi.middleware import CLIENT_REFUSED
 from clicktrace.ids import new_id
+from clicktrace.protocol import INVALID_CLIENT, UNAVAILABLE
 
 __all__ = ["accepted", "invalid_client", "unavailable"]
 
@@ -32,7 +33,7 @@ def invalid_client(connection: HTTPConnection) -> Response | None:
     """
     if connection.scope.get(CLIENT_REFUSED):
         return error_response(
-            401, "invalid_client", "The client token is invalid or expired: renew the session."
+            401, INVALID_CLIENT, "The client token is invalid or expired: renew the session."
         )
     return None
 
@@ -42,6 +43,6 @@ def unavailable(message: str = "Busy: try again shortly.", retry_after: int = 1)
     take right now (a database lock held past its timeout) and that was not applied."""
     if retry_after < 0:
         raise ValueError("retry_after must be >= 0")
-    response = error_response(503, "unavailable", message)
+    response = error_response(503, UNAVAILABLE, message)
     response.headers["retry-after"] = str(retry_after)
     return response

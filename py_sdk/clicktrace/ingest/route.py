@@ -28,7 +28,7 @@ from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.ids import parse_id
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
 from clicktrace.journal.browser import record_browser_spans
-from clicktrace.propagation.headers import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
+from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -37,7 +37,6 @@ if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PEER_RATE", "DEFAULT_PEER_SPAN_RATE",
            "TRACES_PATH", "browser_traces_route"]
 
-TRACES_PATH = "/clicktrace/v1/traces"
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
 # Per peer address (a NAT may hold many tabs; one tab exports a few spans per click).
 DEFAULT_PEER_RATE = RateLimit(per_second=10.0, burst=100)

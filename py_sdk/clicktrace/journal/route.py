@@ -25,6 +25,7 @@ from clicktrace.ids import new_id, parse_id
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.verdict import Thresholds, answer
 from clicktrace.journal.writer import Journal
+from clicktrace.protocol import CLIENT_HEADER
 
 __all__ = ["JOURNAL_PATH", "MAX_TOKEN_LENGTH", "OPERATOR_TOKEN_ENV", "journal_route",
            "operator", "owner"]
@@ -32,7 +33,6 @@ __all__ = ["JOURNAL_PATH", "MAX_TOKEN_LENGTH", "OPERATOR_TOKEN_ENV", "journal_ro
 JOURNAL_PATH = "/clicktrace/journal/{correlation_id}"
 OPERATOR_TOKEN_ENV = "CLICKTRACE_OPERATOR_TOKEN"
 MAX_TOKEN_LENGTH = 1024
-CLIENT_HEADER = "x-clicktrace-client"
 _log = logging.getLogger("clicktrace.journal")
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from clicktrace.ids import parse_id
-from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
+from clicktrace.protocol import MAX_CLIENT_TOKEN_LENGTH, SOCKET_IO_EVENT
 
 __all__ = [
     "EVENT",
@@ -28,7 +28,7 @@ __all__ = [
     "resync_frame",
 ]
 
-EVENT: Final = "clicktrace"
+EVENT: Final = SOCKET_IO_EVENT
 Status = Literal["confirmed", "rejected", "progress"]
 STATUSES: Final = frozenset({"confirmed", "rejected", "progress"})
 MAX_HELLO_BYTES: Final = 2048

@@ -22,7 +22,7 @@ from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
-from clicktrace.propagation.headers import CLIENT_HEADER
+from clicktrace.protocol import CLIENT_HEADER
 
 __all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user",
            "session_route"]

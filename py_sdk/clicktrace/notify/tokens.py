@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from clicktrace.ids import new_id, parse_id
-from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
+from clicktrace.protocol import MAX_CLIENT_TOKEN_LENGTH
 
 __all__ = ["MAX_USER_LENGTH", "Claims", "Session", "TokenSigner"]
 

@@ -22,6 +22,14 @@ from clicktrace.propagation.baggage import format_baggage, parse_baggage
 from clicktrace.propagation.carriers import MAPPING_GETTER, MAPPING_SETTER, Getter, Setter
 from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
 from clicktrace.propagation.tracestate import parse_tracestate, tracestate_dict
+from clicktrace.protocol import (
+    BAGGAGE_HEADER,
+    CAUSATION_HEADER,
+    CORRELATION_HEADER,
+    DEADLINE_HEADER,
+    TRACEPARENT_HEADER,
+    TRACESTATE_HEADER,
+)
 
 __all__ = [
     "HEADER_KEYS",
@@ -48,14 +56,14 @@ class Keys:
     causation_id: str
     client_id: str | None
     deadline: str
-    traceparent: str = "traceparent"
-    tracestate: str = "tracestate"
-    baggage: str = "baggage"
+    traceparent: str = TRACEPARENT_HEADER
+    tracestate: str = TRACESTATE_HEADER
+    baggage: str = BAGGAGE_HEADER
 
 
 # Over HTTP the client travels as a signed token (x-clicktrace-client), verified by the
 # edge, never as a bare id: so headers carry no client id.
-HEADER_KEYS = Keys("x-correlation-id", "x-causation-id", None, "x-clicktrace-deadline")
+HEADER_KEYS = Keys(CORRELATION_HEADER, CAUSATION_HEADER, None, DEADLINE_HEADER)
 METADATA_KEYS = Keys("correlation_id", "causation_id", "client_id", "deadline")
 
 

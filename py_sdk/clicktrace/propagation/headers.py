@@ -25,6 +25,7 @@ from clicktrace.propagation.core import (
 )
 from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fields
 from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
 
 __all__ = [
     "BAGGAGE_SLOT",
@@ -48,8 +49,6 @@ __all__ = [
     "with_baggage",
 ]
 
-CLIENT_HEADER = "x-clicktrace-client"
-MAX_CLIENT_TOKEN_LENGTH = 1024  # a signed token is ~100 bytes; longer is not ours
 
 # Slots of the list collect_asgi returns, by header name (indexes, not header bytes).
 (TRACEPARENT_SLOT, TRACESTATE_SLOT, BAGGAGE_SLOT, CORRELATION_SLOT, CAUSATION_SLOT, DEADLINE_SLOT,

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from clicktrace import context as click_context
 from clicktrace.asgi.errors import error_body
 from clicktrace.ids import new_id
+from clicktrace.protocol import REPLAYED_HEADER
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -33,7 +34,6 @@ __all__ = [
     "retry_key",
 ]
 
-REPLAYED_HEADER = "x-clicktrace-replayed"
 DEFAULT_TTL_SECONDS = 24 * 3600  # far beyond any click's deadline
 _DEFAULT_TYPE = "application/json"
 
