@@ -50,7 +50,7 @@ async def deliver(
     attempt = max(1, delivery.delivery_count)
     while True:
         span = tracing.start_consumer_span(
-            tracer, system, sub, envelope, parent, links, attempt
+            tracer, system, sub, envelope, parent=parent, links=links, attempt=attempt
         )
         # Inline rather than clicktrace.context.bound(): this runs once per message.
         click_token = click_context.bind(click)

@@ -179,7 +179,7 @@ def consumer_context(
 
 def start_consumer_span(
     tracer: Tracer, system: str, sub: Subscription, envelope: Envelope,
-    parent: Context, links: list[Link], attempt: int,
+    *, parent: Context, links: list[Link], attempt: int,
 ) -> Span:
     if decided(parent) is False:
         # The click was sampled out: whatever the provider's sampler would say to a new
