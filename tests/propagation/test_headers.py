@@ -1,4 +1,5 @@
-"""The one-pass ASGI header path gives exactly what the generic extract gives."""
+"""The one-pass ASGI header path the middleware takes (collect_asgi, remote_span_context,
+with_baggage) gives exactly the parent context the generic extract gives."""
 
 from __future__ import annotations
 
@@ -9,12 +10,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 
 from clicktrace.propagation import ASGI_GETTER, HEADER_KEYS, extract
-from clicktrace.propagation.headers import (
-    MAX_CLIENT_TOKEN_LENGTH,
-    collect_asgi,
-    extract_asgi,
-    parent_context,
-)
+from clicktrace.propagation.headers import collect_asgi, remote_span_context, with_baggage
 
 PARSERS = settings.get_profile("clicktrace-parsers")
 ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
@@ -43,32 +39,12 @@ def describe(ctx: Context | None) -> tuple[object, ...]:
     )
 
 
-def test_extract_asgi_reads_every_field() -> None:
-    headers = [(b"traceparent", GOOD[0]), (b"tracestate", b"a=1"), (b"x-correlation-id", GOOD[5]),
-               (b"x-clicktrace-client", b"token.sig"), (b"x-clicktrace-deadline", GOOD[7])]
-    extracted, token = extract_asgi(headers)
-    assert extracted == extract(headers, ASGI_GETTER, HEADER_KEYS)
-    assert extracted.traceparent is not None and extracted.tracestate == "a=1"
-    assert token == "token.sig"
-
-
-def test_client_token_bounds() -> None:
-    assert extract_asgi([(b"x-clicktrace-client", b"t" * (MAX_CLIENT_TOKEN_LENGTH + 1))])[1] is None
-    assert extract_asgi([(b"x-clicktrace-client", b"a"), (b"x-clicktrace-client", b"b")])[1] is None
-    assert extract_asgi([(b"x-clicktrace-client", b"")])[1] is None
-
-
-@PARSERS
-@given(headers_lists)
-def test_same_result_as_the_generic_extract(headers: list[tuple[bytes, bytes]]) -> None:
-    extracted, token = extract_asgi(headers)
-    assert extracted == extract(headers, ASGI_GETTER, HEADER_KEYS)
-    tokens = [v for k, v in headers if k == b"x-clicktrace-client"]
-    assert token == (tokens[0].decode("latin-1") if len(tokens) == 1 and tokens[0] else None)
-
 
 @ROUND_TRIPS
 @given(headers_lists)
 def test_same_parent_context_as_the_generic_extract(headers: list[tuple[bytes, bytes]]) -> None:
     generic = extract(headers, ASGI_GETTER, HEADER_KEYS).otel_context()
-    assert describe(parent_context(collect_asgi(headers))) == describe(generic)
+    slots = collect_asgi(headers)
+    remote = remote_span_context(slots)
+    ctx = None if remote is None else trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    assert describe(with_baggage(slots, ctx)) == describe(generic)

@@ -127,3 +127,31 @@ def test_arbitrary_input_never_raises(value: str | bytes) -> None:
         assert tp.trace_id and tp.span_id
         text = value.decode() if isinstance(value, bytes) else value
         assert text[:55] == text[:55].lower()
+
+
+v00_candidates = st.one_of(
+    st.builds(
+        lambda trace_id, span_id, flags: f"00-{trace_id}-{span_id}-{flags}".encode(),
+        st.sampled_from(["0" * 32, "4bf92f3577b34da6a3ce929d0e0e4736"])
+        | st.text("0123456789abcdefA", min_size=32, max_size=32),
+        st.sampled_from(["0" * 16, "00f067aa0ba902b7"])
+        | st.text("0123456789abcdefA", min_size=16, max_size=16),
+        st.text("0123456789abcdef", min_size=2, max_size=2),
+    ),
+    st.binary(max_size=60),
+)
+
+
+@PARSERS
+@given(v00_candidates)
+def test_the_edges_v00_match_accepts_exactly_what_the_parser_reads_as_a_bare_v00(
+    value: bytes,
+) -> None:
+    from clicktrace.propagation.traceparent import match_v00
+
+    parsed = parse_traceparent(value)
+    bare_v00 = parsed is not None and parsed.version == 0 and value == value.strip(b" \t")
+    assert (match_v00(value) is not None) == bare_v00
+    if parsed is not None and bare_v00:
+        assert (int(value[3:35], 16), int(value[36:52], 16), int(value[53:55], 16)) == (
+            parsed.trace_id, parsed.span_id, parsed.flags)

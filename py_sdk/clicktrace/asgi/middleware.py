@@ -50,7 +50,12 @@ from clicktrace.propagation.headers import (
     remote_span_context,
     with_baggage,
 )
-from clicktrace.propagation.traceparent import RANDOM_TRACE_ID, SAMPLED, traceparent_fields
+from clicktrace.propagation.traceparent import (
+    RANDOM_TRACE_ID,
+    SAMPLED,
+    traceparent_fields,
+)
+from clicktrace.propagation.traceparent import match_v00 as _v00
 from clicktrace.protocol import CORRELATION_HEADER, INTERNAL_ERROR, TRACERESPONSE_HEADER
 from clicktrace.spans import get_tracer
 
@@ -72,10 +77,7 @@ _detach = otel_context.detach
 _SERVER = SpanKind.SERVER
 _NEW_TRACE_FLAGS = TraceFlags(SAMPLED | RANDOM_TRACE_ID)
 _UNSAMPLED_NEW = TraceFlags(RANDOM_TRACE_ID)
-# The usual traceparent, version 00 as raw bytes: validated by one C-level match, then only
-# the ids are converted.
-_V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_ZERO_SPAN_ID = b"0" * 16
+# Trace flags by the raw "-ff" tail of a version-00 traceparent (propagation's match_v00).
 _FLAGS = {b"-%02x" % flags: TraceFlags(flags) for flags in range(256)}
 
 
@@ -274,14 +276,6 @@ def _journal(status: int, scope: Scope) -> None:
         record("accepted", outcome=str(status), detail=detail)
     else:
         record("refused", outcome=str(status), detail=detail)
-
-
-def _v00(tp: bytes | None) -> bytes | None:
-    """``tp`` when it is a valid version-00 traceparent (the usual case), checked in place by
-    one C-level match; ``None`` sends anything else through the full parser."""
-    if tp is None or _V00.fullmatch(tp) is None or tp[36:52] == _ZERO_SPAN_ID:
-        return None
-    return tp if int(tp[3:35], 16) else None
 
 
 def _propagation_only(

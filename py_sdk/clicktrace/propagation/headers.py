@@ -2,7 +2,8 @@
 
 ``extract(scope["headers"], ASGI_GETTER, HEADER_KEYS)`` scans the header list once per field.
 :func:`collect_asgi` scans it once in all and keeps only the raw values clicktrace reads;
-:func:`extract_asgi` turns those into the same :class:`Extracted` as :func:`extract`.
+:func:`remote_span_context` and :func:`with_baggage` turn those into the same parent context
+as :func:`extract` (tests/propagation/test_headers.py holds them to it).
 """
 
 from __future__ import annotations
@@ -11,20 +12,15 @@ from collections.abc import Iterable
 from typing import overload
 
 from opentelemetry import baggage as otel_baggage
-from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
-from clicktrace.ids import parse_id
 from clicktrace.propagation.baggage import parse_baggage
 from clicktrace.propagation.core import (
     HEADER_KEYS,
-    Extracted,
     LazyTraceState,
-    parse_deadline,
 )
-from clicktrace.propagation.traceparent import parse_traceparent, traceparent_fields
-from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.propagation.traceparent import traceparent_fields
 from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
 
 __all__ = [
@@ -40,9 +36,7 @@ __all__ = [
     "TRACESTATE_SLOT",
     "Collected",
     "collect_asgi",
-    "extract_asgi",
     "one",
-    "parent_context",
     "raw_trace_state",
     "remote_span_context",
     "texts",
@@ -96,28 +90,6 @@ def texts(values: list[bytes] | None) -> list[str] | None:
     return None if values is None else [value.decode("latin-1") for value in values]
 
 
-def extract_asgi(headers: Iterable[tuple[bytes, bytes]]) -> tuple[Extracted, str | None]:
-    """The :class:`Extracted` of ASGI ``headers`` and the raw client token, if exactly one
-    of a sane length was sent. Never raises."""
-    slots = collect_asgi(headers)
-    tp = parse_traceparent(one(slots[TRACEPARENT_SLOT]))
-    raw = one(slots[CORRELATION_SLOT])
-    correlation_id = parse_id(raw)
-    token = one(slots[CLIENT_SLOT])
-    extracted = Extracted(
-        traceparent=tp,
-        tracestate=parse_tracestate(texts(slots[TRACESTATE_SLOT])) if tp else None,
-        baggage=parse_baggage(texts(slots[BAGGAGE_SLOT])) or None,
-        correlation_id=correlation_id,
-        causation_id=parse_id(one(slots[CAUSATION_SLOT])),
-        deadline_ms=parse_deadline(one(slots[DEADLINE_SLOT])),
-        raw_correlation_id=None if raw is None or correlation_id else raw.decode("latin-1"),
-    )
-    if token is None or not 0 < len(token) <= MAX_CLIENT_TOKEN_LENGTH:
-        return extracted, None
-    return extracted, token.decode("latin-1")
-
-
 def remote_span_context(
     slots: Collected, *, child_span_id: int | None = None
 ) -> SpanContext | None:
@@ -158,14 +130,6 @@ def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
         for name, value in parse_baggage(texts(slots[BAGGAGE_SLOT])).items():
             ctx = otel_baggage.set_baggage(name, value, ctx)
     return ctx
-
-
-def parent_context(slots: Collected) -> Context | None:
-    """The OpenTelemetry context :func:`collect_asgi`'s values describe: the same as
-    ``extract_asgi(headers)[0].otel_context()``, without the intermediate objects."""
-    remote = remote_span_context(slots)
-    ctx = None if remote is None else trace.set_span_in_context(NonRecordingSpan(remote))
-    return with_baggage(slots, ctx)
 
 
 _NO_STATE = TraceState()

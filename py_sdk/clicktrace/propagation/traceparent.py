@@ -13,6 +13,7 @@ __all__ = [
     "TRACEPARENT_LENGTH",
     "TraceParent",
     "format_traceparent",
+    "match_v00",
     "parse_traceparent",
     "parse_traceresponse",
     "traceparent_fields",
@@ -28,7 +29,8 @@ _KNOWN_FLAGS = SAMPLED | RANDOM_TRACE_ID
 _HEAD = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
 _STR = re.compile(_HEAD)
 _BYTES = re.compile(_HEAD.encode())
-_V00_BYTES = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
+_V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_ZERO_SPAN_ID = b"0" * 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +73,9 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
 def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] | None:
     """``(trace_id, span_id, flags, version)`` as :func:`parse_traceparent` reads them, for
     hot paths that need no :class:`TraceParent` object."""
-    if isinstance(value, bytes) and (match := _V00_BYTES.fullmatch(value)) is not None:
+    if isinstance(value, bytes) and (v00 := match_v00(value)) is not None:
         # The usual case, a raw version-00 header value, in one match.
-        trace_hex, span_hex, flags_hex = match.groups()
-        trace_id = int(trace_hex, 16)
-        span_id = int(span_hex, 16)
-        return (trace_id, span_id, int(flags_hex, 16), 0) if trace_id and span_id else None
+        return int(v00[3:35], 16), int(v00[36:52], 16), int(v00[53:55], 16), 0
     if isinstance(value, str):
         value = value.strip(" \t")  # a header's optional whitespace (httptools keeps it)
         if _STR.match(value) is None:
@@ -100,6 +99,17 @@ def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] |
     if version:
         flags &= _KNOWN_FLAGS  # unknown flags of a future version are not ours to keep
     return trace_id, span_id, flags, version
+
+
+def match_v00(value: bytes | None) -> bytes | None:
+    """``value`` when it is a valid version-00 traceparent as raw header bytes (the usual
+    case), checked in place by one C-level match; ``None`` for anything else, which
+    :func:`traceparent_fields` then reads the long way. The edge's hot path calls this and
+    slices the ids and flags out itself (no tuple, no int for the flags); the differential
+    tests in tests/asgi/test_middleware_fast_paths.py hold it to :func:`parse_traceparent`."""
+    if value is None or _V00.fullmatch(value) is None or value[36:52] == _ZERO_SPAN_ID:
+        return None
+    return value if int(value[3:35], 16) else None
 
 
 def parse_traceresponse(value: str | bytes | None) -> TraceParent | None:
