@@ -162,18 +162,20 @@ async def test_frames_held_during_a_slow_replay_are_bounded() -> None:
     assert sock.seqs() == list(range(1, MAX_HELD_FRAMES + 51))
 
 
-async def test_a_client_presenting_an_old_epoch_gets_a_resync_naming_the_new_one() -> None:
+async def test_a_client_presenting_an_old_epoch_gets_a_resync_then_the_new_numbering() -> None:
     before, after = MemoryReplayBuffer(), MemoryReplayBuffer()  # one process, then the next
     cid = new_id()
     seen = await fill(before, cid, 2)
-    await fill(after, cid, 3)
+    # Outcomes the restarted process numbered before it read this client's hello (commands
+    # accepted while the socket was connecting): the resync must not skip them.
+    numbered = await fill(after, cid, 3)
     hub, sock = Hub(after), Socket()
     await hub.attach("s1", cid, sock.send, last_seq=2, epoch=seen[-1]["epoch"]).resume()
     epoch = await after.epoch(cid)
-    assert sock.sent == [{"status": "resync", "seq": 3, "epoch": epoch}]
+    assert sock.sent == [{"status": "resync", "seq": 0, "epoch": epoch}, *numbered]
     live = await after.append(cid, {"correlation_id": cid, "status": "confirmed"})
     await hub.dispatch(cid, live)
-    assert sock.seqs() == [3, 4]
+    assert sock.seqs() == [0, 1, 2, 3, 4]
 
 
 async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() -> None:

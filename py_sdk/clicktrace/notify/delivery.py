@@ -7,8 +7,9 @@ out of order by two processes, or published while the socket was connecting) is 
 the replay buffer. While a connection replays what it missed, live frames are held, then
 offered in order, so replay and live traffic never interleave or repeat. Seqs are compared
 only within one ``epoch`` (the buffer's name for a numbering): a client that presents another
-epoch than the buffer's gets a resync naming the current one, and a live frame of a new epoch
-(the buffer lost its counter meanwhile) restarts the comparison at 0.
+epoch than the buffer's gets a resync naming the current one at seq 0, then everything that
+numbering still holds; a live frame of a new epoch (the buffer lost its counter meanwhile)
+restarts the comparison at 0.
 """
 
 from __future__ import annotations
@@ -110,11 +111,16 @@ class SocketDelivery:
     async def _catch_up(self) -> None:
         missed = await self._buffer.since(self.client_id, self.last_seq, self.epoch)
         if missed is None:
-            current = await self._buffer.current(self.client_id)
             epoch = await self._buffer.epoch(self.client_id)
+            fresh = None
+            if epoch != self.epoch and self.epoch is not None:
+                # Another numbering (the buffer restarted): resync to its start and replay all
+                # of it, so an outcome numbered before this hello was read is not skipped.
+                fresh = await self._buffer.since(self.client_id, 0, epoch)
+            current = 0 if fresh is not None else await self._buffer.current(self.client_id)
             await self._send(resync_frame(current, epoch))
             self.last_seq, self.epoch = current, epoch
-            return
+            missed = fresh or []
         for frame in missed:
             if frame["seq"] > self.last_seq:
                 await self._send(frame)
