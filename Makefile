@@ -113,6 +113,7 @@ bench: setup
 	$(PY) bench/middleware.py
 	$(PY) bench/bus.py
 	$(PY) bench/notify.py
+	$(PY) bench/journal.py
 	node bench/bundle.mjs
 
 clean:
