@@ -4,6 +4,7 @@ capped at ``max_ids`` (the least recently active ids go first, counted as droppe
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,18 +19,31 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_IDS", "RedisStore"]
 
 DEFAULT_MAX_IDS = 20_000
-# KEYS[1] the sorted set of ids; ARGV: ttl, per-id cap, max ids, key prefix, then per id:
-# id, last time, count, entries... Returns how many ids were evicted (oldest activity first).
+_ID, _HEAD, _LEN = struct.Struct(">H"), struct.Struct(">dI"), struct.Struct(">I")
+# KEYS[1] the sorted set of ids; ARGV: ttl, per-id cap, max ids, key prefix, and the batch as
+# one framed string (per id: id length, id, last time, count, then per entry: length, bytes).
+# One argument, not one per entry: redis-py's client cost is per argument. Returns how many
+# ids were evicted (oldest activity first).
 _WRITE = """
 local ttl, cap, max_ids, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local i = 5
-while i <= #ARGV do
-  local key, at, n = prefix .. ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  redis.call('RPUSH', key, unpack(ARGV, i + 3, i + 2 + n))
+local blob, pos = ARGV[5], 1
+while pos <= #blob do
+  local idlen, at, n
+  idlen, pos = struct.unpack('>I2', blob, pos)
+  local cid = string.sub(blob, pos, pos + idlen - 1)
+  at, n, pos = struct.unpack('>dI4', blob, pos + idlen)
+  local rows = {}
+  for j = 1, n do
+    local len
+    len, pos = struct.unpack('>I4', blob, pos)
+    rows[j] = string.sub(blob, pos, pos + len - 1)
+    pos = pos + len
+  end
+  local key = prefix .. cid
+  redis.call('RPUSH', key, unpack(rows))
   redis.call('LTRIM', key, 0, cap - 1)
   redis.call('EXPIRE', key, ttl)
-  redis.call('ZADD', KEYS[1], 'GT', at, ARGV[i])
-  i = i + 3 + n
+  redis.call('ZADD', KEYS[1], 'GT', string.format('%.3f', at), cid)
 end
 redis.call('EXPIRE', KEYS[1], ttl)
 local excess = redis.call('ZCARD', KEYS[1]) - max_ids
@@ -79,9 +93,14 @@ class RedisStore:
             by_id.setdefault(e.correlation_id, []).append(encode(e))
             if e.at > last.get(e.correlation_id, -1.0):
                 last[e.correlation_id] = e.at
-        args: list[Any] = [self._ttl, MAX_ENTRIES_PER_ID, self._max_ids, f"{self._prefix}:"]
+        parts: list[bytes] = []
         for cid, rows in by_id.items():
-            args += (cid, last[cid], len(rows), *rows)
+            raw = cid.encode()
+            parts.append(_ID.pack(len(raw)) + raw + _HEAD.pack(last[cid], len(rows)))
+            for row in rows:
+                parts.append(_LEN.pack(len(row)))
+                parts.append(row)
+        args = [self._ttl, MAX_ENTRIES_PER_ID, self._max_ids, f"{self._prefix}:", b"".join(parts)]
         if self._script is None:
             self._script = self._client.register_script(_WRITE)
         evicted: Any = await self._script(keys=[f"{self._prefix}:recent"], args=args)
