@@ -227,18 +227,19 @@ def callgrind_total(path_name: str, name: str, n: int) -> int:
     return int(match.group(1))
 
 
-def instructions(n: int, jobs: int) -> None:
+def instructions(n: int, jobs: int, only: Sequence[str] = VARIANTS) -> None:
     if shutil.which("valgrind") is None:
         print("instruction counts skipped: valgrind is missing (apt-get install -y valgrind)")
         return
-    runs = [(p, v, k) for p in PATHS for v in VARIANTS for k in (0, n)]
+    chosen = [v for v in VARIANTS if v == NONE or v in only]
+    runs = [(p, v, k) for p in PATHS for v in chosen for k in (0, n)]
     with ThreadPoolExecutor(jobs) as pool:
         totals = dict(zip(runs, pool.map(lambda run: callgrind_total(*run), runs), strict=True))
     print(f"instructions (callgrind), {n} operations after {WARM_UP} warm-up, per operation")
     print("| path | variant | instructions/op | over no journal code | vs no journal code |")
     print("|---|---|---:|---:|---:|")
     for p in PATHS:
-        per = {v: (totals[p, v, n] - totals[p, v, 0]) / n for v in VARIANTS}
+        per = {v: (totals[p, v, n] - totals[p, v, 0]) / n for v in chosen}
         for v, c in per.items():
             print(f"| {p} | {v} | {c:,.0f} | {c - per[NONE]:,.0f} | {c / per[NONE]:.3f} |")
 
@@ -249,12 +250,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="operations per round / count")
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", default=",".join(VARIANTS),
+                        help="comma-separated variants for --instructions (the baseline always)")
     parser.add_argument("--count", nargs=2, metavar=("PATH", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count:
         count(args.count[0], args.count[1], args.n)
     elif args.instructions:
-        instructions(args.n, args.jobs)
+        instructions(args.n, args.jobs, args.only.split(","))
     else:
         asyncio.run(paired(args.rounds, args.n))
 
