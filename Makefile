@@ -71,6 +71,7 @@ check: setup $(STAMP)/js-sdk
 	$(PY) -m mypy tests e2e bench demo_app/server
 	$(PY) -m mypy --strict examples/todo/server.py examples/todo/tests
 	$(PY) -m ruff check py_sdk tests e2e bench demo_app/server examples
+	$(PY) -m ruff format --check py_sdk tests e2e bench demo_app/server examples
 	npm run typecheck
 	npm run lint -w clicktrace-pinia  # Biome: lint + format check of js_sdk
 	node bench/bundle.mjs --check  # the plugin's 5.5 KiB min+gzip budget per transport

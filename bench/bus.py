@@ -59,9 +59,7 @@ def _provider() -> TracerProvider:
 PROVIDER = _provider()
 
 
-async def _clicktrace(
-    broker: str, n: int, provider: Any, lean: bool = True
-) -> tuple[float, float]:
+async def _clicktrace(broker: str, n: int, provider: Any, lean: bool = True) -> tuple[float, float]:
     topic = f"bench-{new_id().lower()}"
     os.environ["CLICKTRACE_LEAN_SPANS"] = "1" if lean else "0"  # read when the bus is built
     try:
@@ -155,10 +153,16 @@ async def _raw_rabbitmq(n: int, headers: bool) -> tuple[float, float]:
     start, cpu = time.perf_counter(), time.process_time()
     consumer = asyncio.create_task(consume())
     for envelope in envelopes:
-        await exchange.publish(aio_pika.Message(
-            encode(envelope), delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            message_id=envelope.metadata.message_id, headers=_headers(envelope, headers),
-        ), routing_key=topic, mandatory=True)
+        await exchange.publish(
+            aio_pika.Message(
+                encode(envelope),
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=envelope.metadata.message_id,
+                headers=_headers(envelope, headers),
+            ),
+            routing_key=topic,
+            mandatory=True,
+        )
     await asyncio.wait_for(consumer, 300)
     result = _result(n, start, cpu)
     await channel.queue_delete(topic)
@@ -212,7 +216,9 @@ def _headers(envelope: Envelope, wanted: bool) -> dict[str, Any]:
 
 
 RAW: dict[str, Callable[[int, bool], Awaitable[tuple[float, float]]]] = {
-    "redis": _raw_redis, "rabbitmq": _raw_rabbitmq, "nats": _raw_nats,
+    "redis": _raw_redis,
+    "rabbitmq": _raw_rabbitmq,
+    "nats": _raw_nats,
 }
 
 
@@ -286,9 +292,11 @@ def _row(broker: str, runs: dict[str, list[Sample]]) -> str:
 async def main(rounds: int, messages: int, brokers: list[str]) -> None:
     print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios")
     print("ratios are wall-clock throughput / CPU per message, clicktrace vs the raw client\n")
-    print("| broker | raw msg/s | raw+headers msg/s | traced msg/s | untraced msg/s "
-          "| traced vs raw | traced, SDK spans vs raw | untraced vs raw | traced vs raw+headers "
-          "| untraced vs raw+headers | CPU µs/msg raw / raw+h / traced / untraced |")
+    print(
+        "| broker | raw msg/s | raw+headers msg/s | traced msg/s | untraced msg/s "
+        "| traced vs raw | traced, SDK spans vs raw | untraced vs raw | traced vs raw+headers "
+        "| untraced vs raw+headers | CPU µs/msg raw / raw+h / traced / untraced |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for broker in brokers:
         print(_row(broker, await _measure(broker, rounds, messages)), flush=True)

@@ -53,15 +53,24 @@ from clicktrace.journal import Journal, MemoryStore, create_store, record, use
 
 REDIS = "redis://127.0.0.1:6379/0"
 HEADERS = [
-    (b"host", b"bench"), (b"accept", b"application/json"),
+    (b"host", b"bench"),
+    (b"accept", b"application/json"),
     (b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
     (b"x-correlation-id", b"01JD8X3Q7E8W5V4T2N9R6M0K1A"),
 ]
 SCOPE: dict[str, Any] = {
-    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-    "scheme": "http", "path": "/api/products/7/rename", "raw_path": b"/api/products/7/rename",
-    "query_string": b"", "root_path": "", "headers": HEADERS,
-    "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "POST",
+    "scheme": "http",
+    "path": "/api/products/7/rename",
+    "raw_path": b"/api/products/7/rename",
+    "query_string": b"",
+    "root_path": "",
+    "headers": HEADERS,
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
 }
 SITES = (clicktrace.asgi.middleware, clicktrace.bus.base, clicktrace.bus.consume)
 NONE, OFF, MEMORY, ON_REDIS = "no journal code", "journal off", "memory", "redis"
@@ -92,9 +101,13 @@ class Variant:
         prefix = f"ctbench_{new_id().lower()}"
         # Batches of 500, as a served app writes them (its linger gathers that many within
         # 50 ms); under callgrind, 50 ms of wall time would gather only a handful.
-        self.journal = (Journal(MemoryStore()) if name == MEMORY
-                        else Journal(create_store(REDIS, prefix=prefix), linger=60.0)
-                        if name == ON_REDIS else None)
+        self.journal = (
+            Journal(MemoryStore())
+            if name == MEMORY
+            else Journal(create_store(REDIS, prefix=prefix), linger=60.0)
+            if name == ON_REDIS
+            else None
+        )
 
     def enter(self) -> None:
         for module in SITES:
@@ -126,7 +139,8 @@ async def _rename(request: Request) -> Response:
 def middleware_path() -> Callable[[int], Awaitable[None]]:
     app = ClicktraceMiddleware(
         Starlette(routes=[Route("/api/products/{id}/rename", _rename, methods=["POST"])]),
-        tracer_provider=_provider())
+        tracer_provider=_provider(),
+    )
     request: Message = {"type": "http.request", "body": b"", "more_body": False}
 
     async def receive() -> Message:
@@ -136,8 +150,10 @@ def middleware_path() -> Callable[[int], Awaitable[None]]:
         return None
 
     # One click per request, as in life (one id for all would hit the per-id cap).
-    scopes = [{**SCOPE, "headers": [*HEADERS[:-1], (b"x-correlation-id", new_id().encode())]}
-              for _ in range(4096)]
+    scopes = [
+        {**SCOPE, "headers": [*HEADERS[:-1], (b"x-correlation-id", new_id().encode())]}
+        for _ in range(4096)
+    ]
 
     async def run(n: int) -> None:
         for i in range(n):
@@ -218,8 +234,18 @@ def count(path_name: str, name: str, n: int) -> None:
 
 
 def callgrind_total(path_name: str, name: str, n: int) -> int:
-    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-            __file__, "--count", path_name, name, "--n", str(n)]
+    args = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--count",
+        path_name,
+        name,
+        "--n",
+        str(n),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
     done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
     match = re.search(r"Collected : (\d+)", done.stderr)
@@ -252,8 +278,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=2000, help="operations per round / count")
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--only", default=",".join(VARIANTS),
-                        help="comma-separated variants for --instructions (the baseline always)")
+    parser.add_argument(
+        "--only",
+        default=",".join(VARIANTS),
+        help="comma-separated variants for --instructions (the baseline always)",
+    )
     parser.add_argument("--count", nargs=2, metavar=("PATH", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count:

@@ -53,10 +53,18 @@ HEADERS = [
     (b"x-correlation-id", b"01JD8X3Q7E8W5V4T2N9R6M0K1A"),
 ]
 SCOPE: dict[str, Any] = {
-    "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-    "scheme": "http", "path": "/api/products/7", "raw_path": b"/api/products/7",
-    "query_string": b"", "root_path": "", "headers": HEADERS,
-    "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    "type": "http",
+    "asgi": {"version": "3.0"},
+    "http_version": "1.1",
+    "method": "GET",
+    "scheme": "http",
+    "path": "/api/products/7",
+    "raw_path": b"/api/products/7",
+    "query_string": b"",
+    "root_path": "",
+    "headers": HEADERS,
+    "client": ("127.0.0.1", 50000),
+    "server": ("127.0.0.1", 8000),
 }
 
 
@@ -125,7 +133,9 @@ def with_sdk_span() -> ASGIApp:
     app = bare()
     tracer = sdk_provider().get_tracer("bench")
     attributes = {
-        "http.request.method": "GET", "url.path": "/api/products/7", "url.scheme": "http",
+        "http.request.method": "GET",
+        "url.path": "/api/products/7",
+        "url.scheme": "http",
         "clicktrace.correlation_id": "01JD8X3Q7E8W5V4T2N9R6M0K1A",
     }
 
@@ -151,11 +161,15 @@ def with_sdk_span_as_full() -> ASGIApp:
 
     app = bare()
     tracer = sdk_provider().get_tracer("bench")
-    parent = set_span_in_context(NonRecordingSpan(SpanContext(
-        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1)
-    )))
+    parent = set_span_in_context(
+        NonRecordingSpan(
+            SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1))
+        )
+    )
     attributes = {
-        "http.request.method": "GET", "url.path": "/api/products/7", "url.scheme": "http",
+        "http.request.method": "GET",
+        "url.path": "/api/products/7",
+        "url.scheme": "http",
         "clicktrace.correlation_id": "01JD8X3Q7E8W5V4T2N9R6M0K1A",
     }
 
@@ -233,8 +247,15 @@ def run_counted(name: str, n: int) -> None:
 def callgrind_total(name: str, n: int) -> int:
     """Instructions executed by a whole ``run_counted(name, n)`` process under callgrind."""
     args = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, __file__, "--count", name, "--requests", str(n),
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--count",
+        name,
+        "--requests",
+        str(n),
     ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
     done = subprocess.run(args, capture_output=True, text=True, env=env)
@@ -269,8 +290,15 @@ def free_port() -> int:
 def serve(name: str, port: int) -> None:
     import uvicorn
 
-    uvicorn.run(VARIANTS[name](), host="127.0.0.1", port=port, loop="uvloop", http="httptools",
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        VARIANTS[name](),
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def wrk(port: int, seconds: int) -> float:
@@ -318,14 +346,20 @@ def over_http(seconds: int, rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--requests", type=int,
-                        help="per round (default 2000); per variant with --instructions (1000)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        help="per round (default 2000); per variant with --instructions (1000)",
+    )
     parser.add_argument("--http", action="store_true", help="also run the uvicorn variant")
     parser.add_argument("--http-only", action="store_true")
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--http-rounds", type=int, default=2)
-    parser.add_argument("--instructions", action="store_true",
-                        help="count instructions per request under callgrind instead")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under callgrind instead",
+    )
     parser.add_argument("--jobs", type=int, default=2, help="callgrind processes at once")
     parser.add_argument("--only", help="with --instructions: variants whose name contains this")
     parser.add_argument("--count", help=argparse.SUPPRESS)
@@ -338,8 +372,10 @@ def main() -> None:
     if args.count:
         run_counted(args.count, args.requests or 0)
         return
-    print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
-          f"{sys.version.split()[0]}, {os.cpu_count()} cores")
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
     if args.instructions:
         instructions(args.requests or 1000, args.jobs, args.only)
     elif not args.http_only:

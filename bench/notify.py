@@ -33,6 +33,7 @@ MODES = [("clicktrace", 1), ("untraced", 1), ("plain", 1), ("clicktrace", 2), ("
 
 # --- server process -------------------------------------------------------------------------
 
+
 def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
     import socketio
     import uvicorn
@@ -52,9 +53,14 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
         # A recording SDK provider without exporters: spans cost what they cost in production.
         provider = TracerProvider() if kind == "clicktrace" else NoOpTracerProvider()
         # All the bench's clients come from one address, 50 connecting at a time.
-        notifier = Notifier(TokenSigner(SECRET), "socketio", redis_url=redis_url,
-                            channel=channel, tracer_provider=provider,
-                            max_pending_per_peer=10_000)
+        notifier = Notifier(
+            TokenSigner(SECRET),
+            "socketio",
+            redis_url=redis_url,
+            channel=channel,
+            tracer_provider=provider,
+            max_pending_per_peer=10_000,
+        )
         sio = notifier.sio
     else:
         manager = socketio.AsyncRedisManager(redis_url, channel=channel) if redis_url else None
@@ -65,8 +71,11 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
         if notifier is not None:
             await notifier.notify(target, correlation_id=new_id(), status="confirmed", data=data)
         else:
-            await sio.emit("clicktrace", {"seq": 0, "correlation_id": new_id(),
-                                          "status": "confirmed", "data": data}, to=target)
+            await sio.emit(
+                "clicktrace",
+                {"seq": 0, "correlation_id": new_id(), "status": "confirmed", "data": data},
+                to=target,
+            )
 
     async def run(request: Request) -> JSONResponse:
         spec = await request.json()
@@ -76,25 +85,34 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
             batch, sent, tick = max(1, rate // 100), 0, started
             while sent < count:
                 n = min(batch, count - sent)
-                await asyncio.gather(*(send(targets[(sent + i) % len(targets)])
-                                       for i in range(n)))
+                await asyncio.gather(*(send(targets[(sent + i) % len(targets)]) for i in range(n)))
                 sent += n
                 tick += n / rate
                 await asyncio.sleep(max(0.0, tick - time.perf_counter()))
         else:
+
             async def producer(k: int) -> None:
                 for i in range(k, count, 16):
                     await send(targets[i % len(targets)])
+
             await asyncio.gather(*(producer(k) for k in range(16)))
         return JSONResponse({"seconds": time.perf_counter() - started})
 
     inner = Starlette(routes=[Route("/bench/run", run, methods=["POST"])])
     app = notifier.asgi(inner) if notifier else socketio.ASGIApp(sio, other_asgi_app=inner)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", lifespan="off",
-                ws="websockets-sansio", backlog=4096)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        lifespan="off",
+        ws="websockets-sansio",
+        backlog=4096,
+    )
 
 
 # --- client process -------------------------------------------------------------------------
+
 
 async def clients(kind: str, urls: list[str], n: int) -> None:
     import socketio
@@ -102,8 +120,7 @@ async def clients(kind: str, urls: list[str], n: int) -> None:
     from clicktrace.notify import TokenSigner
 
     signer = TokenSigner(SECRET)
-    state: dict[str, Any] = {"latencies": [], "last": 0.0, "expect": -1,
-                             "done": asyncio.Event()}
+    state: dict[str, Any] = {"latencies": [], "last": 0.0, "expect": -1, "done": asyncio.Event()}
 
     async def on_frame(frame: dict[str, Any]) -> None:
         now = time.time()
@@ -125,8 +142,7 @@ async def clients(kind: str, urls: list[str], n: int) -> None:
             session = signer.issue()
             auth, target = {"token": session.token, "last_seq": 0}, session.client_id
         async with gate:
-            await client.connect(urls[node], auth=auth, transports=["websocket"],
-                                 wait_timeout=30)
+            await client.connect(urls[node], auth=auth, transports=["websocket"], wait_timeout=30)
         if kind == "plain":
             target = client.get_sid()
         # Produced on the other node when there are two: every frame crosses Redis.
@@ -146,13 +162,23 @@ async def clients(kind: str, urls: list[str], n: int) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state["done"].wait(), command["timeout"])
         lat = sorted(state["latencies"])
-        print(json.dumps({"received": len(lat), "last": state["last"],
-                          "p50": percentile(lat, 0.50), "p99": percentile(lat, 0.99),
-                          "mean": statistics.fmean(lat) if lat else float("nan")}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "received": len(lat),
+                    "last": state["last"],
+                    "p50": percentile(lat, 0.50),
+                    "p99": percentile(lat, 0.99),
+                    "mean": statistics.fmean(lat) if lat else float("nan"),
+                }
+            ),
+            flush=True,
+        )
     await asyncio.gather(*(c.disconnect() for c in conns))
 
 
 # --- driver ---------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -173,9 +199,23 @@ async def run_mode(kind: str, nodes: int, args: argparse.Namespace) -> dict[str,
     channel = f"ct-bench-{time.time_ns()}"
     ports = [free_port() for _ in range(nodes)]
     redis = ["--redis-url", REDIS_URL] if nodes > 1 else []
-    servers = [subprocess.Popen([sys.executable, __file__, "server", "--kind", kind,
-                                 "--port", str(p), "--channel", channel, *redis])
-               for p in ports]
+    servers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                __file__,
+                "server",
+                "--kind",
+                kind,
+                "--port",
+                str(p),
+                "--channel",
+                channel,
+                *redis,
+            ]
+        )
+        for p in ports
+    ]
     urls = [f"http://127.0.0.1:{p}" for p in ports]
     client_proc = None
     try:
@@ -183,35 +223,59 @@ async def run_mode(kind: str, nodes: int, args: argparse.Namespace) -> dict[str,
             for url in urls:
                 for _ in range(600):
                     try:
-                        await http.post(url + "/bench/run",
-                                        json={"targets": ["x"], "count": 0, "rate": 0})
+                        await http.post(
+                            url + "/bench/run", json={"targets": ["x"], "count": 0, "rate": 0}
+                        )
                         break
                     except httpx.TransportError:
                         await asyncio.sleep(0.05)
             client_proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "clients", "--kind", kind, "--urls", ",".join(urls),
-                "--n", str(args.clients), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                sys.executable,
+                __file__,
+                "clients",
+                "--kind",
+                kind,
+                "--urls",
+                ",".join(urls),
+                "--n",
+                str(args.clients),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
             assert client_proc.stdout is not None and client_proc.stdin is not None
             by_node: list[list[str]] = [[] for _ in urls]
             for node, target in json.loads(await client_proc.stdout.readline())["targets"]:
                 by_node[node].append(target)
             result: dict[str, Any] = {"mode": f"{kind}, {nodes} node{'s' * (nodes > 1)}"}
-            for phase, count, rate in (("throughput", args.count, 0),
-                                       ("latency", args.rate * args.seconds, args.rate)):
-                client_proc.stdin.write(json.dumps(
-                    {"expect": count, "timeout": args.timeout}).encode() + b"\n")
+            for phase, count, rate in (
+                ("throughput", args.count, 0),
+                ("latency", args.rate * args.seconds, args.rate),
+            ):
+                client_proc.stdin.write(
+                    json.dumps({"expect": count, "timeout": args.timeout}).encode() + b"\n"
+                )
                 await client_proc.stdin.drain()
                 await client_proc.stdout.readline()  # armed
                 t0 = time.time()
                 share = [count // nodes + (i < count % nodes) for i in range(nodes)]
-                await asyncio.gather(*(http.post(url + "/bench/run", json={
-                    "targets": by_node[i], "count": share[i], "rate": rate // nodes})
-                    for i, url in enumerate(urls)))
+                await asyncio.gather(
+                    *(
+                        http.post(
+                            url + "/bench/run",
+                            json={"targets": by_node[i], "count": share[i], "rate": rate // nodes},
+                        )
+                        for i, url in enumerate(urls)
+                    )
+                )
                 stats = json.loads(await client_proc.stdout.readline())
                 result[phase] = {
-                    "received": stats["received"], "expected": count,
+                    "received": stats["received"],
+                    "expected": count,
                     "per_second": stats["received"] / max(1e-9, stats["last"] - t0),
-                    "p50": stats["p50"], "p99": stats["p99"], "mean": stats["mean"]}
+                    "p50": stats["p50"],
+                    "p99": stats["p99"],
+                    "mean": stats["mean"],
+                }
             client_proc.stdin.write(b'{"quit": true}\n')
             await client_proc.stdin.drain()
             await asyncio.wait_for(client_proc.wait(), 60)
@@ -227,8 +291,9 @@ async def run_mode(kind: str, nodes: int, args: argparse.Namespace) -> dict[str,
 def median_result(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {"mode": rounds[0]["mode"], "rounds": len(rounds)}
     for phase in ("throughput", "latency"):
-        merged[phase] = {key: statistics.median(r[phase][key] for r in rounds)
-                         for key in rounds[0][phase]}
+        merged[phase] = {
+            key: statistics.median(r[phase][key] for r in rounds) for key in rounds[0][phase]
+        }
         merged[phase]["received"] = min(r[phase]["received"] for r in rounds)
         merged[phase]["expected"] = rounds[0][phase]["expected"]
     return merged
@@ -249,7 +314,8 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         lines.append(
             f"| {r['mode']} | {t['received']}/{t['expected']} | {t['per_second']:,.0f} "
             f"| {t['p50']:.1f} | {t['p99']:.1f} | {lat['received']}/{lat['expected']} "
-            f"| {lat['p50']:.1f} | {lat['p99']:.1f} |")
+            f"| {lat['p50']:.1f} | {lat['p99']:.1f} |"
+        )
     ratios = []
     for kind in ("clicktrace", "untraced"):
         for nodes in (1, 2):
@@ -258,8 +324,9 @@ def table(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             ref = [r for r in results if r["mode"].startswith("plain") and name in r["mode"]]
             if mine and ref:
                 ratio = mine[0]["throughput"]["per_second"] / ref[0]["throughput"]["per_second"]
-                ratios.append(f"{nodes} node{'s' * (nodes > 1)}: {kind}/plain throughput "
-                              f"= {ratio:.2f}")
+                ratios.append(
+                    f"{nodes} node{'s' * (nodes > 1)}: {kind}/plain throughput = {ratio:.2f}"
+                )
     return "\n".join([*lines, "", *ratios])
 
 
@@ -288,15 +355,17 @@ def main() -> None:
     elif args.role == "clients":
         asyncio.run(clients(args.kind, args.urls.split(","), args.n))
     else:
-        modes = MODES if args.modes == "all" else [
-            (m.split(":")[0], int(m.split(":")[1])) for m in args.modes.split(",")]
+        modes = (
+            MODES
+            if args.modes == "all"
+            else [(m.split(":")[0], int(m.split(":")[1])) for m in args.modes.split(",")]
+        )
         # Rounds interleave the modes, so load from elsewhere on a shared machine falls on
         # all of them alike; each figure is the median over rounds.
         runs: dict[tuple[str, int], list[dict[str, Any]]] = {m: [] for m in modes}
         for r in range(args.rounds):
             for kind, nodes in modes:
-                print(f"round {r + 1}: {kind} on {nodes} node(s)...", file=sys.stderr,
-                      flush=True)
+                print(f"round {r + 1}: {kind} on {nodes} node(s)...", file=sys.stderr, flush=True)
                 runs[(kind, nodes)].append(asyncio.run(run_mode(kind, nodes, args)))
         print(table([median_result(rs) for rs in runs.values()], args))
 

@@ -28,8 +28,10 @@ CID = new_id()
 
 
 def _entries(stage: str, **fields: object) -> list[Entry]:
-    return [Entry(correlation_id=CID, stage=stage, at=1000.0 + i, **fields)  # type: ignore[arg-type]
-            for i in range(64)]
+    return [
+        Entry(correlation_id=CID, stage=stage, at=1000.0 + i, **fields)  # type: ignore[arg-type]
+        for i in range(64)
+    ]
 
 
 # stage: entries a recording site makes (the common, successful path)
@@ -68,8 +70,18 @@ def run_counted(provider: str, stage: str, n: int) -> None:
 
 
 def callgrind_total(provider: str, stage: str, n: int) -> int:
-    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-            __file__, "--count", provider, stage, "--calls", str(n)]
+    args = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--count",
+        provider,
+        stage,
+        "--calls",
+        str(n),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     match = re.search(r"Collected : (\d+)", done.stderr)
@@ -96,8 +108,10 @@ def main() -> None:
     print(f"observe(), instructions per call (callgrind), {args.calls} calls after a warm-up")
     print("| stage | no MeterProvider | SDK MeterProvider |\n|---|---:|---:|")
     for stage in STAGES:
-        cells = [(totals[p, stage, args.calls] - totals[p, BASELINE, args.calls]) / args.calls
-                 for p in ("none", "sdk")]
+        cells = [
+            (totals[p, stage, args.calls] - totals[p, BASELINE, args.calls]) / args.calls
+            for p in ("none", "sdk")
+        ]
         print(f"| {stage} | {cells[0]:,.0f} | {cells[1]:,.0f} |")
 
 

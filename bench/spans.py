@@ -31,7 +31,9 @@ from opentelemetry.trace import SpanKind
 from clicktrace.spans import get_tracer
 
 ATTRIBUTES = {
-    "http.request.method": "GET", "url.path": "/api/products/7", "url.scheme": "http",
+    "http.request.method": "GET",
+    "url.path": "/api/products/7",
+    "url.scheme": "http",
     "clicktrace.correlation_id": "01JD8X3Q7E8W5V4T2N9R6M0K1A",
 }
 
@@ -52,8 +54,15 @@ class ReadingExporter(SpanExporter):
                 for _ in (link.attributes or {}).items():
                     pass
             self.last = (
-                span.dropped_attributes, span.dropped_events, span.dropped_links, span.status,
-                span.resource, span.instrumentation_scope, span.parent, span.context, span.kind,
+                span.dropped_attributes,
+                span.dropped_events,
+                span.dropped_links,
+                span.status,
+                span.resource,
+                span.instrumentation_scope,
+                span.parent,
+                span.context,
+                span.kind,
             )
         return SpanExportResult.SUCCESS
 
@@ -70,8 +79,17 @@ def run(lean: bool, n: int) -> None:
 
 
 def count(lean: bool, n: int) -> int:
-    args = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-            __file__, "--child", "lean" if lean else "sdk", "--spans", str(n)]
+    args = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+        sys.executable,
+        __file__,
+        "--child",
+        "lean" if lean else "sdk",
+        "--spans",
+        str(n),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
     done = subprocess.run(args, capture_output=True, text=True, env=env)
     match = re.search(r"Collected : (\d+)", done.stderr)
@@ -132,7 +150,7 @@ def memory(lean: bool, n: int, rate: int) -> None:
                         dropped += value
                     else:
                         exported += value
-    name = 'lean' if lean else 'SDK'
+    name = "lean" if lean else "SDK"
     print(f"| {name} | {' → '.join(marks)} | {exported:,.0f} | {dropped:,.0f} |")
 
 
@@ -146,11 +164,24 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory:
         n = args.spans if args.spans != 3000 else 1_000_000
-        print(f"{n:,} spans at {args.rate:,}/s, exporter at most ~25k/s; RSS in MiB at each "
-              "quarter\n| spans | RSS | exported | dropped (queue full) |\n|---|---|---:|---:|")
+        print(
+            f"{n:,} spans at {args.rate:,}/s, exporter at most ~25k/s; RSS in MiB at each "
+            "quarter\n| spans | RSS | exported | dropped (queue full) |\n|---|---|---:|---:|"
+        )
         for lean in (True, False):
-            subprocess.run([sys.executable, __file__, "--memory-child", "lean" if lean else "sdk",
-                            "--spans", str(n), "--rate", str(args.rate)], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-child",
+                    "lean" if lean else "sdk",
+                    "--spans",
+                    str(n),
+                    "--rate",
+                    str(args.rate),
+                ],
+                check=True,
+            )
         return
     if args.memory_child:
         memory(args.memory_child == "lean", args.spans, args.rate)

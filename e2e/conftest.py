@@ -25,8 +25,13 @@ expect.set_options(timeout=15_000)
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -65,15 +70,20 @@ def running_demo(data: Path, **settings: str) -> Iterator[Demo]:
     with OtlpReceiver() as otlp, log.open("wb") as out:
         env = {
             **os.environ,
-            "HOST": "127.0.0.1", "PORT": str(port), "DATA_DIR": str(data),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "DATA_DIR": str(data),
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "PYTHONUNBUFFERED": "1",
             **settings,
         }
         process = subprocess.Popen(
-            [sys.executable, "-m", "demo_app.server"], cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "demo_app.server"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -107,8 +117,11 @@ def websocket_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 
 # The distributed demo on every broker and transport; each started once, for all its tests.
-STACKS = [f"{broker}-{transport}" for broker in ("redis", "rabbitmq", "nats")
-          for transport in ("socketio", "websocket")]
+STACKS = [
+    f"{broker}-{transport}"
+    for broker in ("redis", "rabbitmq", "nats")
+    for transport in ("socketio", "websocket")
+]
 
 
 @pytest.fixture(scope="session", params=STACKS)

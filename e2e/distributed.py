@@ -64,9 +64,11 @@ def _wait(stack: Stack, process: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"honcho exited with {process.returncode}:\n{stack.log.read_text()}")
-        if all(_ready(url) for url in stack.nodes) and "projection consuming" in (
-            stack.log.read_text()
-        ) and "outbox relay publishing" in stack.log.read_text():
+        if (
+            all(_ready(url) for url in stack.nodes)
+            and "projection consuming" in (stack.log.read_text())
+            and "outbox relay publishing" in stack.log.read_text()
+        ):
             return
         time.sleep(0.2)
     raise RuntimeError(f"the distributed demo did not start within 90 s:\n{stack.log.read_text()}")
@@ -91,19 +93,31 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
     with OtlpReceiver() as otlp, log.open("wb") as out:
         env = {
             **os.environ,
-            "HOST": "127.0.0.1", "API1_PORT": str(ports[0]), "API2_PORT": str(ports[1]),
-            "PYTHON": sys.executable, "PYTHONUNBUFFERED": "1",
-            "CLICKTRACE_BUS_URL": bus_url, "CLICKTRACE_TRANSPORT": transport,
-            "CLICKTRACE_REDIS_URL": REDIS_URL, "CLICKTRACE_DATABASE_URL": PG_DSN,
-            "CLICKTRACE_JOURNAL_URL": REDIS_URL, "CLICKTRACE_TRACE_URL": TRACE_UI,
+            "HOST": "127.0.0.1",
+            "API1_PORT": str(ports[0]),
+            "API2_PORT": str(ports[1]),
+            "PYTHON": sys.executable,
+            "PYTHONUNBUFFERED": "1",
+            "CLICKTRACE_BUS_URL": bus_url,
+            "CLICKTRACE_TRANSPORT": transport,
+            "CLICKTRACE_REDIS_URL": REDIS_URL,
+            "CLICKTRACE_DATABASE_URL": PG_DSN,
+            "CLICKTRACE_JOURNAL_URL": REDIS_URL,
+            "CLICKTRACE_TRACE_URL": TRACE_UI,
             "CLICKTRACE_SECRET": secrets.token_hex(16),
-            "CLICKTRACE_TOPIC": f"products-{name}", "CLICKTRACE_CHANNEL": f"e2e-{name}",
+            "CLICKTRACE_TOPIC": f"products-{name}",
+            "CLICKTRACE_CHANNEL": f"e2e-{name}",
             "CLICKTRACE_PG_SCHEMA": f"e2e_{name}",
-            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
         process = subprocess.Popen(
-            [str(HONCHO), "-f", "Procfile", "start"], cwd=ROOT, env=env,
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [str(HONCHO), "-f", "Procfile", "start"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         nodes = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
         stack = Stack(nodes, transport, otlp, log)

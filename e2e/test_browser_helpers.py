@@ -35,7 +35,9 @@ def test_wait_settled_returns_each_commands_outcome_once_it_settles(page: Page) 
     first = wait_settled(page, nth=0)
     assert (first.status, first.data, first.error_code) == ("confirmed", {"id": 7}, None)
     assert (first.trace_id, first.action_span_id) == (
-        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "00f067aa0ba902b7",
+    )
     second = wait_settled(page, "01JD8X3Q7E8W5V4T2N9R6M0K1B")
     assert (second.status, second.error_code) == ("rejected", "duplicate")
     assert [c["status"] for c in commands(page)] == ["confirmed", "rejected"]

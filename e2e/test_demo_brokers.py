@@ -22,6 +22,7 @@ BROKERS = {
 def test_demo_runs_on_each_broker(tmp_path: Path, url: str) -> None:
     name = f"Via broker {new_id()}"
     problems, products = click_through(
-        tmp_path, lambda tp: create_bus(url, tracer_provider=tp), name)
+        tmp_path, lambda tp: create_bus(url, tracer_provider=tp), name
+    )
     assert problems == []
     assert products[0]["name"] == name

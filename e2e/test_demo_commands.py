@@ -27,8 +27,9 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture
 def demo(tmp_path: Path) -> Iterator[httpx.Client]:
-    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"),
-                        secret=SECRET)
+    settings = Settings(
+        data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"), secret=SECRET
+    )
     with serving(create_app(settings)) as url, httpx.Client(base_url=url, timeout=30) as client:
         yield client
 
@@ -36,7 +37,8 @@ def demo(tmp_path: Path) -> Iterator[httpx.Client]:
 def renamed_events(tmp_path: Path) -> int:
     with sqlite3.connect(tmp_path / "catalogue.sqlite3") as conn:
         (count,) = conn.execute(
-            "SELECT count(*) FROM events WHERE type = 'ProductRenamed'").fetchone()
+            "SELECT count(*) FROM events WHERE type = 'ProductRenamed'"
+        ).fetchone()
     return int(count)
 
 
@@ -49,11 +51,15 @@ def assert_error(answer: httpx.Response, status: int, code: str) -> None:
 
 
 def rename(client: httpx.Client, **headers: str) -> httpx.Response:
-    return client.post("/api/products/1/rename", json={"name": f"N {new_id()}"},
-                       headers={k.replace("_", "-"): v for k, v in headers.items()})
+    return client.post(
+        "/api/products/1/rename",
+        json={"name": f"N {new_id()}"},
+        headers={k.replace("_", "-"): v for k, v in headers.items()},
+    )
 
 
 # --- finding 3: a refused token is a 401, not a 202 without a tab ------------------------
+
 
 def test_forged_tampered_and_expired_tokens_get_401_invalid_client(
     demo: httpx.Client, tmp_path: Path
@@ -75,6 +81,7 @@ def test_forged_tampered_and_expired_tokens_get_401_invalid_client(
 
 # --- finding 4: a retried command is answered once -----------------------------------------
 
+
 def test_a_retried_command_is_applied_once_and_answered_with_the_first_answer(
     demo: httpx.Client, tmp_path: Path
 ) -> None:
@@ -85,18 +92,23 @@ def test_a_retried_command_is_applied_once_and_answered_with_the_first_answer(
     first = demo.post("/api/products/2/rename", json=body, headers=headers)
     again = demo.post("/api/products/2/rename", json=body, headers=headers)
     assert first.status_code == again.status_code == 202
-    assert again.json() == first.json() == {"correlation_id": correlation_id,
-                                            "status": "accepted"}
+    assert again.json() == first.json() == {"correlation_id": correlation_id, "status": "accepted"}
     assert again.headers[REPLAYED_HEADER] == "1"
     assert renamed_events(tmp_path) == 1
 
 
 # --- finding 5: every hostile body or path is a 4xx ---------------------------------------
 
+
 @pytest.mark.parametrize(
-    "path", ["/api/products/%2B1/rename", "/api/products/%201/rename",
-             "/api/products/%D9%A3/rename", f"/api/products/{2**63}/rename",
-             "/api/products/99999999999999999999999/rename"],
+    "path",
+    [
+        "/api/products/%2B1/rename",
+        "/api/products/%201/rename",
+        "/api/products/%D9%A3/rename",
+        f"/api/products/{2**63}/rename",
+        "/api/products/99999999999999999999999/rename",
+    ],
 )
 def test_a_product_id_that_is_not_plain_ascii_digits_is_404(
     demo: httpx.Client, tmp_path: Path, path: str
@@ -107,14 +119,21 @@ def test_a_product_id_that_is_not_plain_ascii_digits_is_404(
 
 @pytest.mark.parametrize(
     "body",
-    [b"[" * 1000 + b"]" * 1000, b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}",
-     b'{"name": "\\ud800"}', b'{"name": "a\xffb"}', b"[]", b"{"],
+    [
+        b"[" * 1000 + b"]" * 1000,
+        b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"name": "\\ud800"}',
+        b'{"name": "a\xffb"}',
+        b"[]",
+        b"{",
+    ],
 )
 def test_a_hostile_body_is_400_invalid_body(
     demo: httpx.Client, tmp_path: Path, body: bytes
 ) -> None:
-    answer = demo.post("/api/products/1/rename", content=body,
-                       headers={"content-type": "application/json"})
+    answer = demo.post(
+        "/api/products/1/rename", content=body, headers={"content-type": "application/json"}
+    )
     assert_error(answer, 400, "invalid_body")
     assert renamed_events(tmp_path) == 0
 
@@ -128,14 +147,17 @@ def test_a_declared_gigabyte_is_refused_before_it_is_sent(demo: httpx.Client) ->
     """The headers alone: the answer comes without a byte of the body being sent."""
     host, port = str(demo.base_url.host), int(demo.base_url.port or 80)
     with socket.create_connection((host, port), timeout=10) as sock:
-        sock.sendall(b"POST /api/products/1/rename HTTP/1.1\r\nhost: x\r\n"
-                     b"content-type: application/json\r\ncontent-length: 1000000000\r\n\r\n")
+        sock.sendall(
+            b"POST /api/products/1/rename HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: 1000000000\r\n\r\n"
+        )
         head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 413 "), head[:100]
     assert b"payload_too_large" in head or b"content-length" in head
 
 
 # --- "database is locked": a 503 the client may retry, never a 500 ------------------------
+
 
 def test_a_write_lock_held_past_the_busy_timeout_is_503_with_retry_after(
     demo: httpx.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -158,8 +180,14 @@ def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> No
     import asyncpg  # the distributed store
 
     schema = f"ct_test_{new_id().lower()}"
-    settings = Settings(data_dir=tmp_path, web_dist=tmp_path, topic=unique_name("products"),
-                        secret=SECRET, database_url=PG_DSN, pg_schema=schema)
+    settings = Settings(
+        data_dir=tmp_path,
+        web_dist=tmp_path,
+        topic=unique_name("products"),
+        secret=SECRET,
+        database_url=PG_DSN,
+        pg_schema=schema,
+    )
     correlation_id = new_id()
     try:
         with serving(create_app(settings)) as url, httpx.Client(base_url=url) as client:
@@ -167,11 +195,15 @@ def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> No
             first = client.post("/api/products/3/rename", json={"name": "PG"}, headers=headers)
             again = client.post("/api/products/3/rename", json={"name": "PG"}, headers=headers)
     finally:
+
         async def count_and_drop() -> int:
             conn = await asyncpg.connect(PG_DSN)
             try:
-                return int(await conn.fetchval(
-                    f"SELECT count(*) FROM {schema}.events WHERE type = 'ProductRenamed'"))
+                return int(
+                    await conn.fetchval(
+                        f"SELECT count(*) FROM {schema}.events WHERE type = 'ProductRenamed'"
+                    )
+                )
             finally:
                 await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
                 await conn.close()

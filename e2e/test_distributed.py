@@ -16,8 +16,12 @@ from e2e.test_loop import Wire, rename
 
 # What opens no trace in the demo by default (its excluded paths).
 UNTRACED = re.compile(r"^/($|assets/|clicktrace/v1/traces|clicktrace/health)")
-PROCESSES = {"clicktrace-demo-api-1", "clicktrace-demo-relay", "clicktrace-demo-projection",
-             "browser"}
+PROCESSES = {
+    "clicktrace-demo-api-1",
+    "clicktrace-demo-relay",
+    "clicktrace-demo-projection",
+    "browser",
+}
 
 
 def open_tab(page: Page, stack: Stack, node: int) -> Wire:
@@ -34,8 +38,9 @@ def loop_problems(stack: Stack, trace_id: str, browser_span_id: str) -> list[str
     deadline = time.monotonic() + 20
     while problems and time.monotonic() < deadline:
         spans = stack.otlp.spans(trace_id)
-        problems = trace_problems(spans, trace_id=trace_id, root_span_id=browser_span_id,
-                                  hops=SERVER_LOOP)
+        problems = trace_problems(
+            spans, trace_id=trace_id, root_span_id=browser_span_id, hops=SERVER_LOOP
+        )
         missing = PROCESSES - {s.service for s in spans}
         problems += [f"no span from {name}" for name in sorted(missing)]
         time.sleep(0.2)
@@ -52,8 +57,9 @@ def test_the_loop_closes_across_processes_in_one_trace(page: Page, stack: Stack)
     expect(page.get_by_test_id("product-1").get_by_test_id("name")).to_have_text(new_name)
     (command,) = wire.commands
     correlation_id = command.headers["x-correlation-id"]
-    assert [n["status"] for n in wire.notifications
-            if n["correlation_id"] == correlation_id] == ["confirmed"]
+    assert [n["status"] for n in wire.notifications if n["correlation_id"] == correlation_id] == [
+        "confirmed"
+    ]
     _, trace_id, browser_span_id, _ = command.headers["traceparent"].split("-")
     assert loop_problems(stack, trace_id, browser_span_id) == []
 
@@ -70,7 +76,8 @@ def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes(
         rename(tab_b, 3, name_b)
         for tab in (tab_a, tab_b):
             expect(tab.get_by_test_id("last-action").get_by_test_id("status")).to_have_text(
-                "confirmed")
+                "confirmed"
+            )
         expect(tab_a.get_by_test_id("product-2").get_by_test_id("name")).to_have_text(name_a)
         expect(tab_b.get_by_test_id("product-3").get_by_test_id("name")).to_have_text(name_b)
         (command_a,), (command_b,) = wire_a.commands, wire_b.commands

@@ -27,9 +27,16 @@ def panel(page: Page, stack: Stack) -> Iterator[Locator]:
     expect(panel).to_be_visible()
     yield panel
     # Every fault off again, whatever the test left.
-    reply = page.request.post(f"{stack.nodes[0]}/api/faults", data={
-        "fail_next": 0, "slow": False, "stopped": False, "drop_context": False,
-        "no_outbox": False})
+    reply = page.request.post(
+        f"{stack.nodes[0]}/api/faults",
+        data={
+            "fail_next": 0,
+            "slow": False,
+            "stopped": False,
+            "drop_context": False,
+            "no_outbox": False,
+        },
+    )
     assert reply.ok
 
 
@@ -68,7 +75,8 @@ def test_a_projection_slower_than_the_deadline_times_out(page: Page, panel: Loca
     expect_rolled_back(page, 2, old_name, "timed_out")
     # The projection answers after the deadline: refused, so the row stays rolled back.
     expect(waterfall.get_by_test_id("diagnosis")).to_contain_text(
-        "timed out: the projection answered after the deadline")
+        "timed out: the projection answered after the deadline"
+    )
     expect(page.get_by_test_id("product-2").get_by_test_id("name")).to_have_text(old_name)
 
 
@@ -83,7 +91,8 @@ def test_a_stopped_projection_worker_leaves_the_click_stuck_at_delivered(
     # Started again, the worker takes the message up, past its deadline: refused.
     panel.get_by_test_id("fault-stopped").uncheck()
     expect(waterfall.get_by_test_id("diagnosis")).to_contain_text(
-        "timed out: the projection answered after the deadline")
+        "timed out: the projection answered after the deadline"
+    )
     expect(page.get_by_test_id("product-3").get_by_test_id("name")).to_have_text(old_name)
 
 
@@ -104,6 +113,7 @@ def test_a_command_published_without_the_outbox_is_stored_but_never_published(
     waterfall, old_name = renamed_waterfall(page, 5)
     expect_rolled_back(page, 5, old_name, "timed_out")
     expect(waterfall.get_by_test_id("diagnosis")).to_have_text(
-        "accepted and stored but never published")
+        "accepted and stored but never published"
+    )
     expect(waterfall.get_by_test_id("stage-stored")).to_be_visible()
     expect(waterfall.get_by_test_id("stage-published")).to_have_count(0)

@@ -65,8 +65,9 @@ def rename(page: Page, product_id: int, name: str) -> None:
 
 def wait_for_spans(demo: Demo, trace_id: str, browser_span_id: str) -> list[str]:
     def problems(spans: list[Span]) -> list[str]:
-        return trace_problems(spans, trace_id=trace_id, root_span_id=browser_span_id,
-                              hops=SERVER_LOOP)
+        return trace_problems(
+            spans, trace_id=trace_id, root_span_id=browser_span_id, hops=SERVER_LOOP
+        )
 
     return problems(demo.otlp.wait_for(lambda spans: not problems(spans)))
 
@@ -109,15 +110,18 @@ def wait_for_browser_spans(
 ) -> list[str]:
     """The command's traceparent names the browser's HTTP CLIENT span (the server span's
     parent); that span's parent is the click's action span, the root of the trace."""
+
     def http(browser: list[Span]) -> Span | None:
         return next((s for s in browser if s.span_id == http_span_id and s.kind == "CLIENT"), None)
 
     wanted: dict[str, Callable[[Span, list[Span]], bool]] = {
         "the HTTP CLIENT span named by the traceparent": lambda s, b: s is http(b),
-        "the action span, parent of the HTTP span": lambda s, b: (h := http(b)) is not None
-        and s.span_id == h.parent_span_id and not s.parent_span_id,
-        "the notification CONSUMER span": lambda s, b: s.kind == "CONSUMER"
-        and s.parent_span_id == notifier_span_id,
+        "the action span, parent of the HTTP span": lambda s, b: (
+            (h := http(b)) is not None and s.span_id == h.parent_span_id and not s.parent_span_id
+        ),
+        "the notification CONSUMER span": lambda s, b: (
+            s.kind == "CONSUMER" and s.parent_span_id == notifier_span_id
+        ),
     }
     missing = list(wanted)
     deadline = time.monotonic() + 15
@@ -143,8 +147,9 @@ def test_taken_name_is_shown_then_rolled_back(page: Page, wire: Wire) -> None:
     (command,) = wire.commands
     correlation_id = command.headers["x-correlation-id"]
     expect(last.get_by_test_id("correlation")).to_have_text(correlation_id)
-    assert [n["status"] for n in wire.notifications
-            if n["correlation_id"] == correlation_id] == ["rejected"]
+    assert [n["status"] for n in wire.notifications if n["correlation_id"] == correlation_id] == [
+        "rejected"
+    ]
 
 
 def test_command_refused_by_the_api_rolls_back_at_once(page: Page, wire: Wire) -> None:

@@ -53,8 +53,10 @@ def click_through(
         reply = client.post(
             "/api/products/1/rename",
             json={"name": new_name, "metadata": {}},
-            headers={"traceparent": f"00-{TRACE_ID}-{BROWSER_SPAN_ID}-01",
-                     "x-clicktrace-client": token},
+            headers={
+                "traceparent": f"00-{TRACE_ID}-{BROWSER_SPAN_ID}-01",
+                "x-clicktrace-client": token,
+            },
         )
         assert reply.status_code == 202
         # The projection's notification is the last hop of the server's loop.
@@ -65,8 +67,9 @@ def click_through(
         ):
             time.sleep(0.02)
         products = client.get("/api/products").json()
-    problems = trace_problems(collector.spans(), trace_id=TRACE_ID, root_span_id=BROWSER_SPAN_ID,
-                              hops=SERVER_LOOP)
+    problems = trace_problems(
+        collector.spans(), trace_id=TRACE_ID, root_span_id=BROWSER_SPAN_ID, hops=SERVER_LOOP
+    )
     collector.shutdown()
     return problems, products
 
@@ -80,7 +83,8 @@ def test_the_check_passes_when_the_bus_carries_the_context(tmp_path: Path) -> No
 
 def test_the_check_fails_when_the_bus_drops_the_context(tmp_path: Path) -> None:
     problems, _ = click_through(
-        tmp_path, lambda tp: ContextDroppingBus(tracer_provider=tp), f"Renamed {new_id()}")
+        tmp_path, lambda tp: ContextDroppingBus(tracer_provider=tp), f"Renamed {new_id()}"
+    )
     assert problems[0].startswith(f"trace {TRACE_ID} breaks after the bus PRODUCER span ")
     assert problems[0].endswith(": the bus CONSUMER span is not below it")
     assert "goes on in another trace" in problems[1]

@@ -15,11 +15,17 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Every parser of untrusted input gets 10,000 examples in CI; fewer locally keep the loop quick.
 # Registered once here: a profile registered by a test module would depend on import order.
 settings.register_profile(
-    "clicktrace-parsers", max_examples=10_000 if IN_CI else 300, deadline=None, database=None,
+    "clicktrace-parsers",
+    max_examples=10_000 if IN_CI else 300,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile(
-    "clicktrace-round-trips", max_examples=2_000 if IN_CI else 200, deadline=None, database=None,
+    "clicktrace-round-trips",
+    max_examples=2_000 if IN_CI else 200,
+    deadline=None,
+    database=None,
 )
 
 

@@ -15,12 +15,13 @@ CLIENT = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
 
 
 def test_new_envelope_carries_the_click_and_the_current_span(provider: TracerProvider) -> None:
-    with bound(ClickContext(CORR, client_id=CLIENT, deadline_ms=1_764_000_000_000)), \
-            provider.get_tracer("t").start_as_current_span("command") as span:
+    with (
+        bound(ClickContext(CORR, client_id=CLIENT, deadline_ms=1_764_000_000_000)),
+        provider.get_tracer("t").start_as_current_span("command") as span,
+    ):
         envelope = new_envelope("ProductRenamed", {"id": 1})
     meta = envelope.metadata
-    assert (meta.correlation_id, meta.client_id, meta.deadline) == (
-        CORR, CLIENT, 1_764_000_000_000)
+    assert (meta.correlation_id, meta.client_id, meta.deadline) == (CORR, CLIENT, 1_764_000_000_000)
     extracted = meta.extract()
     assert extracted.traceparent is not None
     assert extracted.traceparent.trace_id == span.get_span_context().trace_id

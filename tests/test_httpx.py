@@ -55,8 +55,11 @@ async def test_a_calls_b_in_one_trace_and_one_correlation(
 
     service_b = Starlette(routes=[Route("/stock", b_endpoint)])
     service_b.add_middleware(ClicktraceMiddleware, tracer_provider=provider)
-    to_b = httpx.AsyncClient(transport=ClicktraceTransport(
-        httpx.ASGITransport(app=in_own_process(service_b)), tracer_provider=provider))
+    to_b = httpx.AsyncClient(
+        transport=ClicktraceTransport(
+            httpx.ASGITransport(app=in_own_process(service_b)), tracer_provider=provider
+        )
+    )
 
     async def a_endpoint(request: Request) -> JSONResponse:
         response = await to_b.get("http://catalog/stock")  # "catalog": the service's own network
@@ -65,8 +68,10 @@ async def test_a_calls_b_in_one_trace_and_one_correlation(
     service_a = Starlette(routes=[Route("/rename", a_endpoint, methods=["POST"])])
     service_a.add_middleware(ClicktraceMiddleware, tracer_provider=provider)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service_a)) as browser:
-        response = await browser.post("http://api/rename", headers={
-            "traceparent": TRACEPARENT, "x-correlation-id": CORRELATION_ID.lower()})
+        response = await browser.post(
+            "http://api/rename",
+            headers={"traceparent": TRACEPARENT, "x-correlation-id": CORRELATION_ID.lower()},
+        )
     await to_b.aclose()
 
     assert response.status_code == 200
@@ -105,19 +110,26 @@ async def test_third_party_hosts_get_no_headers_but_a_span(
 ) -> None:
     requests, mock = recorder()
     click = click_context.ClickContext(CORRELATION_ID, causation_id=new_id(), deadline_ms=5)
-    transport = ClicktraceTransport(mock, allowed_hosts=["*.partner.test", "pay.example"],
-                                    tracer_provider=provider)
+    transport = ClicktraceTransport(
+        mock, allowed_hosts=["*.partner.test", "pay.example"], tracer_provider=provider
+    )
     async with httpx.AsyncClient(transport=transport) as client:
         with click_context.bound(click):
-            for url in ("https://evil.example/x?token=secret", "https://pay.example/",
-                        "https://api.partner.test/", "https://partner.test/",
-                        "http://127.0.0.1:8000/", "http://10.1.2.3/"):
+            for url in (
+                "https://evil.example/x?token=secret",
+                "https://pay.example/",
+                "https://api.partner.test/",
+                "https://partner.test/",
+                "http://127.0.0.1:8000/",
+                "http://10.1.2.3/",
+            ):
                 await client.get(url)
     injected = [r.url.host for r in requests if "traceparent" in r.headers]
     assert injected == ["pay.example", "api.partner.test", "127.0.0.1", "10.1.2.3"]
     for request in requests:
         present = {"x-correlation-id", "x-causation-id", "x-clicktrace-deadline"} & set(
-            request.headers)
+            request.headers
+        )
         assert bool(present) == ("traceparent" in request.headers)
     pay = requests[1].headers
     assert (pay["x-correlation-id"], pay["x-causation-id"]) == (CORRELATION_ID, click.causation_id)
@@ -131,14 +143,28 @@ async def test_third_party_hosts_get_no_headers_but_a_span(
 def test_include_own_false_leaves_only_the_list() -> None:
     policy = HostPolicy(["api.test"], include_own=False)
     assert [policy.allows(h) for h in ("api.test", "API.test.", "localhost", "catalog")] == [
-        True, True, False, False]
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
-@pytest.mark.parametrize(("host", "allowed"), [
-    ("localhost", True), ("app.localhost", True), ("127.0.0.1", True), ("::1", True),
-    ("192.168.1.9", True), ("catalog", True), ("8.8.8.8", False), ("example.com", False),
-    ("localhost.evil.com", False), ("", False),
-])
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("localhost", True),
+        ("app.localhost", True),
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("192.168.1.9", True),
+        ("catalog", True),
+        ("8.8.8.8", False),
+        ("example.com", False),
+        ("localhost.evil.com", False),
+        ("", False),
+    ],
+)
 def test_own_network(host: str, allowed: bool) -> None:
     assert HostPolicy().allows(host) is allowed
 
@@ -156,11 +182,13 @@ async def test_error_status_and_transport_failure_mark_the_span(
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    async with httpx.AsyncClient(transport=ClicktraceTransport(
-            mock, tracer_provider=provider)) as client:
+    async with httpx.AsyncClient(
+        transport=ClicktraceTransport(mock, tracer_provider=provider)
+    ) as client:
         await client.get("http://localhost/missing")
-    async with httpx.AsyncClient(transport=ClicktraceTransport(
-            httpx.MockTransport(refuse), tracer_provider=provider)) as client:
+    async with httpx.AsyncClient(
+        transport=ClicktraceTransport(httpx.MockTransport(refuse), tracer_provider=provider)
+    ) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get("http://localhost/down")
     not_found, down = exporter.get_finished_spans()
@@ -173,8 +201,10 @@ async def test_error_status_and_transport_failure_mark_the_span(
 def test_sync_transport(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
     requests, mock = recorder()
     transport = ClicktraceSyncTransport(mock, tracer_provider=provider)
-    with (httpx.Client(transport=transport) as client,
-          click_context.bound(click_context.ClickContext(CORRELATION_ID))):
+    with (
+        httpx.Client(transport=transport) as client,
+        click_context.bound(click_context.ClickContext(CORRELATION_ID)),
+    ):
         client.get("http://localhost/")
     (span,) = exporter.get_finished_spans()
     sent = parse_traceparent(requests[0].headers["traceparent"])

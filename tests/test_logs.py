@@ -23,8 +23,10 @@ from clicktrace.logs import (
 )
 
 CLICK = click_context.ClickContext(
-    "01JDQ3N7R0ZKX2Y8W5V4T3S2R1", causation_id="01JDQ3N7R0ZKX2Y8W5V4T3S2R2",
-    client_id="01JDQ3N7R0ZKX2Y8W5V4T3S2R3")
+    "01JDQ3N7R0ZKX2Y8W5V4T3S2R1",
+    causation_id="01JDQ3N7R0ZKX2Y8W5V4T3S2R2",
+    client_id="01JDQ3N7R0ZKX2Y8W5V4T3S2R3",
+)
 
 
 @pytest.fixture
@@ -50,8 +52,11 @@ def stream() -> io.StringIO:
 def text_logger(stream: io.StringIO) -> Iterator[logging.Logger]:
     handler = logging.StreamHandler(stream)
     handler.addFilter(ClicktraceFilter(default="-"))
-    handler.setFormatter(logging.Formatter(
-        "%(correlation_id)s %(causation_id)s %(client_id)s %(trace_id)s %(span_id)s %(message)s"))
+    handler.setFormatter(
+        logging.Formatter(
+            "%(correlation_id)s %(causation_id)s %(client_id)s %(trace_id)s %(span_id)s %(message)s"
+        )
+    )
     yield from make_logger(handler)
 
 
@@ -71,8 +76,10 @@ def test_filter_adds_click_and_span_ids(
     text_logger.info("outside")
     sc = span.get_span_context()
     inside, outside = stream.getvalue().splitlines()
-    assert inside == (f"{CLICK.correlation_id} {CLICK.causation_id} {CLICK.client_id} "
-                      f"{sc.trace_id:032x} {sc.span_id:016x} renamed")
+    assert inside == (
+        f"{CLICK.correlation_id} {CLICK.causation_id} {CLICK.client_id} "
+        f"{sc.trace_id:032x} {sc.span_id:016x} renamed"
+    )
     assert outside == "- - - - - outside"
 
 
@@ -94,8 +101,10 @@ def test_json_lines_carry_present_fields_and_extras(
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["message"] == "hello world" and first["level"] == "INFO"
     assert {k: first[k] for k in FIELDS[:3]} == {
-        "correlation_id": CLICK.correlation_id, "causation_id": CLICK.causation_id,
-        "client_id": CLICK.client_id}
+        "correlation_id": CLICK.correlation_id,
+        "causation_id": CLICK.causation_id,
+        "client_id": CLICK.client_id,
+    }
     assert len(first["trace_id"]) == 32 and len(first["span_id"]) == 16
     assert (first["product_id"], first["ratio"]) == (7, "nan")
     assert first["time"].endswith("+00:00")
@@ -126,7 +135,8 @@ def test_json_is_always_one_parseable_line(message: str, extra: str) -> None:
     record.__dict__["user_input"] = extra
     line = JsonFormatter().format(record)
     assert "\n" not in line and json.loads(line)["message"] == message[:MAX_MESSAGE_LENGTH] + (
-        "…" if len(message) > MAX_MESSAGE_LENGTH else "")
+        "…" if len(message) > MAX_MESSAGE_LENGTH else ""
+    )
 
 
 def test_structlog_processor(tracer_provider: TracerProvider) -> None:
@@ -145,4 +155,6 @@ def test_structlog_processor_plain_call() -> None:
     event: dict[str, Any] = {"event": "x"}
     with click_context.bound(click_context.ClickContext(CLICK.correlation_id)):
         assert add_clicktrace(None, "info", event) == {
-            "event": "x", "correlation_id": CLICK.correlation_id}
+            "event": "x",
+            "correlation_id": CLICK.correlation_id,
+        }

@@ -37,15 +37,20 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any],
             for metric in sm.metrics:
                 for p in metric.data.data_points:
                     out.setdefault(metric.name, []).append(
-                        (dict(p.attributes or {}), getattr(p, "value", p)))
+                        (dict(p.attributes or {}), getattr(p, "value", p))
+                    )
     return out
 
 
 def units(reader: InMemoryMetricReader) -> dict[str, str]:
     data = reader.get_metrics_data()
     assert data is not None
-    return {m.name: m.unit or "" for rm in data.resource_metrics for sm in rm.scope_metrics
-            for m in sm.metrics}
+    return {
+        m.name: m.unit or ""
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+    }
 
 
 def test_commands_are_counted_by_outcome(reader: InMemoryMetricReader) -> None:
@@ -85,12 +90,13 @@ def test_the_message_path_uses_the_messaging_conventions(reader: InMemoryMetricR
     got = points(reader)
     assert got["messaging.client.sent.messages"] == [({"messaging.operation.name": "send"}, 1)]
     assert got["messaging.client.consumed.messages"] == [
-        ({"messaging.operation.name": "process"}, 3)]
+        ({"messaging.operation.name": "process"}, 3)
+    ]
     assert got["clicktrace.messages.retried"] == [({}, 1)]
     assert got["clicktrace.messages.dead_lettered"] == [({}, 1)]
-    (_, published), = got["clicktrace.accept_to_publish.duration"]
+    ((_, published),) = got["clicktrace.accept_to_publish.duration"]
     assert published.sum == pytest.approx(0.04)
-    (_, transit), = got["clicktrace.publish_to_consume.duration"]
+    ((_, transit),) = got["clicktrace.publish_to_consume.duration"]
     assert (transit.count, transit.sum) == (2, pytest.approx(0.905))
     process = {a.get("error.type"): p for a, p in got["messaging.process.duration"]}
     assert process[None].sum == pytest.approx(0.003)
@@ -111,7 +117,7 @@ def test_consume_to_notify_is_timed_from_the_delivery_in_hand(
     metrics.observe(Entry(correlation_id=other, stage="notified", at=9000.0, outcome="rejected"))
     metrics.observe(Entry(correlation_id=cid, stage="replayed", at=9100.0))
     got = points(reader)
-    (_, hop), = got["clicktrace.consume_to_notify.duration"]
+    ((_, hop),) = got["clicktrace.consume_to_notify.duration"]
     assert (hop.count, hop.sum) == (1, pytest.approx(0.12))
     sent = {a["clicktrace.outcome"]: v for a, v in got["clicktrace.notifications.sent"]}
     assert sent == {"confirmed": 1, "rejected": 1}
@@ -132,15 +138,35 @@ def test_step_names_are_attributes_up_to_a_bound(reader: InMemoryMetricReader) -
 
 def test_every_instrument_has_a_unit_and_every_sdk_stage_is_known() -> None:
     assert all(unit for _, unit, _ in metrics.INSTRUMENTS.values())
-    handled = {"accepted", "refused", "settled", "published", "delivered", "acked", "retried",
-               "dead_lettered", "notified", "replayed", "step"}
+    handled = {
+        "accepted",
+        "refused",
+        "settled",
+        "published",
+        "delivered",
+        "acked",
+        "retried",
+        "dead_lettered",
+        "notified",
+        "replayed",
+        "step",
+    }
     assert handled <= set(STAGES)
 
 
 def test_without_a_meter_provider_observing_does_nothing_and_never_raises() -> None:
     for stage in (*STAGES, "an app's own stage"):
-        metrics.observe(Entry(correlation_id=new_id(), stage=stage, at=0.0, duration_ms=1.0,
-                              attempt=1, outcome="x", detail="y"))
+        metrics.observe(
+            Entry(
+                correlation_id=new_id(),
+                stage=stage,
+                at=0.0,
+                duration_ms=1.0,
+                attempt=1,
+                outcome="x",
+                detail="y",
+            )
+        )
 
 
 def test_counters_are_cumulative_monotonic_sums_across_collections(
@@ -154,6 +180,11 @@ def test_counters_are_cumulative_monotonic_sums_across_collections(
     assert points(reader)["messaging.client.sent.messages"][0][1] == 3
     data = reader.get_metrics_data()
     assert data is not None
-    sums = [m.data for rm in data.resource_metrics for sm in rm.scope_metrics
-            for m in sm.metrics if m.name == "messaging.client.sent.messages"]
+    sums = [
+        m.data
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for m in sm.metrics
+        if m.name == "messaging.client.sent.messages"
+    ]
     assert all(getattr(s, "is_monotonic", False) for s in sums)

@@ -41,8 +41,9 @@ for make in (lambda: Notifier(signer), lambda: browser_traces_route(client_verif
 '''
 
 
-def test_without_the_sdk_and_socketio_the_package_imports_and_construction_names_the_extra(
-) -> None:
+def test_without_the_sdk_and_socketio_the_package_imports_and_construction_names_the_extra() -> (
+    None
+):
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
     ).stdout.splitlines()
@@ -53,12 +54,24 @@ def test_without_the_sdk_and_socketio_the_package_imports_and_construction_names
 
 
 def test_importing_the_package_loads_no_sdk_socket_or_broker_module() -> None:
-    code = ("import sys, clicktrace; print(sorted({m.split('.')[0] + ('.sdk' if '.sdk' in m "
-            "else '') for m in sys.modules}))")
+    code = (
+        "import sys, clicktrace; print(sorted({m.split('.')[0] + ('.sdk' if '.sdk' in m "
+        "else '') for m in sys.modules}))"
+    )
     loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for heavy in ("socketio", "engineio", "opentelemetry.sdk", "redis", "aiohttp", "aio_pika",
-                  "nats", "asyncpg", "aiosqlite"):
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    for heavy in (
+        "socketio",
+        "engineio",
+        "opentelemetry.sdk",
+        "redis",
+        "aiohttp",
+        "aio_pika",
+        "nats",
+        "asyncpg",
+        "aiosqlite",
+    ):
         assert f"'{heavy}'" not in loaded
 
 
@@ -79,5 +92,6 @@ def test_the_sdk_and_socketio_are_extras() -> None:
     extras = PROJECT["optional-dependencies"]
     assert any(r.startswith("opentelemetry-sdk") for r in extras["sdk"])
     assert any(r.startswith("python-socketio") for r in extras["socketio"])
-    assert not any(r.startswith(("opentelemetry-sdk", "python-socketio"))
-                   for r in PROJECT["dependencies"])
+    assert not any(
+        r.startswith(("opentelemetry-sdk", "python-socketio")) for r in PROJECT["dependencies"]
+    )

@@ -28,19 +28,36 @@ class Sent:
     calls: list[dict[str, Any]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def __call__(self, client_id: str, *, correlation_id: str, status: str,
-                       type: str | None = None, data: Any = None,
-                       error: dict[str, str] | None = None) -> int:
-        self.calls.append({"client_id": client_id, "correlation_id": correlation_id,
-                           "status": status, "type": type, "data": data, "error": error})
+    async def __call__(
+        self,
+        client_id: str,
+        *,
+        correlation_id: str,
+        status: str,
+        type: str | None = None,
+        data: Any = None,
+        error: dict[str, str] | None = None,
+    ) -> int:
+        self.calls.append(
+            {
+                "client_id": client_id,
+                "correlation_id": correlation_id,
+                "status": status,
+                "type": type,
+                "data": data,
+                "error": error,
+            }
+        )
         self.arrived.set()
         return len(self.calls)
 
 
-def from_tab(client_id: str | None, type: str = "TodoAdded", deadline_ms: int | None = None
-             ) -> Envelope:
-    click = ClickContext(correlation_id=new_id(), causation_id=None, client_id=client_id,
-                         deadline_ms=deadline_ms)
+def from_tab(
+    client_id: str | None, type: str = "TodoAdded", deadline_ms: int | None = None
+) -> Envelope:
+    click = ClickContext(
+        correlation_id=new_id(), causation_id=None, client_id=client_id, deadline_ms=deadline_ms
+    )
     return new_envelope(type, {"title": "milk"}, click=click)
 
 
@@ -48,9 +65,16 @@ async def test_confirm_tells_the_tab_in_the_envelope_metadata() -> None:
     sent, tab = Sent(), new_id()
     envelope = from_tab(tab)
     assert await confirm(sent, envelope, data={"id": 1}) == 1
-    assert sent.calls == [{"client_id": tab, "correlation_id": envelope.metadata.correlation_id,
-                           "status": "confirmed", "type": "TodoAdded", "data": {"id": 1},
-                           "error": None}]
+    assert sent.calls == [
+        {
+            "client_id": tab,
+            "correlation_id": envelope.metadata.correlation_id,
+            "status": "confirmed",
+            "type": "TodoAdded",
+            "data": {"id": 1},
+            "error": None,
+        }
+    ]
 
 
 async def test_reject_carries_the_code_and_a_bounded_message() -> None:
@@ -73,7 +97,9 @@ async def test_without_a_tab_nothing_is_sent_and_a_line_is_logged(
     assert sent.calls == []
     assert [r.getMessage() for r in caplog.records] == [
         f"{status} '{envelope.metadata.correlation_id}': no tab to tell (the command carried no "
-        "client token)" for status in ("confirmed", "rejected")]
+        "client token)"
+        for status in ("confirmed", "rejected")
+    ]
 
 
 async def test_a_message_the_consumer_gives_up_on_is_rejected_to_its_tab() -> None:
@@ -83,9 +109,14 @@ async def test_a_message_the_consumer_gives_up_on_is_rejected_to_its_tab() -> No
     async def failing(envelope: Envelope) -> None:
         raise RuntimeError("the read model is gone")
 
-    bus.subscribe(topic, failing, group="projection", max_attempts=2,
-                  backoff=Backoff(initial=0, maximum=0),
-                  on_dead_letter=reject_on_dead_letter(sent))
+    bus.subscribe(
+        topic,
+        failing,
+        group="projection",
+        max_attempts=2,
+        backoff=Backoff(initial=0, maximum=0),
+        on_dead_letter=reject_on_dead_letter(sent),
+    )
     envelope = from_tab(tab)
     async with bus:
         await bus.publish(topic, envelope)
@@ -100,8 +131,7 @@ async def test_a_message_the_consumer_gives_up_on_is_rejected_to_its_tab() -> No
 async def test_a_late_message_is_rejected_as_deadline_exceeded() -> None:
     sent = Sent()
     await reject_on_dead_letter(sent)(from_tab(new_id()), "deadline_exceeded")
-    assert sent.calls[0]["error"] == {"code": "deadline_exceeded",
-                                      "message": "deadline_exceeded"}
+    assert sent.calls[0]["error"] == {"code": "deadline_exceeded", "message": "deadline_exceeded"}
 
 
 async def test_types_limit_the_hook_to_the_envelopes_it_names() -> None:
@@ -119,6 +149,13 @@ async def test_send_outcome_tells_the_tab_a_kept_outcome_and_nothing_for_none() 
     kept = Outcome.rejected("name_taken", "taken", data={"id": 3})
     assert await send_outcome(sent, envelope, kept) == 1
     assert await send_outcome(sent, envelope, None) is None
-    assert sent.calls == [{"client_id": tab, "correlation_id": envelope.metadata.correlation_id,
-                           "status": "rejected", "type": "TodoAdded", "data": {"id": 3},
-                           "error": {"code": "name_taken", "message": "taken"}}]
+    assert sent.calls == [
+        {
+            "client_id": tab,
+            "correlation_id": envelope.metadata.correlation_id,
+            "status": "rejected",
+            "type": "TodoAdded",
+            "data": {"id": 3},
+            "error": {"code": "name_taken", "message": "taken"},
+        }
+    ]

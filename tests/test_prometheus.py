@@ -22,8 +22,9 @@ async def test_a_scrape_shows_the_clicktrace_and_messaging_metrics_with_units() 
         record("published", correlation_id=cid, duration_ms=12.0)
         record("settled", correlation_id=cid, outcome="confirmed", duration_ms=480.0)
         app = Starlette(routes=[metrics_route()])
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as client:
             response = await client.get("/metrics")
     finally:
         metrics.use(None)

@@ -10,8 +10,11 @@ from clicktrace import protocol
 
 TS = Path(__file__).resolve().parents[1] / "js_sdk" / "src" / "protocol.ts"
 # TypeScript name -> Python name where the two differ (the browser speaks of URLs).
-RENAMED = {"SESSION_URL": "SESSION_PATH", "TRACES_URL": "TRACES_PATH",
-           "WEBSOCKET_URL": "WEBSOCKET_PATH"}
+RENAMED = {
+    "SESSION_URL": "SESSION_PATH",
+    "TRACES_URL": "TRACES_PATH",
+    "WEBSOCKET_URL": "WEBSOCKET_PATH",
+}
 
 
 def _ts_constants() -> dict[str, str | int]:
@@ -26,8 +29,16 @@ def test_every_constant_both_sides_name_has_the_same_value() -> None:
     ts = _ts_constants()
     shared = set(ts) & set(protocol.__all__)
     # The headers the browser sends, the routes it calls and the code it acts on, at least.
-    assert {"CORRELATION_HEADER", "CLIENT_HEADER", "TRACEPARENT_HEADER", "SESSION_PATH",
-            "TRACES_PATH", "WEBSOCKET_PATH", "INVALID_CLIENT", "SOCKET_IO_EVENT"} <= shared
+    assert {
+        "CORRELATION_HEADER",
+        "CLIENT_HEADER",
+        "TRACEPARENT_HEADER",
+        "SESSION_PATH",
+        "TRACES_PATH",
+        "WEBSOCKET_PATH",
+        "INVALID_CLIENT",
+        "SOCKET_IO_EVENT",
+    } <= shared
     assert {name: getattr(protocol, name) for name in shared} == {n: ts[n] for n in shared}
 
 

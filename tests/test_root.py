@@ -13,8 +13,9 @@ import clicktrace
 
 def test_importing_the_root_loads_only_the_version_module() -> None:
     code = "import sys, clicktrace; print(sorted(m for m in sys.modules if 'clicktrace' in m))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "['clicktrace', 'clicktrace._version']"
 
 

@@ -48,13 +48,23 @@ def test_without_any_decision_the_ratio_decides_by_trace_id() -> None:
     assert not provider.get_tracer("t").start_span("root").is_recording()
 
 
-@pytest.mark.parametrize(("name", "arg", "ratio"), [
-    (None, None, 1.0), ("always_off", None, 0.0), ("parentbased_always_off", "0.7", 0.0),
-    ("always_on", None, 1.0), ("traceidratio", "0.25", 0.25),
-    ("parentbased_traceidratio", "0.1", 0.1), ("PARENTBASED_TRACEIDRATIO", " 0.5 ", 0.5),
-])
+@pytest.mark.parametrize(
+    ("name", "arg", "ratio"),
+    [
+        (None, None, 1.0),
+        ("always_off", None, 0.0),
+        ("parentbased_always_off", "0.7", 0.0),
+        ("always_on", None, 1.0),
+        ("traceidratio", "0.25", 0.25),
+        ("parentbased_traceidratio", "0.1", 0.1),
+        ("PARENTBASED_TRACEIDRATIO", " 0.5 ", 0.5),
+    ],
+)
 def test_the_standard_environment_variables_set_the_ratio(
-    monkeypatch: pytest.MonkeyPatch, name: str | None, arg: str | None, ratio: float,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str | None,
+    arg: str | None,
+    ratio: float,
 ) -> None:
     for key, value in (("OTEL_TRACES_SAMPLER", name), ("OTEL_TRACES_SAMPLER_ARG", arg)):
         if value is None:
@@ -66,12 +76,21 @@ def test_the_standard_environment_variables_set_the_ratio(
     assert sampler(0.3).ratio == 0.3  # the argument wins
 
 
-@pytest.mark.parametrize(("name", "arg"), [
-    ("jaeger_remote", None), ("traceidratio", "lots"), ("traceidratio", "1.5"),
-    ("traceidratio", "nan"), ("traceidratio", "-0.1"),
-])
+@pytest.mark.parametrize(
+    ("name", "arg"),
+    [
+        ("jaeger_remote", None),
+        ("traceidratio", "lots"),
+        ("traceidratio", "1.5"),
+        ("traceidratio", "nan"),
+        ("traceidratio", "-0.1"),
+    ],
+)
 def test_an_environment_it_cannot_read_samples_everything_and_says_so(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, name: str, arg: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    arg: str | None,
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
     if arg is not None:
@@ -101,6 +120,7 @@ def test_without_the_sdk_the_bus_still_imports_and_the_sampler_names_the_extra()
         "except ImportError as exc:\n"
         "    print(exc)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "opentelemetry-sdk is not installed: pip install 'clicktrace[sdk]'"

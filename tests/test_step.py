@@ -59,7 +59,9 @@ def lines() -> Any:
 
 
 async def test_a_step_is_an_internal_span_with_its_events_entry_and_log_lines(
-    provider: TracerProvider, exporter: InMemorySpanExporter, kept: Kept,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
     lines: list[dict[str, Any]],
 ) -> None:
     cid = new_id()
@@ -68,13 +70,20 @@ async def test_a_step_is_an_internal_span_with_its_events_entry_and_log_lines(
             assert span.is_recording()
     (finished,) = exporter.get_finished_spans()
     assert finished.name == "reserve stock" and finished.kind is SpanKind.INTERNAL
-    assert finished.attributes == {"step.name": "reserve stock", "step.attempt": 1,
-                                   "clicktrace.correlation_id": cid}
+    assert finished.attributes == {
+        "step.name": "reserve stock",
+        "step.attempt": 1,
+        "clicktrace.correlation_id": cid,
+    }
     assert [e.name for e in finished.events] == ["StepStarted", "StepCompleted"]
     assert finished.status.status_code is StatusCode.UNSET
     (entry,) = kept.entries
     assert (entry.stage, entry.detail, entry.outcome, entry.attempt) == (
-        "step", "reserve stock", "ok", 1)
+        "step",
+        "reserve stock",
+        "ok",
+        1,
+    )
     assert entry.duration_ms is not None and entry.duration_ms >= 0
     assert entry.correlation_id == cid
     assert entry.span_id == f"{finished.context.span_id:016x}"  # recorded inside the step
@@ -86,7 +95,9 @@ async def test_a_step_is_an_internal_span_with_its_events_entry_and_log_lines(
 
 
 async def test_a_failing_step_records_the_error_and_lets_it_through(
-    provider: TracerProvider, exporter: InMemorySpanExporter, kept: Kept,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
     lines: list[dict[str, Any]],
 ) -> None:
     with bound(ClickContext(new_id())), pytest.raises(LookupError, match="no stock"):
@@ -103,7 +114,9 @@ async def test_a_failing_step_records_the_error_and_lets_it_through(
 
 
 async def test_a_compensation_is_its_own_span_with_a_compensating_event(
-    provider: TracerProvider, exporter: InMemorySpanExporter, kept: Kept,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
 ) -> None:
     @step("release stock", compensates="reserve stock", tracer_provider=provider)
     async def release(n: int) -> int:
@@ -126,7 +139,8 @@ async def test_a_compensation_is_its_own_span_with_a_compensating_event(
 
 
 def test_the_decorator_serves_plain_functions_and_nests_under_the_current_step(
-    provider: TracerProvider, exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
     @step("price", tracer_provider=provider)
     def price(x: int) -> int:
@@ -140,7 +154,8 @@ def test_the_decorator_serves_plain_functions_and_nests_under_the_current_step(
 
 
 def test_the_attempt_defaults_to_the_delivery_being_handled(
-    provider: TracerProvider, exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
     cid = new_id()
     observe(Entry(correlation_id=cid, stage="delivered", at=0.0, attempt=4))
@@ -161,8 +176,10 @@ def test_a_structlog_logger_gets_the_fields_for_its_own_processor() -> None:
         raise structlog.DropEvent
 
     log = structlog.wrap_logger(
-        structlog.PrintLogger(), processors=[add_clicktrace, keep],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+        structlog.PrintLogger(),
+        processors=[add_clicktrace, keep],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
     cid = new_id()
     with bound(ClickContext(cid)), step("notify", logger=log):
         pass

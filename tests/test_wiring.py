@@ -54,8 +54,16 @@ class RecordingBus(MemoryBus):
 @asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[str]:
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
-                                           log_level="warning", ws="websockets-sansio"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            ws="websockets-sansio",
+        )
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():
@@ -92,8 +100,9 @@ Make = Callable[..., Starlette]
 APPS = pytest.mark.parametrize("make", [starlette_app, fastapi_app], ids=["starlette", "fastapi"])
 
 
-def wired(make: Make, events: list[str] | None = None, lifespan: Any = None,
-          **options: Any) -> tuple[ASGIApp, Notifier, MemoryBus]:
+def wired(
+    make: Make, events: list[str] | None = None, lifespan: Any = None, **options: Any
+) -> tuple[ASGIApp, Notifier, MemoryBus]:
     bus = RecordingBus(events if events is not None else [])
     notifier = Notifier(TokenSigner(SECRET), "websocket")
 
@@ -112,8 +121,9 @@ async def test_a_command_is_confirmed_to_the_tab_that_sent_it(make: Make) -> Non
         session = (await http.post("/clicktrace/session")).json()
         async with connect(url.replace("http", "ws") + "/clicktrace/ws") as ws:
             await ws.send(json.dumps({"token": session["token"], "last_seq": 0}))
-            reply = await http.post("/todos", json={"title": "milk"},
-                                    headers={"x-clicktrace-client": session["token"]})
+            reply = await http.post(
+                "/todos", json={"title": "milk"}, headers={"x-clicktrace-client": session["token"]}
+            )
             frame = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
     assert reply.status_code == 202
     assert frame["status"] == "confirmed"
@@ -175,11 +185,14 @@ async def test_a_catch_all_mount_does_not_shadow_the_clicktrace_routes() -> None
     async def anything(request: Request) -> Response:
         return PlainTextResponse("the web app")
 
-    app = Starlette(routes=[Mount("/", routes=[Route("/{path:path}", anything,
-                                                     methods=["GET", "POST"])])])
+    app = Starlette(
+        routes=[Mount("/", routes=[Route("/{path:path}", anything, methods=["GET", "POST"])])]
+    )
     notifier = Notifier(TokenSigner(SECRET), "websocket")
-    async with served(clicktrace.install(app, notifier=notifier)) as url, \
-            httpx.AsyncClient(base_url=url) as http:
+    async with (
+        served(clicktrace.install(app, notifier=notifier)) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
         session = await http.post("/clicktrace/session")
         page = await http.get("/todos")
     assert "token" in session.json()

@@ -40,14 +40,25 @@ def main(argv: list[str]) -> None:
             asyncio.run(run_projection(settings, provider))
         else:
             app = create_app(settings, tracer_provider=provider, embedded=role == "all")
-            log.info("clicktrace demo %s on http://%s:%d (bus %s)", settings.process,
-                     settings.host, settings.port, settings.bus_url.split("@")[-1])
+            log.info(
+                "clicktrace demo %s on http://%s:%d (bus %s)",
+                settings.process,
+                settings.host,
+                settings.port,
+                settings.bus_url.split("@")[-1],
+            )
             # Clients send only small hello frames; refuse anything bigger at the protocol
             # level. Socket.IO long polls would each hold a graceful shutdown until their
             # next ping (25 s): after 5 s uvicorn cancels them, so SIGTERM always stops.
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
-                        ws_max_size=16 * 1024, timeout_graceful_shutdown=5,
-                        log_config=None)  # uvicorn logs as JSON too
+            uvicorn.run(
+                app,
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                ws_max_size=16 * 1024,
+                timeout_graceful_shutdown=5,
+                log_config=None,
+            )  # uvicorn logs as JSON too
     finally:
         provider.shutdown()
         meters.shutdown()

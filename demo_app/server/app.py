@@ -42,8 +42,7 @@ def _web(settings: Settings) -> BaseRoute:
 
 def _config(settings: Settings) -> Route:
     """What the page needs to know about this deployment."""
-    body = {"process": settings.process, "faults": settings.faults,
-            "trace_url": settings.trace_url}
+    body = {"process": settings.process, "faults": settings.faults, "trace_url": settings.trace_url}
 
     async def config(request: Request) -> Response:
         return JSONResponse(body)
@@ -52,7 +51,10 @@ def _config(settings: Settings) -> Route:
 
 
 def create_app(
-    settings: Settings, tracer_provider: TracerProvider | None = None, *, bus: Bus | None = None,
+    settings: Settings,
+    tracer_provider: TracerProvider | None = None,
+    *,
+    bus: Bus | None = None,
     embedded: bool = True,
 ) -> ASGIApp:
     """The demo node as one ASGI app; ``embedded`` runs the relay and projection inside it,
@@ -60,13 +62,17 @@ def create_app(
     store = make_store(settings)
     faults = make_faults(settings)
     signer = TokenSigner(secret=settings.secret)
-    notifier = Notifier(signer, transport=settings.transport, tracer_provider=tracer_provider,
-                        redis_url=settings.redis_url, channel=settings.channel)
+    notifier = Notifier(
+        signer,
+        transport=settings.transport,
+        tracer_provider=tracer_provider,
+        redis_url=settings.redis_url,
+        channel=settings.channel,
+    )
     relay: OutboxRelay | None = None
     if embedded:
         bus = bus or make_bus(settings, faults, tracer_provider)
-        relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
-                            poll_interval=0.5)
+        relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus, poll_interval=0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
     journal = make_journal(settings)
 
@@ -82,8 +88,12 @@ def create_app(
 
     app = Starlette(
         routes=[
-            *commands.routes(store, relay.wake if relay else _polled, settings.topic,
-                             faults if settings.faults else None),
+            *commands.routes(
+                store,
+                relay.wake if relay else _polled,
+                settings.topic,
+                faults if settings.faults else None,
+            ),
             _config(settings),
             metrics_route(),  # Prometheus scrape of the SDK's metrics (docs/observe.md)
             _web(settings),
@@ -92,12 +102,17 @@ def create_app(
     )
     # Middleware, session + socket + browser-span routes, error shapes, bus/relay lifespan;
     # the journal (the waterfall reads where a click went) and /clicktrace/health.
-    return clicktrace.install(app, notifier=notifier, bus=bus if embedded else None, relay=relay,
-                              tracer_provider=tracer_provider,
-                              excluded_paths=settings.excluded_paths, journal=journal,
-                              # distributed: the relay is another process; its lag still shows
-                              checks=[] if relay else [outbox_check(store.outbox,
-                                                                    store.connect_relay)])
+    return clicktrace.install(
+        app,
+        notifier=notifier,
+        bus=bus if embedded else None,
+        relay=relay,
+        tracer_provider=tracer_provider,
+        excluded_paths=settings.excluded_paths,
+        journal=journal,
+        # distributed: the relay is another process; its lag still shows
+        checks=[] if relay else [outbox_check(store.outbox, store.connect_relay)],
+    )
 
 
 def _polled() -> None:

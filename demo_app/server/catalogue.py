@@ -9,8 +9,12 @@ RENAMED = "ProductRenamed"
 CREATED = "ProductCreated"
 
 CATALOGUE = [
-    ("Espresso cup", 9.5), ("French press", 34.0), ("Pour-over kettle", 58.0),
-    ("Burr grinder", 129.0), ("Milk jug", 14.0), ("Tamper", 22.5),
+    ("Espresso cup", 9.5),
+    ("French press", 34.0),
+    ("Pour-over kettle", 58.0),
+    ("Burr grinder", 129.0),
+    ("Milk jug", 14.0),
+    ("Tamper", 22.5),
 ]
 
 

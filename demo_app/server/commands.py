@@ -47,8 +47,12 @@ def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | No
     if click is None or click.deadline_ms is not None or not isinstance(metadata, dict):
         return click
     deadline = extract(metadata, keys=METADATA_KEYS).deadline_ms
-    return click if deadline is None else click_context.ClickContext(
-        click.correlation_id, click.causation_id, click.client_id, deadline
+    return (
+        click
+        if deadline is None
+        else click_context.ClickContext(
+            click.correlation_id, click.causation_id, click.client_id, deadline
+        )
     )
 
 
@@ -86,7 +90,8 @@ def routes(
             # A retry (same client and correlation id) gets the first answer, never a second
             # event: the claim commits with the event.
             response = await store.accept_rename(
-                request, product_id, envelope, topic, answer, outbox=not no_outbox)
+                request, product_id, envelope, topic, answer, outbox=not no_outbox
+            )
         except sqlite3.OperationalError as exc:
             if not _locked(exc):
                 raise
@@ -97,8 +102,11 @@ def routes(
             record("stored", detail="event only: to be published without the outbox")
             log.error("the publishing process died before it sent %s", envelope.metadata.message_id)
         else:
-            log.info("accepted: rename product %d, event %s in the outbox", product_id,
-                     envelope.metadata.message_id)
+            log.info(
+                "accepted: rename product %d, event %s in the outbox",
+                product_id,
+                envelope.metadata.message_id,
+            )
             wake_relay()
         return response
 
@@ -119,5 +127,3 @@ def routes(
         Route("/api/products/{id}/rename", rename, methods=["POST"]),
         Route("/api/faults", fault_panel, methods=["GET", "POST"]),
     ]
-
-

@@ -103,16 +103,24 @@ class SqliteStore:
         return None
 
     async def products(self) -> list[dict[str, Any]]:
-        async with self.connect() as conn, conn.execute(
-            "SELECT * FROM products ORDER BY id"
-        ) as cur:
+        async with (
+            self.connect() as conn,
+            conn.execute("SELECT * FROM products ORDER BY id") as cur,
+        ):
             return [_row(r) for r in await cur.fetchall()]
 
     async def accept_rename(
-        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
-        answer: Callable[[bool], Response], *, outbox: bool = True,
+        self,
+        request: HTTPConnection,
+        product_id: int,
+        envelope: Envelope,
+        topic: str,
+        answer: Callable[[bool], Response],
+        *,
+        outbox: bool = True,
     ) -> Response:
         async with self.transaction() as conn:
+
             async def apply() -> Response:
                 if await _product(conn, product_id) is None:
                     return answer(False)
@@ -145,7 +153,8 @@ async def _rename(conn: aiosqlite.Connection, product_id: int, name: str) -> Out
         if await cur.fetchone():
             return Outcome("rejected", current, taken(name))
     await conn.execute(
-        "UPDATE products SET name = ?, version = version + 1 WHERE id = ?", (name, product_id),
+        "UPDATE products SET name = ?, version = version + 1 WHERE id = ?",
+        (name, product_id),
     )
     return Outcome.confirmed(await _product(conn, product_id))
 

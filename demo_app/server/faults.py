@@ -38,8 +38,10 @@ def parse(body: Any) -> dict[str, int]:
 
 
 def shown(state: dict[str, int]) -> dict[str, Any]:
-    return {"fail_next": state.get("fail_next", 0),
-            **{flag: bool(state.get(flag, 0)) for flag in FLAGS}}
+    return {
+        "fail_next": state.get("fail_next", 0),
+        **{flag: bool(state.get(flag, 0)) for flag in FLAGS},
+    }
 
 
 class Faults:

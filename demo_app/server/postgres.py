@@ -61,7 +61,8 @@ class PostgresStore:
         finally:
             await conn.close()
         self._pool = await asyncpg.create_pool(
-            self._dsn, min_size=1, max_size=5, server_settings=self._settings())
+            self._dsn, min_size=1, max_size=5, server_settings=self._settings()
+        )
 
     async def _seed(self, conn: Any) -> None:
         for product_id, (name, price) in enumerate(CATALOGUE, start=1):
@@ -69,7 +70,10 @@ class PostgresStore:
             await _append(conn, stream_of(product_id), new_envelope(CREATED, payload))
             await conn.execute(
                 "INSERT INTO products (id, name, price, version) VALUES ($1, $2, $3, 1)",
-                product_id, name, price)
+                product_id,
+                name,
+                price,
+            )
 
     async def aclose(self) -> None:
         if self._pool is not None:
@@ -80,14 +84,19 @@ class PostgresStore:
         return [dict(r) for r in rows]
 
     async def accept_rename(
-        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
-        answer: Callable[[bool], Response], *, outbox: bool = True,
+        self,
+        request: HTTPConnection,
+        product_id: int,
+        envelope: Envelope,
+        topic: str,
+        answer: Callable[[bool], Response],
+        *,
+        outbox: bool = True,
     ) -> Response:
         async with self._pool.acquire() as conn, conn.transaction():
+
             async def apply() -> Response:
-                if await conn.fetchval(
-                    "SELECT 1 FROM products WHERE id = $1", product_id
-                ) is None:
+                if await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id) is None:
                     return answer(False)
                 await _append(conn, stream_of(product_id), envelope)
                 if outbox:  # same transaction as the event: committed together, or not at all
@@ -113,27 +122,33 @@ class PostgresStore:
 
 async def _append(conn: Any, stream: str, envelope: Envelope) -> None:
     version = await conn.fetchval(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = $1", stream)
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM events WHERE stream = $1", stream
+    )
     await conn.execute(
         "INSERT INTO events (stream, version, type, message_id, envelope) "
         "VALUES ($1, $2, $3, $4, $5)",
-        stream, version, envelope.metadata.type, envelope.metadata.message_id, encode(envelope))
+        stream,
+        version,
+        envelope.metadata.type,
+        envelope.metadata.message_id,
+        encode(envelope),
+    )
 
 
 async def _rename(conn: Any, product_id: int, name: str) -> Outcome:
     current = await _product(conn, product_id)
     if current is None:
         return Outcome.rejected(NOT_FOUND["code"], NOT_FOUND["message"])
-    if await conn.fetchval(
-        "SELECT 1 FROM products WHERE name = $1 AND id != $2", name, product_id
-    ):
+    if await conn.fetchval("SELECT 1 FROM products WHERE name = $1 AND id != $2", name, product_id):
         return Outcome("rejected", current, taken(name))
     await conn.execute(
-        "UPDATE products SET name = $1, version = version + 1 WHERE id = $2", name, product_id)
+        "UPDATE products SET name = $1, version = version + 1 WHERE id = $2", name, product_id
+    )
     return Outcome.confirmed(await _product(conn, product_id))
 
 
 async def _product(conn: Any, product_id: int) -> dict[str, Any] | None:
     row = await conn.fetchrow(
-        "SELECT id, name, price, version FROM products WHERE id = $1", product_id)
+        "SELECT id, name, price, version FROM products WHERE id = $1", product_id
+    )
     return dict(row) if row else None

@@ -34,7 +34,10 @@ class InjectedFailure(RuntimeError):
 
 class Projection:
     def __init__(
-        self, store: Store, notify: Notify, faults: Faults,
+        self,
+        store: Store,
+        notify: Notify,
+        faults: Faults,
         tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._store = store
@@ -75,7 +78,9 @@ class Projection:
         meta, payload = envelope.metadata, envelope.payload
         deadline = meta.deadline
         if deadline is not None and time.time() * 1000 > deadline:
-            return Outcome.rejected("deadline_exceeded",
-                                    "The projection got to it after its deadline.")
+            return Outcome.rejected(
+                "deadline_exceeded", "The projection got to it after its deadline."
+            )
         return await self._store.apply_rename(
-            CONSUMER, meta.message_id, int(payload["id"]), str(payload["name"]))
+            CONSUMER, meta.message_id, int(payload["id"]), str(payload["name"])
+        )

@@ -11,8 +11,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # Requests that open no trace: the built page and its assets, the browser's span exports, the
 # health probe and the waterfall's journal polling (OpenTelemetry-style regular expressions).
 EXCLUDED_PATHS = (
-    r"^/$", r"^/(assets/|favicon|index\.html)", r"^/clicktrace/v1/traces",
-    r"^/clicktrace/health", r"^/clicktrace/journal/", r"^/api/(faults|config)$", r"^/metrics$",
+    r"^/$",
+    r"^/(assets/|favicon|index\.html)",
+    r"^/clicktrace/v1/traces",
+    r"^/clicktrace/health",
+    r"^/clicktrace/journal/",
+    r"^/api/(faults|config)$",
+    r"^/metrics$",
 )
 
 
@@ -62,7 +67,8 @@ class Settings:
         transport = env.get("CLICKTRACE_TRANSPORT", default.transport)
         if transport not in ("socketio", "websocket"):
             raise ValueError(
-                f"CLICKTRACE_TRANSPORT must be socketio or websocket, not {transport!r}")
+                f"CLICKTRACE_TRANSPORT must be socketio or websocket, not {transport!r}"
+            )
         return cls(
             host=env.get("HOST", default.host),
             port=int(env.get("PORT", str(default.port))),
@@ -73,7 +79,9 @@ class Settings:
             secret=secret.encode() if secret else None,
             excluded_paths=tuple(
                 p.strip() for p in env["CLICKTRACE_EXCLUDED_PATHS"].split(",") if p.strip()
-            ) if "CLICKTRACE_EXCLUDED_PATHS" in env else default.excluded_paths,
+            )
+            if "CLICKTRACE_EXCLUDED_PATHS" in env
+            else default.excluded_paths,
             database_url=env.get("CLICKTRACE_DATABASE_URL") or None,
             pg_schema=env.get("CLICKTRACE_PG_SCHEMA", default.pg_schema),
             redis_url=env.get("CLICKTRACE_REDIS_URL") or None,

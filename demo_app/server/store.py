@@ -31,8 +31,14 @@ class Store(Protocol):
     async def products(self) -> list[dict[str, Any]]: ...
 
     async def accept_rename(
-        self, request: HTTPConnection, product_id: int, envelope: Envelope, topic: str,
-        answer: Callable[[bool], Response], *, outbox: bool = True,
+        self,
+        request: HTTPConnection,
+        product_id: int,
+        envelope: Envelope,
+        topic: str,
+        answer: Callable[[bool], Response],
+        *,
+        outbox: bool = True,
     ) -> Response:
         """Append the event (and, unless ``outbox`` is False, its outbox row) in one
         transaction, once per retried command (``clicktrace.commands.once``, its claim in

@@ -21,8 +21,9 @@ from clicktrace.prometheus import prometheus_reader
 
 
 def setup_tracing(service_name: str = "clicktrace-demo") -> TracerProvider:
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}),
-                              sampler=sampling.sampler())
+    provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: service_name}), sampler=sampling.sampler()
+    )
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
     ):
@@ -35,7 +36,8 @@ def setup_tracing(service_name: str = "clicktrace-demo") -> TracerProvider:
 
 def setup_metrics(service_name: str = "clicktrace-demo") -> MeterProvider:
     """The SDK's metrics (clicktrace.metrics) in a provider that ``/metrics`` serves."""
-    provider = MeterProvider(metric_readers=[prometheus_reader()],
-                             resource=Resource.create({SERVICE_NAME: service_name}))
+    provider = MeterProvider(
+        metric_readers=[prometheus_reader()], resource=Resource.create({SERVICE_NAME: service_name})
+    )
     metrics.set_meter_provider(provider)
     return provider

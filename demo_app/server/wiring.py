@@ -52,16 +52,25 @@ def make_bus(settings: Settings, faults: Faults, tracer_provider: TracerProvider
 
 
 def subscribe_projection(
-    bus: Bus, settings: Settings, store: Store, notify: Notify, faults: Faults,
+    bus: Bus,
+    settings: Settings,
+    store: Store,
+    notify: Notify,
+    faults: Faults,
     tracer_provider: TracerProvider | None,
 ) -> None:
     projection = Projection(store, notify, faults, tracer_provider)
 
     # A message the projection gave up on (or that came after its deadline) is rejected to
     # its tab, which must not wait in vain.
-    bus.subscribe(settings.topic, projection.handle, group=CONSUMER,
-                  on_dead_letter=reject_on_dead_letter(notify, types=[RENAMED]),
-                  max_attempts=MAX_ATTEMPTS, backoff=BACKOFF)
+    bus.subscribe(
+        settings.topic,
+        projection.handle,
+        group=CONSUMER,
+        on_dead_letter=reject_on_dead_letter(notify, types=[RENAMED]),
+        max_attempts=MAX_ATTEMPTS,
+        backoff=BACKOFF,
+    )
 
 
 class _Process(logging.Filter):

@@ -34,8 +34,9 @@ async def _until_stopped() -> None:
 async def run_relay(settings: Settings, tracer_provider: TracerProvider) -> None:
     store, faults = make_store(settings), make_faults(settings)
     bus = make_bus(settings, faults, tracer_provider)
-    relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus,
-                        poll_interval=RELAY_POLL_SECONDS)
+    relay = OutboxRelay(
+        store.outbox, connect=store.connect_relay, bus=bus, poll_interval=RELAY_POLL_SECONDS
+    )
     journal = make_journal(settings)
     use_journal(journal)
     await store.start()
@@ -58,8 +59,12 @@ async def run_projection(settings: Settings, tracer_provider: TracerProvider) ->
         raise ValueError("the projection worker needs CLICKTRACE_REDIS_URL to reach the tabs")
     store, faults = make_store(settings), make_faults(settings)
     bus = make_bus(settings, faults, tracer_provider)
-    emitter = RedisEmitter(settings.redis_url, settings.transport, channel=settings.channel,
-                           tracer_provider=tracer_provider)
+    emitter = RedisEmitter(
+        settings.redis_url,
+        settings.transport,
+        channel=settings.channel,
+        tracer_provider=tracer_provider,
+    )
     subscribe_projection(bus, settings, store, emitter.notify, faults, tracer_provider)
     journal = make_journal(settings)
     use_journal(journal)

@@ -53,15 +53,20 @@ async def add_todo(todo: NewTodo, request: Request) -> Response:
 async def project(envelope: Envelope) -> None:
     todo = envelope.payload
     if any(t["title"] == todo["title"] for t in todos.values()):
-        await clicktrace.reject(notifier.notify, envelope, "duplicate",
-                                f"{todo['title']!r} is already on the list")
+        await clicktrace.reject(
+            notifier.notify, envelope, "duplicate", f"{todo['title']!r} is already on the list"
+        )
         return
     todos[todo["id"]] = todo
     await clicktrace.confirm(notifier.notify, envelope, data=todo)
 
 
-bus.subscribe("todos", project, group="projection",
-              on_dead_letter=clicktrace.reject_on_dead_letter(notifier.notify))
+bus.subscribe(
+    "todos",
+    project,
+    group="projection",
+    on_dead_letter=clicktrace.reject_on_dead_letter(notifier.notify),
+)
 
 web = Path(os.environ.get("TODO_WEB_DIST", Path(__file__).parent / "web" / "dist"))
 if web.is_dir():

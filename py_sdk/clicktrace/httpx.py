@@ -27,9 +27,7 @@ from clicktrace.spans import get_tracer
 try:
     import httpx
 except ImportError as exc:  # httpx is optional: clicktrace[httpx]
-    raise ImportError(
-        "clicktrace.httpx needs httpx: pip install 'clicktrace[httpx]'"
-    ) from exc
+    raise ImportError("clicktrace.httpx needs httpx: pip install 'clicktrace[httpx]'") from exc
 
 __all__ = ["ClicktraceSyncTransport", "ClicktraceTransport", "HostPolicy"]
 

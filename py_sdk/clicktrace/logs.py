@@ -39,7 +39,10 @@ MAX_EXTRA_FIELDS = 32
 _CUT = "…"
 # Every attribute a bare LogRecord has: anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
-    "message", "asctime", *FIELDS}
+    "message",
+    "asctime",
+    *FIELDS,
+}
 
 
 def current_fields() -> dict[str, str | None]:

@@ -24,36 +24,76 @@ __all__ = ["INSTRUMENTS", "current_delivery", "observe", "use"]
 
 # The HTTP semantic conventions' advice for second-valued histograms, stretched at the top
 # because a click may wait for a queue that lags: 30 s and 60 s buckets.
-_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-            30.0, 60.0)
+_SECONDS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    30.0,
+    60.0,
+)
 _ATTEMPTS = (1, 2, 3, 4, 5, 7, 10, 15, 20)
 _MAX_STEP_NAMES = 256  # distinct step names kept as attributes; others are "_OTHER"
 
 # name: (kind, unit, description); the documented list (docs/observe.md, "Metrics").
 INSTRUMENTS: dict[str, tuple[str, str, str]] = {
     "clicktrace.commands": (
-        "counter", "{command}", "Commands answered by the edge (outcome accepted / refused)"),
+        "counter",
+        "{command}",
+        "Commands answered by the edge (outcome accepted / refused)",
+    ),
     "clicktrace.clicks.settled": (
-        "counter", "{click}", "Clicks settled in the browser (confirmed / rejected / timed_out)"),
+        "counter",
+        "{click}",
+        "Clicks settled in the browser (confirmed / rejected / timed_out)",
+    ),
     "messaging.client.sent.messages": ("counter", "{message}", "Messages published"),
     "messaging.client.consumed.messages": (
-        "counter", "{message}", "Messages delivered to a handler (every attempt)"),
+        "counter",
+        "{message}",
+        "Messages delivered to a handler (every attempt)",
+    ),
     "clicktrace.messages.retried": ("counter", "{message}", "Handler failures to be retried"),
     "clicktrace.messages.dead_lettered": ("counter", "{message}", "Messages given up on"),
     "clicktrace.notifications.sent": ("counter", "{notification}", "Outcomes sent to a tab"),
     "clicktrace.notifications.replayed": (
-        "counter", "{notification}", "Notifications replayed to a resuming socket"),
+        "counter",
+        "{notification}",
+        "Notifications replayed to a resuming socket",
+    ),
     "clicktrace.click.duration": ("histogram", "s", "Click to settled, in the browser"),
     "clicktrace.accept_to_publish.duration": (
-        "histogram", "s", "Command accepted (envelope created) to published on the bus"),
+        "histogram",
+        "s",
+        "Command accepted (envelope created) to published on the bus",
+    ),
     "clicktrace.publish_to_consume.duration": (
-        "histogram", "s", "Published to delivered to a handler"),
+        "histogram",
+        "s",
+        "Published to delivered to a handler",
+    ),
     "clicktrace.consume_to_notify.duration": (
-        "histogram", "s", "Delivered to a handler to the outcome sent to the tab"),
+        "histogram",
+        "s",
+        "Delivered to a handler to the outcome sent to the tab",
+    ),
     "messaging.process.duration": ("histogram", "s", "Handler run time per attempt"),
     "clicktrace.step.duration": ("histogram", "s", "step() run time"),
     "clicktrace.attempts": (
-        "histogram", "{attempt}", "Attempts a message took to be acked or dead-lettered"),
+        "histogram",
+        "{attempt}",
+        "Attempts a message took to be acked or dead-lettered",
+    ),
 }
 
 _OUTCOME = "clicktrace.outcome"
@@ -81,8 +121,7 @@ class _Tally:
         self.counts = [0] * len(attributes)
 
     def __call__(self, options: CallbackOptions) -> list[Observation]:
-        return [Observation(n, a) for n, a in zip(self.counts, self.attributes, strict=True)
-                if n]
+        return [Observation(n, a) for n, a in zip(self.counts, self.attributes, strict=True) if n]
 
 
 def _outcomes(*values: str) -> tuple[dict[str | None, int], tuple[dict[str, str], ...]]:
@@ -105,7 +144,8 @@ def _build(meter: Meter) -> dict[str, _Handle]:
         if kind == "histogram":
             bounds = _ATTEMPTS if unit == "{attempt}" else _SECONDS
             histograms[name] = meter.create_histogram(
-                name, unit, description, explicit_bucket_boundaries_advisory=bounds)
+                name, unit, description, explicit_bucket_boundaries_advisory=bounds
+            )
 
     none: dict[str, str] = {}
     commands = tally("clicktrace.commands", {_OUTCOME: "accepted"}, {_OUTCOME: "refused"})
@@ -204,10 +244,17 @@ def _build(meter: Meter) -> dict[str, _Handle]:
         step_time(max(entry.duration_ms, 0.0) / 1000.0, attributes)
 
     return {
-        "accepted": on_accepted, "refused": on_refused, "settled": on_settled,
-        "published": on_published, "delivered": on_delivered, "acked": on_acked,
-        "retried": on_retried, "dead_lettered": on_dead_lettered, "notified": on_notified,
-        "replayed": on_replayed, "step": on_step,
+        "accepted": on_accepted,
+        "refused": on_refused,
+        "settled": on_settled,
+        "published": on_published,
+        "delivered": on_delivered,
+        "acked": on_acked,
+        "retried": on_retried,
+        "dead_lettered": on_dead_lettered,
+        "notified": on_notified,
+        "replayed": on_replayed,
+        "step": on_step,
     }
 
 

@@ -33,22 +33,38 @@ from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
 from clicktrace.notify.producer import Notify
 
-__all__ = ["MAX_MESSAGE_LENGTH", "Outcome", "confirm", "reject", "reject_on_dead_letter",
-           "send_outcome"]
+__all__ = [
+    "MAX_MESSAGE_LENGTH",
+    "Outcome",
+    "confirm",
+    "reject",
+    "reject_on_dead_letter",
+    "send_outcome",
+]
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
 _log = logging.getLogger("clicktrace.projection")
 
 
-async def _tell(notify: Notify, envelope: Envelope, status: str, data: Any,
-                error: dict[str, str] | None) -> int | None:
+async def _tell(
+    notify: Notify, envelope: Envelope, status: str, data: Any, error: dict[str, str] | None
+) -> int | None:
     meta = envelope.metadata
     if meta.client_id is None:
-        _log.info("%s %s: no tab to tell (the command carried no client token)",
-                  status, escape_for_log(meta.correlation_id))
+        _log.info(
+            "%s %s: no tab to tell (the command carried no client token)",
+            status,
+            escape_for_log(meta.correlation_id),
+        )
         return None
-    return await notify(meta.client_id, correlation_id=meta.correlation_id, status=status,
-                        type=meta.type, data=data, error=error)
+    return await notify(
+        meta.client_id,
+        correlation_id=meta.correlation_id,
+        status=status,
+        type=meta.type,
+        data=data,
+        error=error,
+    )
 
 
 async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> int | None:
@@ -57,15 +73,15 @@ async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> in
     return await send_outcome(notify, envelope, Outcome.confirmed(data))
 
 
-async def reject(notify: Notify, envelope: Envelope, code: str, message: str, *,
-                 data: Any = None) -> int | None:
+async def reject(
+    notify: Notify, envelope: Envelope, code: str, message: str, *, data: Any = None
+) -> int | None:
     """Tell the envelope's tab its command was refused (``code`` is snake_case, ``message``
     for humans); the tab rolls its optimistic update back."""
     return await send_outcome(notify, envelope, Outcome.rejected(code, message, data))
 
 
-async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None
-                       ) -> int | None:
+async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None) -> int | None:
     """Tell the envelope's tab ``outcome`` (``Outcome.confirmed(data)``,
     ``Outcome.rejected(code, message)``, or one kept with the idempotency claim); ``None``
     (a claim kept without an outcome) sends nothing. The seq, or ``None``."""
@@ -74,8 +90,7 @@ async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | No
     return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error)
 
 
-def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None
-                          ) -> DeadLetterHook:
+def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None) -> DeadLetterHook:
     """A bus ``on_dead_letter`` hook: a message the consumer gave up on (or that came after
     its deadline) is rejected to its tab, so the tab does not wait in vain. ``types`` limits
     it to those envelope types. The code is ``deadline_exceeded`` or ``processing_failed``."""

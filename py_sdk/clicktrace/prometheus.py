@@ -37,7 +37,8 @@ def metrics_route(path: str = "/metrics") -> Route:
     client = require("prometheus_client", _EXTRA[0], package=_EXTRA[1])
 
     async def scrape(request: Request) -> Response:
-        return Response(client.generate_latest(client.REGISTRY),
-                        media_type=client.CONTENT_TYPE_LATEST)
+        return Response(
+            client.generate_latest(client.REGISTRY), media_type=client.CONTENT_TYPE_LATEST
+        )
 
     return Route(path, scrape, methods=["GET"], name="clicktrace_metrics")

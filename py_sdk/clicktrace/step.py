@@ -42,8 +42,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def step(
-    name: str, *, compensates: str | None = None, attempt: int | None = None,
-    tracer_provider: TracerProvider | None = None, logger: Any = None,
+    name: str,
+    *,
+    compensates: str | None = None,
+    attempt: int | None = None,
+    tracer_provider: TracerProvider | None = None,
+    logger: Any = None,
 ) -> Step:
     """A step of the current handler: ``async with``, ``with``, or a decorator.
 
@@ -61,12 +65,24 @@ def step(
 class Step:
     """One use of a step (the decorator makes one per call)."""
 
-    __slots__ = ("_attempt", "_began", "_compensates", "_logger", "_name", "_provider",
-                 "_span", "_token")
+    __slots__ = (
+        "_attempt",
+        "_began",
+        "_compensates",
+        "_logger",
+        "_name",
+        "_provider",
+        "_span",
+        "_token",
+    )
 
     def __init__(
-        self, name: str, compensates: str | None, attempt: int | None,
-        tracer_provider: TracerProvider | None, logger: Any,
+        self,
+        name: str,
+        compensates: str | None,
+        attempt: int | None,
+        tracer_provider: TracerProvider | None,
+        logger: Any,
     ) -> None:
         self._name, self._compensates, self._attempt = name, compensates, attempt
         self._provider, self._logger = tracer_provider, logger
@@ -83,8 +99,11 @@ class Step:
         attempt = self._attempt
         if attempt is None:
             delivery = current_delivery()
-            same = delivery is not None and click is not None and (
-                delivery.correlation_id == click.correlation_id)
+            same = (
+                delivery is not None
+                and click is not None
+                and (delivery.correlation_id == click.correlation_id)
+            )
             attempt = (delivery.attempt if same and delivery else None) or 1
         self._attempt = attempt
         attributes: dict[str, str | int] = {"step.name": self._name, "step.attempt": attempt}
@@ -93,8 +112,9 @@ class Step:
         if self._compensates is not None:
             attributes["step.compensates"] = self._compensates
         tracer = trace.get_tracer("clicktrace.step", __version__, tracer_provider=self._provider)
-        span = self._span = tracer.start_span(self._name, kind=SpanKind.INTERNAL,
-                                              attributes=attributes)
+        span = self._span = tracer.start_span(
+            self._name, kind=SpanKind.INTERNAL, attributes=attributes
+        )
         self._token = otel_context.attach(trace.set_span_in_context(span))
         if self._compensates is not None:
             span.add_event("Compensating", {"step.compensates": self._compensates})
@@ -106,7 +126,9 @@ class Step:
         return span
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         span, token = self._span, self._token
@@ -126,10 +148,20 @@ class Step:
                 span.set_attribute("error.type", error_type)
                 span.set_status(Status(StatusCode.ERROR, error_type))
                 outcome = "compensation_failed" if compensation else "error"
-                self._log(logging.WARNING, "failed", duration_ms=round(duration_ms, 3),
-                          error_type=error_type, error_message=message)
-            record("step", outcome=outcome, detail=self._name, attempt=self._attempt,
-                   duration_ms=duration_ms)
+                self._log(
+                    logging.WARNING,
+                    "failed",
+                    duration_ms=round(duration_ms, 3),
+                    error_type=error_type,
+                    error_message=message,
+                )
+            record(
+                "step",
+                outcome=outcome,
+                detail=self._name,
+                attempt=self._attempt,
+                duration_ms=duration_ms,
+            )
         finally:
             otel_context.detach(cast(Any, token))
             span.end()
@@ -139,7 +171,9 @@ class Step:
         return self.__enter__()
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
@@ -149,6 +183,7 @@ class Step:
     def __call__(self, fn: F) -> F:
         config = (self._name, self._compensates, self._attempt, self._provider, self._logger)
         if inspect.iscoroutinefunction(fn):
+
             @functools.wraps(fn)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
                 with Step(*config):
@@ -166,8 +201,12 @@ class Step:
     # -- the log line ------------------------------------------------------------------------
 
     def _log(self, level: int, transition: str, **fields: Any) -> None:
-        fields = {"step_name": self._name, "step_attempt": self._attempt,
-                  "step_transition": transition, **fields}
+        fields = {
+            "step_name": self._name,
+            "step_attempt": self._attempt,
+            "step_transition": transition,
+            **fields,
+        }
         logger = self._logger if self._logger is not None else _LOG
         if isinstance(logger, logging.Logger | logging.LoggerAdapter):
             if logger.isEnabledFor(level):

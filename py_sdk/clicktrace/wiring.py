@@ -96,22 +96,33 @@ def install(
     app.router.routes[0:0] = ours
     # Innermost of the app's middleware, so the app's own CORS middleware also covers the
     # refusals the clicktrace middleware answers itself.
-    app.user_middleware.append(Middleware(
-        ClicktraceMiddleware, tracer_provider=tracer_provider, client_verifier=verify,
-        excluded_paths=excluded_paths))
+    app.user_middleware.append(
+        Middleware(
+            ClicktraceMiddleware,
+            tracer_provider=tracer_provider,
+            client_verifier=verify,
+            excluded_paths=excluded_paths,
+        )
+    )
     if error_handlers:
         defaults = _framework_defaults()
         for key, handler in exception_handlers().items():
             current = app.exception_handlers.get(key)
             if current is None or current in defaults:
                 app.exception_handlers[key] = handler
-    app.router.lifespan_context = _lifespan(app.router.lifespan_context, notifier, bus, relay,
-                                            journal)
+    app.router.lifespan_context = _lifespan(
+        app.router.lifespan_context, notifier, bus, relay, journal
+    )
     return notifier.asgi(app)
 
 
-def _health(notifier: Notifier, bus: Bus | None, relay: OutboxRelay | None,
-            journal: Journal | None, extra: Iterable[Check]) -> BaseRoute:
+def _health(
+    notifier: Notifier,
+    bus: Bus | None,
+    relay: OutboxRelay | None,
+    journal: Journal | None,
+    extra: Iterable[Check],
+) -> BaseRoute:
     from clicktrace.health import (
         bus_check,
         correlations_check,
@@ -136,13 +147,16 @@ def _framework_defaults() -> set[Any]:
         from fastapi import exception_handlers as fastapi_handlers
     except ImportError:
         return set()
-    return {fastapi_handlers.http_exception_handler,
-            fastapi_handlers.request_validation_exception_handler,
-            fastapi_handlers.websocket_request_validation_exception_handler}
+    return {
+        fastapi_handlers.http_exception_handler,
+        fastapi_handlers.request_validation_exception_handler,
+        fastapi_handlers.websocket_request_validation_exception_handler,
+    }
 
 
-def _browser_spans(verify: Callable[[str], str | None],
-                   tracer_provider: TracerProvider | None) -> BaseRoute:
+def _browser_spans(
+    verify: Callable[[str], str | None], tracer_provider: TracerProvider | None
+) -> BaseRoute:
     require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
@@ -154,8 +168,13 @@ def _browser_spans(verify: Callable[[str], str | None],
     return browser_traces_route(client_verifier=verify, tracer_provider=sdk)
 
 
-def _lifespan(own: Lifespan, notifier: Notifier, bus: Bus | None,
-              relay: OutboxRelay | None, journal: Journal | None) -> Lifespan:
+def _lifespan(
+    own: Lifespan,
+    notifier: Notifier,
+    bus: Bus | None,
+    relay: OutboxRelay | None,
+    journal: Journal | None,
+) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[Any]:
         previous = use_journal(journal) if journal is not None else None

@@ -74,7 +74,6 @@ def client(application: Starlette) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
-
 Messages = list[dict[str, object]]
 
 
@@ -98,9 +97,17 @@ def http_scope(
     path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
 ) -> dict[str, object]:
     return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": headers or [], "client": ("127.0.0.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers or [],
+        "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
     }
 
@@ -110,4 +117,3 @@ def header_dict(message: dict[str, object]) -> dict[bytes, list[bytes]]:
     for name, value in message["headers"]:  # type: ignore[attr-defined]
         found.setdefault(name, []).append(value)
     return found
-

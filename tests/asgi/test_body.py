@@ -57,8 +57,12 @@ async def test_a_declared_length_past_the_cap_is_413_before_any_byte_is_read() -
         received.append({"type": "http.request"})
         raise AssertionError("the body was read")
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
-        (b"content-length", b"1000000000")]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"content-length", b"1000000000")],
+    }
     assert await read_body(Request(scope, receive), LIMIT) == Refusal(
         413, "payload_too_large", f"The body must be at most {LIMIT} bytes."
     )
@@ -87,8 +91,12 @@ async def test_a_malformed_content_length_is_400(length: bytes) -> None:
     async def receive() -> Message:
         return {"type": "http.request", "body": b"{}"}
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": [
-        (b"content-length", length)]}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"content-length", length)],
+    }
     refusal = await read_body(Request(scope, receive), LIMIT)
     assert isinstance(refusal, Refusal) and refusal.status == 400
 
@@ -121,10 +129,14 @@ def test_a_surrogate_pair_is_one_valid_character() -> None:
 # --- properties ---------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -180,8 +192,10 @@ def test_nesting_past_the_bound_is_refused_and_within_it_is_read(
 
 
 @settings(settings.get_profile("clicktrace-parsers"))
-@given(st.binary(max_size=300) | st.text(max_size=300).map(lambda t: t.encode("utf-8",
-                                                                             "surrogatepass")))
+@given(
+    st.binary(max_size=300)
+    | st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass"))
+)
 def test_any_bytes_are_a_value_or_a_refusal_never_an_exception(data: bytes) -> None:
     parsed = parse_json(data)
     if not isinstance(parsed, Refusal):
@@ -198,8 +212,22 @@ def reference_path_int(text: str) -> int | None:
 @given(
     st.text(max_size=22)
     | st.integers(min_value=-10, max_value=2**70).map(str)
-    | st.sampled_from(["+1", " 1", "1 ", "\u0663", "\u0661\u0662", "\uff11", "9223372036854775807",
-                       "9223372036854775808", "0x10", "1_000", "", "01"])
+    | st.sampled_from(
+        [
+            "+1",
+            " 1",
+            "1 ",
+            "\u0663",
+            "\u0661\u0662",
+            "\uff11",
+            "9223372036854775807",
+            "9223372036854775808",
+            "0x10",
+            "1_000",
+            "",
+            "01",
+        ]
+    )
 )
 def test_path_integers_are_ascii_digits_within_bounds(text: str) -> None:
     assert path_int(text) == reference_path_int(text)

@@ -39,26 +39,30 @@ async def static(request: Request) -> Response:
 
 
 def app(tp: TracerProvider | None = None, *, verifier: bool = True) -> Starlette:
-    application = Starlette(routes=[
-        Route("/command", command, methods=["POST"]),
-        Mount("/", routes=[Route("/", static)]),
-    ])
+    application = Starlette(
+        routes=[
+            Route("/command", command, methods=["POST"]),
+            Mount("/", routes=[Route("/", static)]),
+        ]
+    )
     application.add_middleware(
-        ClicktraceMiddleware, tracer_provider=tp or TracerProvider(),
+        ClicktraceMiddleware,
+        tracer_provider=tp or TracerProvider(),
         client_verifier=(lambda token: CLIENT if token == "good" else None) if verifier else None,
     )
     return application
 
 
 def client(application: Starlette) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
-                             base_url="http://test")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://test")
 
 
 # --- finding 3: a refused token on a command ---------------------------------------------
 
+
 @pytest.mark.parametrize(
-    "tokens", [["forged"], ["good", "good"], ["g" * 2000]],
+    "tokens",
+    [["forged"], ["good", "good"], ["g" * 2000]],
     ids=["forged-or-expired", "repeated", "oversized"],
 )
 async def test_a_command_with_a_refused_token_gets_401_invalid_client(tokens: list[str]) -> None:
@@ -67,8 +71,10 @@ async def test_a_command_with_a_refused_token_gets_401_invalid_client(tokens: li
         answer = await http.post("/command", headers=headers)
     assert answer.status_code == 401
     assert answer.json() == {
-        "error": {"code": "invalid_client",
-                  "message": "The client token is invalid or expired: renew the session."},
+        "error": {
+            "code": "invalid_client",
+            "message": "The client token is invalid or expired: renew the session.",
+        },
         "correlation_id": CORRELATION,
     }
     assert answer.headers["x-correlation-id"] == CORRELATION
@@ -90,17 +96,22 @@ async def test_without_a_verifier_no_token_is_refused() -> None:
 
 # --- finding 8: optional whitespace, the random flag, static span names ------------------
 
+
 @pytest.mark.parametrize("pad", [" ", "\t", " \t"])
 async def test_whitespace_around_the_correlation_id_and_traceparent_is_ignored(pad: str) -> None:
     for spans in (True, False):
         application = Starlette(routes=[Route("/command", command, methods=["POST"])])
-        application.add_middleware(ClicktraceMiddleware, tracer_provider=TracerProvider(),
-                                   spans=spans)
+        application.add_middleware(
+            ClicktraceMiddleware, tracer_provider=TracerProvider(), spans=spans
+        )
         async with client(application) as http:
-            answer = await http.post("/command", headers={
-                "x-correlation-id": f"{pad}{CORRELATION}{pad}",
-                "traceparent": f"{pad}00-{TRACE}-{SPAN}-01{pad}",
-            })
+            answer = await http.post(
+                "/command",
+                headers={
+                    "x-correlation-id": f"{pad}{CORRELATION}{pad}",
+                    "traceparent": f"{pad}00-{TRACE}-{SPAN}-01{pad}",
+                },
+            )
         assert answer.headers["x-correlation-id"] == CORRELATION
         returned = parse_traceparent(answer.headers["traceresponse"])
         assert returned is not None and f"{returned.trace_id:032x}" == TRACE
@@ -116,7 +127,8 @@ async def test_the_random_trace_id_flag_is_accepted_and_propagated(
         application.add_middleware(ClicktraceMiddleware, tracer_provider=provider, spans=spans)
         async with client(application) as http:
             answer = await http.post(
-                "/command", headers={"traceparent": f"00-{TRACE}-{SPAN}-{flags}"})
+                "/command", headers={"traceparent": f"00-{TRACE}-{SPAN}-{flags}"}
+            )
         assert answer.headers["traceresponse"].endswith(f"-{flags}")
         returned = parse_traceparent(answer.headers["traceresponse"])
         assert returned is not None and f"{returned.trace_id:032x}" == TRACE
@@ -153,11 +165,13 @@ async def static_files(scope: Scope, receive: Receive, send: Send) -> None:
 
 # --- the same through real uvicorn + httptools --------------------------------------------
 
+
 @pytest.fixture
 async def server() -> AsyncIterator[int]:
     port = free_port()
-    config = uvicorn.Config(app(), host="127.0.0.1", port=port, http="httptools",
-                            log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app(), host="127.0.0.1", port=port, http="httptools", log_level="warning", lifespan="off"
+    )
     instance = uvicorn.Server(config)
     task = asyncio.ensure_future(instance.serve())
     while not instance.started:
@@ -168,7 +182,7 @@ async def server() -> AsyncIterator[int]:
 
 
 async def test_httptools_whitespace_no_longer_replaces_the_id_or_starts_a_trace(
-    server: int
+    server: int,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server)
     writer.write(

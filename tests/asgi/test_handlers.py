@@ -32,16 +32,22 @@ async def not_modified(request: Request) -> Response:
 
 def starlette_app() -> Starlette:
     return Starlette(
-        routes=[Route("/teapot", teapot), Route("/cached", not_modified),
-                Route("/only-post", teapot, methods=["POST"])],
+        routes=[
+            Route("/teapot", teapot),
+            Route("/cached", not_modified),
+            Route("/only-post", teapot, methods=["POST"]),
+        ],
         exception_handlers=exception_handlers(),
     )
 
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "code"),
-    [("GET", "/missing", 404, "not_found"), ("GET", "/only-post", 405, "method_not_allowed"),
-     ("GET", "/teapot", 418, "i_m_a_teapot")],
+    [
+        ("GET", "/missing", 404, "not_found"),
+        ("GET", "/only-post", 405, "method_not_allowed"),
+        ("GET", "/teapot", 418, "i_m_a_teapot"),
+    ],
 )
 async def test_starlette_refusals_get_the_error_shape(
     method: str, path: str, status: int, code: str

@@ -41,8 +41,10 @@ async def test_websocket_handshake_gets_a_span_headers_and_the_click() -> None:
         await send({"type": "websocket.accept", "headers": [(b"x-correlation-id", b"stale")]})
         await send({"type": "websocket.close", "code": 1000})
 
-    scope = http_scope("/clicktrace/ws", [(b"x-correlation-id", CORRELATION.encode()),
-                                          (b"traceparent", TRACEPARENT.encode())])
+    scope = http_scope(
+        "/clicktrace/ws",
+        [(b"x-correlation-id", CORRELATION.encode()), (b"traceparent", TRACEPARENT.encode())],
+    )
     scope["type"] = "websocket"
     sent = await drive(
         ClicktraceMiddleware(ws_app, tracer_provider=tp), scope, [{"type": "websocket.connect"}]

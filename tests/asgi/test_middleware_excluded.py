@@ -28,11 +28,16 @@ async def test_excluded_paths_open_no_trace_and_nothing_under_them_is_recorded()
         with tracer.start_as_current_span("inside"):
             return Response("ok")
 
-    application = Starlette(routes=[
-        Route("/assets/app.js", nested), Route("/health", nested), Route("/api/x", nested),
-    ])
-    application.add_middleware(ClicktraceMiddleware, tracer_provider=tp,
-                               excluded_paths=r"^/assets/, ^/health$")
+    application = Starlette(
+        routes=[
+            Route("/assets/app.js", nested),
+            Route("/health", nested),
+            Route("/api/x", nested),
+        ]
+    )
+    application.add_middleware(
+        ClicktraceMiddleware, tracer_provider=tp, excluded_paths=r"^/assets/, ^/health$"
+    )
     async with client(application) as http:
         static = await http.get("/assets/app.js", headers={"traceparent": TRACEPARENT})
         health = await http.get("/health")
@@ -49,10 +54,10 @@ async def test_excluded_paths_open_no_trace_and_nothing_under_them_is_recorded()
 async def test_excluded_paths_take_a_list_and_match_anywhere_in_the_path() -> None:
     tp, exporter = provider()
     application = Starlette(routes=[Route("/items/{item_id}", echo)])
-    application.add_middleware(ClicktraceMiddleware, tracer_provider=tp,
-                               excluded_paths=["items/2"])
+    application.add_middleware(ClicktraceMiddleware, tracer_provider=tp, excluded_paths=["items/2"])
     async with client(application) as http:
         await http.get("/items/2")
         await http.get("/items/1")
     assert [(s.attributes or {}).get("url.path") for s in exporter.get_finished_spans()] == [
-        "/items/1"]
+        "/items/1"
+    ]

@@ -24,8 +24,16 @@ from .middleware_apps import (
 
 # --- hostile headers ------------------------------------------------------------------
 
-NAMES = [b"traceparent", b"tracestate", b"baggage", b"x-correlation-id", b"x-causation-id",
-         b"x-clicktrace-deadline", b"x-clicktrace-client", b"host"]
+NAMES = [
+    b"traceparent",
+    b"tracestate",
+    b"baggage",
+    b"x-correlation-id",
+    b"x-causation-id",
+    b"x-clicktrace-deadline",
+    b"x-clicktrace-client",
+    b"host",
+]
 
 
 @settings(settings.get_profile("clicktrace-round-trips"))
@@ -67,8 +75,9 @@ traceparents = st.one_of(
 
 # RFC 9110 optional whitespace around a field value: servers such as httptools pass it on.
 ows = st.sampled_from([b"", b"", b" ", b"\t", b" \t "])
-padded_traceparents = st.builds(lambda before, tp, after: before + tp + after,
-                                ows, traceparents, ows)
+padded_traceparents = st.builds(
+    lambda before, tp, after: before + tp + after, ows, traceparents, ows
+)
 
 
 @settings(settings.get_profile("clicktrace-round-trips"))
@@ -94,7 +103,9 @@ async def test_traceresponse_and_current_span_follow_the_traceparent(
     assert returned is not None
     (current,) = seen
     assert (current.trace_id, current.span_id, int(current.trace_flags)) == (
-        returned.trace_id, returned.span_id, returned.flags,
+        returned.trace_id,
+        returned.span_id,
+        returned.flags,
     )
     parent = parse_traceparent(traceparent)
     if parent is None:
@@ -108,16 +119,23 @@ async def test_traceresponse_and_current_span_follow_the_traceparent(
 
 
 correlation_ids = st.one_of(
-    st.sampled_from([
-        CORRELATION.encode(), CORRELATION.lower().encode(), b"81JD8X3Q7E8W5V4T2N9R6M0K1A",
-        b"01JD8X3Q7E8W5V4T2N9R6M0KIA", b"01jd8x3q7e8w5v4t2n9r6m0k1\xc4",
-    ]),
-    st.text("0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz", min_size=25,
-            max_size=27).map(str.encode),
+    st.sampled_from(
+        [
+            CORRELATION.encode(),
+            CORRELATION.lower().encode(),
+            b"81JD8X3Q7E8W5V4T2N9R6M0K1A",
+            b"01JD8X3Q7E8W5V4T2N9R6M0KIA",
+            b"01jd8x3q7e8w5v4t2n9r6m0k1\xc4",
+        ]
+    ),
+    st.text(
+        "0123456789ABCDEFGHJKMNPQRSTVWXYZabcdefghijklmnopqrstuvwxyz", min_size=25, max_size=27
+    ).map(str.encode),
     st.binary(min_size=26, max_size=26),
 )
-padded_correlation_ids = st.builds(lambda before, raw, after: before + raw + after,
-                                   ows, correlation_ids, ows)
+padded_correlation_ids = st.builds(
+    lambda before, raw, after: before + raw + after, ows, correlation_ids, ows
+)
 
 
 @settings(settings.get_profile("clicktrace-round-trips"))

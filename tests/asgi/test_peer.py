@@ -8,13 +8,24 @@ from clicktrace.asgi.peer import forwarded_peer, peer_address
 
 
 def scope(client: Any, *forwarded: bytes) -> dict[str, Any]:
-    return {"type": "http", "client": client,
-            "headers": [(b"x-forwarded-for", value) for value in forwarded]}
+    return {
+        "type": "http",
+        "client": client,
+        "headers": [(b"x-forwarded-for", value) for value in forwarded],
+    }
 
 
-@pytest.mark.parametrize(("client", "peer"), [
-    (("203.0.113.7", 5000), "203.0.113.7"), (["::1", 1], "::1"), (None, ""), ((), ""),
-    ((7, 1), ""), ("nonsense", "")])
+@pytest.mark.parametrize(
+    ("client", "peer"),
+    [
+        (("203.0.113.7", 5000), "203.0.113.7"),
+        (["::1", 1], "::1"),
+        (None, ""),
+        ((), ""),
+        ((7, 1), ""),
+        ("nonsense", ""),
+    ],
+)
 def test_the_peer_is_the_scopes_client_host(client: Any, peer: str) -> None:
     assert peer_address(scope(client)) == peer
     assert peer_address("not a scope") == ""

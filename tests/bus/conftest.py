@@ -48,9 +48,7 @@ MakeBus = Callable[..., Bus]
 
 
 @pytest.fixture
-async def make_bus(
-    broker: str, provider: TracerProvider, topic: str
-) -> AsyncIterator[MakeBus]:
+async def make_bus(broker: str, provider: TracerProvider, topic: str) -> AsyncIterator[MakeBus]:
     buses: list[Bus] = []
 
     def make(**options: Any) -> Bus:
@@ -114,7 +112,10 @@ WORKER = str(Path(__file__).with_name("worker.py"))
 async def spawn(*args: str) -> asyncio.subprocess.Process:
     """Start ``worker.py`` with ``args`` and wait until it says it is consuming."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, WORKER, *args, stdout=asyncio.subprocess.PIPE,
+        sys.executable,
+        WORKER,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
     )
     await expect_line(proc, "ready")
     return proc

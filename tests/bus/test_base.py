@@ -25,7 +25,10 @@ WAIT = 20  # a guard against hangs, not a timing assertion
 
 
 async def test_round_trip_keeps_one_trace_and_correlation(
-    make_bus: MakeBus, provider: TracerProvider, exporter: InMemorySpanExporter, topic: str,
+    make_bus: MakeBus,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    topic: str,
     broker: str,
 ) -> None:
     bus = make_bus()
@@ -57,10 +60,14 @@ async def test_round_trip_keeps_one_trace_and_correlation(
     spans = exporter.get_finished_spans()
     assert {s.context.trace_id for s in spans} == {root.get_span_context().trace_id}
     by_name = {s.name: s for s in spans}
-    assert sorted((s.name, s.kind) for s in spans if s.name != "click") == sorted([
-        (f"send {topic}", SpanKind.PRODUCER), (f"process {topic}", SpanKind.CONSUMER),
-        (f"send {topic}.next", SpanKind.PRODUCER), (f"process {topic}.next", SpanKind.CONSUMER),
-    ])
+    assert sorted((s.name, s.kind) for s in spans if s.name != "click") == sorted(
+        [
+            (f"send {topic}", SpanKind.PRODUCER),
+            (f"process {topic}", SpanKind.CONSUMER),
+            (f"send {topic}.next", SpanKind.PRODUCER),
+            (f"process {topic}.next", SpanKind.CONSUMER),
+        ]
+    )
     send, process = by_name[f"send {topic}"], by_name[f"process {topic}"]
     nested = by_name[f"send {topic}.next"]
     assert send.parent is not None and send.parent.span_id == root.get_span_context().span_id
@@ -83,6 +90,7 @@ async def test_groups_each_get_every_message_in_order(make_bus: MakeBus, topic: 
             got[name].append(envelope.payload)
             if all(len(v) == 5 for v in got.values()):
                 done.set()
+
         return handle
 
     bus.subscribe(topic, handler("a"), group="a")
@@ -169,9 +177,11 @@ async def test_passed_deadline_is_rejected_not_applied(make_bus: MakeBus, topic:
     now = int(time.time() * 1000)
     async with bus:
         for payload, deadline in ((1, now - 1000), (2, now + 60_000)):
-            with click_context.bound(click_context.ClickContext(
-                correlation_id=CLICK.correlation_id, deadline_ms=deadline
-            )):
+            with click_context.bound(
+                click_context.ClickContext(
+                    correlation_id=CLICK.correlation_id, deadline_ms=deadline
+                )
+            ):
                 await bus.publish(topic, new_envelope("T", payload))
         assert await asyncio.wait_for(rejected.get(), WAIT) == "deadline_exceeded"
         await asyncio.wait_for(later.wait(), WAIT)
@@ -201,8 +211,12 @@ async def test_dedupe_skips_a_message_already_processed(make_bus: MakeBus, topic
 
 @pytest.mark.parametrize(("mode", "header"), [("link", None), ("new", None), ("child", "link")])
 async def test_trace_modes(
-    make_bus: MakeBus, provider: TracerProvider, exporter: InMemorySpanExporter, topic: str,
-    mode: str, header: str | None,
+    make_bus: MakeBus,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    topic: str,
+    mode: str,
+    header: str | None,
 ) -> None:
     bus = make_bus()
     done = asyncio.Event()

@@ -79,8 +79,10 @@ async def test_attempts_count_on_from_the_brokers_counter(
     assert delivery.touches == 1  # the lease is extended before the retry
     assert delivery.acks == 1
     assert [h[DEAD_LETTER_REASON] for _, h in rec.dead] == ["RuntimeError: boom 2"]
-    attempts = [s.attributes and s.attributes["messaging.clicktrace.attempt"]
-                for s in exporter.get_finished_spans()]
+    attempts = [
+        s.attributes and s.attributes["messaging.clicktrace.attempt"]
+        for s in exporter.get_finished_spans()
+    ]
     assert attempts == [3, 4]
 
 

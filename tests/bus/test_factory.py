@@ -10,15 +10,18 @@ from clicktrace.bus.rabbitmq import RabbitMQBus
 from clicktrace.bus.redis import RedisBus
 
 
-@pytest.mark.parametrize(("url", "kind"), [
-    ("memory://", MemoryBus),
-    ("redis://localhost:6379/0", RedisBus),
-    ("rediss://localhost:6380/0", RedisBus),
-    ("amqp://guest:guest@localhost:5672/", RabbitMQBus),
-    ("AMQPS://localhost/", RabbitMQBus),
-    ("nats://localhost:4222", NatsBus),
-    ("tls://localhost:4222", NatsBus),
-])
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("memory://", MemoryBus),
+        ("redis://localhost:6379/0", RedisBus),
+        ("rediss://localhost:6380/0", RedisBus),
+        ("amqp://guest:guest@localhost:5672/", RabbitMQBus),
+        ("AMQPS://localhost/", RabbitMQBus),
+        ("nats://localhost:4222", NatsBus),
+        ("tls://localhost:4222", NatsBus),
+    ],
+)
 def test_scheme_picks_the_backend(url: str, kind: type) -> None:
     assert type(create_bus(url)) is kind
 

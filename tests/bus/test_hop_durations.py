@@ -37,7 +37,9 @@ def kept() -> Iterator[Kept]:
 @pytest.mark.broker
 @pytest.mark.parametrize("broker", ["memory", "redis", "rabbitmq", "nats"])
 async def test_published_and_delivered_carry_their_hop_durations(
-    make_bus: MakeBus, topic: str, kept: Kept,
+    make_bus: MakeBus,
+    topic: str,
+    kept: Kept,
 ) -> None:
     bus = make_bus()
     got = asyncio.Event()

@@ -83,6 +83,7 @@ async def test_subscriptions_sharing_a_group_compete(topic: str) -> None:
             await asyncio.sleep(0)  # let the other worker take the next one
             if len(got) == 10:
                 done.set()
+
         return handle
 
     bus.subscribe(topic, handler("one"), group="g")

@@ -39,21 +39,34 @@ async def fine(envelope: Envelope) -> None:
     pass
 
 
-@pytest.mark.parametrize(("handler", "count", "deadline", "code"), [
-    (failing, 1, None, "KeyError"),
-    (fine, 9, None, "delivery_limit"),
-    (fine, 1, 1, "deadline_exceeded"),
-])
+@pytest.mark.parametrize(
+    ("handler", "count", "deadline", "code"),
+    [
+        (failing, 1, None, "KeyError"),
+        (fine, 9, None, "delivery_limit"),
+        (fine, 1, 1, "deadline_exceeded"),
+    ],
+)
 async def test_the_span_that_gives_up_records_the_outcome_and_code(
-    provider: TracerProvider, exporter: InMemorySpanExporter, handler: object, count: int,
-    deadline: int | None, code: str,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    handler: object,
+    count: int,
+    deadline: int | None,
+    code: str,
 ) -> None:
     cid = new_id()
     envelope = new_envelope("T", {}, click=ClickContext(cid, deadline_ms=deadline))
-    sub = Subscription("t", "g", handler, max_attempts=1,  # type: ignore[arg-type]
-                       backoff=Backoff(initial=0.0, maximum=0.0))
-    await deliver(provider.get_tracer("t"), "memory", sub, Once(encode(envelope), {}, count),
-                  nowhere)
+    sub = Subscription(
+        "t",
+        "g",
+        handler,  # type: ignore[arg-type]
+        max_attempts=1,
+        backoff=Backoff(initial=0.0, maximum=0.0),
+    )
+    await deliver(
+        provider.get_tracer("t"), "memory", sub, Once(encode(envelope), {}, count), nowhere
+    )
     (span,) = exporter.get_finished_spans()
     assert span.kind is SpanKind.CONSUMER and span.status.status_code is StatusCode.ERROR
     assert span.attributes is not None
@@ -63,11 +76,13 @@ async def test_the_span_that_gives_up_records_the_outcome_and_code(
 
 
 async def test_an_acked_message_decides_nothing(
-    provider: TracerProvider, exporter: InMemorySpanExporter,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
 ) -> None:
     sub = Subscription("t", "g", fine)
-    await deliver(provider.get_tracer("t"), "memory", sub,
-                  Once(encode(new_envelope("T", {})), {}), nowhere)
+    await deliver(
+        provider.get_tracer("t"), "memory", sub, Once(encode(new_envelope("T", {})), {}), nowhere
+    )
     (span,) = exporter.get_finished_spans()
     assert span.attributes is not None and "clicktrace.outcome" not in span.attributes
     assert span.status.status_code is StatusCode.UNSET

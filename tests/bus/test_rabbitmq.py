@@ -47,8 +47,12 @@ async def channel() -> AsyncIterator[aio_pika.abc.AbstractChannel]:
 
 
 async def test_a_plain_instrumented_consumer_continues_the_clicktrace_trace(
-    instrumented: None, make_bus: MakeBus, channel: aio_pika.abc.AbstractChannel,
-    provider: TracerProvider, exporter: InMemorySpanExporter, topic: str,
+    instrumented: None,
+    make_bus: MakeBus,
+    channel: aio_pika.abc.AbstractChannel,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    topic: str,
 ) -> None:
     bus = make_bus()
     await bus.start()  # declares the exchange
@@ -77,8 +81,12 @@ async def test_a_plain_instrumented_consumer_continues_the_clicktrace_trace(
 
 
 async def test_clicktrace_continues_a_plain_instrumented_producer_trace(
-    instrumented: None, make_bus: MakeBus, channel: aio_pika.abc.AbstractChannel,
-    provider: TracerProvider, exporter: InMemorySpanExporter, topic: str,
+    instrumented: None,
+    make_bus: MakeBus,
+    channel: aio_pika.abc.AbstractChannel,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    topic: str,
 ) -> None:
     bus = make_bus()
     got: asyncio.Queue[str | None] = asyncio.Queue()

@@ -69,8 +69,14 @@ async def test_dead_letters_go_to_their_own_stream_with_the_reason(
     async def on_dead(envelope: Envelope, reason: str) -> None:
         hooked.set()
 
-    bus.subscribe(topic, handler, group="g", max_attempts=2, on_dead_letter=on_dead,
-                  backoff=Backoff(initial=0.001, maximum=0.001))
+    bus.subscribe(
+        topic,
+        handler,
+        group="g",
+        max_attempts=2,
+        on_dead_letter=on_dead,
+        backoff=Backoff(initial=0.001, maximum=0.001),
+    )
     await bus.start()
     await bus.publish(topic, new_envelope("T", {}))
     await asyncio.wait_for(hooked.wait(), 20)
@@ -78,7 +84,10 @@ async def test_dead_letters_go_to_their_own_stream_with_the_reason(
     assert fields["x-clicktrace-dead-letter-reason"] == "LookupError: no such product"
     await bus.close()  # lets the message in hand finish: acked after the hook
     assert await client.xpending(topic, "g") == {
-        "pending": 0, "min": None, "max": None, "consumers": []
+        "pending": 0,
+        "min": None,
+        "max": None,
+        "consumers": [],
     }
 
 

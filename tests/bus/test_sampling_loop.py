@@ -71,8 +71,12 @@ def kept() -> Iterator[Kept]:
 
 
 async def loop(
-    make_bus: MakeBus, topic: str, provider: TracerProvider, flags: list[str | None],
-    mode: str, resample: bool = False,
+    make_bus: MakeBus,
+    topic: str,
+    provider: TracerProvider,
+    flags: list[str | None],
+    mode: str,
+    resample: bool = False,
 ) -> list[str]:
     """Send one command per entry of ``flags`` (the browser's trace-flags, or None for no
     traceparent) through edge → bus → handler → notify; returns the correlation ids."""
@@ -97,17 +101,26 @@ async def loop(
     async def handle(envelope: Envelope) -> None:
         async with step("apply", tracer_provider=provider):
             pass
-        await producer.notify(client_id, correlation_id=envelope.metadata.correlation_id,
-                              status="confirmed")
+        await producer.notify(
+            client_id, correlation_id=envelope.metadata.correlation_id, status="confirmed"
+        )
 
-    bus.subscribe(topic, handle, group="projection", trace_mode=mode,  # type: ignore[arg-type]
-                  resample=resample)
-    app = Starlette(routes=[Route("/cmd", command, methods=["POST"])],
-                    middleware=[Middleware(ClicktraceMiddleware, tracer_provider=provider)])
+    bus.subscribe(
+        topic,
+        handle,
+        group="projection",
+        trace_mode=mode,  # type: ignore[arg-type]
+        resample=resample,
+    )
+    app = Starlette(
+        routes=[Route("/cmd", command, methods=["POST"])],
+        middleware=[Middleware(ClicktraceMiddleware, tracer_provider=provider)],
+    )
     ids = []
-    async with bus, httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
+    async with (
+        bus,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client,
+    ):
         for flag in flags:
             cid = new_id()
             headers = {"x-correlation-id": cid}
@@ -146,8 +159,13 @@ def assert_journal_complete(kept: Kept, ids: list[str]) -> None:
 @pytest.mark.parametrize("mode", ["child", "link", "new"])
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 1.0])
 async def test_the_browsers_decision_holds_on_every_hop_whatever_the_servers_ratio(
-    make_bus: MakeBus, topic: str, provider: TracerProvider, exporter: InMemorySpanExporter,
-    kept: Kept, mode: str, ratio: float,
+    make_bus: MakeBus,
+    topic: str,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
+    mode: str,
+    ratio: float,
 ) -> None:
     # The browser samples at ``ratio`` too (its sampleRate), independently of the server.
     rng = random.Random(f"{mode}-{ratio}")
@@ -164,8 +182,13 @@ async def test_the_browsers_decision_holds_on_every_hop_whatever_the_servers_rat
 @pytest.mark.parametrize("mode", ["child", "link", "new"])
 @pytest.mark.parametrize("ratio", [0.0, 0.1, 1.0])
 async def test_without_a_browser_decision_the_servers_sampler_decides_once(
-    make_bus: MakeBus, topic: str, provider: TracerProvider, exporter: InMemorySpanExporter,
-    kept: Kept, mode: str, ratio: float,
+    make_bus: MakeBus,
+    topic: str,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
+    mode: str,
+    ratio: float,
 ) -> None:
     ids = await loop(make_bus, topic, provider, [None] * CLICKS, mode)
     counts = by_click(exporter)
@@ -188,8 +211,12 @@ async def test_without_a_browser_decision_the_servers_sampler_decides_once(
 @pytest.mark.parametrize("broker", ["memory"])
 @pytest.mark.parametrize("mode", ["link", "new"])
 async def test_a_consumer_configured_to_resample_starts_its_own_decision(
-    make_bus: MakeBus, topic: str, provider: TracerProvider, exporter: InMemorySpanExporter,
-    kept: Kept, mode: str,
+    make_bus: MakeBus,
+    topic: str,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    kept: Kept,
+    mode: str,
 ) -> None:
     ids = await loop(make_bus, topic, provider, ["02"] * 3, mode, resample=True)
     counts = by_click(exporter)

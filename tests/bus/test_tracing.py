@@ -54,7 +54,9 @@ async def test_a_malformed_header_falls_back_to_the_envelope_and_keeps_its_state
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
     envelope = _with(
-        new_envelope("T", {}), traceparent=ENVELOPE_TP, tracestate="vendor=abc",
+        new_envelope("T", {}),
+        traceparent=ENVELOPE_TP,
+        tracestate="vendor=abc",
         baggage="tenant=acme,bad member",
     )
     bag = await _consume(provider, envelope, {"traceparent": "00-zzz-bad-01"})

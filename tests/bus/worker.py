@@ -64,7 +64,8 @@ async def project(url: str, topic: str, group: str, dsn: str) -> None:
                     # No unique key here on purpose: a second application would show up.
                     await conn.execute(
                         f"INSERT INTO {group}_model (message_id, command) VALUES ($1, $2)",
-                        envelope.metadata.message_id, envelope.payload["command"],
+                        envelope.metadata.message_id,
+                        envelope.payload["command"],
                     )
                     await asyncio.sleep(random.random() / 500)  # widen the crash window
             if not claimed:  # a redelivery or re-publish, absorbed: count it for the report
@@ -74,8 +75,9 @@ async def project(url: str, topic: str, group: str, dsn: str) -> None:
                 )
         await asyncio.sleep(random.random() / 1000)  # between commit and ack, too
 
-    bus.subscribe(topic, handler, group=group, max_attempts=50,
-                  backoff=Backoff(initial=0.01, maximum=0.2))
+    bus.subscribe(
+        topic, handler, group=group, max_attempts=50, backoff=Backoff(initial=0.01, maximum=0.2)
+    )
     await bus.start()
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -85,8 +87,9 @@ async def relay(url: str, table: str, dsn: str) -> None:
     bus = make_bus(url)
     await bus.start()
     outbox = PostgresOutbox(table=table)
-    relay = OutboxRelay(outbox, connect=lambda: asyncpg.connect(dsn), bus=bus,
-                        batch=20, poll_interval=0.05)
+    relay = OutboxRelay(
+        outbox, connect=lambda: asyncpg.connect(dsn), bus=bus, batch=20, poll_interval=0.05
+    )
     await relay.start()
     print("ready", flush=True)
     await asyncio.Event().wait()
@@ -95,8 +98,13 @@ async def relay(url: str, table: str, dsn: str) -> None:
 async def relay_sqlite(url: str, path: str) -> None:
     bus = make_bus(url)
     await bus.start()
-    relay = OutboxRelay(SqliteOutbox(), connect=lambda: aiosqlite.connect(path), bus=bus,
-                        batch=10, poll_interval=0.05)
+    relay = OutboxRelay(
+        SqliteOutbox(),
+        connect=lambda: aiosqlite.connect(path),
+        bus=bus,
+        batch=10,
+        poll_interval=0.05,
+    )
     await relay.start()
     print("ready", flush=True)
     await asyncio.Event().wait()

@@ -94,9 +94,10 @@ async def sqlite_backend(path: Path, ttl: float) -> AsyncIterator[Backend]:
         await conn.execute("INSERT INTO events VALUES (?)", (event,))
 
     async def applied() -> int:
-        async with aiosqlite.connect(path) as conn, conn.execute(
-            "SELECT count(*) FROM events"
-        ) as rows:
+        async with (
+            aiosqlite.connect(path) as conn,
+            conn.execute("SELECT count(*) FROM events") as rows,
+        ):
             row = await rows.fetchone()
         return int(row[0]) if row else 0
 
@@ -226,8 +227,13 @@ async def test_the_key_is_the_verified_client_the_correlation_id_and_the_command
 ) -> None:
     correlation_id = new_id()
     async with backend(kind, tmp_path) as b, http(app(b)) as client:
-        for token, path in [("token-a", "/things/1"), ("token-b", "/things/1"),
-                            (None, "/things/1"), (None, "/things/1"), ("token-a", "/things/2")]:
+        for token, path in [
+            ("token-a", "/things/1"),
+            ("token-b", "/things/1"),
+            (None, "/things/1"),
+            (None, "/things/1"),
+            ("token-a", "/things/2"),
+        ]:
             await client.post(path, headers=headers(correlation_id, token))
         # a, b and no client each once for /things/1 (the second anonymous one is a retry),
         # then a for another command
@@ -268,9 +274,9 @@ async def test_an_attempt_that_failed_is_applied_afresh_when_retried(
 async def test_concurrent_retries_apply_once(kind: str, tmp_path: Path) -> None:
     correlation_id = new_id()
     async with backend(kind, tmp_path) as b, http(app(b)) as client:
-        answers = await asyncio.gather(*[
-            client.post("/things/1", headers=headers(correlation_id)) for _ in range(5)
-        ])
+        answers = await asyncio.gather(
+            *[client.post("/things/1", headers=headers(correlation_id)) for _ in range(5)]
+        )
         assert await b.applied() == 1
     assert [a.status_code for a in answers] == [202] * 5
     assert sum(REPLAYED_HEADER in a.headers for a in answers) == 4
@@ -333,9 +339,13 @@ async def test_a_retry_waiting_past_the_first_attempt_gets_409_in_progress() -> 
 
 @pytest.mark.parametrize(
     "build",
-    [lambda: MemoryRetryStore(ttl_seconds=0), lambda: SqliteRetryStore(ttl_seconds=-1),
-     lambda: PostgresRetryStore(ttl_seconds=0), lambda: RedisRetryStore(REDIS_URL, ttl_seconds=0),
-     lambda: SqliteRetryStore("no; drop")],
+    [
+        lambda: MemoryRetryStore(ttl_seconds=0),
+        lambda: SqliteRetryStore(ttl_seconds=-1),
+        lambda: PostgresRetryStore(ttl_seconds=0),
+        lambda: RedisRetryStore(REDIS_URL, ttl_seconds=0),
+        lambda: SqliteRetryStore("no; drop"),
+    ],
 )
 def test_bad_settings_are_refused(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError):

@@ -51,8 +51,15 @@ asyncio.run(main())
 
 async def killed_after_applying(kind: str, target: str, table: str, events: str) -> None:
     child = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", CHILD, kind, target, table, events,
-        stdout=asyncio.subprocess.PIPE, env={**os.environ},
+        sys.executable,
+        "-c",
+        CHILD,
+        kind,
+        target,
+        table,
+        events,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ},
     )
     assert child.stdout is not None
     assert await asyncio.wait_for(child.stdout.readline(), 30) == b"applied\n"
@@ -88,8 +95,11 @@ async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
         async with aiosqlite.connect(target, isolation_level=None) as conn:
             for _ in range(2):
                 await conn.execute("BEGIN IMMEDIATE")
-                answers.append(await retry(store, conn, lambda: conn.execute(
-                    f"INSERT INTO {events} VALUES ('retry')")))
+                answers.append(
+                    await retry(
+                        store, conn, lambda: conn.execute(f"INSERT INTO {events} VALUES ('retry')")
+                    )
+                )
                 await conn.execute("COMMIT")
             async with conn.execute(f"SELECT event FROM {events}") as rows:
                 applied = [row[0] for row in await rows.fetchall()]
@@ -104,8 +114,13 @@ async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
             answers = []
             for _ in range(2):
                 async with conn.transaction():
-                    answers.append(await retry(store, conn, lambda: conn.execute(
-                        f"INSERT INTO {events} VALUES ('retry')")))
+                    answers.append(
+                        await retry(
+                            store,
+                            conn,
+                            lambda: conn.execute(f"INSERT INTO {events} VALUES ('retry')"),
+                        )
+                    )
             applied = [row[0] for row in await conn.fetch(f"SELECT event FROM {events}")]
         finally:
             await conn.execute(f"DROP TABLE IF EXISTS {events}; DROP TABLE IF EXISTS {table}")

@@ -32,8 +32,9 @@ CID = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 
 async def get(*checks: Check) -> httpx.Response:
     app = Starlette(routes=[health_route(list(checks), timeout=1.0)])
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
         return await client.get("/clicktrace/health")
 
 
@@ -41,8 +42,12 @@ async def test_all_healthy_is_200_in_the_usual_shape() -> None:
     bus = MemoryBus()
     await bus.start()
     journal = Journal(MemoryStore())
-    r = await get(bus_check(bus), journal_check(journal), correlations_check(journal),
-                  replay_check(MemoryReplayBuffer()))
+    r = await get(
+        bus_check(bus),
+        journal_check(journal),
+        correlations_check(journal),
+        replay_check(MemoryReplayBuffer()),
+    )
     await bus.close()
     assert r.status_code == 200
     body = r.json()
@@ -111,8 +116,15 @@ async def test_outbox_lag_names_the_oldest_unrelayed_row(tmp_path: Path) -> None
 
 
 @pytest.mark.broker
-@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672/",
-                                 "nats://127.0.0.1:4222", "memory://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "amqp://guest:guest@127.0.0.1:5672/",
+        "nats://127.0.0.1:4222",
+        "memory://",
+    ],
+)
 async def test_every_bus_answers_a_real_ping(url: str) -> None:
     bus = create_bus(url)
     await bus.start()

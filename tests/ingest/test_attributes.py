@@ -17,30 +17,34 @@ def kv(key: Any, value: Any) -> dict[str, Any]:
 
 
 def test_reads_each_primitive_kind() -> None:
-    parsed = parse_attributes([
-        kv("s", {"stringValue": "hello"}),
-        kv("i", {"intValue": "-42"}),
-        kv("n", {"intValue": 7}),
-        kv("b", {"boolValue": True}),
-        kv("d", {"doubleValue": 1.5}),
-        kv("a", {"arrayValue": {"values": [{"stringValue": "x"}, {"stringValue": "y"}]}}),
-    ])
+    parsed = parse_attributes(
+        [
+            kv("s", {"stringValue": "hello"}),
+            kv("i", {"intValue": "-42"}),
+            kv("n", {"intValue": 7}),
+            kv("b", {"boolValue": True}),
+            kv("d", {"doubleValue": 1.5}),
+            kv("a", {"arrayValue": {"values": [{"stringValue": "x"}, {"stringValue": "y"}]}}),
+        ]
+    )
     assert parsed == {"s": "hello", "i": -42, "n": 7, "b": True, "d": 1.5, "a": ("x", "y")}
 
 
 def test_drops_what_does_not_fit() -> None:
-    parsed = parse_attributes([
-        "not an object",
-        kv("", {"stringValue": "empty key"}),
-        kv(3, {"stringValue": "key not a string"}),
-        kv("big", {"intValue": str(2**63)}),
-        kv("sign", {"intValue": "--5"}),
-        kv("boolint", {"intValue": True}),
-        kv("mixed", {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}),
-        kv("nested", {"kvlistValue": {"values": []}}),
-        kv("two", {"stringValue": "a", "boolValue": True}),
-        kv("ok", {"stringValue": "kept"}),
-    ])
+    parsed = parse_attributes(
+        [
+            "not an object",
+            kv("", {"stringValue": "empty key"}),
+            kv(3, {"stringValue": "key not a string"}),
+            kv("big", {"intValue": str(2**63)}),
+            kv("sign", {"intValue": "--5"}),
+            kv("boolint", {"intValue": True}),
+            kv("mixed", {"arrayValue": {"values": [{"stringValue": "x"}, {"intValue": "1"}]}}),
+            kv("nested", {"kvlistValue": {"values": []}}),
+            kv("two", {"stringValue": "a", "boolValue": True}),
+            kv("ok", {"stringValue": "kept"}),
+        ]
+    )
     assert parsed == {"ok": "kept"}
 
 
@@ -56,8 +60,9 @@ def test_caps_count_and_lengths() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                               max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 

@@ -44,9 +44,15 @@ def test_decodes_ids_times_kind_status_events_and_resource(valid_body: dict[str,
 
 def test_enum_names_and_numeric_times_are_accepted(valid_body: dict[str, Any]) -> None:
     span = valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
-    span.update(kind="SPAN_KIND_CONSUMER", status={"code": "STATUS_CODE_OK"},
-                startTimeUnixNano=5, endTimeUnixNano=6, traceId=span["traceId"].upper(),
-                traceState="vendor=abc", name="n" * (MAX_NAME_LENGTH + 10))
+    span.update(
+        kind="SPAN_KIND_CONSUMER",
+        status={"code": "STATUS_CODE_OK"},
+        startTimeUnixNano=5,
+        endTimeUnixNano=6,
+        traceId=span["traceId"].upper(),
+        traceState="vendor=abc",
+        name="n" * (MAX_NAME_LENGTH + 10),
+    )
     decoded = decode_request(valid_body, BASE)
     span_out = decoded.spans[0]
     assert span_out.kind is SpanKind.CONSUMER and span_out.status.status_code is StatusCode.OK
@@ -56,14 +62,29 @@ def test_enum_names_and_numeric_times_are_accepted(valid_body: dict[str, Any]) -
     assert len(span_out.name) == MAX_NAME_LENGTH
 
 
-@pytest.mark.parametrize("change", [
-    {"traceId": "0" * 32}, {"traceId": "xyz"}, {"spanId": "00f067aa0ba902"}, {"spanId": None},
-    {"parentSpanId": "0000000000000000"}, {"startTimeUnixNano": "-1"},
-    {"endTimeUnixNano": "1"}, {"endTimeUnixNano": None}, {"kind": 9}, {"kind": True},
-    {"kind": 2}, {"kind": "SPAN_KIND_SERVER"}, {"kind": 4},  # SERVER, PRODUCER: not a browser's
-    {"status": {"code": 7}}, {"status": "bad"}, {"name": ""}, {"events": {}},
-    {"events": [{"name": "e"}]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"traceId": "0" * 32},
+        {"traceId": "xyz"},
+        {"spanId": "00f067aa0ba902"},
+        {"spanId": None},
+        {"parentSpanId": "0000000000000000"},
+        {"startTimeUnixNano": "-1"},
+        {"endTimeUnixNano": "1"},
+        {"endTimeUnixNano": None},
+        {"kind": 9},
+        {"kind": True},
+        {"kind": 2},
+        {"kind": "SPAN_KIND_SERVER"},
+        {"kind": 4},  # SERVER, PRODUCER: not a browser's
+        {"status": {"code": 7}},
+        {"status": "bad"},
+        {"name": ""},
+        {"events": {}},
+        {"events": [{"name": "e"}]},
+    ],
+)
 def test_a_bad_span_is_rejected_alone(valid_body: dict[str, Any], change: dict[str, Any]) -> None:
     valid_body["resourceSpans"][0]["scopeSpans"][0]["spans"][1].update(change)
     decoded = decode_request(valid_body, BASE)
@@ -71,18 +92,33 @@ def test_a_bad_span_is_rejected_alone(valid_body: dict[str, Any], change: dict[s
     assert [s.name for s in decoded.spans] == ["rename product"]
 
 
-@pytest.mark.parametrize("body", [
-    [], "x", None, {"resourceSpans": {}}, {"resourceSpans": [1]},
-    {"resourceSpans": [{"scopeSpans": "x"}]}, {"resourceSpans": [{"scopeSpans": [{"spans": 1}]}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "x",
+        None,
+        {"resourceSpans": {}},
+        {"resourceSpans": [1]},
+        {"resourceSpans": [{"scopeSpans": "x"}]},
+        {"resourceSpans": [{"scopeSpans": [{"spans": 1}]}]},
+    ],
+)
 def test_a_body_of_the_wrong_shape_is_invalid(body: Any) -> None:
     decoded = decode_request(body, BASE)
     assert decoded.invalid and not decoded.too_many and decoded.spans == ()
 
 
-@pytest.mark.parametrize("scope", [
-    {"name": "opentelemetry.instrumentation.asgi", "version": "0.50b0"}, {"name": ""}, {},
-    None, "clicktrace-pinia"])
+@pytest.mark.parametrize(
+    "scope",
+    [
+        {"name": "opentelemetry.instrumentation.asgi", "version": "0.50b0"},
+        {"name": ""},
+        {},
+        None,
+        "clicktrace-pinia",
+    ],
+)
 def test_spans_of_another_scope_are_rejected(valid_body: dict[str, Any], scope: Any) -> None:
     valid_body["resourceSpans"][0]["scopeSpans"][0]["scope"] = scope
     decoded = decode_request(valid_body, BASE)
@@ -134,8 +170,7 @@ def test_control_characters_are_escaped_and_strings_bounded(valid_body: dict[str
 def test_clean_text_leaves_no_control_character(text: str) -> None:
     cleaned = clean_text(text, 100)
     assert len(cleaned) <= 100
-    assert not any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029"
-                   for c in cleaned)
+    assert not any(unicodedata.category(c) in ("Cc", "Cs") or c in "\u2028\u2029" for c in cleaned)
     if text.isprintable():
         assert cleaned == text[:100]
 
@@ -149,11 +184,33 @@ def test_too_many_spans_is_refused_before_any_is_built() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId", "spanId",
-                         "parentSpanId", "startTimeUnixNano", "endTimeUnixNano", "kind",
-                         "status", "code", "events", "name", "attributes", "resource"])
-        | st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "resourceSpans",
+                    "scopeSpans",
+                    "spans",
+                    "traceId",
+                    "spanId",
+                    "parentSpanId",
+                    "startTimeUnixNano",
+                    "endTimeUnixNano",
+                    "kind",
+                    "status",
+                    "code",
+                    "events",
+                    "name",
+                    "attributes",
+                    "resource",
+                ]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=5,
+        )
+    ),
     max_leaves=30,
 )
 
@@ -183,9 +240,18 @@ def test_round_trip_through_the_standard_otlp_encoder(valid_body: dict[str, Any]
     assert again.rejected == 0
 
     def summary(span: ReadableSpan) -> tuple[Any, ...]:
-        return (span.name, span.context, span.parent.span_id if span.parent else None,
-                span.kind, span.start_time, span.end_time, dict(span.attributes or {}),
-                span.status.status_code, span.status.description,
-                [(e.name, e.timestamp) for e in span.events], dict(span.resource.attributes))
+        return (
+            span.name,
+            span.context,
+            span.parent.span_id if span.parent else None,
+            span.kind,
+            span.start_time,
+            span.end_time,
+            dict(span.attributes or {}),
+            span.status.status_code,
+            span.status.description,
+            [(e.name, e.timestamp) for e in span.events],
+            dict(span.resource.attributes),
+        )
 
     assert sorted(map(summary, again.spans), key=str) == sorted(map(summary, first), key=str)

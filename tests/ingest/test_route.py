@@ -78,8 +78,9 @@ class RecordingExporter(SpanExporter):
         return self.result
 
 
-@pytest.mark.parametrize(("result", "status"), [
-    (SpanExportResult.SUCCESS, 200), (SpanExportResult.FAILURE, 503)])
+@pytest.mark.parametrize(
+    ("result", "status"), [(SpanExportResult.SUCCESS, 200), (SpanExportResult.FAILURE, 503)]
+)
 async def test_an_explicit_exporter_gets_one_batch(
     valid_body: dict[str, Any], result: SpanExportResult, status: int
 ) -> None:
@@ -91,18 +92,29 @@ async def test_an_explicit_exporter_gets_one_batch(
     assert exporter.batches == [["rename product", "POST /api/products/1/rename"]]
 
 
-@pytest.mark.parametrize(("headers", "content", "status", "code"), [
-    ({}, b"{}", 401, "invalid_client"),
-    ({"x-clicktrace-client": "forged"}, b"{}", 401, "invalid_client"),
-    ({"x-clicktrace-client": TOKEN, "content-type": "application/x-protobuf"}, b"\x0a",
-     415, "unsupported_media_type"),
-    ({"x-clicktrace-client": TOKEN, "content-encoding": "gzip"}, b"{}",
-     415, "unsupported_media_type"),
-    ({"x-clicktrace-client": TOKEN}, b"{not json", 400, "invalid_json"),
-    ({"x-clicktrace-client": TOKEN}, b"[" * 2000, 400, "invalid_json"),
-    ({"x-clicktrace-client": TOKEN}, b'{"resourceSpans": 5}', 400, "invalid_body"),
-    ({"x-clicktrace-client": TOKEN}, b" " * 2049, 413, "payload_too_large"),
-])
+@pytest.mark.parametrize(
+    ("headers", "content", "status", "code"),
+    [
+        ({}, b"{}", 401, "invalid_client"),
+        ({"x-clicktrace-client": "forged"}, b"{}", 401, "invalid_client"),
+        (
+            {"x-clicktrace-client": TOKEN, "content-type": "application/x-protobuf"},
+            b"\x0a",
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            {"x-clicktrace-client": TOKEN, "content-encoding": "gzip"},
+            b"{}",
+            415,
+            "unsupported_media_type",
+        ),
+        ({"x-clicktrace-client": TOKEN}, b"{not json", 400, "invalid_json"),
+        ({"x-clicktrace-client": TOKEN}, b"[" * 2000, 400, "invalid_json"),
+        ({"x-clicktrace-client": TOKEN}, b'{"resourceSpans": 5}', 400, "invalid_body"),
+        ({"x-clicktrace-client": TOKEN}, b" " * 2049, 413, "payload_too_large"),
+    ],
+)
 async def test_bad_requests_get_the_protocol_error_shape(
     headers: dict[str, str], content: bytes, status: int, code: str
 ) -> None:
@@ -111,12 +123,19 @@ async def test_bad_requests_get_the_protocol_error_shape(
     correlation_id = new_id()
     async with client(app) as http:
         response = await http.post(
-            URL, content=content,
-            headers={"content-type": "application/json", "x-correlation-id": correlation_id,
-                     **headers})
+            URL,
+            content=content,
+            headers={
+                "content-type": "application/json",
+                "x-correlation-id": correlation_id,
+                **headers,
+            },
+        )
     assert response.status_code == status
-    assert response.json() == {"error": {"code": code, "message": response.json()["error"][
-        "message"]}, "correlation_id": correlation_id}
+    assert response.json() == {
+        "error": {"code": code, "message": response.json()["error"]["message"]},
+        "correlation_id": correlation_id,
+    }
     assert response.headers["x-correlation-id"] == correlation_id
     assert exporter.get_finished_spans() == ()
 
@@ -133,12 +152,18 @@ async def test_a_streamed_body_over_the_cap_is_cut_off() -> None:
 
 async def test_rate_limited_per_client_token(valid_body: dict[str, Any]) -> None:
     other_id = new_id()
-    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e-9, burst=2),
-                   client_verifier=lambda t: {TOKEN: CLIENT_ID, "other": other_id}.get(t))
+    app = make_app(
+        InMemorySpanExporter(),
+        rate=RateLimit(per_second=1e-9, burst=2),
+        client_verifier=lambda t: {TOKEN: CLIENT_ID, "other": other_id}.get(t),
+    )
     async with client(app) as http:
-        statuses = [(await http.post(URL, json=valid_body,
-                                     headers={"x-clicktrace-client": TOKEN})).status_code
-                    for _ in range(3)]
+        statuses = [
+            (
+                await http.post(URL, json=valid_body, headers={"x-clicktrace-client": TOKEN})
+            ).status_code
+            for _ in range(3)
+        ]
         other = await http.post(URL, json=valid_body, headers={"x-clicktrace-client": "other"})
     assert statuses == [200, 200, 429]
     assert other.status_code == 200
@@ -166,23 +191,48 @@ def test_configuration_errors() -> None:
     with pytest.raises(ValueError, match="allow_anonymous"):
         browser_traces_route(client_verifier=None)
     with pytest.raises(ValueError, match="at most one"):
-        browser_traces_route(client_verifier=verifier, exporter=InMemorySpanExporter(),
-                             tracer_provider=TracerProvider())
+        browser_traces_route(
+            client_verifier=verifier,
+            exporter=InMemorySpanExporter(),
+            tracer_provider=TracerProvider(),
+        )
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "kind",
-                         "startTimeUnixNano", "endTimeUnixNano", "attributes", "value"])
-        | st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "resourceSpans",
+                    "scopeSpans",
+                    "spans",
+                    "traceId",
+                    "spanId",
+                    "kind",
+                    "startTimeUnixNano",
+                    "endTimeUnixNano",
+                    "attributes",
+                    "value",
+                ]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=4,
+        )
+    ),
     max_leaves=25,
 )
 
 
 def test_arbitrary_json_never_yields_a_500() -> None:
-    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e9, burst=10**9),
-                   peer_rate=None, peer_span_rate=None)
+    app = make_app(
+        InMemorySpanExporter(),
+        rate=RateLimit(per_second=1e9, burst=10**9),
+        peer_rate=None,
+        peer_span_rate=None,
+    )
     # One loop and one client for all examples (a sync test, since hypothesis drives it).
     with asyncio.Runner() as runner:
         http = client(app)
@@ -190,8 +240,9 @@ def test_arbitrary_json_never_yields_a_500() -> None:
         @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
         @given(json_values)
         def post(body: Any) -> None:
-            response = runner.run(http.post(URL, content=json.dumps(body),
-                                            headers={"x-clicktrace-client": TOKEN}))
+            response = runner.run(
+                http.post(URL, content=json.dumps(body), headers={"x-clicktrace-client": TOKEN})
+            )
             assert response.status_code in (200, 400, 413)
             assert ("partialSuccess" in response.json()) == (response.status_code == 200)
 
@@ -215,11 +266,18 @@ async def test_minting_sessions_does_not_multiply_the_rate(valid_body: dict[str,
     # own per-client bucket; the peer's bucket is shared by all of them.
     signer = TokenSigner("a-secret-of-at-least-sixteen-bytes")
     exporter = InMemorySpanExporter()
-    app = make_app(exporter, client_verifier=signer.verify,
-                   peer_rate=RateLimit(per_second=1e-9, burst=30))
+    app = make_app(
+        exporter, client_verifier=signer.verify, peer_rate=RateLimit(per_second=1e-9, burst=30)
+    )
     async with client(app) as http:
-        statuses = [(await http.post(URL, json=valid_body, headers={
-            "x-clicktrace-client": signer.issue().token})).status_code for _ in range(65)]
+        statuses = [
+            (
+                await http.post(
+                    URL, json=valid_body, headers={"x-clicktrace-client": signer.issue().token}
+                )
+            ).status_code
+            for _ in range(65)
+        ]
     assert statuses.count(200) == 30 and statuses[30:] == [429] * 35
     assert len(exporter.get_finished_spans()) == 60
 
@@ -227,11 +285,16 @@ async def test_minting_sessions_does_not_multiply_the_rate(valid_body: dict[str,
 async def test_spans_per_peer_are_bounded(valid_body: dict[str, Any]) -> None:
     signer = TokenSigner("a-secret-of-at-least-sixteen-bytes")
     exporter = InMemorySpanExporter()
-    app = make_app(exporter, client_verifier=signer.verify,
-                   peer_span_rate=RateLimit(per_second=1e-9, burst=5))
+    app = make_app(
+        exporter, client_verifier=signer.verify, peer_span_rate=RateLimit(per_second=1e-9, burst=5)
+    )
     async with client(app) as http:
-        answers = [await http.post(URL, json=valid_body, headers={
-            "x-clicktrace-client": signer.issue().token}) for _ in range(3)]
+        answers = [
+            await http.post(
+                URL, json=valid_body, headers={"x-clicktrace-client": signer.issue().token}
+            )
+            for _ in range(3)
+        ]
     assert [a.status_code for a in answers] == [200, 200, 429]  # 2 spans each, 5 allowed
     assert answers[2].json()["error"]["code"] == "rate_limited"
     assert answers[2].headers["retry-after"] == "1"
@@ -244,12 +307,23 @@ async def test_peers_are_told_apart_by_the_configured_peer_of(
     def peer_of(scope: Any) -> str:
         return str(dict(scope["headers"]).get(b"x-test-peer", b"").decode())
 
-    app = make_app(InMemorySpanExporter(), rate=RateLimit(per_second=1e9, burst=10**9),
-                   peer_rate=RateLimit(per_second=1e-9, burst=1), peer_of=peer_of)
+    app = make_app(
+        InMemorySpanExporter(),
+        rate=RateLimit(per_second=1e9, burst=10**9),
+        peer_rate=RateLimit(per_second=1e-9, burst=1),
+        peer_of=peer_of,
+    )
     async with client(app) as http:
-        statuses = [(await http.post(URL, json=valid_body, headers={
-            "x-clicktrace-client": TOKEN, "x-test-peer": peer})).status_code
-            for peer in ("a", "b", "a")]
+        statuses = [
+            (
+                await http.post(
+                    URL,
+                    json=valid_body,
+                    headers={"x-clicktrace-client": TOKEN, "x-test-peer": peer},
+                )
+            ).status_code
+            for peer in ("a", "b", "a")
+        ]
     assert statuses == [200, 200, 429]
 
 
@@ -263,11 +337,14 @@ async def test_a_server_span_in_the_servers_scope_is_not_taken(
     server_kind = copy.deepcopy(valid_body)
     forged = copy.deepcopy(valid_body)
     forged["resourceSpans"][0]["scopeSpans"][0]["scope"] = {
-        "name": "opentelemetry.instrumentation.asgi"}
+        "name": "opentelemetry.instrumentation.asgi"
+    }
     forged["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = 1
     async with client(make_app(exporter)) as http:
-        answers = [await http.post(URL, json=body, headers={"x-clicktrace-client": TOKEN})
-                   for body in (forged, server_kind)]
+        answers = [
+            await http.post(URL, json=body, headers={"x-clicktrace-client": TOKEN})
+            for body in (forged, server_kind)
+        ]
     assert [a.json()["partialSuccess"]["rejectedSpans"] for a in answers] == ["1", "1"]
     assert exporter.get_finished_spans() == ()
 

@@ -18,17 +18,23 @@ async def test_journal_prints_a_waterfall_and_stuck_lists_the_stuck(tmp_path: Pa
     store = create_store(url)
     stuck, fine = new_id(), new_id()
     old = time.time() * 1000 - 120_000
-    await store.write([
-        Entry(correlation_id=stuck, stage="accepted", at=old, process="api:1"),
-        Entry(correlation_id=stuck, stage="delivered", at=old + 5, attempt=1, process="w:2"),
-        Entry(correlation_id=fine, stage="accepted", at=old),
-        Entry(correlation_id=fine, stage="notified", at=old + 9, outcome="confirmed"),
-    ])
+    await store.write(
+        [
+            Entry(correlation_id=stuck, stage="accepted", at=old, process="api:1"),
+            Entry(correlation_id=stuck, stage="delivered", at=old + 5, attempt=1, process="w:2"),
+            Entry(correlation_id=fine, stage="accepted", at=old),
+            Entry(correlation_id=fine, stage="notified", at=old + 9, outcome="confirmed"),
+        ]
+    )
     await store.aclose()
     # The CLI runs its own event loop: run it in a subprocess, as a user would.
     done = subprocess.run(
         [sys.executable, "-m", "clicktrace", "--store", url, "journal", stuck],
-        capture_output=True, text=True, check=False, timeout=60)
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[1].startswith("accepted      |█")
@@ -36,7 +42,11 @@ async def test_journal_prints_a_waterfall_and_stuck_lists_the_stuck(tmp_path: Pa
     assert lines[-1].startswith("verdict: stuck: stuck at delivered")
     listed = subprocess.run(
         [sys.executable, "-m", "clicktrace", "--store", url, "stuck"],
-        capture_output=True, text=True, check=False, timeout=60)
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert listed.returncode == 1
     assert listed.stdout.splitlines()[0].startswith(f"{stuck}  stuck at delivered")
     assert listed.stdout.splitlines()[-1] == "1 stuck"

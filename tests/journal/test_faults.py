@@ -38,11 +38,14 @@ async def test_a_down_store_costs_entries_never_a_request_or_a_message(
 
     bus.subscribe("t", handler, group="g")
     await bus.start()
-    app = Starlette(routes=[Route("/c", command, methods=["POST"])],
-                    middleware=[Middleware(ClicktraceMiddleware, tracer_provider=provider)])
+    app = Starlette(
+        routes=[Route("/c", command, methods=["POST"])],
+        middleware=[Middleware(ClicktraceMiddleware, tracer_provider=provider)],
+    )
     try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://test") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://test"
+        ) as client:
             cid = new_id()
             r = await client.post("/c", headers={"x-correlation-id": cid})
         assert r.status_code == 202

@@ -31,9 +31,14 @@ BROKERS = {
     "nats": "nats://127.0.0.1:4222",
 }
 FAST: dict[str, dict[str, Any]] = {
-    "redis": {"block_ms": 100}, "rabbitmq": {}, "nats": {"fetch_timeout": 0.2},
+    "redis": {"block_ms": 100},
+    "rabbitmq": {},
+    "nats": {"fetch_timeout": 0.2},
 }
-STORES = {"redis": "redis://127.0.0.1:6379/0", "postgres": "postgresql://postgres@127.0.0.1:5432/test"}
+STORES = {
+    "redis": "redis://127.0.0.1:6379/0",
+    "postgres": "postgresql://postgres@127.0.0.1:5432/test",
+}
 WORKER = str(Path(__file__).with_name("worker.py"))
 STUCK_AFTER = Thresholds(stuck_after_ms=200)
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
@@ -137,8 +142,9 @@ def click(deadline_ms: int | None = None) -> click_context.ClickContext:
     return click_context.ClickContext(new_id(), client_id=TAB, deadline_ms=deadline_ms)
 
 
-async def publish_click(bus: Bus, topic: str, provider: TracerProvider,
-                        ctx: click_context.ClickContext) -> Envelope:
+async def publish_click(
+    bus: Bus, topic: str, provider: TracerProvider, ctx: click_context.ClickContext
+) -> Envelope:
     """What the edge does for a click: inside its span, journal it and publish."""
     from clicktrace.journal import record
 
@@ -168,14 +174,25 @@ async def entries_until(journal: Journal, cid: str, stage: str) -> list[Entry]:
 
 
 async def test_a_consumer_killed_mid_flight_is_stuck_at_delivered(
-    broker: str, store_kind: str, name: str, journal: Journal, make_bus: MakeBus,
+    broker: str,
+    store_kind: str,
+    name: str,
+    journal: Journal,
+    make_bus: MakeBus,
     provider: TracerProvider,
 ) -> None:
     publisher = make_bus()
     await publisher.start()
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, WORKER, BROKERS[broker], name, "g", STORES[store_kind], name,
-        stdout=asyncio.subprocess.PIPE)
+        sys.executable,
+        WORKER,
+        BROKERS[broker],
+        name,
+        "g",
+        STORES[store_kind],
+        name,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         assert worker.stdout is not None
         assert (await asyncio.wait_for(worker.stdout.readline(), 30)).startswith(b"ready")
@@ -206,7 +223,11 @@ def _declared(topic: str) -> Any:
 
 
 async def test_a_bus_that_strips_the_context_breaks_the_trace_at_consume(
-    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+    broker: str,
+    journal: Journal,
+    make_bus: MakeBus,
+    provider: TracerProvider,
+    name: str,
 ) -> None:
     bus = make_bus()
     done: asyncio.Queue[str] = asyncio.Queue()
@@ -235,7 +256,11 @@ async def test_a_bus_that_strips_the_context_breaks_the_trace_at_consume(
 
 
 async def test_a_deadline_passed_is_timed_out(
-    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+    broker: str,
+    journal: Journal,
+    make_bus: MakeBus,
+    provider: TracerProvider,
+    name: str,
 ) -> None:
     bus = make_bus()
     handled: list[str] = []
@@ -254,7 +279,11 @@ async def test_a_deadline_passed_is_timed_out(
 
 
 async def test_a_handler_failing_n_times_is_dead_lettered_after_n_attempts(
-    broker: str, journal: Journal, make_bus: MakeBus, provider: TracerProvider, name: str,
+    broker: str,
+    journal: Journal,
+    make_bus: MakeBus,
+    provider: TracerProvider,
+    name: str,
 ) -> None:
     bus = make_bus()
 

@@ -35,11 +35,16 @@ async def invalid(request: Request) -> Response:
 
 def app(journal: Journal, signer: TokenSigner, provider: TracerProvider) -> Starlette:
     return Starlette(
-        routes=[Route("/commands", command, methods=["POST"]),
-                Route("/invalid", invalid, methods=["POST"]),
-                journal_route(journal, client_verifier=signer.verify, operator_token=OPERATOR)],
-        middleware=[Middleware(ClicktraceMiddleware, tracer_provider=provider,
-                               client_verifier=signer.verify)],
+        routes=[
+            Route("/commands", command, methods=["POST"]),
+            Route("/invalid", invalid, methods=["POST"]),
+            journal_route(journal, client_verifier=signer.verify, operator_token=OPERATOR),
+        ],
+        middleware=[
+            Middleware(
+                ClicktraceMiddleware, tracer_provider=provider, client_verifier=signer.verify
+            )
+        ],
     )
 
 
@@ -62,12 +67,14 @@ async def click(client: httpx.AsyncClient, token: str, path: str = "/commands") 
 
 
 async def test_a_tab_reads_its_own_click_with_the_edge_and_app_stages(
-    client: httpx.AsyncClient, signer: TokenSigner,
+    client: httpx.AsyncClient,
+    signer: TokenSigner,
 ) -> None:
     session = signer.issue()
     cid = await click(client, session.token)
-    r = await client.get(f"/clicktrace/journal/{cid}",
-                         headers={"x-clicktrace-client": session.token})
+    r = await client.get(
+        f"/clicktrace/journal/{cid}", headers={"x-clicktrace-client": session.token}
+    )
     assert r.status_code == 200
     body = r.json()
     assert body["correlation_id"] == cid and body["client_id"] == session.client_id
@@ -77,23 +84,36 @@ async def test_a_tab_reads_its_own_click_with_the_edge_and_app_stages(
     assert len(body["trace_ids"]) == 1 and accepted["trace_id"] == body["trace_ids"][0]
     assert body["verdict"]["state"] == "in_flight"
     assert set(body["stages"][0]) == {
-        "stage", "at", "since_start_ms", "since_previous_ms", "trace_id", "span_id", "process",
-        "attempt", "outcome", "detail", "duration_ms"}
+        "stage",
+        "at",
+        "since_start_ms",
+        "since_previous_ms",
+        "trace_id",
+        "span_id",
+        "process",
+        "attempt",
+        "outcome",
+        "detail",
+        "duration_ms",
+    }
 
 
 async def test_a_refusal_is_journaled_from_the_status(
-    client: httpx.AsyncClient, signer: TokenSigner,
+    client: httpx.AsyncClient,
+    signer: TokenSigner,
 ) -> None:
     cid = await click(client, signer.issue().token, "/invalid")
-    r = await client.get(f"/clicktrace/journal/{cid}",
-                         headers={"authorization": f"Bearer {OPERATOR}"})
+    r = await client.get(
+        f"/clicktrace/journal/{cid}", headers={"authorization": f"Bearer {OPERATOR}"}
+    )
     assert r.json()["verdict"]["state"] == "settled"
     assert r.json()["verdict"]["outcome"] == "refused"
     assert r.json()["stages"][0]["outcome"] == "422"
 
 
 async def test_another_tab_and_no_token_get_the_same_404_as_an_unknown_id(
-    client: httpx.AsyncClient, signer: TokenSigner,
+    client: httpx.AsyncClient,
+    signer: TokenSigner,
 ) -> None:
     cid = await click(client, signer.issue().token)
     other = signer.issue().token
@@ -101,8 +121,7 @@ async def test_another_tab_and_no_token_get_the_same_404_as_an_unknown_id(
         await client.get(f"/clicktrace/journal/{cid}", headers={"x-clicktrace-client": other}),
         await client.get(f"/clicktrace/journal/{cid}"),
         await client.get(f"/clicktrace/journal/{cid}", headers={"authorization": "Bearer no"}),
-        await client.get(f"/clicktrace/journal/{new_id()}",
-                         headers={"x-clicktrace-client": other}),
+        await client.get(f"/clicktrace/journal/{new_id()}", headers={"x-clicktrace-client": other}),
     ]
     for r in answers:
         assert r.status_code == 404
@@ -112,16 +131,19 @@ async def test_another_tab_and_no_token_get_the_same_404_as_an_unknown_id(
 
 
 async def test_the_operator_token_reads_every_id(
-    client: httpx.AsyncClient, signer: TokenSigner,
+    client: httpx.AsyncClient,
+    signer: TokenSigner,
 ) -> None:
     cid = await click(client, signer.issue().token)
-    r = await client.get(f"/clicktrace/journal/{cid}",
-                         headers={"authorization": f"Bearer {OPERATOR}"})
+    r = await client.get(
+        f"/clicktrace/journal/{cid}", headers={"authorization": f"Bearer {OPERATOR}"}
+    )
     assert r.status_code == 200
 
 
 async def test_the_sdk_own_routes_and_requests_without_an_id_are_not_journaled(
-    client: httpx.AsyncClient, journal: Journal,
+    client: httpx.AsyncClient,
+    journal: Journal,
 ) -> None:
     await client.post("/invalid")  # the edge minted its id: no click named it
     await client.get(f"/clicktrace/journal/{new_id()}", headers={"x-correlation-id": new_id()})
@@ -135,9 +157,10 @@ async def test_hostile_and_oversized_ids_get_404_never_a_500(raw: str) -> None:
 
     signer = TokenSigner(secret=b"k" * 32)
     a = app(Journal(MemoryStore()), signer, TracerProvider())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a),
-                                 base_url="http://test") as c:
-        r = await c.get(f"/clicktrace/journal/{quote(raw, safe='')}",
-                        headers={"authorization": f"Bearer {OPERATOR}"})
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://test") as c:
+        r = await c.get(
+            f"/clicktrace/journal/{quote(raw, safe='')}",
+            headers={"authorization": f"Bearer {OPERATOR}"},
+        )
     # A trailing "/" is Starlette's router redirecting before the route runs.
     assert r.status_code == (307 if raw.endswith("/") and raw.count("/") == 1 else 404)

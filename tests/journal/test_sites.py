@@ -23,8 +23,9 @@ async def test_replayed_and_pushed_frames_are_journaled_in_their_trace(
 ) -> None:
     buffer = MemoryReplayBuffer()
     missed, live = new_id(), new_id()
-    await buffer.append(TAB, {**build_frame(correlation_id=missed, status="confirmed"),
-                              "traceparent": TRACEPARENT})
+    await buffer.append(
+        TAB, {**build_frame(correlation_id=missed, status="confirmed"), "traceparent": TRACEPARENT}
+    )
     sent: list[Frame] = []
 
     async def send(frame: Frame) -> None:
@@ -32,34 +33,53 @@ async def test_replayed_and_pushed_frames_are_journaled_in_their_trace(
 
     hub = Hub(buffer)
     await hub.attach("socket-1", TAB, send, last_seq=0).resume()
-    frame = await buffer.append(TAB, build_frame(correlation_id=live, status="rejected",
-                                                 error={"code": "x", "message": "y"}))
+    frame = await buffer.append(
+        TAB,
+        build_frame(correlation_id=live, status="rejected", error={"code": "x", "message": "y"}),
+    )
     await hub.dispatch(TAB, frame)
     (replayed,) = await journal.read(missed)
-    assert (replayed.stage, replayed.detail, replayed.trace_id) == ("replayed", "seq 1",
-                                                                    f"{TRACE:032x}")
+    assert (replayed.stage, replayed.detail, replayed.trace_id) == (
+        "replayed",
+        "seq 1",
+        f"{TRACE:032x}",
+    )
     (pushed,) = await journal.read(live)
     assert (pushed.stage, pushed.detail, pushed.outcome) == ("pushed", "1 socket", "rejected")
     assert pushed.client_id == TAB
 
 
-def span(name: str, kind: SpanKind, start_ms: float, end_ms: float, cid: str,
-         parent: bool = True, outcome: str | None = None) -> ReadableSpan:
+def span(
+    name: str,
+    kind: SpanKind,
+    start_ms: float,
+    end_ms: float,
+    cid: str,
+    parent: bool = True,
+    outcome: str | None = None,
+) -> ReadableSpan:
     attributes: dict[str, str] = {"clicktrace.correlation_id": cid}
     if outcome:
         attributes["clicktrace.outcome"] = outcome
     ctx = SpanContext(TRACE, SPAN + len(name), False, TraceFlags(1))
     return ReadableSpan(
-        name=name, context=ctx, kind=kind, attributes=attributes, resource=Resource({}),
+        name=name,
+        context=ctx,
+        kind=kind,
+        attributes=attributes,
+        resource=Resource({}),
         parent=SpanContext(TRACE, SPAN, False, TraceFlags(1)) if parent else None,
-        start_time=int(start_ms * 1e6), end_time=int(end_ms * 1e6))
+        start_time=int(start_ms * 1e6),
+        end_time=int(end_ms * 1e6),
+    )
 
 
 async def test_browser_spans_give_the_browser_stages_per_contract_3(journal: Journal) -> None:
     cid = new_id()
     spans = [
-        span("rename product", SpanKind.INTERNAL, 1000, 1250, cid, parent=False,
-             outcome="confirmed"),
+        span(
+            "rename product", SpanKind.INTERNAL, 1000, 1250, cid, parent=False, outcome="confirmed"
+        ),
         span("clicktrace session", SpanKind.INTERNAL, 1001, 1060, cid),
         span("POST", SpanKind.CLIENT, 1061, 1100, cid),
         span("receive clicktrace", SpanKind.CONSUMER, 1240, 1245, cid),

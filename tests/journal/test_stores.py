@@ -35,8 +35,12 @@ async def _drop(kind: str, store: Store, name: str) -> None:
 
 
 def url_for(kind: str, tmp_path: Path) -> str:
-    return {"memory": "memory://", "sqlite": f"sqlite:///{tmp_path}/j.sqlite3",
-            "redis": REDIS, "postgres": PG}[kind]
+    return {
+        "memory": "memory://",
+        "sqlite": f"sqlite:///{tmp_path}/j.sqlite3",
+        "redis": REDIS,
+        "postgres": PG,
+    }[kind]
 
 
 @pytest.fixture(params=KINDS)
@@ -55,15 +59,21 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 
 
 def entry(cid: str, stage: str, at: float) -> Entry:
-    return Entry(correlation_id=cid, stage=stage, at=at, trace_id="a" * 32, attempt=1,
-                 detail="d", client_id=cid)
+    return Entry(
+        correlation_id=cid,
+        stage=stage,
+        at=at,
+        trace_id="a" * 32,
+        attempt=1,
+        detail="d",
+        client_id=cid,
+    )
 
 
 @pytest.mark.broker
 async def test_entries_round_trip_by_correlation_id(store: Store) -> None:
     a, b = new_id(), new_id()
-    await store.write([entry(a, "accepted", 10), entry(b, "accepted", 20),
-                       entry(a, "stored", 11)])
+    await store.write([entry(a, "accepted", 10), entry(b, "accepted", 20), entry(a, "stored", 11)])
     assert [e.stage for e in await store.read(a)] == ["accepted", "stored"]
     assert (await store.read(a))[0] == entry(a, "accepted", 10)
     assert await store.read(new_id()) == []

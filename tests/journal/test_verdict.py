@@ -20,15 +20,25 @@ def e(stage: str, at: float, trace: str | None = T1, **kw: Any) -> Entry:
     return Entry(correlation_id=CID, stage=stage, at=at, trace_id=trace, client_id=TAB, **kw)
 
 
-HAPPY = [e("accepted", 10, outcome="202"), e("stored", 11), e("relayed", 12),
-         e("published", 13), e("delivered", 20, attempt=1), e("acked", 30, attempt=1),
-         e("notified", 31, outcome="confirmed")]
+HAPPY = [
+    e("accepted", 10, outcome="202"),
+    e("stored", 11),
+    e("relayed", 12),
+    e("published", 13),
+    e("delivered", 20, attempt=1),
+    e("acked", 30, attempt=1),
+    e("notified", 31, outcome="confirmed"),
+]
 
 
 def test_a_notified_outcome_settles_the_click() -> None:
     v = verdict(HAPPY, 100, LIMITS)
-    assert (v["state"], v["stage"], v["outcome"], v["ms"]) == ("settled", "notified",
-                                                              "confirmed", 21)
+    assert (v["state"], v["stage"], v["outcome"], v["ms"]) == (
+        "settled",
+        "notified",
+        "confirmed",
+        21,
+    )
 
 
 def test_the_browser_settle_gives_click_to_settled() -> None:
@@ -48,8 +58,7 @@ def test_no_next_stage_within_the_threshold_is_stuck_at_the_last_stage() -> None
 def test_past_the_deadline_is_timed_out_at_the_last_stage() -> None:
     entries = [e("accepted", 10, deadline_ms=100), e("stored", 11, deadline_ms=100)]
     v = verdict(entries, 150, LIMITS)
-    assert (v["state"], v["stage"], v["outcome"], v["ms"]) == ("stuck", "stored",
-                                                              "timed_out", 50)
+    assert (v["state"], v["stage"], v["outcome"], v["ms"]) == ("stuck", "stored", "timed_out", 50)
 
 
 def test_a_deadline_dead_letter_is_a_timed_out_settle() -> None:
@@ -78,15 +87,22 @@ def test_a_stage_in_another_trace_or_without_context_breaks_the_trace() -> None:
 
 
 def test_a_click_never_sampled_is_sampled_out() -> None:
-    entries = [Entry(**{**{f: getattr(x, f) for f in x.__struct_fields__}, "sampled": False})
-               for x in HAPPY]
+    entries = [
+        Entry(**{**{f: getattr(x, f) for f in x.__struct_fields__}, "sampled": False})
+        for x in HAPPY
+    ]
     assert verdict(entries, 100, LIMITS)["state"] == "sampled_out"
 
 
 def test_a_browser_clock_ahead_is_shifted_back_and_the_order_restored() -> None:
     ahead = 5000.0
-    entries = [e("clicked", 5 + ahead), e("http", 6 + ahead), *HAPPY,
-               e("received", 35 + ahead), e("settled", 36 + ahead, outcome="confirmed")]
+    entries = [
+        e("clicked", 5 + ahead),
+        e("http", 6 + ahead),
+        *HAPPY,
+        e("received", 35 + ahead),
+        e("settled", 36 + ahead, outcome="confirmed"),
+    ]
     body = answer(entries, 100, LIMITS)
     stages = [s["stage"] for s in body["stages"]]
     assert stages[:3] == ["clicked", "http", "accepted"]
@@ -107,8 +123,15 @@ def test_the_answer_names_the_click_trace_first() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(STAGES), st.floats(-1e13, 1e13),
-                          st.none() | st.floats(-1e9, 1e9)), min_size=1, max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(STAGES), st.floats(-1e13, 1e13), st.none() | st.floats(-1e9, 1e9)
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
 def test_durations_are_never_negative_whatever_the_clocks(
     raw: list[tuple[str, float, float | None]],
 ) -> None:

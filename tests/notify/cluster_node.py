@@ -33,8 +33,12 @@ SECRET = "clicktrace-test-secret-0123456789"
 
 def node(transport: str, channel: str, port: int) -> None:
     signer = TokenSigner(SECRET)
-    notifier = Notifier(signer, "socketio" if transport == "socketio" else "websocket",
-                        redis_url=REDIS_URL, channel=channel)
+    notifier = Notifier(
+        signer,
+        "socketio" if transport == "socketio" else "websocket",
+        redis_url=REDIS_URL,
+        channel=channel,
+    )
     bus = redis_asyncio.Redis.from_url(REDIS_URL)
 
     async def command(request: Request) -> JSONResponse:
@@ -50,15 +54,26 @@ def node(transport: str, channel: str, port: int) -> None:
         await bus.lpush(channel + ":bus", encode(envelope))
         return JSONResponse({"correlation_id": corr, "status": "accepted"}, 202)
 
-    app = notifier.asgi(Starlette(routes=[*notifier.routes,
-                                          Route("/cmd", command, methods=["POST"])]))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                ws="websockets-sansio")
+    app = notifier.asgi(
+        Starlette(routes=[*notifier.routes, Route("/cmd", command, methods=["POST"])])
+    )
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="websockets-sansio",
+    )
 
 
 async def worker(transport: str, channel: str) -> None:
-    emitter = RedisEmitter(REDIS_URL, "socketio" if transport == "socketio" else "websocket",
-                           channel=channel, tracer_provider=TracerProvider())
+    emitter = RedisEmitter(
+        REDIS_URL,
+        "socketio" if transport == "socketio" else "websocket",
+        channel=channel,
+        tracer_provider=TracerProvider(),
+    )
     bus = redis_asyncio.Redis.from_url(REDIS_URL)
     print("ready", flush=True)
     while True:
@@ -70,8 +85,13 @@ async def worker(transport: str, channel: str) -> None:
         if meta.client_id is None:
             continue
         with click_context.bound(None, meta.extract().otel_context()):
-            await emitter.notify(meta.client_id, correlation_id=meta.correlation_id,
-                                 status="confirmed", type=meta.type, data=envelope.payload)
+            await emitter.notify(
+                meta.client_id,
+                correlation_id=meta.correlation_id,
+                status="confirmed",
+                type=meta.type,
+                data=envelope.payload,
+            )
 
 
 if __name__ == "__main__":

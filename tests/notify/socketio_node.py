@@ -22,8 +22,14 @@ def main() -> None:
     notifier = Notifier(TokenSigner(SECRET), "socketio")
     notifier.sio.eio.ping_interval = 600
     app = notifier.asgi(Starlette(routes=notifier.routes))
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                timeout_graceful_shutdown=grace or None)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=grace or None,
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ class Socket:
 
 
 async def fill(buffer: MemoryReplayBuffer, cid: str, n: int) -> list[Frame]:
-    return [await buffer.append(cid, {"correlation_id": cid, "status": "progress"})
-            for _ in range(n)]
+    return [
+        await buffer.append(cid, {"correlation_id": cid, "status": "progress"}) for _ in range(n)
+    ]
 
 
 async def test_resume_replays_then_goes_live_without_repeats() -> None:
@@ -186,8 +187,9 @@ async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() 
     try:
         await hub.attach("s1", cid, sock.send, last_seq=0).resume()
         for _ in range(3):
-            await hub.dispatch(cid, await buffer.append(cid, {"correlation_id": cid,
-                                                              "status": "progress"}))
+            await hub.dispatch(
+                cid, await buffer.append(cid, {"correlation_id": cid, "status": "progress"})
+            )
         await buffer._redis.delete(*buffer._keys(cid))  # Redis flushed (or evicted) it
         fresh = await buffer.append(cid, {"correlation_id": cid, "status": "confirmed"})
         await hub.dispatch(cid, fresh)

@@ -43,8 +43,12 @@ class Cluster:
         self.procs: list[subprocess.Popen[str]] = []
 
     def spawn(self, *args: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, str(NODE), *args], text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, str(NODE), *args],
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self.procs.append(proc)
         return proc
 
@@ -132,8 +136,15 @@ async def tab_factory() -> AsyncIterator[list[Tab]]:
 async def command(url: str, token: str, name: str, traceparent: str) -> str:
     corr = new_id()
     async with httpx.AsyncClient() as http:
-        response = await http.post(url + "/cmd", json={"name": name}, headers={
-            "x-clicktrace-client": token, "x-correlation-id": corr, "traceparent": traceparent})
+        response = await http.post(
+            url + "/cmd",
+            json={"name": name},
+            headers={
+                "x-clicktrace-client": token,
+                "x-correlation-id": corr,
+                "traceparent": traceparent,
+            },
+        )
     assert response.status_code == 202, response.text
     return corr
 
@@ -154,8 +165,12 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
     corr = await command(node_b, s["token"], "first", f"00-{trace_id}-{parent}-01")
     frame = await tab.next()
     assert {k: frame[k] for k in ("seq", "correlation_id", "status", "type", "data")} == {
-        "seq": 1, "correlation_id": corr, "status": "confirmed", "type": "ProductRenamed",
-        "data": {"name": "first"}}
+        "seq": 1,
+        "correlation_id": corr,
+        "status": "confirmed",
+        "type": "ProductRenamed",
+        "data": {"name": "first"},
+    }
     tp = parse_traceparent(frame["traceparent"])
     assert tp is not None and f"{tp.trace_id:032x}" == trace_id  # the same trace, ...
     assert f"{tp.span_id:016x}" != parent  # ... continued by the worker's PRODUCER span
@@ -166,8 +181,9 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
 
     # The tab goes away, commands keep landing; it comes back on node B and resumes.
     await tab.close()
-    later = [await command(node_b, s["token"], f"n{i}", f"00-{trace_id}-{parent}-01")
-             for i in range(3)]
+    later = [
+        await command(node_b, s["token"], f"n{i}", f"00-{trace_id}-{parent}-01") for i in range(3)
+    ]
     again = Tab(cluster.transport)
     tab_factory.append(again)
     await again.connect(node_b, s["token"], last_seq=1)
@@ -177,8 +193,12 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
 
     # Mid-flight: commands land on both nodes while the tab hops from node B back to node A.
     header = f"00-{trace_id}-{parent}-01"
-    burst = asyncio.gather(*(command(urls, s["token"], f"b{i}", header)
-                             for i, urls in enumerate([node_a, node_b] * 10)))
+    burst = asyncio.gather(
+        *(
+            command(urls, s["token"], f"b{i}", header)
+            for i, urls in enumerate([node_a, node_b] * 10)
+        )
+    )
     seen = [4]
     while len(seen) < 6:
         seen.append((await again.next())["seq"])
@@ -195,11 +215,11 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
     assert third.frames.empty() and spy.frames.empty()
 
 
-async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab],
-                                      channel: str) -> None:
+async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab], channel: str) -> None:
     buffers = [RedisReplayBuffer(REDIS_URL, prefix=channel) for _ in range(2)]
-    nodes = [Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL, buffer=b, channel=channel)
-             for b in buffers]
+    nodes = [
+        Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL, buffer=b, channel=channel) for b in buffers
+    ]
     urls = [await serve(n.asgi(Starlette(routes=n.routes))) for n in nodes]
     emitter = RedisEmitter(REDIS_URL, amqp_url=AMQP_URL, channel=channel)
     try:
@@ -227,4 +247,3 @@ async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab],
 def test_amqp_needs_a_shared_buffer() -> None:
     with pytest.raises(ValueError):
         Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL)
-

@@ -52,8 +52,9 @@ async def tab_gets_a_notification(notifier: Notifier, url: str) -> None:
     client = socketio.AsyncClient(reconnection=False)
     frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     client.on("clicktrace", frames.put)
-    await client.connect(url, auth={"token": session.token}, transports=["polling"],
-                         wait_timeout=WAIT)
+    await client.connect(
+        url, auth={"token": session.token}, transports=["polling"], wait_timeout=WAIT
+    )
     try:
         await notifier.notify(session.client_id, correlation_id=new_id(), status="confirmed")
         assert (await asyncio.wait_for(frames.get(), WAIT))["seq"] == 1
@@ -77,9 +78,34 @@ def test_payloads_are_checked_whole() -> None:
 
 
 engineio_texts = st.lists(
-    st.sampled_from(["0", "1", "2", "3", "4", "5", "6", "9", "b", "d=", "[", "{", "40", "42",
-                     '{"token":"t"}', "\x1e", "probe", "\u00e9", "\ud800", "AAAA", "-", ""]),
-    max_size=12).map("".join)
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "9",
+            "b",
+            "d=",
+            "[",
+            "{",
+            "40",
+            "42",
+            '{"token":"t"}',
+            "\x1e",
+            "probe",
+            "\u00e9",
+            "\ud800",
+            "AAAA",
+            "-",
+            "",
+        ]
+    ),
+    max_size=12,
+).map("".join)
 
 
 @settings(max_examples=500)
@@ -113,8 +139,12 @@ async def test_malformed_frames_cost_one_short_line_not_a_traceback_each(
     # A real python-socketio client sending Socket.IO packets its server cannot decode.
     for raw in ('2["x", {', "2{}", "5-[]", "4", "9", "2" + "[" * 3000):
         client = socketio.AsyncClient(reconnection=False)
-        await client.connect(url, auth={"token": notifier.signer.issue().token},
-                             transports=["websocket"], wait_timeout=WAIT)
+        await client.connect(
+            url,
+            auth={"token": notifier.signer.issue().token},
+            transports=["websocket"],
+            wait_timeout=WAIT,
+        )
         await client.eio.send(raw)
         for _ in range(int(WAIT * 20)):
             if not client.connected:
@@ -206,8 +236,9 @@ async def test_a_session_that_authenticates_in_time_stays(serve: Serve) -> None:
     client = socketio.AsyncClient(reconnection=False)
     frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     client.on("clicktrace", frames.put)
-    await client.connect(url, auth={"token": session.token}, transports=["websocket"],
-                         wait_timeout=WAIT)
+    await client.connect(
+        url, auth={"token": session.token}, transports=["websocket"], wait_timeout=WAIT
+    )
     await asyncio.sleep(0.6)  # past the deadline
     await notifier.notify(session.client_id, correlation_id=new_id(), status="confirmed")
     assert (await asyncio.wait_for(frames.get(), WAIT))["seq"] == 1

@@ -40,8 +40,12 @@ async def test_frames_reach_the_hub_and_garbage_is_dropped(channel: str) -> None
         await fanout.start()
         await fanout.start()  # idempotent
         await hub.attach("s", cid, sock.send, 0).resume()
-        for junk in (b"not json", b"[]", b'{"client_id": "x", "frame": {"seq": 1}}',
-                     b'{"client_id": "%s", "frame": {"seq": "1"}}' % cid.encode()):
+        for junk in (
+            b"not json",
+            b"[]",
+            b'{"client_id": "x", "frame": {"seq": 1}}',
+            b'{"client_id": "%s", "frame": {"seq": "1"}}' % cid.encode(),
+        ):
             await raw.publish(channel, junk)
         frame = await buffer.append(cid, {"correlation_id": cid, "status": "progress"})
         await fanout.publish(cid, frame)
@@ -51,14 +55,11 @@ async def test_frames_reach_the_hub_and_garbage_is_dropped(channel: str) -> None
         await raw.aclose()
 
 
-async def test_after_losing_redis_the_listener_resubscribes_and_catches_up(
-    channel: str
-) -> None:
+async def test_after_losing_redis_the_listener_resubscribes_and_catches_up(channel: str) -> None:
     buffer = MemoryReplayBuffer()
     hub, sock, cid = Hub(buffer), Socket(), new_id()
     name = f"ct-fanout-{new_id().lower()}"
-    fanout = RedisFanout(f"{REDIS_URL}?client_name={name}", channel, hub.dispatch,
-                         hub.refresh_all)
+    fanout = RedisFanout(f"{REDIS_URL}?client_name={name}", channel, hub.dispatch, hub.refresh_all)
     admin = redis_asyncio.Redis.from_url(REDIS_URL)
     try:
         await fanout.start()
@@ -80,7 +81,9 @@ async def test_after_losing_redis_the_listener_resubscribes_and_catches_up(
 def test_decode() -> None:
     cid = new_id()
     assert _decode(b'{"client_id": "%s", "frame": {"seq": 2}}' % cid.lower().encode()) == (
-        cid, {"seq": 2})
+        cid,
+        {"seq": 2},
+    )
     assert _decode(None) is None
     assert _decode(b"x" * (2 << 20)) is None
     assert _decode(b"[" * 100_000) is None
@@ -96,4 +99,3 @@ def test_without_redis_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPat
         Notifier(TokenSigner(SECRET), "websocket", redis_url=REDIS_URL)
     with pytest.raises(ImportError, match=r"clicktrace\[redis\]"):
         Notifier(TokenSigner(SECRET), "socketio", redis_url=REDIS_URL)
-

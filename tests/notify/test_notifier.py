@@ -38,10 +38,16 @@ def app_with_command(notifier: Notifier, provider: TracerProvider) -> Starlette:
         client_id = notifier.signer.verify(request.headers.get("x-clicktrace-client"))
         incoming = extract(dict(request.headers), keys=HEADER_KEYS)
         assert client_id is not None and incoming.correlation_id is not None
-        with tracer.start_as_current_span("POST /rename", context=incoming.otel_context(),
-                                          kind=SpanKind.SERVER):
-            await notifier.notify(client_id, correlation_id=incoming.correlation_id,
-                                  status="confirmed", type="ProductRenamed", data={"id": 1})
+        with tracer.start_as_current_span(
+            "POST /rename", context=incoming.otel_context(), kind=SpanKind.SERVER
+        ):
+            await notifier.notify(
+                client_id,
+                correlation_id=incoming.correlation_id,
+                status="confirmed",
+                type="ProductRenamed",
+                data={"id": 1},
+            )
         return JSONResponse({"status": "accepted"}, status_code=202)
 
     return Starlette(routes=[*notifier.routes, Route("/rename", rename, methods=["POST"])])
@@ -49,9 +55,14 @@ def app_with_command(notifier: Notifier, provider: TracerProvider) -> Starlette:
 
 async def post_rename(url: str, token: str, corr: str) -> None:
     async with httpx.AsyncClient() as http:
-        response = await http.post(url + "/rename", headers={
-            "x-clicktrace-client": token, "x-correlation-id": corr,
-            "traceparent": f"00-{TRACE_ID}-{PARENT}-01"})
+        response = await http.post(
+            url + "/rename",
+            headers={
+                "x-clicktrace-client": token,
+                "x-correlation-id": corr,
+                "traceparent": f"00-{TRACE_ID}-{PARENT}-01",
+            },
+        )
     assert response.status_code == 202
 
 
@@ -74,8 +85,9 @@ async def test_socketio_notification_carries_the_producer_span(
     frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     tab = socketio.AsyncClient(reconnection=False)
     tab.on("clicktrace", frames.put)
-    await tab.connect(url, auth={"token": session.token, "last_seq": 0},
-                      transports=["websocket"], wait_timeout=10)
+    await tab.connect(
+        url, auth={"token": session.token, "last_seq": 0}, transports=["websocket"], wait_timeout=10
+    )
     corr = new_id()
     try:
         await post_rename(url, session.token, corr)
@@ -106,7 +118,8 @@ def test_routes_follow_the_prefix() -> None:
     notifier = Notifier(TokenSigner(SECRET), "websocket", prefix="/ct")
     assert [getattr(r, "path", None) for r in notifier.routes] == ["/ct/session", "/ct/ws"]
     assert [getattr(r, "path", None) for r in Notifier(TokenSigner(SECRET)).routes] == [
-        "/clicktrace/session"]
+        "/clicktrace/session"
+    ]
 
 
 def test_bad_configuration() -> None:
@@ -116,4 +129,3 @@ def test_bad_configuration() -> None:
         Notifier(TokenSigner(SECRET), "sse")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Notifier(TokenSigner(SECRET), "websocket", amqp_url="amqp://x", redis_url="redis://x")
-

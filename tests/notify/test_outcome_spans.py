@@ -17,15 +17,28 @@ async def drop(client_id: str, frame: Frame) -> None:
     pass
 
 
-@pytest.mark.parametrize(("status", "error", "outcome", "code", "state"), [
-    ("confirmed", None, "confirmed", None, StatusCode.UNSET),
-    ("rejected", {"code": "name_taken", "message": "taken"}, "rejected", "name_taken",
-     StatusCode.ERROR),
-    ("progress", None, None, None, StatusCode.UNSET),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "outcome", "code", "state"),
+    [
+        ("confirmed", None, "confirmed", None, StatusCode.UNSET),
+        (
+            "rejected",
+            {"code": "name_taken", "message": "taken"},
+            "rejected",
+            "name_taken",
+            StatusCode.ERROR,
+        ),
+        ("progress", None, None, None, StatusCode.UNSET),
+    ],
+)
 async def test_the_outcome_and_the_rejection_code_are_on_the_span(
-    provider: TracerProvider, exporter: InMemorySpanExporter, status: str,
-    error: dict[str, str] | None, outcome: str | None, code: str | None, state: StatusCode,
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    status: str,
+    error: dict[str, str] | None,
+    outcome: str | None,
+    code: str | None,
+    state: StatusCode,
 ) -> None:
     producer = Producer(MemoryReplayBuffer(), drop, tracer_provider=provider)
     cid = new_id()

@@ -38,8 +38,9 @@ async def test_a_key_that_does_not_settle_in_time_expires_once() -> None:
     await pending.aclose()
 
 
-@pytest.mark.parametrize("kwargs", [{"max_per_peer": 0}, {"max_per_peer": True},
-                                    {"max_per_peer": 1, "timeout": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"max_per_peer": 0}, {"max_per_peer": True}, {"max_per_peer": 1, "timeout": 0}]
+)
 def test_nonsense_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         Pending(**kwargs)  # type: ignore[arg-type]

@@ -27,10 +27,15 @@ async def test_notify_opens_a_producer_span_whose_context_travels_in_the_frame(
     producer = Producer(MemoryReplayBuffer(), published, tracer_provider=provider)
     cid, corr = new_id(), new_id()
     with provider.get_tracer("test").start_as_current_span("projection") as parent:
-        seq = await producer.notify(cid.lower(), correlation_id=corr, status="confirmed",
-                                    type="ProductRenamed", data={"id": 1})
+        seq = await producer.notify(
+            cid.lower(),
+            correlation_id=corr,
+            status="confirmed",
+            type="ProductRenamed",
+            data={"id": 1},
+        )
     assert seq == 1
-    (to, frame), = published.frames
+    ((to, frame),) = published.frames
     assert to == cid
     span = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER)
     assert span.name == "send clicktrace"

@@ -24,7 +24,10 @@ def test_one_line_per_interval_and_a_count_of_the_rest(caplog: pytest.LogCapture
         clock.now = 10.0
         quiet.warn("bad frame", "203.0.113.7\n" + "x" * 500)
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["clicktrace: bad frame from '203.0.113.7'",
-                     "clicktrace: bad frame from '203.0.113.7\\n" + "x" * 52
-                     + "'; 1999 more since the last line"]
+    assert lines == [
+        "clicktrace: bad frame from '203.0.113.7'",
+        "clicktrace: bad frame from '203.0.113.7\\n"
+        + "x" * 52
+        + "'; 1999 more since the last line",
+    ]
     assert not any(r.exc_info for r in caplog.records)

@@ -34,8 +34,11 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
 
 
 def frame(n: int) -> dict[str, object]:
-    return {"correlation_id": "01J0000000000000000000000" + str(n % 10), "status": "progress",
-            "data": {"n": n}}
+    return {
+        "correlation_id": "01J0000000000000000000000" + str(n % 10),
+        "status": "progress",
+        "data": {"n": n},
+    }
 
 
 async def test_seq_is_per_client_and_gap_free(make: Make) -> None:

@@ -77,10 +77,14 @@ async def test_concurrent_appends_share_a_pipeline_and_keep_call_order() -> None
     buffer = CountingBuffer(REDIS_URL, prefix=f"ct-test-{new_id().lower()}")
     a, b = new_id(), new_id()
     try:
-        stamped = await asyncio.gather(*(
-            buffer.append(a if i % 3 else b, {"correlation_id": a, "status": "progress",
-                                              "data": {"n": i}})
-            for i in range(30)))
+        stamped = await asyncio.gather(
+            *(
+                buffer.append(
+                    a if i % 3 else b, {"correlation_id": a, "status": "progress", "data": {"n": i}}
+                )
+                for i in range(30)
+            )
+        )
         for cid in (a, b):
             mine = [f for i, f in enumerate(stamped) if (cid == a) == bool(i % 3)]
             assert [f["seq"] for f in mine] == list(range(1, len(mine) + 1))
@@ -107,8 +111,12 @@ async def test_redis_unreachable_fails_every_append_in_the_batch() -> None:
     buffer = RedisReplayBuffer("redis://127.0.0.1:1/0", prefix="ct-test")
     try:
         results = await asyncio.gather(
-            *(buffer.append(new_id(), {"correlation_id": new_id(), "status": "progress"})
-              for _ in range(3)), return_exceptions=True)
+            *(
+                buffer.append(new_id(), {"correlation_id": new_id(), "status": "progress"})
+                for _ in range(3)
+            ),
+            return_exceptions=True,
+        )
         assert all(isinstance(r, redis_exceptions.ConnectionError) for r in results)
     finally:
         await buffer.aclose()

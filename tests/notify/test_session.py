@@ -49,18 +49,25 @@ async def test_refuses_a_bad_body(body: bytes) -> None:
 async def test_an_error_keeps_the_requests_correlation_id() -> None:
     corr = new_id()
     async with client(TokenSigner(SECRET)) as http:
-        response = await http.post("/clicktrace/session", content=b"[]",
-                                   headers={"x-correlation-id": corr.lower()})
-    assert response.json() == {"error": {"code": "invalid_body", "message": ANY},
-                               "correlation_id": corr}
+        response = await http.post(
+            "/clicktrace/session", content=b"[]", headers={"x-correlation-id": corr.lower()}
+        )
+    assert response.json() == {
+        "error": {"code": "invalid_body", "message": ANY},
+        "correlation_id": corr,
+    }
     assert response.headers["x-correlation-id"] == corr
 
 
 async def test_minting_is_limited_per_peer_whatever_tokens_it_presents() -> None:
     signer = TokenSigner(SECRET)
     async with client(signer, rate=RateLimit(per_second=0.001, burst=3)) as http:
-        answers = [await http.post("/clicktrace/session", headers={
-            "x-clicktrace-client": signer.issue().token}) for _ in range(4)]
+        answers = [
+            await http.post(
+                "/clicktrace/session", headers={"x-clicktrace-client": signer.issue().token}
+            )
+            for _ in range(4)
+        ]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     refused = answers[-1]
     assert refused.json()["error"]["code"] == "rate_limited"
@@ -72,10 +79,13 @@ async def test_peers_have_their_own_budget() -> None:
     def peer_of(scope: object) -> str:
         return HTTPConnection(scope).headers["x-peer"]  # type: ignore[arg-type]
 
-    async with client(TokenSigner(SECRET), rate=RateLimit(per_second=0.001, burst=1),
-                      peer_of=peer_of) as http:
-        statuses = [(await http.post("/clicktrace/session", headers={"x-peer": p})).status_code
-                    for p in ("a", "b", "a")]
+    async with client(
+        TokenSigner(SECRET), rate=RateLimit(per_second=0.001, burst=1), peer_of=peer_of
+    ) as http:
+        statuses = [
+            (await http.post("/clicktrace/session", headers={"x-peer": p})).status_code
+            for p in ("a", "b", "a")
+        ]
     assert statuses == [200, 200, 429]
 
 
@@ -88,10 +98,12 @@ async def test_a_valid_token_renews_the_same_client() -> None:
     signer = TokenSigner(SECRET)
     async with client(signer) as http:
         first = (await http.post("/clicktrace/session")).json()
-        renewed = (await http.post("/clicktrace/session",
-                                   headers={"x-clicktrace-client": first["token"]})).json()
-        bogus = (await http.post("/clicktrace/session",
-                                 headers={"x-clicktrace-client": "v1.x.y"})).json()
+        renewed = (
+            await http.post("/clicktrace/session", headers={"x-clicktrace-client": first["token"]})
+        ).json()
+        bogus = (
+            await http.post("/clicktrace/session", headers={"x-clicktrace-client": "v1.x.y"})
+        ).json()
     assert renewed["client_id"] == first["client_id"]
     assert bogus["client_id"] != first["client_id"]
 
@@ -103,11 +115,19 @@ async def test_tokens_bind_the_apps_user() -> None:
         claims = signer.claims(alice["token"])
         assert claims is not None and claims.user == "alice"
         # Another user presenting alice's token gets a client of their own, not alice's.
-        bob = (await http.post("/clicktrace/session", headers={
-            "x-user": "bob", "x-clicktrace-client": alice["token"]})).json()
+        bob = (
+            await http.post(
+                "/clicktrace/session",
+                headers={"x-user": "bob", "x-clicktrace-client": alice["token"]},
+            )
+        ).json()
         assert bob["client_id"] != alice["client_id"]
-        again = (await http.post("/clicktrace/session", headers={
-            "x-user": "alice", "x-clicktrace-client": alice["token"]})).json()
+        again = (
+            await http.post(
+                "/clicktrace/session",
+                headers={"x-user": "alice", "x-clicktrace-client": alice["token"]},
+            )
+        ).json()
         assert again["client_id"] == alice["client_id"]
 
 

@@ -14,11 +14,14 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-@pytest.mark.parametrize(("kwargs", "base"), [
-    ({}, socketio.AsyncManager),
-    ({"redis_url": REDIS_URL}, socketio.AsyncRedisManager),
-    ({"amqp_url": AMQP_URL}, socketio.AsyncAioPikaManager),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "base"),
+    [
+        ({}, socketio.AsyncManager),
+        ({"redis_url": REDIS_URL}, socketio.AsyncRedisManager),
+        ({"amqp_url": AMQP_URL}, socketio.AsyncAioPikaManager),
+    ],
+)
 def test_the_gate_sits_where_pub_sub_managers_deliver_locally(
     kwargs: dict[str, str], base: type
 ) -> None:

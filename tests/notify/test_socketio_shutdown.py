@@ -38,16 +38,20 @@ async def wait_until_serving(url: str, proc: subprocess.Popen[bytes]) -> None:
 async def test_sigterm_stops_the_server_with_clients_mid_poll() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, str(NODE), str(port), str(GRACE)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(NODE), str(port), str(GRACE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     clients: list[socketio.AsyncClient] = []
     try:
         await wait_until_serving(url, proc)
         signer = TokenSigner(SECRET)
         for transports in (["polling"], ["polling"], ["polling"], ["websocket"]):
             client = socketio.AsyncClient(reconnection=False)
-            await client.connect(url, auth={"token": signer.issue().token},
-                                 transports=transports, wait_timeout=10)
+            await client.connect(
+                url, auth={"token": signer.issue().token}, transports=transports, wait_timeout=10
+            )
             clients.append(client)
         async with httpx.AsyncClient(timeout=10) as http:
             base = url + "/socket.io/?EIO=4&transport=polling"

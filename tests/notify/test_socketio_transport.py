@@ -73,13 +73,24 @@ async def test_a_tab_receives_its_notifications(serve: Serve, tabs: Tabs) -> Non
     tab = tabs()
     await tab.connect(url, {"token": s["token"], "last_seq": 0})
     corr = new_id()
-    seq = await notifier.notify(s["client_id"], correlation_id=corr, status="confirmed",
-                                type="ProductRenamed", data={"id": 1, "name": "x"})
+    seq = await notifier.notify(
+        s["client_id"],
+        correlation_id=corr,
+        status="confirmed",
+        type="ProductRenamed",
+        data={"id": 1, "name": "x"},
+    )
     frame = await tab.next()
     assert seq == 1
     epoch = await notifier.hub.buffer.epoch(s["client_id"])
-    assert frame == {"seq": 1, "epoch": epoch, "correlation_id": corr, "status": "confirmed",
-                     "type": "ProductRenamed", "data": {"id": 1, "name": "x"}}
+    assert frame == {
+        "seq": 1,
+        "epoch": epoch,
+        "correlation_id": corr,
+        "status": "confirmed",
+        "type": "ProductRenamed",
+        "data": {"id": 1, "name": "x"},
+    }
 
 
 async def test_notifications_before_connect_are_replayed(serve: Serve, tabs: Tabs) -> None:
@@ -93,8 +104,10 @@ async def test_notifications_before_connect_are_replayed(serve: Serve, tabs: Tab
     assert [(await tab.next())["status"] for _ in range(2)] == ["progress", "confirmed"]
 
 
-@pytest.mark.parametrize("auth", [None, {}, {"token": "v1.bogus.sig"}, {"token": 7},
-                                  {"token": "t", "last_seq": -1}, "token"])
+@pytest.mark.parametrize(
+    "auth",
+    [None, {}, {"token": "v1.bogus.sig"}, {"token": 7}, {"token": "t", "last_seq": -1}, "token"],
+)
 async def test_without_a_valid_token_no_connection(serve: Serve, auth: Any) -> None:
     _, url = await start(serve)
     client = socketio.AsyncClient(reconnection=False)
@@ -118,9 +131,13 @@ async def test_an_adversary_who_knows_the_ids_gets_nothing(serve: Serve, tabs: T
 
     # Everything the adversary can build from the victim's client id and correlation id.
     forged = TokenSigner("another-secret-0123456789abcdef").issue(victim_id).token
-    for auth in ({"token": victim_id}, {"token": victim_corr}, {"token": forged},
-                 {"client_id": victim_id, "token": victim_id},
-                 {"token": victim_session["token"][:-4] + "AAAA"}):
+    for auth in (
+        {"token": victim_id},
+        {"token": victim_corr},
+        {"token": forged},
+        {"client_id": victim_id, "token": victim_id},
+        {"token": victim_session["token"][:-4] + "AAAA"},
+    ):
         intruder = socketio.AsyncClient(reconnection=False)
         with pytest.raises(socketio.exceptions.ConnectionError):
             await intruder.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
@@ -139,8 +156,9 @@ async def test_an_adversary_who_knows_the_ids_gets_nothing(serve: Serve, tabs: T
     spy = tabs()
     spy_session = await session(url)
     await spy.connect(url, {"token": spy_session["token"]})
-    await notifier.notify(victim_id, correlation_id=victim_corr, status="confirmed",
-                          data={"secret": 1})
+    await notifier.notify(
+        victim_id, correlation_id=victim_corr, status="confirmed", data={"secret": 1}
+    )
     await notifier.notify(spy_session["client_id"], correlation_id=new_id(), status="progress")
     first = await spy.next()
     assert first["seq"] == 1 and "data" not in first
@@ -209,12 +227,22 @@ async def test_a_token_bound_to_a_user_needs_that_user(serve: Serve, tabs: Tabs)
     s = await session(url, headers={"x-user": "alice"})
     stolen = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await stolen.connect(url, auth={"token": s["token"]}, headers={"x-user": "bob"},
-                             transports=["websocket"], wait_timeout=10)
+        await stolen.connect(
+            url,
+            auth={"token": s["token"]},
+            headers={"x-user": "bob"},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
     await stolen.disconnect()
     tab = tabs()
-    await tab.client.connect(url, auth={"token": s["token"]}, headers={"x-user": "alice"},
-                             transports=["websocket"], wait_timeout=10)
+    await tab.client.connect(
+        url,
+        auth={"token": s["token"]},
+        headers={"x-user": "alice"},
+        transports=["websocket"],
+        wait_timeout=10,
+    )
     await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
     assert (await tab.next())["seq"] == 1
 
@@ -224,8 +252,9 @@ async def test_an_oversized_connect_packet_is_refused(serve: Serve) -> None:
     client = socketio.AsyncClient(reconnection=False)
     with pytest.raises(socketio.exceptions.ConnectionError):
         # The server drops the connection; the bound only stops the client waiting longer.
-        await client.connect(url, auth={"token": "x" * 100_000}, transports=["websocket"],
-                             wait_timeout=2)
+        await client.connect(
+            url, auth={"token": "x" * 100_000}, transports=["websocket"], wait_timeout=2
+        )
     await client.disconnect()
 
 
@@ -267,9 +296,7 @@ class FlakyBuffer(MemoryReplayBuffer):
         return await super().since(client_id, last_seq, epoch)
 
 
-async def test_a_replay_that_fails_is_retried_on_the_same_socket(
-    serve: Serve, tabs: Tabs
-) -> None:
+async def test_a_replay_that_fails_is_retried_on_the_same_socket(serve: Serve, tabs: Tabs) -> None:
     # socket.io-client does not come back after a server-side disconnect, so the server
     # keeps the socket and retries the replay.
     buffer = FlakyBuffer()
@@ -296,8 +323,13 @@ async def test_a_failing_user_hook_refuses_the_socket(serve: Serve) -> None:
     errors: list[Any] = []
     client.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, auth={"token": s["token"]}, headers={"x-user": "boom"},
-                             transports=["websocket"], wait_timeout=10)
+        await client.connect(
+            url,
+            auth={"token": s["token"]},
+            headers={"x-user": "boom"},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
     await client.disconnect()
     assert errors == [{"message": "unavailable"}]
 
@@ -309,8 +341,12 @@ async def test_an_expired_token_is_refused(serve: Serve) -> None:
     errors: list[Any] = []
     client.on("connect_error", errors.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, auth={"token": two_days_ago.issue().token},
-                             transports=["websocket"], wait_timeout=10)
+        await client.connect(
+            url,
+            auth={"token": two_days_ago.issue().token},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
     await client.disconnect()
     assert errors == [{"message": "invalid_token"}]
 

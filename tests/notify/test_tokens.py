@@ -26,8 +26,11 @@ def test_issue_then_verify_names_the_client() -> None:
     signer = TokenSigner(SECRET)
     session = signer.issue()
     assert signer.verify(session.token) == session.client_id
-    assert session.as_json() == {"client_id": session.client_id, "token": session.token,
-                                 "expires_at": session.expires_at}
+    assert session.as_json() == {
+        "client_id": session.client_id,
+        "token": session.token,
+        "expires_at": session.expires_at,
+    }
 
 
 def test_issue_keeps_a_given_client_id_in_canonical_form() -> None:
@@ -88,10 +91,11 @@ def test_a_token_has_one_spelling() -> None:
     token = signer.issue().token
     prefix, body, sig = token.split(".")
     respelt = [
-        token + "==", token + "=",                      # padding
-        _respell_last_character(token),                 # unused bits of the signature
-        f"{prefix}.{body}=.{sig}",                      # padding inside the payload
-        f"{prefix}.{body}.{sig[:10]}!{sig[10:]}",       # a character the decoder skips
+        token + "==",
+        token + "=",  # padding
+        _respell_last_character(token),  # unused bits of the signature
+        f"{prefix}.{body}=.{sig}",  # padding inside the payload
+        f"{prefix}.{body}.{sig[:10]}!{sig[10:]}",  # a character the decoder skips
         f"{prefix}.{body}.{sig[:10]}\n{sig[10:]}",
     ]
     assert signer.verify(token) is not None
@@ -114,8 +118,21 @@ def test_user_is_bound() -> None:
     assert anon is not None and anon.user is None
 
 
-@pytest.mark.parametrize("value", [None, 42, b"v1.x.y", "", "v1.", "v1..", "v2.a.b",
-                                   "x" * (MAX_CLIENT_TOKEN_LENGTH + 1), "v1.é.b", "v1.a.b.c"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        42,
+        b"v1.x.y",
+        "",
+        "v1.",
+        "v1..",
+        "v2.a.b",
+        "x" * (MAX_CLIENT_TOKEN_LENGTH + 1),
+        "v1.é.b",
+        "v1.a.b.c",
+    ],
+)
 def test_garbage_is_none(value: object) -> None:
     assert TokenSigner(SECRET).verify(value) is None
 
@@ -128,12 +145,18 @@ def test_verify_never_raises(text: str) -> None:
 def test_signed_but_malformed_claims_are_none() -> None:
     # Forge validly signed tokens whose claims are wrong, to reach every check past the HMAC.
     signer = TokenSigner(SECRET)
-    for claims in ([1], {"c": 1, "x": 2**62}, {"c": new_id(), "x": True},
-                   {"c": new_id(), "x": 2**62, "u": 3}, {"c": "nope", "x": 2**62}):
+    for claims in (
+        [1],
+        {"c": 1, "x": 2**62},
+        {"c": new_id(), "x": True},
+        {"c": new_id(), "x": 2**62, "u": 3},
+        {"c": "nope", "x": 2**62},
+    ):
         raw = json.dumps(claims).encode()
         body = "v1." + base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-        token = body + "." + base64.urlsafe_b64encode(
-            signer._sign(body.encode())).rstrip(b"=").decode()
+        token = (
+            body + "." + base64.urlsafe_b64encode(signer._sign(body.encode())).rstrip(b"=").decode()
+        )
         assert signer.verify(token) is None
 
 

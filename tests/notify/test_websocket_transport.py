@@ -60,23 +60,35 @@ async def test_a_tab_receives_its_notifications_in_the_v1_payload(serve: Serve) 
     corr = new_id()
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": s["token"], "last_seq": 0}))
-        await notifier.notify(s["client_id"], correlation_id=corr, status="rejected",
-                              type="ProductRenamed",
-                              error={"code": "name_taken", "message": "taken"})
+        await notifier.notify(
+            s["client_id"],
+            correlation_id=corr,
+            status="rejected",
+            type="ProductRenamed",
+            error={"code": "name_taken", "message": "taken"},
+        )
         epoch = await notifier.hub.buffer.epoch(s["client_id"])
         assert await recv(ws) == {
-            "seq": 1, "epoch": epoch, "correlation_id": corr, "status": "rejected",
-            "type": "ProductRenamed", "error": {"code": "name_taken", "message": "taken"}}
+            "seq": 1,
+            "epoch": epoch,
+            "correlation_id": corr,
+            "status": "rejected",
+            "type": "ProductRenamed",
+            "error": {"code": "name_taken", "message": "taken"},
+        }
 
 
-@pytest.mark.parametrize(("hello", "code", "reason"), [
-    (b"\x00binary", 1003, "expected_text"),
-    ("x" * 5000, 1009, "frame_too_large"),
-    ('{"token": "' + "é" * 1500 + '"}', 1009, "frame_too_large"),  # 2 bytes each
-    ("{not json", 1008, "invalid_hello"),
-    ('{"token": 5}', 1008, "invalid_hello"),
-    ('{"token": "v1.a.b"}', 1008, "invalid_token"),
-])
+@pytest.mark.parametrize(
+    ("hello", "code", "reason"),
+    [
+        (b"\x00binary", 1003, "expected_text"),
+        ("x" * 5000, 1009, "frame_too_large"),
+        ('{"token": "' + "é" * 1500 + '"}', 1009, "frame_too_large"),  # 2 bytes each
+        ("{not json", 1008, "invalid_hello"),
+        ('{"token": 5}', 1008, "invalid_hello"),
+        ('{"token": "v1.a.b"}', 1008, "invalid_token"),
+    ],
+)
 async def test_bad_hello_closes_with_a_reason(
     serve: Serve, hello: str | bytes, code: int, reason: str
 ) -> None:
@@ -109,18 +121,22 @@ async def test_an_adversary_who_knows_the_ids_gets_nothing(serve: Serve) -> None
     forged = TokenSigner("another-secret-0123456789abcdef").issue(victim_id).token
     async with connect(ws_url(url)) as victim:
         await victim.send(json.dumps({"token": victim_s["token"]}))
-        for hello in ({"token": victim_id}, {"token": forged}, {"client_id": victim_id},
-                      {"token": corr, "client_id": victim_id}):
+        for hello in (
+            {"token": victim_id},
+            {"token": forged},
+            {"client_id": victim_id},
+            {"token": corr, "client_id": victim_id},
+        ):
             async with connect(ws_url(url)) as intruder:
                 await intruder.send(json.dumps(hello))
                 assert (await closed_with(intruder))[0] == 1008
         spy_s = await session(url)
         async with connect(ws_url(url)) as spy:
             await spy.send(json.dumps({"token": spy_s["token"]}))
-            await notifier.notify(victim_id, correlation_id=corr, status="progress",
-                                  data={"secret": 1})
-            await notifier.notify(spy_s["client_id"], correlation_id=new_id(),
-                                  status="progress")
+            await notifier.notify(
+                victim_id, correlation_id=corr, status="progress", data={"secret": 1}
+            )
+            await notifier.notify(spy_s["client_id"], correlation_id=new_id(), status="progress")
             first = await recv(spy)  # ordered: had the victim's frame come, it came first
             assert first["seq"] == 1 and "data" not in first
         assert (await recv(victim))["data"] == {"secret": 1}
@@ -187,8 +203,9 @@ async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
         await ws.send(json.dumps({"token": s["token"]}))
         big = {"blob": "x" * 60_000}
         for _ in range(1200):  # more than the socket buffers plus the per-socket queue
-            await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress",
-                                  data=big)
+            await notifier.notify(
+                s["client_id"], correlation_id=new_id(), status="progress", data=big
+            )
         code, reason = None, None
         try:
             while True:

@@ -43,7 +43,10 @@ CREATE TABLE IF NOT EXISTS applied (message_id TEXT NOT NULL, correlation_id TEX
 
 
 def create_app(
-    bus_url: str, topic: str, data_dir: Path, secret: bytes,
+    bus_url: str,
+    topic: str,
+    data_dir: Path,
+    secret: bytes,
     transport: Literal["socketio", "websocket"] = "websocket",
 ) -> ASGIApp:
     path = data_dir / "crash.sqlite3"
@@ -51,8 +54,9 @@ def create_app(
     notifier = Notifier(signer, transport=transport)
     bus = create_bus(bus_url)
     outbox, processed = SqliteOutbox(), SqliteIdempotency()
-    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(path, timeout=10), bus=bus,
-                        poll_interval=0.5)
+    relay = OutboxRelay(
+        outbox, connect=lambda: aiosqlite.connect(path, timeout=10), bus=bus, poll_interval=0.5
+    )
 
     @asynccontextmanager
     async def transaction() -> AsyncIterator[aiosqlite.Connection]:
@@ -71,11 +75,16 @@ def create_app(
         async with transaction() as conn:
             if not await processed.claim(conn, CONSUMER, meta.message_id):
                 return  # applied before the crash: a redelivery or a re-published row
-            await conn.execute("INSERT INTO applied VALUES (?, ?)",
-                               (meta.message_id, meta.correlation_id))
+            await conn.execute(
+                "INSERT INTO applied VALUES (?, ?)", (meta.message_id, meta.correlation_id)
+            )
         if meta.client_id:
-            await notifier.notify(meta.client_id, correlation_id=meta.correlation_id,
-                                  status="confirmed", type="Counted")
+            await notifier.notify(
+                meta.client_id,
+                correlation_id=meta.correlation_id,
+                status="confirmed",
+                type="Counted",
+            )
 
     bus.subscribe(topic, project, group=CONSUMER)
 
@@ -85,13 +94,15 @@ def create_app(
         envelope = new_envelope("Counted", {"n": int(body["n"])}, click=click)
         meta = envelope.metadata
         async with transaction() as conn:
-            await conn.execute("INSERT INTO events VALUES (?, ?, ?, ?)",
-                               (meta.message_id, meta.correlation_id, meta.client_id,
-                                int(body["n"])))
+            await conn.execute(
+                "INSERT INTO events VALUES (?, ?, ?, ?)",
+                (meta.message_id, meta.correlation_id, meta.client_id, int(body["n"])),
+            )
             await outbox.add(conn, topic, envelope)
         relay.wake()
-        return JSONResponse({"correlation_id": meta.correlation_id, "status": "accepted"},
-                            status_code=202)
+        return JSONResponse(
+            {"correlation_id": meta.correlation_id, "status": "accepted"}, status_code=202
+        )
 
     async def ready(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -114,8 +125,11 @@ def create_app(
             await notifier.aclose()
 
     app = Starlette(
-        routes=[Route("/commands", command, methods=["POST"]),
-                Route("/ready", ready), *notifier.routes],
+        routes=[
+            Route("/commands", command, methods=["POST"]),
+            Route("/ready", ready),
+            *notifier.routes,
+        ],
         middleware=[Middleware(ClicktraceMiddleware, client_verifier=signer.verify)],
         lifespan=lifespan,
     )
@@ -125,7 +139,8 @@ def create_app(
 def main() -> None:
     bus_url, topic, data_dir, port, secret = sys.argv[1:6]
     transport: Literal["socketio", "websocket"] = (
-        "socketio" if sys.argv[6:] == ["socketio"] else "websocket")
+        "socketio" if sys.argv[6:] == ["socketio"] else "websocket"
+    )
     app = create_app(bus_url, topic, Path(data_dir), secret.encode(), transport)
     uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
 

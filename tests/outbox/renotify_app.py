@@ -44,8 +44,7 @@ CREATE TABLE IF NOT EXISTS applied (correlation_id TEXT NOT NULL);
 """
 
 
-def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: str
-               ) -> ASGIApp:
+def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: str) -> ASGIApp:
     path = data_dir / "renotify.sqlite3"
     signer = TokenSigner(secret=secret)
     notifier = Notifier(signer, "websocket", buffer=RedisReplayBuffer(REDIS, prefix=prefix))
@@ -76,8 +75,10 @@ def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: 
         body = await request.json()
         envelope = new_envelope("Counted", {"n": int(body["n"])}, click=click_context.current())
         await bus.publish(topic, envelope)
-        return JSONResponse({"correlation_id": envelope.metadata.correlation_id,
-                             "status": "accepted"}, status_code=202)
+        return JSONResponse(
+            {"correlation_id": envelope.metadata.correlation_id, "status": "accepted"},
+            status_code=202,
+        )
 
     async def ready(request: Request) -> Response:
         return PlainTextResponse("ok")
@@ -96,8 +97,11 @@ def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: 
             await notifier.aclose()
 
     app = Starlette(
-        routes=[Route("/commands", command, methods=["POST"]),
-                Route("/ready", ready), *notifier.routes],
+        routes=[
+            Route("/commands", command, methods=["POST"]),
+            Route("/ready", ready),
+            *notifier.routes,
+        ],
         middleware=[Middleware(ClicktraceMiddleware, client_verifier=signer.verify)],
         lifespan=lifespan,
     )

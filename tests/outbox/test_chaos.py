@@ -115,9 +115,11 @@ async def test_exactly_once_through_consumer_and_relay_kills(broker: str) -> Non
     commands = [r["command"] for r in rows]
     lost = COMMANDS - len(set(commands))
     duplicated = len(commands) - len(set(commands))
-    print(f"\nchaos[{broker}]: commands={COMMANDS} consumer_kills={kills} "
-          f"relay_kills={relay_kills} lost={lost} duplicated={duplicated} "
-          f"redeliveries_absorbed={absorbed}")
+    print(
+        f"\nchaos[{broker}]: commands={COMMANDS} consumer_kills={kills} "
+        f"relay_kills={relay_kills} lost={lost} duplicated={duplicated} "
+        f"redeliveries_absorbed={absorbed}"
+    )
     assert kills >= MIN_CONSUMER_KILLS and relay_kills >= MIN_RELAY_KILLS
     assert unsent == 0
     assert sorted(commands) == list(range(COMMANDS))  # each exactly once

@@ -33,13 +33,15 @@ CONSUMER = "renotify-projection"
 GIVE_UP_AFTER = 60.0  # seconds: a hang guard, not a timing assertion
 
 
-async def _start(topic: str, data: Path, port: int, prefix: str, kill_at: int | None
-                 ) -> asyncio.subprocess.Process:
+async def _start(
+    topic: str, data: Path, port: int, prefix: str, kill_at: int | None
+) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if k != "RENOTIFY_KILL_AT"}
     if kill_at is not None:
         env["RENOTIFY_KILL_AT"] = str(kill_at)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, APP, URLS["redis"], topic, str(data), str(port), SECRET, prefix, env=env)
+        sys.executable, APP, URLS["redis"], topic, str(data), str(port), SECRET, prefix, env=env
+    )
     async with httpx.AsyncClient() as client:
         while True:
             if proc.returncode is not None:
@@ -60,8 +62,9 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
 
 def _rows(db: Path, table: str, correlation_id: str) -> int:
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
-        row = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE correlation_id = ?",
-                           (correlation_id,)).fetchone()
+        row = conn.execute(
+            f"SELECT COUNT(*) FROM {table} WHERE correlation_id = ?", (correlation_id,)
+        ).fetchone()
     return int(row[0])
 
 
@@ -81,8 +84,9 @@ async def test_a_projection_killed_between_commit_and_notify_still_tells_the_tab
             listener = asyncio.create_task(_listen(tab, port, stop))
 
             async def command(n: int) -> str:
-                response = await http.post("/commands", json={"n": n},
-                                           headers={"x-clicktrace-client": tab.token})
+                response = await http.post(
+                    "/commands", json={"n": n}, headers={"x-clicktrace-client": tab.token}
+                )
                 assert response.status_code == 202
                 return str(response.json()["correlation_id"])
 
@@ -118,5 +122,7 @@ async def test_a_projection_killed_between_commit_and_notify_still_tells_the_tab
     assert killed in tab.heard  # the outcome kept with the claim, sent again
     assert tab.epoch == epoch and tab.resyncs == []  # heard as itself, not covered by a resync
     assert _rows(db, "applied", killed) == 1  # and applied once
-    print(f"\nrenotify: killed after commit, redelivered {_rows(db, 'handled', killed)}x, "
-          f"heard {sorted(tab.heard) == sorted([first, killed, after])}")
+    print(
+        f"\nrenotify: killed after commit, redelivered {_rows(db, 'handled', killed)}x, "
+        f"heard {sorted(tab.heard) == sorted([first, killed, after])}"
+    )

@@ -82,7 +82,14 @@ async def _start(
     url: str, topic: str, data: Path, port: int, transport: str
 ) -> asyncio.subprocess.Process:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, APP, url, topic, str(data), str(port), SECRET, transport,
+        sys.executable,
+        APP,
+        url,
+        topic,
+        str(data),
+        str(port),
+        SECRET,
+        transport,
     )
     async with httpx.AsyncClient() as client:
         while True:
@@ -122,8 +129,12 @@ async def _listen_socketio(tab: Tab, port: int, stop: asyncio.Event) -> None:
         client.on("clicktrace", frame)
         client.on("disconnect", lambda *args, gone=gone: gone.set())
         try:
-            await client.connect(f"http://127.0.0.1:{port}", auth=json.loads(tab.hello()),
-                                 transports=["websocket"], wait_timeout=5)
+            await client.connect(
+                f"http://127.0.0.1:{port}",
+                auth=json.loads(tab.hello()),
+                transports=["websocket"],
+                wait_timeout=5,
+            )
             waits = [asyncio.ensure_future(e.wait()) for e in (gone, stop)]
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for w in waits:
@@ -144,10 +155,16 @@ def _counts(db: Path) -> tuple[set[str], int, int]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(("bus", "transport"), [
-    ("memory", "websocket"), ("redis", "websocket"), ("rabbitmq", "websocket"),
-    ("nats", "websocket"), ("memory", "socketio"),
-])
+@pytest.mark.parametrize(
+    ("bus", "transport"),
+    [
+        ("memory", "websocket"),
+        ("redis", "websocket"),
+        ("rabbitmq", "websocket"),
+        ("nats", "websocket"),
+        ("memory", "socketio"),
+    ],
+)
 async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
     bus: str, transport: str, tmp_path: Path
 ) -> None:
@@ -175,8 +192,8 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
                     sent_at = time.monotonic()
                     try:
                         response = await http.post(
-                            "/commands", json={"n": n},
-                            headers={"x-clicktrace-client": tab.token})
+                            "/commands", json={"n": n}, headers={"x-clicktrace-client": tab.token}
+                        )
                     except httpx.TransportError:
                         return  # the server died under it: not accepted
                     if response.status_code == 202:
@@ -213,15 +230,18 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
             for n in range(AFTER_RESTART):
                 tab = tabs[n % TABS]
                 sent_at = time.monotonic()
-                response = await http.post("/commands", json={"n": -1 - n},
-                                           headers={"x-clicktrace-client": tab.token})
+                response = await http.post(
+                    "/commands", json={"n": -1 - n}, headers={"x-clicktrace-client": tab.token}
+                )
                 assert response.status_code == 202
                 accepted[response.json()["correlation_id"]] = (tab, sent_at)
 
             def settled() -> bool:
                 applied_ids = _counts(db)[0]
-                return all(corr in applied_ids and tab.covered(corr, sent)
-                           for corr, (tab, sent) in accepted.items())
+                return all(
+                    corr in applied_ids and tab.covered(corr, sent)
+                    for corr, (tab, sent) in accepted.items()
+                )
 
             while not settled() and time.monotonic() - restarted < GIVE_UP_AFTER:
                 await asyncio.sleep(0.05)
@@ -240,11 +260,13 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
     lost = [c for c in accepted if c not in applied_ids]
     unheard = [c for c, (tab, sent) in accepted.items() if not tab.covered(c, sent)]
     twice = rows - distinct
-    print(f"\ncrash[{bus}, {transport}]: accepted={len(accepted)} killed_at={killed_at} "
-          f"(applied {applied_at_kill}, backlog {killed_at - applied_at_kill}) "
-          f"applied={len(accepted) - len(lost)} lost={len(lost)} twice={twice} "
-          f"unheard={len(unheard)} resyncs={sum(len(t.resyncs) for t in tabs)} "
-          f"recovery={recovery:.2f}s (process ready after {ready:.2f}s)")
+    print(
+        f"\ncrash[{bus}, {transport}]: accepted={len(accepted)} killed_at={killed_at} "
+        f"(applied {applied_at_kill}, backlog {killed_at - applied_at_kill}) "
+        f"applied={len(accepted) - len(lost)} lost={len(lost)} twice={twice} "
+        f"unheard={len(unheard)} resyncs={sum(len(t.resyncs) for t in tabs)} "
+        f"recovery={recovery:.2f}s (process ready after {ready:.2f}s)"
+    )
     assert killed_at > applied_at_kill  # killed with a backlog
     assert lost == []
     assert twice == 0

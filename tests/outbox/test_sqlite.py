@@ -150,8 +150,7 @@ async def test_misuse(tmp_path: Path) -> None:
         with pytest.raises(TypeError):
             await outbox.add(conn, "products", {"not": "an envelope"})  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        OutboxRelay(outbox, connect=lambda: aiosqlite.connect(":memory:"), bus=MemoryBus(),
-                    batch=0)
+        OutboxRelay(outbox, connect=lambda: aiosqlite.connect(":memory:"), bus=MemoryBus(), batch=0)
 
 
 async def test_a_relay_process_killed_mid_publish_loses_nothing(tmp_path: Path) -> None:

@@ -88,7 +88,7 @@ def test_round_trip(entries: dict[str, str]) -> None:
 @PARSERS
 @given(
     st.lists(
-        st.one_of(st.text(max_size=200), st.text(TOKEN_CHARS + "=;, \t\"\\", max_size=80)),
+        st.one_of(st.text(max_size=200), st.text(TOKEN_CHARS + '=;, \t"\\', max_size=80)),
         max_size=2,
     )
 )

@@ -116,7 +116,9 @@ def test_round_trip_through_every_carrier_keeps_trace_and_ids() -> None:
         assert got.tracestate == "a=1"
         assert got.baggage == {"user": "alice wonder"}
         assert (got.correlation_id, got.causation_id, got.deadline_ms) == (
-            CORR, CAUSE, 1764000000000,
+            CORR,
+            CAUSE,
+            1764000000000,
         )
     assert extract(metadata, keys=METADATA_KEYS).client_id == CLIENT
     assert extract(headers, ASGI_GETTER, HEADER_KEYS).client_id is None  # headers carry none

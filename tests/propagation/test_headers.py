@@ -16,14 +16,26 @@ PARSERS = settings.get_profile("clicktrace-parsers")
 ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
 
 NAMES = [
-    b"traceparent", b"tracestate", b"baggage", b"x-correlation-id", b"x-causation-id",
-    b"x-clicktrace-deadline", b"x-clicktrace-client", b"host", b"x-other",
+    b"traceparent",
+    b"tracestate",
+    b"baggage",
+    b"x-correlation-id",
+    b"x-causation-id",
+    b"x-clicktrace-deadline",
+    b"x-clicktrace-client",
+    b"host",
+    b"x-other",
 ]
 GOOD = [
     b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03-x",
-    b"a=1,b@c=2", b" x=1 , a=2", b"k=v;p, j=%41", b"01JD8X3Q7E8W5V4T2N9R6M0K1A",
-    b"01jd8x3q7e8w5v4t2n9r6m0k1b", b"1764000000000", b"token.sig",
+    b"a=1,b@c=2",
+    b" x=1 , a=2",
+    b"k=v;p, j=%41",
+    b"01JD8X3Q7E8W5V4T2N9R6M0K1A",
+    b"01jd8x3q7e8w5v4t2n9r6m0k1b",
+    b"1764000000000",
+    b"token.sig",
 ]
 headers_lists = st.lists(
     st.tuples(st.sampled_from(NAMES), st.one_of(st.sampled_from(GOOD), st.binary(max_size=70))),
@@ -34,10 +46,13 @@ headers_lists = st.lists(
 def describe(ctx: Context | None) -> tuple[object, ...]:
     sc = trace.get_current_span(ctx).get_span_context()
     return (
-        sc.trace_id, sc.span_id, int(sc.trace_flags), sc.is_remote,
-        list(sc.trace_state.items()), dict(otel_baggage.get_all(ctx)),
+        sc.trace_id,
+        sc.span_id,
+        int(sc.trace_flags),
+        sc.is_remote,
+        list(sc.trace_state.items()),
+        dict(otel_baggage.get_all(ctx)),
     )
-
 
 
 @ROUND_TRIPS

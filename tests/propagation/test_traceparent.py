@@ -68,10 +68,15 @@ def test_invalid(value: str) -> None:
     assert parse_traceparent(value.encode("utf-8")) is None
 
 
-@pytest.mark.parametrize("padded", [
-    f"00-{TRACE}-{SPAN}-01 ", f" 00-{TRACE}-{SPAN}-01", f"\t 00-{TRACE}-{SPAN}-01\t ",
-    f"01-{TRACE}-{SPAN}-01-extra ",
-])
+@pytest.mark.parametrize(
+    "padded",
+    [
+        f"00-{TRACE}-{SPAN}-01 ",
+        f" 00-{TRACE}-{SPAN}-01",
+        f"\t 00-{TRACE}-{SPAN}-01\t ",
+        f"01-{TRACE}-{SPAN}-01-extra ",
+    ],
+)
 def test_optional_whitespace_around_the_value_is_ignored(padded: str) -> None:
     # RFC 9110 OWS: httptools hands it over; a valid traceparent with a trailing space
     # used to start a new trace.
@@ -154,4 +159,7 @@ def test_the_edges_v00_match_accepts_exactly_what_the_parser_reads_as_a_bare_v00
     assert (match_v00(value) is not None) == bare_v00
     if parsed is not None and bare_v00:
         assert (int(value[3:35], 16), int(value[36:52], 16), int(value[53:55], 16)) == (
-            parsed.trace_id, parsed.span_id, parsed.flags)
+            parsed.trace_id,
+            parsed.span_id,
+            parsed.flags,
+        )

@@ -27,8 +27,9 @@ KEY_CHARS = LCALPHA + "0123456789_-*/@"
 VALUE_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",=")
 
 # Kept short: the length limits have their own tests below, and long strings are slow to draw.
-keys = st.builds(str.__add__, st.sampled_from(LCALPHA + "0123456789"),
-                 st.text(KEY_CHARS, max_size=30))
+keys = st.builds(
+    str.__add__, st.sampled_from(LCALPHA + "0123456789"), st.text(KEY_CHARS, max_size=30)
+)
 values = st.text(VALUE_CHARS, min_size=1, max_size=40).map(str.rstrip).filter(bool)
 
 
@@ -50,8 +51,16 @@ def test_at_signs_anywhere_after_the_first_character() -> None:
     assert parse_tracestate(["fw529a3039@dt=ZnctLXByb3h5", "0tenant@sys=1"]) == (
         "fw529a3039@dt=ZnctLXByb3h5,0tenant@sys=1"
     )
-    for key in ("a@", "a@b@c", "0simple", "t" * 242 + "@s", "t@" + "s" * 15, "k" * 256,
-                "9", "a/b*c-d_e@"):
+    for key in (
+        "a@",
+        "a@b@c",
+        "0simple",
+        "t" * 242 + "@s",
+        "t@" + "s" * 15,
+        "k" * 256,
+        "9",
+        "a/b*c-d_e@",
+    ):
         assert tracestate_members([f"{key}=v"]) == [(key, "v")], key
 
 
@@ -88,8 +97,11 @@ def is_key(text: str) -> bool:
 
 key_like = st.one_of(
     st.text(KEY_CHARS + "A@. \t=,~", max_size=40),
-    st.builds(str.__add__, st.sampled_from(LCALPHA + "@_0"),
-              st.text(KEY_CHARS, min_size=250, max_size=260)),
+    st.builds(
+        str.__add__,
+        st.sampled_from(LCALPHA + "@_0"),
+        st.text(KEY_CHARS, min_size=250, max_size=260),
+    ),
     st.text(max_size=20),
 )
 

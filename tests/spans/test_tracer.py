@@ -51,8 +51,11 @@ def _pipeline(
 ) -> tuple[TracerProvider, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(
-        sampler=sampler, resource=Resource.create({"service.name": "t"}),
-        id_generator=SeededIds(7), span_limits=limits, shutdown_on_exit=False,
+        sampler=sampler,
+        resource=Resource.create({"service.name": "t"}),
+        id_generator=SeededIds(7),
+        span_limits=limits,
+        shutdown_on_exit=False,
     )
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider, exporter
@@ -82,7 +85,8 @@ def _view(span: ReadableSpan) -> dict[str, Any]:
 
 
 def _both(
-    scenario: Scenario, sampler: sampling.Sampler | None = None,
+    scenario: Scenario,
+    sampler: sampling.Sampler | None = None,
     limits: SpanLimits | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[ReadableSpan]]:
     out = []
@@ -103,12 +107,16 @@ T0 = 1_700_000_000_000_000_000
 def _request_like(tracer: trace.Tracer, provider: TracerProvider) -> None:
     """What the middleware and the app do with a server span and a child of their own."""
     remote = SpanContext(
-        0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True,
+        0x4BF92F3577B34DA6A3CE929D0E0E4736,
+        0x00F067AA0BA902B7,
+        True,
         TraceFlags(TraceFlags.SAMPLED | TraceFlags.RANDOM_TRACE_ID),
     )
     parent = trace.set_span_in_context(trace.NonRecordingSpan(remote))
     span = tracer.start_span(
-        "GET", parent, SpanKind.SERVER,
+        "GET",
+        parent,
+        SpanKind.SERVER,
         {"http.request.method": "GET", "url.path": "/p/7", "clicktrace.correlation_id": "01J"},
         start_time=T0,
     )
@@ -160,8 +168,13 @@ def _root_and_unsampled(tracer: trace.Tracer) -> None:
 
 @pytest.mark.parametrize(
     "sampler",
-    [None, sampling.ALWAYS_OFF, sampling.ParentBased(sampling.TraceIdRatioBased(0.5)),
-     sampling.TraceIdRatioBased(0.25), sampling.ParentBased(sampling.ALWAYS_OFF)],
+    [
+        None,
+        sampling.ALWAYS_OFF,
+        sampling.ParentBased(sampling.TraceIdRatioBased(0.5)),
+        sampling.TraceIdRatioBased(0.25),
+        sampling.ParentBased(sampling.ALWAYS_OFF),
+    ],
     ids=["default", "always-off", "parent-ratio", "ratio", "parent-off"],
 )
 def test_sampling_decides_as_the_sdk_does(sampler: sampling.Sampler | None) -> None:
@@ -178,7 +191,9 @@ def test_links_events_and_status_rules_match() -> None:
     def scenario(tracer: trace.Tracer, provider: TracerProvider) -> None:
         other = SpanContext(5, 6, True, TraceFlags(1))
         span = tracer.start_span(
-            "consume", kind=SpanKind.CONSUMER, start_time=T0,
+            "consume",
+            kind=SpanKind.CONSUMER,
+            start_time=T0,
             links=[Link(other, {"messaging.message.id": "m"}), Link(trace.INVALID_SPAN_CONTEXT)],
         )
         span.add_link(SpanContext(7, 8, True, TraceFlags(1)), {"n": 1})
@@ -218,8 +233,12 @@ def test_a_non_sdk_provider_gets_its_own_tracer() -> None:
 
 
 values = st.one_of(
-    st.text(max_size=12), st.booleans(), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=False), st.none(), st.binary(max_size=4),
+    st.text(max_size=12),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.binary(max_size=4),
     st.lists(st.one_of(st.integers(0, 9), st.text(max_size=3)), max_size=3),
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
@@ -273,7 +292,8 @@ def test_the_sdk_self_metrics_count_lean_spans_as_they_count_sdk_spans(
     for lean in (False, True):
         reader = InMemoryMetricReader()
         provider = TracerProvider(
-            meter_provider=MeterProvider([reader]), id_generator=SeededIds(3),
+            meter_provider=MeterProvider([reader]),
+            id_generator=SeededIds(3),
             shutdown_on_exit=False,
         )
         provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
@@ -287,12 +307,16 @@ def test_the_sdk_self_metrics_count_lean_spans_as_they_count_sdk_spans(
         tracer.start_span("dropped", unsampled).end()
         data = reader.get_metrics_data()
         assert data is not None
-        seen.append(sorted(
-            (metric.name, tuple(sorted((point.attributes or {}).items())), point.value)
-            for rm in data.resource_metrics for sm in rm.scope_metrics
-            for metric in sm.metrics for point in metric.data.data_points
-            if hasattr(point, "value")
-        ))
+        seen.append(
+            sorted(
+                (metric.name, tuple(sorted((point.attributes or {}).items())), point.value)
+                for rm in data.resource_metrics
+                for sm in rm.scope_metrics
+                for metric in sm.metrics
+                for point in metric.data.data_points
+                if hasattr(point, "value")
+            )
+        )
         open_span.end()
     sdk_points, lean_points = seen
     assert sdk_points and lean_points == sdk_points

@@ -59,19 +59,23 @@ async def test_one_trace_through_fastapi_under_otel_asgi_instrumentation(
         await bus.publish(topic, new_envelope("TodoAdded", {}))
         return {"status": "accepted"}
 
-    app = OpenTelemetryMiddleware(clicktrace.install(api, notifier=notifier, bus=bus,
-                                                     tracer_provider=provider),
-                                  tracer_provider=provider)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=unused_port,
-                                           log_level="warning"))
+    app = OpenTelemetryMiddleware(
+        clicktrace.install(api, notifier=notifier, bus=bus, tracer_provider=provider),
+        tracer_provider=provider,
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=unused_port, log_level="warning")
+    )
     task = asyncio.create_task(server.serve())
     while not server.started:
         await asyncio.sleep(0.01)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{unused_port}") as http:
             token = (await http.post("/clicktrace/session")).json()["token"]
-            reply = await http.post("/todos", headers={
-                "traceparent": f"00-{TRACE}-{PARENT}-01", "x-clicktrace-client": token})
+            reply = await http.post(
+                "/todos",
+                headers={"traceparent": f"00-{TRACE}-{PARENT}-01", "x-clicktrace-client": token},
+            )
             await asyncio.wait_for(done.wait(), WAIT)
     finally:
         server.should_exit = True
@@ -86,19 +90,25 @@ async def test_one_trace_through_fastapi_under_otel_asgi_instrumentation(
 
 def test_the_receiver_gets_what_an_otlp_exporter_sends(clicktrace_otlp: OtlpReceiver) -> None:
     provider = TracerProvider(resource=Resource({"service.name": "todo-api"}))
-    provider.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=clicktrace_otlp.endpoint + "/v1/traces")))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=clicktrace_otlp.endpoint + "/v1/traces"))
+    )
     tracer = provider.get_tracer("test")
     click = new_id()
-    with tracer.start_as_current_span("POST /todos", kind=SpanKind.SERVER) as server, \
-            tracer.start_as_current_span("publish todos", kind=SpanKind.PRODUCER,
-                                         attributes={"clicktrace.correlation_id": click,
-                                                     "attempt": 2}):
+    with (
+        tracer.start_as_current_span("POST /todos", kind=SpanKind.SERVER) as server,
+        tracer.start_as_current_span(
+            "publish todos",
+            kind=SpanKind.PRODUCER,
+            attributes={"clicktrace.correlation_id": click, "attempt": 2},
+        ),
+    ):
         pass
     provider.shutdown()
     trace_id = f"{server.get_span_context().trace_id:032x}"
-    spans = clicktrace_otlp.wait_for(lambda got: len([s for s in got
-                                                      if s.trace_id == trace_id]) == 2)
+    spans = clicktrace_otlp.wait_for(
+        lambda got: len([s for s in got if s.trace_id == trace_id]) == 2
+    )
     mine = {s.name: s for s in spans if s.trace_id == trace_id}
     assert mine["POST /todos"].kind == "SERVER"
     assert mine["publish todos"].parent_span_id == mine["POST /todos"].span_id
@@ -115,9 +125,23 @@ def test_the_plugin_loads_nothing_until_a_fixture_is_asked_for(tmp_path: Path) -
         "    assert not [m for m in sys.modules if m.startswith(('opentelemetry.sdk',\n"
         "                'opentelemetry.proto', 'clicktrace.testing.collector'))]\n\n"
         "def test_asked(clicktrace_spans):\n"
-        "    assert 'opentelemetry.sdk.trace' in sys.modules\n")
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-p", "no:randomly", str(tmp_path)], cwd=tmp_path,
-                         capture_output=True, text=True)
+        "    assert 'opentelemetry.sdk.trace' in sys.modules\n"
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "2 passed" in run.stdout

@@ -33,8 +33,11 @@ def test_a_port_another_process_holds_is_skipped(monkeypatch: pytest.MonkeyPatch
     )
     env_range = "30995-30995"
     other = subprocess.Popen(
-        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        env={**os.environ, PORTS_ENV: env_range}, text=True,
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, PORTS_ENV: env_range},
+        text=True,
     )
     try:
         assert other.stdout is not None

@@ -23,21 +23,32 @@ HERE = Path(__file__).resolve().parents[1]
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     # Drive the system's Chromium (Playwright may not download its own here).
     chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-    return {**browser_type_launch_args, "executable_path": chromium,
-            "args": ["--no-sandbox", "--disable-gpu"]}
+    return {
+        **browser_type_launch_args,
+        "executable_path": chromium,
+        "args": ["--no-sandbox", "--disable-gpu"],
+    }
 
 
 @pytest.fixture(scope="session")
-def todo_server(clicktrace_otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[str]:
+def todo_server(
+    clicktrace_otlp: OtlpReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("todo") / "server.log"
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": clicktrace_otlp.endpoint,
-           "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    env = {
+        **os.environ,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": clicktrace_otlp.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",
+    }
     with log.open("wb") as out:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "server:app", "--port", str(port)],
-            cwd=HERE, env=env, stdout=out, stderr=subprocess.STDOUT)
+            cwd=HERE,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

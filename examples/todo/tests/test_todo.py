@@ -30,8 +30,13 @@ def test_a_new_todo_is_confirmed_in_one_trace(
     expect(page.get_by_role("listitem").filter(has_text="buy milk")).to_have_count(1)
 
     flush_spans(page)
-    spans = clicktrace_otlp.wait_for(lambda spans: not trace_problems(
-        spans, trace_id=outcome.trace_id, root_span_id=outcome.action_span_id))
+    spans = clicktrace_otlp.wait_for(
+        lambda spans: (
+            not trace_problems(
+                spans, trace_id=outcome.trace_id, root_span_id=outcome.action_span_id
+            )
+        )
+    )
     assert_one_trace(spans, trace_id=outcome.trace_id, root_span_id=outcome.action_span_id)
 
 

@@ -66,8 +66,10 @@ def _where(loc: Sequence[Any]) -> str:
 def validation_message(errors: Sequence[Mapping[str, Any]]) -> str:
     """``"body.name: Field required; path.id: ..."`` from the first errors; the client's
     input is never echoed (pydantic's ``input`` field is left out)."""
-    parts = [f"{_where(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
-             for error in errors[:_MAX_ERRORS]]
+    parts = [
+        f"{_where(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+        for error in errors[:_MAX_ERRORS]
+    ]
     if len(errors) > _MAX_ERRORS:
         parts.append(f"and {len(errors) - _MAX_ERRORS} more")
     return _cut("; ".join(parts) or "The request is invalid.")

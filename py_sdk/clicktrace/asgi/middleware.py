@@ -137,7 +137,8 @@ class ClicktraceMiddleware:
         correlation_id = parse_id(raw) if raw is not None else None
         # A request that names its click is journaled (the SDK's own routes are not).
         journaled = (
-            correlation_id is not None and kind == "http"
+            correlation_id is not None
+            and kind == "http"
             and not scope["path"].startswith("/clicktrace/")
         )
         if correlation_id is None:
@@ -148,7 +149,8 @@ class ClicktraceMiddleware:
                     return
                 _LOG.warning(
                     "invalid x-correlation-id %s replaced with %s",
-                    escape_for_log(raw.decode("latin-1")), correlation_id,
+                    escape_for_log(raw.decode("latin-1")),
+                    correlation_id,
                 )
         click = self._click(scope, slots, correlation_id)
         if self._excluded is not None and self._excluded(scope.get("path", "")):
@@ -184,7 +186,10 @@ class ClicktraceMiddleware:
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
                 await send_error(
-                    send_with_headers, 500, INTERNAL_ERROR, "Internal server error.",
+                    send_with_headers,
+                    500,
+                    INTERNAL_ERROR,
+                    "Internal server error.",
                     correlation_id,
                 )
             raise
@@ -200,8 +205,11 @@ class ClicktraceMiddleware:
                 _finish(span, scope, status, failed)
 
     def _click(self, scope: Scope, slots: Collected, correlation_id: str) -> ClickContext:
-        if (slots[CLIENT_SLOT] is None and slots[CAUSATION_SLOT] is None
-                and slots[DEADLINE_SLOT] is None):
+        if (
+            slots[CLIENT_SLOT] is None
+            and slots[CAUSATION_SLOT] is None
+            and slots[DEADLINE_SLOT] is None
+        ):
             return ClickContext(correlation_id)
         client_id = None
         if slots[CLIENT_SLOT] is not None and self._verify is not None:
@@ -244,20 +252,24 @@ class ClicktraceMiddleware:
             return local, Context({**parent, _SPAN_KEY: local}), traceresponse, False
         if v00 is not None:
             remote: SpanContext | None = SpanContext(
-                int(v00[3:35], 16), int(v00[36:52], 16), True, _FLAGS[v00[52:]],
+                int(v00[3:35], 16),
+                int(v00[36:52], 16),
+                True,
+                _FLAGS[v00[52:]],
                 raw_trace_state(slots[TRACESTATE_SLOT]),
             )
         else:
             remote = remote_span_context(slots)
         parent = (
-            current if remote is None
-            else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
+            current if remote is None else Context({**current, _SPAN_KEY: NonRecordingSpan(remote)})
         )
         if slots[BAGGAGE_SLOT] is not None:
             parent = with_baggage(slots, parent)
         method = scope.get("method", "GET")
         span = self._tracer.start_span(
-            method, parent, _SERVER,
+            method,
+            parent,
+            _SERVER,
             {
                 "http.request.method": method,
                 "url.path": scope.get("path", ""),
@@ -288,18 +300,28 @@ def _propagation_only(
         # The response names our span in the same trace with the caller's flags (version 00
         # keeps them all), written from the raw header.
         sc = SpanContext(
-            int(v00[3:35], 16), span_id, False, _FLAGS[v00[52:]],
+            int(v00[3:35], 16),
+            span_id,
+            False,
+            _FLAGS[v00[52:]],
             raw_trace_state(slots[TRACESTATE_SLOT]),
         )
         return NonRecordingSpan(sc), b"%b%016x%b" % (v00[:36], span_id, v00[52:])
     fields = traceparent_fields(tp)
     trace_id = getrandbits(128) or 1
     sc = (
-        SpanContext(trace_id, span_id, False,
-                    _NEW_TRACE_FLAGS if _keeps(provider, trace_id) else _UNSAMPLED_NEW)
+        SpanContext(
+            trace_id,
+            span_id,
+            False,
+            _NEW_TRACE_FLAGS if _keeps(provider, trace_id) else _UNSAMPLED_NEW,
+        )
         if fields is None
         else SpanContext(
-            fields[0], span_id, False, TraceFlags(fields[2]),
+            fields[0],
+            span_id,
+            False,
+            TraceFlags(fields[2]),
             raw_trace_state(slots[TRACESTATE_SLOT]),
         )
     )
@@ -346,8 +368,12 @@ async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
         await send({"type": "websocket.close", "code": 1008})
     else:
         await send_error(
-            send, 400, "invalid_correlation_id", "x-correlation-id must be a ULID.",
-            correlation_id, ((_CORRELATION, correlation_id.encode()),),
+            send,
+            400,
+            "invalid_correlation_id",
+            "x-correlation-id must be a ULID.",
+            correlation_id,
+            ((_CORRELATION, correlation_id.encode()),),
         )
 
 

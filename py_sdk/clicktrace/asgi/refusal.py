@@ -35,6 +35,9 @@ def refuse(
     correlation_id: str,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    return Response(error_body(code, message, correlation_id), status,
-                    headers={**(headers or {}), "x-correlation-id": correlation_id},
-                    media_type="application/json")
+    return Response(
+        error_body(code, message, correlation_id),
+        status,
+        headers={**(headers or {}), "x-correlation-id": correlation_id},
+        media_type="application/json",
+    )

@@ -74,10 +74,18 @@ class Bus(ABC):
         self._idle = asyncio.Event()
 
     def subscribe(
-        self, topic: str, handler: Handler, *, group: str, max_attempts: int = 5,
-        on_dead_letter: DeadLetterHook | None = None, trace_mode: TraceMode = "child",
-        backoff: Backoff | None = None, dedupe: Dedupe | None = None,
-        honour_deadline: bool = True, resample: bool = False,
+        self,
+        topic: str,
+        handler: Handler,
+        *,
+        group: str,
+        max_attempts: int = 5,
+        on_dead_letter: DeadLetterHook | None = None,
+        trace_mode: TraceMode = "child",
+        backoff: Backoff | None = None,
+        dedupe: Dedupe | None = None,
+        honour_deadline: bool = True,
+        resample: bool = False,
     ) -> Subscription:
         """Register ``handler`` for ``topic`` in consumer ``group`` (before ``start()``).
 
@@ -96,10 +104,16 @@ class Bus(ABC):
         if trace_mode not in TRACE_MODES:
             raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         sub = Subscription(
-            topic=check_name("topic", topic), group=check_name("group", group),
-            handler=handler, max_attempts=max_attempts, on_dead_letter=on_dead_letter,
-            trace_mode=trace_mode, backoff=backoff or Backoff(), dedupe=dedupe,
-            honour_deadline=honour_deadline, resample=resample,
+            topic=check_name("topic", topic),
+            group=check_name("group", group),
+            handler=handler,
+            max_attempts=max_attempts,
+            on_dead_letter=on_dead_letter,
+            trace_mode=trace_mode,
+            backoff=backoff or Backoff(),
+            dedupe=dedupe,
+            honour_deadline=honour_deadline,
+            resample=resample,
         )
         self._subscriptions.append(sub)
         return sub
@@ -147,7 +161,9 @@ class Bus(ABC):
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -179,9 +195,14 @@ class Bus(ABC):
             # accept→publish: from the envelope's creation (the command's request, or the
             # outbox row a relay publishes later).
             waited = now_ms - stamped.metadata.occurred_at.timestamp() * 1000.0
-            record("published", correlation_id=stamped.metadata.correlation_id,
-                   client_id=stamped.metadata.client_id, at=now_ms,
-                   detail=f"{topic} {stamped.metadata.message_id}", duration_ms=max(0.0, waited))
+            record(
+                "published",
+                correlation_id=stamped.metadata.correlation_id,
+                client_id=stamped.metadata.client_id,
+                at=now_ms,
+                detail=f"{topic} {stamped.metadata.message_id}",
+                duration_ms=max(0.0, waited),
+            )
 
     async def ping(self) -> None:
         """One real round trip to the broker (for ``/clicktrace/health``); raises
@@ -273,4 +294,3 @@ class Bus(ABC):
     async def _read_dead_letters(
         self, topic: str, group: str, limit: int
     ) -> list[tuple[bytes, Mapping[str, str]]]: ...
-

@@ -31,7 +31,10 @@ def _reason(exc: BaseException) -> str:
 
 
 async def deliver(
-    tracer: Tracer, system: str, sub: Subscription, delivery: Received,
+    tracer: Tracer,
+    system: str,
+    sub: Subscription,
+    delivery: Received,
     send_dead_letter: SendDeadLetter,
 ) -> None:
     """Handle one delivery to the end: acked, or dead-lettered and acked."""
@@ -45,7 +48,8 @@ async def deliver(
         await delivery.ack()
         return
     parent, links = tracing.consumer_context(
-        envelope, delivery.headers, sub.trace_mode, sub.resample)
+        envelope, delivery.headers, sub.trace_mode, sub.resample
+    )
     click = tracing.click_of(envelope)
     attempt = max(1, delivery.delivery_count)
     while True:
@@ -55,8 +59,12 @@ async def deliver(
         # Inline rather than clicktrace.context.bound(): this runs once per message.
         click_token = click_context.bind(click)
         otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
-        record("delivered", attempt=attempt, detail=f"{sub.topic} group {sub.group}",
-               duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None)
+        record(
+            "delivered",
+            attempt=attempt,
+            detail=f"{sub.topic} group {sub.group}",
+            duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None,
+        )
         try:
             retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter)
         finally:
@@ -71,7 +79,11 @@ async def deliver(
 
 
 async def _attempt(
-    sub: Subscription, delivery: Received, envelope: Envelope, span: Span, attempt: int,
+    sub: Subscription,
+    delivery: Received,
+    envelope: Envelope,
+    span: Span,
+    attempt: int,
     send_dead_letter: SendDeadLetter,
 ) -> bool:
     """One try inside the consumer span; True when it should be retried."""
@@ -106,16 +118,29 @@ async def _attempt(
             return False
     # This span decided the click's outcome: it says so, with a short code as error.type.
     span.set_status(Status(StatusCode.ERROR, reason))
-    span.set_attributes({"messaging.clicktrace.dead_letter_reason": reason,
-                         "clicktrace.outcome": "dead_lettered", "error.type": code})
-    record("dead_lettered", attempt=attempt, outcome="deadline_exceeded"
-           if reason == "deadline_exceeded" else "failed", detail=reason, duration_ms=took)
+    span.set_attributes(
+        {
+            "messaging.clicktrace.dead_letter_reason": reason,
+            "clicktrace.outcome": "dead_lettered",
+            "error.type": code,
+        }
+    )
+    record(
+        "dead_lettered",
+        attempt=attempt,
+        outcome="deadline_exceeded" if reason == "deadline_exceeded" else "failed",
+        detail=reason,
+        duration_ms=took,
+    )
     await _give_up(sub, delivery, envelope, reason, send_dead_letter)
     return False
 
 
 async def _give_up(
-    sub: Subscription, delivery: Received, envelope: Envelope | None, reason: str,
+    sub: Subscription,
+    delivery: Received,
+    envelope: Envelope | None,
+    reason: str,
     send_dead_letter: SendDeadLetter,
 ) -> None:
     headers = dict(delivery.headers)

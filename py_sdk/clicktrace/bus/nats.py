@@ -79,8 +79,14 @@ class NatsBus(Bus):
     system = "nats"
 
     def __init__(
-        self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
-        fetch_timeout: float = 1.0, ack_wait: float = 3.0, duplicate_window: float = 120.0,
+        self,
+        url: str,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        batch: int = 100,
+        fetch_timeout: float = 1.0,
+        ack_wait: float = 3.0,
+        duplicate_window: float = 120.0,
     ) -> None:
         self._nats = require("nats", "nats")
         self._api = require("nats.js.api", "nats")
@@ -118,20 +124,29 @@ class NatsBus(Bus):
 
     async def _stream(self, name: str, subject: str) -> None:
         if name not in self._streams:
-            await self._js.add_stream(self._api.StreamConfig(
-                name=name, subjects=[subject], duplicate_window=self._duplicate_window,
-            ))
+            await self._js.add_stream(
+                self._api.StreamConfig(
+                    name=name,
+                    subjects=[subject],
+                    duplicate_window=self._duplicate_window,
+                )
+            )
             self._streams.add(name)
 
     async def _prepare(self, sub: Subscription) -> None:
         await self._stream(stream_name(sub.topic), sub.topic)
-        await self._js.add_consumer(stream_name(sub.topic), self._api.ConsumerConfig(
-            durable_name=durable_name(sub.group), ack_wait=self._ack_wait,
-            # One more than the base's attempts: that last delivery is where it gives up
-            # on a message whose consumers keep dying.
-            max_deliver=sub.max_attempts + 1, filter_subject=sub.topic,
-            max_ack_pending=max(1000, self._batch * 10),
-        ))
+        await self._js.add_consumer(
+            stream_name(sub.topic),
+            self._api.ConsumerConfig(
+                durable_name=durable_name(sub.group),
+                ack_wait=self._ack_wait,
+                # One more than the base's attempts: that last delivery is where it gives up
+                # on a message whose consumers keep dying.
+                max_deliver=sub.max_attempts + 1,
+                filter_subject=sub.topic,
+                max_ack_pending=max(1000, self._batch * 10),
+            ),
+        )
 
     async def _send(
         self, topic: str, body: bytes, headers: dict[str, str], message_id: str
@@ -183,7 +198,8 @@ class NatsBus(Bus):
     ) -> list[tuple[bytes, Mapping[str, str]]]:
         api = self._api
         psub = await self._js.pull_subscribe(
-            dlq_subject(topic, group), stream=DLQ_STREAM,
+            dlq_subject(topic, group),
+            stream=DLQ_STREAM,
             config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, inactive_threshold=5.0),
         )
         out: list[tuple[bytes, Mapping[str, str]]] = []

@@ -71,8 +71,13 @@ class RabbitMQBus(Bus):
     system = "rabbitmq"
 
     def __init__(
-        self, url: str, *, tracer_provider: TracerProvider | None = None, prefetch: int = 100,
-        exchange: str = "clicktrace", queue_type: str = "quorum",
+        self,
+        url: str,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        prefetch: int = 100,
+        exchange: str = "clicktrace",
+        queue_type: str = "quorum",
     ) -> None:
         self._pika = require("aio_pika", "rabbitmq")
         super().__init__(tracer_provider=tracer_provider)
@@ -118,16 +123,23 @@ class RabbitMQBus(Bus):
         name = _queue(sub.topic, sub.group)
         dlq = await self._channel.declare_queue(f"{name}:dlq", durable=True)
         await dlq.bind(f"{self._exchange_name}.dlx", routing_key=name)
-        queue = await self._channel.declare_queue(name, durable=True, arguments={
-            "x-queue-type": self._queue_type,
-            "x-dead-letter-exchange": f"{self._exchange_name}.dlx",
-            "x-dead-letter-routing-key": name,
-        })
+        queue = await self._channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                "x-queue-type": self._queue_type,
+                "x-dead-letter-exchange": f"{self._exchange_name}.dlx",
+                "x-dead-letter-routing-key": name,
+            },
+        )
         await queue.bind(self._exchange_name, routing_key=sub.topic)
 
     def _message(self, body: bytes, headers: dict[str, str], message_id: str | None) -> Any:
         return self._pika.Message(
-            body, headers=dict(headers), message_id=message_id, content_type="application/json",
+            body,
+            headers=dict(headers),
+            message_id=message_id,
+            content_type="application/json",
             delivery_mode=self._pika.DeliveryMode.PERSISTENT,
         )
 

@@ -44,7 +44,11 @@ class _Delivery(Received):
     __slots__ = ("_bus", "_id", "_sub")
 
     def __init__(
-        self, bus: RedisBus, sub: Subscription, entry_id: bytes, fields: Mapping[bytes, bytes],
+        self,
+        bus: RedisBus,
+        sub: Subscription,
+        entry_id: bytes,
+        fields: Mapping[bytes, bytes],
         delivery_count: int = 1,
     ) -> None:
         super().__init__(fields.get(BODY, b""), _headers(fields), delivery_count)
@@ -56,7 +60,11 @@ class _Delivery(Received):
     async def touch(self) -> None:
         # Re-claiming it for ourselves resets its idle time, so nobody else takes it over.
         await self._bus._client.xclaim(
-            self._sub.topic, self._sub.group, self._bus.consumer_name, 0, [self._id],
+            self._sub.topic,
+            self._sub.group,
+            self._bus.consumer_name,
+            0,
+            [self._id],
             justid=True,
         )
 
@@ -68,9 +76,16 @@ class RedisBus(Bus):
     system = "redis"
 
     def __init__(
-        self, url: str, *, tracer_provider: TracerProvider | None = None, batch: int = 100,
-        block_ms: int = 1000, claim_idle_ms: int = 30_000, maxlen: int | None = None,
-        consumer_name: str | None = None, alive_ms: int = 3000,
+        self,
+        url: str,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        batch: int = 100,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        maxlen: int | None = None,
+        consumer_name: str | None = None,
+        alive_ms: int = 3000,
     ) -> None:
         """``alive_ms``: how long a consumer's heartbeat key outlives its last refresh (it is
         refreshed every third of that); a consumer silent for longer counts as dead."""
@@ -137,7 +152,10 @@ class RedisBus(Bus):
                 last_takeover = time.monotonic()
                 await self._take_over_dead(sub)
             streams: Any = await self._client.xreadgroup(
-                sub.group, self.consumer_name, {sub.topic: ">"}, count=self._batch,
+                sub.group,
+                self.consumer_name,
+                {sub.topic: ">"},
+                count=self._batch,
                 block=self._block_ms,
             )
             for _, entries in streams or ():
@@ -149,8 +167,12 @@ class RedisBus(Bus):
         start: Any = "0-0"
         while True:
             reply: Any = await self._client.xautoclaim(
-                sub.topic, sub.group, self.consumer_name, self._claim_idle_ms,
-                start_id=start, count=self._batch,
+                sub.topic,
+                sub.group,
+                self.consumer_name,
+                self._claim_idle_ms,
+                start_id=start,
+                count=self._batch,
             )
             start, entries = reply[0], reply[1]
             for entry_id, fields in entries:
@@ -168,11 +190,16 @@ class RedisBus(Bus):
 
     async def _take_over_dead(self, sub: Subscription) -> None:
         """Claim, and handle now, the entries pending on consumers whose heartbeat is gone."""
-        for name in await dead_consumers(self._client, sub.topic, sub.group,
-                                         self.consumer_name, self._alive_ms):
+        for name in await dead_consumers(
+            self._client, sub.topic, sub.group, self.consumer_name, self._alive_ms
+        ):
             while self._consuming:
                 pending: Any = await self._client.xpending_range(
-                    sub.topic, sub.group, min="-", max="+", count=self._batch,
+                    sub.topic,
+                    sub.group,
+                    min="-",
+                    max="+",
+                    count=self._batch,
                     consumername=name,
                 )
                 if not pending:

@@ -52,9 +52,7 @@ class Heartbeat:
                 log.warning("clicktrace bus: redis heartbeat failed; retrying", exc_info=True)
 
 
-async def dead_consumers(
-    client: Any, topic: str, group: str, me: str, alive_ms: int
-) -> list[str]:
+async def dead_consumers(client: Any, topic: str, group: str, me: str, alive_ms: int) -> list[str]:
     """Consumers of ``group`` other than ``me`` holding pending entries, idle in the group for
     over ``alive_ms`` and without a heartbeat key (one of a version without heartbeats, or
     one just starting, is not taken for dead while it still reads)."""

@@ -85,8 +85,10 @@ def _remote(traceparent: TraceParent | Any, tracestate: Any, baggage: Any) -> Ex
     The bus reads exactly these three per message, so it parses them directly rather than
     through the general ``extract`` (which looks at every clicktrace key too).
     """
-    tp = traceparent if isinstance(traceparent, TraceParent) else parse_traceparent(
-        _text(traceparent)
+    tp = (
+        traceparent
+        if isinstance(traceparent, TraceParent)
+        else parse_traceparent(_text(traceparent))
     )
     state = _text(tracestate)
     bag = _text(baggage)
@@ -103,7 +105,9 @@ def start_producer_span(tracer: Tracer, system: str, topic: str, envelope: Envel
     # otel_context(None) builds on the current context: used as is when there is no traceparent.
     parent = _remote(meta.traceparent, meta.tracestate, meta.baggage).otel_context()
     return tracer.start_span(
-        f"send {topic}", context=parent, kind=SpanKind.PRODUCER,
+        f"send {topic}",
+        context=parent,
+        kind=SpanKind.PRODUCER,
         attributes=_attributes(system, topic, "send", envelope),
     )
 
@@ -178,20 +182,32 @@ def consumer_context(
 
 
 def start_consumer_span(
-    tracer: Tracer, system: str, sub: Subscription, envelope: Envelope,
-    *, parent: Context, links: list[Link], attempt: int,
+    tracer: Tracer,
+    system: str,
+    sub: Subscription,
+    envelope: Envelope,
+    *,
+    parent: Context,
+    links: list[Link],
+    attempt: int,
 ) -> Span:
     if decided(parent) is False:
         # The click was sampled out: whatever the provider's sampler would say to a new
         # trace, nothing is recorded (its children follow this unsampled span).
-        return NonRecordingSpan(SpanContext(
-            getrandbits(128) or 1, getrandbits(64) or 1, False, TraceFlags(RANDOM_TRACE_ID)))
+        return NonRecordingSpan(
+            SpanContext(
+                getrandbits(128) or 1, getrandbits(64) or 1, False, TraceFlags(RANDOM_TRACE_ID)
+            )
+        )
     attributes = _attributes(system, sub.topic, "process", envelope)
     attributes["messaging.consumer.group.name"] = sub.group
     attributes["messaging.clicktrace.attempt"] = attempt
     return tracer.start_span(
-        f"process {sub.topic}", context=parent, kind=SpanKind.CONSUMER,
-        attributes=attributes, links=links,
+        f"process {sub.topic}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes=attributes,
+        links=links,
     )
 
 

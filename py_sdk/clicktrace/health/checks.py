@@ -66,7 +66,10 @@ class _Lag(Protocol):
 
 
 def outbox_check(
-    outbox: _Lag, connect: Callable[[], Any], *, degraded_after_seconds: float = 30.0,
+    outbox: _Lag,
+    connect: Callable[[], Any],
+    *,
+    degraded_after_seconds: float = 30.0,
     name: str = "outbox",
 ) -> Check:
     """Unrelayed rows and the age of the oldest; older than ``degraded_after_seconds``:
@@ -87,8 +90,11 @@ def outbox_check(
                 if hasattr(result, "__await__"):
                     await result
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
-        data = {"unrelayed": count, "oldest_age_seconds": round(age, 3),
-                "threshold_seconds": degraded_after_seconds}
+        data = {
+            "unrelayed": count,
+            "oldest_age_seconds": round(age, 3),
+            "threshold_seconds": degraded_after_seconds,
+        }
         if age > degraded_after_seconds:
             return Result("Degraded", f"{count} rows wait, the oldest for {age:.0f} s", data)
         return Result("Healthy", f"{count} rows wait", data)
@@ -97,8 +103,13 @@ def outbox_check(
 
 
 def correlations_check(
-    journal: Journal, *, thresholds: Thresholds | None = None, window_seconds: float = 900.0,
-    max_stuck: int = 0, max_dead_letters: int = 0, limit: int = 500,
+    journal: Journal,
+    *,
+    thresholds: Thresholds | None = None,
+    window_seconds: float = 900.0,
+    max_stuck: int = 0,
+    max_dead_letters: int = 0,
+    limit: int = 500,
     name: str = "correlations",
 ) -> Check:
     """Reads the journal's recent correlation ids (the last ``window_seconds``, at most
@@ -122,10 +133,14 @@ def correlations_check(
                 stuck.append((min(e.at for e in entries), cid, v["text"]))
         stuck.sort()
         data: dict[str, Any] = {
-            "stuck": len(stuck), "dead_lettered": dead, "scanned": len(ids),
-            "window_seconds": window_seconds, "stuck_after_ms": limits.stuck_after_ms,
-            "oldest_stuck": None if not stuck else {"correlation_id": stuck[0][1],
-                                                    "verdict": stuck[0][2]},
+            "stuck": len(stuck),
+            "dead_lettered": dead,
+            "scanned": len(ids),
+            "window_seconds": window_seconds,
+            "stuck_after_ms": limits.stuck_after_ms,
+            "oldest_stuck": None
+            if not stuck
+            else {"correlation_id": stuck[0][1], "verdict": stuck[0][2]},
         }
         if len(stuck) > max_stuck or dead > max_dead_letters:
             return Result("Degraded", f"{len(stuck)} stuck, {dead} dead-lettered", data)
@@ -134,8 +149,9 @@ def correlations_check(
     return Check(name, run, "Degraded")
 
 
-def journal_check(journal: Journal, *, window_seconds: float = 300.0,
-                  name: str = "journal") -> Check:
+def journal_check(
+    journal: Journal, *, window_seconds: float = 300.0, name: str = "journal"
+) -> Check:
     """The journal's own state: drops (queue full, store failed or full), and a real ping to
     its store. A store that fails, or drops within ``window_seconds``: Degraded."""
     seen = {"drops": journal.drops, "at": 0.0}
@@ -145,8 +161,11 @@ def journal_check(journal: Journal, *, window_seconds: float = 300.0,
         now = time.time()
         if drops > seen["drops"]:
             seen["drops"], seen["at"] = drops, now
-        data: dict[str, Any] = {"drops": drops, "queued": journal.queued,
-                                "last_error": journal.last_error}
+        data: dict[str, Any] = {
+            "drops": drops,
+            "queued": journal.queued,
+            "last_error": journal.last_error,
+        }
         try:
             await journal.store.ping()
         except Exception as exc:

@@ -50,14 +50,22 @@ async def run_checks(checks: Sequence[Check], timeout: float = 2.0) -> dict[str,
     for check, (result, took) in zip(checks, results, strict=True):
         if RANK[result.status] > RANK[status]:
             status = result.status
-        entries[check.name] = {"status": result.status, "description": result.description,
-                               "duration": _duration(took), "data": result.data}
-    return {"status": status, "totalDuration": _duration(time.perf_counter() - started),
-            "entries": entries}
+        entries[check.name] = {
+            "status": result.status,
+            "description": result.description,
+            "duration": _duration(took),
+            "data": result.data,
+        }
+    return {
+        "status": status,
+        "totalDuration": _duration(time.perf_counter() - started),
+        "entries": entries,
+    }
 
 
-def health_route(checks: Sequence[Check], *, timeout: float = 2.0,
-                 path: str = HEALTH_PATH) -> Route:
+def health_route(
+    checks: Sequence[Check], *, timeout: float = 2.0, path: str = HEALTH_PATH
+) -> Route:
     """The health route over ``checks`` (see :mod:`clicktrace.health.checks`)."""
     names = [check.name for check in checks]
     if len(set(names)) != len(names):
@@ -68,7 +76,10 @@ def health_route(checks: Sequence[Check], *, timeout: float = 2.0,
 
     async def endpoint(request: Request) -> Response:
         body = await run_checks(chosen, timeout)
-        return JSONResponse(body, 503 if body["status"] == "Unhealthy" else 200,
-                            headers={"cache-control": "no-store"})
+        return JSONResponse(
+            body,
+            503 if body["status"] == "Unhealthy" else 200,
+            headers={"cache-control": "no-store"},
+        )
 
     return Route(path, endpoint, methods=["GET"])

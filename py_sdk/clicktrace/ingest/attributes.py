@@ -42,6 +42,7 @@ def clean_text(text: str, limit: int) -> str:
         return text
     return _UNSAFE.sub(_escape, text)[:limit]
 
+
 Primitive = str | bool | int | float
 AttributeValue = Primitive | Sequence[str] | Sequence[bool] | Sequence[int] | Sequence[float]
 
@@ -64,7 +65,7 @@ def _int64(value: Any) -> int | None:
 def _primitive(value: Any) -> Primitive | None:
     if not isinstance(value, dict) or len(value) != 1:
         return None
-    (kind, raw), = value.items()
+    ((kind, raw),) = value.items()
     if kind == "stringValue" and isinstance(raw, str):
         return clean_text(raw, MAX_ATTRIBUTE_VALUE_LENGTH)
     if kind == "boolValue" and isinstance(raw, bool):
@@ -91,9 +92,7 @@ def _value(value: Any) -> AttributeValue | None:
     return _primitive(value)
 
 
-def parse_attributes(
-    items: Any, limit: int = MAX_ATTRIBUTES_PER_SPAN
-) -> dict[str, AttributeValue]:
+def parse_attributes(items: Any, limit: int = MAX_ATTRIBUTES_PER_SPAN) -> dict[str, AttributeValue]:
     """The valid attributes of an OTLP ``KeyValue`` list, at most ``limit``. Never raises."""
     if not isinstance(items, list):
         return {}
@@ -104,8 +103,12 @@ def parse_attributes(
         if not isinstance(item, dict):
             continue
         key = item.get("key")
-        if (not isinstance(key, str) or not key or len(key) > MAX_ATTRIBUTE_KEY_LENGTH
-                or _UNSAFE.search(key) is not None):
+        if (
+            not isinstance(key, str)
+            or not key
+            or len(key) > MAX_ATTRIBUTE_KEY_LENGTH
+            or _UNSAFE.search(key) is not None
+        ):
             continue
         value = _value(item.get("value"))
         if value is not None:

@@ -27,9 +27,17 @@ from clicktrace.ingest.attributes import clean_text, parse_attributes
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
 from clicktrace.propagation.tracestate import parse_tracestate
 
-__all__ = ["BROWSER_KINDS", "BROWSER_SCOPES", "CLIENT_ID_ATTRIBUTE", "MAX_EVENTS_PER_SPAN",
-           "MAX_NAME_LENGTH", "MAX_RESOURCE_ATTRIBUTES", "MAX_SPANS_PER_REQUEST", "Decoded",
-           "decode_request"]
+__all__ = [
+    "BROWSER_KINDS",
+    "BROWSER_SCOPES",
+    "CLIENT_ID_ATTRIBUTE",
+    "MAX_EVENTS_PER_SPAN",
+    "MAX_NAME_LENGTH",
+    "MAX_RESOURCE_ATTRIBUTES",
+    "MAX_SPANS_PER_REQUEST",
+    "Decoded",
+    "decode_request",
+]
 
 MAX_EVENTS_PER_SPAN = 32
 MAX_EVENT_ATTRIBUTES = 16
@@ -44,8 +52,13 @@ _SPAN_ID = re.compile(r"[0-9a-fA-F]{16}")
 _NANOS = re.compile(r"[0-9]{1,19}")
 _MAX_NANOS = 2**63 - 1
 # OTLP numbers SpanKind from 1 (0 is "unspecified"); the OpenTelemetry API numbers it from 0.
-_KINDS = {1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT,
-          4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}
+_KINDS = {
+    1: SpanKind.INTERNAL,
+    2: SpanKind.SERVER,
+    3: SpanKind.CLIENT,
+    4: SpanKind.PRODUCER,
+    5: SpanKind.CONSUMER,
+}
 _KIND_NAMES = {f"SPAN_KIND_{kind.name}": number for number, kind in _KINDS.items()}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 # The browser exported these spans, so they were sampled there; span processors drop
@@ -135,11 +148,13 @@ def _events(span: Mapping[str, Any]) -> list[Event]:
     events = []
     for raw in _list(span, "events")[:MAX_EVENTS_PER_SPAN]:
         event = _object(raw, "event")
-        events.append(Event(
-            _name(event.get("name"), "event name"),
-            parse_attributes(event.get("attributes"), MAX_EVENT_ATTRIBUTES),
-            _nanos(event.get("timeUnixNano"), "event timeUnixNano"),
-        ))
+        events.append(
+            Event(
+                _name(event.get("name"), "event name"),
+                parse_attributes(event.get("attributes"), MAX_EVENT_ATTRIBUTES),
+                _nanos(event.get("timeUnixNano"), "event timeUnixNano"),
+            )
+        )
     return events
 
 
@@ -149,8 +164,9 @@ class _Policy:
     stamp: Mapping[str, str]  # span attributes that replace whatever the payload says
 
 
-def _span(raw: Any, resource: Resource, scope: InstrumentationScope,
-          policy: _Policy) -> ReadableSpan:
+def _span(
+    raw: Any, resource: Resource, scope: InstrumentationScope, policy: _Policy
+) -> ReadableSpan:
     span = _object(raw, "span")
     trace_id = _id(span.get("traceId"), _TRACE_ID, "traceId")
     span_id = _id(span.get("spanId"), _SPAN_ID, "spanId")
@@ -166,17 +182,27 @@ def _span(raw: Any, resource: Resource, scope: InstrumentationScope,
     state = span.get("traceState")
     header = parse_tracestate([state]) if isinstance(state, str) and state else None
     context = SpanContext(
-        trace_id, span_id, is_remote=False, trace_flags=_FLAGS,
+        trace_id,
+        span_id,
+        is_remote=False,
+        trace_flags=_FLAGS,
         trace_state=TraceState.from_header([header]) if header else TraceState(),
     )
     kind = _kind(span.get("kind"), policy.kinds)
     attributes = parse_attributes(span.get("attributes"))
     attributes.pop(CLIENT_ID_ATTRIBUTE, None)
     return ReadableSpan(
-        name=_name(span.get("name"), "name"), context=context, parent=parent,
-        resource=resource, attributes={**attributes, **policy.stamp},
-        events=_events(span), kind=kind, status=_status(span.get("status")),
-        start_time=start, end_time=end, instrumentation_scope=scope,
+        name=_name(span.get("name"), "name"),
+        context=context,
+        parent=parent,
+        resource=resource,
+        attributes={**attributes, **policy.stamp},
+        events=_events(span),
+        kind=kind,
+        status=_status(span.get("status")),
+        start_time=start,
+        end_time=end,
+        instrumentation_scope=scope,
     )
 
 
@@ -186,8 +212,8 @@ def _scope(raw: Any, allowed: frozenset[str]) -> InstrumentationScope | None:
     if not isinstance(name, str) or name not in allowed:
         return None
     return InstrumentationScope(
-        name, clean_text(version, MAX_NAME_LENGTH) if isinstance(version, str) and version
-        else None,
+        name,
+        clean_text(version, MAX_NAME_LENGTH) if isinstance(version, str) and version else None,
     )
 
 
@@ -221,9 +247,12 @@ def decode_request(
     spans: list[ReadableSpan] = []
     rejected = 0
     for rs in resource_spans:
-        own = parse_attributes(rs.get("resource", {}).get("attributes")
-                               if isinstance(rs.get("resource"), dict) else None,
-                               MAX_RESOURCE_ATTRIBUTES)
+        own = parse_attributes(
+            rs.get("resource", {}).get("attributes")
+            if isinstance(rs.get("resource"), dict)
+            else None,
+            MAX_RESOURCE_ATTRIBUTES,
+        )
         own.pop(CLIENT_ID_ATTRIBUTE, None)
         resource = Resource({**own, **base, **stamp})
         for ss in rs.get("scopeSpans", []):

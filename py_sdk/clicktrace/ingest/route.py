@@ -34,8 +34,13 @@ if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_PEER_RATE", "DEFAULT_PEER_SPAN_RATE",
-           "TRACES_PATH", "browser_traces_route"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PEER_RATE",
+    "DEFAULT_PEER_SPAN_RATE",
+    "TRACES_PATH",
+    "browser_traces_route",
+]
 
 DEFAULT_MAX_BODY_BYTES = 512 * 1024
 # Per peer address (a NAT may hold many tabs; one tab exports a few spans per click).
@@ -151,49 +156,68 @@ def browser_traces_route(
         correlation_id = correlation_id_of(request)
         peer = peer_of(request.scope)
         if peers is not None and not peers.allow(peer):
-            return refuse(429, "rate_limited", "too many trace exports from this address",
-                          correlation_id, _RETRY)
+            return refuse(
+                429,
+                "rate_limited",
+                "too many trace exports from this address",
+                correlation_id,
+                _RETRY,
+            )
         client_id = verify(request.headers.get(CLIENT_HEADER))
         if client_id is None and not allow_anonymous:
-            return refuse(401, "invalid_client", "a valid x-clicktrace-client token is required",
-                          correlation_id)
+            return refuse(
+                401,
+                "invalid_client",
+                "a valid x-clicktrace-client token is required",
+                correlation_id,
+            )
         if not limiter.allow(client_id or f"anonymous:{peer}"):
-            return refuse(429, "rate_limited", "too many trace exports", correlation_id,
-                          _RETRY)
+            return refuse(429, "rate_limited", "too many trace exports", correlation_id, _RETRY)
         media = request.headers.get("content-type", "application/json").split(";")[0]
         encoding = request.headers.get("content-encoding", "identity")
         if media.strip().lower() not in _MEDIA_TYPES or encoding.lower() != "identity":
-            return refuse(415, "unsupported_media_type", "send uncompressed OTLP/JSON",
-                          correlation_id)
+            return refuse(
+                415, "unsupported_media_type", "send uncompressed OTLP/JSON", correlation_id
+            )
         try:
             body = await _read_body(request, max_body_bytes)
         except _TooLarge:
-            return refuse(413, "payload_too_large", f"body over {max_body_bytes} bytes",
-                          correlation_id)
+            return refuse(
+                413, "payload_too_large", f"body over {max_body_bytes} bytes", correlation_id
+            )
         try:
             data: Any = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
             return refuse(400, "invalid_json", "body is not JSON", correlation_id)
-        decoded = decode_request(data, {"service.name": service_name}, client_id=client_id,
-                                 scopes=scopes)
+        decoded = decode_request(
+            data, {"service.name": service_name}, client_id=client_id, scopes=scopes
+        )
         if decoded.invalid is not None:
             status, code = (413, "too_many_spans") if decoded.too_many else (400, "invalid_body")
             return refuse(status, code, decoded.invalid, correlation_id)
-        if peer_spans is not None and decoded.spans \
-                and not peer_spans.allow(peer, len(decoded.spans)):
-            return refuse(429, "rate_limited", "too many spans from this address",
-                          correlation_id, _RETRY)
+        if (
+            peer_spans is not None
+            and decoded.spans
+            and not peer_spans.allow(peer, len(decoded.spans))
+        ):
+            return refuse(
+                429, "rate_limited", "too many spans from this address", correlation_id, _RETRY
+            )
         if decoded.spans:
             record_browser_spans(decoded.spans, client_id)  # the journal's browser stages
         if decoded.spans and not await run_in_threadpool(emit, decoded.spans):
-            return refuse(503, "export_failed", "the trace pipeline refused the spans",
-                          correlation_id)
+            return refuse(
+                503, "export_failed", "the trace pipeline refused the spans", correlation_id
+            )
         partial: dict[str, Any] = {}
         if decoded.rejected:
             # proto3 JSON writes int64 as a string
-            partial = {"rejectedSpans": str(decoded.rejected),
-                       "errorMessage": "spans that did not validate were dropped"}
-        return JSONResponse({"partialSuccess": partial},
-                            headers={"x-correlation-id": correlation_id})
+            partial = {
+                "rejectedSpans": str(decoded.rejected),
+                "errorMessage": "spans that did not validate were dropped",
+            }
+        return JSONResponse(
+            {"partialSuccess": partial}, headers={"x-correlation-id": correlation_id}
+        )
 
     return Route(path, endpoint, methods=["POST"])

@@ -54,8 +54,16 @@ def record_browser_spans(spans: Iterable[ReadableSpan], client_id: str | None) -
             continue
         trace_id, span_id = f"{span.context.trace_id:032x}", f"{span.context.span_id:016x}"
         for stage, at, outcome, duration, detail in _stages(span):
-            record(stage, correlation_id=correlation_id, client_id=client_id, at=at,
-                   outcome=outcome, duration_ms=duration, detail=detail,
-                   trace_id=trace_id, span_id=span_id)
+            record(
+                stage,
+                correlation_id=correlation_id,
+                client_id=client_id,
+                at=at,
+                outcome=outcome,
+                duration_ms=duration,
+                detail=detail,
+                trace_id=trace_id,
+                span_id=span_id,
+            )
             count += 1
     return count

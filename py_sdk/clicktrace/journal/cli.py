@@ -28,10 +28,15 @@ def waterfall(body: dict[str, Any]) -> str:
     for s in stages:
         col = min(WIDTH - 1, int(s["since_start_ms"] / total * (WIDTH - 1)))
         bar = " " * col + "█" + " " * (WIDTH - col - 1)
-        extra = " ".join(str(x) for x in (
-            f"#{s['attempt']}" if s["attempt"] else None, s["outcome"], s["detail"]) if x)
-        lines.append(f"{s['stage']:<14}|{bar}| {s['since_start_ms']:>9.1f} ms  "
-                     f"+{s['since_previous_ms']:.1f}  {s['process'] or '-'}  {extra}".rstrip())
+        extra = " ".join(
+            str(x)
+            for x in (f"#{s['attempt']}" if s["attempt"] else None, s["outcome"], s["detail"])
+            if x
+        )
+        lines.append(
+            f"{s['stage']:<14}|{bar}| {s['since_start_ms']:>9.1f} ms  "
+            f"+{s['since_previous_ms']:.1f}  {s['process'] or '-'}  {extra}".rstrip()
+        )
     lines.append(f"verdict: {body['verdict']['state']}: {body['verdict']['text']}")
     return "\n".join(lines)
 
@@ -63,8 +68,11 @@ async def _stuck(store: Store, window: float, limit: int, limits: Thresholds, ou
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="python -m clicktrace")
-    parser.add_argument("--store", default=os.environ.get("CLICKTRACE_JOURNAL_URL"),
-                        help="journal store URL (default $CLICKTRACE_JOURNAL_URL)")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("CLICKTRACE_JOURNAL_URL"),
+        help="journal store URL (default $CLICKTRACE_JOURNAL_URL)",
+    )
     parser.add_argument("--stuck-after-ms", type=float, default=DEFAULT_STUCK_AFTER_MS)
     commands = parser.add_subparsers(dest="command", required=True)
     one = commands.add_parser("journal", help="the stages and verdict of one correlation id")

@@ -23,8 +23,10 @@ class MemoryStore:
     entries, whose browser times may be skewed."""
 
     def __init__(
-        self, max_entries: int = DEFAULT_MAX_ENTRIES,
-        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, *,
+        self,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        *,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:

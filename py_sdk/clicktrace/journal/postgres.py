@@ -26,8 +26,12 @@ class PostgresStore:
     """``PostgresStore("postgresql://user@host/db")``; the table is created on first use."""
 
     def __init__(
-        self, dsn: str, *, table: str = "clicktrace_journal",
-        max_entries: int = DEFAULT_MAX_ENTRIES, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        self,
+        dsn: str,
+        *,
+        table: str = "clicktrace_journal",
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         timeout: float = 2.0,
     ) -> None:
         self._asyncpg = require("asyncpg", "postgres")
@@ -44,8 +48,12 @@ class PostgresStore:
         async with self._lock:
             if self._pool is None:
                 pool = await self._asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=2, timeout=self._timeout,
-                    command_timeout=self._timeout)
+                    self._dsn,
+                    min_size=1,
+                    max_size=2,
+                    timeout=self._timeout,
+                    command_timeout=self._timeout,
+                )
                 try:
                     await self._create(pool)
                 except BaseException:
@@ -78,23 +86,30 @@ class PostgresStore:
         if self._writes % PRUNE_EVERY == 1:
             await pool.execute(
                 f"DELETE FROM {t} WHERE stored_at < now() - $1::float8 * interval '1 second'",
-                self._age)
+                self._age,
+            )
             status: str = await pool.execute(
-                f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - $1", self._max)
+                f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - $1", self._max
+            )
             self.dropped += int(status.split()[-1])
 
     async def read(self, correlation_id: str) -> list[Entry]:
         pool = await self._get_pool()
         rows = await pool.fetch(
             f"SELECT entry FROM {self.table} WHERE correlation_id = $1 ORDER BY id LIMIT $2",
-            correlation_id, MAX_ENTRIES_PER_ID)
+            correlation_id,
+            MAX_ENTRIES_PER_ID,
+        )
         return decode_many([bytes(row[0]) for row in rows])
 
     async def recent(self, since_ms: float, limit: int) -> list[str]:
         pool = await self._get_pool()
         rows = await pool.fetch(
             f"SELECT correlation_id, max(at) AS last FROM {self.table} WHERE at >= $1 "
-            "GROUP BY correlation_id ORDER BY last DESC LIMIT $2", since_ms, limit)
+            "GROUP BY correlation_id ORDER BY last DESC LIMIT $2",
+            since_ms,
+            limit,
+        )
         return [str(row[0]) for row in rows]
 
     async def ping(self) -> None:

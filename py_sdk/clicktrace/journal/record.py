@@ -48,8 +48,8 @@ def set_process(name: str | None) -> str:
     global _process
     if name is not None and (not isinstance(name, str) or not name or len(name) > 200):
         raise ValueError("the process name must be a non-empty str of at most 200 characters")
-    _process = name or os.environ.get("CLICKTRACE_PROCESS") or (
-        f"{socket.gethostname()}:{os.getpid()}"
+    _process = (
+        name or os.environ.get("CLICKTRACE_PROCESS") or (f"{socket.gethostname()}:{os.getpid()}")
     )
     return _process
 
@@ -97,10 +97,19 @@ def record(
                 span_id = span.span_id.to_bytes(8, "big").hex()
                 sampled = span.trace_flags.sampled
         entry = Entry(
-            correlation_id=correlation_id, stage=stage, at=_now() * 1000.0 if at is None else at,
-            trace_id=trace_id, span_id=span_id, process=_process, client_id=client_id,
-            attempt=attempt, outcome=outcome, detail=detail[:200] if detail else detail,
-            duration_ms=duration_ms, sampled=sampled, deadline_ms=deadline,
+            correlation_id=correlation_id,
+            stage=stage,
+            at=_now() * 1000.0 if at is None else at,
+            trace_id=trace_id,
+            span_id=span_id,
+            process=_process,
+            client_id=client_id,
+            attempt=attempt,
+            outcome=outcome,
+            detail=detail[:200] if detail else detail,
+            duration_ms=duration_ms,
+            sampled=sampled,
+            deadline_ms=deadline,
         )
         observe = _observe
         if observe is None:

@@ -60,8 +60,13 @@ class RedisStore:
     """``RedisStore("redis://localhost:6379/0", prefix="clicktrace:journal")``."""
 
     def __init__(
-        self, url: str, *, prefix: str = "clicktrace:journal", max_ids: int = DEFAULT_MAX_IDS,
-        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, timeout: float = 2.0,
+        self,
+        url: str,
+        *,
+        prefix: str = "clicktrace:journal",
+        max_ids: int = DEFAULT_MAX_IDS,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        timeout: float = 2.0,
     ) -> None:
         self._redis = require("redis.asyncio", "redis")
         if max_ids < 1 or not max_age_seconds > 0 or not timeout > 0:
@@ -78,7 +83,8 @@ class RedisStore:
         if self._client_ is None:
             # Short timeouts: a Redis that hangs must cost the writer a batch, not stall it.
             self._client_ = self._redis.Redis.from_url(
-                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout)
+                self._url, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
+            )
         return self._client_
 
     def _key(self, correlation_id: str) -> str:
@@ -112,7 +118,8 @@ class RedisStore:
 
     async def recent(self, since_ms: float, limit: int) -> list[str]:
         ids: Any = await self._client.zrevrangebyscore(
-            f"{self._prefix}:recent", "+inf", since_ms, start=0, num=limit)
+            f"{self._prefix}:recent", "+inf", since_ms, start=0, num=limit
+        )
         return [_text(cid) for cid in ids]
 
     async def ping(self) -> None:

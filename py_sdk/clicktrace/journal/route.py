@@ -27,8 +27,14 @@ from clicktrace.journal.verdict import Thresholds, answer
 from clicktrace.journal.writer import Journal
 from clicktrace.protocol import CLIENT_HEADER
 
-__all__ = ["JOURNAL_PATH", "MAX_TOKEN_LENGTH", "OPERATOR_TOKEN_ENV", "journal_route",
-           "operator", "owner"]
+__all__ = [
+    "JOURNAL_PATH",
+    "MAX_TOKEN_LENGTH",
+    "OPERATOR_TOKEN_ENV",
+    "journal_route",
+    "operator",
+    "owner",
+]
 
 JOURNAL_PATH = "/clicktrace/journal/{correlation_id}"
 OPERATOR_TOKEN_ENV = "CLICKTRACE_OPERATOR_TOKEN"
@@ -39,8 +45,12 @@ _log = logging.getLogger("clicktrace.journal")
 def _error(status: int, code: str, message: str) -> Response:
     click = click_context.current()
     cid = click.correlation_id if click is not None else new_id()
-    return Response(error_body(code, message, cid), status, media_type="application/json",
-                    headers={"x-correlation-id": cid, "cache-control": "no-store"})
+    return Response(
+        error_body(code, message, cid),
+        status,
+        media_type="application/json",
+        headers={"x-correlation-id": cid, "cache-control": "no-store"},
+    )
 
 
 def operator(request: Request, token: str | None) -> bool:
@@ -65,8 +75,11 @@ def owner(entries: list[Entry]) -> str | None:
 
 
 def journal_route(
-    journal: Journal, *, client_verifier: Callable[[str], str | None] | None = None,
-    operator_token: str | None = None, thresholds: Thresholds | None = None,
+    journal: Journal,
+    *,
+    client_verifier: Callable[[str], str | None] | None = None,
+    operator_token: str | None = None,
+    thresholds: Thresholds | None = None,
     path: str = JOURNAL_PATH,
 ) -> Route:
     """The journal query route. ``client_verifier`` maps a tab's token to its client id

@@ -30,8 +30,12 @@ class SqliteStore:
     """``SqliteStore("data/journal.sqlite3")`` (``sqlite:///data/journal.sqlite3``)."""
 
     def __init__(
-        self, path: str, *, table: str = "clicktrace_journal",
-        max_entries: int = DEFAULT_MAX_ENTRIES, max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
+        self,
+        path: str,
+        *,
+        table: str = "clicktrace_journal",
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         self._sqlite = require("aiosqlite", "sqlite")
         if max_entries < 1 or not max_age_seconds > 0:
@@ -77,7 +81,8 @@ class SqliteStore:
         t = self.table
         await conn.execute(f"DELETE FROM {t} WHERE stored_at < ?", (now - self._age,))
         cursor = await conn.execute(
-            f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - ?", (self._max,))
+            f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - ?", (self._max,)
+        )
         self.dropped += max(0, cursor.rowcount)
 
     async def read(self, correlation_id: str) -> list[Entry]:
@@ -92,7 +97,8 @@ class SqliteStore:
         conn = await self._connection()
         cursor = await conn.execute(
             f"SELECT correlation_id, max(at) AS last FROM {self.table} WHERE at >= ? "
-            "GROUP BY correlation_id ORDER BY last DESC LIMIT ?", (since_ms, limit),
+            "GROUP BY correlation_id ORDER BY last DESC LIMIT ?",
+            (since_ms, limit),
         )
         return [row[0] for row in await cursor.fetchall()]
 

@@ -58,8 +58,9 @@ def ordered(entries: list[Entry]) -> list[tuple[float, Entry]]:
 
 
 def _click_trace(entries: list[Entry]) -> str | None:
-    ranked = sorted((e for e in entries if e.trace_id),
-                    key=lambda e: (_RANK.get(e.stage, 99), e.at))
+    ranked = sorted(
+        (e for e in entries if e.trace_id), key=lambda e: (_RANK.get(e.stage, 99), e.at)
+    )
     return ranked[0].trace_id if ranked else None
 
 
@@ -112,20 +113,34 @@ def verdict(entries: list[Entry], now_ms: float, thresholds: Thresholds) -> dict
         idle = max(0.0, now_ms - (max(server_at) if server_at else last_at))
         if deadline and now_ms > deadline:
             late = now_ms - deadline
-            return _v("stuck", last.stage, "timed_out", late,
-                      f"timed out at {last.stage}: the deadline passed {late:.0f} ms ago")
+            return _v(
+                "stuck",
+                last.stage,
+                "timed_out",
+                late,
+                f"timed out at {last.stage}: the deadline passed {late:.0f} ms ago",
+            )
         if idle > thresholds.stuck_after_ms:
-            return _v("stuck", last.stage, None, idle,
-                      f"stuck at {last.stage}: no next stage for {idle:.0f} ms")
+            return _v(
+                "stuck",
+                last.stage,
+                None,
+                idle,
+                f"stuck at {last.stage}: no next stage for {idle:.0f} ms",
+            )
     broken = _broken(timed, click_trace)
     how = None if end is None else end[1]
     took = None if end is None else _took(timed, end[0])
     if broken is not None:
-        why = "arrived without trace context" if broken.trace_id is None else (
-            f"trace {broken.trace_id} is not the click's {click_trace}")
+        why = (
+            "arrived without trace context"
+            if broken.trace_id is None
+            else (f"trace {broken.trace_id} is not the click's {click_trace}")
+        )
         tail = f"; settled {how}" if how else ""
-        return _v("trace_broken", broken.stage, how, took,
-                  f"trace broken at {broken.stage}: {why}{tail}")
+        return _v(
+            "trace_broken", broken.stage, how, took, f"trace broken at {broken.stage}: {why}{tail}"
+        )
     if end is not None:
         entry, how = end
         text = f"settled: {how}" + (f" in {took:.0f} ms" if took is not None else "")
@@ -137,10 +152,16 @@ def verdict(entries: list[Entry], now_ms: float, thresholds: Thresholds) -> dict
         return _v("settled", entry.stage, how, took, text)
     waiting = max(0.0, now_ms - last_at)
     if all(e.sampled is False for e in entries):
-        return _v("sampled_out", last.stage, None, waiting,
-                  f"in flight at {last.stage} for {waiting:.0f} ms; the trace was sampled out")
-    return _v("in_flight", last.stage, None, waiting,
-              f"in flight at {last.stage} for {waiting:.0f} ms")
+        return _v(
+            "sampled_out",
+            last.stage,
+            None,
+            waiting,
+            f"in flight at {last.stage} for {waiting:.0f} ms; the trace was sampled out",
+        )
+    return _v(
+        "in_flight", last.stage, None, waiting, f"in flight at {last.stage} for {waiting:.0f} ms"
+    )
 
 
 def _took(timed: list[tuple[float, Entry]], end: Entry) -> float | None:
@@ -151,8 +172,13 @@ def _took(timed: list[tuple[float, Entry]], end: Entry) -> float | None:
 
 
 def _v(state: str, stage: str, outcome: str | None, ms: float | None, text: str) -> dict[str, Any]:
-    return {"state": state, "stage": stage, "outcome": outcome,
-            "ms": None if ms is None else round(ms, 1), "text": text}
+    return {
+        "state": state,
+        "stage": stage,
+        "outcome": outcome,
+        "ms": None if ms is None else round(ms, 1),
+        "text": text,
+    }
 
 
 def answer(entries: list[Entry], now_ms: float, thresholds: Thresholds) -> dict[str, Any]:
@@ -165,20 +191,31 @@ def answer(entries: list[Entry], now_ms: float, thresholds: Thresholds) -> dict[
     for at, e in timed:
         if e.trace_id and e.trace_id not in trace_ids:
             trace_ids.append(e.trace_id)
-        stages.append({
-            "stage": e.stage, "at": round(e.at, 3),
-            "since_start_ms": round(max(0.0, at - start), 3),
-            "since_previous_ms": round(max(0.0, at - previous), 3),
-            "trace_id": e.trace_id, "span_id": e.span_id, "process": e.process,
-            "attempt": e.attempt, "outcome": e.outcome, "detail": e.detail,
-            "duration_ms": None if e.duration_ms is None else max(0.0, e.duration_ms),
-        })
+        stages.append(
+            {
+                "stage": e.stage,
+                "at": round(e.at, 3),
+                "since_start_ms": round(max(0.0, at - start), 3),
+                "since_previous_ms": round(max(0.0, at - previous), 3),
+                "trace_id": e.trace_id,
+                "span_id": e.span_id,
+                "process": e.process,
+                "attempt": e.attempt,
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "duration_ms": None if e.duration_ms is None else max(0.0, e.duration_ms),
+            }
+        )
         previous = max(previous, at)
     click_trace = _click_trace(entries)
     if click_trace in trace_ids:
         trace_ids.remove(click_trace)
         trace_ids.insert(0, click_trace)  # the click's own first
     client_id = next((e.client_id for _, e in timed if e.client_id), None)
-    return {"correlation_id": entries[0].correlation_id, "client_id": client_id,
-            "trace_ids": trace_ids, "verdict": verdict(entries, now_ms, thresholds),
-            "stages": stages}
+    return {
+        "correlation_id": entries[0].correlation_id,
+        "client_id": client_id,
+        "trace_ids": trace_ids,
+        "verdict": verdict(entries, now_ms, thresholds),
+        "stages": stages,
+    }

@@ -32,7 +32,11 @@ class Journal:
     """``journal.use(Journal(store))``: what the recording sites write to."""
 
     def __init__(
-        self, store: Store, *, max_queue: int = DEFAULT_MAX_QUEUE, batch: int = DEFAULT_BATCH,
+        self,
+        store: Store,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        batch: int = DEFAULT_BATCH,
         linger: float = DEFAULT_LINGER_SECONDS,
     ) -> None:
         if max_queue < 1 or batch < 1 or linger < 0:
@@ -56,8 +60,7 @@ class Journal:
     @property
     def drops(self) -> int:
         """Every entry lost: queue full, store failed, store bound, recording errors."""
-        return (self.queue_drops + self.write_failures + self.store.dropped
-                + _record._failures[0])
+        return self.queue_drops + self.write_failures + self.store.dropped + _record._failures[0]
 
     @property
     def queued(self) -> int:
@@ -120,8 +123,11 @@ class Journal:
             self.write_failures += len(batch)
             if self.failing_since is None:
                 self.failing_since = time.time()
-                _log.warning("clicktrace journal: the store failed (%s); entries are dropped "
-                             "until it answers again", type(exc).__name__)
+                _log.warning(
+                    "clicktrace journal: the store failed (%s); entries are dropped "
+                    "until it answers again",
+                    type(exc).__name__,
+                )
             self.last_error = f"{type(exc).__name__}: {exc}"[:200]
             await asyncio.sleep(RETRY_SECONDS)
         else:

@@ -46,15 +46,24 @@ def _journal(stage: str, client_id: str, frame: Frame, detail: str) -> None:
     if not isinstance(correlation_id, str):
         return
     tp = parse_traceparent(frame.get("traceparent"))
-    record(stage, correlation_id=correlation_id, client_id=client_id, detail=detail,
-           outcome=frame.get("status"),
-           trace_id=None if tp is None else f"{tp.trace_id:032x}",
-           span_id=None if tp is None else f"{tp.span_id:016x}")
+    record(
+        stage,
+        correlation_id=correlation_id,
+        client_id=client_id,
+        detail=detail,
+        outcome=frame.get("status"),
+        trace_id=None if tp is None else f"{tp.trace_id:032x}",
+        span_id=None if tp is None else f"{tp.span_id:016x}",
+    )
 
 
 class SocketDelivery:
     def __init__(
-        self, client_id: str, send: Send, buffer: ReplayBuffer, last_seq: int,
+        self,
+        client_id: str,
+        send: Send,
+        buffer: ReplayBuffer,
+        last_seq: int,
         epoch: str | None = None,
     ) -> None:
         self.client_id = client_id
@@ -152,8 +161,11 @@ class Hub:
     ) -> None:
         if sweep_seconds is not None and not sweep_seconds > 0:
             raise ValueError("sweep_seconds must be positive or None")
-        if isinstance(max_per_client, bool) or not isinstance(max_per_client, int) \
-                or max_per_client < 1:
+        if (
+            isinstance(max_per_client, bool)
+            or not isinstance(max_per_client, int)
+            or max_per_client < 1
+        ):
             raise ValueError("max_per_client must be a positive int")
         self.buffer = buffer
         self._max_per_client = max_per_client
@@ -163,7 +175,11 @@ class Hub:
         self._sweeper: asyncio.Task[None] | None = None
 
     def attach(
-        self, key: Hashable, client_id: str, send: Send, last_seq: int,
+        self,
+        key: Hashable,
+        client_id: str,
+        send: Send,
+        last_seq: int,
         epoch: str | None = None,
     ) -> SocketDelivery:
         """Register a verified connection; it holds live frames until :meth:`SocketDelivery.resume`.
@@ -174,8 +190,9 @@ class Hub:
         if len(self._clients.get(client_id, ())) >= self._max_per_client:
             raise TooManyConnections(client_id)
         if self._sweep_seconds is not None and self._sweeper is None:
-            self._sweeper = asyncio.create_task(self._sweep(self._sweep_seconds),
-                                                name="clicktrace-notify-sweep")
+            self._sweeper = asyncio.create_task(
+                self._sweep(self._sweep_seconds), name="clicktrace-notify-sweep"
+            )
         delivery = SocketDelivery(client_id, send, self.buffer, last_seq, epoch)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id

@@ -51,8 +51,12 @@ class RedisEmitter:
             raise ValueError("amqp_url only applies to the Socket.IO transport")
         self._redis = connect_redis(redis_url)
         buffer = RedisReplayBuffer(
-            client=self._redis, max_frames=replay_max_frames, ttl_seconds=replay_ttl_seconds,
-            seq_ttl_seconds=max(seq_ttl_seconds, replay_ttl_seconds), prefix=channel)
+            client=self._redis,
+            max_frames=replay_max_frames,
+            ttl_seconds=replay_ttl_seconds,
+            seq_ttl_seconds=max(seq_ttl_seconds, replay_ttl_seconds),
+            prefix=channel,
+        )
         self._manager: Any = None
         self._channel = channel
         if transport == "websocket":
@@ -60,13 +64,11 @@ class RedisEmitter:
         elif amqp_url:
             socketio = require("socketio", "socketio", package="python-socketio")
             require("aio_pika", "rabbitmq")
-            self._manager = socketio.AsyncAioPikaManager(amqp_url, channel=channel,
-                                                         write_only=True)
+            self._manager = socketio.AsyncAioPikaManager(amqp_url, channel=channel, write_only=True)
             publish = self._publish_sio
         else:
             socketio = require("socketio", "socketio", package="python-socketio")
-            self._manager = socketio.AsyncRedisManager(redis_url, channel=channel,
-                                                       write_only=True)
+            self._manager = socketio.AsyncRedisManager(redis_url, channel=channel, write_only=True)
             publish = self._publish_sio
         self._producer = Producer(buffer, publish, tracer_provider=tracer_provider)
         self.notify = self._producer.notify

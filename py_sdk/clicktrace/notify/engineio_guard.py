@@ -34,8 +34,9 @@ from clicktrace.notify.quiet_log import QuietLog
 
 __all__ = ["EngineIOGuard", "packet_ok", "payload_ok"]
 
-POLLING_TYPES = frozenset({eio_packet.CLOSE, eio_packet.PONG, eio_packet.MESSAGE,
-                           eio_packet.UPGRADE})
+POLLING_TYPES = frozenset(
+    {eio_packet.CLOSE, eio_packet.PONG, eio_packet.MESSAGE, eio_packet.UPGRADE}
+)
 WEBSOCKET_TYPES = POLLING_TYPES | {eio_packet.PING}
 Drop = Callable[[str], Awaitable[None]]
 
@@ -77,8 +78,16 @@ def _query(scope: Scope, name: str) -> str | None:
 
 
 class EngineIOGuard:
-    def __init__(self, app: ASGIApp, path: str, *, max_bytes: int, drop: Drop,
-                 quiet: QuietLog, peer_of: PeerOf) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        path: str,
+        *,
+        max_bytes: int,
+        drop: Drop,
+        quiet: QuietLog,
+        peer_of: PeerOf,
+    ) -> None:
         self._app = app
         self._path = "/" + path.strip("/") + "/"
         self._max = max_bytes
@@ -87,8 +96,9 @@ class EngineIOGuard:
         self._peer_of = peer_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") \
-                or not (scope["path"].rstrip("/") + "/").startswith(self._path):
+        if scope["type"] not in ("http", "websocket") or not (
+            scope["path"].rstrip("/") + "/"
+        ).startswith(self._path):
             await self._app(scope, receive, send)
             return
         stamp = (b"x-correlation-id", _correlation_id(scope).encode("ascii"))
@@ -110,18 +120,30 @@ class EngineIOGuard:
         sid = _query(scope, "sid")
         if body is None or not payload_ok(body):
             status, code = (413, "payload_too_large") if body is None else (400, "invalid_payload")
-            self._quiet.warn(f"Engine.IO POST refused ({code}); session closed",
-                             self._peer_of(scope))
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"application/json")]})
-            await send({"type": "http.response.body",
-                        "body": error_body(code, "not an Engine.IO payload this server takes",
-                                           corr)})
+            self._quiet.warn(
+                f"Engine.IO POST refused ({code}); session closed", self._peer_of(scope)
+            )
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": error_body(code, "not an Engine.IO payload this server takes", corr),
+                }
+            )
             if sid:
                 await self._drop(sid)
             return
-        headers = [(k, v) for k, v in scope.get("headers", ())
-                   if k not in (b"content-length", b"transfer-encoding")]
+        headers = [
+            (k, v)
+            for k, v in scope.get("headers", ())
+            if k not in (b"content-length", b"transfer-encoding")
+        ]
         headers.append((b"content-length", str(len(body)).encode("ascii")))
         replayed = False
 
@@ -161,18 +183,23 @@ class EngineIOGuard:
             if message["type"] != "websocket.receive":
                 return message
             text = message.get("text")
-            if text is not None and len(text) <= self._max \
-                    and packet_ok(text, WEBSOCKET_TYPES):
+            if text is not None and len(text) <= self._max and packet_ok(text, WEBSOCKET_TYPES):
                 return message
             refused = True
-            reason = "frame_too_large" if text is not None and len(text) > self._max \
+            reason = (
+                "frame_too_large"
+                if text is not None and len(text) > self._max
                 else "malformed_frame"
-            self._quiet.warn(f"Engine.IO WebSocket frame refused ({reason})",
-                             self._peer_of(scope))
+            )
+            self._quiet.warn(f"Engine.IO WebSocket frame refused ({reason})", self._peer_of(scope))
             with contextlib.suppress(Exception):  # the peer may be gone already
-                await send({"type": "websocket.close",
-                            "code": 1009 if reason == "frame_too_large" else 1008,
-                            "reason": reason})
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": 1009 if reason == "frame_too_large" else 1008,
+                        "reason": reason,
+                    }
+                )
             # python-engineio ends the session as if the client had left.
             return {"type": "websocket.disconnect", "code": 1008}
 

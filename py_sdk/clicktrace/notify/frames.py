@@ -49,8 +49,12 @@ class Hello:
 
 
 def _epoch_ok(epoch: object) -> bool:
-    return (isinstance(epoch, str) and 0 < len(epoch) <= MAX_EPOCH_LENGTH
-            and epoch.isascii() and epoch.isprintable())
+    return (
+        isinstance(epoch, str)
+        and 0 < len(epoch) <= MAX_EPOCH_LENGTH
+        and epoch.isascii()
+        and epoch.isprintable()
+    )
 
 
 def parse_hello(data: object) -> Hello | None:

@@ -80,12 +80,16 @@ class Notifier:
             # seq must be shared by every node, so the buffer cannot be per-process.
             raise ValueError("with amqp_url, give redis_url or a shared buffer for replay")
         if buffer is None:
-            buffer = _default_buffer(redis_url, replay_max_frames, replay_ttl_seconds,
-                                     signer.ttl_seconds, channel)
+            buffer = _default_buffer(
+                redis_url, replay_max_frames, replay_ttl_seconds, signer.ttl_seconds, channel
+            )
         self.signer = signer
         # One node delivers in-process; only pub/sub fan-out can lose a live frame.
-        self.hub = Hub(buffer, sweep_seconds=sweep_seconds if redis_url or amqp_url else None,
-                       max_per_client=max_connections_per_client)
+        self.hub = Hub(
+            buffer,
+            sweep_seconds=sweep_seconds if redis_url or amqp_url else None,
+            max_per_client=max_connections_per_client,
+        )
         self.transport_name = transport
         self._transport: Transport
         if transport == "socketio":
@@ -94,25 +98,43 @@ class Notifier:
             from clicktrace.notify.socketio_transport import SocketIOTransport
 
             self._transport = SocketIOTransport(
-                self.hub, signer, user_of=user_of, redis_url=redis_url, amqp_url=amqp_url,
-                channel=channel, cors_allowed_origins=cors_allowed_origins,
-                hello_timeout=hello_timeout_seconds, max_pending_per_peer=max_pending_per_peer,
-                peer_of=peer_of)
+                self.hub,
+                signer,
+                user_of=user_of,
+                redis_url=redis_url,
+                amqp_url=amqp_url,
+                channel=channel,
+                cors_allowed_origins=cors_allowed_origins,
+                hello_timeout=hello_timeout_seconds,
+                max_pending_per_peer=max_pending_per_peer,
+                peer_of=peer_of,
+            )
         else:
             if amqp_url:
                 raise ValueError("the WebSocket transport fans out through Redis (redis_url)")
             self._transport = WebSocketTransport(
-                self.hub, signer, user_of=user_of, redis_url=redis_url, channel=channel,
-                path=prefix + "/ws", hello_timeout=hello_timeout_seconds,
-                max_pending_per_peer=max_pending_per_peer, peer_of=peer_of)
-        self._producer = Producer(buffer, self._transport.publish,
-                                  tracer_provider=tracer_provider)
+                self.hub,
+                signer,
+                user_of=user_of,
+                redis_url=redis_url,
+                channel=channel,
+                path=prefix + "/ws",
+                hello_timeout=hello_timeout_seconds,
+                max_pending_per_peer=max_pending_per_peer,
+                peer_of=peer_of,
+            )
+        self._producer = Producer(buffer, self._transport.publish, tracer_provider=tracer_provider)
         # ``await notifier.notify(client_id, correlation_id=..., status=...)`` sends to the
         # client's sockets and returns the seq (see Producer.notify; RedisEmitter does the same).
         self.notify = self._producer.notify
         self.routes: list[BaseRoute] = [
-            session_route(signer, user_of=user_of, path=prefix + "/session",
-                          rate=session_rate, peer_of=peer_of),
+            session_route(
+                signer,
+                user_of=user_of,
+                path=prefix + "/session",
+                rate=session_rate,
+                peer_of=peer_of,
+            ),
             *self._transport.routes,
         ]
 
@@ -125,18 +147,23 @@ class Notifier:
         """``app`` with the socket transport in front (python-socketio's ``ASGIApp``)."""
         return self._transport.wrap(app)
 
-
     async def aclose(self) -> None:
         await self.hub.aclose()
         await self._transport.aclose()
         await self.hub.buffer.aclose()
 
 
-def _default_buffer(redis_url: str | None, max_frames: int, ttl: float, seq_ttl: float,
-                    channel: str) -> ReplayBuffer:
+def _default_buffer(
+    redis_url: str | None, max_frames: int, ttl: float, seq_ttl: float, channel: str
+) -> ReplayBuffer:
     if redis_url:
         from clicktrace.notify.replay_redis import RedisReplayBuffer
 
-        return RedisReplayBuffer(redis_url, max_frames=max_frames, ttl_seconds=ttl,
-                                 seq_ttl_seconds=max(seq_ttl, ttl), prefix=channel)
+        return RedisReplayBuffer(
+            redis_url,
+            max_frames=max_frames,
+            ttl_seconds=ttl,
+            seq_ttl_seconds=max(seq_ttl, ttl),
+            prefix=channel,
+        )
     return MemoryReplayBuffer(max_frames, ttl, seq_ttl_seconds=max(seq_ttl, ttl))

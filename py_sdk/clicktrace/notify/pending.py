@@ -27,8 +27,7 @@ class Pending:
         timeout: float | None = None,
         on_expire: Expire | None = None,
     ) -> None:
-        if isinstance(max_per_peer, bool) or not isinstance(max_per_peer, int) \
-                or max_per_peer < 1:
+        if isinstance(max_per_peer, bool) or not isinstance(max_per_peer, int) or max_per_peer < 1:
             raise ValueError("max_per_peer must be a positive int")
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be positive or None")

@@ -73,7 +73,8 @@ class Producer:
         if cid is None:
             raise ValueError("client_id must be a ULID")
         frame = build_frame(
-            correlation_id=correlation_id, status=status, type=type, data=data, error=error)
+            correlation_id=correlation_id, status=status, type=type, data=data, error=error
+        )
         try:
             _encoder.encode(frame)  # fail here, loudly, rather than on every socket later
         except (TypeError, msgspec.EncodeError) as exc:
@@ -96,8 +97,9 @@ class Producer:
                 attributes["error.type"] = frame["error"]["code"]
         # Not made current: nothing runs inside it but our own calls, and attaching the
         # context costs more than the rest of the span.
-        span = self._tracer.start_span(f"send {EVENT}", kind=SpanKind.PRODUCER,
-                                       attributes=attributes)
+        span = self._tracer.start_span(
+            f"send {EVENT}", kind=SpanKind.PRODUCER, attributes=attributes
+        )
         if status == "rejected":
             span.set_status(StatusCode.ERROR, attributes["error.type"])
         try:
@@ -106,11 +108,20 @@ class Producer:
             if "traceparent" in carrier:
                 frame["traceparent"] = carrier["traceparent"]
             stamped = await self.buffer.append(cid, frame)
-            span.set_attributes({"clicktrace.seq": stamped["seq"],
-                                 "messaging.message.id": f"{cid}:{stamped['seq']}"})
+            span.set_attributes(
+                {
+                    "clicktrace.seq": stamped["seq"],
+                    "messaging.message.id": f"{cid}:{stamped['seq']}",
+                }
+            )
             await self._publish(cid, stamped)
-            record("notified", correlation_id=frame["correlation_id"], client_id=cid,
-                   outcome=status, detail=f"seq {stamped['seq']}")
+            record(
+                "notified",
+                correlation_id=frame["correlation_id"],
+                client_id=cid,
+                outcome=status,
+                detail=f"seq {stamped['seq']}",
+            )
         except BaseException as exc:
             span.record_exception(exc)
             span.set_status(StatusCode.ERROR, exc.__class__.__name__)

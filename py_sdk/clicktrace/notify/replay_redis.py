@@ -151,8 +151,16 @@ class RedisReplayBuffer:
                 self._append_sha = await self._redis.script_load(_APPEND)
             pipe = self._redis.pipeline(transaction=False)
             for client_id, body, _ in batch:
-                pipe.evalsha(self._append_sha, 3, *self._keys(client_id), body, self._max,
-                             self._ttl_ms, self._seq_ttl_ms, fresh)
+                pipe.evalsha(
+                    self._append_sha,
+                    3,
+                    *self._keys(client_id),
+                    body,
+                    self._max,
+                    self._ttl_ms,
+                    self._seq_ttl_ms,
+                    fresh,
+                )
             replies: list[Any] = await pipe.execute(raise_on_error=False)
             # NOSCRIPT (Redis restarted or flushed its scripts) fails every command alike,
             # before any ran: load the script again and resend the batch once.
@@ -165,8 +173,9 @@ class RedisReplayBuffer:
     async def since(
         self, client_id: str, last_seq: int, epoch: str | None = None
     ) -> list[Frame] | None:
-        reply = await self._since(keys=self._keys(client_id),
-                                  args=[last_seq, epoch or "", self._seq_ttl_ms, new_id()])
+        reply = await self._since(
+            keys=self._keys(client_id), args=[last_seq, epoch or "", self._seq_ttl_ms, new_id()]
+        )
         current, now, replayable, items = int(reply[0]), int(reply[1]), int(reply[3]), reply[4:]
         if not replayable:
             return None  # seqs this numbering never gave, or of another numbering

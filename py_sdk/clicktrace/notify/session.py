@@ -24,8 +24,7 @@ from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
 from clicktrace.protocol import CLIENT_HEADER
 
-__all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user",
-           "session_route"]
+__all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user", "session_route"]
 
 MAX_SESSION_BODY = 1024
 # Per peer address: a tab mints one at load and renews daily; a NAT holds many tabs.
@@ -75,11 +74,21 @@ def session_route(
 
     async def session(request: Request) -> Response:
         if limiter is not None and not limiter.allow(peer_of(request.scope)):
-            return refuse(429, "rate_limited", "too many sessions from this address",
-                          correlation_id_of(request), {**_NO_STORE, "retry-after": "1"})
+            return refuse(
+                429,
+                "rate_limited",
+                "too many sessions from this address",
+                correlation_id_of(request),
+                {**_NO_STORE, "retry-after": "1"},
+            )
         if not await _body_ok(request):
-            return refuse(400, "invalid_body", "expected no body or a small JSON object",
-                          correlation_id_of(request), _NO_STORE)
+            return refuse(
+                400,
+                "invalid_body",
+                "expected no body or a small JSON object",
+                correlation_id_of(request),
+                _NO_STORE,
+            )
         user = await resolve_user(user_of, request)
         claims = signer.claims(request.headers.get(CLIENT_HEADER))
         keep = claims is not None and (claims.user is None or claims.user == user)

@@ -38,17 +38,32 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self._retries = set()
 
-    async def emit(self, event: str, data: Any, namespace: str | None, room: Any = None,
-                   skip_sid: Any = None, callback: Any = None, to: Any = None,
-                   **kwargs: Any) -> Any:
+    async def emit(
+        self,
+        event: str,
+        data: Any,
+        namespace: str | None,
+        room: Any = None,
+        skip_sid: Any = None,
+        callback: Any = None,
+        to: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         target = to or room
-        if (self.hub is not None and event == EVENT and callback is None
-                and (namespace or "/") == "/" and isinstance(target, str)
-                and isinstance(data, dict) and "seq" in data):
+        if (
+            self.hub is not None
+            and event == EVENT
+            and callback is None
+            and (namespace or "/") == "/"
+            and isinstance(target, str)
+            and isinstance(data, dict)
+            and "seq" in data
+        ):
             await self.hub.dispatch(target, data)
             return None
-        return await super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
-                                  callback=callback, to=to, **kwargs)
+        return await super().emit(
+            event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
+        )
 
     async def connect(self, sid: str, namespace: str) -> Any:
         # Called after the CONNECT packet is queued, so replayed frames follow it.

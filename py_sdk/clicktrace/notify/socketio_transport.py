@@ -67,8 +67,11 @@ class SocketIOTransport:
         self.manager.hub = hub
         # Clients only ever send the connect packet: anything large is hostile.
         self.sio = socketio.AsyncServer(
-            async_mode="asgi", client_manager=self.manager, logger=False,
-            engineio_logger=False, max_http_buffer_size=4 * MAX_HELLO_BYTES,
+            async_mode="asgi",
+            client_manager=self.manager,
+            logger=False,
+            engineio_logger=False,
+            max_http_buffer_size=4 * MAX_HELLO_BYTES,
             cors_allowed_origins=cors_allowed_origins,  # None: same origin only
         )
         self.sio.on("connect", self._connect)
@@ -80,8 +83,9 @@ class SocketIOTransport:
         eio.on("message", self._eio_message)
         eio.on("disconnect", self._eio_disconnect)
         self._quiet = QuietLog(_log)
-        self._pending = Pending(max_pending_per_peer, timeout=hello_timeout,
-                                on_expire=self._expired)
+        self._pending = Pending(
+            max_pending_per_peer, timeout=hello_timeout, on_expire=self._expired
+        )
         self._peers: dict[str, str] = {}
         self._drops: set[asyncio.Task[None]] = set()
         self.routes: list[BaseRoute] = []
@@ -100,8 +104,9 @@ class SocketIOTransport:
         except asyncio.CancelledError:
             raise
         except Exception:  # python-socketio could not make sense of the packet
-            self._quiet.warn("Socket.IO packet that does not parse; session closed",
-                             self._peers.get(eio_sid, ""))
+            self._quiet.warn(
+                "Socket.IO packet that does not parse; session closed", self._peers.get(eio_sid, "")
+            )
             await self.drop(eio_sid)
 
     async def _eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
@@ -174,8 +179,14 @@ class SocketIOTransport:
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
         inner = socketio.ASGIApp(self.sio, other_asgi_app=app, socketio_path=self._path)
-        return EngineIOGuard(inner, self._path, max_bytes=self.sio.eio.max_http_buffer_size,
-                             drop=self.drop, quiet=self._quiet, peer_of=self._peer_of)
+        return EngineIOGuard(
+            inner,
+            self._path,
+            max_bytes=self.sio.eio.max_http_buffer_size,
+            drop=self.drop,
+            quiet=self._quiet,
+            peer_of=self._peer_of,
+        )
 
     async def aclose(self) -> None:
         await self.manager.cancel_retries()

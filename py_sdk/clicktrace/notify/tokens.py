@@ -137,8 +137,11 @@ class TokenSigner:
 
     def claims(self, token: object) -> Claims | None:
         """The claims of a valid, unexpired token, or ``None``. Never raises."""
-        if not isinstance(token, str) or len(token) > MAX_CLIENT_TOKEN_LENGTH \
-                or not token.isascii():
+        if (
+            not isinstance(token, str)
+            or len(token) > MAX_CLIENT_TOKEN_LENGTH
+            or not token.isascii()
+        ):
             return None
         if not token.startswith(_PREFIX) or token.count(".") != 2:
             return None
@@ -146,7 +149,7 @@ class TokenSigner:
         sig = _unb64(sig_text)
         if sig is None or not hmac.compare_digest(sig, self._sign(body.encode("ascii"))):
             return None
-        raw = _unb64(body[len(_PREFIX):])
+        raw = _unb64(body[len(_PREFIX) :])
         try:
             data = json.loads(raw) if raw is not None else None
         except ValueError:

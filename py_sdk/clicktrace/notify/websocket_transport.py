@@ -64,8 +64,11 @@ class WebSocketTransport:
         self._signer = signer
         self._user_of = user_of
         self._hello_timeout = hello_timeout
-        self._fanout = (RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
-                        if redis_url else None)
+        self._fanout = (
+            RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
+            if redis_url
+            else None
+        )
         self.routes: list[BaseRoute] = [WebSocketRoute(path, self._endpoint)]
 
     async def publish(self, client_id: str, frame: Frame) -> None:
@@ -160,7 +163,8 @@ class WebSocketTransport:
         overflowed = asyncio.ensure_future(overflow.wait())
         try:
             done, _ = await asyncio.wait(
-                {receive, writer, overflowed}, return_when=asyncio.FIRST_COMPLETED)
+                {receive, writer, overflowed}, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for task in (receive, overflowed):
                 if not task.done():
@@ -182,4 +186,3 @@ class WebSocketTransport:
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):  # the peer may already be gone
         await ws.close(code, reason)
-

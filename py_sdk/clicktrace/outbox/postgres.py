@@ -46,10 +46,16 @@ class PostgresOutbox:
             raise TypeError(f"add needs an Envelope, not {type(envelope).__name__}")
         await conn.execute(
             f"INSERT INTO {self.table} (topic, envelope, message_id) VALUES ($1, $2, $3)",
-            topic, encode(envelope), envelope.metadata.message_id,
+            topic,
+            encode(envelope),
+            envelope.metadata.message_id,
         )
-        record("stored", correlation_id=envelope.metadata.correlation_id,
-               client_id=envelope.metadata.client_id, detail=topic)
+        record(
+            "stored",
+            correlation_id=envelope.metadata.correlation_id,
+            client_id=envelope.metadata.client_id,
+            detail=topic,
+        )
 
     async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
@@ -60,7 +66,8 @@ class PostgresOutbox:
                 return 0  # another relay is at it
             rows = await conn.fetch(
                 f"SELECT id, topic, envelope FROM {self.table} WHERE sent_at IS NULL "
-                "ORDER BY id LIMIT $1", limit,
+                "ORDER BY id LIMIT $1",
+                limit,
             )
             try:
                 for row in rows:

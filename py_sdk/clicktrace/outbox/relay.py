@@ -39,8 +39,14 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, outbox: Outbox, *, connect: Callable[[], Awaitable[Any]], bus: Bus,
-        batch: int = 100, poll_interval: float = 1.0, backoff: Backoff | None = None,
+        self,
+        outbox: Outbox,
+        *,
+        connect: Callable[[], Awaitable[Any]],
+        bus: Bus,
+        batch: int = 100,
+        poll_interval: float = 1.0,
+        backoff: Backoff | None = None,
     ) -> None:
         if batch < 1 or poll_interval <= 0:
             raise ValueError("batch must be >= 1 and poll_interval > 0")
@@ -102,9 +108,15 @@ class OutboxRelay:
         # The relay runs outside the request: the entry names the trace the row was stored in.
         meta = envelope.metadata
         tp = parse_traceparent(meta.traceparent)
-        record("relayed", correlation_id=meta.correlation_id, client_id=meta.client_id,
-               detail=topic, at=handed_at, trace_id=None if tp is None else f"{tp.trace_id:032x}",
-               span_id=None if tp is None else f"{tp.span_id:016x}")
+        record(
+            "relayed",
+            correlation_id=meta.correlation_id,
+            client_id=meta.client_id,
+            detail=topic,
+            at=handed_at,
+            trace_id=None if tp is None else f"{tp.trace_id:032x}",
+            span_id=None if tp is None else f"{tp.span_id:016x}",
+        )
 
     async def _run(self) -> None:
         failures = 0

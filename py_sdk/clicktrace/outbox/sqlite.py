@@ -52,14 +52,19 @@ class SqliteOutbox:
             "VALUES (?, ?, ?, ?)",
             (topic, encode(envelope), envelope.metadata.message_id, time.time()),
         )
-        record("stored", correlation_id=envelope.metadata.correlation_id,
-               client_id=envelope.metadata.client_id, detail=topic)
+        record(
+            "stored",
+            correlation_id=envelope.metadata.correlation_id,
+            client_id=envelope.metadata.client_id,
+            detail=topic,
+        )
 
     async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
         """Publish up to ``limit`` unsent rows in order; mark those that went out."""
         cursor = await conn.execute(
             f"SELECT id, topic, envelope FROM {self.table} WHERE sent_at IS NULL "
-            "ORDER BY id LIMIT ?", (limit,),
+            "ORDER BY id LIMIT ?",
+            (limit,),
         )
         rows = await cursor.fetchall()
         sent: list[int] = []

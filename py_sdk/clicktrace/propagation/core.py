@@ -86,7 +86,10 @@ class Extracted:
         tp = self.traceparent
         if tp is not None:
             span_context = SpanContext(
-                tp.trace_id, tp.span_id, True, TraceFlags(tp.flags),
+                tp.trace_id,
+                tp.span_id,
+                True,
+                TraceFlags(tp.flags),
                 trace_state(self.tracestate),
             )
             ctx = trace.set_span_in_context(NonRecordingSpan(span_context), base)
@@ -189,8 +192,13 @@ def inject(
     """Write the current (or given) trace context and clicktrace ids into ``carrier``."""
     span_context = trace.get_current_span(otel).get_span_context()
     if span_context.is_valid:
-        setter.set(carrier, keys.traceparent, format_traceparent(
-            span_context.trace_id, span_context.span_id, int(span_context.trace_flags)))
+        setter.set(
+            carrier,
+            keys.traceparent,
+            format_traceparent(
+                span_context.trace_id, span_context.span_id, int(span_context.trace_flags)
+            ),
+        )
         if span_context.trace_state:
             setter.set(carrier, keys.tracestate, span_context.trace_state.to_header())
     bag = format_baggage({k: str(v) for k, v in otel_baggage.get_all(otel).items()})
@@ -206,4 +214,3 @@ def inject(
         setter.set(carrier, keys.client_id, click.client_id)
     if click.deadline_ms is not None:
         setter.set(carrier, keys.deadline, str(click.deadline_ms))
-

@@ -45,8 +45,15 @@ __all__ = [
 
 
 # Slots of the list collect_asgi returns, by header name (indexes, not header bytes).
-(TRACEPARENT_SLOT, TRACESTATE_SLOT, BAGGAGE_SLOT, CORRELATION_SLOT, CAUSATION_SLOT, DEADLINE_SLOT,
- CLIENT_SLOT) = range(7)
+(
+    TRACEPARENT_SLOT,
+    TRACESTATE_SLOT,
+    BAGGAGE_SLOT,
+    CORRELATION_SLOT,
+    CAUSATION_SLOT,
+    DEADLINE_SLOT,
+    CLIENT_SLOT,
+) = range(7)
 SLOTS: dict[bytes, int] = {
     name.encode("latin-1"): slot
     for slot, name in enumerate(

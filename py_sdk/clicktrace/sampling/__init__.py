@@ -28,8 +28,12 @@ __all__ = ["DECISION", "ClickSampler", "decided", "ratio_from_env", "sampler"]
 _LOG = logging.getLogger("clicktrace.sampling")
 DECISION = create_key("clicktrace-sampled")
 """Context key: the click's decision (bool) where a span starts a new trace for it."""
-_RATIOS = {"always_on": 1.0, "parentbased_always_on": 1.0, "always_off": 0.0,
-           "parentbased_always_off": 0.0}
+_RATIOS = {
+    "always_on": 1.0,
+    "parentbased_always_on": 1.0,
+    "always_off": 0.0,
+    "parentbased_always_off": 0.0,
+}
 _WITH_ARG = ("traceidratio", "parentbased_traceidratio")
 
 
@@ -45,8 +49,9 @@ def ratio_from_env() -> float:
     if name in _RATIOS:
         return _RATIOS[name]
     if name not in _WITH_ARG:
-        _LOG.warning("OTEL_TRACES_SAMPLER=%r is not a sampler clicktrace knows: sampling all",
-                     name[:64])
+        _LOG.warning(
+            "OTEL_TRACES_SAMPLER=%r is not a sampler clicktrace knows: sampling all", name[:64]
+        )
         return 1.0
     try:
         ratio = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1.0"))

@@ -32,9 +32,14 @@ class ClickSampler(Sampler):
         self._root = TraceIdRatioBased(self.ratio)
 
     def should_sample(
-        self, parent_context: Context | None, trace_id: int, name: str,
-        kind: SpanKind | None = None, attributes: Attributes = None,
-        links: Sequence[Link] | None = None, trace_state: TraceState | None = None,
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
     ) -> SamplingResult:
         parent = get_current_span(parent_context).get_span_context()
         if parent.is_valid:
@@ -44,7 +49,8 @@ class ClickSampler(Sampler):
             sampled, state = decided(parent_context), None
         if sampled is None:
             return self._root.should_sample(
-                parent_context, trace_id, name, kind, attributes, links, trace_state)
+                parent_context, trace_id, name, kind, attributes, links, trace_state
+            )
         decision = Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP
         return SamplingResult(decision, attributes if sampled else None, state)
 

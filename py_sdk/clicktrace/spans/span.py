@@ -274,8 +274,10 @@ class LeanSpan(trace_api.Span, ReadableSpan):
                 self._bounded_links = BoundedList.from_seq(
                     limits.max_links,
                     [
-                        Link(link.context, _frozen(link.attributes, limits.max_link_attributes,
-                                                   limits))
+                        Link(
+                            link.context,
+                            _frozen(link.attributes, limits.max_link_attributes, limits),
+                        )
                         for link in self._raw_links
                     ],
                 )

@@ -134,13 +134,19 @@ class LeanTracer(trace_api.Tracer):
             if sdk.resource is not self.resource:  # the provider's resource was updated
                 self.resource = sdk.resource
             return sdk.start_span(
-                name, context, kind, attributes, links, start_time,
-                record_exception, set_status_on_exception,
+                name,
+                context,
+                kind,
+                attributes,
+                links,
+                start_time,
+                record_exception,
+                set_status_on_exception,
             )
         links = links or ()
-        current: trace_api.Span | None = (
-            context if context is not None else _get_current()
-        ).get(_SPAN_KEY)  # type: ignore[assignment]
+        current: trace_api.Span | None = (context if context is not None else _get_current()).get(
+            _SPAN_KEY
+        )  # type: ignore[assignment]
         parent: SpanContext | None = (
             current.get_span_context() if isinstance(current, trace_api.Span) else None
         )
@@ -162,29 +168,44 @@ class LeanTracer(trace_api.Tracer):
             trace_state = result.trace_state
             span_attributes = result.attributes
         flags = _SAMPLED if sampled else 0
-        if (
-            self._ids.is_trace_id_random() if parent is None else parent.trace_flags.random_trace_id
-        ):
+        if self._ids.is_trace_id_random() if parent is None else parent.trace_flags.random_trace_id:
             flags |= _RANDOM
         # Both ids are valid (the parent's, or the id generator's), so the tuple is built as
         # SpanContext.__new__ would build it, without re-checking them.
         span_context = _new_context(
             _SpanContextTuple,
-            (trace_id, self._ids.generate_span_id(), False, _FLAGS[flags],
-             trace_state if trace_state is not None else DEFAULT_TRACE_STATE, True),
+            (
+                trace_id,
+                self._ids.generate_span_id(),
+                False,
+                _FLAGS[flags],
+                trace_state if trace_state is not None else DEFAULT_TRACE_STATE,
+                True,
+            ),
         )
         record_end = None
         if self._metered:
             decision = (
-                Decision.RECORD_AND_SAMPLE if sampled
-                else Decision.RECORD_ONLY if recording else Decision.DROP
+                Decision.RECORD_AND_SAMPLE
+                if sampled
+                else Decision.RECORD_ONLY
+                if recording
+                else Decision.DROP
             )
             record_end = self._metrics.start_span(parent, decision)
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
         span = LeanSpan(
-            self, name, span_context, parent, kind, span_attributes, links, start_time,
-            record_exception, set_status_on_exception,
+            self,
+            name,
+            span_context,
+            parent,
+            kind,
+            span_attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
         )
         if record_end is not None:
             span._record_end = record_end
@@ -204,11 +225,19 @@ class LeanTracer(trace_api.Tracer):
         end_on_exit: bool = True,
     ) -> Iterator[trace_api.Span]:
         span = self.start_span(
-            name, context, kind, attributes, links, start_time,
-            record_exception, set_status_on_exception,
+            name,
+            context,
+            kind,
+            attributes,
+            links,
+            start_time,
+            record_exception,
+            set_status_on_exception,
         )
         with trace_api.use_span(
-            span, end_on_exit=end_on_exit, record_exception=record_exception,
+            span,
+            end_on_exit=end_on_exit,
+            record_exception=record_exception,
             set_status_on_exception=set_status_on_exception,
         ) as current:
             yield current

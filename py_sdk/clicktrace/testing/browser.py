@@ -17,8 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["HOOK", "Outcome", "commands", "flush_spans", "wait_settled"]
 
 HOOK = "__clicktrace"
-_NO_HOOK = ("window.{hook} is not there: create the plugin with "
-            "testHook: exposeTestHook() from 'clicktrace-pinia/testing'")
+_NO_HOOK = (
+    "window.{hook} is not there: create the plugin with "
+    "testHook: exposeTestHook() from 'clicktrace-pinia/testing'"
+)
 
 # Resolves to the record once it is no longer pending; `null` keeps Playwright polling.
 _SETTLED = """([hook, id, nth]) => {
@@ -66,23 +68,34 @@ def commands(page: Page, hook: str = HOOK) -> list[dict[str, Any]]:
     """The page's command records so far, oldest first."""
     _require_hook(page, hook)
     found: list[dict[str, Any]] = page.evaluate(
-        "(hook) => JSON.parse(JSON.stringify(window[hook].commands))", hook)
+        "(hook) => JSON.parse(JSON.stringify(window[hook].commands))", hook
+    )
     return found
 
 
-def wait_settled(page: Page, correlation_id: str | None = None, *, nth: int | None = None,
-                 timeout_ms: float = 15_000, hook: str = HOOK) -> Outcome:
+def wait_settled(
+    page: Page,
+    correlation_id: str | None = None,
+    *,
+    nth: int | None = None,
+    timeout_ms: float = 15_000,
+    hook: str = HOOK,
+) -> Outcome:
     """Wait until a command has settled and return its outcome: the command
     ``correlation_id``, else the page's ``nth`` command (0 the first; -1 the latest, the
     default). Ask for ``nth`` after a second click: right after it the latest may still be the
     first command. Raises Playwright's ``TimeoutError`` if it stays pending."""
     _require_hook(page, hook)
-    handle = page.wait_for_function(_SETTLED, arg=[hook, correlation_id, nth],
-                                    timeout=timeout_ms)
+    handle = page.wait_for_function(_SETTLED, arg=[hook, correlation_id, nth], timeout=timeout_ms)
     record: dict[str, Any] = handle.json_value()
-    return Outcome(correlation_id=record["correlationId"], status=record["status"],
-                   name=record["name"], traceparent=record["traceparent"],
-                   error=record["error"], data=record["data"])
+    return Outcome(
+        correlation_id=record["correlationId"],
+        status=record["status"],
+        name=record["name"],
+        traceparent=record["traceparent"],
+        error=record["error"],
+        data=record["data"],
+    )
 
 
 def flush_spans(page: Page, hook: str = HOOK) -> None:

@@ -31,16 +31,28 @@ def _value(any_value: Any) -> Any:
 def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
     spans = []
     for resource_spans in request.resource_spans:
-        service = next((a.value.string_value for a in resource_spans.resource.attributes
-                        if a.key == "service.name"), "")
+        service = next(
+            (
+                a.value.string_value
+                for a in resource_spans.resource.attributes
+                if a.key == "service.name"
+            ),
+            "",
+        )
         for scope_spans in resource_spans.scope_spans:
             for s in scope_spans.spans:
-                spans.append(Span(
-                    trace_id=s.trace_id.hex(), span_id=s.span_id.hex(),
-                    parent_span_id=s.parent_span_id.hex(), name=s.name,
-                    kind=KINDS.get(s.kind, str(s.kind)), service=service,
-                    attributes={a.key: _value(a.value) for a in s.attributes},
-                    links=tuple(link.trace_id.hex() for link in s.links)))
+                spans.append(
+                    Span(
+                        trace_id=s.trace_id.hex(),
+                        span_id=s.span_id.hex(),
+                        parent_span_id=s.parent_span_id.hex(),
+                        name=s.name,
+                        kind=KINDS.get(s.kind, str(s.kind)),
+                        service=service,
+                        attributes={a.key: _value(a.value) for a in s.attributes},
+                        links=tuple(link.trace_id.hex() for link in s.links),
+                    )
+                )
     return spans
 
 
@@ -96,8 +108,7 @@ class OtlpReceiver:
         with self._lock:
             return [s for s in self._spans if trace_id is None or s.trace_id == trace_id]
 
-    def wait_for(self, ready: Callable[[list[Span]], bool], timeout: float = 15.0
-                 ) -> list[Span]:
+    def wait_for(self, ready: Callable[[list[Span]], bool], timeout: float = 15.0) -> list[Span]:
         """Every span received, once ``ready(spans)`` holds or ``timeout`` seconds passed
         (exporters batch: the last spans come a moment after the click settles)."""
         deadline = time.monotonic() + timeout
@@ -115,7 +126,8 @@ class OtlpReceiver:
         self._thread.start()
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -47,9 +47,12 @@ def from_readable(span: ReadableSpan) -> Span:
         raise ValueError("a finished span has a context")
     resource = span.resource.attributes if span.resource is not None else {}
     return Span(
-        trace_id=f"{context.trace_id:032x}", span_id=f"{context.span_id:016x}",
+        trace_id=f"{context.trace_id:032x}",
+        span_id=f"{context.span_id:016x}",
         parent_span_id=f"{span.parent.span_id:016x}" if span.parent is not None else "",
-        name=span.name, kind=span.kind.name, service=str(resource.get("service.name", "")),
+        name=span.name,
+        kind=span.kind.name,
+        service=str(resource.get("service.name", "")),
         attributes=dict(span.attributes or {}),
         links=tuple(f"{link.context.trace_id:032x}" for link in span.links),
     )

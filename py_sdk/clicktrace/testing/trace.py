@@ -36,16 +36,26 @@ def _word(hops: Sequence[str], i: int) -> str:
     return f"a {hops[i]} span (hop {i + 1})"
 
 
-def _root(spans: Sequence[Span], trace_id: str | None, root_span_id: str | None,
-          correlation_id: str | None) -> tuple[str | None, str | None, list[str]]:
+def _root(
+    spans: Sequence[Span],
+    trace_id: str | None,
+    root_span_id: str | None,
+    correlation_id: str | None,
+) -> tuple[str | None, str | None, list[str]]:
     """The trace and its root span id, found from what the caller knows."""
     if root_span_id is not None and trace_id is None:
         trace_id = next((s.trace_id for s in spans if s.span_id == root_span_id), None)
     if trace_id is None and correlation_id is not None:
         roots = [s for s in spans if s.correlation_id == correlation_id and not s.parent_span_id]
         if not roots:
-            return None, None, [f"no root span carries clicktrace.correlation_id "
-                                f"{correlation_id}: the browser's action span never arrived"]
+            return (
+                None,
+                None,
+                [
+                    f"no root span carries clicktrace.correlation_id "
+                    f"{correlation_id}: the browser's action span never arrived"
+                ],
+            )
         trace_id, root_span_id = roots[0].trace_id, roots[0].span_id
     if trace_id is None:
         return None, None, ["give the trace_id, the root_span_id or the correlation_id"]
@@ -58,8 +68,12 @@ def _root(spans: Sequence[Span], trace_id: str | None, root_span_id: str | None,
 
 
 def trace_problems(
-    spans: Iterable[Span], *, trace_id: str | None = None, root_span_id: str | None = None,
-    correlation_id: str | None = None, hops: Sequence[str] = BROWSER_LOOP,
+    spans: Iterable[Span],
+    *,
+    trace_id: str | None = None,
+    root_span_id: str | None = None,
+    correlation_id: str | None = None,
+    hops: Sequence[str] = BROWSER_LOOP,
 ) -> list[str]:
     """What is wrong with the click's trace, in words (empty when it holds together).
 
@@ -87,52 +101,76 @@ def trace_problems(
             continue
         for child in children.get(span_id, ()):
             hit = matched < len(hops) and child.kind == hops[matched]
-            stack.append((child.span_id, matched + 1 if hit else matched,
-                          child if hit else at, depth + 1))
+            stack.append(
+                (child.span_id, matched + 1 if hit else matched, child if hit else at, depth + 1)
+            )
     if best == len(hops):
         return []
     if best_at is None:
-        problems.append(f"trace {trace_id} breaks at the start: {_word(hops, 0)} is not "
-                        f"below the root span {root_span_id}")
+        problems.append(
+            f"trace {trace_id} breaks at the start: {_word(hops, 0)} is not "
+            f"below the root span {root_span_id}"
+        )
     else:
-        problems.append(f"trace {trace_id} breaks after {_word(hops, best - 1)} "
-                        f"{best_at.describe()}: {_word(hops, best)} is not below it")
+        problems.append(
+            f"trace {trace_id} breaks after {_word(hops, best - 1)} "
+            f"{best_at.describe()}: {_word(hops, best)} is not below it"
+        )
     problems.extend(_clues(every, mine, trace_id, root_span_id, correlation_id))
     return problems
 
 
-def _clues(every: Sequence[Span], mine: Sequence[Span], trace_id: str, root_span_id: str,
-           correlation_id: str | None) -> list[str]:
+def _clues(
+    every: Sequence[Span],
+    mine: Sequence[Span],
+    trace_id: str,
+    root_span_id: str,
+    correlation_id: str | None,
+) -> list[str]:
     """Why it broke, where the spans tell: orphans in the trace, the click in another trace."""
     clues = []
     known = {s.span_id for s in mine} | {root_span_id}
     for s in mine:
         if s.parent_span_id and s.parent_span_id not in known:
-            clues.append(f"{s.describe()} is in the trace, but its parent {s.parent_span_id} "
-                         "was never received (not exported yet, sampled out, or lost)")
+            clues.append(
+                f"{s.describe()} is in the trace, but its parent {s.parent_span_id} "
+                "was never received (not exported yet, sampled out, or lost)"
+            )
     if correlation_id is None:
         correlation_id = next((s.correlation_id for s in mine if s.correlation_id), None)
     if correlation_id is not None:
-        elsewhere = [s for s in every if s.trace_id != trace_id
-                     and s.correlation_id == correlation_id]
+        elsewhere = [
+            s for s in every if s.trace_id != trace_id and s.correlation_id == correlation_id
+        ]
         for other in sorted({s.trace_id for s in elsewhere}):
             theirs = [s for s in every if s.trace_id == other]
             ids = {s.span_id for s in theirs}
             # Name the other trace's root: where the lost context was replaced.
             first = next((s for s in theirs if s.parent_span_id not in ids), theirs[0])
-            clues.append(f"the same click (correlation id {correlation_id}) goes on in another "
-                         f"trace {other} from {first.describe()}: the trace context was lost "
-                         "on the way there")
+            clues.append(
+                f"the same click (correlation id {correlation_id}) goes on in another "
+                f"trace {other} from {first.describe()}: the trace context was lost "
+                "on the way there"
+            )
     return clues
 
 
 def assert_one_trace(
-    spans: Iterable[Span], *, trace_id: str | None = None, root_span_id: str | None = None,
-    correlation_id: str | None = None, hops: Sequence[str] = BROWSER_LOOP,
+    spans: Iterable[Span],
+    *,
+    trace_id: str | None = None,
+    root_span_id: str | None = None,
+    correlation_id: str | None = None,
+    hops: Sequence[str] = BROWSER_LOOP,
 ) -> None:
     """Raise :class:`TraceBroken` saying where, unless the click's spans form one connected
     tree through ``hops`` (see :func:`trace_problems`)."""
-    problems = trace_problems(spans, trace_id=trace_id, root_span_id=root_span_id,
-                              correlation_id=correlation_id, hops=hops)
+    problems = trace_problems(
+        spans,
+        trace_id=trace_id,
+        root_span_id=root_span_id,
+        correlation_id=correlation_id,
+        hops=hops,
+    )
     if problems:
         raise TraceBroken("; ".join(problems))

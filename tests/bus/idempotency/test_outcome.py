@@ -46,9 +46,11 @@ async def test_sqlite_keeps_the_outcome_with_the_claim_or_not_at_all(tmp_path: P
 async def test_sqlite_adds_the_outcome_column_to_a_table_from_before(tmp_path: Path) -> None:
     store, message_id = SqliteIdempotency(table="processed"), new_id()
     async with aiosqlite.connect(str(tmp_path / "p.db")) as conn:
-        await conn.execute("CREATE TABLE processed (consumer TEXT NOT NULL, message_id TEXT "
-                           "NOT NULL, processed_at REAL NOT NULL, PRIMARY KEY (consumer, "
-                           "message_id))")
+        await conn.execute(
+            "CREATE TABLE processed (consumer TEXT NOT NULL, message_id TEXT "
+            "NOT NULL, processed_at REAL NOT NULL, PRIMARY KEY (consumer, "
+            "message_id))"
+        )
         await conn.execute("INSERT INTO processed VALUES ('projection', ?, 0)", (message_id,))
         await store.create_tables(conn)
         await store.create_tables(conn)  # twice: nothing to add the second time
@@ -60,13 +62,16 @@ async def test_sqlite_adds_the_outcome_column_to_a_table_from_before(tmp_path: P
 async def test_postgres_keeps_the_outcome_with_the_claim_or_not_at_all() -> None:
     table = f"processed_{new_id().lower()}"
     store, message_id = PostgresIdempotency(table=table), new_id()
-    refused = Outcome.rejected("name_taken", "Another product is already called 'Tea'.",
-                               data={"id": 3, "name": "Coffee"})
+    refused = Outcome.rejected(
+        "name_taken", "Another product is already called 'Tea'.", data={"id": 3, "name": "Coffee"}
+    )
     conn = await asyncpg.connect(PG_DSN)
     try:
-        await conn.execute(f"CREATE TABLE {table} (consumer TEXT NOT NULL, message_id TEXT "
-                           "NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
-                           "PRIMARY KEY (consumer, message_id))")  # from before outcomes
+        await conn.execute(
+            f"CREATE TABLE {table} (consumer TEXT NOT NULL, message_id TEXT "
+            "NOT NULL, processed_at TIMESTAMPTZ NOT NULL DEFAULT now(), "
+            "PRIMARY KEY (consumer, message_id))"
+        )  # from before outcomes
         await store.create_tables(conn)
         await store.create_tables(conn)
         with pytest.raises(RuntimeError):
@@ -110,8 +115,9 @@ def test_an_outcome_too_big_to_keep_is_kept_without_its_data() -> None:
     big = Outcome.rejected("too_long", "x" * 1000, data={"blob": "y" * MAX_OUTCOME_BYTES})
     raw = encode_outcome(big)
     assert len(raw) <= MAX_OUTCOME_BYTES
-    assert decode_outcome(raw) == Outcome("rejected", None, {"code": "too_long",
-                                                              "message": "x" * 200})
+    assert decode_outcome(raw) == Outcome(
+        "rejected", None, {"code": "too_long", "message": "x" * 200}
+    )
 
 
 def test_data_that_is_not_json_is_refused_loudly() -> None:
@@ -121,10 +127,23 @@ def test_data_that_is_not_json_is_refused_loudly() -> None:
         encode_outcome(Outcome("progress"))
 
 
-@pytest.mark.parametrize("raw", [
-    None, "", "1", b"1", "[]", "{", '{"status": "maybe"}', '{"status": "rejected"}',
-    '{"status": "rejected", "error": {"code": 7}}', '{"status": "confirmed", "error": "no"}',
-    b"\xff\xfe", "[" * 5000, "x" * (MAX_OUTCOME_BYTES + 1),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        "",
+        "1",
+        b"1",
+        "[]",
+        "{",
+        '{"status": "maybe"}',
+        '{"status": "rejected"}',
+        '{"status": "rejected", "error": {"code": 7}}',
+        '{"status": "confirmed", "error": "no"}',
+        b"\xff\xfe",
+        "[" * 5000,
+        "x" * (MAX_OUTCOME_BYTES + 1),
+    ],
+)
 def test_a_stored_value_that_is_not_an_outcome_reads_as_none(raw: str | bytes | None) -> None:
     assert decode_outcome(raw) is None

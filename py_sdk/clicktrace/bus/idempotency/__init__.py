@@ -17,5 +17,9 @@ from clicktrace.bus.idempotency.redis import RedisIdempotency
 from clicktrace.bus.idempotency.sql import PostgresIdempotency, SqliteIdempotency
 
 __all__ = [
-    "MemoryDedupe", "Outcome", "PostgresIdempotency", "RedisIdempotency", "SqliteIdempotency",
+    "MemoryDedupe",
+    "Outcome",
+    "PostgresIdempotency",
+    "RedisIdempotency",
+    "SqliteIdempotency",
 ]

@@ -13,8 +13,7 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-__all__ = ["MAX_MESSAGE_LENGTH", "MAX_OUTCOME_BYTES", "Outcome", "decode_outcome",
-           "encode_outcome"]
+__all__ = ["MAX_MESSAGE_LENGTH", "MAX_OUTCOME_BYTES", "Outcome", "decode_outcome", "encode_outcome"]
 
 MAX_OUTCOME_BYTES: Final = 8192
 MAX_MESSAGE_LENGTH: Final = 200
@@ -50,10 +49,12 @@ def encode_outcome(outcome: Outcome) -> str:
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(f"outcome data is not JSON-serialisable: {exc}") from None
     if len(raw) > MAX_OUTCOME_BYTES:
-        _log.warning("outcome of %d bytes kept without its data (limit %d)", len(raw),
-                     MAX_OUTCOME_BYTES)
-        raw = _encoder.encode({"status": outcome.status, "data": None,
-                               "error": _bounded(outcome.error)})
+        _log.warning(
+            "outcome of %d bytes kept without its data (limit %d)", len(raw), MAX_OUTCOME_BYTES
+        )
+        raw = _encoder.encode(
+            {"status": outcome.status, "data": None, "error": _bounded(outcome.error)}
+        )
     return raw.decode()
 
 
@@ -69,7 +70,8 @@ def decode_outcome(raw: str | bytes | None) -> Outcome | None:
         return None
     error = body.get("error")
     if error is not None and not (
-        isinstance(error, dict) and isinstance(error.get("code"), str)
+        isinstance(error, dict)
+        and isinstance(error.get("code"), str)
         and isinstance(error.get("message", ""), str)
     ):
         return None
@@ -81,5 +83,7 @@ def decode_outcome(raw: str | bytes | None) -> Outcome | None:
 def _bounded(error: dict[str, str] | None) -> dict[str, str] | None:
     if error is None:
         return None
-    return {"code": str(error.get("code", ""))[:200],
-            "message": str(error.get("message", ""))[:MAX_MESSAGE_LENGTH]}
+    return {
+        "code": str(error.get("code", ""))[:200],
+        "message": str(error.get("message", ""))[:MAX_MESSAGE_LENGTH],
+    }

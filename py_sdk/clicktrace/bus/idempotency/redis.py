@@ -24,7 +24,10 @@ class RedisIdempotency:
     """
 
     def __init__(
-        self, client: Redis | str, *, ttl_seconds: int = 7 * 24 * 3600,
+        self,
+        client: Redis | str,
+        *,
+        ttl_seconds: int = 7 * 24 * 3600,
         prefix: str = "clicktrace:done:",
     ) -> None:
         if ttl_seconds < 1:
@@ -51,8 +54,9 @@ class RedisIdempotency:
         return bool(await self._redis.set(key, b"1", ex=self._ttl, nx=True))
 
     async def record_outcome(self, consumer: str, message_id: str, outcome: Outcome) -> None:
-        await self._redis.set(self._key(consumer, message_id), encode_outcome(outcome),
-                              xx=True, keepttl=True)
+        await self._redis.set(
+            self._key(consumer, message_id), encode_outcome(outcome), xx=True, keepttl=True
+        )
 
     async def recorded_outcome(self, consumer: str, message_id: str) -> Outcome | None:
         return decode_outcome(await self._redis.get(self._key(consumer, message_id)))

@@ -19,14 +19,14 @@ __all__ = ["PostgresIdempotency", "SqliteIdempotency", "check_table"]
 class SqliteIdempotency:
     """``claim(conn, consumer, message_id)`` inside the handler's aiosqlite transaction::
 
-        async with conn:  # or BEGIN ... COMMIT
-            if await processed.claim(conn, "projection", message_id):
-                await conn.execute("UPDATE products ...")
-                outcome = Outcome.confirmed({"id": 3, "name": "Tea"})
-                await processed.record_outcome(conn, "projection", message_id, outcome)
-            else:  # processed before, maybe by a process that died before telling the tab
-                outcome = await processed.recorded_outcome(conn, "projection", message_id)
-        await send_outcome(notify, envelope, outcome)  # after the commit; None sends nothing
+    async with conn:  # or BEGIN ... COMMIT
+        if await processed.claim(conn, "projection", message_id):
+            await conn.execute("UPDATE products ...")
+            outcome = Outcome.confirmed({"id": 3, "name": "Tea"})
+            await processed.record_outcome(conn, "projection", message_id, outcome)
+        else:  # processed before, maybe by a process that died before telling the tab
+            outcome = await processed.recorded_outcome(conn, "projection", message_id)
+    await send_outcome(notify, envelope, outcome)  # after the commit; None sends nothing
     """
 
     def __init__(self, table: str = "clicktrace_processed") -> None:
@@ -51,20 +51,23 @@ class SqliteIdempotency:
         """True the first time; False when this consumer already processed it."""
         cursor = await conn.execute(
             f"INSERT OR IGNORE INTO {self.table} (consumer, message_id, processed_at) "
-            "VALUES (?, ?, ?)", (consumer, message_id, time.time()),
+            "VALUES (?, ?, ?)",
+            (consumer, message_id, time.time()),
         )
         return cursor.rowcount == 1
 
-    async def record_outcome(self, conn: aiosqlite.Connection, consumer: str,
-                             message_id: str, outcome: Outcome) -> None:
+    async def record_outcome(
+        self, conn: aiosqlite.Connection, consumer: str, message_id: str, outcome: Outcome
+    ) -> None:
         """Keep what the projection decided with its claim, in the same transaction."""
         await conn.execute(
             f"UPDATE {self.table} SET outcome = ? WHERE consumer = ? AND message_id = ?",
             (encode_outcome(outcome), consumer, message_id),
         )
 
-    async def recorded_outcome(self, conn: aiosqlite.Connection, consumer: str,
-                               message_id: str) -> Outcome | None:
+    async def recorded_outcome(
+        self, conn: aiosqlite.Connection, consumer: str, message_id: str
+    ) -> Outcome | None:
         """The outcome kept with a claim, or ``None`` (none recorded, or unreadable)."""
         async with conn.execute(
             f"SELECT outcome FROM {self.table} WHERE consumer = ? AND message_id = ?",
@@ -96,29 +99,35 @@ class PostgresIdempotency:
         # A table from before outcomes were kept (checked first: ALTER locks the table).
         if not await conn.fetchval(
             "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass "
-            "AND attname = 'outcome' AND NOT attisdropped", self.table,
+            "AND attname = 'outcome' AND NOT attisdropped",
+            self.table,
         ):
             await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN IF NOT EXISTS outcome TEXT")
 
     async def claim(self, conn: Any, consumer: str, message_id: str) -> bool:
         status: str = await conn.execute(
             f"INSERT INTO {self.table} (consumer, message_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING", consumer, message_id,
+            "ON CONFLICT DO NOTHING",
+            consumer,
+            message_id,
         )
         return status.endswith(" 1")
 
-    async def record_outcome(self, conn: Any, consumer: str, message_id: str,
-                             outcome: Outcome) -> None:
+    async def record_outcome(
+        self, conn: Any, consumer: str, message_id: str, outcome: Outcome
+    ) -> None:
         await conn.execute(
             f"UPDATE {self.table} SET outcome = $1 WHERE consumer = $2 AND message_id = $3",
-            encode_outcome(outcome), consumer, message_id,
+            encode_outcome(outcome),
+            consumer,
+            message_id,
         )
 
-    async def recorded_outcome(self, conn: Any, consumer: str, message_id: str
-                               ) -> Outcome | None:
+    async def recorded_outcome(self, conn: Any, consumer: str, message_id: str) -> Outcome | None:
         raw = await conn.fetchval(
             f"SELECT outcome FROM {self.table} WHERE consumer = $1 AND message_id = $2",
-            consumer, message_id,
+            consumer,
+            message_id,
         )
         return decode_outcome(raw)
 

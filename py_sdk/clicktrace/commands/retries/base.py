@@ -49,13 +49,15 @@ class Answer:
     @classmethod
     def of(cls, response: Response) -> Answer:
         return cls(
-            response.status_code, bytes(response.body),
+            response.status_code,
+            bytes(response.body),
             response.headers.get("content-type", _DEFAULT_TYPE),
         )
 
     def response(self) -> Response:
         return Response(
-            self.body, self.status,
+            self.body,
+            self.status,
             headers={"content-type": self.content_type, REPLAYED_HEADER: "1"},
         )
 
@@ -63,10 +65,14 @@ class Answer:
 def in_progress() -> Answer:
     """What a retry gets while the first attempt is still running past the store's wait."""
     click = click_context.current()
-    return Answer(409, error_body(
-        "command_in_progress", "This command is still being applied: retry shortly.",
-        click.correlation_id if click is not None else new_id(),
-    ))
+    return Answer(
+        409,
+        error_body(
+            "command_in_progress",
+            "This command is still being applied: retry shortly.",
+            click.correlation_id if click is not None else new_id(),
+        ),
+    )
 
 
 def check_ttl(ttl_seconds: float) -> float:
@@ -106,7 +112,9 @@ def retry_key(connection: HTTPConnection) -> str:
     if click is None:
         raise RuntimeError("retry_key needs a bound ClickContext: add ClicktraceMiddleware")
     parts = (
-        click.client_id or "", click.correlation_id, connection.scope.get("method", ""),
+        click.client_id or "",
+        click.correlation_id,
+        connection.scope.get("method", ""),
         connection.scope.get("path", ""),
     )
     return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()

@@ -20,13 +20,20 @@ class MemoryRetryStore:
     transactional = False
 
     def __init__(
-        self, *, ttl_seconds: float = DEFAULT_TTL_SECONDS, capacity: int = 100_000,
-        wait_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic,
+        self,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        capacity: int = 100_000,
+        wait_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl_seconds <= 0 or capacity < 1 or wait_seconds < 0:
             raise ValueError("ttl_seconds and capacity must be positive, wait_seconds >= 0")
         self._ttl, self._capacity, self._wait, self._clock = (
-            ttl_seconds, capacity, wait_seconds, clock,
+            ttl_seconds,
+            capacity,
+            wait_seconds,
+            clock,
         )
         self._answers: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
         self._running: dict[str, asyncio.Event] = {}

@@ -15,6 +15,7 @@ from clicktrace.commands.retries.base import (
 
 __all__ = ["PostgresRetryStore"]
 
+
 class PostgresRetryStore:
     """The same over an asyncpg connection, inside ``async with conn.transaction():``. A
     concurrent retry's insert waits on the first attempt's uncommitted row, then reads its
@@ -40,7 +41,9 @@ class PostgresRetryStore:
         status: str = await conn.execute(
             f"INSERT INTO {self.table} AS t (key) VALUES ($1) ON CONFLICT (key) DO UPDATE "
             "SET claimed_at = now(), status = NULL, content_type = NULL, body = NULL "
-            "WHERE t.claimed_at < now() - $2::float8 * interval '1 second'", key, self._ttl,
+            "WHERE t.claimed_at < now() - $2::float8 * interval '1 second'",
+            key,
+            self._ttl,
         )
         if status.endswith(" 1"):
             return None
@@ -54,7 +57,10 @@ class PostgresRetryStore:
     async def record(self, key: str, answer: Answer, conn: Any) -> None:
         await conn.execute(
             f"UPDATE {self.table} SET status = $2, content_type = $3, body = $4 WHERE key = $1",
-            key, answer.status, answer.content_type, answer.body,
+            key,
+            answer.status,
+            answer.content_type,
+            answer.body,
         )
 
     async def release(self, key: str, conn: Any) -> None:
@@ -62,7 +68,7 @@ class PostgresRetryStore:
 
     async def prune(self, conn: Any) -> int:
         status: str = await conn.execute(
-            f"DELETE FROM {self.table} "
-            "WHERE claimed_at < now() - $1::float8 * interval '1 second'", self._ttl,
+            f"DELETE FROM {self.table} WHERE claimed_at < now() - $1::float8 * interval '1 second'",
+            self._ttl,
         )
         return int(status.rsplit(" ", 1)[-1])

@@ -40,8 +40,12 @@ class RedisRetryStore:
     transactional = False
 
     def __init__(
-        self, client: Redis | str, *, ttl_seconds: float = DEFAULT_TTL_SECONDS,
-        pending_seconds: float = 30.0, wait_seconds: float = 5.0,
+        self,
+        client: Redis | str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        pending_seconds: float = 30.0,
+        wait_seconds: float = 5.0,
         prefix: str = "clicktrace:command:",
     ) -> None:
         if isinstance(client, str):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SqliteRetryStore"]
 
+
 class SqliteRetryStore:
     """Over aiosqlite, inside the command's write transaction (``BEGIN IMMEDIATE`` serialises
     writers, so a concurrent retry waits for the first attempt's commit)::
@@ -46,7 +47,8 @@ class SqliteRetryStore:
         cursor = await conn.execute(
             f"INSERT INTO {self.table} (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO "
             "UPDATE SET claimed_at = excluded.claimed_at, status = NULL, content_type = NULL, "
-            f"body = NULL WHERE {self.table}.claimed_at < ?", (key, now, now - self._ttl),
+            f"body = NULL WHERE {self.table}.claimed_at < ?",
+            (key, now, now - self._ttl),
         )
         if cursor.rowcount == 1:
             return None
