@@ -2,7 +2,9 @@
 
 Paths: "middleware" (ClicktraceMiddleware in full mode on bare Starlette, an SDK provider
 exporting to a sink; requests carry traceparent and x-correlation-id, so each is journaled as
-``accepted``) and "bus" (the traced memory bus: publish inside a click, consume, ack, so each
+``accepted``), "middleware, 10 % sampled" (the same with nine requests in ten carrying the
+browser's not-sampled flag: no span recorded, the journal entry still written) and "bus"
+(the traced memory bus: publish inside a click, consume, ack, so each
 message is journaled as ``published``, ``delivered`` and ``acked``).
 
 Variants: "no journal code" (the recording sites' ``record`` replaced by a no-op: the code
@@ -136,7 +138,9 @@ async def _rename(request: Request) -> Response:
     return JSONResponse({"status": "accepted"}, 202)
 
 
-def middleware_path() -> Callable[[int], Awaitable[None]]:
+def middleware_path(sampled_every: int = 1) -> Callable[[int], Awaitable[None]]:
+    """``sampled_every=10``: one request in ten carries a sampled traceparent, the others the
+    browser's "not sampled" flag (its ``sampleRate`` at 10 %); every one is still journaled."""
     app = ClicktraceMiddleware(
         Starlette(routes=[Route("/api/products/{id}/rename", _rename, methods=["POST"])]),
         tracer_provider=_provider(),
@@ -150,10 +154,15 @@ def middleware_path() -> Callable[[int], Awaitable[None]]:
         return None
 
     # One click per request, as in life (one id for all would hit the per-id cap).
-    scopes = [
-        {**SCOPE, "headers": [*HEADERS[:-1], (b"x-correlation-id", new_id().encode())]}
-        for _ in range(4096)
-    ]
+    def headers(i: int) -> list[tuple[bytes, bytes]]:
+        flags = b"01" if i % sampled_every == 0 else b"00"
+        return [
+            *HEADERS[:2],
+            (b"traceparent", HEADERS[2][1][:-2] + flags),
+            (b"x-correlation-id", new_id().encode()),
+        ]
+
+    scopes = [{**SCOPE, "headers": headers(i)} for i in range(4096)]
 
     async def run(n: int) -> None:
         for i in range(n):
@@ -189,7 +198,11 @@ def bus_path() -> Callable[[int], Awaitable[None]]:
     return run
 
 
-PATHS = {"middleware": middleware_path, "bus": bus_path}
+PATHS: dict[str, Callable[[], Callable[[int], Awaitable[None]]]] = {
+    "middleware": middleware_path,
+    "middleware, 10 % sampled": lambda: middleware_path(sampled_every=10),
+    "bus": bus_path,
+}
 
 
 async def timed(path: Callable[[int], Awaitable[None]], variant: Variant, n: int) -> float:
