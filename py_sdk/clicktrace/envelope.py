@@ -11,7 +11,7 @@ import msgspec
 
 from clicktrace import context as click_context
 from clicktrace.ids import new_id
-from clicktrace.propagation import METADATA_KEYS, Extracted, extract, inject
+from clicktrace.propagation import ATTRIBUTE_GETTER, METADATA_KEYS, Extracted, extract, inject
 
 __all__ = ["Envelope", "Metadata", "decode", "encode", "new_envelope"]
 
@@ -31,7 +31,7 @@ class Metadata(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def extract(self) -> Extracted:
         """The trace context and clicktrace ids this message carries."""
-        return extract(msgspec.structs.asdict(self), keys=METADATA_KEYS)
+        return extract(self, ATTRIBUTE_GETTER, METADATA_KEYS)
 
 
 class Envelope(msgspec.Struct, frozen=True, kw_only=True):

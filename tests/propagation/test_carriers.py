@@ -7,6 +7,7 @@ from typing import Any
 from clicktrace.propagation.carriers import (
     ASGI_GETTER,
     ASGI_SETTER,
+    ATTRIBUTE_GETTER,
     MAPPING_GETTER,
     MAPPING_SETTER,
     PAIRS_GETTER,
@@ -20,6 +21,20 @@ def test_asgi_headers() -> None:
     assert ASGI_GETTER.get(headers, "missing") is None
     ASGI_SETTER.set(headers, "traceparent", "c")
     assert headers == [(b"other", b"x"), (b"traceparent", b"c")]
+
+
+def test_attributes_read_in_place() -> None:
+    class Meta:
+        traceparent = "a"
+        deadline = 1764000000000
+        flag = True
+        causation_id = None
+
+    assert ATTRIBUTE_GETTER.get(Meta(), "traceparent") == ["a"]
+    assert ATTRIBUTE_GETTER.get(Meta(), "deadline") == ["1764000000000"]
+    assert ATTRIBUTE_GETTER.get(Meta(), "flag") is None
+    assert ATTRIBUTE_GETTER.get(Meta(), "causation_id") is None
+    assert ATTRIBUTE_GETTER.get(Meta(), "missing") is None
 
 
 def test_mappings_any_case_and_json_values() -> None:

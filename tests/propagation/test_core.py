@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,14 +11,17 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.context import ClickContext, bound
+from clicktrace.envelope import Metadata
 from clicktrace.propagation import (
     ASGI_GETTER,
     ASGI_SETTER,
+    ATTRIBUTE_GETTER,
     HEADER_KEYS,
     METADATA_KEYS,
     PAIRS_GETTER,
     PAIRS_SETTER,
     extract,
+    extract_trace,
     inject,
 )
 from clicktrace.propagation.core import LazyTraceState, parse_deadline, trace_state
@@ -46,6 +50,21 @@ def test_extract_headers() -> None:
     assert got.baggage == {"user": "alice"}
     assert (got.correlation_id, got.causation_id, got.deadline_ms) == (CORR, CAUSE, 1764000000000)
     assert got.client_id is None and got.raw_correlation_id is None
+
+
+def test_extract_trace_reads_only_the_w3c_fields() -> None:
+    carrier = {"traceparent": TP, "tracestate": "a=1", "baggage": "user=alice"}
+    carrier |= {"x-correlation-id": CORR, "x-clicktrace-deadline": "1764000000000"}
+    got = extract_trace(carrier, keys=HEADER_KEYS)
+    full = extract(carrier, keys=HEADER_KEYS)
+    assert (got.traceparent, got.tracestate, got.baggage) == (
+        full.traceparent,
+        full.tracestate,
+        full.baggage,
+    )
+    assert full.correlation_id == CORR and full.deadline_ms == 1764000000000
+    assert got.correlation_id is None and got.deadline_ms is None
+    assert extract_trace({"traceparent": "nope", "tracestate": "a=1"}).tracestate is None
 
 
 def test_two_traceparents_start_a_new_trace_and_drop_tracestate() -> None:
@@ -105,10 +124,14 @@ def test_round_trip_through_every_carrier_keeps_trace_and_ids() -> None:
         metadata: dict[str, Any] = {}
         inject(metadata, otel=ctx)
         span_id = span.get_span_context().span_id
+    # The bus envelope's frozen Metadata, read in place by its attributes.
+    fields = {**metadata, "deadline": int(metadata["deadline"])}  # a number in JSON
+    envelope = Metadata(message_id=CAUSE, type="T", occurred_at=datetime.now(UTC), **fields)
     for got in (
         extract(headers, ASGI_GETTER, HEADER_KEYS),
         extract(pairs, PAIRS_GETTER, HEADER_KEYS),
         extract(metadata, keys=METADATA_KEYS),
+        extract(envelope, ATTRIBUTE_GETTER, METADATA_KEYS),
     ):
         assert got.traceparent is not None
         assert (got.traceparent.trace_id, got.traceparent.span_id) == (TRACE, span_id)

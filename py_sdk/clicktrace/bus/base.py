@@ -183,10 +183,11 @@ class Bus(ABC):
             raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         if not self._running:
             raise BusNotRunning("publish on a bus that is not started")
-        span = tracing.start_producer_span(self._tracer, self.system, topic, envelope)
+        parent = tracing.producer_parent(envelope)
+        span = tracing.start_producer_span(self._tracer, self.system, topic, envelope, parent)
         with trace.use_span(span, end_on_exit=True):
-            stamped = tracing.stamp(envelope, span)
-            headers = tracing.native_headers(stamped)
+            headers = tracing.native_headers(envelope, trace.set_span_in_context(span, parent))
+            stamped = tracing.stamp(envelope, headers)
             if trace_mode is not None:
                 headers[TRACE_MODE_HEADER] = trace_mode
             now_ms = time.time() * 1000.0  # before the send: a consumer may journal first

@@ -47,10 +47,11 @@ async def deliver(
     if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, envelope.metadata.message_id):
         await delivery.ack()
         return
+    carried = envelope.metadata.extract()
     parent, links = tracing.consumer_context(
-        envelope, delivery.headers, sub.trace_mode, sub.resample
+        carried, delivery.headers, sub.trace_mode, sub.resample
     )
-    click = tracing.click_of(envelope)
+    click = tracing.click_of(envelope, carried)
     attempt = max(1, delivery.delivery_count)
     while True:
         span = tracing.start_consumer_span(

@@ -1,10 +1,13 @@
 """Spans and context for the bus, after the OpenTelemetry messaging semantic conventions.
 
-The producer span is a child of the context the envelope was created in (so an outbox relay
-publishing later still continues the request's trace); its context replaces the envelope's
-traceparent and is copied into the broker's native headers. The consumer span is a child of
-that context, or a new trace with a link to it, or a new trace, as the subscription (or the
-message's ``x-clicktrace-trace-mode`` header) asks.
+Every read and write of context goes through :mod:`clicktrace.propagation`'s one
+``extract`` / ``inject``: the envelope's frozen metadata is read in place (``ATTRIBUTE_GETTER``),
+broker headers as a mapping. The producer span is a child of the context the envelope was
+created in (so an outbox relay publishing later still continues the request's trace); its
+context is injected into the broker's native headers and replaces the envelope's
+traceparent. The consumer span is a child of that context, or a new trace with a link to it,
+or a new trace, as the subscription (or the message's ``x-clicktrace-trace-mode`` header)
+asks.
 """
 
 from __future__ import annotations
@@ -37,22 +40,25 @@ from clicktrace.bus.types import (
     TraceMode,
 )
 from clicktrace.envelope import Envelope
-from clicktrace.ids import new_id, parse_id
-from clicktrace.propagation import HEADER_KEYS, Extracted
-from clicktrace.propagation.baggage import parse_baggage
-from clicktrace.propagation.traceparent import (
-    RANDOM_TRACE_ID,
-    TraceParent,
-    format_traceparent,
-    parse_traceparent,
+from clicktrace.ids import new_id
+from clicktrace.propagation import (
+    ATTRIBUTE_GETTER,
+    HEADER_KEYS,
+    MAPPING_GETTER,
+    MAPPING_SETTER,
+    METADATA_KEYS,
+    Extracted,
+    extract_trace,
+    inject,
 )
-from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.propagation.traceparent import RANDOM_TRACE_ID
 from clicktrace.sampling import DECISION, decided
 
 __all__ = [
     "click_of",
     "consumer_context",
     "native_headers",
+    "producer_parent",
     "since_published",
     "stamp",
     "start_consumer_span",
@@ -79,31 +85,15 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _remote(traceparent: TraceParent | Any, tracestate: Any, baggage: Any) -> Extracted:
-    """The trace context in three fields; only what is valid (never raises).
-
-    The bus reads exactly these three per message, so it parses them directly rather than
-    through the general ``extract`` (which looks at every clicktrace key too).
-    """
-    tp = (
-        traceparent
-        if isinstance(traceparent, TraceParent)
-        else parse_traceparent(_text(traceparent))
-    )
-    state = _text(tracestate)
-    bag = _text(baggage)
-    return Extracted(
-        traceparent=tp,
-        tracestate=parse_tracestate([state]) if tp and state else None,
-        baggage=parse_baggage([bag]) or None if bag else None,
-    )
+def producer_parent(envelope: Envelope) -> Context | None:
+    """The envelope's creation context, or ``None`` (the current one) when it has none."""
+    return extract_trace(envelope.metadata, ATTRIBUTE_GETTER, METADATA_KEYS).otel_context()
 
 
-def start_producer_span(tracer: Tracer, system: str, topic: str, envelope: Envelope) -> Span:
-    """A PRODUCER span, child of the envelope's creation context (else the current one)."""
-    meta = envelope.metadata
-    # otel_context(None) builds on the current context: used as is when there is no traceparent.
-    parent = _remote(meta.traceparent, meta.tracestate, meta.baggage).otel_context()
+def start_producer_span(
+    tracer: Tracer, system: str, topic: str, envelope: Envelope, parent: Context | None
+) -> Span:
+    """A PRODUCER span, child of ``parent`` (see :func:`producer_parent`)."""
     return tracer.start_span(
         f"send {topic}",
         context=parent,
@@ -112,62 +102,51 @@ def start_producer_span(tracer: Tracer, system: str, topic: str, envelope: Envel
     )
 
 
-def stamp(envelope: Envelope, span: Span) -> Envelope:
-    """``envelope`` with the producer span's context as its traceparent."""
-    sc = span.get_span_context()
-    if not sc.is_valid:
+def native_headers(envelope: Envelope, otel: Context) -> dict[str, str]:
+    """The broker headers of a send in ``otel`` (the producer span's context): the same
+    ``inject`` as every hop, so stock instrumentation on the consumer side joins the trace."""
+    meta = envelope.metadata
+    headers: dict[str, str] = {}
+    # The envelope's ids, not the current ClickContext's: a relay publishes outside the click.
+    click = click_context.ClickContext(meta.correlation_id, meta.causation_id, None, meta.deadline)
+    inject(headers, MAPPING_SETTER, HEADER_KEYS, click=click, otel=otel)
+    return headers
+
+
+def stamp(envelope: Envelope, headers: Mapping[str, str]) -> Envelope:
+    """``envelope`` with the send's trace context (what :func:`native_headers` wrote) as its
+    own, so a consumer reading only the envelope continues the producer span too."""
+    meta = envelope.metadata
+    traceparent = headers.get(HEADER_KEYS.traceparent)
+    if traceparent is None or traceparent == meta.traceparent:
         return envelope
     meta = msgspec.structs.replace(
-        envelope.metadata,
-        traceparent=format_traceparent(sc.trace_id, sc.span_id, int(sc.trace_flags)),
-        tracestate=sc.trace_state.to_header() if sc.trace_state else envelope.metadata.tracestate,
+        meta,
+        traceparent=traceparent,
+        tracestate=headers.get(HEADER_KEYS.tracestate, meta.tracestate),
     )
     return msgspec.structs.replace(envelope, metadata=meta)
 
 
-def native_headers(envelope: Envelope) -> dict[str, str]:
-    """The envelope's context as broker headers, so stock instrumentation joins the trace."""
-    meta = envelope.metadata
-    headers = {HEADER_KEYS.correlation_id: meta.correlation_id}
-    for key, value in (
-        (HEADER_KEYS.traceparent, meta.traceparent),
-        (HEADER_KEYS.tracestate, meta.tracestate),
-        (HEADER_KEYS.baggage, meta.baggage),
-        (HEADER_KEYS.causation_id, meta.causation_id),
-        (HEADER_KEYS.deadline, None if meta.deadline is None else str(meta.deadline)),
-    ):
-        if value:
-            headers[key] = value
-    return headers
-
-
-def _incoming(envelope: Envelope, headers: Mapping[str, Any]) -> Extracted:
-    # Native headers win for the trace: stock instrumentation on the producer side writes
-    # its own publish span there. The envelope is the fallback.
-    raw = headers.get(HEADER_KEYS.traceparent)
-    traceparent = parse_traceparent(_text(raw)) if raw is not None else None
-    if traceparent is not None:
-        return _remote(
-            traceparent, headers.get(HEADER_KEYS.tracestate), headers.get(HEADER_KEYS.baggage)
-        )
-    meta = envelope.metadata
-    return _remote(meta.traceparent, meta.tracestate, meta.baggage)
-
-
 def consumer_context(
-    envelope: Envelope, headers: Mapping[str, Any], mode: TraceMode, resample: bool = False
+    envelope: Extracted, headers: Mapping[str, Any], mode: TraceMode, resample: bool = False
 ) -> tuple[Context, list[Link]]:
-    """The parent context and links for the consumer span of ``envelope``.
+    """The parent context and links for the consumer span of a message that carries
+    ``envelope`` (its ``Metadata.extract()``) and arrived with ``headers``.
 
-    A new trace (``link`` / ``new``) carries the click's sampling decision (see
-    :mod:`clicktrace.sampling`) unless ``resample`` lets the sampler decide afresh.
+    Native headers win for the trace: stock instrumentation on the producer side writes its
+    own publish span there; the envelope is the fallback. A new trace (``link`` / ``new``)
+    carries the click's sampling decision (see :mod:`clicktrace.sampling`) unless
+    ``resample`` lets the sampler decide afresh.
     """
     wanted = headers.get(TRACE_MODE_HEADER)
     if isinstance(wanted, bytes):
         wanted = wanted.decode("latin-1")
     if isinstance(wanted, str) and wanted.lower() in TRACE_MODES:
         mode = wanted.lower()  # type: ignore[assignment]
-    incoming = _incoming(envelope, headers)
+    incoming = extract_trace(headers, MAPPING_GETTER, HEADER_KEYS)
+    if incoming.traceparent is None:
+        incoming = envelope
     if mode == "child":
         return incoming.otel_context(Context()) or Context(), []
     root = Context()
@@ -220,12 +199,12 @@ def since_published(headers: Mapping[str, Any]) -> float | None:
     return max(0.0, time.time() * 1000.0 - int(raw))
 
 
-def click_of(envelope: Envelope) -> click_context.ClickContext:
-    """The handler's ClickContext: the message's ids, caused by the message itself."""
-    meta = envelope.metadata
+def click_of(envelope: Envelope, carried: Extracted) -> click_context.ClickContext:
+    """The handler's ClickContext: the ids ``envelope`` carries (``carried``),
+    caused by the message itself; a new correlation when it carries no valid one."""
     return click_context.ClickContext(
-        correlation_id=parse_id(meta.correlation_id) or new_id(),
-        causation_id=meta.message_id,
-        client_id=parse_id(meta.client_id),
-        deadline_ms=meta.deadline,
+        correlation_id=carried.correlation_id or new_id(),
+        causation_id=envelope.metadata.message_id,
+        client_id=carried.client_id,
+        deadline_ms=carried.deadline_ms,
     )

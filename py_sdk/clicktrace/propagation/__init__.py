@@ -3,6 +3,7 @@
 from clicktrace.propagation.carriers import (
     ASGI_GETTER,
     ASGI_SETTER,
+    ATTRIBUTE_GETTER,
     MAPPING_GETTER,
     MAPPING_SETTER,
     PAIRS_GETTER,
@@ -10,12 +11,21 @@ from clicktrace.propagation.carriers import (
     Getter,
     Setter,
 )
-from clicktrace.propagation.core import HEADER_KEYS, METADATA_KEYS, Extracted, Keys, extract, inject
+from clicktrace.propagation.core import (
+    HEADER_KEYS,
+    METADATA_KEYS,
+    Extracted,
+    Keys,
+    extract,
+    extract_trace,
+    inject,
+)
 from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
 
 __all__ = [
     "ASGI_GETTER",
     "ASGI_SETTER",
+    "ATTRIBUTE_GETTER",
     "HEADER_KEYS",
     "MAPPING_GETTER",
     "MAPPING_SETTER",
@@ -28,6 +38,7 @@ __all__ = [
     "Setter",
     "TraceParent",
     "extract",
+    "extract_trace",
     "format_traceparent",
     "inject",
     "parse_traceparent",

@@ -2,7 +2,8 @@
 
 One ``inject``/``extract`` serves every hop; these adapt it to each carrier's shape:
 ASGI header lists (bytes pairs, lowercase names), mappings (JSON metadata, AMQP and NATS
-headers, plain header dicts), and lists of ``(str, bytes)`` pairs (Kafka-style).
+headers, plain header dicts), objects whose attributes are the fields (the bus envelope's
+frozen ``Metadata``), and lists of ``(str, bytes)`` pairs (Kafka-style).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Generic, Protocol, TypeVar
 __all__ = [
     "ASGI_GETTER",
     "ASGI_SETTER",
+    "ATTRIBUTE_GETTER",
     "MAPPING_GETTER",
     "MAPPING_SETTER",
     "PAIRS_GETTER",
@@ -83,6 +85,16 @@ class MappingSetter:
         carrier[key] = value
 
 
+class AttributeGetter:
+    """Fields as attributes (a msgspec Struct such as the envelope's ``Metadata``): read in
+    place, without converting the object to a mapping first. Read-only, since such carriers
+    are frozen; a writer injects into a mapping and builds the object from it."""
+
+    def get(self, carrier: object, key: str) -> list[str] | None:
+        text = _text(getattr(carrier, key, None))
+        return None if text is None else [text]
+
+
 class PairsGetter(Generic[C]):
     def get(self, carrier: list[tuple[str, bytes]], key: str) -> list[str] | None:
         found = [t for k, v in carrier if k.lower() == key and (t := _text(v)) is not None]
@@ -97,6 +109,7 @@ class PairsSetter:
 
 ASGI_GETTER = AsgiHeadersGetter()
 ASGI_SETTER = AsgiHeadersSetter()
+ATTRIBUTE_GETTER = AttributeGetter()
 MAPPING_GETTER = MappingGetter()
 MAPPING_SETTER = MappingSetter()
 PAIRS_GETTER: PairsGetter[Any] = PairsGetter()

@@ -38,6 +38,7 @@ __all__ = [
     "Keys",
     "LazyTraceState",
     "extract",
+    "extract_trace",
     "inject",
     "otel_trace_state",
     "parse_deadline",
@@ -161,18 +162,38 @@ def parse_deadline(value: bytes | str | None) -> int | None:
     return int(value)
 
 
+def _trace(
+    carrier: Any, getter: Getter[Any], keys: Keys
+) -> tuple[TraceParent | None, str | None, dict[str, str] | None]:
+    # More than one traceparent field is invalid: a new trace starts.
+    tp = parse_traceparent(_one(getter.get(carrier, keys.traceparent)))
+    state = parse_tracestate(getter.get(carrier, keys.tracestate)) if tp else None
+    return tp, state, parse_baggage(getter.get(carrier, keys.baggage)) or None
+
+
+def extract_trace(
+    carrier: C, getter: Getter[Any] = MAPPING_GETTER, keys: Keys = METADATA_KEYS
+) -> Extracted:
+    """Only the W3C fields of ``carrier`` (traceparent, tracestate, baggage). Never raises.
+
+    For a carrier whose clicktrace ids are not read (a broker's native headers: the
+    envelope carries the ids the consumer trusts), so they are not parsed for nothing.
+    """
+    tp, state, bag = _trace(carrier, getter, keys)
+    return Extracted(traceparent=tp, tracestate=state, baggage=bag)
+
+
 def extract(
     carrier: C, getter: Getter[Any] = MAPPING_GETTER, keys: Keys = METADATA_KEYS
 ) -> Extracted:
     """Read trace context and clicktrace ids from ``carrier``. Never raises."""
-    # More than one traceparent field is invalid: a new trace starts.
-    tp = parse_traceparent(_one(getter.get(carrier, keys.traceparent)))
+    tp, state, bag = _trace(carrier, getter, keys)
     raw_corr = _one(getter.get(carrier, keys.correlation_id))
     corr = parse_id(raw_corr)
     return Extracted(
         traceparent=tp,
-        tracestate=parse_tracestate(getter.get(carrier, keys.tracestate)) if tp else None,
-        baggage=parse_baggage(getter.get(carrier, keys.baggage)) or None,
+        tracestate=state,
+        baggage=bag,
         correlation_id=corr,
         causation_id=parse_id(_one(getter.get(carrier, keys.causation_id))),
         client_id=parse_id(_one(getter.get(carrier, keys.client_id))) if keys.client_id else None,
