@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Hashable
 from clicktrace.journal.record import record
 from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
-from clicktrace.propagation.traceparent import parse_traceparent
+from clicktrace.propagation import extract_trace
 
 __all__ = [
     "MAX_CONNECTIONS_PER_CLIENT",
@@ -45,7 +45,7 @@ def _journal(stage: str, client_id: str, frame: Frame, detail: str) -> None:
     correlation_id = frame.get("correlation_id")
     if not isinstance(correlation_id, str):
         return
-    tp = parse_traceparent(frame.get("traceparent"))
+    tp = extract_trace(frame).traceparent
     record(
         stage,
         correlation_id=correlation_id,

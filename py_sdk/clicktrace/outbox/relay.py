@@ -14,7 +14,7 @@ from clicktrace.bus.base import Bus
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
 from clicktrace.journal.record import record
-from clicktrace.propagation.traceparent import parse_traceparent
+from clicktrace.propagation import ATTRIBUTE_GETTER, extract_trace
 
 __all__ = ["Outbox", "OutboxRelay", "PublishEnvelope"]
 
@@ -107,7 +107,7 @@ class OutboxRelay:
         await self._bus.publish_durable(topic, envelope)
         # The relay runs outside the request: the entry names the trace the row was stored in.
         meta = envelope.metadata
-        tp = parse_traceparent(meta.traceparent)
+        tp = extract_trace(meta, ATTRIBUTE_GETTER).traceparent
         record(
             "relayed",
             correlation_id=meta.correlation_id,
