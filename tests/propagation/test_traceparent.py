@@ -163,3 +163,23 @@ def test_the_edges_v00_match_accepts_exactly_what_the_parser_reads_as_a_bare_v00
             parsed.span_id,
             parsed.flags,
         )
+
+
+def test_the_same_text_twice_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from clicktrace.propagation import traceparent
+
+    calls: list[object] = []
+
+    def counted(value: str | bytes | None) -> tuple[int, int, int, int] | None:
+        calls.append(value)
+        return traceparent_fields(value)
+
+    monkeypatch.setattr(traceparent, "traceparent_fields", counted)
+    other = f"00-{TRACE}-{'1' * 16}-00"
+    first = parse_traceparent(VALID)
+    assert parse_traceparent("".join(VALID)) == first  # equal text, another object
+    assert parse_traceparent(other) == TraceParent(int(TRACE, 16), int("1" * 16, 16), 0, 0)
+    assert parse_traceparent("garbage") is None and parse_traceparent("garbage") is None
+    assert parse_traceparent(VALID) == first
+    assert parse_traceparent(VALID.encode()) == first  # bytes are not remembered
+    assert calls == [VALID, other, "garbage", VALID, VALID.encode()]

@@ -61,16 +61,20 @@ class AsgiHeadersSetter:
         carrier.append((name, value.encode("latin-1")))
 
 
+def _any_case(carrier: Mapping[str, Any], key: str) -> Any:
+    for k, v in carrier.items():
+        if isinstance(k, str) and k.lower() == key:
+            return v
+    return None
+
+
 class MappingGetter:
     """Exact key first, then a case-insensitive match (HTTP header dicts come in any case)."""
 
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
         value = carrier.get(key)
         if value is None:
-            for k, v in carrier.items():
-                if isinstance(k, str) and k.lower() == key:
-                    value = v
-                    break
+            value = _any_case(carrier, key)
         if value is None:
             return None
         if isinstance(value, list | tuple):
@@ -91,7 +95,10 @@ class AttributeGetter:
     are frozen; a writer injects into a mapping and builds the object from it."""
 
     def get(self, carrier: object, key: str) -> list[str] | None:
-        text = _text(getattr(carrier, key, None))
+        value = getattr(carrier, key, None)
+        if value is None:
+            return None
+        text = value if type(value) is str else _text(value)
         return None if text is None else [text]
 
 

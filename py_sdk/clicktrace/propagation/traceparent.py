@@ -4,7 +4,7 @@ format): parse and format, never raising on untrusted input."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "MAX_TRACEPARENT_LENGTH",
@@ -30,11 +30,13 @@ _HEAD = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
 _STR = re.compile(_HEAD)
 _BYTES = re.compile(_HEAD.encode())
 _V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
+_V00_STR = re.compile(_V00.pattern.decode())
 _ZERO_SPAN_ID = b"0" * 16
 
 
-@dataclass(frozen=True, slots=True)
-class TraceParent:
+class TraceParent(NamedTuple):
+    """A valid traceparent (a NamedTuple: cheap to build on every hop)."""
+
     trace_id: int
     span_id: int
     flags: int
@@ -66,8 +68,19 @@ def parse_traceparent(value: str | bytes | None) -> TraceParent | None:
     knows are kept; version ``ff`` is invalid. Hex must be lowercase; all-zero trace or span
     ids are invalid. ``bytes`` (raw header values) are accepted as they are.
     """
+    global _last
+    if isinstance(value, str) and value == _last[0]:
+        return _last[1]
     fields = traceparent_fields(value)
-    return None if fields is None else TraceParent(*fields)
+    parsed = None if fields is None else TraceParent(*fields)
+    if isinstance(value, str):
+        _last = (value, parsed)  # one tuple, so a reader never sees half of an update
+    return parsed
+
+
+# The last text parsed and its result (immutable): a consumer reads the same traceparent
+# from the broker's headers and from the envelope, and parses it once.
+_last: tuple[str, TraceParent | None] = ("", None)
 
 
 def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] | None:
@@ -76,6 +89,10 @@ def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] |
     if isinstance(value, bytes) and (v00 := match_v00(value)) is not None:
         # The usual case, a raw version-00 header value, in one match.
         return int(v00[3:35], 16), int(v00[36:52], 16), int(v00[53:55], 16), 0
+    if isinstance(value, str) and _V00_STR.fullmatch(value) is not None:
+        # The same for a decoded value (broker headers, envelope metadata).
+        trace_id, span_id = int(value[3:35], 16), int(value[36:52], 16)
+        return (trace_id, span_id, int(value[53:55], 16), 0) if trace_id and span_id else None
     if isinstance(value, str):
         value = value.strip(" \t")  # a header's optional whitespace (httptools keeps it)
         if _STR.match(value) is None:
