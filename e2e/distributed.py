@@ -18,9 +18,8 @@ from pathlib import Path
 
 import asyncpg
 
-from clicktrace.ids import new_id
 from clicktrace.testing import OtlpReceiver
-from clicktrace.testing.ports import free_port
+from clicktrace.testing.ports import free_port, unique_name
 from e2e.conftest import ROOT
 from e2e.serve import run_coroutine
 
@@ -87,7 +86,7 @@ def _drop_schema(schema: str) -> None:
 
 @contextmanager
 def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
-    name = new_id().lower()
+    name = unique_name(sql=True)  # the run prefix: a PostgreSQL schema name too
     ports = free_port(), free_port()
     log = data / "honcho.log"
     with OtlpReceiver() as otlp, log.open("wb") as out:
@@ -105,9 +104,9 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "CLICKTRACE_JOURNAL_URL": REDIS_URL,
             "CLICKTRACE_TRACE_URL": TRACE_UI,
             "CLICKTRACE_SECRET": secrets.token_hex(16),
-            "CLICKTRACE_TOPIC": f"products-{name}",
-            "CLICKTRACE_CHANNEL": f"e2e-{name}",
-            "CLICKTRACE_PG_SCHEMA": f"e2e_{name}",
+            "CLICKTRACE_TOPIC": f"{name}-products",
+            "CLICKTRACE_CHANNEL": f"{name}-e2e",
+            "CLICKTRACE_PG_SCHEMA": name,
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
@@ -131,4 +130,4 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-            _drop_schema(f"e2e_{name}")
+            _drop_schema(name)

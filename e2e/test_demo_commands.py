@@ -179,7 +179,7 @@ def test_a_write_lock_held_past_the_busy_timeout_is_503_with_retry_after(
 def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> None:
     import asyncpg  # the distributed store
 
-    schema = f"ct_test_{new_id().lower()}"
+    schema = unique_name("demo", sql=True)
     settings = Settings(
         data_dir=tmp_path,
         web_dist=tmp_path,

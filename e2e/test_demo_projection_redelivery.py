@@ -10,6 +10,7 @@ import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.projection import Outcome
+from clicktrace.testing.ports import unique_name
 from demo_app.server.database import SqliteStore
 from demo_app.server.postgres import PostgresStore
 from demo_app.server.store import Store
@@ -51,7 +52,7 @@ def test_sqlite_gives_a_redelivery_the_outcome_kept_with_its_claim(tmp_path: Pat
 def test_postgres_gives_a_redelivery_the_outcome_kept_with_its_claim() -> None:
     import asyncpg
 
-    schema = f"ct_test_{new_id().lower()}"
+    schema = unique_name("demo", sql=True)
 
     async def run() -> list[Outcome | None]:
         store = PostgresStore(PG_DSN, schema)

@@ -106,9 +106,9 @@ async def sqlite_backend(path: Path, ttl: float) -> AsyncIterator[Backend]:
 
 @asynccontextmanager
 async def postgres_backend(ttl: float) -> AsyncIterator[Backend]:
-    suffix = new_id().lower()
-    store = PostgresRetryStore(f"commands_{suffix}", ttl_seconds=ttl)
-    events = f"events_{suffix}"
+    suffix = unique_name(sql=True)
+    store = PostgresRetryStore(f"{suffix}_commands", ttl_seconds=ttl)
+    events = f"{suffix}_events"
     admin = await asyncpg.connect(PG_DSN)
     await admin.execute(f"CREATE TABLE {events} (event TEXT NOT NULL)")
     await store.create_tables(admin)

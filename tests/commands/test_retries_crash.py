@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -80,8 +80,8 @@ async def retry(store: Any, conn: Any, append: Any) -> Answer | None:
 async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
     kind: str, tmp_path: Path
 ) -> None:
-    suffix = new_id().lower()
-    table, events = f"commands_{suffix}", f"events_{suffix}"
+    suffix = unique_name(sql=True)
+    table, events = f"{suffix}_commands", f"{suffix}_events"
     if kind == "sqlite":
         target = str(tmp_path / "db.sqlite")
         store: Any = SqliteRetryStore(table)

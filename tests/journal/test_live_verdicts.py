@@ -22,6 +22,7 @@ from clicktrace.envelope import Envelope, decode, encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Journal, Thresholds, create_store, use
 from clicktrace.journal.verdict import verdict
+from clicktrace.testing.ports import unique_name
 
 pytestmark = pytest.mark.broker
 
@@ -57,7 +58,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def name() -> str:
-    return f"ctj_{new_id().lower()}"
+    return unique_name("ctj", sql=True)
 
 
 def options(kind: str, name: str) -> dict[str, Any]:

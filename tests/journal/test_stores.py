@@ -11,6 +11,7 @@ import pytest
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Store, create_store
 from clicktrace.journal.store import MAX_ENTRIES_PER_ID
+from clicktrace.testing.ports import unique_name
 
 REDIS = "redis://127.0.0.1:6379/0"
 PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -46,7 +47,7 @@ def url_for(kind: str, tmp_path: Path) -> str:
 @pytest.fixture(params=KINDS)
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     kind = str(request.param)
-    name = f"journal_{new_id().lower()}"
+    name = unique_name("journal", sql=True)
     options: dict[str, object] = {}
     if kind == "redis":
         options = {"prefix": name, "max_ids": 3}
@@ -91,7 +92,7 @@ async def test_one_id_keeps_at_most_the_cap(store: Store) -> None:
 
 @pytest.mark.broker
 async def test_redis_keeps_at_most_max_ids_and_counts_the_rest(tmp_path: Path) -> None:
-    name = f"journal_{new_id().lower()}"
+    name = unique_name("journal", sql=True)
     s = create_store(REDIS, prefix=name, max_ids=3)
     try:
         ids = [new_id() for _ in range(5)]

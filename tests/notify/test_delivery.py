@@ -8,6 +8,7 @@ from clicktrace.ids import new_id
 from clicktrace.notify.delivery import MAX_HELD_FRAMES, Hub, TooManyConnections
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.testing.ports import unique_name
 
 
 class Socket:
@@ -182,7 +183,7 @@ async def test_a_client_presenting_an_old_epoch_gets_a_resync_then_the_new_numbe
 async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() -> None:
     from clicktrace.notify.replay_redis import RedisReplayBuffer
 
-    buffer = RedisReplayBuffer("redis://127.0.0.1:6379/0", prefix=f"ct-test-{new_id().lower()}")
+    buffer = RedisReplayBuffer("redis://127.0.0.1:6379/0", prefix=unique_name("replay"))
     hub, sock, cid = Hub(buffer), Socket(), new_id()
     try:
         await hub.attach("s1", cid, sock.send, last_seq=0).resume()

@@ -14,6 +14,7 @@ from clicktrace.notify.delivery import Hub
 from clicktrace.notify.fanout import RedisFanout, _decode, connect_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.testing.ports import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT = 10.0
@@ -58,7 +59,7 @@ async def test_frames_reach_the_hub_and_garbage_is_dropped(channel: str) -> None
 async def test_after_losing_redis_the_listener_resubscribes_and_catches_up(channel: str) -> None:
     buffer = MemoryReplayBuffer()
     hub, sock, cid = Hub(buffer), Socket(), new_id()
-    name = f"ct-fanout-{new_id().lower()}"
+    name = unique_name("fanout")
     fanout = RedisFanout(f"{REDIS_URL}?client_name={name}", channel, hub.dispatch, hub.refresh_all)
     admin = redis_asyncio.Redis.from_url(REDIS_URL)
     try:

@@ -9,6 +9,7 @@ import pytest
 from clicktrace.ids import new_id
 from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
 from clicktrace.notify.replay_redis import RedisReplayBuffer
+from clicktrace.testing.ports import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 Make = Callable[[int], ReplayBuffer]
@@ -17,7 +18,7 @@ Make = Callable[[int], ReplayBuffer]
 @pytest.fixture(params=["memory", "redis"])
 async def make(request: pytest.FixtureRequest) -> AsyncIterator[Make]:
     made: list[ReplayBuffer] = []
-    prefix = f"ct-test-{new_id().lower()}"
+    prefix = unique_name("replay")
 
     def build(max_frames: int) -> ReplayBuffer:
         buffer: ReplayBuffer

@@ -11,12 +11,13 @@ import redis.exceptions as redis_exceptions
 
 from clicktrace.ids import new_id
 from clicktrace.notify.replay_redis import MAX_REDIS_FRAMES, RedisReplayBuffer
+from clicktrace.testing.ports import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 async def test_frames_expire_by_redis_time_and_seq_continues() -> None:
-    prefix = f"ct-test-{new_id().lower()}"
+    prefix = unique_name("replay")
     buffer = RedisReplayBuffer(REDIS_URL, ttl_seconds=0.2, seq_ttl_seconds=60, prefix=prefix)
     cid = new_id()
     try:
@@ -31,7 +32,7 @@ async def test_frames_expire_by_redis_time_and_seq_continues() -> None:
 
 
 async def test_keys_are_bounded_and_expire() -> None:
-    prefix = f"ct-test-{new_id().lower()}"
+    prefix = unique_name("replay")
     client = redis_asyncio.Redis.from_url(REDIS_URL)
     buffer = RedisReplayBuffer(client=client, max_frames=3, prefix=prefix)
     cid = new_id()
@@ -48,7 +49,7 @@ async def test_keys_are_bounded_and_expire() -> None:
 
 
 async def test_frame_must_be_an_object() -> None:
-    buffer = RedisReplayBuffer(REDIS_URL, prefix=f"ct-test-{new_id().lower()}")
+    buffer = RedisReplayBuffer(REDIS_URL, prefix=unique_name("replay"))
     try:
         with pytest.raises(ValueError):
             await buffer.append(new_id(), {})
@@ -74,7 +75,7 @@ class CountingBuffer(RedisReplayBuffer):
 
 
 async def test_concurrent_appends_share_a_pipeline_and_keep_call_order() -> None:
-    buffer = CountingBuffer(REDIS_URL, prefix=f"ct-test-{new_id().lower()}")
+    buffer = CountingBuffer(REDIS_URL, prefix=unique_name("replay"))
     a, b = new_id(), new_id()
     try:
         stamped = await asyncio.gather(
@@ -96,7 +97,7 @@ async def test_concurrent_appends_share_a_pipeline_and_keep_call_order() -> None
 
 
 async def test_a_lost_script_is_loaded_again() -> None:
-    buffer = RedisReplayBuffer(REDIS_URL, prefix=f"ct-test-{new_id().lower()}")
+    buffer = RedisReplayBuffer(REDIS_URL, prefix=unique_name("replay"))
     cid = new_id()
     try:
         await buffer.append(cid, {"correlation_id": cid, "status": "progress"})

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture
 def table() -> str:
-    return f"outbox_{new_id().lower()}"
+    return unique_name("outbox", sql=True)
 
 
 @pytest.fixture

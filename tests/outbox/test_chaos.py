@@ -19,8 +19,8 @@ import pytest
 from clicktrace.bus import create_bus
 from clicktrace.bus.idempotency import PostgresIdempotency
 from clicktrace.envelope import new_envelope
-from clicktrace.ids import new_id
 from clicktrace.outbox import PostgresOutbox
+from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 URLS = {
@@ -65,8 +65,8 @@ async def _produce(pool: Any, outbox: PostgresOutbox, topic: str) -> None:
 @pytest.mark.timeout(240)  # above GIVE_UP_AFTER, so a stuck run reports its figures
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq", "nats"])
 async def test_exactly_once_through_consumer_and_relay_kills(broker: str) -> None:
-    group = f"chaos_{new_id().lower()}"
-    topic = f"chaos-{new_id().lower()}"
+    group = unique_name("chaos", sql=True)
+    topic = unique_name("chaos")
     url = URLS[broker]
     outbox = PostgresOutbox(table=f"{group}_outbox")
     pool = await asyncpg.create_pool(PG_DSN, min_size=1, max_size=3)

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from clicktrace.bus import BusNotRunning, MemoryBus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
+from clicktrace.testing.ports import unique_name
 
 WAIT = 20  # a guard against hangs, not a timing assertion
 
@@ -160,10 +161,8 @@ async def test_a_relay_process_killed_mid_publish_loses_nothing(tmp_path: Path) 
 
     import redis.asyncio as aioredis
 
-    from clicktrace.ids import new_id
-
     db = str(tmp_path / "app.db")
-    topic = f"relay-crash-{new_id().lower()}"
+    topic = unique_name("relay-crash")
     outbox = SqliteOutbox()
     async with aiosqlite.connect(db) as conn:
         await outbox.create_tables(conn)

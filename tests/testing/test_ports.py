@@ -4,6 +4,7 @@ and names that carry the run's prefix."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -64,3 +65,16 @@ def test_names_carry_the_run_prefix_and_differ() -> None:
     assert a != b
     assert a.startswith(f"{run_prefix()}-todos-")
     assert a == a.lower()
+
+
+@pytest.mark.parametrize("prefix", ["ct3k9x1q", "CI-run.7", "7up"])
+def test_sql_names_are_bare_identifiers_with_the_run_prefix(
+    monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    monkeypatch.setattr(ports, "_prefix", prefix)
+    a, b = unique_name("outbox", sql=True), unique_name("outbox", sql=True)
+    assert a != b
+    assert re.fullmatch(r"[a-z][a-z0-9_]*", a), a
+    assert len(a) <= 63  # PostgreSQL truncates longer identifiers
+    assert "_outbox_" in a and re.sub(r"[^a-z0-9_]", "_", prefix.lower()) in a
+    assert unique_name(sql=True).count("_") >= 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import random
+import re
 import socket
 import tempfile
 from pathlib import Path
@@ -91,8 +92,17 @@ def run_prefix() -> str:
     return _prefix
 
 
-def unique_name(stem: str = "") -> str:
+def unique_name(stem: str = "", *, sql: bool = False) -> str:
     """A broker or database name nobody else uses: the run's prefix, ``stem``, a fresh id
-    (lower case, which every broker accepts), e.g. ``ct3k9x1q-todos-01j...``."""
-    middle = f"-{stem}" if stem else ""
-    return f"{_prefix}{middle}-{new_id().lower()}"
+    (lower case, which every broker accepts), e.g. ``ct3k9x1q-todos-01j...``.
+
+    ``sql=True`` joins them with ``_`` instead (``ct3k9x1q_outbox_01j...``), so the name is a
+    bare SQL identifier: a PostgreSQL schema or table, a SQLite table.
+    """
+    if not sql:
+        return f"{_prefix}-{stem}-{new_id().lower()}" if stem else f"{_prefix}-{new_id().lower()}"
+    prefix = re.sub(r"[^a-z0-9_]", "_", _prefix.lower())
+    if not prefix[:1].isalpha():
+        prefix = f"ct_{prefix}"  # an identifier starts with a letter
+    parts = [prefix, re.sub(r"[^a-z0-9_]", "_", stem.lower()), new_id().lower()]
+    return "_".join(part for part in parts if part)

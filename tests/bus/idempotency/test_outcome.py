@@ -60,7 +60,7 @@ async def test_sqlite_adds_the_outcome_column_to_a_table_from_before(tmp_path: P
 
 
 async def test_postgres_keeps_the_outcome_with_the_claim_or_not_at_all() -> None:
-    table = f"processed_{new_id().lower()}"
+    table = unique_name("processed", sql=True)
     store, message_id = PostgresIdempotency(table=table), new_id()
     refused = Outcome.rejected(
         "name_taken", "Another product is already called 'Tea'.", data={"id": 3, "name": "Coffee"}

@@ -10,6 +10,7 @@ import pytest
 
 from clicktrace.bus.idempotency import PostgresIdempotency, SqliteIdempotency
 from clicktrace.ids import new_id
+from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -30,7 +31,7 @@ async def test_sqlite_claim_is_part_of_the_transaction(tmp_path: Path) -> None:
 
 
 async def test_postgres_claim_is_part_of_the_transaction() -> None:
-    table = f"processed_{new_id().lower()}"
+    table = unique_name("processed", sql=True)
     store = PostgresIdempotency(table=table)
     message_id = new_id()
     conn = await asyncpg.connect(PG_DSN)
