@@ -8,6 +8,7 @@ from clicktrace.propagation.carriers import (
     ASGI_GETTER,
     ASGI_SETTER,
     ATTRIBUTE_GETTER,
+    EXACT_MAPPING_GETTER,
     MAPPING_GETTER,
     MAPPING_SETTER,
     PAIRS_GETTER,
@@ -53,3 +54,11 @@ def test_pairs() -> None:
     assert PAIRS_GETTER.get(pairs, "traceparent") == ["a"]
     PAIRS_SETTER.set(pairs, "traceparent", "b")
     assert pairs == [("x", b"y"), ("traceparent", b"b")]
+
+
+def test_broker_headers_by_exact_name_only() -> None:
+    carrier = {"traceparent": "a", "Baggage": "b", "deadline": 17}
+    assert EXACT_MAPPING_GETTER.get(carrier, "traceparent") == ["a"]
+    assert EXACT_MAPPING_GETTER.get(carrier, "deadline") == ["17"]
+    assert EXACT_MAPPING_GETTER.get(carrier, "baggage") is None
+    assert MAPPING_GETTER.get(carrier, "baggage") == ["b"]

@@ -43,8 +43,8 @@ from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
 from clicktrace.propagation import (
     ATTRIBUTE_GETTER,
+    EXACT_MAPPING_GETTER,
     HEADER_KEYS,
-    MAPPING_GETTER,
     MAPPING_SETTER,
     METADATA_KEYS,
     Extracted,
@@ -144,7 +144,7 @@ def consumer_context(
         wanted = wanted.decode("latin-1")
     if isinstance(wanted, str) and wanted.lower() in TRACE_MODES:
         mode = wanted.lower()  # type: ignore[assignment]
-    incoming = extract_trace(headers, MAPPING_GETTER, HEADER_KEYS)
+    incoming = extract_trace(headers, EXACT_MAPPING_GETTER, HEADER_KEYS)
     if incoming.traceparent is None:
         incoming = envelope
     if mode == "child":

@@ -1,9 +1,10 @@
 """Getter/Setter pairs generic over the carrier, as OpenTelemetry's propagators have them.
 
 One ``inject``/``extract`` serves every hop; these adapt it to each carrier's shape:
-ASGI header lists (bytes pairs, lowercase names), mappings (JSON metadata, AMQP and NATS
-headers, plain header dicts), objects whose attributes are the fields (the bus envelope's
-frozen ``Metadata``), and lists of ``(str, bytes)`` pairs (Kafka-style).
+ASGI header lists (bytes pairs, lowercase names), mappings (JSON metadata, plain header
+dicts in any case; broker headers by their exact names), objects whose attributes are the
+fields (the bus envelope's frozen ``Metadata``), and lists of ``(str, bytes)`` pairs
+(Kafka-style).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ __all__ = [
     "ASGI_GETTER",
     "ASGI_SETTER",
     "ATTRIBUTE_GETTER",
+    "EXACT_MAPPING_GETTER",
     "MAPPING_GETTER",
     "MAPPING_SETTER",
     "PAIRS_GETTER",
@@ -71,9 +73,11 @@ def _any_case(carrier: Mapping[str, Any], key: str) -> Any:
 class MappingGetter:
     """Exact key first, then a case-insensitive match (HTTP header dicts come in any case)."""
 
+    any_case = True
+
     def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
         value = carrier.get(key)
-        if value is None:
+        if value is None and self.any_case:
             value = _any_case(carrier, key)
         if value is None:
             return None
@@ -82,6 +86,14 @@ class MappingGetter:
             return texts or None
         text = _text(value)
         return None if text is None else [text]
+
+
+class ExactMappingGetter(MappingGetter):
+    """The exact key only: broker headers (Redis stream fields, AMQP and NATS headers), whose
+    names are case-sensitive and which W3C propagators write in lower case. A miss costs one
+    lookup instead of a scan of every header."""
+
+    any_case = False
 
 
 class MappingSetter:
@@ -118,6 +130,7 @@ ASGI_GETTER = AsgiHeadersGetter()
 ASGI_SETTER = AsgiHeadersSetter()
 ATTRIBUTE_GETTER = AttributeGetter()
 MAPPING_GETTER = MappingGetter()
+EXACT_MAPPING_GETTER = ExactMappingGetter()
 MAPPING_SETTER = MappingSetter()
 PAIRS_GETTER: PairsGetter[Any] = PairsGetter()
 PAIRS_SETTER = PairsSetter()
