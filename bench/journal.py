@@ -24,17 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import shutil
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import callgrind  # bench/callgrind.py, beside this script
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from starlette.applications import Starlette
@@ -246,43 +241,24 @@ def count(path_name: str, name: str, n: int) -> None:
     asyncio.run(go())
 
 
-def callgrind_total(path_name: str, name: str, n: int) -> int:
-    args = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--count",
-        path_name,
-        name,
-        "--n",
-        str(n),
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or match is None:
-        raise RuntimeError(f"{path_name}/{name} under callgrind failed:\n{done.stderr[-3000:]}")
-    return int(match.group(1))
-
-
 def instructions(n: int, jobs: int, only: Sequence[str] = VARIANTS) -> None:
-    if shutil.which("valgrind") is None:
-        print("instruction counts skipped: valgrind is missing (apt-get install -y valgrind)")
+    if not callgrind.available():
+        print(callgrind.MISSING)
         return
     chosen = [v for v in VARIANTS if v == NONE or v in only]
-    runs = [(p, v, k) for p in PATHS for v in chosen for k in (0, n)]
-    with ThreadPoolExecutor(jobs) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: callgrind_total(*run), runs), strict=True))
+    runs = [(p, v) for p in PATHS for v in chosen]
+    per = callgrind.per_operation(
+        __file__, runs, lambda run, k: ["--count", *run, "--n", str(k)], n, jobs
+    )
     print(f"instructions (callgrind), {n} operations after {WARM_UP} warm-up, per operation")
     print("| path | variant | instructions/op | over no journal code | vs no journal code |")
     print("|---|---|---:|---:|---:|")
     asyncio.run(Variant(ON_REDIS).aclose())  # the children's Redis keys
     for p in PATHS:
-        per = {v: (totals[p, v, n] - totals[p, v, 0]) / n for v in chosen}
-        for v, c in per.items():
-            print(f"| {p} | {v} | {c:,.0f} | {c - per[NONE]:,.0f} | {c / per[NONE]:.3f} |")
+        base = per[p, NONE]
+        for v in chosen:
+            c = per[p, v]
+            print(f"| {p} | {v} | {c:,.0f} | {c - base:,.0f} | {c / base:.3f} |")
 
 
 def main() -> None:

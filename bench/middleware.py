@@ -30,9 +30,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
+import callgrind  # bench/callgrind.py, beside this script
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from spans import ReadingExporter  # bench/spans.py, beside this script
@@ -244,36 +244,14 @@ def run_counted(name: str, n: int) -> None:
     asyncio.run(go())
 
 
-def callgrind_total(name: str, n: int) -> int:
-    """Instructions executed by a whole ``run_counted(name, n)`` process under callgrind."""
-    args = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--count",
-        name,
-        "--requests",
-        str(n),
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or match is None:
-        raise RuntimeError(f"{name!r} under callgrind failed:\n{done.stderr[-3000:]}")
-    return int(match.group(1))
-
-
 def instructions(n: int, jobs: int, only: str | None) -> None:
-    if shutil.which("valgrind") is None:
-        print("instruction counts skipped: valgrind is missing (apt-get install -y valgrind)")
+    if not callgrind.available():
+        print(callgrind.MISSING)
         return
     names = [name for name in VARIANTS if only is None or only in name or name == BARE]
-    runs = [(name, count) for name in names for count in (0, n)]
-    with ThreadPoolExecutor(jobs) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: callgrind_total(*run), runs), strict=True))
-    per_request = {name: (totals[name, n] - totals[name, 0]) / n for name in names}
+    per_request = callgrind.per_operation(
+        __file__, names, lambda name, k: ["--count", name, "--requests", str(k)], n, jobs
+    )
     base = per_request[BARE]
     print(f"instructions (callgrind), {n} requests after {WARM_UP} warm-up, per request")
     print("| variant | instructions/request | over bare | vs bare |\n|---|---:|---:|---:|")

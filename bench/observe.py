@@ -11,13 +11,9 @@ built beforehand: only ``observe`` is counted.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+
+import callgrind  # bench/callgrind.py, beside this script
 
 from clicktrace import metrics
 from clicktrace.ids import new_id
@@ -69,27 +65,6 @@ def run_counted(provider: str, stage: str, n: int) -> None:
         observe(entries[i & 63])
 
 
-def callgrind_total(provider: str, stage: str, n: int) -> int:
-    args = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--count",
-        provider,
-        stage,
-        "--calls",
-        str(n),
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or match is None:
-        raise RuntimeError(f"{stage!r} under callgrind failed:\n{done.stderr[-3000:]}")
-    return int(match.group(1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=10000)
@@ -99,12 +74,15 @@ def main() -> None:
     if args.count:
         run_counted(args.count[0], args.count[1], args.calls)
         return
-    if shutil.which("valgrind") is None:
-        print("skipped: valgrind is missing (apt-get install -y valgrind)")
+    if not callgrind.available():
+        print(callgrind.MISSING)
         return
-    runs = [(p, s, args.calls) for p in ("none", "sdk") for s in (BASELINE, *STAGES)]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        totals = dict(zip(runs, pool.map(lambda r: callgrind_total(*r), runs), strict=True))
+    runs = {
+        (p, s, args.calls): ["--count", p, s, "--calls", str(args.calls)]
+        for p in ("none", "sdk")
+        for s in (BASELINE, *STAGES)
+    }
+    totals = callgrind.totals(__file__, runs, args.jobs)
     print(f"observe(), instructions per call (callgrind), {args.calls} calls after a warm-up")
     print("| stage | no MeterProvider | SDK MeterProvider |\n|---|---:|---:|")
     for stage in STAGES:

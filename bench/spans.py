@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
+import callgrind  # bench/callgrind.py, beside this script
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
@@ -76,26 +75,6 @@ def run(lean: bool, n: int) -> None:
         span.update_name("GET /api/products/{id}")
         span.set_attributes({"http.response.status_code": 200, "http.route": "/api/products/{id}"})
         span.end()
-
-
-def count(lean: bool, n: int) -> int:
-    args = [
-        "valgrind",
-        "--tool=callgrind",
-        "--callgrind-out-file=/dev/null",
-        sys.executable,
-        __file__,
-        "--child",
-        "lean" if lean else "sdk",
-        "--spans",
-        str(n),
-    ]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONHASHSEED": "0"}
-    done = subprocess.run(args, capture_output=True, text=True, env=env)
-    match = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or match is None:
-        raise RuntimeError(done.stderr[-2000:])
-    return int(match.group(1))
 
 
 def rss_mb() -> float:
@@ -189,11 +168,16 @@ def main() -> None:
     if args.child:
         run(args.child == "lean", args.spans)
         return
-    runs = [(lean, n) for lean in (False, True) for n in (0, args.spans)]
-    with ThreadPoolExecutor(2) as pool:
-        totals = dict(zip(runs, pool.map(lambda r: count(*r), runs), strict=True))
-    n = args.spans
-    per = {lean: (totals[lean, n] - totals[lean, 0]) / n for lean in (False, True)}
+    if not callgrind.available():
+        print(callgrind.MISSING)
+        return
+    per = callgrind.per_operation(
+        __file__,
+        [False, True],
+        lambda lean, k: ["--child", "lean" if lean else "sdk", "--spans", str(k)],
+        args.spans,
+        2,
+    )
     print("| span | instructions/span | vs SDK |\n|---|---:|---:|")
     print(f"| SDK | {per[False]:,.0f} | 1.00 |")
     print(f"| lean | {per[True]:,.0f} | {per[True] / per[False]:.2f} |")
