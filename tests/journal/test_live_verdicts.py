@@ -24,13 +24,11 @@ from clicktrace.journal import Entry, Journal, Thresholds, create_store, use
 from clicktrace.journal.verdict import verdict
 from clicktrace.testing.ports import unique_name
 
+from ..bus.conftest import URLS, cleanup
+
 pytestmark = pytest.mark.broker
 
-BROKERS = {
-    "redis": "redis://127.0.0.1:6379/0",
-    "rabbitmq": "amqp://guest:guest@127.0.0.1:5672/",
-    "nats": "nats://127.0.0.1:4222",
-}
+BROKERS = {kind: URLS[kind] for kind in ("redis", "rabbitmq", "nats")}
 FAST: dict[str, dict[str, Any]] = {
     "redis": {"block_ms": 100},
     "rabbitmq": {},
@@ -100,43 +98,7 @@ async def make_bus(broker: str, provider: TracerProvider, name: str) -> AsyncIte
     yield make
     for bus in buses:
         await bus.close()
-    await _cleanup(broker, name, {(s.topic, s.group) for b in buses for s in b._subscriptions})
-
-
-async def _cleanup(broker: str, topic: str, queues: set[tuple[str, str]]) -> None:
-    if broker == "redis":
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(BROKERS["redis"])
-        keys = [k async for k in client.scan_iter(match=f"{topic}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-    elif broker == "rabbitmq":
-        import aio_pika
-
-        connection = await aio_pika.connect(BROKERS["rabbitmq"])
-        async with connection:
-            channel = await connection.channel()
-            for t, g in queues:
-                for q in (f"{t}:{g}", f"{t}:{g}:dlq"):
-                    await channel.queue_delete(q)
-    else:
-        import contextlib
-
-        import nats
-        from nats.js.errors import NotFoundError
-
-        from clicktrace.bus.nats import DLQ_STREAM, dlq_subject, stream_name
-
-        nc = await nats.connect(BROKERS["nats"])
-        js = nc.jetstream()
-        for t, g in queues:
-            with contextlib.suppress(NotFoundError):
-                await js.delete_stream(stream_name(t))
-            with contextlib.suppress(NotFoundError):
-                await js.purge_stream(DLQ_STREAM, subject=dlq_subject(t, g))
-        await nc.close()
+    await cleanup(broker, name, {(s.topic, s.group) for b in buses for s in b._subscriptions})
 
 
 def click(deadline_ms: int | None = None) -> click_context.ClickContext:
