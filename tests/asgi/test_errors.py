@@ -7,7 +7,8 @@ from collections.abc import MutableMapping
 
 import pytest
 
-from clicktrace.asgi import error_body, error_response, send_error
+from clicktrace.asgi import Refusal, error_body, error_response, send_error
+from clicktrace.asgi.refusal import refuse
 from clicktrace.context import ClickContext, bound
 from clicktrace.ids import parse_id
 
@@ -46,7 +47,7 @@ async def test_send_error_over_raw_asgi() -> None:
     async def send(message: MutableMapping[str, object]) -> None:
         sent.append(dict(message))
 
-    await send_error(send, 400, "bad", "Bad.", CORR, ((b"x-extra", b"1"),))
+    await send_error(send, Refusal(400, "bad", "Bad."), CORR, ((b"x-extra", b"1"),))
     assert sent[0] == {
         "type": "http.response.start",
         "status": 400,
@@ -56,3 +57,14 @@ async def test_send_error_over_raw_asgi() -> None:
         "error": {"code": "bad", "message": "Bad."},
         "correlation_id": CORR,
     }
+
+
+def test_a_refusal_is_one_value_for_body_response_and_route_answers() -> None:
+    refusal = Refusal(409, "conflict", "Taken.")
+    assert refusal.body(CORR) == error_body("conflict", "Taken.", CORR)
+    with bound(ClickContext(CORR)):
+        response = refusal.response()
+    assert (response.status_code, response.body) == (409, error_body("conflict", "Taken.", CORR))
+    routed = refuse(refusal, CORR, {"retry-after": "1"})
+    assert routed.status_code == 409 and routed.body == refusal.body(CORR)
+    assert routed.headers["x-correlation-id"] == CORR and routed.headers["retry-after"] == "1"

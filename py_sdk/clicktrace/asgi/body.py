@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import TypeAlias
 
 from starlette.requests import Request
-from starlette.responses import Response
 
-from clicktrace.asgi.errors import error_response
+from clicktrace.asgi.errors import Refusal
 
 __all__ = [
     "MAX_BODY_BYTES",
@@ -45,19 +43,6 @@ _PATH_INT = re.compile(r"[0-9]{1,19}")  # a str pattern: [0-9] is ASCII only
 # one runs to the end (the closing quote is optional), so the scan never backtracks: linear.
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """Why a body was not accepted: the status, code and message of the error response."""
-
-    status: int
-    code: str
-    message: str
-
-    def response(self) -> Response:
-        """The protocol's error body with the bound correlation id."""
-        return error_response(self.status, self.code, self.message)
 
 
 def _too_large(limit: int) -> Refusal:

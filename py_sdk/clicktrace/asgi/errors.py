@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 from starlette.responses import Response
 from starlette.types import Send
@@ -10,7 +11,7 @@ from starlette.types import Send
 from clicktrace import context as click_context
 from clicktrace.ids import new_id
 
-__all__ = ["error_body", "error_response", "send_error"]
+__all__ = ["Refusal", "error_body", "error_response", "send_error"]
 
 
 def error_body(code: str, message: str, correlation_id: str) -> bytes:
@@ -19,6 +20,24 @@ def error_body(code: str, message: str, correlation_id: str) -> bytes:
         {"error": {"code": code, "message": message}, "correlation_id": correlation_id},
         separators=(",", ":"),
     ).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a request was not taken: the status, code and message of the protocol's error
+    body, one value wherever an error is built, sent or returned (the correlation id and any
+    headers are the caller's, given beside it)."""
+
+    status: int
+    code: str
+    message: str
+
+    def body(self, correlation_id: str) -> bytes:
+        return error_body(self.code, self.message, correlation_id)
+
+    def response(self) -> Response:
+        """The protocol's error response with the bound correlation id."""
+        return error_response(self.status, self.code, self.message)
 
 
 def error_response(status: int, code: str, message: str) -> Response:
@@ -38,18 +57,16 @@ def error_response(status: int, code: str, message: str) -> Response:
 
 async def send_error(
     send: Send,
-    status: int,
-    code: str,
-    message: str,
+    refusal: Refusal,
     correlation_id: str,
     headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> None:
-    """Send the error body as a whole HTTP response through a raw ASGI ``send``."""
+    """Send ``refusal`` as a whole HTTP response through a raw ASGI ``send``."""
     await send(
         {
             "type": "http.response.start",
-            "status": status,
+            "status": refusal.status,
             "headers": [(b"content-type", b"application/json"), *headers],
         }
     )
-    await send({"type": "http.response.body", "body": error_body(code, message, correlation_id)})
+    await send({"type": "http.response.body", "body": refusal.body(correlation_id)})

@@ -29,7 +29,7 @@ from opentelemetry.trace import (
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi.errors import send_error
+from clicktrace.asgi.errors import Refusal, send_error
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.journal.record import record
@@ -67,6 +67,8 @@ the verifier refused; :func:`clicktrace.commands.invalid_client` answers such a 
 
 _LOG = logging.getLogger("clicktrace.asgi")
 _CORRELATION = CORRELATION_HEADER.encode()  # header bytes; the slot index is CORRELATION_SLOT
+_INTERNAL = Refusal(500, INTERNAL_ERROR, "Internal server error.")
+_BAD_ID = Refusal(400, "invalid_correlation_id", "x-correlation-id must be a ULID.")
 _TRACERESPONSE = TRACERESPONSE_HEADER.encode()
 _OURS = (_CORRELATION, _TRACERESPONSE)
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
@@ -185,13 +187,7 @@ class ClicktraceMiddleware:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
-                await send_error(
-                    send_with_headers,
-                    500,
-                    INTERNAL_ERROR,
-                    "Internal server error.",
-                    correlation_id,
-                )
+                await send_error(send_with_headers, _INTERNAL, correlation_id)
             raise
         finally:
             if journaled and status:
@@ -367,14 +363,7 @@ async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
     if kind == "websocket":  # closing before accepting refuses the handshake
         await send({"type": "websocket.close", "code": 1008})
     else:
-        await send_error(
-            send,
-            400,
-            "invalid_correlation_id",
-            "x-correlation-id must be a ULID.",
-            correlation_id,
-            ((_CORRELATION, correlation_id.encode()),),
-        )
+        await send_error(send, _BAD_ID, correlation_id, ((_CORRELATION, correlation_id.encode()),))
 
 
 def _finish(span: Span, scope: Scope, status: int, failed: bool) -> None:

@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clicktrace import context as click_context
-from clicktrace.asgi.errors import error_body
+from clicktrace.asgi.errors import Refusal
 from clicktrace.ids import new_id, parse_id
 
 __all__ = ["correlation_id_of", "refuse"]
@@ -29,15 +29,12 @@ def correlation_id_of(conn: HTTPConnection) -> str:
 
 
 def refuse(
-    status: int,
-    code: str,
-    message: str,
-    correlation_id: str,
-    headers: Mapping[str, str] | None = None,
+    refusal: Refusal, correlation_id: str, headers: Mapping[str, str] | None = None
 ) -> Response:
+    """``refusal`` as a response whose body and ``x-correlation-id`` carry ``correlation_id``."""
     return Response(
-        error_body(code, message, correlation_id),
-        status,
+        refusal.body(correlation_id),
+        refusal.status,
         headers={**(headers or {}), "x-correlation-id": correlation_id},
         media_type="application/json",
     )

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace._optional import require
+from clicktrace.asgi.errors import Refusal
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
@@ -47,6 +48,13 @@ DEFAULT_MAX_BODY_BYTES = 512 * 1024
 DEFAULT_PEER_RATE = RateLimit(per_second=10.0, burst=100)
 DEFAULT_PEER_SPAN_RATE = RateLimit(per_second=200.0, burst=4 * MAX_SPANS_PER_REQUEST)
 _RETRY = {"retry-after": "1"}
+_PEER_LIMITED = Refusal(429, "rate_limited", "too many trace exports from this address")
+_NO_CLIENT = Refusal(401, "invalid_client", "a valid x-clicktrace-client token is required")
+_CLIENT_LIMITED = Refusal(429, "rate_limited", "too many trace exports")
+_MEDIA_TYPE = Refusal(415, "unsupported_media_type", "send uncompressed OTLP/JSON")
+_NOT_JSON = Refusal(400, "invalid_json", "body is not JSON")
+_PEER_SPANS_LIMITED = Refusal(429, "rate_limited", "too many spans from this address")
+_EXPORT_FAILED = Refusal(503, "export_failed", "the trace pipeline refused the spans")
 # text/plain lets navigator.sendBeacon post without a CORS preflight.
 _MEDIA_TYPES = frozenset({"application/json", "text/plain"})
 
@@ -139,6 +147,7 @@ def browser_traces_route(
     from clicktrace.ingest.otlp_json import decode_request
 
     emit = _emitter(span_processor, exporter, tracer_provider)
+    too_large = Refusal(413, "payload_too_large", f"body over {max_body_bytes} bytes")
     limiter = RateLimiter(rate or RateLimit())
     peers = RateLimiter(peer_rate) if peer_rate is not None else None
     peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
@@ -156,59 +165,40 @@ def browser_traces_route(
         correlation_id = correlation_id_of(request)
         peer = peer_of(request.scope)
         if peers is not None and not peers.allow(peer):
-            return refuse(
-                429,
-                "rate_limited",
-                "too many trace exports from this address",
-                correlation_id,
-                _RETRY,
-            )
+            return refuse(_PEER_LIMITED, correlation_id, _RETRY)
         client_id = verify(request.headers.get(CLIENT_HEADER))
         if client_id is None and not allow_anonymous:
-            return refuse(
-                401,
-                "invalid_client",
-                "a valid x-clicktrace-client token is required",
-                correlation_id,
-            )
+            return refuse(_NO_CLIENT, correlation_id)
         if not limiter.allow(client_id or f"anonymous:{peer}"):
-            return refuse(429, "rate_limited", "too many trace exports", correlation_id, _RETRY)
+            return refuse(_CLIENT_LIMITED, correlation_id, _RETRY)
         media = request.headers.get("content-type", "application/json").split(";")[0]
         encoding = request.headers.get("content-encoding", "identity")
         if media.strip().lower() not in _MEDIA_TYPES or encoding.lower() != "identity":
-            return refuse(
-                415, "unsupported_media_type", "send uncompressed OTLP/JSON", correlation_id
-            )
+            return refuse(_MEDIA_TYPE, correlation_id)
         try:
             body = await _read_body(request, max_body_bytes)
         except _TooLarge:
-            return refuse(
-                413, "payload_too_large", f"body over {max_body_bytes} bytes", correlation_id
-            )
+            return refuse(too_large, correlation_id)
         try:
             data: Any = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
-            return refuse(400, "invalid_json", "body is not JSON", correlation_id)
+            return refuse(_NOT_JSON, correlation_id)
         decoded = decode_request(
             data, {"service.name": service_name}, client_id=client_id, scopes=scopes
         )
         if decoded.invalid is not None:
             status, code = (413, "too_many_spans") if decoded.too_many else (400, "invalid_body")
-            return refuse(status, code, decoded.invalid, correlation_id)
+            return refuse(Refusal(status, code, decoded.invalid), correlation_id)
         if (
             peer_spans is not None
             and decoded.spans
             and not peer_spans.allow(peer, len(decoded.spans))
         ):
-            return refuse(
-                429, "rate_limited", "too many spans from this address", correlation_id, _RETRY
-            )
+            return refuse(_PEER_SPANS_LIMITED, correlation_id, _RETRY)
         if decoded.spans:
             record_browser_spans(decoded.spans, client_id)  # the journal's browser stages
         if decoded.spans and not await run_in_threadpool(emit, decoded.spans):
-            return refuse(
-                503, "export_failed", "the trace pipeline refused the spans", correlation_id
-            )
+            return refuse(_EXPORT_FAILED, correlation_id)
         partial: dict[str, Any] = {}
         if decoded.rejected:
             # proto3 JSON writes int64 as a string

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from clicktrace.asgi.errors import Refusal
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
@@ -31,6 +32,8 @@ MAX_SESSION_BODY = 1024
 DEFAULT_SESSION_RATE = RateLimit(per_second=1.0, burst=30)
 UserOf = Callable[[HTTPConnection], Awaitable[str | None] | str | None]
 _NO_STORE = {"cache-control": "no-store"}
+_LIMITED = Refusal(429, "rate_limited", "too many sessions from this address")
+_BAD_BODY = Refusal(400, "invalid_body", "expected no body or a small JSON object")
 
 
 async def resolve_user(user_of: UserOf | None, conn: HTTPConnection) -> str | None:
@@ -74,21 +77,9 @@ def session_route(
 
     async def session(request: Request) -> Response:
         if limiter is not None and not limiter.allow(peer_of(request.scope)):
-            return refuse(
-                429,
-                "rate_limited",
-                "too many sessions from this address",
-                correlation_id_of(request),
-                {**_NO_STORE, "retry-after": "1"},
-            )
+            return refuse(_LIMITED, correlation_id_of(request), {**_NO_STORE, "retry-after": "1"})
         if not await _body_ok(request):
-            return refuse(
-                400,
-                "invalid_body",
-                "expected no body or a small JSON object",
-                correlation_id_of(request),
-                _NO_STORE,
-            )
+            return refuse(_BAD_BODY, correlation_id_of(request), _NO_STORE)
         user = await resolve_user(user_of, request)
         claims = signer.claims(request.headers.get(CLIENT_HEADER))
         keep = claims is not None and (claims.user is None or claims.user == user)
