@@ -1,5 +1,6 @@
-"""The Bus: everything brokers share. Lifecycle, encoding and the producer span live here,
-the consuming half (context, spans, acks, retries with capped exponential backoff,
+"""The Bus: everything brokers share. Lifecycle, subscriptions and checks live here; the
+producing half (producer span, native headers, stamping) in :mod:`clicktrace.bus.produce`, the
+consuming half (context, spans, acks, retries with capped exponential backoff,
 dead-lettering, deadlines, dedupe) in :mod:`clicktrace.bus.consume`; a broker file only
 moves bytes (``_connect``, ``_send``, ``_listen``, dead-letter send and read)."""
 
@@ -8,23 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
 from typing import ClassVar
 
 import msgspec
-from opentelemetry import trace
 from opentelemetry.trace import TracerProvider
 
 from clicktrace._version import __version__
-from clicktrace.bus import tracing
+from clicktrace.bus import produce
 from clicktrace.bus.consume import deliver
 from clicktrace.bus.types import (
     DEAD_LETTER_REASON,
-    PUBLISHED_AT_HEADER,
-    TRACE_MODE_HEADER,
     TRACE_MODES,
     Backoff,
     DeadLetter,
@@ -36,8 +33,7 @@ from clicktrace.bus.types import (
     TraceMode,
     check_name,
 )
-from clicktrace.envelope import Envelope, decode, encode
-from clicktrace.journal.record import record
+from clicktrace.envelope import Envelope, decode
 from clicktrace.spans import get_tracer
 
 __all__ = ["Bus", "BusNotRunning"]
@@ -183,27 +179,7 @@ class Bus(ABC):
             raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         if not self._running:
             raise BusNotRunning("publish on a bus that is not started")
-        parent = tracing.producer_parent(envelope)
-        span = tracing.start_producer_span(self._tracer, self.system, topic, envelope, parent)
-        with trace.use_span(span, end_on_exit=True):
-            headers = tracing.native_headers(envelope, trace.set_span_in_context(span, parent))
-            stamped = tracing.stamp(envelope, headers)
-            if trace_mode is not None:
-                headers[TRACE_MODE_HEADER] = trace_mode
-            now_ms = time.time() * 1000.0  # before the send: a consumer may journal first
-            headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
-            await self._send(topic, encode(stamped), headers, stamped.metadata.message_id)
-            # accept→publish: from the envelope's creation (the command's request, or the
-            # outbox row a relay publishes later).
-            waited = now_ms - stamped.metadata.occurred_at.timestamp() * 1000.0
-            record(
-                "published",
-                correlation_id=stamped.metadata.correlation_id,
-                client_id=stamped.metadata.client_id,
-                at=now_ms,
-                detail=f"{topic} {stamped.metadata.message_id}",
-                duration_ms=max(0.0, waited),
-            )
+        await produce.send(self._tracer, self.system, topic, envelope, trace_mode, self._send)
 
     async def ping(self) -> None:
         """One real round trip to the broker (for ``/clicktrace/health``); raises
