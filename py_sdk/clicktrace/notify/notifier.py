@@ -3,7 +3,7 @@
 .. code-block:: python
 
     signer = TokenSigner(secret=None, ttl_seconds=86400)
-    notifier = Notifier(signer, transport="socketio")
+    notifier = Notifier(signer, transport=transports.socketio())  # or transports.websocket()
     app = Starlette(routes=[*notifier.routes, ...])
     asgi = notifier.asgi(app)
     await notifier.notify(client_id, correlation_id=..., status="confirmed", data={...})
@@ -17,7 +17,6 @@ from opentelemetry.trace import TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace._optional import require
 from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
@@ -31,8 +30,13 @@ from clicktrace.notify.replay import (
 )
 from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
 from clicktrace.notify.tokens import TokenSigner
-from clicktrace.notify.transport import Transport, TransportName
-from clicktrace.notify.websocket_transport import WebSocketTransport
+from clicktrace.notify.transport import (
+    Transport,
+    TransportFactory,
+    TransportName,
+    TransportSetup,
+)
+from clicktrace.notify.transports import by_name
 
 __all__ = ["Notifier"]
 
@@ -41,6 +45,11 @@ DEFAULT_SWEEP_SECONDS = 15.0
 
 class Notifier:
     """Routes notifications to the browser tab that caused them.
+
+    ``transport`` is a :class:`TransportFactory`: ``transports.socketio(...)`` (the default),
+    ``transports.websocket()`` or the app's own; the strings ``"socketio"`` / ``"websocket"``
+    are shorthand for the first two, and only with them do ``cors_allowed_origins`` and
+    ``amqp_url`` (Socket.IO) go to the Notifier rather than to the factory.
 
     ``redis_url`` (or ``amqp_url``, Socket.IO only) joins the nodes of a cluster: frames fan
     out through it and the replay buffer lives in Redis. ``user_of`` returns the app's
@@ -53,7 +62,7 @@ class Notifier:
     def __init__(
         self,
         signer: TokenSigner,
-        transport: TransportName = "socketio",
+        transport: TransportFactory | TransportName = "socketio",
         *,
         tracer_provider: TracerProvider | None = None,
         redis_url: str | None = None,
@@ -74,11 +83,13 @@ class Notifier:
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
-        if transport not in ("socketio", "websocket"):
-            raise ValueError("transport must be 'socketio' or 'websocket'")
-        if amqp_url and not redis_url and buffer is None:
+        factory = _factory(transport, cors_allowed_origins, amqp_url)
+        clustered = factory.fans_out(redis_url)
+        if clustered and not redis_url and buffer is None:
             # seq must be shared by every node, so the buffer cannot be per-process.
-            raise ValueError("with amqp_url, give redis_url or a shared buffer for replay")
+            raise ValueError(
+                f"{factory!r} fans out between nodes: give redis_url or a shared buffer for replay"
+            )
         if buffer is None:
             buffer = _default_buffer(
                 redis_url, replay_max_frames, replay_ttl_seconds, signer.ttl_seconds, channel
@@ -87,42 +98,23 @@ class Notifier:
         # One node delivers in-process; only pub/sub fan-out can lose a live frame.
         self.hub = Hub(
             buffer,
-            sweep_seconds=sweep_seconds if redis_url or amqp_url else None,
+            sweep_seconds=sweep_seconds if clustered else None,
             max_per_client=max_connections_per_client,
         )
-        self.transport_name = transport
-        self._transport: Transport
-        if transport == "socketio":
-            # python-socketio is an extra: an app on the WebSocket transport never loads it.
-            require("socketio", "socketio", package="python-socketio")
-            from clicktrace.notify.socketio_transport import SocketIOTransport
-
-            self._transport = SocketIOTransport(
-                self.hub,
-                signer,
-                user_of=user_of,
-                redis_url=redis_url,
-                amqp_url=amqp_url,
-                channel=channel,
-                cors_allowed_origins=cors_allowed_origins,
-                hello_timeout=hello_timeout_seconds,
-                max_pending_per_peer=max_pending_per_peer,
-                peer_of=peer_of,
-            )
-        else:
-            if amqp_url:
-                raise ValueError("the WebSocket transport fans out through Redis (redis_url)")
-            self._transport = WebSocketTransport(
-                self.hub,
-                signer,
-                user_of=user_of,
-                redis_url=redis_url,
-                channel=channel,
-                path=prefix + "/ws",
-                hello_timeout=hello_timeout_seconds,
-                max_pending_per_peer=max_pending_per_peer,
-                peer_of=peer_of,
-            )
+        setup = TransportSetup(
+            hub=self.hub,
+            signer=signer,
+            user_of=user_of,
+            redis_url=redis_url,
+            channel=channel,
+            prefix=prefix,
+            hello_timeout=hello_timeout_seconds,
+            max_pending_per_peer=max_pending_per_peer,
+            peer_of=peer_of,
+        )
+        self._transport = factory.build(setup)
+        if not isinstance(self._transport, Transport):
+            raise TypeError(f"{factory!r}.build() returned {self._transport!r}, not a Transport")
         self._producer = Producer(buffer, self._transport.publish, tracer_provider=tracer_provider)
         # ``await notifier.notify(client_id, correlation_id=..., status=...)`` sends to the
         # client's sockets and returns the seq (see Producer.notify; RedisEmitter does the same).
@@ -151,6 +143,26 @@ class Notifier:
         await self.hub.aclose()
         await self._transport.aclose()
         await self.hub.buffer.aclose()
+
+
+def _factory(
+    transport: object, cors_allowed_origins: str | list[str] | None, amqp_url: str | None
+) -> TransportFactory:
+    """``transport`` as a factory: a shorthand string resolves through the table in
+    :mod:`~clicktrace.notify.transports`, with the Notifier's own Socket.IO keywords."""
+    if isinstance(transport, str):
+        return by_name(transport, cors_allowed_origins=cors_allowed_origins, amqp_url=amqp_url)
+    if not isinstance(transport, TransportFactory):
+        raise TypeError(
+            "transport must be a TransportFactory such as transports.socketio() or "
+            f"transports.websocket() (called), or 'socketio' / 'websocket'; not {transport!r}"
+        )
+    if cors_allowed_origins is not None or amqp_url is not None:
+        raise ValueError(
+            "with a transport object, give cors_allowed_origins and amqp_url to it: "
+            "transports.socketio(cors_allowed_origins=..., amqp_url=...)"
+        )
+    return transport
 
 
 def _default_buffer(
