@@ -152,7 +152,8 @@ def _factory(
     :mod:`~clicktrace.notify.transports`, with the Notifier's own Socket.IO keywords."""
     if isinstance(transport, str):
         return by_name(transport, cors_allowed_origins=cors_allowed_origins, amqp_url=amqp_url)
-    if not isinstance(transport, TransportFactory):
+    # A class has its methods as attributes, so the Protocol alone would let one through.
+    if isinstance(transport, type) or not isinstance(transport, TransportFactory):
         raise TypeError(
             "transport must be a TransportFactory such as transports.socketio() or "
             f"transports.websocket() (called), or 'socketio' / 'websocket'; not {transport!r}"
