@@ -28,10 +28,16 @@ import clicktrace
 from clicktrace import Notifier, TokenSigner
 from clicktrace.ingest import browser_traces_route
 import clicktrace.ingest, clicktrace.notify
+from clicktrace.notify import transports
 
 signer = TokenSigner(secret=None)
 Notifier(signer, transport="websocket")
-for make in (lambda: Notifier(signer), lambda: browser_traces_route(client_verifier=signer.verify)):
+Notifier(signer, transport=transports.websocket())
+for make in (
+    lambda: Notifier(signer),
+    lambda: Notifier(signer, transport=transports.socketio()),
+    lambda: browser_traces_route(client_verifier=signer.verify),
+):
     try:
         make()
     except ImportError as exc:
@@ -48,6 +54,7 @@ def test_without_the_sdk_and_socketio_the_package_imports_and_construction_names
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True
     ).stdout.splitlines()
     assert out == [
+        "python-socketio is not installed: pip install 'clicktrace[socketio]'",
         "python-socketio is not installed: pip install 'clicktrace[socketio]'",
         "opentelemetry-sdk is not installed: pip install 'clicktrace[sdk]'",
     ]

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp
 from websockets.asyncio.client import connect
 
 from clicktrace.ids import new_id
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import Notifier, TokenSigner, transports
 from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.propagation import parse_traceparent
@@ -215,11 +215,16 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
     assert third.frames.empty() and spy.frames.empty()
 
 
-async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab], channel: str) -> None:
+@pytest.mark.parametrize(
+    "amqp",
+    [{"transport": transports.socketio(amqp_url=AMQP_URL)}, {"amqp_url": AMQP_URL}],
+    ids=["object", "keyword"],
+)
+async def test_socketio_over_rabbitmq(
+    serve: Serve, tab_factory: list[Tab], channel: str, amqp: dict[str, Any]
+) -> None:
     buffers = [RedisReplayBuffer(REDIS_URL, prefix=channel) for _ in range(2)]
-    nodes = [
-        Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL, buffer=b, channel=channel) for b in buffers
-    ]
+    nodes = [Notifier(TokenSigner(SECRET), buffer=b, channel=channel, **amqp) for b in buffers]
     urls = [await serve(n.asgi(Starlette(routes=n.routes))) for n in nodes]
     emitter = RedisEmitter(REDIS_URL, amqp_url=AMQP_URL, channel=channel)
     try:
@@ -245,5 +250,7 @@ async def test_socketio_over_rabbitmq(serve: Serve, tab_factory: list[Tab], chan
 
 
 def test_amqp_needs_a_shared_buffer() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="shared buffer"):
         Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL)
+    with pytest.raises(ValueError, match="shared buffer"):
+        Notifier(TokenSigner(SECRET), transports.socketio(amqp_url=AMQP_URL))

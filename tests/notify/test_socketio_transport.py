@@ -15,7 +15,14 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 
 from clicktrace.ids import new_id
-from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner
+from clicktrace.notify import (
+    MemoryReplayBuffer,
+    Notifier,
+    TokenSigner,
+    TransportFactory,
+    TransportName,
+    transports,
+)
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -54,9 +61,36 @@ async def tabs() -> AsyncIterator[Tabs]:
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), "socketio", **kwargs)
+    notifier = Notifier(TokenSigner(SECRET), transports.socketio(), **kwargs)
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     return notifier, url
+
+
+APP = "https://app.example"
+
+
+@pytest.mark.parametrize(
+    ("transport", "keywords"),
+    [
+        (transports.socketio(cors_allowed_origins=[APP]), {}),
+        ("socketio", {"cors_allowed_origins": [APP]}),
+    ],
+    ids=["object", "shorthand"],
+)
+async def test_cors_allowed_origins_reach_python_socketio(
+    serve: Serve, transport: TransportFactory | TransportName, keywords: dict[str, Any]
+) -> None:
+    notifier = Notifier(TokenSigner(SECRET), transport, **keywords)
+    url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
+    handshake = url + "/socket.io/?EIO=4&transport=polling"
+    try:
+        async with httpx.AsyncClient() as http:
+            allowed = await http.get(handshake, headers={"Origin": APP})
+            other = await http.get(handshake, headers={"Origin": "https://elsewhere.example"})
+        assert allowed.status_code == 200 and allowed.headers["access-control-allow-origin"] == APP
+        assert other.status_code == 400
+    finally:
+        await notifier.aclose()
 
 
 async def session(url: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

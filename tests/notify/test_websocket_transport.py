@@ -17,7 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from clicktrace.ids import new_id
-from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner
+from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner, transports
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -25,7 +25,7 @@ WAIT = 10.0
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), "websocket", **kwargs)
+    notifier = Notifier(TokenSigner(SECRET), transports.websocket(), **kwargs)
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     return notifier, url
 
