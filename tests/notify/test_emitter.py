@@ -216,15 +216,26 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
 
 
 @pytest.mark.parametrize(
-    "amqp",
-    [{"transport": transports.socketio(amqp_url=AMQP_URL)}, {"amqp_url": AMQP_URL}],
-    ids=["object", "keyword"],
+    ("amqp", "replay"),
+    [
+        ({"transport": transports.socketio(amqp_url=AMQP_URL)}, "buffer"),
+        ({"amqp_url": AMQP_URL}, "buffer"),
+        # Fan-out over AMQP, the replay buffer in Redis, as the Notifier's error advises.
+        ({"amqp_url": AMQP_URL}, "redis_url"),
+    ],
+    ids=["object", "keyword", "keyword-redis-replay"],
 )
 async def test_socketio_over_rabbitmq(
-    serve: Serve, tab_factory: list[Tab], channel: str, amqp: dict[str, Any]
+    serve: Serve, tab_factory: list[Tab], channel: str, amqp: dict[str, Any], replay: str
 ) -> None:
-    buffers = [RedisReplayBuffer(REDIS_URL, prefix=channel) for _ in range(2)]
-    nodes = [Notifier(TokenSigner(SECRET), buffer=b, channel=channel, **amqp) for b in buffers]
+    def replay_options() -> dict[str, Any]:
+        if replay == "redis_url":
+            return {"redis_url": REDIS_URL}
+        return {"buffer": RedisReplayBuffer(REDIS_URL, prefix=channel)}
+
+    nodes = [
+        Notifier(TokenSigner(SECRET), channel=channel, **replay_options(), **amqp) for _ in range(2)
+    ]
     urls = [await serve(n.asgi(Starlette(routes=n.routes))) for n in nodes]
     emitter = RedisEmitter(REDIS_URL, amqp_url=AMQP_URL, channel=channel)
     try:

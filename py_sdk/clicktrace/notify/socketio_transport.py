@@ -63,7 +63,10 @@ class SocketIOTransport:
         self._user_of = user_of
         self._path = socketio_path
         self._peer_of = peer_of
-        self.manager = gated_manager(redis_url=redis_url, amqp_url=amqp_url, channel=channel)
+        # Frames fan out over one broker: AMQP when given, the Redis URL then serving only the
+        # replay buffer (python-socketio's managers take one or the other).
+        fan_out = {"amqp_url": amqp_url} if amqp_url else {"redis_url": redis_url}
+        self.manager = gated_manager(**fan_out, channel=channel)
         self.manager.hub = hub
         # Clients only ever send the connect packet: anything large is hostile.
         self.sio = socketio.AsyncServer(

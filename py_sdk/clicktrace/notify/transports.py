@@ -84,8 +84,8 @@ def socketio(
 
     ``cors_allowed_origins``: python-socketio's setting (``None``: same origin only).
     ``amqp_url``: fan out through RabbitMQ (python-socketio's ``AsyncAioPikaManager``) instead
-    of the Notifier's ``redis_url``. seq then needs a shared ``buffer`` (a ``RedisReplayBuffer``):
-    python-socketio takes one manager, so ``redis_url`` as well raises ``ValueError``.
+    of the Notifier's ``redis_url``; seq needs a shared replay buffer, so give the Notifier
+    ``redis_url`` too (it then holds only the buffer) or a ``buffer`` of your own.
     """
     return _SocketIO(cors_allowed_origins, amqp_url)
 
