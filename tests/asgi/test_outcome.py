@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from clicktrace import sampling
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.ids import new_id
 
@@ -36,28 +35,3 @@ async def test_a_refused_command_marks_its_server_span(
         await client.post("/cmd", headers={"x-correlation-id": new_id()})
     (span,) = exporter.get_finished_spans()
     assert (span.attributes or {}).get("clicktrace.outcome") == outcome
-
-
-@pytest.mark.parametrize(("ratio", "flags"), [(0.0, "02"), (1.0, "03")])
-async def test_propagation_only_asks_the_servers_sampler_for_a_click_without_a_decision(
-    ratio: float,
-    flags: str,
-) -> None:
-    async def command(request: Request) -> JSONResponse:
-        return JSONResponse({}, status_code=202)
-
-    app = Starlette(routes=[Route("/cmd", command, methods=["POST"])])
-    app.add_middleware(
-        ClicktraceMiddleware,
-        spans=False,
-        tracer_provider=TracerProvider(sampler=sampling.sampler(ratio)),
-    )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as client:
-        response = await client.post("/cmd")
-        decided = await client.post(
-            "/cmd", headers={"traceparent": f"00-{'ab' * 16}-{'cd' * 8}-03"}
-        )
-    assert response.headers["traceresponse"].endswith(f"-{flags}")
-    assert decided.headers["traceresponse"].endswith("-03")  # the browser's decision stands
