@@ -5,6 +5,10 @@ headers, opens one SERVER span (unless an outer OpenTelemetry ASGI middleware al
 binds the :class:`~clicktrace.context.ClickContext` and the OpenTelemetry context for the app,
 and adds ``x-correlation-id`` and ``traceresponse`` to every response, including the 500 it
 sends itself when the app raises before responding.
+
+The steps live beside it: ``click`` (the ClickContext), ``server_span`` and ``unrecorded``
+(the span and context the app runs under), ``journal_entry`` (accepted or refused). The
+``send`` wrapper stays here, a closure over the request's status.
 """
 
 from __future__ import annotations
