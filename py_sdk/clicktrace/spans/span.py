@@ -16,15 +16,10 @@ import logging
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from time import time_ns
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace as trace_api
-from opentelemetry.attributes import BoundedAttributes
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits
-from opentelemetry.sdk.util import BoundedList
-from opentelemetry.sdk.util.instrumentation import InstrumentationInfo, InstrumentationScope
 from opentelemetry.semconv._incubating.attributes.exception_attributes import (
     EXCEPTION_ESCAPED,
 )
@@ -37,6 +32,8 @@ from opentelemetry.trace import Link, SpanContext, SpanKind
 from opentelemetry.trace.status import Status, StatusCode
 from opentelemetry.util import types
 
+from clicktrace.spans.bounds import BoundedOnRead, valid_link
+
 if TYPE_CHECKING:
     from clicktrace.spans.tracer import LeanTracer
 
@@ -44,24 +41,17 @@ __all__ = ["LeanSpan"]
 
 _LOG = logging.getLogger("opentelemetry.sdk.trace")  # the SDK's warnings, under its name
 _UNSET = Status(StatusCode.UNSET)
-_Op = tuple[str, Any] | Mapping[str, Any]
 
 
-class LeanSpan(trace_api.Span, ReadableSpan):
+class LeanSpan(trace_api.Span, BoundedOnRead):
     """A recording span (see the module docstring); made by :class:`LeanTracer` only."""
 
     _context: SpanContext
-    _ops: list[_Op]
     _status: Status = _UNSET
     _end_time: int | None = None
     _record_exception = True
     _set_status_on_exception = True
-    _raw_events: list[tuple[str, types.Attributes, int]] | tuple[()] = ()
-    _raw_links: list[Link] | tuple[()] = ()
-    _bounded: tuple[Mapping[str, Any], int] | None = None
     _record_end: Callable[[], None] | None = None
-    _bounded_events: BoundedList[Any] | None = None
-    _bounded_links: BoundedList[Any] | None = None
 
     def __init__(
         self,
@@ -86,7 +76,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._start_time = start_time if start_time is not None else time_ns()
         self._ops = [dict(attributes)] if attributes else []
         if links:
-            self._raw_links = [link for link in links if _valid_link(link)]
+            self._raw_links = [link for link in links if valid_link(link)]
         if not record_exception:
             self._record_exception = False
         if not set_status_on_exception:
@@ -126,7 +116,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
             self._raw_events = [event]
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        if not _valid_link(Link(context, attributes)):
+        if not valid_link(Link(context, attributes)):
             return
         if self._end_time is not None:
             _LOG.warning("Tried calling %s on an ended span.", "_add_link")
@@ -206,136 +196,3 @@ class LeanSpan(trace_api.Span, ReadableSpan):
 
     def __repr__(self) -> str:
         return f'{type(self).__name__}(name="{self._name}", context={self._context})'
-
-    # -- what exporters read: bounded on first read, as the SDK bounds as it goes --------
-
-    @property
-    def resource(self) -> Resource:
-        return self._tracer.resource
-
-    @property
-    def instrumentation_scope(self) -> InstrumentationScope | None:
-        return self._tracer.scope
-
-    @property
-    def instrumentation_info(self) -> InstrumentationInfo | None:
-        return self._tracer.info
-
-    @property
-    def attributes(self) -> types.Attributes:
-        return self._attributes_bounded()[0]
-
-    @property
-    def dropped_attributes(self) -> int:
-        return self._attributes_bounded()[1]
-
-    @property
-    def events(self) -> Sequence[Event]:
-        return self._events_bounded()
-
-    @property
-    def dropped_events(self) -> int:
-        return int(self._events_bounded().dropped)
-
-    @property
-    def links(self) -> Sequence[Link]:
-        return self._links_bounded()
-
-    @property
-    def dropped_links(self) -> int:
-        return int(self._links_bounded().dropped)
-
-    def _attributes_bounded(self) -> tuple[Mapping[str, Any], int]:
-        if self._bounded is None:
-            self._bounded = _bound(self._ops, self._tracer.limits)
-        return self._bounded
-
-    def _events_bounded(self) -> BoundedList[Any]:
-        if self._bounded_events is None:
-            if not self._raw_events:
-                self._bounded_events = _NOTHING  # the common case: no events
-            else:
-                limits = self._tracer.limits
-                self._bounded_events = BoundedList.from_seq(
-                    limits.max_events,
-                    [
-                        Event(name, _frozen(attrs, limits.max_event_attributes, limits), ts)
-                        for name, attrs, ts in self._raw_events
-                    ],
-                )
-        return self._bounded_events
-
-    def _links_bounded(self) -> BoundedList[Any]:
-        if self._bounded_links is None:
-            if not self._raw_links:
-                self._bounded_links = _NOTHING
-            else:
-                limits = self._tracer.limits
-                self._bounded_links = BoundedList.from_seq(
-                    limits.max_links,
-                    [
-                        Link(
-                            link.context,
-                            _frozen(link.attributes, limits.max_link_attributes, limits),
-                        )
-                        for link in self._raw_links
-                    ],
-                )
-        return self._bounded_links
-
-
-# Shared by every span without events (or links): empty, nothing dropped, never appended to
-# (an ended span's lists are only read).
-_NOTHING: BoundedList[Any] = BoundedList(0)
-
-
-def _valid_link(link: Link | None) -> bool:
-    """The SDK's rule: a link needs a valid context, or attributes or a trace state."""
-    if not link:
-        return False
-    context = link.context
-    return bool(context and (context.is_valid or (link.attributes or context.trace_state)))
-
-
-def _frozen(
-    attributes: types.Attributes, maxlen: int | None, limits: SpanLimits
-) -> BoundedAttributes:
-    return BoundedAttributes(
-        maxlen, attributes, immutable=True, max_value_len=limits.max_attribute_length
-    )
-
-
-def _bound(ops: list[_Op], limits: SpanLimits) -> tuple[Mapping[str, Any], int]:
-    """The attributes as the SDK's ``BoundedAttributes`` would hold them after the same
-    operations, and how many were dropped. The common case (plain values within the limits)
-    takes a plain dict; anything else replays the operations through the SDK's own class."""
-    maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
-    plain: dict[str, Any] = {}
-    for op in ops:
-        for key, value in op.items() if type(op) is dict else (op,):
-            kind: type[Any] = type(value)
-            if kind is str:
-                if max_value_len is not None and len(value) > max_value_len:
-                    return _replay(ops, maxlen, max_value_len)
-            elif kind is not bool and kind is not int and kind is not float:
-                return _replay(ops, maxlen, max_value_len)
-            if type(key) is not str or not key:
-                return _replay(ops, maxlen, max_value_len)
-            plain.pop(key, None)  # a re-set key moves to the end, as in BoundedAttributes
-            plain[key] = value
-    if maxlen is not None and len(plain) > maxlen:
-        return _replay(ops, maxlen, max_value_len)
-    return MappingProxyType(plain), 0
-
-
-def _replay(
-    ops: list[_Op], maxlen: int | None, max_value_len: int | None
-) -> tuple[Mapping[str, Any], int]:
-    bounded = BoundedAttributes(maxlen, None, immutable=False, max_value_len=max_value_len)
-    for op in ops:
-        if type(op) is dict:
-            bounded._set_items(op)
-        else:
-            bounded[op[0]] = op[1]  # type: ignore[index]
-    bounded._immutable = True
-    return bounded, bounded.dropped
