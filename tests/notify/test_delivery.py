@@ -5,9 +5,10 @@ import asyncio
 import pytest
 
 from clicktrace.ids import new_id
-from clicktrace.notify.delivery import MAX_HELD_FRAMES, Hub, TooManyConnections
+from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify.socket_delivery import MAX_HELD_FRAMES
 from clicktrace.testing.ports import unique_name
 
 

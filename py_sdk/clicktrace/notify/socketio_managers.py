@@ -15,8 +15,9 @@ from typing import Any
 import socketio
 
 from clicktrace._optional import require
-from clicktrace.notify.delivery import Hub, SocketDelivery
+from clicktrace.notify.delivery import Hub
 from clicktrace.notify.frames import EVENT, Frame
+from clicktrace.notify.socket_delivery import SocketDelivery
 
 __all__ = ["gated_manager"]
 
