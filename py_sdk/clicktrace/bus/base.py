@@ -93,15 +93,9 @@ class Bus(ABC):
         """
         if self._running:
             raise RuntimeError("subscribe before start()")
-        if not callable(handler):
-            raise TypeError("handler must be an async callable")
-        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
-            raise ValueError("max_attempts must be an int >= 1")
-        if trace_mode not in TRACE_MODES:
-            raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
-        sub = Subscription(
-            topic=check_name("topic", topic),
-            group=check_name("group", group),
+        sub = Subscription(  # which checks its arguments
+            topic=topic,
+            group=group,
             handler=handler,
             max_attempts=max_attempts,
             on_dead_letter=on_dead_letter,

@@ -88,6 +88,17 @@ class Subscription:
     honour_deadline: bool = True
     resample: bool = False
 
+    def __post_init__(self) -> None:
+        if not callable(self.handler):
+            raise TypeError("handler must be an async callable")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError("max_attempts must be an int >= 1")
+        if self.trace_mode not in TRACE_MODES:
+            raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
+        check_name("topic", self.topic)
+        check_name("group", self.group)
+
     @property
     def consumer(self) -> str:
         """The name idempotency records are kept under."""
