@@ -10,34 +10,24 @@ import { resume } from './resume.js'
 import { type Session, sessionSource } from './session.js'
 import { makeTracing } from './trace/index.js'
 import type { ActionSpan } from './trace/types.js'
-import type { ConnectionStatus } from './transport/types.js'
-import type { ClicktraceOptions, CommandError, CommandHandle, CommandOutcome, CommandRecord, CommandRequest } from './types.js'
+import type {
+  ClicktraceClient,
+  ClicktraceOptions,
+  CommandEffects,
+  CommandError,
+  CommandHandle,
+  CommandOutcome,
+  CommandRecord,
+  CommandRequest,
+  ConnectionStatus,
+  Outcome,
+} from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 15_000
 /** Minimum time between two session renewals after the server refused the token. */
 export const REJOIN_MS = 5_000
 /** Settled commands remembered for late confirmations (after a timeout). */
 export const MAX_RETIRED = 200
-
-export type Outcome = CommandOutcome['status']
-
-export interface CommandEffects<D> {
-  /** Apply the optimistic change (called once, synchronously, at the click). */
-  optimistic(correlationId: string): void
-  /** The command settled; `late` is a confirmation after a timeout or a lost response. */
-  settle(status: Outcome, data: D | undefined, late: boolean): void
-}
-
-export interface ClicktraceClient {
-  readonly connection: { status: ConnectionStatus }
-  /** Register a hook run when the server asks for a resync; returns its removal. */
-  onResync(hook: () => unknown): () => void
-  command<D>(req: CommandRequest, effects: CommandEffects<D>): CommandHandle<D>
-  /** Export the ended spans now (tests: before asserting on the trace). */
-  flush(): Promise<void>
-  /** Close the transport (a later command reconnects). */
-  close(): void
-}
 
 interface Entry {
   record: CommandRecord<unknown>

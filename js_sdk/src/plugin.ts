@@ -2,10 +2,10 @@
 // (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
-import { type ClicktraceClient, createClient } from './client.js'
+import { createClient } from './client.js'
 import { clonePlain } from './clone.js'
 import { type Mutation, rebase as makeRebase } from './rebase.js'
-import type { ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
+import type { ClicktraceClient, ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
 
 /** Per-store options, under `clicktrace` in the store definition. */
 export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store = unknown> {

@@ -95,3 +95,25 @@ export interface ClicktraceOptions {
   /** Injected fetch (tests); default `globalThis.fetch`. */
   fetch?: typeof fetch
 }
+
+// The framework-free client (`createClient`, in clicktrace-pinia/core) and what it asks of the
+// state layer that drives it.
+export type Outcome = CommandOutcome['status']
+
+export interface CommandEffects<D> {
+  /** Apply the optimistic change (called once, synchronously, at the click). */
+  optimistic(correlationId: string): void
+  /** The command settled; `late` is a confirmation after a timeout or a lost response. */
+  settle(status: Outcome, data: D | undefined, late: boolean): void
+}
+
+export interface ClicktraceClient {
+  readonly connection: { status: ConnectionStatus }
+  /** Register a hook run when the server asks for a resync; returns its removal. */
+  onResync(hook: () => unknown): () => void
+  command<D>(req: CommandRequest, effects: CommandEffects<D>): CommandHandle<D>
+  /** Export the ended spans now (tests: before asserting on the trace). */
+  flush(): Promise<void>
+  /** Close the transport (a later command reconnects). */
+  close(): void
+}

@@ -2,7 +2,8 @@
 // notification tells the tab again on the redelivery, under a new seq): the command settles
 // once, and the repeat changes nothing.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type CommandEffects, createClient } from '../src/client.js'
+import { createClient } from '../src/client.js'
+import type { CommandEffects } from '../src/types.js'
 import { FakeTransport, fakeFetch, flush } from './fakes.js'
 
 function setup() {

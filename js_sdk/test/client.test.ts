@@ -1,9 +1,9 @@
 // The framework-free core against a fake transport and a fake fetch: protocol behaviour.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { type CommandEffects, createClient, REJOIN_MS } from '../src/client.js'
+import { createClient, REJOIN_MS } from '../src/client.js'
 import { retryDelay } from '../src/http.js'
 import { MAX_SEND_ATTEMPTS } from '../src/protocol.js'
-import type { ClicktraceOptions, CommandRecord } from '../src/types.js'
+import type { ClicktraceOptions, CommandEffects, CommandRecord } from '../src/types.js'
 import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
 
 function setup(options: Partial<ClicktraceOptions> = {}, responder?: Responder) {
