@@ -3,8 +3,8 @@ and its outbox row in one SQLite transaction, the relay, a projection applying e
 once (SQL idempotency claim in its own transaction), and the notifier telling the tab.
 
 ``python crash_app.py BUS_URL TOPIC DATA_DIR PORT SECRET [TRANSPORT]`` (``websocket`` or
-``socketio``). ``applied`` gets one row per
-application (never unique), so a message applied twice shows up as two rows.
+``socketio``). ``applied`` gets one row per application (never unique), so a message applied
+twice shows up as two rows. While ``DATA_DIR/hold`` exists the projection waits before claiming.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
 
 CONSUMER = "crash-projection"
-HANDLER_SECONDS = 0.004  # a projection a little slower than the API: a backlog builds up
+HOLD = "hold"  # while this file exists in DATA_DIR the projection applies nothing: the test
+# makes its backlog on purpose instead of hoping the projection falls behind
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (message_id TEXT PRIMARY KEY, correlation_id TEXT,
                                    client_id TEXT, n INTEGER);
@@ -49,7 +50,7 @@ def create_app(
     secret: bytes,
     transport: Literal["socketio", "websocket"] = "websocket",
 ) -> ASGIApp:
-    path = data_dir / "crash.sqlite3"
+    path, hold = data_dir / "crash.sqlite3", data_dir / HOLD
     signer = TokenSigner(secret=secret)
     notifier = Notifier(signer, transport=transport)
     bus = create_bus(bus_url)
@@ -71,7 +72,8 @@ def create_app(
 
     async def project(envelope: Envelope) -> None:
         meta = envelope.metadata
-        await asyncio.sleep(HANDLER_SECONDS)
+        while hold.exists():  # held by the test: what arrives now is the backlog at the kill
+            await asyncio.sleep(0.01)
         async with transaction() as conn:
             if not await processed.claim(conn, CONSUMER, meta.message_id):
                 return  # applied before the crash: a redelivery or a re-published row

@@ -1,7 +1,8 @@
 """SIGKILL mid-burst, per bus (memory, Redis, RabbitMQ, NATS; tabs on the WebSocket, and on
 Socket.IO for memory): a real process running the whole loop (tests/outbox/crash_app.py)
 takes a burst of commands from eight tabs, is killed
-while a backlog exists, and restarted on the same database. Every accepted command must be
+while a backlog exists (made on purpose: the projection is held once it has applied some), and
+restarted on the same database. Every accepted command must be
 applied exactly once, and every tab must hear each of its outcomes or a resync after it.
 
 Prints per bus: commands accepted, killed at (accepted, applied), applied, lost, applied
@@ -35,6 +36,8 @@ APP = str(Path(__file__).with_name("crash_app.py"))
 TABS = 8
 POSTERS = 8
 KILL_AFTER = 400  # accepted commands, at least, before the kill
+HOLD_AFTER = 200  # applied commands before the projection is held
+BACKLOG = 20  # commands accepted while it is held, at least, before the kill
 AFTER_RESTART = 40  # more commands once the tabs are back, numbered in the new process
 GIVE_UP_AFTER = 90.0  # seconds: a hang guard, not a timing assertion
 SECRET = "crash-test-secret-of-enough-length"
@@ -200,16 +203,20 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
                         accepted[response.json()["correlation_id"]] = (tab, sent_at)
                     n += POSTERS
 
-            # The burst, and the kill once a backlog exists (accepted but not yet applied).
+            # The burst; once some are applied the projection is held, so that everything
+            # accepted from then on is a backlog the kill finds, whatever the machine's speed.
             posters = [asyncio.create_task(post(w)) for w in range(POSTERS)]
+            hold, held_at = tmp_path / "hold", None
             while True:
                 await asyncio.sleep(0.02)
-                applied_ids, _, _ = _counts(db)
-                backlog = len(accepted.keys() - applied_ids)
-                if len(accepted) >= KILL_AFTER and backlog > 0:
-                    break
                 if any(p.done() for p in posters):
                     raise RuntimeError("a poster stopped before the kill")
+                if held_at is None:
+                    if len(_counts(db)[0]) >= HOLD_AFTER:
+                        hold.touch()
+                        held_at = len(accepted)
+                elif len(accepted) >= max(KILL_AFTER, held_at + BACKLOG):
+                    break
             _kill(proc)
             await proc.wait()
             stop_posting.set()
@@ -217,6 +224,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
             killed_at = len(accepted)
             applied_at_kill = len(accepted.keys() & _counts(db)[0])
 
+            hold.unlink()
             restarted = time.monotonic()
             proc = await _start(url, topic, tmp_path, port, transport)
             ready = time.monotonic() - restarted
