@@ -1,57 +1,29 @@
-"""Builders for OTLP/JSON bodies as the browser SDK sends them."""
+"""Fixtures for ingest tests: a body as the browser SDK sends it; metrics on an in-memory reader."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
-ROOT_ID = "00f067aa0ba902b7"
-CHILD_ID = "b7ad6b7169203331"
+from clicktrace import metrics
 
-
-def otlp_span(span_id: str = ROOT_ID, parent: str = "", **fields: Any) -> dict[str, Any]:
-    span: dict[str, Any] = {
-        "traceId": TRACE_ID,
-        "spanId": span_id,
-        "parentSpanId": parent,
-        "name": "rename product",
-        "kind": 1,
-        "startTimeUnixNano": "1764000000000000000",
-        "endTimeUnixNano": "1764000000250000000",
-        "attributes": [
-            {
-                "key": "clicktrace.correlation_id",
-                "value": {"stringValue": "01JDQ3N7R0ZKX2Y8W5V4T3S2R1"},
-            }
-        ],
-        "status": {},
-    }
-    span.update(fields)
-    return span
+from .bodies import CHILD_ID, ROOT_ID, otlp_body, otlp_span
 
 
-def otlp_body(*spans: dict[str, Any], resource: list[Any] | None = None) -> dict[str, Any]:
-    return {
-        "resourceSpans": [
-            {
-                "resource": {
-                    "attributes": resource
-                    or [
-                        {"key": "service.name", "value": {"stringValue": "demo-web"}},
-                        {"key": "browser.language", "value": {"stringValue": "en"}},
-                    ]
-                },
-                "scopeSpans": [
-                    {
-                        "scope": {"name": "clicktrace-pinia", "version": "0.1.0"},
-                        "spans": list(spans),
-                    }
-                ],
-            }
-        ]
-    }
+@pytest.fixture
+def reader() -> Iterator[InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    metrics.use(provider)
+    try:
+        yield reader
+    finally:
+        metrics.use(None)
+        provider.shutdown()
 
 
 @pytest.fixture

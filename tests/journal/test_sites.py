@@ -8,7 +8,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal
-from clicktrace.journal.browser import record_browser_spans
+from clicktrace.journal.browser import browser_stages, record_browser_stages
 from clicktrace.notify.delivery import Hub
 from clicktrace.notify.frames import Frame, build_frame
 from clicktrace.notify.replay import MemoryReplayBuffer
@@ -86,7 +86,8 @@ async def test_browser_spans_give_the_browser_stages_per_contract_3(journal: Jou
         span("unrelated", SpanKind.INTERNAL, 1000, 1001, new_id()),
         span("not ours", SpanKind.CLIENT, 1000, 1001, "not-an-id"),
     ]
-    assert record_browser_spans(spans, TAB) == 5  # the click's; a plain child span gives none
+    stages = [stage for s in spans for stage in browser_stages(s)]
+    assert record_browser_stages(stages, TAB) == 5  # the click's; a plain child span gives none
     got = {e.stage: e for e in await journal.read(cid)}
     assert set(got) == {"clicked", "settled", "session", "http", "received"}
     assert (got["settled"].outcome, got["settled"].duration_ms) == ("confirmed", 250)

@@ -1,7 +1,11 @@
 """The edge's journal entry: whether the server took the click, read from the response status.
 
 The middleware journals only the requests that name their click (a valid ``x-correlation-id``,
-over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a response.
+over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a response. It runs
+inside the request's bound click, so the entry carries the client id the middleware verified
+(none for a missing or refused token): the first such entry says whose click it is, and the
+browser-span route journals a tab's stages only for its own clicks
+(``clicktrace.ingest.admission``).
 """
 
 from __future__ import annotations

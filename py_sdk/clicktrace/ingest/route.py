@@ -6,6 +6,10 @@ token (401), requests per client (429), media type (415); then the body is read 
 Sessions are free to mint, so only the per-peer limits bound what one sender can push into the
 server's pipeline. Garbage never yields a 500: the only 5xx is a 503 when the server's own
 exporter fails.
+
+The spans' browser stages go to the process journal only for the sender's own clicks, within
+its share (``clicktrace.ingest.admission``); the trace pipeline gets every valid span, each
+stamped with the verified client id.
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.ids import parse_id
+from clicktrace.ingest.admission import Admission, Admitted
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
-from clicktrace.journal.browser import record_browser_spans
+from clicktrace.journal.browser import browser_stages, record_browser_stages
+from clicktrace.journal.record import current
+from clicktrace.journal.writer import Journal
+from clicktrace.metrics import count_browser_stages
 from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
@@ -151,6 +159,7 @@ def browser_traces_route(
     limiter = RateLimiter(rate or RateLimit())
     peers = RateLimiter(peer_rate) if peer_rate is not None else None
     peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
+    admission = Admission()
 
     def verify(token: str | None) -> str | None:
         if client_verifier is None or not token or len(token) > MAX_CLIENT_TOKEN_LENGTH:
@@ -160,6 +169,26 @@ def browser_traces_route(
         except Exception:  # a verifier choking on a hostile token must not become a 500
             _log.warning("client_verifier raised; token treated as invalid", exc_info=True)
             return None
+
+    async def journal_stages(spans: Sequence[ReadableSpan], client_id: str | None) -> None:
+        """The journal's browser stages: only the client's own clicks, within its share."""
+        journal = current()
+        if not isinstance(journal, Journal):
+            return  # no journal: nothing is recorded, and nothing could say whose clicks
+        stages = [stage for span in spans for stage in browser_stages(span)]
+        if not stages:
+            return
+        if client_id is None:
+            count_browser_stages({"anonymous": len(stages)})
+            return
+        try:
+            admitted = await admission.admit(journal, client_id, stages)
+        except Exception as exc:  # the spans still reach the trace pipeline
+            _log.warning("clicktrace ingest: browser stages not journaled (%s)", type(exc).__name__)
+            admitted = Admitted()
+            admitted.count("journal_unavailable", len(stages))
+        record_browser_stages(admitted.stages, client_id)
+        count_browser_stages(admitted.counts)
 
     async def endpoint(request: Request) -> Response:
         correlation_id = correlation_id_of(request)
@@ -196,7 +225,7 @@ def browser_traces_route(
         ):
             return refuse(_PEER_SPANS_LIMITED, correlation_id, _RETRY)
         if decoded.spans:
-            record_browser_spans(decoded.spans, client_id)  # the journal's browser stages
+            await journal_stages(decoded.spans, client_id)
         if decoded.spans and not await run_in_threadpool(emit, decoded.spans):
             return refuse(_EXPORT_FAILED, correlation_id)
         partial: dict[str, Any] = {}

@@ -10,15 +10,17 @@ keeps its provider local).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry import metrics
 from opentelemetry.metrics import Meter, MeterProvider
 
 from clicktrace._version import __version__
 from clicktrace.journal.entry import Entry
 from clicktrace.metrics.instruments import INSTRUMENTS
-from clicktrace.metrics.stages import current_delivery, handlers
+from clicktrace.metrics.stages import browser_counter, current_delivery, handlers
 
-__all__ = ["INSTRUMENTS", "current_delivery", "observe", "use"]
+__all__ = ["INSTRUMENTS", "count_browser_stages", "current_delivery", "observe", "use"]
 
 
 def _meter(provider: MeterProvider | None) -> Meter:
@@ -27,13 +29,16 @@ def _meter(provider: MeterProvider | None) -> Meter:
 
 _by_stage = handlers(_meter(None))
 _lookup = _by_stage.get
+_browser = browser_counter(_meter(None))
 
 
 def use(provider: MeterProvider | None) -> None:
     """Record on ``provider`` from now on (``None``: the global one, as at import)."""
-    global _by_stage, _lookup
-    _by_stage = handlers(_meter(provider))
+    global _by_stage, _lookup, _browser
+    meter = _meter(provider)
+    _by_stage = handlers(meter)
     _lookup = _by_stage.get
+    _browser = browser_counter(meter)
 
 
 def observe(entry: Entry) -> None:
@@ -41,3 +46,11 @@ def observe(entry: Entry) -> None:
     handle = _lookup(entry.stage)
     if handle is not None:
         handle(entry)
+
+
+def count_browser_stages(counts: Mapping[str, int]) -> None:
+    """Count what became of the browser stages a request offered to the journal
+    (``clicktrace.browser.stages``, by ``clicktrace.outcome``)."""
+    count = _browser
+    for outcome, n in counts.items():
+        count(outcome, n)

@@ -59,6 +59,11 @@ INSTRUMENTS: dict[str, tuple[str, str, str]] = {
         "{notification}",
         "Notifications replayed to a resuming socket",
     ),
+    "clicktrace.browser.stages": (
+        "counter",
+        "{stage}",
+        "Browser stages offered to the journal, by what became of them (recorded, or why not)",
+    ),
     "clicktrace.click.duration": ("histogram", "s", "Click to settled, in the browser"),
     "clicktrace.accept_to_publish.duration": (
         "histogram",

@@ -13,11 +13,25 @@ from opentelemetry.metrics import Meter
 from clicktrace.journal.entry import Entry
 from clicktrace.metrics.instruments import histograms, tally
 
-__all__ = ["Handle", "current_delivery", "handlers"]
+__all__ = ["BROWSER_OUTCOMES", "Handle", "browser_counter", "current_delivery", "handlers"]
 
 _MAX_STEP_NAMES = 256  # distinct step names kept as attributes; others are "_OTHER"
 _OUTCOME = "clicktrace.outcome"
 Handle = Callable[[Entry], None]
+# What became of a browser stage offered to the journal (clicktrace.ingest.admission):
+# recorded as sent, recorded with its time clamped, or why it was dropped.
+BROWSER_OUTCOMES = (
+    "recorded",
+    "clamped",
+    "duplicate",
+    "unknown_click",
+    "other_client",
+    "anonymous",
+    "per_click_cap",
+    "client_budget",
+    "journal_unavailable",
+    "too_many_clicks",
+)
 
 # The delivery the current task is handling (its "delivered" entry): consume→notify is timed
 # from it, and step() takes its attempt from it.
@@ -34,6 +48,18 @@ def _outcomes(*values: str) -> tuple[dict[str | None, int], tuple[dict[str, str]
     allocation and no new series."""
     index: dict[str | None, int] = {v: i for i, v in enumerate(values)}
     return index, (*({_OUTCOME: v} for v in values), {_OUTCOME: "_OTHER"})
+
+
+def browser_counter(meter: Meter) -> Callable[[str, int], None]:
+    """``count(outcome, n)`` on ``clicktrace.browser.stages`` created on ``meter``."""
+    index, attributes = _outcomes(*BROWSER_OUTCOMES)
+    counts = tally(meter, "clicktrace.browser.stages", *attributes)
+    other = len(attributes) - 1
+
+    def count(outcome: str, n: int) -> None:
+        counts[index.get(outcome, other)] += n
+
+    return count
 
 
 def handlers(meter: Meter) -> dict[str, Handle]:
