@@ -121,6 +121,9 @@ class Producer:
                 client_id=cid,
                 outcome=status,
                 detail=f"seq {stamped['seq']}",
+                # The flag the frame carries, whatever span is current where notify() ran.
+                sampled=span.get_span_context().trace_flags.sampled,
+                code=frame["error"]["code"] if status == "rejected" else None,
             )
         except BaseException as exc:
             span.record_exception(exc)

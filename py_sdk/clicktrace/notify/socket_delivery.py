@@ -46,6 +46,7 @@ def journal_frame(stage: str, client_id: str, frame: Frame, detail: str) -> None
         outcome=frame.get("status"),
         trace_id=None if tp is None else f"{tp.trace_id:032x}",
         span_id=None if tp is None else f"{tp.span_id:016x}",
+        sampled=None if tp is None else tp.sampled,
     )
 
 
