@@ -128,6 +128,16 @@ def test_a_click_stored_but_never_published_is_lost_at_stored_whatever_the_tab_s
     assert v["state"] in NEEDS_A_PERSON
 
 
+def test_where_a_click_stopped_is_its_furthest_stage_not_its_last_by_clock() -> None:
+    # The demo's route journals `stored` before the edge journals `accepted` (the response).
+    entries = [e("stored", 10), e("accepted", 11, outcome="202")]
+    assert verdict(entries, 5000, LIMITS)["stage"] == "stored"
+    retrying = [*HAPPY[:4], e("delivered", 20, attempt=1), e("retried", 21, attempt=1)]
+    retrying.append(e("delivered", 22, attempt=2))
+    v = verdict(retrying, 5000, LIMITS)
+    assert (v["stage"], v["ms"]) == ("delivered", 4978)
+
+
 @pytest.mark.parametrize(
     ("stopped", "at"),
     [(HAPPY[:4], "published"), (HAPPY[:6], "acked")],

@@ -65,6 +65,27 @@ _CAUSES: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
+# How far along the pipeline each server stage is: where an unfinished click stopped is the
+# furthest stage it reached, not the last by clock (the edge journals ``accepted`` after the
+# route's ``stored``; a retry's ``delivered`` is as far as the ``retried`` before it). Steps
+# run inside the route or the handler and say nothing of how far the click got.
+_PROGRESS = {
+    "refused": 0,
+    "accepted": 1,
+    "stored": 2,
+    "relayed": 3,
+    "published": 4,
+    "delivered": 5,
+    "retried": 5,
+    "dead_lettered": 6,
+    "acked": 7,
+    "notified": 8,
+    "pushed": 9,
+    "replayed": 9,
+    "resync": 9,
+}
+
+
 class Thresholds:
     """``stuck_after_ms``: no next server stage within this long makes an unfinished click
     stuck (or lost, once the tab gave up or the deadline passed)."""
@@ -269,24 +290,26 @@ def _verdict(
     end = _end(server, has_tab) if server else None
     if end is None:
         last_at, last = timed[-1]
+        writer = last  # the entry written last, whose process may have died after it
         if server:
-            # Browser entries arrive in batches, late: the server's last stage says how long
-            # nothing has happened on its side.
-            last = server[-1]
-            last_at = max(e.at for e in server)
+            # Browser entries arrive in batches, late: the server's last entry says how long
+            # nothing has happened on its side; its furthest stage, where it stopped.
+            writer = max(server, key=lambda e: e.at)
+            last_at = writer.at
+            last = max(server, key=lambda e: (_PROGRESS.get(e.stage, -1), e.at))
         idle = max(0.0, now_ms - last_at)
         deadline = max((e.deadline_ms or 0 for e in entries), default=0)
         past = now_ms - deadline if deadline and now_ms > deadline else None
         if idle > thresholds.stuck_after_ms:
-            died = (restarted or {}).get(last.process or "")
-            if died is not None and died > last.at:
+            died = (restarted or {}).get(writer.process or "")
+            if died is not None and died > writer.at:
                 return _v(
                     "unknown",
-                    last.stage,
+                    writer.stage,
                     None,
                     idle,
-                    f"after process {last.process} restarted: its entries after {last.stage} "
-                    "may have died with it",
+                    f"after process {writer.process} restarted: its entries after "
+                    f"{writer.stage} may have died with it",
                     tab,
                 )
             why = f"at {last.stage}: no next stage for {idle:.0f} ms"
