@@ -8,9 +8,10 @@ a tab that timed out says nothing about whether the server lost the command.
 
 Clocks: each process stamps its entries with its own clock. Stages are ordered by causality
 first (an effect is never drawn before its cause), then by each process's clock. A process's
-offset is estimated only from evidence that bounds it (the browser's HTTP span must contain
-the server's ``accepted``; the tab's ``received`` must follow the server's ``pushed``; a relay's
-``relayed`` follows the ``stored`` it read); when the bounds admit 0 the offset is exactly 0.
+offset is estimated only from evidence that bounds it (the same request timed on both sides:
+the browser's HTTP span starts before the edge answered and ends after the route stored; the
+tab's ``received`` follows the frame's hand-over, ``pushed``; a relay's ``relayed`` follows the
+``stored`` it read); when the bounds admit 0 the offset is exactly 0.
 Nothing else moves a clock: a tab's timeout before a late answer is the true order.
 """
 
@@ -136,23 +137,30 @@ def _bounds(clock: str, entries: list[Entry], offsets: dict[str, float]) -> tupl
                 low = max(low, at(first) - effect.at)  # effect + o >= cause
             elif _clock(first) == clock and _clock(effect) != clock:
                 high = min(high, at(effect) - first.at)  # cause + o <= effect
-    # The same request timed on both sides: the browser's HTTP span contains the edge's
-    # answer. Whatever the pairing of retries, every edge entry follows the first start and
-    # precedes the last end.
+    # The same request timed on both sides. The edge journals ``accepted`` / ``refused`` once
+    # the response was sent, so each follows the browser's first HTTP start (but may follow
+    # its end too); the route's ``stored``, journaled by that process before its answer,
+    # precedes the browser's last HTTP end. Whatever the pairing of retries, those hold.
     https = by_stage.get("http", [])
     edge = [e for s in _EDGE for e in by_stage.get(s, ())]
     if https and edge:
         start = min(h.at for h in https)
         ends = [h.at + h.duration_ms for h in https if h.duration_ms is not None]
+        inside = [
+            d
+            for d in by_stage.get("stored", ())
+            if any(d.process == e.process and d.at <= e.at for e in edge)
+        ]
         for e in edge:
-            if clock == _BROWSER and _clock(e) != _BROWSER:
-                high = min(high, at(e) - start)
-                if ends:
-                    low = max(low, at(e) - max(ends))
+            if clock == _BROWSER:
+                high = min(high, at(e) - start)  # start + o <= edge
             elif _clock(e) == clock:
                 low = max(low, start + offsets[_BROWSER] - e.at)
-                if ends:
-                    high = min(high, max(ends) + offsets[_BROWSER] - e.at)
+        for d in inside if ends else ():
+            if clock == _BROWSER:
+                low = max(low, at(d) - max(ends))  # stored <= end + o
+            elif _clock(d) == clock:
+                high = min(high, max(ends) + offsets[_BROWSER] - d.at)
     return low, high
 
 
