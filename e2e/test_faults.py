@@ -148,3 +148,9 @@ def test_a_command_published_without_the_outbox_is_lost_at_stored(
     assert (v["state"], v["stage"]) == ("lost", "stored"), line(v)
     assert v["tab"] is not None and v["tab"]["outcome"] == "timed_out"
     assert line(v).startswith("lost at stored: no next stage for ")
+    # The page says so too, once the demo's 30 s threshold passed (it keeps asking while the
+    # server's verdict is undecided).
+    expect(waterfall.get_by_test_id("verdict")).to_contain_text(
+        "lost at stored: no next stage for", timeout=90_000
+    )
+    expect(waterfall.get_by_test_id("verdict")).to_contain_text("the tab timed out after")
