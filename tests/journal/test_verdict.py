@@ -154,6 +154,17 @@ def test_the_server_stopping_anywhere_is_lost_there(stopped: list[Entry], at: st
     )
 
 
+def test_a_click_the_server_never_journaled_is_lost_on_the_way_there() -> None:
+    entries = [
+        e("clicked", 0),
+        e("http", 1, duration_ms=3000),
+        e("settled", 3001, outcome="timed_out", duration_ms=3001),
+    ]
+    assert line(verdict(entries, 2000, LIMITS)).startswith("in flight at http for ")
+    v = verdict(entries, 10_000, LIMITS)
+    assert (v["state"], v["stage"]) == ("lost", "http")
+
+
 def test_past_the_deadline_a_stopped_click_is_lost_even_before_the_tab_reports() -> None:
     entries = [e("accepted", 10, deadline_ms=100), e("stored", 11, deadline_ms=100)]
     assert verdict(entries, 150, LIMITS)["state"] == "in_flight"

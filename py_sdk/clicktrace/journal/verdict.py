@@ -52,6 +52,7 @@ LABELS = {
 NEEDS_A_PERSON = frozenset({"stuck", "lost"})
 """The states health and ``stuck`` count: the server side stopped and nothing will resume it."""
 
+_BEFORE_SERVER = ("clicked", "session", "http")
 _BROWSER = "browser"  # browser stages share the tab's clock whatever node ingested them
 _EDGE = ("accepted", "refused")
 # Cross-process causes: an entry of the key stage follows the earliest entry of the first
@@ -116,12 +117,11 @@ def _reference(entries: list[Entry]) -> str:
     return _BROWSER
 
 
-def _bounds(clock: str, entries: list[Entry], offsets: dict[str, float]) -> tuple[float, float]:
+def _bounds(
+    clock: str, by_stage: dict[str, list[Entry]], offsets: dict[str, float]
+) -> tuple[float, float]:
     """``(low, high)`` for ``clock``'s offset from the causal evidence against the others."""
     low, high = -float("inf"), float("inf")
-    by_stage: dict[str, list[Entry]] = {}
-    for e in entries:
-        by_stage.setdefault(e.stage, []).append(e)
 
     def at(e: Entry) -> float:
         return e.at + offsets[_clock(e)]
@@ -172,10 +172,13 @@ def offsets(entries: list[Entry]) -> dict[str, float]:
     if len(clocks) < 2:
         return result
     reference = _reference(entries)
+    by_stage: dict[str, list[Entry]] = {}
+    for e in entries:
+        by_stage.setdefault(e.stage, []).append(e)
     for _ in range(len(clocks) + 1):  # each round settles at least one more clock
         changed = False
         for clock in clocks - {reference}:
-            low, high = _bounds(clock, entries, result)
+            low, high = _bounds(clock, by_stage, result)
             # Causes first: with contradictory bounds (a lost span), the effect goes after.
             new = low if low > 0 or low > high else (high if high < 0 else 0.0)
             if new != result[clock]:
@@ -299,7 +302,10 @@ def _verdict(
     if end is None:
         last_at, last = timed[-1]
         writer = last  # the entry written last, whose process may have died after it
-        if server:
+        if not server:  # the server never journaled it: it stopped on the way there
+            sent = [e for e in entries if e.stage in _BEFORE_SERVER] or entries
+            last = max(sent, key=lambda e: (_RANK.get(e.stage, -1), e.at))
+        else:
             # Browser entries arrive in batches, late: the server's last entry says how long
             # nothing has happened on its side; its furthest stage, where it stopped.
             writer = max(server, key=lambda e: e.at)
