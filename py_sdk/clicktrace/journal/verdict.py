@@ -29,6 +29,7 @@ __all__ = [
     "Thresholds",
     "answer",
     "line",
+    "offsets",
     "ordered",
     "verdict",
 ]
