@@ -41,6 +41,9 @@ class Stack:
     transport: str
     otlp: OtlpReceiver
     log: Path
+    channel: str = ""
+    """``CLICKTRACE_CHANNEL``: the prefix of the stack's keys on the shared Redis (its journal
+    is under ``{channel}:journal``)."""
 
     def page_url(self, node: int = 0, **query: str) -> str:
         params = {**query}
@@ -119,7 +122,7 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             start_new_session=True,
         )
         nodes = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
-        stack = Stack(nodes, transport, otlp, log)
+        stack = Stack(nodes, transport, otlp, log, channel=env["CLICKTRACE_CHANNEL"])
         try:
             _wait(stack, process)
             yield stack

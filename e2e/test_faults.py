@@ -5,13 +5,17 @@ row rolls back (or, for a broken trace, confirms with the break shown)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from clicktrace.ids import new_id
-from e2e.distributed import Stack
+from clicktrace.journal import Entry, Thresholds, create_store
+from clicktrace.journal.verdict import line, verdict
+from e2e.distributed import REDIS_URL, Stack
+from e2e.serve import run_coroutine
 from e2e.test_loop import rename
 
 # The faults need one stack, not the whole matrix: the RabbitMQ + Socket.IO default.
@@ -106,8 +110,26 @@ def test_a_bus_dropping_the_trace_context_breaks_the_trace_at_consume(
     expect(waterfall.get_by_test_id("verdict")).to_contain_text("trace broken at delivered")
 
 
-def test_a_command_published_without_the_outbox_is_stored_but_never_published(
-    page: Page, panel: Locator
+def journal_of(stack: Stack, cid: str, stage: str) -> list[Entry]:
+    """The stack's journal of ``cid`` once ``stage`` is in it (browser spans come in batches)."""
+
+    async def read() -> list[Entry]:
+        store = create_store(REDIS_URL, prefix=f"{stack.channel}:journal")
+        try:
+            return await store.read(cid)
+        finally:
+            await store.aclose()
+
+    deadline = time.monotonic() + 30
+    while True:
+        entries = run_coroutine(read())
+        if any(e.stage == stage for e in entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.2)
+
+
+def test_a_command_published_without_the_outbox_is_lost_at_stored(
+    page: Page, panel: Locator, stack: Stack
 ) -> None:
     panel.get_by_test_id("fault-no_outbox").check()
     waterfall, old_name = renamed_waterfall(page, 5)
@@ -117,3 +139,18 @@ def test_a_command_published_without_the_outbox_is_stored_but_never_published(
     )
     expect(waterfall.get_by_test_id("stage-stored")).to_be_visible()
     expect(waterfall.get_by_test_id("stage-published")).to_have_count(0)
+    # Finding 1: the tab's timeout used to settle the click ("settled: timed_out"). Read
+    # where the real browser's and the nodes' entries put it, with a short stuck threshold
+    # (the demo's is 30 s): the server lost it at stored; the tab's timeout is beside it.
+    cid = str(waterfall.get_attribute("data-correlation"))
+    entries = journal_of(stack, cid, "settled")
+    v = verdict(entries, time.time() * 1000.0, Thresholds(stuck_after_ms=1000))
+    assert (v["state"], v["stage"]) == ("lost", "stored"), line(v)
+    assert v["tab"] is not None and v["tab"]["outcome"] == "timed_out"
+    assert line(v).startswith("lost at stored: no next stage for ")
+    # The page says so too, once the demo's 30 s threshold passed (it keeps asking while the
+    # server's verdict is undecided).
+    expect(waterfall.get_by_test_id("verdict")).to_contain_text(
+        "lost at stored: no next stage for", timeout=90_000
+    )
+    expect(waterfall.get_by_test_id("verdict")).to_contain_text("the tab timed out after")

@@ -12,19 +12,33 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
+import httpx
 import msgspec
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from websockets.asyncio.client import connect
 
+import clicktrace
 from clicktrace import context as click_context
-from clicktrace.bus import Backoff, Bus, create_bus
+from clicktrace.bus import Backoff, Bus, MemoryBus, create_bus
+from clicktrace.commands.responses import accepted
 from clicktrace.envelope import Envelope, decode, encode, new_envelope
 from clicktrace.ids import new_id
-from clicktrace.journal import Entry, Journal, Thresholds, create_store, use
-from clicktrace.journal.verdict import verdict
+from clicktrace.journal import Entry, Journal, Thresholds, create_journal, create_store, use
+from clicktrace.journal.verdict import line, verdict
+from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.outbox import OutboxRelay, SqliteOutbox
+from clicktrace.projection import confirm
+from clicktrace.sampling import ClickSampler
 from clicktrace.testing.ports import unique_name
 
 from ..bus.conftest import URLS, cleanup
+from ..test_wiring import SECRET, served
 
 pytestmark = pytest.mark.broker
 
@@ -173,6 +187,12 @@ async def test_a_consumer_killed_mid_flight_is_stuck_at_delivered(
     assert (v["state"], v["stage"]) == ("stuck", "delivered")
     delivered = next(e for e in entries if e.stage == "delivered")
     assert (delivered.process, delivered.attempt) == ("doomed-worker", 1)
+    # Once the worker is known to have restarted after it wrote `delivered`, the entries it
+    # may have had in hand died with it: the journal cannot say stuck.
+    restarted = {"doomed-worker": delivered.at + 500}
+    v = verdict(entries, now, STUCK_AFTER, restarted=restarted)
+    assert (v["state"], v["stage"]) == ("unknown", "delivered")
+    assert line(v).startswith("unknown after process doomed-worker restarted")
 
 
 def _declared(topic: str) -> Any:
@@ -237,7 +257,7 @@ async def test_a_deadline_passed_is_timed_out(
     await publish_click(bus, name, provider, ctx)
     entries = await entries_until(journal, ctx.correlation_id, "dead_lettered")
     v = verdict(entries, just_after(entries), STUCK_AFTER)
-    assert (v["state"], v["stage"], v["outcome"]) == ("settled", "dead_lettered", "timed_out")
+    assert (v["state"], v["stage"], v["outcome"]) == ("dead_lettered", "dead_lettered", "timed_out")
     assert handled == []
 
 
@@ -261,5 +281,85 @@ async def test_a_handler_failing_n_times_is_dead_lettered_after_n_attempts(
     assert [e.attempt for e in entries if e.stage == "delivered"] == [1, 2, 3]
     assert [e.attempt for e in entries if e.stage == "retried"] == [1, 2]
     v = verdict(entries, just_after(entries), STUCK_AFTER)
-    assert (v["state"], v["outcome"]) == ("settled", "dead_lettered")
-    assert "dead-lettered after 3 attempts" in v["text"]
+    assert (v["state"], v["outcome"]) == ("dead_lettered", "failed")
+    assert line(v).startswith("dead-lettered after 3 attempts (ValueError: the projection")
+
+
+SAMPLED_CLICKS = 40
+
+
+async def test_clicks_sampled_out_at_ten_percent_read_sampled_out(tmp_path: Path) -> None:
+    """An app inline, served for real: a real sampler at 10 %, the outbox relay, the memory
+    bus, a projection that confirms, a tab's WebSocket. Every server entry of a click carries
+    the click's decision (the relay's ``relayed`` and the node's ``pushed`` included), so an
+    unsampled click reads ``sampled out`` with its outcome, a sampled one ``confirmed``."""
+    provider = TracerProvider(sampler=ClickSampler(0.1))
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        await conn.commit()
+    bus = MemoryBus(tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), "websocket", tracer_provider=provider)
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus, poll_interval=0.05)
+
+    async def rename(request: Request) -> Response:
+        envelope = new_envelope("Renamed", {"id": 1})
+        async with aiosqlite.connect(db) as conn:
+            await outbox.add(conn, "products", envelope)
+            await conn.commit()
+        relay.wake()
+        return accepted(envelope.metadata.correlation_id)
+
+    async def project(envelope: Envelope) -> None:
+        await confirm(notifier.notify, envelope)
+
+    bus.subscribe("products", project, group="projection")
+    journal = create_journal("memory://")
+    app = clicktrace.install(
+        Starlette(routes=[Route("/rename", rename, methods=["POST"])]),
+        notifier=notifier,
+        bus=bus,
+        relay=relay,
+        tracer_provider=provider,
+        journal=journal,
+    )
+    ids: list[str] = []
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        token = (await http.post("/clicktrace/session")).json()["token"]
+        async with connect(url.replace("http", "ws") + "/clicktrace/ws") as ws:
+            await ws.send(msgspec.json.encode({"token": token, "last_seq": 0}).decode())
+            for _ in range(SAMPLED_CLICKS):
+                cid = new_id()  # a click names itself: the edge journals only those
+                tab = {"x-clicktrace-client": token, "x-correlation-id": cid}
+                assert (await http.post("/rename", headers=tab)).status_code == 202
+                ids.append(cid)
+            for _ in ids:
+                await asyncio.wait_for(ws.recv(), 30)
+        judged = {cid: await entries_until(journal, cid, "pushed") for cid in ids}
+    verdicts = {cid: verdict(es, just_after(es), STUCK_AFTER) for cid, es in judged.items()}
+    out = [
+        cid
+        for cid, es in judged.items()
+        if next(e for e in es if e.stage == "accepted").sampled is False
+    ]
+    assert out  # at 10 %, forty clicks all sampled: one chance in 10^40
+    for cid, entries in judged.items():
+        flags = {e.stage: e.sampled for e in entries}
+        assert {
+            "accepted",
+            "stored",
+            "relayed",
+            "published",
+            "delivered",
+            "notified",
+            "pushed",
+        } <= set(flags)
+        sampled = cid not in out
+        assert set(flags.values()) == {sampled}, (cid, flags)
+        v = verdicts[cid]
+        if sampled:
+            assert v["state"] == "confirmed", v
+        else:
+            assert (v["state"], v["outcome"]) == ("sampled_out", "confirmed"), v
+            assert line(v).startswith("sampled out (confirmed in ")

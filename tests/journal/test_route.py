@@ -106,8 +106,8 @@ async def test_a_refusal_is_journaled_from_the_status(
     r = await client.get(
         f"/clicktrace/journal/{cid}", headers={"authorization": f"Bearer {OPERATOR}"}
     )
-    assert r.json()["verdict"]["state"] == "settled"
-    assert r.json()["verdict"]["outcome"] == "refused"
+    assert r.json()["verdict"]["state"] == "refused"
+    assert r.json()["verdict"]["outcome"] == "422"
     assert r.json()["stages"][0]["outcome"] == "422"
 
 

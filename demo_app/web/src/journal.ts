@@ -16,12 +16,27 @@ export interface Stage {
   duration_ms: number | null
 }
 
+/** The server's verdict (docs/observe.md "Verdicts"); the tab's own view is `tab`, beside it. */
 export interface Verdict {
-  state: 'settled' | 'in_flight' | 'stuck' | 'trace_broken' | 'sampled_out'
+  state: 'confirmed' | 'rejected' | 'dead_lettered' | 'refused' | 'lost' | 'stuck' | 'unknown'
+    | 'in_flight' | 'trace_broken' | 'sampled_out'
   stage: string
   outcome: string | null
   ms: number | null
+  /** What follows the state: `verdictLine` joins them. */
   text: string
+  tab: { outcome: string | null, ms: number | null } | null
+  code?: string
+}
+
+const STATE_WORDS: Record<string, string> = {
+  dead_lettered: 'dead-lettered', in_flight: 'in flight', trace_broken: 'trace broken',
+  sampled_out: 'sampled out',
+}
+
+/** The verdict as the CLI prints it: `lost at stored: no next stage for 31250 ms; …`. */
+export function verdictLine(v: Verdict): string {
+  return `${STATE_WORDS[v.state] ?? v.state} ${v.text}`.trimEnd()
 }
 
 export interface JournalAnswer {
@@ -86,8 +101,9 @@ export function diagnosis(answer: JournalAnswer, status: string): string {
     return `trace broken at ${at}`
   }
   if (has('stored') && !has('relayed') && !has('published')) {
-    return answer.verdict.state === 'in_flight' ? 'accepted and stored, not yet published'
-      : 'accepted and stored but never published'
+    // Once the tab gave up, nothing that comes later changes what the user got.
+    return answer.verdict.state === 'in_flight' && !answer.verdict.tab
+      ? 'accepted and stored, not yet published' : 'accepted and stored but never published'
   }
   const settled = stages.filter((s) => s.stage === 'settled').pop()
   const server = stages.filter((s) => !BROWSER.has(s.stage))
@@ -100,7 +116,10 @@ export function diagnosis(answer: JournalAnswer, status: string): string {
     return has('notified') ? 'timed out: the projection answered after the deadline'
       : `timed out: stuck at ${furthest.stage}`
   }
-  if (answer.verdict.state === 'stuck') return `stuck at ${furthest?.stage ?? answer.verdict.stage}`
+  const state = answer.verdict.state
+  if (state === 'stuck' || state === 'lost' || state === 'unknown') {
+    return `${state} at ${furthest?.stage ?? answer.verdict.stage}`
+  }
   if (outcome) return `settled: ${outcome}`
   return furthest ? `in flight at ${furthest.stage}` : 'waiting for the server'
 }

@@ -60,3 +60,5 @@ class Entry(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Whether the trace was sampled at this stage (None: unknown)."""
     deadline_ms: int | None = None
     """The command's deadline (Unix ms) when the stage ran inside a click that had one."""
+    code: str | None = None
+    """The error code an outcome carried (a rejection's ``error.code``), bounded by ``record``."""

@@ -70,12 +70,16 @@ def record(
     trace_id: str | None = None,
     span_id: str | None = None,
     at: float | None = None,
+    sampled: bool | None = None,
+    code: str | None = None,
 ) -> None:
     """Record that the current click (or ``correlation_id``) reached ``stage``.
 
     Ids default to the bound :class:`~clicktrace.context.ClickContext`; trace and span ids to
     the current span (``trace_id``/``span_id`` name them when the stage ran elsewhere, e.g.
-    a browser span); ``at`` (Unix ms) defaults to now. Without a correlation id there is
+    a browser span); ``at`` (Unix ms) defaults to now; ``sampled`` to the current span's flag
+    when the entry is in the current span's trace (a site that names another trace passes
+    that trace's flag, e.g. from its ``traceparent``). Without a correlation id there is
     nothing to record. Never raises into the caller.
     """
     global _observe
@@ -88,13 +92,18 @@ def record(
             deadline = click.deadline_ms
         if correlation_id is None:
             return
-        sampled = None
         if trace_id is None:
             span = _get_span().get_span_context()
             if span.is_valid:
                 # bytes.hex: about half the cost of a format spec on a 128-bit int
                 trace_id = span.trace_id.to_bytes(16, "big").hex()
                 span_id = span.span_id.to_bytes(8, "big").hex()
+                if sampled is None:
+                    sampled = span.trace_flags.sampled
+        elif sampled is None:
+            # Named elsewhere (a browser span): the current span's flag only if same trace.
+            span = _get_span().get_span_context()
+            if span.is_valid and span.trace_id.to_bytes(16, "big").hex() == trace_id:
                 sampled = span.trace_flags.sampled
         entry = Entry(
             correlation_id=correlation_id,
@@ -110,6 +119,7 @@ def record(
             duration_ms=duration_ms,
             sampled=sampled,
             deadline_ms=deadline,
+            code=code[:100] if code else code,
         )
         observe = _observe
         if observe is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Hashable
 
 from clicktrace.notify.frames import Frame
@@ -123,6 +124,7 @@ class Hub:
         if not conns:
             return
         sockets = 0
+        handed = time.time() * 1000.0  # before the sends: a tab may receive it first
         for delivery in list(conns.values()):
             try:
                 await delivery.offer(frame)
@@ -132,4 +134,4 @@ class Hub:
             except Exception:
                 # One broken socket must not starve the client's other tabs or other clients.
                 _log.warning("clicktrace: delivery to a socket failed", exc_info=True)
-        journal_frame("pushed", client_id, frame, f"{sockets} socket{'s' * (sockets != 1)}")
+        journal_frame("pushed", client_id, frame, f"{sockets} socket{'s' * (sockets != 1)}", handed)

@@ -6,6 +6,7 @@ emitters used by worker processes, so every notification is made the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -114,6 +115,7 @@ class Producer:
                     "messaging.message.id": f"{cid}:{stamped['seq']}",
                 }
             )
+            sent_at = time.time() * 1000.0  # before the publish: a tab may receive it first
             await self._publish(cid, stamped)
             record(
                 "notified",
@@ -121,6 +123,10 @@ class Producer:
                 client_id=cid,
                 outcome=status,
                 detail=f"seq {stamped['seq']}",
+                at=sent_at,
+                # The flag the frame carries, whatever span is current where notify() ran.
+                sampled=span.get_span_context().trace_flags.sampled,
+                code=frame["error"]["code"] if status == "rejected" else None,
             )
         except BaseException as exc:
             span.record_exception(exc)

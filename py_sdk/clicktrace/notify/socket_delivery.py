@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from clicktrace.journal.record import record
@@ -31,9 +32,13 @@ Send = Callable[[Frame], Awaitable[None]]
 _log = logging.getLogger("clicktrace.notify")
 
 
-def journal_frame(stage: str, client_id: str, frame: Frame, detail: str) -> None:
+def journal_frame(
+    stage: str, client_id: str, frame: Frame, detail: str, at: float | None = None
+) -> None:
     """A journal entry for ``frame``, in the trace its traceparent names (the socket side
-    runs outside the notifying click's context)."""
+    runs outside the notifying click's context), with its sampled flag; ``at`` (Unix ms) is
+    when the frame was handed to the socket(s): the tab may receive it before the entry is
+    written, and the verdict orders the tab's ``received`` after it."""
     correlation_id = frame.get("correlation_id")
     if not isinstance(correlation_id, str):
         return
@@ -43,9 +48,11 @@ def journal_frame(stage: str, client_id: str, frame: Frame, detail: str) -> None
         correlation_id=correlation_id,
         client_id=client_id,
         detail=detail,
+        at=at,
         outcome=frame.get("status"),
         trace_id=None if tp is None else f"{tp.trace_id:032x}",
         span_id=None if tp is None else f"{tp.span_id:016x}",
+        sampled=None if tp is None else tp.sampled,
     )
 
 
@@ -124,8 +131,9 @@ class SocketDelivery:
             missed = fresh or []
         for frame in missed:
             if frame["seq"] > self.last_seq:
+                handed = time.time() * 1000.0
                 await self._send(frame)
                 self.last_seq = frame["seq"]
                 if isinstance(frame.get("epoch"), str):
                     self.epoch = frame["epoch"]
-                journal_frame("replayed", self.client_id, frame, f"seq {frame['seq']}")
+                journal_frame("replayed", self.client_id, frame, f"seq {frame['seq']}", handed)

@@ -116,6 +116,7 @@ class OutboxRelay:
             at=handed_at,
             trace_id=None if tp is None else f"{tp.trace_id:032x}",
             span_id=None if tp is None else f"{tp.span_id:016x}",
+            sampled=None if tp is None else tp.sampled,  # the click's decision, not the relay's
         )
 
     async def _run(self) -> None:
