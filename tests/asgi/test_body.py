@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -26,8 +29,10 @@ from clicktrace.asgi.body import (
     read_body,
     read_json_object,
 )
+from clicktrace.testing.ports import free_port
 
 LIMIT = 8192
+WAIT = 30.0  # a generous bound for the server to see every abort, never a timing assertion
 
 
 async def echo(request: Request) -> Response:
@@ -273,3 +278,55 @@ async def test_a_streamed_body_is_returned_whole_within_the_cap_and_cut_past_it(
         sizes = [len(chunk) for chunk in chunks]
         crossing = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > cap)
         assert pulled == crossing + 1
+
+
+async def test_a_client_that_leaves_mid_body_costs_one_short_line_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Real uvicorn, raw sockets that send half a declared body and close (issue 19: 100
+    aborted uploads were 347 KB of tracebacks)."""
+    aborts = 20
+    app = ClicktraceMiddleware(Starlette(routes=[Route("/echo", echo, methods=["POST"])]))
+    port = free_port()
+    # log_config=None: uvicorn's loggers propagate to the root, where caplog listens.
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    caplog.set_level(logging.INFO)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.01)
+        head = (
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: 1000\r\n\r\n"
+        )
+        for _ in range(aborts):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + b'{"name": "' + b"x" * 400)
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        def left() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "client left" in r.getMessage()]
+
+        def failed() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while len(left()) < aborts and not failed():
+            assert asyncio.get_running_loop().time() < deadline, caplog.text
+            await asyncio.sleep(0.05)
+        # The server still answers a whole request.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.post("/echo", json={"a": 1})).json() == {"a": 1}
+    finally:
+        server.should_exit = True
+        await serving
+    assert failed() == []
+    assert "Traceback" not in caplog.text
+    assert len(left()) == aborts
+    assert all(len(r.getMessage()) < 80 for r in left())
