@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from clicktrace.ids import new_id
-from e2e.distributed import Stack
+from e2e.distributed import OPERATOR_TOKEN, Stack
 from e2e.test_loop import rename
 
 # The faults need one stack, not the whole matrix: the RabbitMQ + Socket.IO default.
@@ -21,7 +21,8 @@ DEADLINE_MS = "3000"
 
 @pytest.fixture
 def panel(page: Page, stack: Stack) -> Iterator[Locator]:
-    page.goto(stack.page_url(0, deadline=DEADLINE_MS))
+    # The panel takes the operator token from the fragment, as `make demo` prints it.
+    page.goto(stack.page_url(0, deadline=DEADLINE_MS) + f"#operator={OPERATOR_TOKEN}")
     expect(page.get_by_test_id("product-1")).to_be_visible()
     panel = page.get_by_test_id("fault-panel")
     expect(panel).to_be_visible()
@@ -29,6 +30,7 @@ def panel(page: Page, stack: Stack) -> Iterator[Locator]:
     # Every fault off again, whatever the test left.
     reply = page.request.post(
         f"{stack.nodes[0]}/api/faults",
+        headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
         data={
             "fail_next": 0,
             "slow": False,
