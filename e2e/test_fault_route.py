@@ -6,6 +6,8 @@ commands and a 503 for the panel."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from websockets.sync.client import connect as ws_connect
 
 from clicktrace.ids import new_id, parse_id
 from clicktrace.testing.ports import free_port, unique_name
@@ -24,6 +27,7 @@ from e2e.serve import serving
 
 OFF = {"fail_next": 0, "slow": False, "stopped": False, "drop_context": False, "no_outbox": False}
 OPERATOR = "operator-token-for-the-fault-route-tests"
+SECRET = b"test-secret-of-at-least-16-bytes"
 AUTH = {"authorization": f"Bearer {OPERATOR}"}
 WAIT = 30.0
 
@@ -192,3 +196,43 @@ def test_a_fault_state_that_is_down_is_no_fault_for_commands_and_503_for_the_pan
                 assert_error(reply, 503, "unavailable")
                 assert reply.headers["retry-after"] == "2"
                 assert "Error" not in reply.text and "redis" not in reply.text.lower()
+
+
+def test_a_dead_lettered_command_tells_its_tab_a_code_not_the_exception_text(
+    tmp_path: Path,
+) -> None:
+    """Issue 19: ``reject_on_dead_letter`` sent the handler's exception text to the tab. A
+    real WebSocket tab gets the code and a generic message; the journal keeps the text."""
+    app = create_app(dataclasses.replace(settings(tmp_path), transport="websocket", secret=SECRET))
+    with (
+        serving(app) as url,
+        httpx.Client(base_url=url, headers=AUTH, timeout=WAIT) as http,
+    ):
+        tab = http.post("/clicktrace/session").json()
+        with ws_connect(url.replace("http://", "ws://") + "/clicktrace/ws") as ws:
+            ws.send(json.dumps({"token": tab["token"]}))
+            assert http.post("/api/faults", json={"fail_next": 3}).status_code == 200
+            correlation_id = new_id()
+            accepted = http.post(
+                "/api/products/2/rename",
+                json={"name": f"Seat 13 {new_id()}"},
+                headers={"x-clicktrace-client": tab["token"], "x-correlation-id": correlation_id},
+            )
+            assert accepted.status_code == 202
+            deadline = time.monotonic() + WAIT
+            while True:
+                frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+                if frame.get("correlation_id") == correlation_id and frame["status"] != "progress":
+                    break
+        assert frame["status"] == "rejected"
+        assert frame["error"] == {
+            "code": "processing_failed",
+            "message": "The command could not be processed.",
+        }
+        assert "fault panel" not in json.dumps(frame) and "Failure" not in json.dumps(frame)
+        journal = http.get(
+            f"/clicktrace/journal/{correlation_id}",
+            headers={"x-clicktrace-client": tab["token"]},
+        ).json()
+        details = [s["detail"] for s in journal["stages"] if s["stage"] == "dead_lettered"]
+        assert details == ["InjectedFailure: the fault panel made the projection fail"]
