@@ -17,6 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
+from playwright.sync_api import Page
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 from websockets.sync.client import connect as ws_connect
 
 from clicktrace.ids import new_id, parse_id
@@ -236,3 +241,38 @@ def test_a_dead_lettered_command_tells_its_tab_a_code_not_the_exception_text(
         ).json()
         details = [s["detail"] for s in journal["stages"] if s["stage"] == "dead_lettered"]
         assert details == ["InjectedFailure: the fault panel made the projection fail"]
+
+
+EVIL_PAGE = """<!doctype html><title>another site</title><script>
+async function attack(target) {
+  // What any page may send cross-site without a preflight: a "simple" POST.
+  await fetch(target + '/api/faults', {method: 'POST', mode: 'no-cors',
+    headers: {'content-type': 'text/plain'}, body: '{"stopped": true}'});
+  // With the token (a page could have stolen it) the header needs a preflight, which fails.
+  try {
+    await fetch(target + '/api/faults', {method: 'POST',
+      headers: {'content-type': 'application/json', authorization: 'Bearer ' + 'guess'},
+      body: '{"stopped": true}'});
+    return 'sent';
+  } catch (e) { return 'blocked'; }
+}
+</script>"""
+
+
+def test_a_page_on_another_site_cannot_stop_the_projection_in_chromium(
+    tmp_path: Path, page: Page
+) -> None:
+    """Issue 19: a cross-site ``text/plain`` POST from any web page could stop the projection.
+    Real Chromium on another origin (another port) tries."""
+
+    async def evil(request: Request) -> Response:
+        return HTMLResponse(EVIL_PAGE)
+
+    with (
+        serving(create_app(settings(tmp_path))) as url,
+        serving(Starlette(routes=[Route("/", evil)])) as evil_url,
+        httpx.Client(base_url=url, headers=AUTH) as http,
+    ):
+        page.goto(evil_url)
+        assert page.evaluate("target => attack(target)", url) == "blocked"
+        assert http.get("/api/faults").json() == OFF
