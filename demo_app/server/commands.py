@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.asgi import error_response
-from clicktrace.asgi.body import Refusal, path_int, read_json_object
+from clicktrace.asgi.body import MAX_INTEGER, Refusal, path_int, read_json_object
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
@@ -27,7 +27,7 @@ from .store import Store, StoreUnavailable
 MAX_BODY_BYTES = 16 * 1024
 # Product ids are the read model's INTEGER column (PostgreSQL int4): a larger id names no
 # product (404), where PostgreSQL would refuse to compare it (500).
-MAX_PRODUCT_ID = 2**31 - 1
+MAX_PRODUCT_ID = MAX_INTEGER
 # Seconds a client waits before retrying a command the database could not take.
 RETRY_AFTER_SECONDS = 2
 log = logging.getLogger("demo.commands")

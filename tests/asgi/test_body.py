@@ -20,6 +20,7 @@ from starlette.types import Message
 
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.asgi.body import (
+    MAX_INTEGER,
     MAX_JSON_DEPTH,
     MAX_PATH_INT,
     Refusal,
@@ -235,15 +236,34 @@ def reference_path_int(text: str) -> int | None:
     )
 )
 def test_path_integers_are_ascii_digits_within_bounds(text: str) -> None:
-    assert path_int(text) == reference_path_int(text)
+    assert path_int(text, MAX_PATH_INT) == reference_path_int(text)
+    expected = reference_path_int(text)
+    assert path_int(text, MAX_INTEGER) == (
+        expected if expected is not None and expected <= MAX_INTEGER else None
+    )
 
 
 def test_path_integer_examples_from_the_attack() -> None:
-    assert path_int("3") == 3
-    assert path_int("\u0663") is None  # "/api/products/%D9%A3/rename" renamed product 3
-    assert path_int(" 1") is None and path_int("+1") is None
-    assert path_int(str(2**63)) is None and path_int(str(2**63 - 1)) == 2**63 - 1
+    assert path_int("3", MAX_INTEGER) == 3
+    # "/api/products/%D9%A3/rename" renamed product 3
+    assert path_int("\u0663", MAX_INTEGER) is None
+    assert path_int(" 1", MAX_INTEGER) is None and path_int("+1", MAX_INTEGER) is None
+    assert path_int(str(2**63), MAX_PATH_INT) is None
+    assert path_int(str(2**63 - 1), MAX_PATH_INT) == 2**63 - 1
     assert path_int("7", maximum=5) is None
+
+
+def test_an_id_past_an_integer_column_is_nothing() -> None:
+    """Issue 19: ids from 2^31 to 2^63 - 1 were 500s on PostgreSQL (an int4 column)."""
+    assert path_int(str(2**31 - 1), MAX_INTEGER) == 2**31 - 1
+    for text in (str(2**31), str(2**62), str(2**63 - 1)):
+        assert path_int(text, MAX_INTEGER) is None
+
+
+@pytest.mark.parametrize("maximum", [-1, 2**63, True, 1.0])
+def test_a_bound_past_a_bigint_or_not_an_int_is_a_programming_error(maximum: object) -> None:
+    with pytest.raises(ValueError, match="maximum"):
+        path_int("1", maximum)  # type: ignore[arg-type]
 
 
 @settings(settings.get_profile("clicktrace-round-trips"))

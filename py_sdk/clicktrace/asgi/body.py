@@ -27,6 +27,7 @@ from clicktrace.asgi.errors import Refusal
 __all__ = [
     "CLIENT_CLOSED",
     "MAX_BODY_BYTES",
+    "MAX_INTEGER",
     "MAX_JSON_DEPTH",
     "MAX_PATH_INT",
     "Json",
@@ -40,6 +41,7 @@ __all__ = [
 MAX_BODY_BYTES = 16 * 1024
 MAX_JSON_DEPTH = 32
 MAX_PATH_INT = 2**63 - 1  # what a SQL BIGINT (and SQLite's INTEGER) holds
+MAX_INTEGER = 2**31 - 1  # what a SQL INTEGER (PostgreSQL int4, MySQL INT) holds
 
 Json: TypeAlias = dict[str, "Json"] | list["Json"] | str | int | float | bool | None
 
@@ -161,9 +163,20 @@ async def read_json_object(
     return _invalid("The body must be a JSON object.")
 
 
-def path_int(text: str, maximum: int = MAX_PATH_INT) -> int | None:
+def path_int(text: str, maximum: int) -> int | None:
     """``text`` as a non-negative integer of ASCII digits only, at most ``maximum``; ``None``
-    for anything else (signs, spaces, non-ASCII digits, overflow). Never raises."""
+    for anything else (signs, spaces, non-ASCII digits, overflow). Never raises on ``text``.
+
+    ``maximum`` is the bound of the column the id is looked up in (:data:`MAX_INTEGER`,
+    :data:`MAX_PATH_INT` for a ``BIGINT``): an id past it names nothing (a 404), where the
+    database would refuse the comparison (PostgreSQL: a 500). It has no default, since the
+    old one (a ``BIGINT``'s) let ids from 2^31 reach an ``INTEGER`` column."""
+    if (
+        isinstance(maximum, bool)
+        or not isinstance(maximum, int)
+        or not 0 <= maximum <= MAX_PATH_INT
+    ):
+        raise ValueError(f"maximum must be an int from 0 to {MAX_PATH_INT}")
     if not isinstance(text, str) or _PATH_INT.fullmatch(text) is None:
         return None
     value = int(text)
