@@ -18,8 +18,12 @@ WEB_SRC := $(shell find demo_app/web -path demo_app/web/dist -prune -o -path dem
 
 .PHONY: demo demo-distributed test setup web chromium test-py test-js test-e2e test-example packages check bench clean
 
+# The fault panel is off unless enabled; the demo enables it, behind an operator token that
+# the printed address carries in its fragment (the browser never sends a fragment).
+demo: export CLICKTRACE_FAULTS ?= 1
+demo: export CLICKTRACE_OPERATOR_TOKEN ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
 demo: setup web
-	@echo "clicktrace demo: http://$(HOST):$(PORT)"
+	@echo "clicktrace demo: http://$(HOST):$(PORT)/#operator=$$CLICKTRACE_OPERATOR_TOKEN"
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m demo_app.server
 
 # The same catalogue as separate processes (Procfile): RabbitMQ unless CLICKTRACE_BUS_URL says
@@ -29,9 +33,11 @@ demo-distributed: export CLICKTRACE_REDIS_URL ?= redis://127.0.0.1:6379/0
 demo-distributed: export CLICKTRACE_JOURNAL_URL ?= redis://127.0.0.1:6379/0
 demo-distributed: export CLICKTRACE_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 demo-distributed: export CLICKTRACE_SECRET ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
+demo-distributed: export CLICKTRACE_FAULTS ?= 1
+demo-distributed: export CLICKTRACE_OPERATOR_TOKEN ?= $(shell python3 -c 'import secrets; print(secrets.token_hex(16))')
 demo-distributed: export PYTHONUNBUFFERED := 1
 demo-distributed: setup web
-	@echo "clicktrace distributed demo: http://$(HOST):8001 and http://$(HOST):8002"
+	@echo "clicktrace distributed demo: http://$(HOST):8001/#operator=$$CLICKTRACE_OPERATOR_TOKEN and http://$(HOST):8002"
 	HOST=$(HOST) $(VENV)/bin/honcho -f Procfile start
 
 test: setup web chromium check test-py test-js test-e2e test-example

@@ -31,6 +31,8 @@ BROKERS = {
     "nats": "nats://127.0.0.1:4222",
 }
 TRACE_UI = "http://traces.invalid/trace/{trace_id}"
+# The fault panel is off by default; the stacks turn it on, with this operator token.
+OPERATOR_TOKEN = secrets.token_hex(16)
 HONCHO = Path(sys.executable).with_name("honcho")
 
 
@@ -106,6 +108,8 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "CLICKTRACE_DATABASE_URL": PG_DSN,
             "CLICKTRACE_JOURNAL_URL": REDIS_URL,
             "CLICKTRACE_TRACE_URL": TRACE_UI,
+            "CLICKTRACE_FAULTS": "1",
+            "CLICKTRACE_OPERATOR_TOKEN": OPERATOR_TOKEN,
             "CLICKTRACE_SECRET": secrets.token_hex(16),
             "CLICKTRACE_TOPIC": f"{name}-products",
             "CLICKTRACE_CHANNEL": f"{name}-e2e",

@@ -4,10 +4,15 @@ request up."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +20,7 @@ import pytest
 from clicktrace.commands import REPLAYED_HEADER
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify import TokenSigner
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing.ports import free_port, unique_name
 from demo_app.server import database
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
@@ -212,3 +217,160 @@ def test_on_postgres_too_a_retried_command_is_applied_once(tmp_path: Path) -> No
     assert first.status_code == again.status_code == 202
     assert again.content == first.content and again.headers[REPLAYED_HEADER] == "1"
     assert renamed == 1
+
+
+# --- issue 19: valid input on PostgreSQL is never a 500 -----------------------------------
+
+
+class TcpProxy:
+    """A loopback TCP relay to PostgreSQL that the test can cut: the server "goes down" for
+    the demo (its pooled connections reset, new ones refused) while the shared server runs on."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self._target = target
+        self.port = free_port()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener.settimeout(0.1)
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self._target)
+            with self._lock:
+                if self._closed:
+                    client.close()
+                    upstream.close()
+                    return
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Refuse new connections and reset the open ones."""
+        self._closed = True
+        self._accepting.join(timeout=10)
+        self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+@contextmanager
+def postgres_demo(tmp_path: Path, dsn: str = PG_DSN) -> Iterator[tuple[httpx.Client, str]]:
+    """The demo on PostgreSQL, in a schema of this test's own (dropped after)."""
+    import asyncpg
+
+    schema = unique_name("demo", sql=True)
+    settings = Settings(
+        data_dir=tmp_path,
+        web_dist=tmp_path,
+        topic=unique_name("products"),
+        secret=SECRET,
+        database_url=dsn,
+        pg_schema=schema,
+    )
+    try:
+        with (
+            serving(create_app(settings)) as url,
+            httpx.Client(base_url=url, timeout=60) as client,
+        ):
+            yield client, schema
+    finally:
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(PG_DSN)
+            try:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+            finally:
+                await conn.close()
+
+        run_coroutine(drop())
+
+
+def pg_fetch(query: str) -> list[Any]:
+    import asyncpg
+
+    async def fetch() -> list[Any]:
+        conn = await asyncpg.connect(PG_DSN)
+        try:
+            return [tuple(r) for r in await conn.fetch(query)]
+        finally:
+            await conn.close()
+
+    return run_coroutine(fetch())
+
+
+def test_tabs_renaming_one_product_at_once_are_all_accepted_on_postgres(tmp_path: Path) -> None:
+    """Issue 19: 20 concurrent renames of one product gave 500 in 16 (UniqueViolation on the
+    event version). Each is appended at its own version now."""
+    tabs = 20
+    with postgres_demo(tmp_path) as (client, schema):
+        start = threading.Barrier(tabs)
+
+        def rename_now(i: int) -> httpx.Response:
+            with httpx.Client(base_url=client.base_url, timeout=60) as own:
+                start.wait(timeout=60)
+                return own.post("/api/products/4/rename", json={"name": f"Tab {i} {new_id()}"})
+
+        with ThreadPoolExecutor(tabs) as pool:
+            answers = list(pool.map(rename_now, range(tabs)))
+        versions = pg_fetch(
+            f"SELECT version FROM {schema}.events WHERE stream = 'product-4' ORDER BY version"
+        )
+    assert [a.status_code for a in answers] == [202] * tabs, [a.text for a in answers]
+    assert [v for (v,) in versions] == list(range(1, tabs + 2))  # created, then each rename
+
+
+@pytest.mark.parametrize("product_id", [2**31 - 1, 2**31, 2**62, 2**63 - 1])
+def test_a_product_id_beyond_the_column_is_404_on_postgres(tmp_path: Path, product_id: int) -> None:
+    with postgres_demo(tmp_path) as (client, _):
+        answer = client.post(f"/api/products/{product_id}/rename", json={"name": "Far"})
+        assert_error(answer, 404, "not_found")
+
+
+def test_a_name_with_a_control_character_is_422_not_a_dead_letter(demo: httpx.Client) -> None:
+    for name in ("a\x00b", "bell\x07", "esc\x1b[31m"):
+        answer = demo.post("/api/products/1/rename", json={"name": name})
+        assert_error(answer, 422, "invalid_name")
+
+
+def test_a_database_that_is_down_is_503_with_retry_after_never_500(tmp_path: Path) -> None:
+    proxy = TcpProxy(("127.0.0.1", 5432))
+    try:
+        dsn = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
+        with postgres_demo(tmp_path, dsn) as (client, _):
+            assert client.post("/api/products/1/rename", json={"name": "Up"}).status_code == 202
+            proxy.cut()
+            for _ in range(2):  # the pooled connection is reset; then the connect is refused
+                for answer in (
+                    client.get("/api/products"),
+                    client.post("/api/products/1/rename", json={"name": "Down"}),
+                ):
+                    assert_error(answer, 503, "unavailable")
+                    assert answer.headers["retry-after"] == "2"
+                    assert "postgres" not in answer.text.lower()
+    finally:
+        proxy.cut()

@@ -14,7 +14,7 @@ from playwright.sync_api import Locator, Page, expect
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Thresholds, create_store
 from clicktrace.journal.verdict import line, verdict
-from e2e.distributed import REDIS_URL, Stack
+from e2e.distributed import OPERATOR_TOKEN, REDIS_URL, Stack
 from e2e.serve import run_coroutine
 from e2e.test_loop import rename
 
@@ -25,7 +25,8 @@ DEADLINE_MS = "3000"
 
 @pytest.fixture
 def panel(page: Page, stack: Stack) -> Iterator[Locator]:
-    page.goto(stack.page_url(0, deadline=DEADLINE_MS))
+    # The panel takes the operator token from the fragment, as `make demo` prints it.
+    page.goto(stack.page_url(0, deadline=DEADLINE_MS) + f"#operator={OPERATOR_TOKEN}")
     expect(page.get_by_test_id("product-1")).to_be_visible()
     panel = page.get_by_test_id("fault-panel")
     expect(panel).to_be_visible()
@@ -33,6 +34,7 @@ def panel(page: Page, stack: Stack) -> Iterator[Locator]:
     # Every fault off again, whatever the test left.
     reply = page.request.post(
         f"{stack.nodes[0]}/api/faults",
+        headers={"authorization": f"Bearer {OPERATOR_TOKEN}"},
         data={
             "fail_next": 0,
             "slow": False,

@@ -93,6 +93,7 @@ def create_app(
                 relay.wake if relay else _polled,
                 settings.topic,
                 faults if settings.faults else None,
+                settings.operator_token,
             ),
             _config(settings),
             metrics_route(),  # Prometheus scrape of the SDK's metrics (docs/observe.md)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 MAX_NAME_LENGTH = 80
@@ -19,11 +20,15 @@ CATALOGUE = [
 
 
 def clean_name(value: Any) -> str | None:
-    """The name to store, or ``None`` when it is not acceptable (checked synchronously)."""
+    """The name to store, or ``None`` when it is not acceptable (checked synchronously):
+    1 to 80 characters once whitespace is folded, and no control characters (PostgreSQL's
+    ``text`` refuses NUL, which would fail only later, in the projection)."""
     if not isinstance(value, str):
         return None
     name = " ".join(value.split())
-    return name if 0 < len(name) <= MAX_NAME_LENGTH else None
+    if not 0 < len(name) <= MAX_NAME_LENGTH:
+        return None
+    return None if any(unicodedata.category(c) == "Cc" for c in name) else name
 
 
 def stream_of(product_id: int) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -13,18 +14,28 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.asgi import error_response
-from clicktrace.asgi.body import Refusal, path_int, read_json_object
+from clicktrace.asgi.body import MAX_INTEGER, Refusal, path_int, read_json_object
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
 from clicktrace.propagation import METADATA_KEYS, extract
 
 from .catalogue import RENAMED, clean_name
-from .faults import Faults, InvalidFaults, parse
-from .store import Store
+from .faults import Faults, FaultsUnavailable, InvalidFaults, parse
+from .store import Store, StoreUnavailable
 
 MAX_BODY_BYTES = 16 * 1024
+# Product ids are the read model's INTEGER column (PostgreSQL int4): a larger id names no
+# product (404), where PostgreSQL would refuse to compare it (500).
+MAX_PRODUCT_ID = MAX_INTEGER
+# Seconds a client waits before retrying a command the database could not take.
+RETRY_AFTER_SECONDS = 2
 log = logging.getLogger("demo.commands")
+
+
+def _store_down(exc: StoreUnavailable) -> Response:
+    log.warning("database unreachable (%s): 503", exc)
+    return unavailable("The catalogue is unavailable: try again shortly.", RETRY_AFTER_SECONDS)
 
 
 async def _json_body(request: Request) -> dict[str, Any] | None:
@@ -56,17 +67,43 @@ def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | No
     )
 
 
+def _operator(request: Request, token: str) -> bool:
+    """Whether the request carries ``authorization: Bearer <token>`` (compared in constant
+    time)."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        presented.strip().encode("utf-8", "replace"), token.encode("utf-8")
+    )
+
+
+def _json_content(request: Request) -> bool:
+    """``application/json`` (a CORS "simple" request cannot send it: a page on another site
+    that POSTs ``text/plain`` gets no preflight and no say)."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type == "application/json"
+
+
 def routes(
-    store: Store, wake_relay: Callable[[], None], topic: str, faults: Faults | None
+    store: Store,
+    wake_relay: Callable[[], None],
+    topic: str,
+    faults: Faults | None,
+    operator_token: str | None = None,
 ) -> list[Route]:
+    """The API; ``/api/faults`` only with ``faults`` and ``operator_token`` both given."""
+
     async def products(request: Request) -> Response:
-        return JSONResponse(await store.products())
+        try:
+            return JSONResponse(await store.products())
+        except StoreUnavailable as exc:
+            return _store_down(exc)
 
     async def rename(request: Request) -> Response:
         refused = invalid_client(request)  # a forged or expired token: 401, never a 202
         if refused is not None:
             return refused
-        product_id = path_int(request.path_params["id"])  # ASCII digits below 2^63 only
+        # ASCII digits up to the column's bound only
+        product_id = path_int(request.path_params["id"], MAX_PRODUCT_ID)
         if product_id is None:
             return error_response(404, "not_found", "No such product.")
         body = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
@@ -96,6 +133,8 @@ def routes(
             if not _locked(exc):
                 raise
             return unavailable()
+        except StoreUnavailable as exc:
+            return _store_down(exc)
         if response.status_code != 202 or REPLAYED_HEADER in response.headers:
             return response
         if no_outbox:
@@ -110,20 +149,36 @@ def routes(
             wake_relay()
         return response
 
-    async def fault_panel(request: Request) -> Response:
-        if faults is None:
-            return error_response(404, "not_found", "Faults are off in this demo.")
-        if request.method == "GET":
-            return JSONResponse(await faults.state())
-        try:
-            changes = parse(await _json_body(request))
-        except InvalidFaults as exc:
-            return error_response(400, "invalid_faults", str(exc))
-        log.warning("fault panel: %s", changes)
-        return JSONResponse(await faults.change(changes))
-
-    return [
+    api = [
         Route("/api/products", products, methods=["GET"]),
         Route("/api/products/{id}/rename", rename, methods=["POST"]),
-        Route("/api/faults", fault_panel, methods=["GET", "POST"]),
     ]
+    if faults is None or not operator_token:
+        return api  # no fault route at all: 404 like any unknown path
+    panel = faults
+    token = operator_token
+
+    async def fault_panel(request: Request) -> Response:
+        if not _operator(request, token):
+            response = error_response(
+                401, "unauthorized", "The fault panel needs the operator token."
+            )
+            response.headers["www-authenticate"] = "Bearer"
+            return response
+        if request.method == "POST" and not _json_content(request):
+            return error_response(
+                415, "unsupported_media_type", "Send the faults as application/json."
+            )
+        try:
+            if request.method == "GET":
+                return JSONResponse(await panel.state())
+            try:
+                changes = parse(await _json_body(request))
+            except InvalidFaults as exc:
+                return error_response(400, "invalid_faults", str(exc))
+            log.warning("fault panel: %s", changes)
+            return JSONResponse(await panel.change(changes))
+        except FaultsUnavailable:
+            return unavailable("The fault state is unavailable: try again shortly.", 2)
+
+    return [*api, Route("/api/faults", fault_panel, methods=["GET", "POST"])]

@@ -3,10 +3,16 @@
 One small state shared by every process of the demo: a dict in the embedded demo, a Redis
 hash in the distributed one (the API node sets it, the relay and the projection worker read
 it on each message). ``fail_next`` counts down: the projection fails that many deliveries.
+
+The flags are read on every command and every delivery, so a Redis that is down must not
+fail them: while it is down the readers see "no fault" (one warning when it goes, one line
+when it is back). Only the panel itself, which cannot show or change a state it cannot
+reach, answers 503 (:class:`FaultsUnavailable`).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import msgspec
@@ -16,10 +22,17 @@ from clicktrace.envelope import decode, encode
 
 FLAGS = ("slow", "stopped", "drop_context", "no_outbox")
 MAX_FAILURES = 20
+# A Redis that does not answer within this is down, as far as a flag read is concerned.
+REDIS_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger("demo.faults")
 
 
 class InvalidFaults(ValueError):
     pass
+
+
+class FaultsUnavailable(Exception):
+    """The fault state's Redis is down: the panel cannot show or change it."""
 
 
 def parse(body: Any) -> dict[str, int]:
@@ -51,39 +64,83 @@ class Faults:
         self._key = key
         self._memory: dict[str, int] = {}
         self._redis: Any = None
+        self._down = False
+        self._errors: tuple[type[BaseException], ...] = ()
         if redis_url:
             import redis.asyncio as redis_asyncio
+            from redis.exceptions import RedisError
 
-            self._redis = redis_asyncio.Redis.from_url(redis_url)
+            self._redis = redis_asyncio.Redis.from_url(
+                redis_url,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            self._errors = (RedisError, OSError, TimeoutError)
+
+    def _went_down(self, exc: BaseException) -> None:
+        if not self._down:
+            self._down = True
+            log.warning(
+                "fault state unreachable (%s): no faults until it is back", type(exc).__name__
+            )
+
+    def _is_up(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("fault state reachable again")
 
     async def state(self) -> dict[str, Any]:
+        """What the panel shows; :class:`FaultsUnavailable` while Redis is down."""
         if self._redis is None:
             return shown(self._memory)
-        raw = await self._redis.hgetall(self._key)
+        try:
+            raw = await self._redis.hgetall(self._key)
+        except self._errors as exc:
+            self._went_down(exc)
+            raise FaultsUnavailable from None
+        self._is_up()
         return shown({k.decode(): int(v) for k, v in raw.items()})
 
     async def on(self, flag: str) -> bool:
+        """Whether ``flag`` is on; ``False`` while the state is unreachable (no fault)."""
         if self._redis is None:
             return bool(self._memory.get(flag, 0))
-        return bool(int(await self._redis.hget(self._key, flag) or 0))
+        try:
+            value = await self._redis.hget(self._key, flag)
+        except self._errors as exc:
+            self._went_down(exc)
+            return False
+        self._is_up()
+        return bool(int(value or 0))
 
     async def change(self, changes: dict[str, int]) -> dict[str, Any]:
+        """Apply ``changes``; :class:`FaultsUnavailable` while Redis is down."""
         if self._redis is None:
             self._memory.update(changes)
-        else:
+            return shown(self._memory)
+        try:
             await self._redis.hset(self._key, mapping=changes)
+        except self._errors as exc:
+            self._went_down(exc)
+            raise FaultsUnavailable from None
         return await self.state()
 
     async def take_failure(self) -> bool:
-        """Whether this delivery is one of the next N that must fail (counts it down)."""
+        """Whether this delivery is one of the next N that must fail (counts it down);
+        ``False`` while the state is unreachable."""
         if self._redis is None:
             left = self._memory.get("fail_next", 0)
             if left > 0:
                 self._memory["fail_next"] = left - 1
             return left > 0
-        left = await self._redis.hincrby(self._key, "fail_next", -1)
-        if left < 0:
-            await self._redis.hset(self._key, "fail_next", 0)
+        try:
+            left = await self._redis.hincrby(self._key, "fail_next", -1)
+            if left < 0:
+                await self._redis.hset(self._key, "fail_next", 0)
+        except self._errors as exc:
+            self._went_down(exc)
+            return False
+        self._is_up()
         return bool(left >= 0)
 
     async def aclose(self) -> None:

@@ -4,7 +4,8 @@ the projection worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -18,7 +19,7 @@ from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.outbox import PostgresOutbox
 
 from .catalogue import CATALOGUE, CREATED, stream_of
-from .store import NOT_FOUND, Outcome, taken
+from .store import NOT_FOUND, Outcome, StoreUnavailable, taken
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -31,6 +32,18 @@ CREATE TABLE IF NOT EXISTS products (
 """
 # Every process creates the schema at start: one at a time.
 _SETUP_LOCK = 0x636C69636B
+# What a server that is down, restarting or full raises (a refused connect, a connection
+# dropped mid-query, "the database system is starting up", too many clients).
+_UNREACHABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+# How long a request waits for a pooled connection (or a new one) before it is a 503.
+ACQUIRE_TIMEOUT_SECONDS = 5.0
 
 
 class PostgresStore:
@@ -79,8 +92,18 @@ class PostgresStore:
         if self._pool is not None:
             await self._pool.close()
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[Any]:
+        """A pooled connection; :class:`StoreUnavailable` when the server cannot be reached."""
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_SECONDS) as conn:
+                yield conn
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
     async def products(self) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch("SELECT id, name, price, version FROM products ORDER BY id")
+        async with self._connection() as conn:
+            rows = await conn.fetch("SELECT id, name, price, version FROM products ORDER BY id")
         return [dict(r) for r in rows]
 
     async def accept_rename(
@@ -93,10 +116,16 @@ class PostgresStore:
         *,
         outbox: bool = True,
     ) -> Response:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
 
             async def apply() -> Response:
-                if await conn.fetchval("SELECT 1 FROM products WHERE id = $1", product_id) is None:
+                # The product's row is its stream's lock: two tabs renaming it at once append
+                # one after the other (the second reads the first's version), where both would
+                # take the same next version and one would hit the unique index.
+                found = await conn.fetchval(
+                    "SELECT 1 FROM products WHERE id = $1 FOR UPDATE", product_id
+                )
+                if found is None:
                     return answer(False)
                 await _append(conn, stream_of(product_id), envelope)
                 if outbox:  # same transaction as the event: committed together, or not at all

@@ -46,14 +46,22 @@ class Settings:
     """Fan-out channel and key prefix (several demos can share one Redis)."""
     process: str = "demo"
     """This process's name in logs, spans and the journal (``api-1``, ``relay``, ...)."""
-    faults: bool = True
-    """Serve the fault panel (``CLICKTRACE_FAULTS=0`` turns it off)."""
+    faults: bool = False
+    """Serve the fault panel and its route ``/api/faults`` (``CLICKTRACE_FAULTS=1``; off by
+    default: a fault stops the projection). It needs ``operator_token``."""
+    operator_token: str | None = None
+    """``CLICKTRACE_OPERATOR_TOKEN``: the bearer token of the fault route and of the journal
+    route's operator view. The demo refuses to start with faults on and no token."""
     trace_url: str | None = None
     """A trace UI link template, e.g. ``http://127.0.0.1:16686/trace/{trace_id}``."""
     journal_url: str = "memory://"
     """Where the journal is kept (``CLICKTRACE_JOURNAL_URL``): ``memory://`` (one process),
     ``sqlite:///…``, ``redis://…``, ``postgresql://…`` (shared by the processes). The
     journal route's operator token is ``CLICKTRACE_OPERATOR_TOKEN``."""
+
+    def __post_init__(self) -> None:
+        if self.faults and not self.operator_token:
+            raise ValueError("the fault panel needs an operator token (CLICKTRACE_OPERATOR_TOKEN)")
 
     @property
     def database(self) -> Path:
@@ -87,7 +95,8 @@ class Settings:
             redis_url=env.get("CLICKTRACE_REDIS_URL") or None,
             channel=env.get("CLICKTRACE_CHANNEL", default.channel),
             process=env.get("CLICKTRACE_PROCESS", default.process),
-            faults=env.get("CLICKTRACE_FAULTS", "1") != "0",
+            faults=env.get("CLICKTRACE_FAULTS", "0") == "1",
+            operator_token=env.get("CLICKTRACE_OPERATOR_TOKEN") or None,
             trace_url=env.get("CLICKTRACE_TRACE_URL") or None,
             journal_url=env.get("CLICKTRACE_JOURNAL_URL", default.journal_url),
         )

@@ -14,7 +14,12 @@ from clicktrace.envelope import Envelope
 from clicktrace.outbox.relay import Outbox
 from clicktrace.projection import Outcome
 
-__all__ = ["NOT_FOUND", "Outcome", "Store", "taken"]
+__all__ = ["NOT_FOUND", "Outcome", "Store", "StoreUnavailable", "taken"]
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached (down, restarting, out of connections): nothing was
+    applied, and the client may retry (the API answers 503 with ``Retry-After``)."""
 
 
 class Store(Protocol):

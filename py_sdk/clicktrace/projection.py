@@ -43,6 +43,15 @@ __all__ = [
 ]
 
 DEADLINE_EXCEEDED = "deadline_exceeded"
+PROCESSING_FAILED = "processing_failed"
+# What a tab is told when its command was dead-lettered: a code and a message for people,
+# never the reason. The reason is the handler's exception text ("RuntimeError: ...", a
+# database error quoting the statement), which may describe the server's internals; it
+# stays in the journal's ``dead_lettered`` entry, the consumer span and the log.
+DEAD_LETTER_MESSAGES = {
+    DEADLINE_EXCEEDED: "The command was not applied before its deadline.",
+    PROCESSING_FAILED: "The command could not be processed.",
+}
 _log = logging.getLogger("clicktrace.projection")
 
 
@@ -93,13 +102,15 @@ async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | No
 def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None) -> DeadLetterHook:
     """A bus ``on_dead_letter`` hook: a message the consumer gave up on (or that came after
     its deadline) is rejected to its tab, so the tab does not wait in vain. ``types`` limits
-    it to those envelope types. The code is ``deadline_exceeded`` or ``processing_failed``."""
+    it to those envelope types. The code is ``deadline_exceeded`` or ``processing_failed``,
+    with a generic message (:data:`DEAD_LETTER_MESSAGES`): the reason the bus gives (the
+    exception text) never reaches the tab; the journal and the span keep it."""
     wanted = frozenset(types) if types is not None else None
 
     async def hook(envelope: Envelope, reason: str) -> None:
         if wanted is not None and envelope.metadata.type not in wanted:
             return
-        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else "processing_failed"
-        await reject(notify, envelope, code, reason)
+        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
+        await reject(notify, envelope, code, DEAD_LETTER_MESSAGES[code])
 
     return hook

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -17,6 +20,7 @@ from starlette.types import Message
 
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.asgi.body import (
+    MAX_INTEGER,
     MAX_JSON_DEPTH,
     MAX_PATH_INT,
     Refusal,
@@ -26,8 +30,10 @@ from clicktrace.asgi.body import (
     read_body,
     read_json_object,
 )
+from clicktrace.testing.ports import free_port
 
 LIMIT = 8192
+WAIT = 30.0  # a generous bound for the server to see every abort, never a timing assertion
 
 
 async def echo(request: Request) -> Response:
@@ -230,15 +236,34 @@ def reference_path_int(text: str) -> int | None:
     )
 )
 def test_path_integers_are_ascii_digits_within_bounds(text: str) -> None:
-    assert path_int(text) == reference_path_int(text)
+    assert path_int(text, MAX_PATH_INT) == reference_path_int(text)
+    expected = reference_path_int(text)
+    assert path_int(text, MAX_INTEGER) == (
+        expected if expected is not None and expected <= MAX_INTEGER else None
+    )
 
 
 def test_path_integer_examples_from_the_attack() -> None:
-    assert path_int("3") == 3
-    assert path_int("\u0663") is None  # "/api/products/%D9%A3/rename" renamed product 3
-    assert path_int(" 1") is None and path_int("+1") is None
-    assert path_int(str(2**63)) is None and path_int(str(2**63 - 1)) == 2**63 - 1
+    assert path_int("3", MAX_INTEGER) == 3
+    # "/api/products/%D9%A3/rename" renamed product 3
+    assert path_int("\u0663", MAX_INTEGER) is None
+    assert path_int(" 1", MAX_INTEGER) is None and path_int("+1", MAX_INTEGER) is None
+    assert path_int(str(2**63), MAX_PATH_INT) is None
+    assert path_int(str(2**63 - 1), MAX_PATH_INT) == 2**63 - 1
     assert path_int("7", maximum=5) is None
+
+
+def test_an_id_past_an_integer_column_is_nothing() -> None:
+    """Issue 19: ids from 2^31 to 2^63 - 1 were 500s on PostgreSQL (an int4 column)."""
+    assert path_int(str(2**31 - 1), MAX_INTEGER) == 2**31 - 1
+    for text in (str(2**31), str(2**62), str(2**63 - 1)):
+        assert path_int(text, MAX_INTEGER) is None
+
+
+@pytest.mark.parametrize("maximum", [-1, 2**63, True, 1.0])
+def test_a_bound_past_a_bigint_or_not_an_int_is_a_programming_error(maximum: object) -> None:
+    with pytest.raises(ValueError, match="maximum"):
+        path_int("1", maximum)  # type: ignore[arg-type]
 
 
 @settings(settings.get_profile("clicktrace-round-trips"))
@@ -273,3 +298,55 @@ async def test_a_streamed_body_is_returned_whole_within_the_cap_and_cut_past_it(
         sizes = [len(chunk) for chunk in chunks]
         crossing = next(i for i in range(len(sizes)) if sum(sizes[: i + 1]) > cap)
         assert pulled == crossing + 1
+
+
+async def test_a_client_that_leaves_mid_body_costs_one_short_line_and_no_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Real uvicorn, raw sockets that send half a declared body and close (issue 19: 100
+    aborted uploads were 347 KB of tracebacks)."""
+    aborts = 20
+    app = ClicktraceMiddleware(Starlette(routes=[Route("/echo", echo, methods=["POST"])]))
+    port = free_port()
+    # log_config=None: uvicorn's loggers propagate to the root, where caplog listens.
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
+    )
+    caplog.set_level(logging.INFO)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if serving.done():
+                serving.result()
+            await asyncio.sleep(0.01)
+        head = (
+            b"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            b"content-length: 1000\r\n\r\n"
+        )
+        for _ in range(aborts):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head + b'{"name": "' + b"x" * 400)
+            await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+
+        def left() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if "client left" in r.getMessage()]
+
+        def failed() -> list[logging.LogRecord]:
+            return [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while len(left()) < aborts and not failed():
+            assert asyncio.get_running_loop().time() < deadline, caplog.text
+            await asyncio.sleep(0.05)
+        # The server still answers a whole request.
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            assert (await http.post("/echo", json={"a": 1})).json() == {"a": 1}
+    finally:
+        server.should_exit = True
+        await serving
+    assert failed() == []
+    assert "Traceback" not in caplog.text
+    assert len(left()) == aborts
+    assert all(len(r.getMessage()) < 80 for r in left())

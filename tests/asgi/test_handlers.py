@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -14,7 +16,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.asgi.handlers import MAX_MESSAGE_LENGTH, exception_handlers, validation_message
+from clicktrace.asgi.handlers import (
+    MAX_MESSAGE_LENGTH,
+    RETRY_AFTER_SECONDS,
+    exception_handlers,
+    validation_message,
+)
+from clicktrace.testing.ports import free_port
+
+CLOSED_PORT = free_port()  # reserved for this run and never listened on
 
 
 def client(app: Starlette) -> httpx.AsyncClient:
@@ -105,3 +115,34 @@ def test_a_validation_message_is_bounded() -> None:
     message = validation_message(errors)
     assert len(message) <= MAX_MESSAGE_LENGTH
     assert validation_message([]) == "The request is invalid."
+
+
+async def refused(request: Request) -> Response:
+    # A port nobody listens on: what a database or broker that is down looks like.
+    await asyncio.open_connection("127.0.0.1", CLOSED_PORT)
+    raise AssertionError("connected to a port nobody listens on")
+
+
+async def too_slow(request: Request) -> Response:
+    await asyncio.wait_for(asyncio.Event().wait(), 0)
+    raise AssertionError("an event nobody sets was set")
+
+
+@pytest.mark.parametrize("path", ["/refused", "/too-slow"])
+async def test_a_dependency_that_is_down_is_503_with_retry_after_not_500(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = Starlette(
+        routes=[Route("/refused", refused), Route("/too-slow", too_slow)],
+        exception_handlers=exception_handlers(),
+    )
+    async with client(app) as http:
+        answer = await http.get(path)
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    body = answer.json()
+    assert body["error"]["code"] == "unavailable"
+    assert body["correlation_id"] == answer.headers["x-correlation-id"]
+    assert "Errno" not in answer.text and str(CLOSED_PORT) not in answer.text
+    assert "Traceback" not in caplog.text
+    assert not [r for r in caplog.records if r.exc_info]

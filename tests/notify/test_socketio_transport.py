@@ -424,3 +424,34 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
     await notifier.notify(s["client_id"], correlation_id=new_id(), status="confirmed")
     after = await tab.next()
     assert (after["seq"], after["epoch"]) == (4, epoch)
+
+
+async def test_one_address_cannot_pin_unbounded_authenticated_sockets(
+    serve: Serve, tabs: Tabs
+) -> None:
+    """Issue 19: a client id per session and 16 sockets per client id let one address hold
+    1,424 authenticated sockets in a minute. Each socket here has a client id of its own."""
+    _, url = await start(serve, max_connections_per_peer=3)
+    sessions = [await session(url) for _ in range(5)]
+    connected = []
+    for s in sessions[:3]:
+        tab = tabs()
+        await tab.connect(url, {"token": s["token"]})
+        connected.append(tab)
+    fourth = tabs()
+    errors: list[Any] = []
+    fourth.client.on("connect_error", errors.append)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await fourth.connect(url, {"token": sessions[3]["token"]})
+    assert errors == [{"message": "too_many_connections"}]
+    # One leaves: its place is free again (once the server has seen it go).
+    await connected.pop().close()
+    deadline = time.monotonic() + 10
+    while True:
+        fifth = tabs()
+        try:
+            await fifth.connect(url, {"token": sessions[4]["token"]})
+            break
+        except socketio.exceptions.ConnectionError:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)

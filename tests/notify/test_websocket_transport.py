@@ -299,3 +299,45 @@ async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) ->
         async with connect(ws_url(url)) as fourth:
             await fourth.send(json.dumps({"token": s["token"]}))
             assert (await recv(fourth))["seq"] == 1
+
+
+async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Serve) -> None:
+    """Issue 19: a client id per session and 16 sockets per client id let one address hold
+    1,424 authenticated sockets in a minute. Each socket here has a client id of its own."""
+    notifier, url = await start(serve, max_connections_per_peer=3)
+    sessions = [await session(url) for _ in range(5)]
+    opened: list[ClientConnection] = []
+    try:
+        for s in sessions[:3]:
+            ws = await connect(ws_url(url))
+            opened.append(ws)
+            await ws.send(json.dumps({"token": s["token"]}))
+            await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
+            await recv(ws)  # attached
+        async with connect(ws_url(url)) as fourth:
+            await fourth.send(json.dumps({"token": sessions[3]["token"]}))
+            assert await closed_with(fourth) == (1008, "too_many_connections")
+        # One closes: its place is free again.
+        await opened.pop().close()
+        deadline = time.monotonic() + WAIT
+        while True:
+            async with connect(ws_url(url)) as fifth:
+                await fifth.send(json.dumps({"token": sessions[4]["token"]}))
+                await notifier.notify(
+                    sessions[4]["client_id"], correlation_id=new_id(), status="progress"
+                )
+                try:
+                    await recv(fifth)  # attached: a frame (live or replayed) arrives
+                    break
+                except ConnectionClosed:  # the server had not seen the close yet
+                    assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        for ws in opened:
+            await ws.close()
+
+
+def test_the_per_peer_cap_must_be_a_positive_int() -> None:
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="max_connections_per_peer"):
+            Notifier(TokenSigner(SECRET), transports.websocket(), max_connections_per_peer=bad)  # type: ignore[arg-type]

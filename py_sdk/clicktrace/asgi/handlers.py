@@ -4,11 +4,19 @@ Starlette answers an ``HTTPException`` (a 404 from the router, a 405) with plain
 FastAPI a validation failure with ``422 {"detail": [...]}``; a client of this protocol reads
 ``{"error": {"code", "message"}, "correlation_id"}`` from every error. FastAPI is imported
 only when it is installed, so a Starlette app does not need it.
+
+A route whose dependency is down (a refused or reset connection, an elapsed timeout: Python's
+own ``ConnectionError`` and ``TimeoutError``, which asyncpg's connect, raw sockets and
+``asyncio.wait_for`` raise) is a ``503 unavailable`` with ``Retry-After`` and one warning
+line, not a 500 with a traceback: the client may retry, and nothing about the dependency
+reaches it. A client library's own error types (redis-py's ``ConnectionError`` is not
+Python's) are the route's to map, e.g. with ``clicktrace.commands.unavailable``.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from http import HTTPStatus
@@ -19,14 +27,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from clicktrace.asgi.errors import error_response
+from clicktrace.protocol import UNAVAILABLE
 
-__all__ = ["MAX_MESSAGE_LENGTH", "exception_handlers"]
+__all__ = ["MAX_MESSAGE_LENGTH", "RETRY_AFTER_SECONDS", "exception_handlers"]
 
 MAX_MESSAGE_LENGTH = 300
 _MAX_ERRORS = 3
 _MAX_LOC_PART = 40
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _CODES = {401: "unauthorized", 413: "payload_too_large", 422: "invalid_request"}
+RETRY_AFTER_SECONDS = 2  # a dependency that is down: when the client may try again
+_UNREACHABLE = "A service this request needs is unavailable: try again shortly."
+_log = logging.getLogger("clicktrace.asgi")
 
 Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
 
@@ -81,11 +93,24 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, "invalid_request", validation_message(list(found)))
 
 
+async def unreachable(request: Request, exc: Exception) -> Response:
+    """``503 unavailable`` with ``Retry-After`` for a dependency that did not answer."""
+    _log.warning("a dependency did not answer (%s): 503", type(exc).__name__)
+    response = error_response(503, UNAVAILABLE, _UNREACHABLE)
+    response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def exception_handlers() -> dict[int | type[Exception], Handler]:
-    """``{HTTPException: ..., RequestValidationError: ...}`` for
-    ``Starlette(exception_handlers=...)`` or ``FastAPI(exception_handlers=...)`` (FastAPI's
-    own ``HTTPException`` is a Starlette one; its validation error only when installed)."""
-    handlers: dict[int | type[Exception], Handler] = {HTTPException: http_exception}
+    """``{HTTPException: ..., ConnectionError: ..., TimeoutError: ...,
+    RequestValidationError: ...}`` for ``Starlette(exception_handlers=...)`` or
+    ``FastAPI(exception_handlers=...)`` (FastAPI's own ``HTTPException`` is a Starlette one;
+    its validation error only when installed)."""
+    handlers: dict[int | type[Exception], Handler] = {
+        HTTPException: http_exception,
+        ConnectionError: unreachable,
+        TimeoutError: unreachable,
+    }
     try:
         fastapi = importlib.import_module("fastapi.exceptions")
     except ImportError:

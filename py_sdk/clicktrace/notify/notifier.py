@@ -31,6 +31,7 @@ from clicktrace.notify.replay import (
 from clicktrace.notify.session import DEFAULT_SESSION_RATE, UserOf, session_route
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import (
+    MAX_CONNECTIONS_PER_PEER,
     Transport,
     TransportFactory,
     TransportName,
@@ -80,6 +81,7 @@ class Notifier:
         session_rate: RateLimit | None = DEFAULT_SESSION_RATE,
         peer_of: PeerOf = peer_address,
         max_pending_per_peer: int = MAX_PENDING_PER_PEER,
+        max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -111,6 +113,7 @@ class Notifier:
             hello_timeout=hello_timeout_seconds,
             max_pending_per_peer=max_pending_per_peer,
             peer_of=peer_of,
+            max_connections_per_peer=max_connections_per_peer,
         )
         self._transport = factory.build(setup)
         if not isinstance(self._transport, Transport):

@@ -14,7 +14,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -50,11 +50,14 @@ async def resolve_user(user_of: UserOf | None, conn: HTTPConnection) -> str | No
 
 async def _body_ok(request: Request) -> bool:
     size, chunks = 0, []
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_SESSION_BODY:
-            return False
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_SESSION_BODY:
+                return False
+            chunks.append(chunk)
+    except ClientDisconnect:  # the client left mid-body: nobody gets the answer, no traceback
+        return False
     raw = b"".join(chunks).strip()
     if not raw:
         return True

@@ -10,7 +10,8 @@ Hostile input: :class:`EngineIOGuard` checks what reaches python-engineio; the E
 handlers are wrapped so that a Socket.IO packet python-socketio cannot decode closes the
 session with one rate-limited warning (instead of a traceback each), and an Engine.IO session
 counts against its peer address (:class:`Pending`) until it connects to ``/`` with a valid
-token, which it must do within ``hello_timeout`` seconds.
+token, which it must do within ``hello_timeout`` seconds; from then on it counts against its
+peer address in :class:`PeerCap` (``too_many_connections`` past ``max_connections_per_peer``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.socketio_managers import gated_manager
 from clicktrace.notify.tokens import TokenSigner
+from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
 
 __all__ = ["SocketIOTransport"]
 
@@ -57,8 +59,10 @@ class SocketIOTransport:
         hello_timeout: float = HELLO_TIMEOUT_SECONDS,
         max_pending_per_peer: int = MAX_PENDING_PER_PEER,
         peer_of: PeerOf = peer_address,
+        max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
     ) -> None:
         self.hub = hub
+        self._connected = PeerCap(max_connections_per_peer)
         self._signer = signer
         self._user_of = user_of
         self._path = socketio_path
@@ -160,9 +164,14 @@ class SocketIOTransport:
         async def send(frame: Frame) -> None:
             await self.manager.send_to(sid, frame)
 
+        peer = self._peer_of(environ.get("asgi.scope") or {})
+        if not self._connected.admit(sid, peer):
+            self._quiet.warn("too many authenticated Socket.IO connections; refused", peer)
+            raise socketio.exceptions.ConnectionRefusedError("too_many_connections")
         try:
             self.hub.attach(sid, claims.client_id, send, hello.last_seq, hello.epoch)
         except TooManyConnections:
+            self._connected.release(sid)
             raise socketio.exceptions.ConnectionRefusedError("too_many_connections") from None
         self._pending.settle(self.manager.eio_sid_from_sid(sid, "/"))
         await self.sio.enter_room(sid, claims.client_id)
@@ -170,6 +179,7 @@ class SocketIOTransport:
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
         self.hub.detach(sid)
+        self._connected.release(sid)
         # A session that left "/" holds no client: close it rather than let it idle unbounded.
         self._drop_later(self.manager.eio_sid_from_sid(sid, "/"))
 

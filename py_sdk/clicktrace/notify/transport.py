@@ -7,11 +7,13 @@ the app. The hub owns seq, replay and the connection table; a transport only mov
 An app chooses one by an object, as the plugin does (``socketIoTransport()``): a
 :class:`TransportFactory` holds the transport's own options and builds it from what the
 ``Notifier`` owns (:class:`TransportSetup`). The shipped ones are in
-:mod:`clicktrace.notify.transports`; this module only says what they are.
+:mod:`clicktrace.notify.transports`; this module only says what they are, and holds the cap
+both enforce on authenticated sockets per peer address (:class:`PeerCap`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -24,7 +26,20 @@ from clicktrace.notify.frames import Frame
 from clicktrace.notify.session import UserOf
 from clicktrace.notify.tokens import TokenSigner
 
-__all__ = ["Transport", "TransportFactory", "TransportName", "TransportSetup"]
+__all__ = [
+    "MAX_CONNECTIONS_PER_PEER",
+    "PeerCap",
+    "Transport",
+    "TransportFactory",
+    "TransportName",
+    "TransportSetup",
+]
+
+# Authenticated sockets one peer address may hold on a node. A tab holds one; an office or a
+# carrier NAT puts many tabs behind one address, hence far above one person's tabs. Sessions
+# are cheap to mint (1/s per address, burst 30), so without this one address held 1,424
+# sockets (16 per client id) within a minute. Behind a proxy, set ``peer_of``.
+MAX_CONNECTIONS_PER_PEER = 256
 
 TransportName = Literal["socketio", "websocket"]
 """The shorthand strings ``Notifier(transport=...)`` also takes for the shipped factories."""
@@ -60,6 +75,45 @@ class TransportSetup:
     hello_timeout: float
     max_pending_per_peer: int
     peer_of: PeerOf
+    max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER
+    """Authenticated sockets per ``peer_of`` address on this node (:class:`PeerCap`)."""
+
+
+class PeerCap:
+    """Counts authenticated sockets per peer address and refuses one past ``max_per_peer``
+    (the per-client cap is the hub's; this one bounds what minting many client ids buys).
+    Not thread-safe: one per transport, on its event loop."""
+
+    def __init__(self, max_per_peer: int = MAX_CONNECTIONS_PER_PEER) -> None:
+        if isinstance(max_per_peer, bool) or not isinstance(max_per_peer, int) or max_per_peer < 1:
+            raise ValueError("max_connections_per_peer must be a positive int")
+        self._max = max_per_peer
+        self._peers: dict[Hashable, str] = {}
+        self._counts: dict[str, int] = {}
+
+    def admit(self, key: Hashable, peer: str) -> bool:
+        """Count socket ``key`` against ``peer``; ``False`` (not counted) at the cap."""
+        if key in self._peers:
+            return True
+        if self._counts.get(peer, 0) >= self._max:
+            return False
+        self._peers[key] = peer
+        self._counts[peer] = self._counts.get(peer, 0) + 1
+        return True
+
+    def release(self, key: Hashable) -> None:
+        """Socket ``key`` is gone (or was refused after all). Idempotent."""
+        peer = self._peers.pop(key, None)
+        if peer is None:
+            return
+        left = self._counts[peer] - 1
+        if left:
+            self._counts[peer] = left
+        else:
+            del self._counts[peer]
+
+    def count(self, peer: str) -> int:
+        return self._counts.get(peer, 0)
 
 
 @runtime_checkable

@@ -51,6 +51,7 @@ class _SocketIO:
             hello_timeout=setup.hello_timeout,
             max_pending_per_peer=setup.max_pending_per_peer,
             peer_of=setup.peer_of,
+            max_connections_per_peer=setup.max_connections_per_peer,
         )
 
 
@@ -74,6 +75,7 @@ class _WebSocket:
             hello_timeout=setup.hello_timeout,
             max_pending_per_peer=setup.max_pending_per_peer,
             peer_of=setup.peer_of,
+            max_connections_per_peer=setup.max_connections_per_peer,
         )
 
 

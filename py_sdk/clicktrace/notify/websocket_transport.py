@@ -5,10 +5,11 @@ closes the connection with a reason: no hello in time (1008 ``hello_timeout``), 
 frame (1003 ``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or
 fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
 ``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
-and resumes), more sockets for one client than the cap (1008 ``too_many_connections``), more
-sockets awaiting their hello from one peer address than the cap (1008 ``too_many_pending``,
-see :class:`Pending`), a replay the buffer cannot serve (1011 ``unavailable``). Each
-connection writes from its own queue, so a slow socket never stalls the hub.
+and resumes), more sockets for one client or more authenticated ones from one peer address
+than the caps (1008 ``too_many_connections``; see :class:`PeerCap`), more sockets awaiting
+their hello from one peer address than the cap (1008 ``too_many_pending``, see
+:class:`Pending`), a replay the buffer cannot serve (1011 ``unavailable``). Each connection
+writes from its own queue, so a slow socket never stalls the hub.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEE
 from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
+from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
 
 __all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
 
@@ -56,8 +58,10 @@ class WebSocketTransport:
         hello_timeout: float = HELLO_TIMEOUT_SECONDS,
         max_pending_per_peer: int = MAX_PENDING_PER_PEER,
         peer_of: PeerOf = peer_address,
+        max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
     ) -> None:
         self.hub = hub
+        self._connected = PeerCap(max_connections_per_peer)
         self._pending = Pending(max_pending_per_peer)  # the deadline is _hello's wait_for
         self._peer_of = peer_of
         self._quiet = QuietLog(_log)
@@ -135,6 +139,9 @@ class WebSocketTransport:
                 except asyncio.QueueFull:
                     overflow.set()  # closed below; the client resumes from the buffer
 
+            if not self._connected.admit(ws, peer):
+                self._quiet.warn("too many authenticated WebSocket connections; refused", peer)
+                raise _Rejected(1008, "too_many_connections")
             try:
                 delivery = self.hub.attach(ws, client_id, send, hello.last_seq, hello.epoch)
             except TooManyConnections:
@@ -152,6 +159,7 @@ class WebSocketTransport:
             pass
         finally:
             self.hub.detach(ws)
+            self._connected.release(ws)
             if writer is not None:
                 writer.cancel()
                 await asyncio.gather(writer, return_exceptions=True)
