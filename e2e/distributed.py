@@ -41,6 +41,9 @@ class Stack:
     transport: str
     otlp: OtlpReceiver
     log: Path
+    workers: tuple[str, str] = ("", "")
+    """The relay's and the projection's health listeners' base URLs."""
+    operator_token: str = ""
 
     def page_url(self, node: int = 0, **query: str) -> str:
         params = {**query}
@@ -88,6 +91,8 @@ def _drop_schema(schema: str) -> None:
 def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
     name = unique_name(sql=True)  # the run prefix: a PostgreSQL schema name too
     ports = free_port(), free_port()
+    health_ports = free_port(), free_port()
+    operator_token = secrets.token_hex(16)
     log = data / "honcho.log"
     with OtlpReceiver() as otlp, log.open("wb") as out:
         env = {
@@ -95,6 +100,9 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "HOST": "127.0.0.1",
             "API1_PORT": str(ports[0]),
             "API2_PORT": str(ports[1]),
+            "RELAY_HEALTH_PORT": str(health_ports[0]),
+            "PROJECTION_HEALTH_PORT": str(health_ports[1]),
+            "CLICKTRACE_OPERATOR_TOKEN": operator_token,
             "PYTHON": sys.executable,
             "PYTHONUNBUFFERED": "1",
             "CLICKTRACE_BUS_URL": bus_url,
@@ -119,7 +127,11 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             start_new_session=True,
         )
         nodes = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
-        stack = Stack(nodes, transport, otlp, log)
+        workers = (
+            f"http://127.0.0.1:{health_ports[0]}",
+            f"http://127.0.0.1:{health_ports[1]}",
+        )
+        stack = Stack(nodes, transport, otlp, log, workers, operator_token)
         try:
             _wait(stack, process)
             yield stack
