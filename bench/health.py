@@ -4,17 +4,20 @@ One uvicorn node (uvloop, httptools) serves an app wired by ``clicktrace.install
 memory bus, a projection that confirms every command, a journal and an SDK tracer provider;
 its command route publishes one event per request. A load generator in this process sends
 commands over ``--connections`` keep-alive connections, as fast as the node answers, for
-``--seconds``; in every other phase a second process runs ``--pollers`` anonymous pollers,
-each sending ``GET /clicktrace/health`` again as soon as the last answer came (no pause).
-Phases alternate (without, with, with, without, ...) so drift falls on both sides; the median
-of the per-round ratios (commands/s with pollers / without) is printed. Both generators speak
-raw HTTP/1.1 on asyncio streams, so they cost the machine little beside the node.
+``--seconds``; in another phase a second process runs ``--pollers`` anonymous pollers
+meanwhile, each sending ``GET /clicktrace/health`` again as soon as the last answer came.
+A third phase polls a constant answer served in front of everything instead (``/bench/floor``):
+the least any endpoint costs under this server, i.e. what the pollers themselves cost. The
+phases rotate round by round so drift falls on each; the median of the per-round ratios
+(with pollers / without) is printed. The generators speak raw HTTP/1.1 on asyncio streams, so
+they cost the machine little beside the node. ``--every`` paces each poller (seconds between
+an answer and its next poll; 0, the default, asks again at once).
 
 On a shared machine the throughput swings with whatever else runs; the node's own CPU time per
 command (``/proc/<pid>/stat``, polls included) does not, so its ratio (capacity with pollers /
 without) is printed beside it: the share of the node left for commands.
 
-    .venv/bin/python bench/health.py [--rounds 6] [--seconds 3] [--pollers 20]
+    .venv/bin/python bench/health.py [--rounds 6] [--seconds 3] [--pollers 20] [--every 0]
         [--journal memory://|redis://127.0.0.1:6379/0]
 
 Run it against another checkout's SDK with ``PYTHONPATH=/other/py_sdk``.
@@ -33,10 +36,18 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
+
+from starlette.types import Receive, Scope, Send
 
 COMMAND_PATH = "/api/rename"
 HEALTH = "/clicktrace/health"
+# The reference: a constant answer in front of everything, the least any endpoint can cost
+# under this server (what the pollers cost whatever the health endpoint does).
+FLOOR = "/bench/floor"
+FLOOR_BODY = b'{"status":"Healthy"}'
+FLOOR_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"20")]
 TOPIC = "bench-products"
 
 
@@ -81,8 +92,16 @@ def serve(port: int, journal_url: str, prefix: str) -> None:
         tracer_provider=provider,
         journal=create_journal(journal_url, **options),
     )
+
+    async def node(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == FLOOR:
+            await send({"type": "http.response.start", "status": 200, "headers": FLOOR_HEADERS})
+            await send({"type": "http.response.body", "body": FLOOR_BODY})
+        else:
+            await app(scope, receive, send)
+
     uvicorn.run(
-        app,
+        node,
         host="127.0.0.1",
         port=port,
         loop="uvloop",
@@ -126,7 +145,8 @@ def command_request(correlation_id: str) -> bytes:
     ).encode() + body
 
 
-HEALTH_REQUEST = f"GET {HEALTH} HTTP/1.1\r\nhost: bench\r\n\r\n".encode()
+def get_request(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nhost: bench\r\n\r\n".encode()
 
 
 async def commands(port: int, connections: int, seconds: float) -> float:
@@ -149,9 +169,11 @@ async def commands(port: int, connections: int, seconds: float) -> float:
     return done / (time.monotonic() - started)
 
 
-async def poll(port: int, pollers: int) -> None:
-    """Runs ``pollers`` closed-loop pollers until SIGTERM, then prints how many answers came
-    (and of which status) per second. Prints ``ready`` once every poller had an answer."""
+async def poll(port: int, pollers: int, path: str, every: float) -> None:
+    """Runs ``pollers`` pollers of ``path`` until SIGTERM, each asking again ``every`` seconds
+    after its last answer (0: at once), then prints how many answers came (and of which
+    status) per second. Prints ``ready`` once every poller had an answer."""
+    request = get_request(path)
     loop = asyncio.get_running_loop()
     stopped = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stopped.set)
@@ -160,12 +182,14 @@ async def poll(port: int, pollers: int) -> None:
 
     async def one() -> None:
         async with connection(port) as (reader, writer):
-            status = await exchange(reader, writer, HEALTH_REQUEST)
+            status = await exchange(reader, writer, request)
             answers[status] = answers.get(status, 0) + 1
             await first.wait()
             while not stopped.is_set():
-                status = await exchange(reader, writer, HEALTH_REQUEST)
+                status = await exchange(reader, writer, request)
                 answers[status] = answers.get(status, 0) + 1
+                if every:
+                    await asyncio.sleep(every)
 
     tasks = [asyncio.create_task(one()) for _ in range(pollers)]
     await first.wait()
@@ -217,18 +241,23 @@ class Phase:
         return rate, (_cpu_seconds(self.node) - cpu) / (rate * took) * 1e6
 
 
-async def _with_pollers(
-    phase: Phase, port: int, pollers: int, connections: int, seconds: float
-) -> tuple[float, float, str]:
+@dataclass(frozen=True)
+class Load:
+    pollers: int
+    every: float
+    connections: int
+    seconds: float
+
+
+async def _with_pollers(phase: Phase, port: int, path: str, load: Load) -> tuple[float, float, str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    args = ["--poll", "--port", str(port), "--pollers", str(load.pollers), "--path", path]
     child = await asyncio.create_subprocess_exec(
-        *_child("--poll", "--port", str(port), "--pollers", str(pollers)),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
+        *_child(*args, "--every", str(load.every)), env=env, stdout=asyncio.subprocess.PIPE
     )
     if child.stdout is None or (await child.stdout.readline()).strip() != b"ready":
         raise RuntimeError("the pollers did not start")
-    rate, cpu = await phase.run(port, connections, seconds)
+    rate, cpu = await phase.run(port, load.connections, load.seconds)
     child.send_signal(signal.SIGTERM)
     polled = (await child.stdout.read()).decode().strip()
     await child.wait()
@@ -240,31 +269,34 @@ def _line(name: str, values: list[float], digits: int = 0) -> str:
     return f"{name}: median {statistics.median(values):.{digits}f} ({each})"
 
 
-async def paired(
-    node: int, port: int, rounds: int, seconds: float, pollers: int, connections: int
-) -> None:
+KINDS = ("without", HEALTH, FLOOR)
+
+
+async def paired(node: int, port: int, rounds: int, load: Load) -> None:
     phase = Phase(node)
-    await phase.run(port, connections, 2.0)  # warm-up: imports, caches, a journal to scan
-    without: list[tuple[float, float]] = []
-    with_: list[tuple[float, float]] = []
-    polled: list[str] = []
+    await phase.run(port, load.connections, 2.0)  # warm-up: imports, caches, a journal to scan
+    runs: dict[str, list[tuple[float, float]]] = {kind: [] for kind in KINDS}
+    polled: dict[str, list[str]] = {HEALTH: [], FLOOR: []}
     for r in range(rounds):
-        for kind in ("without", "with") if r % 2 == 0 else ("with", "without"):
+        for kind in KINDS[r % 3 :] + KINDS[: r % 3]:  # each kind first, second, third in turn
             if kind == "without":
-                without.append(await phase.run(port, connections, seconds))
+                runs[kind].append(await phase.run(port, load.connections, load.seconds))
             else:
-                rate, cpu, answers = await _with_pollers(phase, port, pollers, connections, seconds)
-                with_.append((rate, cpu))
-                polled.append(answers)
-    throughput = [w[0] / b[0] for w, b in zip(with_, without, strict=True)]
-    capacity = [b[1] / w[1] for w, b in zip(with_, without, strict=True)]
-    print(_line("commands/s without pollers", [b[0] for b in without]))
-    print(_line(f"commands/s with {pollers} pollers", [w[0] for w in with_]))
-    print(_line("node CPU us per command without", [b[1] for b in without]))
-    print(_line("node CPU us per command with", [w[1] for w in with_]))
-    print(f"health answers (status: per second): {' | '.join(polled)}")
-    print(_line("throughput ratio with / without", throughput, 3))
-    print(_line("node capacity ratio with / without (CPU per command)", capacity, 3))
+                rate, cpu, answers = await _with_pollers(phase, port, kind, load)
+                runs[kind].append((rate, cpu))
+                polled[kind].append(answers)
+    base = runs["without"]
+    print(_line("commands/s without pollers", [b[0] for b in base]))
+    print(_line("node CPU us per command without pollers", [b[1] for b in base]))
+    for kind in (HEALTH, FLOOR):
+        print(f"--- {load.pollers} pollers of {kind}")
+        print(_line("commands/s", [w[0] for w in runs[kind]]))
+        print(_line("node CPU us per command", [w[1] for w in runs[kind]]))
+        print(f"answers (status: per second): {' | '.join(polled[kind])}")
+        throughput = [w[0] / b[0] for w, b in zip(runs[kind], base, strict=True)]
+        capacity = [b[1] / w[1] for w, b in zip(runs[kind], base, strict=True)]
+        print(_line("throughput ratio with / without", throughput, 3))
+        print(_line("node capacity ratio with / without (CPU per command)", capacity, 3))
 
 
 def main() -> None:
@@ -272,12 +304,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--pollers", type=int, default=20)
+    parser.add_argument(
+        "--every", type=float, default=0.0, help="seconds a poller waits between polls (0)"
+    )
     parser.add_argument("--connections", type=int, default=16, help="command connections")
     parser.add_argument("--journal", default="memory://", help="the node's journal store URL")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--poll", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--path", default=HEALTH, help=argparse.SUPPRESS)
     args = parser.parse_args()
     import uvloop
 
@@ -285,7 +321,7 @@ def main() -> None:
         serve(args.port, args.journal, args.prefix)
         return
     if args.poll:
-        uvloop.run(poll(args.port, args.pollers))
+        uvloop.run(poll(args.port, args.pollers, args.path, args.every))
         return
     from clicktrace.testing.ports import free_port, unique_name
 
@@ -296,14 +332,14 @@ def main() -> None:
     )
     try:
         _wait_for_port(port, server)
+        pace = f"every {args.every:g} s" if args.every else "closed-loop"
         print(
-            f"{args.connections} command connections, {args.pollers} closed-loop anonymous"
-            f" pollers, {args.rounds} rounds x {args.seconds:g} s per phase,"
+            f"{args.connections} command connections, {args.pollers} anonymous pollers"
+            f" ({pace}), {args.rounds} rounds x {args.seconds:g} s per phase,"
             f" journal {args.journal.split('@')[-1]}"
         )
-        uvloop.run(
-            paired(server.pid, port, args.rounds, args.seconds, args.pollers, args.connections)
-        )
+        load = Load(args.pollers, args.every, args.connections, args.seconds)
+        uvloop.run(paired(server.pid, port, args.rounds, load))
     finally:
         server.terminate()
         server.wait(10)
