@@ -10,9 +10,18 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from clicktrace.bus import MemoryBus
-from clicktrace.health import Check, Result, bus_check, correlations_check, journal_check, serve
+from clicktrace.health import (
+    Check,
+    Result,
+    bus_check,
+    correlations_check,
+    health_route,
+    journal_check,
+    serve,
+)
 from clicktrace.health import listener as health_listener
 from clicktrace.journal import Entry, Journal, MemoryStore, Thresholds, create_journal
 from clicktrace.testing.ports import free_port
@@ -192,3 +201,32 @@ async def test_closing_ends_the_connections_still_open() -> None:
     writer.close()
     with pytest.raises(OSError):
         await asyncio.open_connection("127.0.0.1", server.port)
+
+
+async def test_the_listener_and_the_app_route_give_the_same_answers() -> None:
+    # Two HTTP implementations of one endpoint: pinned to each other, header by header.
+    checks = [bus_check(MemoryBus()), Check("ok", _healthy)]  # Unhealthy: never started
+    app = Starlette(routes=[health_route(checks, operator_token=TOKEN)])
+    callers: list[dict[str, str]] = [{}, OPERATOR, {"authorization": "Bearer nope"}]
+    async with (
+        listening(checks) as url,
+        httpx.AsyncClient(base_url=url) as over_tcp,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as in_app,
+    ):
+        for headers in callers:
+            for method in ("GET", "HEAD"):
+                mine = await over_tcp.request(method, "/clicktrace/health", headers=headers)
+                theirs = await in_app.request(method, "/clicktrace/health", headers=headers)
+                assert mine.status_code == theirs.status_code == 503
+                for name in ("content-type", "cache-control", "retry-after"):
+                    assert mine.headers[name] == theirs.headers[name], name
+                if method == "HEAD":
+                    assert mine.content == theirs.content == b""
+                elif headers is OPERATOR:
+                    ours, route = mine.json(), theirs.json()
+                    assert ours["status"] == route["status"]
+                    for name, entry in ours["entries"].items():
+                        assert entry["status"] == route["entries"][name]["status"]
+                        assert entry["description"] == route["entries"][name]["description"]
+                else:
+                    assert mine.content == theirs.content == b'{"status":"Unhealthy"}'

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from clicktrace.health.checks import RANK, Check, Result
+from clicktrace.journal.route import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_ENV
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -36,9 +37,8 @@ __all__ = [
 HEALTH_PATH = "/clicktrace/health"
 DEFAULT_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 2.0
-# The same variable and limit as the journal route's: one operator token per deployment.
-OPERATOR_TOKEN_ENV = "CLICKTRACE_OPERATOR_TOKEN"
-MAX_AUTHORIZATION_LENGTH = 1024
+# The journal route's variable and limit: one operator token per deployment.
+MAX_AUTHORIZATION_LENGTH = MAX_TOKEN_LENGTH
 
 
 def _duration(seconds: float) -> str:
