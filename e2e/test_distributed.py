@@ -204,3 +204,18 @@ def test_a_worker_whose_journal_store_is_down_is_degraded_not_down(
     assert journal["status"] == "Degraded"
     assert str(closed) in journal["data"]["last_error"]
     assert document["entries"]["bus"]["status"] == "Healthy"
+
+
+@pytest.mark.parametrize("value", ["http", "70000", "-1"])
+def test_a_worker_refuses_a_health_port_that_is_not_one(value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "demo_app.server", "relay"],
+        cwd=ROOT,
+        env={**os.environ, "CLICKTRACE_BUS_URL": "memory://", "CLICKTRACE_HEALTH_PORT": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"CLICKTRACE_HEALTH_PORT must be a port number, not {value!r}" in done.stderr
+    assert "Traceback" not in done.stderr
