@@ -46,6 +46,9 @@ class Stack:
     channel: str = ""
     """``CLICKTRACE_CHANNEL``: the prefix of the stack's keys on the shared Redis (its journal
     is under ``{channel}:journal``)."""
+    workers: tuple[str, str] = ("", "")
+    """The relay's and the projection's health listeners' base URLs."""
+    operator_token: str = ""
 
     def page_url(self, node: int = 0, **query: str) -> str:
         params = {**query}
@@ -93,6 +96,7 @@ def _drop_schema(schema: str) -> None:
 def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
     name = unique_name(sql=True)  # the run prefix: a PostgreSQL schema name too
     ports = free_port(), free_port()
+    health_ports = free_port(), free_port()
     log = data / "honcho.log"
     with OtlpReceiver() as otlp, log.open("wb") as out:
         env = {
@@ -100,6 +104,8 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             "HOST": "127.0.0.1",
             "API1_PORT": str(ports[0]),
             "API2_PORT": str(ports[1]),
+            "RELAY_HEALTH_PORT": str(health_ports[0]),
+            "PROJECTION_HEALTH_PORT": str(health_ports[1]),
             "PYTHON": sys.executable,
             "PYTHONUNBUFFERED": "1",
             "CLICKTRACE_BUS_URL": bus_url,
@@ -126,7 +132,19 @@ def running_stack(data: Path, bus_url: str, transport: str) -> Iterator[Stack]:
             start_new_session=True,
         )
         nodes = (f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}")
-        stack = Stack(nodes, transport, otlp, log, channel=env["CLICKTRACE_CHANNEL"])
+        workers = (
+            f"http://127.0.0.1:{health_ports[0]}",
+            f"http://127.0.0.1:{health_ports[1]}",
+        )
+        stack = Stack(
+            nodes,
+            transport,
+            otlp,
+            log,
+            channel=env["CLICKTRACE_CHANNEL"],
+            workers=workers,
+            operator_token=OPERATOR_TOKEN,
+        )
         try:
             _wait(stack, process)
             yield stack

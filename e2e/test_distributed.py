@@ -1,17 +1,33 @@
 """The distributed demo in real Chromium, on each broker and transport: a tab on one API node
 gets its outcome from the projection worker (another process) through the fan-out, in one
-trace across the processes; two tabs on two nodes each get only their own outcomes."""
+trace across the processes; two tabs on two nodes each get only their own outcomes. Every
+process reports its health (the nodes on their HTTP port, the relay and the projection on
+listeners of their own), the status alone to anyone, the details to the operator."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from clicktrace.ids import new_id
 from clicktrace.testing import SERVER_LOOP, trace_problems
-from e2e.distributed import Stack
+from clicktrace.testing.ports import free_port, unique_name
+from e2e.conftest import ROOT
+from e2e.distributed import REDIS_URL, Stack
 from e2e.test_loop import Wire, rename
 
 # What opens no trace in the demo by default (its excluded paths).
@@ -88,3 +104,118 @@ def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes(
     finally:
         first.close()
         second.close()
+
+
+def health(url: str, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    """``GET url/clicktrace/health`` (as the operator with ``token``): the code and the body."""
+    headers = {"authorization": f"Bearer {token}"} if token else {}
+    request = urllib.request.Request(f"{url}/clicktrace/health", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+# What each process checks: the nodes the bus too (distributed, they publish nothing).
+ENTRIES = {
+    "node": {"bus", "outbox", "journal", "correlations", "notify_replay"},
+    "relay": {"bus", "outbox", "journal"},
+    "projection": {"bus", "journal", "notify_replay"},
+}
+
+
+def test_every_process_reports_its_health_and_only_the_operator_sees_the_details(
+    stack: Stack,
+) -> None:
+    processes = {
+        stack.nodes[0]: "node",
+        stack.nodes[1]: "node",
+        stack.workers[0]: "relay",
+        stack.workers[1]: "projection",
+    }
+    for url, role in processes.items():
+        code, anonymous = health(url)
+        assert code == 200, (role, anonymous)
+        assert set(anonymous) == {"status"}
+        assert anonymous["status"] in ("Healthy", "Degraded")
+        code, document = health(url, stack.operator_token)
+        assert set(document["entries"]) == ENTRIES[role], role
+        assert document["entries"]["bus"]["status"] == "Healthy", (role, document)
+
+
+@contextmanager
+def worker(role: str, log: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m demo_app.server role`` until the block ends; then SIGTERM, which it must
+    survive with exit status 0."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "demo_app.server", role],
+            cwd=ROOT,
+            env={**os.environ, "HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+    assert process.returncode == 0, log.read_text()
+
+
+@pytest.mark.parametrize("role", ["relay", "projection"])
+def test_a_worker_whose_journal_store_is_down_is_degraded_not_down(
+    role: str, tmp_path: Path
+) -> None:
+    port, closed, token = free_port(), free_port(), new_id()
+    log = tmp_path / f"{role}.log"
+    url = f"http://127.0.0.1:{port}"
+    with worker(
+        role,
+        log,
+        DATA_DIR=str(tmp_path),
+        CLICKTRACE_PROCESS=role,
+        CLICKTRACE_BUS_URL="memory://",
+        CLICKTRACE_REDIS_URL=REDIS_URL,  # the projection's fan-out and replay store
+        CLICKTRACE_CHANNEL=unique_name("health-e2e"),
+        CLICKTRACE_JOURNAL_URL=f"redis://127.0.0.1:{closed}/0",  # nothing listens there
+        CLICKTRACE_HEALTH_PORT=str(port),
+        CLICKTRACE_OPERATOR_TOKEN=token,
+        OTEL_TRACES_EXPORTER="none",
+    ) as process:
+        deadline = time.monotonic() + 60
+        answer: tuple[int, dict[str, Any]] | None = None
+        while answer is None and time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(log.read_text())
+            try:
+                answer = health(url)
+            except OSError:
+                time.sleep(0.2)
+        assert answer == (200, {"status": "Degraded"})
+        code, document = health(url, token)
+    assert code == 200
+    journal = document["entries"]["journal"]
+    assert journal["status"] == "Degraded"
+    assert str(closed) in journal["data"]["last_error"]
+    assert document["entries"]["bus"]["status"] == "Healthy"
+
+
+@pytest.mark.parametrize("value", ["http", "70000", "-1"])
+def test_a_worker_refuses_a_health_port_that_is_not_one(value: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "demo_app.server", "relay"],
+        cwd=ROOT,
+        env={**os.environ, "CLICKTRACE_BUS_URL": "memory://", "CLICKTRACE_HEALTH_PORT": value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert f"CLICKTRACE_HEALTH_PORT must be a port number, not {value!r}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -14,12 +14,14 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 from websockets.asyncio.client import connect
 
 import clicktrace
@@ -233,13 +235,67 @@ async def test_with_a_journal_the_tab_reads_where_its_click_went() -> None:
     assert stranger.status_code == 404
 
 
+OPERATOR_TOKEN = "operator-token-of-the-wiring-tests"
+
+
 async def test_the_health_route_checks_the_bus_and_the_replay_store() -> None:
-    app, _, _ = wired(starlette_app)
+    app, _, _ = wired(starlette_app, operator_token=OPERATOR_TOKEN)
+    operator = {"authorization": f"Bearer {OPERATOR_TOKEN}"}
     async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
-        reply = await http.get("/clicktrace/health")
+        reply = await http.get("/clicktrace/health", headers=operator)
+        anonymous = await http.get("/clicktrace/health")
     body = reply.json()
     assert (reply.status_code, body["status"]) == (200, "Healthy")
     assert {"bus", "notify_replay"} <= set(body["entries"])
+    assert (anonymous.status_code, anonymous.json()) == (200, {"status": "Healthy"})
+
+
+async def test_the_operator_token_opens_the_journal_route_too() -> None:
+    app, _, _ = wired(
+        fastapi_app, journal=create_journal("memory://"), operator_token=OPERATOR_TOKEN
+    )
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        reply = await http.post("/todos", json={"title": "milk"})
+        path = f"/clicktrace/journal/{reply.headers['x-correlation-id']}"
+        answer = await http.get(path, headers={"authorization": f"Bearer {OPERATOR_TOKEN}"})
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while answer.status_code == 404 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)  # the journal writes in batches
+            answer = await http.get(path, headers={"authorization": f"Bearer {OPERATOR_TOKEN}"})
+    assert answer.status_code == 200
+
+
+async def test_a_probe_is_answered_before_the_app_and_opens_no_span(
+    exporter: InMemorySpanExporter, provider: TracerProvider
+) -> None:
+    seen: list[str] = []
+
+    class Watching:
+        """The app's own middleware: sees every request that reaches the app."""
+
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http":
+                seen.append(f"{scope['method']} {scope['path']}")
+            await self.app(scope, receive, send)
+
+    bus = MemoryBus()
+    inner = starlette_app(bus)
+    inner.add_middleware(Watching)
+    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    app = clicktrace.install(inner, notifier=notifier, bus=bus, tracer_provider=provider)
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        probes = [await http.get("/clicktrace/health") for _ in range(5)]
+        head = await http.head("/clicktrace/health")
+        posted = await http.post("/clicktrace/health")
+    provider.force_flush()
+    assert {r.status_code for r in probes} == {200}
+    assert (head.status_code, head.content) == (200, b"")
+    assert posted.status_code == 405  # the route is still in the app, for everything else
+    assert seen == ["POST /clicktrace/health"]
+    assert [s.name for s in exporter.get_finished_spans()] == ["POST /clicktrace/health"]
 
 
 async def test_health_false_leaves_the_route_out() -> None:

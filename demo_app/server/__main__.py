@@ -1,14 +1,17 @@
 """``python -m demo_app.server [all|api|relay|projection]``: one process of the catalogue.
 
 ``all`` (the default, ``make demo``) is the whole demo in one process; the others are the
-processes of ``make demo-distributed`` (see ``Procfile``).
+processes of ``make demo-distributed`` (see ``Procfile``). ``relay`` and ``projection`` serve
+their health on ``CLICKTRACE_HEALTH_PORT`` when it is set (the API nodes on their own port).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
+from collections.abc import Mapping
 
 import uvicorn
 
@@ -22,6 +25,17 @@ from .worker import run_projection, run_relay
 
 ROLES = ("all", "api", "relay", "projection")
 log = logging.getLogger("demo")
+HEALTH_PORT_ENV = "CLICKTRACE_HEALTH_PORT"
+
+
+def health_port(env: Mapping[str, str] = os.environ) -> int | None:
+    """The worker's health port from the environment (unset or empty: no listener)."""
+    raw = env.get(HEALTH_PORT_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise SystemExit(f"{HEALTH_PORT_ENV} must be a port number, not {raw!r}")
+    return int(raw)
 
 
 def main(argv: list[str]) -> None:
@@ -29,15 +43,16 @@ def main(argv: list[str]) -> None:
     if role not in ROLES:
         raise SystemExit(f"usage: python -m demo_app.server [{'|'.join(ROLES)}]")
     settings = Settings.from_env()
+    port = health_port()
     setup_logging(settings.process)
     set_process(settings.process)  # the journal's name for this process, as the logs'
     provider = setup_tracing(f"clicktrace-demo-{settings.process}")
     meters = setup_metrics(f"clicktrace-demo-{settings.process}")
     try:
         if role == "relay":
-            asyncio.run(run_relay(settings, provider))
+            asyncio.run(run_relay(settings, provider, port))
         elif role == "projection":
-            asyncio.run(run_projection(settings, provider))
+            asyncio.run(run_projection(settings, provider, port))
         else:
             app = create_app(settings, tracer_provider=provider, embedded=role == "all")
             log.info(

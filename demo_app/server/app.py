@@ -57,8 +57,9 @@ def create_app(
     bus: Bus | None = None,
     embedded: bool = True,
 ) -> ASGIApp:
-    """The demo node as one ASGI app; ``embedded`` runs the relay and projection inside it,
-    on ``bus`` (default: the one ``settings.bus_url`` names)."""
+    """The demo node as one ASGI app on ``bus`` (default: the one ``settings.bus_url``
+    names); ``embedded`` runs the relay and projection inside it, else the bus is only
+    checked."""
     store = make_store(settings)
     faults = make_faults(settings)
     signer = TokenSigner(secret=settings.secret)
@@ -70,8 +71,10 @@ def create_app(
         channel=settings.channel,
     )
     relay: OutboxRelay | None = None
+    # Distributed, a node publishes nothing (its relay does) but still connects to the bus,
+    # so that its /clicktrace/health says when the broker the loop runs through is gone.
+    bus = bus or make_bus(settings, faults, tracer_provider)
     if embedded:
-        bus = bus or make_bus(settings, faults, tracer_provider)
         relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus, poll_interval=0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
     journal = make_journal(settings)
@@ -106,7 +109,7 @@ def create_app(
     return clicktrace.install(
         app,
         notifier=notifier,
-        bus=bus if embedded else None,
+        bus=bus,
         relay=relay,
         tracer_provider=tracer_provider,
         excluded_paths=settings.excluded_paths,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import TracerProvider
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from clicktrace._optional import require
@@ -60,6 +60,7 @@ def install(
     journal: Journal | None = None,
     health: bool = True,
     checks: Iterable[Check] = (),
+    operator_token: str | None = None,
 ) -> ASGIApp:
     """Wire clicktrace into ``app`` (a ``Starlette`` or ``FastAPI``) and return the ASGI app
     to serve.
@@ -74,7 +75,9 @@ def install(
     process journal for the app's lifetime, served to the tab that owns a correlation id (or
     the operator token), and closed at shutdown. ``health=False`` leaves out the health route;
     ``checks`` are added to the ones built from ``bus``, ``relay``, ``journal`` and the
-    notifier's replay store. Call it before the app serves its first request.
+    notifier's replay store; anonymous callers get the status alone, the entries need
+    ``operator_token`` (default ``$CLICKTRACE_OPERATOR_TOKEN``, which also opens every id of
+    the journal route). Call it before the app serves its first request.
     """
     if not isinstance(app, Starlette):
         raise TypeError("install() takes a Starlette or FastAPI application")
@@ -89,9 +92,10 @@ def install(
     if journal is not None:
         from clicktrace.journal import journal_route
 
-        ours.append(journal_route(journal, client_verifier=verify))
-    if health:
-        ours.append(_health(notifier, bus, relay, journal, checks))
+        ours.append(journal_route(journal, client_verifier=verify, operator_token=operator_token))
+    probe = _health(notifier, bus, relay, journal, checks, operator_token) if health else None
+    if probe is not None:
+        ours.append(probe)
     # In front: an app's catch-all (a static Mount at "/") must not shadow /clicktrace/*.
     app.router.routes[0:0] = ours
     # Innermost of the app's middleware, so the app's own CORS middleware also covers the
@@ -113,7 +117,14 @@ def install(
     app.router.lifespan_context = _lifespan(
         app.router.lifespan_context, notifier, bus, relay, journal
     )
-    return notifier.asgi(app)
+    served = notifier.asgi(app)
+    if probe is None:
+        return served
+    from clicktrace.health.route import in_front
+
+    # Probes are answered before the socket transport, the middleware and the router: no
+    # span, no routing, the last report's bytes (load balancers and monitors poll often).
+    return in_front(served, probe)
 
 
 def _health(
@@ -122,7 +133,8 @@ def _health(
     relay: OutboxRelay | None,
     journal: Journal | None,
     extra: Iterable[Check],
-) -> BaseRoute:
+    operator_token: str | None,
+) -> Route:
     from clicktrace.health import (
         bus_check,
         correlations_check,
@@ -137,7 +149,8 @@ def _health(
         found.append(outbox_check(relay.outbox, relay.connect))
     if journal is not None:
         found += [correlations_check(journal), journal_check(journal)]
-    return health_route([*found, replay_check(notifier.hub.buffer), *extra])
+    checks = [*found, replay_check(notifier.hub.buffer), *extra]
+    return health_route(checks, operator_token=operator_token)
 
 
 def _framework_defaults() -> set[Any]:

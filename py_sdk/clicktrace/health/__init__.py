@@ -1,5 +1,10 @@
 """``/clicktrace/health``: is the loop able to close? Bus, outbox, journal, stuck clicks,
-notifier replay store; see :mod:`clicktrace.health.checks` for each check."""
+notifier replay store; see :mod:`clicktrace.health.checks` for each check.
+
+The app serves it as a route (:func:`health_route`, which ``clicktrace.install`` adds); a
+process without HTTP serves the same answer with :func:`serve`. Both run the checks at most
+once per interval and show anonymous callers the status alone (:mod:`.report`).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from clicktrace.health.checks import (
     outbox_check,
     replay_check,
 )
-from clicktrace.health.route import HEALTH_PATH, health_route, run_checks
+from clicktrace.health.listener import serve
+from clicktrace.health.report import HEALTH_PATH, run_checks
+from clicktrace.health.route import health_route
 
 __all__ = [
     "HEALTH_PATH",
@@ -25,4 +32,5 @@ __all__ = [
     "outbox_check",
     "replay_check",
     "run_checks",
+    "serve",
 ]
