@@ -121,6 +121,7 @@ bench: setup
 	$(PY) bench/bus.py
 	$(PY) bench/notify.py
 	$(PY) bench/journal.py
+	$(PY) bench/health.py
 	node bench/bundle.mjs
 
 clean:
