@@ -257,8 +257,13 @@ class OutboxRelay:
 
     async def stats(self) -> OutboxStats:
         """What the outbox table holds (for health: compare ``oldest`` with ``keep_seconds``,
-        ``unsent`` / ``awaiting_claims`` / ``gave_up`` with your thresholds)."""
-        return await self._outbox.stats(await self._open())
+        ``unsent`` / ``awaiting_claims`` / ``gave_up`` with your thresholds). Over a
+        connection of its own: the relay's is busy in its own task."""
+        conn = await self._connect()
+        try:
+            return await self._outbox.stats(conn)
+        finally:
+            await _close(conn)
 
     @property
     def keep_seconds(self) -> float | None:
