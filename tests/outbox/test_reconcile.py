@@ -26,6 +26,7 @@ from clicktrace.bus.idempotency import MemoryDedupe, SqliteIdempotency
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.journal import Entry
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
+from clicktrace.outbox import relay as relay_module
 
 WAIT = 30.0  # a guard against hangs, not a timing assertion
 TOPIC = "products"
@@ -40,11 +41,13 @@ class _LossyBus(MemoryBus):
         super().__init__()
         self.lose: set[Any] = set()
         self.published: Counter[str] = Counter()
+        self.order: list[Any] = []
 
     async def _send(
         self, topic: str, body: bytes, headers: dict[str, str], message_id: str
     ) -> None:
         self.published[message_id] += 1
+        self.order.append(self._payload(body))
         if self._payload(body) in self.lose:
             return  # taken, then forgotten: publish_durable sees no group waiting
         await super()._send(topic, body, headers, message_id)
@@ -243,6 +246,46 @@ async def test_republication_backs_off_and_gives_up_after_max_republish(
     attempts = [e.attempt for e in sink.entries if e.outcome == "republished"]
     assert attempts == [2, 3]
     assert world.applied == Counter()
+
+
+async def test_each_background_check_is_bounded_and_the_next_goes_on_from_there(
+    world: _World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A consumer down for long leaves every row waiting: a check must not read them all,
+    # and must not read the same first ones forever either.
+    monkeypatch.setattr(relay_module, "RECONCILE_BATCHES", 1)
+    world.bus.lose = {0, 1, 2, 3, 4, 5}
+    relay = world.relay(_confirm(world.claims), batch=2)
+    await world.add(*range(6))
+    await relay.drain()
+    await world.conn.execute(  # rows 0-3 were re-published once already: not due again yet
+        f"UPDATE {world.outbox.table} SET republished = 1 WHERE id <= 4"
+    )
+    await world.conn.commit()
+    await world.age(11)
+    for _ in range(3):
+        relay._next_reconcile = 0.0  # due now (the background loop's clock, not a sleep)
+        await relay._maintain()
+    assert await world.column("republished") == [1, 1, 1, 1, 1, 1]  # rows 4 and 5 reached
+    await relay.close()
+
+
+async def test_a_burst_does_not_hold_the_reconciler_back(world: _World) -> None:
+    world.bus.lose = {"lost"}
+    relay = world.relay(_confirm(world.claims, check_interval=3600), batch=1, poll_interval=3600)
+    await world.add("lost")
+    await relay.drain()
+    await world.age(11)
+    world.bus.lose = set()
+    await world.add(*range(30))  # every batch comes back full for a while
+    await relay.start()
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while len(world.applied) < 31:
+        assert asyncio.get_running_loop().time() < deadline, world.applied
+        await asyncio.sleep(0.02)
+    await relay.close()
+    # The lost one went out again within the burst, not after it.
+    assert world.bus.order.index("lost", 1) < world.bus.order.index(29)
 
 
 async def test_without_confirmation_the_relay_trusts_the_broker(world: _World) -> None:

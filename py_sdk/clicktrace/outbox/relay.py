@@ -45,11 +45,12 @@ Claimed = Callable[[Sequence[str]], Awaitable[set[str]]]
 
 DEFAULT_KEEP_SECONDS: Final = 24 * 3600.0
 PRUNE_INTERVAL: Final = 60.0
+RECONCILE_BATCHES: Final = 20
 
 
 class Reconciled(NamedTuple):
-    """One reconcile batch: the last id checked (None: nothing left), rows checked, found
-    claimed (done), published again, and given up."""
+    """Reconciled rows: the last id checked (None: the end of the table was reached), rows
+    checked, found claimed (done), published again, and given up."""
 
     last_id: int | None
     checked: int
@@ -140,6 +141,7 @@ class OutboxRelay:
         self._conn: Any = None
         self._stopping = False
         self._next_reconcile = self._next_prune = 0.0
+        self._reconcile_after = 0
 
     @property
     def outbox(self) -> Outbox:
@@ -194,6 +196,10 @@ class OutboxRelay:
     async def reconcile_once(self) -> Reconciled:
         """Check every sent row that is not done yet against the claims, once; the totals
         (``last_id`` is the last row checked). Does nothing without ``confirm``."""
+        return await self._reconcile(0, None)
+
+    async def _reconcile(self, after: int, batches: int | None) -> Reconciled:
+        """Check rows of id above ``after``, at most ``batches`` batches (None: to the end)."""
         confirm = self._confirm
         if confirm is None:
             return Reconciled(None, 0, 0, 0, 0)
@@ -202,9 +208,11 @@ class OutboxRelay:
         async def claimed(message_ids: Sequence[str]) -> set[str]:
             return await confirm.claimed(conn, message_ids)
 
-        after, last = 0, None
+        last = None
         checked = confirmed = republished = gave_up = 0
-        while True:
+        while batches is None or batches > 0:
+            if batches is not None:
+                batches -= 1
             batch = await self._outbox.reconcile_batch(
                 conn,
                 after,
@@ -215,6 +223,7 @@ class OutboxRelay:
                 republish=self._republish,
             )
             if batch.last_id is None:
+                last = None
                 break
             after = last = batch.last_id
             checked += batch.checked
@@ -230,6 +239,7 @@ class OutboxRelay:
                     confirm.max_republish,
                 )
             if batch.checked < self._batch:
+                last = None  # the end of the table
                 break
         return Reconciled(last, checked, confirmed, republished, gave_up)
 
@@ -308,11 +318,14 @@ class OutboxRelay:
         )
 
     async def _maintain(self) -> None:
-        """Reconcile and prune when each is due (the relay has caught up)."""
+        """Reconcile and prune when each is due. A check covers at most
+        ``RECONCILE_BATCHES`` batches and the next one goes on from there, so a consumer that
+        is down for long (every row waits for its claim) costs a bounded query load."""
         now = time.monotonic()
         if self._confirm is not None and now >= self._next_reconcile:
             self._next_reconcile = now + self._confirm.check_interval
-            await self.reconcile_once()
+            done = await self._reconcile(self._reconcile_after, RECONCILE_BATCHES)
+            self._reconcile_after = done.last_id or 0  # None: start over next time
         if self._keep is not None and now >= self._next_prune:
             self._next_prune = now + self._prune_every
             await self.prune_once()
@@ -323,8 +336,8 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 sent = await self.run_once()
-                if sent < self._batch and not self._stopping:
-                    await self._maintain()
+                if not self._stopping:
+                    await self._maintain()  # when due, even in a burst
                 failures = 0
             except asyncio.CancelledError:
                 raise
