@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from clicktrace.bus import Bus, create_bus
-from clicktrace.bus.idempotency import PostgresIdempotency
+from clicktrace.bus.idempotency import PostgresIdempotency, RedisIdempotency
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, PostgresOutbox
 from clicktrace.testing.ports import free_port, unique_name
@@ -261,3 +261,53 @@ async def test_a_stream_deleted_mid_burst_under_a_running_relay_and_projection(
     assert applied == dict.fromkeys(range(total), 1)
     assert republished >= 19  # at least the burst the broker forgot came back this way
     assert stats.gave_up == 0
+
+
+async def test_redis_claims_confirm_a_postgres_outbox_too(loop: _Loop, redis_url: str) -> None:
+    """Claims the bus keeps in Redis (``dedupe=``) instead of the projection's database: the
+    relay reads them in one round trip per batch, over no database connection of theirs."""
+    dedupe = RedisIdempotency(redis_url, prefix=f"{unique_name('done')}:")
+    applied: list[int] = []
+    consumer = create_bus(redis_url, block_ms=100)
+
+    async def project(envelope: Envelope) -> None:
+        applied.append(envelope.payload["n"])
+
+    consumer.subscribe(loop.topic, project, group=GROUP, dedupe=dedupe)
+    producer = create_bus(redis_url)
+    await producer.start()
+    # The bus keeps them under "<topic>:<group>" (Subscription.consumer).
+    confirm = ClaimsConfirmation(dedupe, groups=[f"{loop.topic}:{GROUP}"], grace_seconds=30)
+    relay = _relay(loop, producer, confirm)
+    try:
+        await loop.add(5)
+        await relay.drain()
+        wiped = aioredis.Redis.from_url(redis_url)
+        await wiped.delete(loop.topic)
+        await wiped.aclose()
+        await consumer.start()
+        await loop.add(5, start=5)
+        await relay.drain()
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while len(await dedupe.claimed(None, confirm.groups[0], await _ids(loop))) < 5:
+            assert asyncio.get_running_loop().time() < deadline, applied
+            await asyncio.sleep(0.05)
+        await loop.age(31)
+        result = await relay.reconcile_once()
+        assert (result.confirmed, result.republished) == (5, 5)
+        while len(await dedupe.claimed(None, confirm.groups[0], await _ids(loop))) < 10:
+            assert asyncio.get_running_loop().time() < deadline, applied
+            await asyncio.sleep(0.05)
+        await loop.age(100)
+        assert (await relay.reconcile_once()).confirmed == 5
+    finally:
+        await relay.close()
+        await consumer.close()
+        await producer.close()
+        await dedupe.aclose()
+    assert sorted(applied) == list(range(10))
+
+
+async def _ids(loop: _Loop) -> list[str]:
+    rows = await loop.pool.fetch(f"SELECT message_id FROM {loop.outbox.table}")
+    return [str(r[0]) for r in rows]

@@ -37,6 +37,10 @@ class ClaimsConfirmation:
     a claim). Pick ``grace_seconds`` above the longest time a healthy consumer may take to
     process a message after it was published (its backlog included).
 
+    ``groups`` are the names the claims are kept under: what the handler passes to
+    ``claim(conn, group, message_id)``, or, for a store the bus checks (``subscribe(...,
+    dedupe=store)``), ``"<topic>:<group>"``.
+
     SQL claims are read over the relay's own connection: the claims table must live in the
     outbox's database, or pass ``connect`` to open a connection to the claims' database.
     Redis and memory claims ignore the connection. The relay checks every
