@@ -223,3 +223,30 @@ async def test_a_fill_keeps_outbox_claims_and_retry_tables_bounded() -> None:
     assert {t: rows for t, (rows, _) in unbounded.items()} == dict.fromkeys(unbounded, total)
     for t, (rows, _) in bounded.items():
         assert rows <= PER_ROUND + PRUNE_EVERY, (t, rows)
+
+
+async def test_a_background_prune_takes_a_bounded_share_of_a_big_backlog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A table from before retention may hold millions of done rows: the relay must go on
+    # publishing while it catches up, a few statements per pass.
+    monkeypatch.setattr(relay_module, "PRUNE_LIMIT", 2)
+    monkeypatch.setattr(relay_module, "PRUNE_STATEMENTS", 1)
+    db = str(tmp_path / "app.db")
+    outbox = SqliteOutbox()
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        for i in range(5):
+            await outbox.add(conn, "products", new_envelope("T", i))
+        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 1, done_at = 1")
+        await conn.commit()
+    bus = await _bus()
+    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
+    left = []
+    for _ in range(3):
+        relay._next_prune = 0.0  # due now (the background loop's clock, not a sleep)
+        await relay._maintain()
+        left.append((await relay.stats()).rows)
+    assert left == [3, 1, 0]
+    await relay.close()
+    await bus.close()

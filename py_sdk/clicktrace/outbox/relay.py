@@ -46,6 +46,7 @@ Claimed = Callable[[Sequence[str]], Awaitable[set[str]]]
 DEFAULT_KEEP_SECONDS: Final = 24 * 3600.0
 PRUNE_INTERVAL: Final = 60.0
 RECONCILE_BATCHES: Final = 20
+PRUNE_STATEMENTS: Final = 10
 
 
 class Reconciled(NamedTuple):
@@ -247,11 +248,18 @@ class OutboxRelay:
         """Delete rows done more than ``keep_seconds`` ago (all of them, a batch at a time);
         the number deleted. Warns about unsent rows older than a prune interval: they are
         kept, but they mean the relay cannot publish."""
+        return await self._prune(None)
+
+    async def _prune(self, statements: int | None) -> int:
+        """Prune at most ``statements`` batches (None: until nothing is due)."""
         if self._keep is None:
             return 0
         conn = await self._open()
         total = 0
-        while (n := await self._outbox.prune(conn, self._keep, limit=PRUNE_LIMIT)) > 0:
+        while statements is None or statements > 0:
+            if statements is not None:
+                statements -= 1
+            n = await self._outbox.prune(conn, self._keep, limit=PRUNE_LIMIT)
             total += n
             if n < PRUNE_LIMIT:
                 break
@@ -328,7 +336,9 @@ class OutboxRelay:
             self._reconcile_after = done.last_id or 0  # None: start over next time
         if self._keep is not None and now >= self._next_prune:
             self._next_prune = now + self._prune_every
-            await self.prune_once()
+            # A bounded share per pass: a big table from before retention is caught up over
+            # several passes, never by holding back publishing.
+            await self._prune(PRUNE_STATEMENTS)
 
     async def _run(self) -> None:
         failures = 0
