@@ -377,3 +377,17 @@ def test_bad_confirmation_settings_are_refused(options: dict[str, Any]) -> None:
 def test_claims_without_a_batch_query_are_refused() -> None:
     with pytest.raises(TypeError):
         ClaimsConfirmation(object(), groups=["projection"])  # type: ignore[arg-type]
+
+
+async def test_rows_left_waiting_by_a_confirming_relay_are_done_under_one_that_is_not(
+    world: _World,
+) -> None:
+    # Confirmation switched off: rows that waited for claims would otherwise wait (and be
+    # kept) forever.
+    await world.add("a", "b")
+    await world.relay(_confirm(world.claims)).drain()
+    assert await world.column("done_at") == [None, None]
+    relay = world.relay(None)
+    await relay._maintain()  # what the background loop runs once the relay is up
+    assert None not in await world.column("done_at")
+    assert await world.column("republished") == [0, 0]

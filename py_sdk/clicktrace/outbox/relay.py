@@ -143,6 +143,7 @@ class OutboxRelay:
         self._stopping = False
         self._next_reconcile = self._next_prune = 0.0
         self._reconcile_after = 0
+        self._leftovers_done = False
 
     @property
     def outbox(self) -> Outbox:
@@ -330,6 +331,9 @@ class OutboxRelay:
         ``RECONCILE_BATCHES`` batches and the next one goes on from there, so a consumer that
         is down for long (every row waits for its claim) costs a bounded query load."""
         now = time.monotonic()
+        if self._confirm is None and not self._leftovers_done:
+            await self._trust_leftovers()
+            self._leftovers_done = True
         if self._confirm is not None and now >= self._next_reconcile:
             self._next_reconcile = now + self._confirm.check_interval
             done = await self._reconcile(self._reconcile_after, RECONCILE_BATCHES)
@@ -339,6 +343,32 @@ class OutboxRelay:
             # A bounded share per pass: a big table from before retention is caught up over
             # several passes, never by holding back publishing.
             await self._prune(PRUNE_STATEMENTS)
+
+    async def _trust_leftovers(self) -> None:
+        """Rows a relay with ``confirm`` left waiting for their claims, now relayed by one
+        without: done, as this relay trusts the broker (else they would never be pruned)."""
+        conn = await self._open()
+
+        async def everything(message_ids: Sequence[str]) -> set[str]:
+            return set(message_ids)
+
+        async def never(topic: str, envelope: Envelope, attempt: int) -> None:
+            raise RuntimeError("nothing is published again without confirm")
+
+        after = 0
+        while True:
+            batch = await self._outbox.reconcile_batch(
+                conn,
+                after,
+                self._batch,
+                grace_seconds=0.0,
+                max_republish=0,
+                claimed=everything,
+                republish=never,
+            )
+            if batch.last_id is None or batch.checked < self._batch:
+                return
+            after = batch.last_id
 
     async def _run(self) -> None:
         failures = 0
