@@ -131,6 +131,22 @@ class SqliteStore:
 
             return await once(self._retries, request, apply, conn)
 
+    @property
+    def claims(self) -> SqliteIdempotency:
+        """The projection's claims (the outbox relay confirms delivery by them: retention
+        and the reconciler in docs/bus.md)."""
+        return self._processed
+
+    async def settle_dead_letter(self, consumer: str, message_id: str, outcome: Outcome) -> bool:
+        """Claim a message the projection gave up on, with the outcome the tab was told, so a
+        later copy (the reconciler re-publishes what has no claim) is never applied after the
+        tab heard "rejected". False when it was claimed before (applied, or settled)."""
+        async with self.transaction() as conn:
+            if not await self._processed.claim(conn, consumer, message_id):
+                return False
+            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            return True
+
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str
     ) -> Outcome | None:

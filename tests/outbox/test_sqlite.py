@@ -130,16 +130,20 @@ async def test_wake_publishes_without_waiting_for_the_poll(tmp_path: Path) -> No
     await bus.close()
 
 
-async def test_prune_deletes_only_sent_rows(tmp_path: Path) -> None:
+async def test_prune_deletes_only_done_rows(tmp_path: Path) -> None:
     outbox = SqliteOutbox()
     async with aiosqlite.connect(str(tmp_path / "app.db")) as conn:
         await outbox.create_tables(conn)
         await outbox.add(conn, "products", new_envelope("T", 1))
-        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 0")
-        await outbox.add(conn, "products", new_envelope("T", 2))
+        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 0, done_at = 0")
+        await outbox.add(conn, "products", new_envelope("T", "waits for its claims"))
+        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 0 WHERE done_at IS NULL")
+        await outbox.add(conn, "products", new_envelope("T", "unsent"))
         await conn.commit()
         assert await outbox.prune(conn, older_than_seconds=60) == 1
         assert await outbox.unsent(conn) == 1
+        stats = await outbox.stats(conn)
+        assert (stats.rows, stats.unsent, stats.awaiting_claims) == (2, 1, 1)
 
 
 async def test_misuse(tmp_path: Path) -> None:

@@ -1,11 +1,21 @@
 """Transactional outbox: write an event's envelope in the same database transaction as the
 event itself; a relay publishes what was committed, in order, and marks it sent once the
 bus has made it durable (on the memory bus: once it was handled). A crash loses nothing
-(unsent rows are published again; consumer idempotency absorbs the duplicates). See
-docs/bus.md."""
+(unsent rows are published again; consumer idempotency absorbs the duplicates). With a
+:class:`ClaimsConfirmation` the relay also checks the consumers' claims and publishes again
+what a broker lost. See docs/bus.md."""
 
+from clicktrace.outbox.confirm import ClaimsConfirmation
 from clicktrace.outbox.postgres import PostgresOutbox
-from clicktrace.outbox.relay import Outbox, OutboxRelay, PublishEnvelope
+from clicktrace.outbox.relay import Outbox, OutboxRelay, OutboxStats, PublishEnvelope
 from clicktrace.outbox.sqlite import SqliteOutbox
 
-__all__ = ["Outbox", "OutboxRelay", "PostgresOutbox", "PublishEnvelope", "SqliteOutbox"]
+__all__ = [
+    "ClaimsConfirmation",
+    "Outbox",
+    "OutboxRelay",
+    "OutboxStats",
+    "PostgresOutbox",
+    "PublishEnvelope",
+    "SqliteOutbox",
+]

@@ -9,7 +9,14 @@ from clicktrace._optional import require
 from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import PublishEnvelope
+from clicktrace.outbox.relay import (
+    PRUNE_LIMIT,
+    Claimed,
+    OutboxStats,
+    PublishEnvelope,
+    Reconciled,
+    Republish,
+)
 
 __all__ = ["PostgresOutbox"]
 
@@ -32,12 +39,36 @@ class PostgresOutbox:
         self._lock_key = int.from_bytes(digest[:8], "big", signed=True)
 
     async def create_tables(self, conn: Any) -> None:
+        t = self.table
         await conn.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table} (id BIGINT GENERATED ALWAYS AS IDENTITY "
+            f"CREATE TABLE IF NOT EXISTS {t} (id BIGINT GENERATED ALWAYS AS IDENTITY "
             "PRIMARY KEY, topic TEXT NOT NULL, envelope BYTEA NOT NULL, message_id TEXT NOT NULL, "
-            "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), sent_at TIMESTAMPTZ);"
-            f"CREATE INDEX IF NOT EXISTS {self.table}_unsent ON {self.table} (id) "
-            "WHERE sent_at IS NULL"
+            "created_at TIMESTAMPTZ NOT NULL DEFAULT now(), sent_at TIMESTAMPTZ, "
+            "done_at TIMESTAMPTZ, republished INTEGER NOT NULL DEFAULT 0, "
+            "gave_up BOOLEAN NOT NULL DEFAULT false);"
+            f"CREATE INDEX IF NOT EXISTS {t}_unsent ON {t} (id) WHERE sent_at IS NULL"
+        )
+        # A table from before the reconciler (checked first: ALTER locks the table). Rows it
+        # sent were done once the broker took them, as the relay then promised.
+        if not await conn.fetchval(
+            "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass "
+            "AND attname = 'done_at' AND NOT attisdropped",
+            t,
+        ):
+            async with conn.transaction():
+                await conn.execute(
+                    f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS done_at TIMESTAMPTZ, "
+                    "ADD COLUMN IF NOT EXISTS republished INTEGER NOT NULL DEFAULT 0, "
+                    "ADD COLUMN IF NOT EXISTS gave_up BOOLEAN NOT NULL DEFAULT false"
+                )
+                await conn.execute(
+                    f"UPDATE {t} SET done_at = sent_at WHERE sent_at IS NOT NULL "
+                    "AND done_at IS NULL"
+                )
+        # Rows not done yet (unsent, or waiting for their claims): what the relay reads.
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {t}_open ON {t} (id) WHERE done_at IS NULL;"
+            f"CREATE INDEX IF NOT EXISTS {t}_gave_up ON {t} (id) WHERE gave_up"
         )
 
     async def add(self, conn: Any, topic: str, envelope: Envelope) -> None:
@@ -57,8 +88,11 @@ class PostgresOutbox:
             detail=topic,
         )
 
-    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
-        """Publish up to ``limit`` unsent rows in order; mark those that went out."""
+    async def relay_batch(
+        self, conn: Any, limit: int, publish: PublishEnvelope, *, done_when_sent: bool = True
+    ) -> int:
+        """Publish up to ``limit`` unsent rows in order; mark those that went out (and done,
+        unless they wait for their claims: ``done_when_sent=False``)."""
         sent: list[int] = []
         failure: Exception | None = None
         async with conn.transaction():
@@ -76,12 +110,85 @@ class PostgresOutbox:
             except Exception as exc:
                 failure = exc  # still mark what went out, then report it
             if sent:
+                done = "now()" if done_when_sent else "NULL"
                 await conn.execute(
-                    f"UPDATE {self.table} SET sent_at = now() WHERE id = ANY($1::bigint[])", sent
+                    f"UPDATE {self.table} SET sent_at = now(), done_at = {done} "
+                    "WHERE id = ANY($1::bigint[])",
+                    sent,
                 )
         if failure is not None:
             raise failure
         return len(sent)
+
+    async def reconcile_batch(
+        self,
+        conn: Any,
+        after_id: int,
+        limit: int,
+        *,
+        grace_seconds: float,
+        max_republish: int,
+        claimed: Claimed,
+        republish: Republish,
+    ) -> Reconciled:
+        """Check up to ``limit`` rows sent more than ``grace_seconds`` ago and not done, of
+        id above ``after_id``: done when ``claimed`` says so; re-published when not and their
+        last publication is older than ``grace_seconds * 2**republished``; given up after
+        ``max_republish`` re-publications."""
+        t = self.table
+        async with conn.transaction():
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
+                return Reconciled(None, 0, 0, 0, 0)  # another relay is at it
+            rows = await conn.fetch(
+                f"SELECT id, message_id, republished, sent_at < now() - $2::float8 "
+                "* power(2, republished) * interval '1 second' AS due "
+                f"FROM {t} WHERE done_at IS NULL AND sent_at IS NOT NULL AND id > $1 "
+                "AND sent_at < now() - $2::float8 * interval '1 second' ORDER BY id LIMIT $3",
+                after_id,
+                grace_seconds,
+                limit,
+            )
+            if not rows:
+                return Reconciled(None, 0, 0, 0, 0)
+            got = await claimed([row["message_id"] for row in rows])
+            confirmed = [row["id"] for row in rows if row["message_id"] in got]
+            due = [row for row in rows if row["message_id"] not in got and row["due"]]
+            resend = {row["id"]: int(row["republished"]) for row in due}
+            lost = [i for i, n in resend.items() if n >= max_republish]
+            for i in lost:
+                del resend[i]
+            if confirmed:
+                await conn.execute(
+                    f"UPDATE {t} SET done_at = now() WHERE id = ANY($1::bigint[])", confirmed
+                )
+            if lost:
+                await conn.execute(
+                    f"UPDATE {t} SET done_at = now(), gave_up = true WHERE id = ANY($1::bigint[])",
+                    lost,
+                )
+            done: list[int] = []
+            failure: Exception | None = None
+            if resend:
+                bodies = await conn.fetch(
+                    f"SELECT id, topic, envelope FROM {t} WHERE id = ANY($1::bigint[]) ORDER BY id",
+                    list(resend),
+                )
+                try:
+                    for body in bodies:
+                        attempt = resend[body["id"]] + 2  # the first publication was attempt 1
+                        await republish(body["topic"], decode(body["envelope"]), attempt)
+                        done.append(body["id"])
+                except Exception as exc:
+                    failure = exc  # still count what went out, then report it
+            if done:
+                await conn.execute(
+                    f"UPDATE {t} SET sent_at = now(), republished = republished + 1 "
+                    "WHERE id = ANY($1::bigint[])",
+                    done,
+                )
+        if failure is not None:
+            raise failure
+        return Reconciled(int(rows[-1]["id"]), len(rows), len(confirmed), len(done), len(lost))
 
     async def unsent(self, conn: Any) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL"))
@@ -94,9 +201,41 @@ class PostgresOutbox:
         )
         return int(row[0]), None if row[1] is None else float(row[1])
 
-    async def prune(self, conn: Any, older_than_seconds: float) -> int:
+    async def stats(self, conn: Any) -> OutboxStats:
+        """What the table holds, for health: cheap on a big table (the open rows through
+        their index, the total from the planner's estimate, the oldest by the primary key)."""
+        t = self.table
+        row = await conn.fetchrow(
+            "SELECT count(*) FILTER (WHERE sent_at IS NULL), "
+            "extract(epoch FROM min(created_at) FILTER (WHERE sent_at IS NULL)), "
+            "count(*) FILTER (WHERE sent_at IS NOT NULL), "
+            f"(SELECT count(*) FROM {t} WHERE gave_up), "
+            f"(SELECT extract(epoch FROM created_at) FROM {t} ORDER BY id LIMIT 1), "
+            "(SELECT reltuples FROM pg_class WHERE oid = $1::regclass), "
+            "pg_total_relation_size($1::regclass) "
+            f"FROM {t} WHERE done_at IS NULL",
+            t,
+        )
+        rows = int(row[5])
+        if rows < 0:  # never analysed yet: count (the table is young, so small)
+            rows = int(await conn.fetchval(f"SELECT count(*) FROM {t}"))
+        return OutboxStats(
+            rows=rows,
+            unsent=int(row[0]),
+            oldest_unsent=None if row[1] is None else float(row[1]),
+            awaiting_claims=int(row[2]),
+            gave_up=int(row[3]),
+            oldest=None if row[4] is None else float(row[4]),
+            bytes=int(row[6]),
+        )
+
+    async def prune(self, conn: Any, older_than_seconds: float, *, limit: int = PRUNE_LIMIT) -> int:
+        """Delete at most ``limit`` rows done more than ``older_than_seconds`` ago; never a
+        row that is unsent or waits for its claims."""
         status: str = await conn.execute(
-            f"DELETE FROM {self.table} WHERE sent_at < now() - $1::float8 * interval '1 second'",
+            f"DELETE FROM {self.table} WHERE id = ANY(ARRAY(SELECT id FROM {self.table} "
+            "WHERE done_at < now() - $1::float8 * interval '1 second' ORDER BY id LIMIT $2))",
             older_than_seconds,
+            limit,
         )
         return int(status.rsplit(" ", 1)[-1])

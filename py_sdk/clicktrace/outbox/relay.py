@@ -1,4 +1,7 @@
-"""The relay: publishes committed outbox rows, in order, and marks them sent."""
+"""The relay: publishes committed outbox rows, in order, and marks them sent; with a
+:class:`~clicktrace.outbox.ClaimsConfirmation`, reconciles them with the consumers' claims
+(a row is done when every expected group claimed its message, and is published again when
+none did in time: the broker may have lost it); and prunes what is done."""
 
 from __future__ import annotations
 
@@ -7,27 +10,95 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
+from clicktrace._sql import PRUNE_LIMIT
 from clicktrace.bus.base import Bus
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
 from clicktrace.journal.record import record
 from clicktrace.propagation import ATTRIBUTE_GETTER, extract_trace
 
-__all__ = ["Outbox", "OutboxRelay", "PublishEnvelope"]
+if TYPE_CHECKING:
+    from clicktrace.outbox.confirm import ClaimsConfirmation
+
+__all__ = [
+    "DEFAULT_KEEP_SECONDS",
+    "PRUNE_INTERVAL",
+    "PRUNE_LIMIT",
+    "Claimed",
+    "Outbox",
+    "OutboxRelay",
+    "OutboxStats",
+    "PublishEnvelope",
+    "Reconciled",
+    "Republish",
+]
 
 log = logging.getLogger("clicktrace.outbox")
 PublishEnvelope = Callable[[str, Envelope], Awaitable[None]]
+Republish = Callable[[str, Envelope, int], Awaitable[None]]
+"""``(topic, envelope, attempt)``: publish a row again; ``attempt`` counts publications."""
+Claimed = Callable[[Sequence[str]], Awaitable[set[str]]]
+"""Which of these message ids every expected group has claimed."""
+
+DEFAULT_KEEP_SECONDS: Final = 24 * 3600.0
+PRUNE_INTERVAL: Final = 60.0
+RECONCILE_BATCHES: Final = 20
+PRUNE_STATEMENTS: Final = 10
+
+
+class Reconciled(NamedTuple):
+    """Reconciled rows: the last id checked (None: the end of the table was reached), rows
+    checked, found claimed (done), published again, and given up."""
+
+    last_id: int | None
+    checked: int
+    confirmed: int
+    republished: int
+    gave_up: int
+
+
+class OutboxStats(NamedTuple):
+    """What an outbox table holds: ``rows`` (PostgreSQL: the planner's estimate once
+    analysed), ``unsent`` and the Unix time the oldest of them was stored, rows sent that
+    wait for their claims (``awaiting_claims``), rows the reconciler gave up on, the time the
+    oldest row was stored, and the size on disk with indexes (None where not known)."""
+
+    rows: int
+    unsent: int
+    oldest_unsent: float | None
+    awaiting_claims: int
+    gave_up: int
+    oldest: float | None
+    bytes: int | None = None
 
 
 class Outbox(Protocol):
-    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int: ...
+    async def relay_batch(
+        self, conn: Any, limit: int, publish: PublishEnvelope, *, done_when_sent: bool = True
+    ) -> int: ...
+
+    async def reconcile_batch(
+        self,
+        conn: Any,
+        after_id: int,
+        limit: int,
+        *,
+        grace_seconds: float,
+        max_republish: int,
+        claimed: Claimed,
+        republish: Republish,
+    ) -> Reconciled: ...
+
+    async def prune(self, conn: Any, older_than_seconds: float, *, limit: int = ...) -> int: ...
 
     async def lag(self, conn: Any) -> tuple[int, float | None]:
         """Unsent rows and the Unix time the oldest was stored (``/clicktrace/health``)."""
         ...
+
+    async def stats(self, conn: Any) -> OutboxStats: ...
 
 
 class OutboxRelay:
@@ -36,6 +107,13 @@ class OutboxRelay:
     ``connect`` opens the relay's own database connection (``lambda: aiosqlite.connect(p)``,
     ``lambda: asyncpg.connect(dsn)``); it is reopened after an error. The relay polls every
     ``poll_interval`` seconds; ``wake()`` (call it after committing) makes it look at once.
+
+    Without ``confirm`` a row is done once the bus has made its message durable (the relay
+    trusts the broker). With ``confirm=ClaimsConfirmation(claims, groups=[...])`` a row is
+    done once every group has claimed its message; the relay publishes again what nobody
+    claimed in time (docs/bus.md, "End to end"). Every ``prune_interval`` seconds it deletes
+    rows done more than ``keep_seconds`` ago (``None``: never); unsent rows are kept, and a
+    warning names them.
     """
 
     def __init__(
@@ -47,16 +125,25 @@ class OutboxRelay:
         batch: int = 100,
         poll_interval: float = 1.0,
         backoff: Backoff | None = None,
+        confirm: ClaimsConfirmation | None = None,
+        keep_seconds: float | None = DEFAULT_KEEP_SECONDS,
+        prune_interval: float = PRUNE_INTERVAL,
     ) -> None:
-        if batch < 1 or poll_interval <= 0:
-            raise ValueError("batch must be >= 1 and poll_interval > 0")
+        if batch < 1 or poll_interval <= 0 or prune_interval <= 0:
+            raise ValueError("batch must be >= 1, poll_interval and prune_interval > 0")
+        if keep_seconds is not None and not keep_seconds > 0:
+            raise ValueError("keep_seconds must be > 0, or None")
         self._outbox, self._connect, self._bus = outbox, connect, bus
         self._batch, self._poll = batch, poll_interval
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
+        self._confirm, self._keep, self._prune_every = confirm, keep_seconds, prune_interval
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
         self._stopping = False
+        self._next_reconcile = self._next_prune = 0.0
+        self._reconcile_after = 0
+        self._leftovers_done = False
 
     @property
     def outbox(self) -> Outbox:
@@ -86,12 +173,20 @@ class OutboxRelay:
             await asyncio.gather(task, return_exceptions=True)
             self._stopping = False
         await self._disconnect()
+        if self._confirm is not None:
+            await self._confirm.aclose()
+
+    async def _open(self) -> Any:
+        if self._conn is None:
+            self._conn = await self._connect()
+        return self._conn
 
     async def run_once(self) -> int:
         """Publish one batch now; the number of rows that went out."""
-        if self._conn is None:
-            self._conn = await self._connect()
-        return await self._outbox.relay_batch(self._conn, self._batch, self._publish)
+        conn = await self._open()
+        return await self._outbox.relay_batch(
+            conn, self._batch, self._publish, done_when_sent=self._confirm is None
+        )
 
     async def drain(self) -> int:
         """Publish until nothing is left; the number of rows that went out."""
@@ -99,6 +194,99 @@ class OutboxRelay:
         while (n := await self.run_once()) > 0:
             total += n
         return total
+
+    async def reconcile_once(self) -> Reconciled:
+        """Check every sent row that is not done yet against the claims, once; the totals
+        (``last_id`` is the last row checked). Does nothing without ``confirm``."""
+        return await self._reconcile(0, None)
+
+    async def _reconcile(self, after: int, batches: int | None) -> Reconciled:
+        """Check rows of id above ``after``, at most ``batches`` batches (None: to the end)."""
+        confirm = self._confirm
+        if confirm is None:
+            return Reconciled(None, 0, 0, 0, 0)
+        conn = await self._open()
+
+        async def claimed(message_ids: Sequence[str]) -> set[str]:
+            return await confirm.claimed(conn, message_ids)
+
+        last = None
+        checked = confirmed = republished = gave_up = 0
+        while batches is None or batches > 0:
+            if batches is not None:
+                batches -= 1
+            batch = await self._outbox.reconcile_batch(
+                conn,
+                after,
+                self._batch,
+                grace_seconds=confirm.grace_seconds,
+                max_republish=confirm.max_republish,
+                claimed=claimed,
+                republish=self._republish,
+            )
+            if batch.last_id is None:
+                last = None
+                break
+            after = last = batch.last_id
+            checked += batch.checked
+            confirmed += batch.confirmed
+            republished += batch.republished
+            gave_up += batch.gave_up
+            if batch.gave_up:
+                log.warning(
+                    "clicktrace outbox: %d message(s) never claimed by %s after %d "
+                    "re-publications; given up (dead-lettered by the consumer, or it is down)",
+                    batch.gave_up,
+                    ", ".join(confirm.groups),
+                    confirm.max_republish,
+                )
+            if batch.checked < self._batch:
+                last = None  # the end of the table
+                break
+        return Reconciled(last, checked, confirmed, republished, gave_up)
+
+    async def prune_once(self) -> int:
+        """Delete rows done more than ``keep_seconds`` ago (all of them, a batch at a time);
+        the number deleted. Warns about unsent rows older than a prune interval: they are
+        kept, but they mean the relay cannot publish."""
+        return await self._prune(None)
+
+    async def _prune(self, statements: int | None) -> int:
+        """Prune at most ``statements`` batches (None: until nothing is due)."""
+        if self._keep is None:
+            return 0
+        conn = await self._open()
+        total = 0
+        while statements is None or statements > 0:
+            if statements is not None:
+                statements -= 1
+            n = await self._outbox.prune(conn, self._keep, limit=PRUNE_LIMIT)
+            total += n
+            if n < PRUNE_LIMIT:
+                break
+        count, oldest = await self._outbox.lag(conn)
+        if oldest is not None and time.time() - oldest > self._prune_every:
+            log.warning(
+                "clicktrace outbox: %d unsent row(s), the oldest stored %.0f s ago, are kept "
+                "until they are published (unsent rows are never pruned)",
+                count,
+                time.time() - oldest,
+            )
+        return total
+
+    async def stats(self) -> OutboxStats:
+        """What the outbox table holds (for health: compare ``oldest`` with ``keep_seconds``,
+        ``unsent`` / ``awaiting_claims`` / ``gave_up`` with your thresholds). Over a
+        connection of its own: the relay's is busy in its own task."""
+        conn = await self._connect()
+        try:
+            return await self._outbox.stats(conn)
+        finally:
+            await _close(conn)
+
+    @property
+    def keep_seconds(self) -> float | None:
+        return self._keep
 
     async def _publish(self, topic: str, envelope: Envelope) -> None:
         # Durable before the row is marked: on the memory bus that means handled, so a
@@ -119,12 +307,78 @@ class OutboxRelay:
             sampled=None if tp is None else tp.sampled,  # the click's decision, not the relay's
         )
 
+    async def _republish(self, topic: str, envelope: Envelope, attempt: int) -> None:
+        # The same envelope and message id: a group that did get it skips it by its claim.
+        handed_at = time.time() * 1000.0
+        await self._bus.publish_durable(topic, envelope)
+        meta = envelope.metadata
+        tp = extract_trace(meta, ATTRIBUTE_GETTER).traceparent
+        confirm = self._confirm
+        groups = ", ".join(confirm.groups) if confirm is not None else "?"
+        record(
+            "relayed",
+            correlation_id=meta.correlation_id,
+            client_id=meta.client_id,
+            attempt=attempt,
+            outcome="republished",
+            detail=f"{topic}: published again, not claimed by {groups}",
+            at=handed_at,
+            trace_id=None if tp is None else f"{tp.trace_id:032x}",
+            span_id=None if tp is None else f"{tp.span_id:016x}",
+        )
+
+    async def _maintain(self) -> None:
+        """Reconcile and prune when each is due. A check covers at most
+        ``RECONCILE_BATCHES`` batches and the next one goes on from there, so a consumer that
+        is down for long (every row waits for its claim) costs a bounded query load."""
+        now = time.monotonic()
+        if self._confirm is None and not self._leftovers_done:
+            await self._trust_leftovers()
+            self._leftovers_done = True
+        if self._confirm is not None and now >= self._next_reconcile:
+            self._next_reconcile = now + self._confirm.check_interval
+            done = await self._reconcile(self._reconcile_after, RECONCILE_BATCHES)
+            self._reconcile_after = done.last_id or 0  # None: start over next time
+        if self._keep is not None and now >= self._next_prune:
+            self._next_prune = now + self._prune_every
+            # A bounded share per pass: a big table from before retention is caught up over
+            # several passes, never by holding back publishing.
+            await self._prune(PRUNE_STATEMENTS)
+
+    async def _trust_leftovers(self) -> None:
+        """Rows a relay with ``confirm`` left waiting for their claims, now relayed by one
+        without: done, as this relay trusts the broker (else they would never be pruned)."""
+        conn = await self._open()
+
+        async def everything(message_ids: Sequence[str]) -> set[str]:
+            return set(message_ids)
+
+        async def never(topic: str, envelope: Envelope, attempt: int) -> None:
+            raise RuntimeError("nothing is published again without confirm")
+
+        after = 0
+        while True:
+            batch = await self._outbox.reconcile_batch(
+                conn,
+                after,
+                self._batch,
+                grace_seconds=0.0,
+                max_republish=0,
+                claimed=everything,
+                republish=never,
+            )
+            if batch.last_id is None or batch.checked < self._batch:
+                return
+            after = batch.last_id
+
     async def _run(self) -> None:
         failures = 0
         while not self._stopping:
             self._wake.clear()
             try:
                 sent = await self.run_once()
+                if not self._stopping:
+                    await self._maintain()  # when due, even in a burst
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -132,6 +386,8 @@ class OutboxRelay:
                 failures += 1
                 log.exception("clicktrace outbox relay failed; retrying")
                 await self._disconnect()
+                if self._confirm is not None:
+                    await self._confirm.reset()
                 with contextlib.suppress(TimeoutError):  # close() wakes it to stop
                     await asyncio.wait_for(self._wake.wait(), self._backoff.delay(failures))
                 continue
@@ -142,11 +398,15 @@ class OutboxRelay:
 
     async def _disconnect(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        try:
-            result = conn.close()
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            log.debug("closing the relay's connection failed", exc_info=True)
+        await _close(conn)
+
+
+async def _close(conn: Any) -> None:
+    if conn is None:
+        return
+    try:
+        result = conn.close()
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        log.debug("closing the relay's connection failed", exc_info=True)

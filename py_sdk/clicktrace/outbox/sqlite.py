@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,14 @@ from clicktrace._optional import require
 from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import PublishEnvelope
+from clicktrace.outbox.relay import (
+    PRUNE_LIMIT,
+    Claimed,
+    OutboxStats,
+    PublishEnvelope,
+    Reconciled,
+    Republish,
+)
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -35,11 +43,36 @@ class SqliteOutbox:
         await conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self.table} (id INTEGER PRIMARY KEY AUTOINCREMENT, "
             "topic TEXT NOT NULL, envelope BLOB NOT NULL, message_id TEXT NOT NULL, "
-            "created_at REAL NOT NULL, sent_at REAL)"
+            "created_at REAL NOT NULL, sent_at REAL, done_at REAL, "
+            "republished INTEGER NOT NULL DEFAULT 0, gave_up INTEGER NOT NULL DEFAULT 0)"
         )
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {self.table}_unsent ON {self.table} (id) "
             "WHERE sent_at IS NULL"
+        )
+        async with conn.execute(f"PRAGMA table_info({self.table})") as rows:
+            columns = {row[1] for row in await rows.fetchall()}
+        if "done_at" not in columns:
+            # A table from before the reconciler. Rows it sent were done once the broker
+            # took them, as the relay then promised.
+            try:
+                await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN done_at REAL")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
+            else:
+                for column in (
+                    "republished INTEGER NOT NULL DEFAULT 0",
+                    "gave_up INTEGER NOT NULL DEFAULT 0",
+                ):
+                    await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {column}")
+                await conn.execute(
+                    f"UPDATE {self.table} SET done_at = sent_at WHERE sent_at IS NOT NULL"
+                )
+        # Rows not done yet (unsent, or waiting for their claims): what the relay reads.
+        await conn.execute(
+            f"CREATE INDEX IF NOT EXISTS {self.table}_open ON {self.table} (id) "
+            "WHERE done_at IS NULL"
         )
         await conn.commit()
 
@@ -59,8 +92,11 @@ class SqliteOutbox:
             detail=topic,
         )
 
-    async def relay_batch(self, conn: Any, limit: int, publish: PublishEnvelope) -> int:
-        """Publish up to ``limit`` unsent rows in order; mark those that went out."""
+    async def relay_batch(
+        self, conn: Any, limit: int, publish: PublishEnvelope, *, done_when_sent: bool = True
+    ) -> int:
+        """Publish up to ``limit`` unsent rows in order; mark those that went out (and done,
+        unless they wait for their claims: ``done_when_sent=False``)."""
         cursor = await conn.execute(
             f"SELECT id, topic, envelope FROM {self.table} WHERE sent_at IS NULL "
             "ORDER BY id LIMIT ?",
@@ -75,11 +111,77 @@ class SqliteOutbox:
         finally:
             if sent:
                 now = time.time()
+                done = now if done_when_sent else None
                 await conn.executemany(
-                    f"UPDATE {self.table} SET sent_at = ? WHERE id = ?", [(now, i) for i in sent]
+                    f"UPDATE {self.table} SET sent_at = ?, done_at = ? WHERE id = ?",
+                    [(now, done, i) for i in sent],
                 )
                 await conn.commit()
         return len(sent)
+
+    async def reconcile_batch(
+        self,
+        conn: Any,
+        after_id: int,
+        limit: int,
+        *,
+        grace_seconds: float,
+        max_republish: int,
+        claimed: Claimed,
+        republish: Republish,
+    ) -> Reconciled:
+        """Check up to ``limit`` rows sent more than ``grace_seconds`` ago and not done, of
+        id above ``after_id``: done when ``claimed`` says so; re-published when not and their
+        last publication is older than ``grace_seconds * 2**republished``; given up after
+        ``max_republish`` re-publications."""
+        t = self.table
+        now = time.time()
+        async with conn.execute(
+            f"SELECT id, message_id, republished, sent_at FROM {t} WHERE done_at IS NULL "
+            "AND sent_at IS NOT NULL AND id > ? AND sent_at < ? ORDER BY id LIMIT ?",
+            (after_id, now - grace_seconds, limit),
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        if not rows:
+            return Reconciled(None, 0, 0, 0, 0)
+        got = await claimed([str(row[1]) for row in rows])
+        confirmed = [row[0] for row in rows if row[1] in got]
+        resend: dict[int, int] = {}
+        lost: list[int] = []
+        for row_id, message_id, n, sent_at in rows:
+            if message_id in got or sent_at >= now - grace_seconds * 2**n:
+                continue
+            if n >= max_republish:
+                lost.append(row_id)
+            else:
+                resend[row_id] = n
+        done: list[int] = []
+        try:
+            if resend:
+                marks = ",".join("?" * len(resend))
+                async with conn.execute(
+                    f"SELECT id, topic, envelope FROM {t} WHERE id IN ({marks}) ORDER BY id",
+                    tuple(resend),
+                ) as cursor:
+                    bodies = list(await cursor.fetchall())
+                for row_id, topic, body in bodies:
+                    # attempt counts publications: the first one was attempt 1
+                    await republish(topic, decode(body), resend[row_id] + 2)
+                    done.append(row_id)
+        finally:
+            at = time.time()
+            await conn.executemany(
+                f"UPDATE {t} SET done_at = ? WHERE id = ?", [(at, i) for i in confirmed]
+            )
+            await conn.executemany(
+                f"UPDATE {t} SET done_at = ?, gave_up = 1 WHERE id = ?", [(at, i) for i in lost]
+            )
+            await conn.executemany(
+                f"UPDATE {t} SET sent_at = ?, republished = republished + 1 WHERE id = ?",
+                [(at, i) for i in done],
+            )
+            await conn.commit()
+        return Reconciled(int(rows[-1][0]), len(rows), len(confirmed), len(done), len(lost))
 
     async def unsent(self, conn: aiosqlite.Connection) -> int:
         cursor = await conn.execute(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL")
@@ -96,11 +198,36 @@ class SqliteOutbox:
             return 0, None
         return int(row[0]), None if row[1] is None else float(row[1])
 
-    async def prune(self, conn: aiosqlite.Connection, older_than_seconds: float) -> int:
-        """Delete rows sent more than ``older_than_seconds`` ago (commits)."""
+    async def stats(self, conn: aiosqlite.Connection) -> OutboxStats:
+        """What the table holds, for health."""
+        t = self.table
+        async with conn.execute(
+            "SELECT sum(sent_at IS NULL), min(CASE WHEN sent_at IS NULL THEN created_at END), "
+            f"sum(sent_at IS NOT NULL), (SELECT count(*) FROM {t}), "
+            f"(SELECT count(*) FROM {t} WHERE gave_up), "
+            f"(SELECT created_at FROM {t} ORDER BY id LIMIT 1) FROM {t} WHERE done_at IS NULL"
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return OutboxStats(0, 0, None, 0, 0, None)
+        return OutboxStats(
+            rows=int(row[3]),
+            unsent=int(row[0] or 0),
+            oldest_unsent=None if row[1] is None else float(row[1]),
+            awaiting_claims=int(row[2] or 0),
+            gave_up=int(row[4]),
+            oldest=None if row[5] is None else float(row[5]),
+        )
+
+    async def prune(
+        self, conn: aiosqlite.Connection, older_than_seconds: float, *, limit: int = PRUNE_LIMIT
+    ) -> int:
+        """Delete at most ``limit`` rows done more than ``older_than_seconds`` ago (commits);
+        never a row that is unsent or waits for its claims."""
         cursor = await conn.execute(
-            f"DELETE FROM {self.table} WHERE sent_at IS NOT NULL AND sent_at < ?",
-            (time.time() - older_than_seconds,),
+            f"DELETE FROM {self.table} WHERE id IN (SELECT id FROM {self.table} "
+            "WHERE done_at < ? ORDER BY id LIMIT ?)",
+            (time.time() - older_than_seconds, limit),
         )
         await conn.commit()
         return cursor.rowcount

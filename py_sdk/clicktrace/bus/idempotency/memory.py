@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["MemoryDedupe"]
 
@@ -24,3 +26,7 @@ class MemoryDedupe:
         self._done.move_to_end((consumer, message_id))
         while len(self._done) > self._capacity:
             self._done.popitem(last=False)
+
+    async def claimed(self, conn: Any, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` ``consumer`` has processed (``conn`` is ignored)."""
+        return {m for m in message_ids if (consumer, m) in self._done}

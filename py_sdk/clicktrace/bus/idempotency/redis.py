@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from clicktrace._optional import require
 from clicktrace.bus.idempotency.outcome import Outcome, decode_outcome, encode_outcome
@@ -52,6 +53,15 @@ class RedisIdempotency:
         """Record it now; False when it was already there (for handlers that claim first)."""
         key = self._key(consumer, message_id)
         return bool(await self._redis.set(key, b"1", ex=self._ttl, nx=True))
+
+    async def claimed(self, conn: Any, consumer: str, message_ids: Sequence[str]) -> set[str]:
+        """Which of ``message_ids`` ``consumer`` has claimed, in one round trip (``conn`` is
+        ignored: the same call shape as the SQL stores, for the outbox's reconciler)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.exists(self._key(consumer, message_id))
+            found = await pipe.execute()
+        return {m for m, there in zip(message_ids, found, strict=True) if there}
 
     async def record_outcome(self, consumer: str, message_id: str, outcome: Outcome) -> None:
         await self._redis.set(
