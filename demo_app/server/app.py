@@ -27,7 +27,14 @@ from clicktrace.prometheus import metrics_route
 
 from . import commands
 from .settings import Settings
-from .wiring import make_bus, make_faults, make_journal, make_store, subscribe_projection
+from .wiring import (
+    make_bus,
+    make_faults,
+    make_journal,
+    make_relay,
+    make_store,
+    subscribe_projection,
+)
 
 
 def _web(settings: Settings) -> BaseRoute:
@@ -75,7 +82,7 @@ def create_app(
     # so that its /clicktrace/health says when the broker the loop runs through is gone.
     bus = bus or make_bus(settings, faults, tracer_provider)
     if embedded:
-        relay = OutboxRelay(store.outbox, connect=store.connect_relay, bus=bus, poll_interval=0.5)
+        relay = make_relay(store, bus, 0.5)
         subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
     journal = make_journal(settings)
 

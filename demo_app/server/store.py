@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clicktrace.envelope import Envelope
+from clicktrace.outbox.confirm import Claims
 from clicktrace.outbox.relay import Outbox
 from clicktrace.projection import Outcome
 
@@ -26,6 +27,16 @@ class Store(Protocol):
     @property
     def outbox(self) -> Outbox:
         """Where commands wait for the relay."""
+        ...
+
+    @property
+    def claims(self) -> Claims:
+        """The projection's claims: the relay confirms delivery by them (docs/bus.md)."""
+        ...
+
+    async def settle_dead_letter(self, consumer: str, message_id: str, outcome: Outcome) -> bool:
+        """Claim a message the projection gave up on, keeping ``outcome``; False when it was
+        claimed before (applied, or settled already)."""
         ...
 
     async def start(self) -> None:

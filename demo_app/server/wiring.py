@@ -9,11 +9,19 @@ import sys
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus, create_bus
-from clicktrace.bus.types import Backoff
+from clicktrace.bus.types import Backoff, DeadLetterHook
+from clicktrace.envelope import Envelope
 from clicktrace.journal import Journal, create_journal
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
 from clicktrace.notify import Notify
-from clicktrace.projection import reject_on_dead_letter
+from clicktrace.outbox import ClaimsConfirmation, OutboxRelay
+from clicktrace.projection import (
+    DEAD_LETTER_MESSAGES,
+    DEADLINE_EXCEEDED,
+    PROCESSING_FAILED,
+    Outcome,
+    reject_on_dead_letter,
+)
 
 from .catalogue import RENAMED
 from .database import SqliteStore
@@ -51,6 +59,34 @@ def make_bus(settings: Settings, faults: Faults, tracer_provider: TracerProvider
     return bus
 
 
+def make_relay(store: Store, bus: Bus, poll_interval: float) -> OutboxRelay:
+    """The outbox relay, done with a row only once the projection has claimed its message: a
+    broker that loses the message (restarted without its data, a queue deleted) costs a
+    re-publication after the grace, never the command (docs/bus.md, "End to end")."""
+    return OutboxRelay(
+        store.outbox,
+        connect=store.connect_relay,
+        bus=bus,
+        poll_interval=poll_interval,
+        confirm=ClaimsConfirmation(store.claims, groups=[CONSUMER]),
+    )
+
+
+def settle_and_reject(store: Store, notify: Notify) -> DeadLetterHook:
+    """Claim a dead-lettered rename with the rejection, then tell its tab: the relay's
+    reconciler then sees it done, and a later copy of it is never applied after the tab heard
+    "rejected". A message applied before (its claim exists) is not rejected."""
+    reject = reject_on_dead_letter(notify, types=[RENAMED])
+
+    async def hook(envelope: Envelope, reason: str) -> None:
+        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
+        outcome = Outcome.rejected(code, DEAD_LETTER_MESSAGES[code])
+        if await store.settle_dead_letter(CONSUMER, envelope.metadata.message_id, outcome):
+            await reject(envelope, reason)
+
+    return hook
+
+
 def subscribe_projection(
     bus: Bus,
     settings: Settings,
@@ -67,7 +103,7 @@ def subscribe_projection(
         settings.topic,
         projection.handle,
         group=CONSUMER,
-        on_dead_letter=reject_on_dead_letter(notify, types=[RENAMED]),
+        on_dead_letter=settle_and_reject(store, notify),
         max_attempts=MAX_ATTEMPTS,
         backoff=BACKOFF,
     )

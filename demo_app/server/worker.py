@@ -20,10 +20,16 @@ from clicktrace.health import Check, bus_check, journal_check, outbox_check, rep
 from clicktrace.journal import use as use_journal
 from clicktrace.notify import RedisEmitter
 from clicktrace.notify.replay_redis import RedisReplayBuffer
-from clicktrace.outbox import OutboxRelay
 
 from .settings import Settings
-from .wiring import make_bus, make_faults, make_journal, make_store, subscribe_projection
+from .wiring import (
+    make_bus,
+    make_faults,
+    make_journal,
+    make_relay,
+    make_store,
+    subscribe_projection,
+)
 
 RELAY_POLL_SECONDS = 0.1
 log = logging.getLogger("demo.worker")
@@ -55,9 +61,7 @@ async def run_relay(
 ) -> None:
     store, faults = make_store(settings), make_faults(settings)
     bus = make_bus(settings, faults, tracer_provider)
-    relay = OutboxRelay(
-        store.outbox, connect=store.connect_relay, bus=bus, poll_interval=RELAY_POLL_SECONDS
-    )
+    relay = make_relay(store, bus, RELAY_POLL_SECONDS)
     journal = make_journal(settings)
     use_journal(journal)
     await store.start()
