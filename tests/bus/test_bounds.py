@@ -60,19 +60,25 @@ async def test_redis_stream_and_dead_letters_stay_bounded_however_many_pass(
         trim_interval=0.1,
         dead_letter_maxlen=100,
     )
-    handled = 0
+    handled = dead = 0
 
     async def count(envelope: Envelope) -> None:
         nonlocal handled
         handled += 1
 
+    async def count_dead(envelope: Envelope, reason: str) -> None:
+        nonlocal dead
+        dead += 1
+
     bus.subscribe(topic, count, group="acks")
-    bus.subscribe(topic, refuse, group="refuses", max_attempts=1, backoff=NOW)
+    bus.subscribe(
+        topic, refuse, group="refuses", max_attempts=1, backoff=NOW, on_dead_letter=count_dead
+    )
     await bus.start()
     try:
         for n in range(2000):
             await bus.publish(topic, new_envelope("T", {"n": n}))
-        await wait_for(lambda: handled == 2000, "every message handled")
+        await wait_for(lambda: handled == 2000 and dead == 2000, "every message handled")
         dlq = f"{topic}:dlq:refuses"
         # Both groups are done: the periodic trim brings the stream down to (about) nothing.
         for _ in range(600):
@@ -226,6 +232,27 @@ async def test_rabbitmq_dead_letter_queue_is_capped(provider: TracerProvider) ->
     finally:
         await bus.close()
         channel = await connection.channel()
+        for name in (f"{topic}:g", f"{topic}:g:dlq"):
+            await channel.queue_delete(name)
+        await connection.close()
+
+
+async def test_a_rabbitmq_dead_letter_queue_declared_without_limits_still_starts(
+    provider: TracerProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = unique_name()
+    connection = await aio_pika.connect(URLS["rabbitmq"])
+    channel = await connection.channel()
+    await channel.declare_queue(f"{topic}:g:dlq", durable=True)  # an older version's
+    bus = RabbitMQBus(URLS["rabbitmq"], tracer_provider=provider)
+    bus.subscribe(topic, nothing, group="g")
+    try:
+        await bus.start()  # RabbitMQ refuses the new arguments: said once, not fatal
+        kept = [r for r in caplog.records if "keeps its old limits" in r.getMessage()]
+        assert len(kept) == 1 and kept[0].exc_info is None
+        await bus.publish(topic, new_envelope("T", {}))  # and the group queue is there
+    finally:
+        await bus.close()
         for name in (f"{topic}:g", f"{topic}:g:dlq"):
             await channel.queue_delete(name)
         await connection.close()

@@ -9,13 +9,15 @@ import logging
 from collections.abc import AsyncIterator
 
 import aio_pika
+import nats
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus
-from clicktrace.bus.nats import NatsBus
+from clicktrace.bus.nats import NatsBus, stream_name
 from clicktrace.bus.rabbitmq import RabbitMQBus
 from clicktrace.bus.redis import RedisBus
+from clicktrace.envelope import new_envelope
 from clicktrace.testing.ports import unique_name
 
 from .conftest import URLS
@@ -101,7 +103,25 @@ async def test_a_nats_whose_store_was_wiped_loses_nothing_published_after(
         await consumer.close()
     assert [m for m in later if m not in burst.handled] == []
     _check_logs(caplog, consumer, producer)
-    assert producer.recoveries >= 1  # the producer re-made the topic's stream
+
+
+async def test_a_nats_producer_whose_stream_is_gone_makes_it_and_publishes_again(
+    nats_server: PrivateNats, provider: TracerProvider
+) -> None:
+    topic = unique_name()
+    producer = NatsBus(nats_server.url, tracer_provider=provider)
+    await producer.start()
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    try:
+        await producer.publish(topic, new_envelope("T", {"n": 1}))
+        await js.delete_stream(stream_name(topic))  # no consumer here to notice
+        await producer.publish(topic, new_envelope("T", {"n": 2}))
+        assert (await js.stream_info(stream_name(topic))).state.messages == 1
+        assert producer.recoveries == 1
+    finally:
+        await producer.close()
+        await nc.close()
 
 
 async def test_a_rabbitmq_queue_deleted_mid_burst_loses_nothing_published_after(

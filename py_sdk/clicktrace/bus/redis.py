@@ -42,6 +42,7 @@ __all__ = ["RedisBus"]
 BODY = b"body"
 DEAD_CONSUMER_IDLES = 10  # idle for this many claim periods, nothing pending: gone
 DEFAULT_MAXLEN = 1_000_000
+TRIM_ROUNDS = 100  # at most a million entries trimmed per stream and pass
 DEFAULT_DEAD_LETTER_MAXLEN = 10_000
 DEFAULT_DEAD_LETTER_MAX_AGE = 7 * 24 * 3600.0
 # Replies meaning the stream or the group is not there (any more).
@@ -306,9 +307,16 @@ class RedisBus(Bus):
             floor = bound if floor is None else min(floor, bound)
         if floor is not None and floor > (0, 0):
             # MINID keeps ids >= floor; "~" only drops whole nodes, so it never drops more.
-            await self._client.xtrim(topic, minid=f"{floor[0]}-{floor[1]}", approximate=True)
+            await self._trim_to(topic, f"{floor[0]}-{floor[1]}")
         oldest_ms = int((time.time() - self._dead_letter_max_age) * 1000)
-        await self._client.xtrim(_dlq(topic, group), minid=f"{oldest_ms}-0", approximate=True)
+        await self._trim_to(_dlq(topic, group), f"{oldest_ms}-0")
+
+    async def _trim_to(self, key: str, minid: str) -> None:
+        # An approximate XTRIM removes at most 10,000 entries a call (Redis's default LIMIT,
+        # so that one call never blocks the server long): call again while it removes some.
+        for _ in range(TRIM_ROUNDS):
+            if not await self._client.xtrim(key, minid=minid, approximate=True):
+                return
 
     async def _send_dead_letter(
         self, sub: Subscription, body: bytes, headers: dict[str, str]
