@@ -229,11 +229,11 @@ class NatsBus(Bus):
         try:
             await self._js.consumer_info(stream, durable)
         except self._errors.NotFoundError:
+            known = sub.consumer in self._made  # made before, so JetStream forgot it
             self._streams.discard(stream)
             await self._prepare(sub)
-            if sub.consumer in self._made:
+            if known:
                 self._recovered(f"JetStream consumer {durable!r} of stream {stream!r}")
-        self._made.add(sub.consumer)
 
     async def _prepare(self, sub: Subscription) -> None:
         self._made.add(sub.consumer)
