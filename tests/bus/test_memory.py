@@ -120,3 +120,26 @@ async def test_publish_durable_returns_once_every_group_has_handled_it(topic: st
         assert len(await bus.dead_letters(topic, "b")) == 1
         # No group: nothing in this process could ever hold it, so nothing to wait for.
         await asyncio.wait_for(bus.publish_durable(f"{topic}.nobody", new_envelope("T", 2)), 5)
+
+
+async def test_dead_letters_kept_in_memory_are_bounded_to_the_newest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clicktrace.bus import Backoff, memory
+
+    monkeypatch.setattr(memory, "DEAD_LETTER_LIMIT", 3)
+    bus = memory.MemoryBus()
+    seen = 0
+
+    async def refuse(envelope: Envelope) -> None:
+        nonlocal seen
+        seen += 1
+        raise ValueError("no")
+
+    bus.subscribe("t", refuse, group="g", max_attempts=1, backoff=Backoff(0, 0))
+    async with bus:
+        for n in range(10):
+            await bus.publish_durable("t", new_envelope("T", {"n": n}))
+        letters = await bus.dead_letters("t", "g")
+    assert seen == 10
+    assert [d.envelope.payload["n"] for d in letters if d.envelope] == [7, 8, 9]

@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from clicktrace import context as click_context
-from clicktrace.bus import Backoff, Bus, BusNotRunning, create_bus
+from clicktrace.bus import Backoff, Bus
 from clicktrace.envelope import Envelope, new_envelope
 
 from .conftest import URLS
@@ -110,19 +110,6 @@ async def test_consumers_of_dead_processes_are_forgotten_once_they_hold_nothing(
             break
         await asyncio.sleep(0.05)
     assert "died-long-ago" not in names
-
-
-async def test_an_unreachable_server_fails_start_and_leaves_the_bus_stopped(topic: str) -> None:
-    bus = create_bus("redis://127.0.0.1:1/0")  # nothing listens on port 1
-
-    async def handler(envelope: Envelope) -> None:
-        pass
-
-    bus.subscribe(topic, handler, group="g")
-    with pytest.raises(aioredis.ConnectionError):
-        await bus.start()
-    with pytest.raises(BusNotRunning):
-        await bus.publish(topic, new_envelope("T", {}))
 
 
 async def test_entries_of_a_consumer_whose_heartbeat_stopped_are_taken_over_at_once(

@@ -1,7 +1,7 @@
 """Traced, at-least-once messaging: one Bus interface over memory, Redis Streams, RabbitMQ
 and NATS JetStream. See docs/bus.md."""
 
-from clicktrace.bus.base import Bus, BusNotRunning
+from clicktrace.bus.base import Bus, BusNotRunning, BusUnavailable
 from clicktrace.bus.factory import create_bus
 from clicktrace.bus.memory import MemoryBus
 from clicktrace.bus.types import (
@@ -18,6 +18,7 @@ __all__ = [
     "Backoff",
     "Bus",
     "BusNotRunning",
+    "BusUnavailable",
     "DeadLetter",
     "DeadLetterHook",
     "Dedupe",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from types import TracebackType
@@ -29,6 +30,7 @@ from clicktrace.bus.types import (
     Dedupe,
     Handler,
     Received,
+    Recovery,
     Subscription,
     TraceMode,
     check_name,
@@ -36,14 +38,27 @@ from clicktrace.bus.types import (
 from clicktrace.envelope import Envelope, decode
 from clicktrace.spans import get_tracer
 
-__all__ = ["Bus", "BusNotRunning"]
+__all__ = ["DEFAULT_START_TIMEOUT", "Bus", "BusNotRunning", "BusUnavailable"]
 
 log = logging.getLogger("clicktrace.bus")
 RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
+START_BACKOFF = Backoff(initial=0.2, maximum=5.0)
+DEFAULT_START_TIMEOUT = 30.0
+"""Seconds ``start()`` keeps trying to reach a broker that is down before it gives up."""
 
 
 class BusNotRunning(RuntimeError):
     """Publishing before ``start()`` or after ``close()``."""
+
+
+class BusUnavailable(ConnectionError):
+    """``start()`` could not reach the broker within ``start_timeout`` seconds."""
+
+
+def describe(exc: BaseException) -> str:
+    """One short line for a log: the type and the first 200 characters of the message."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}"[:200] if text else type(exc).__name__
 
 
 class Bus(ABC):
@@ -59,7 +74,19 @@ class Bus(ABC):
     _close_grace: float = 0.0
     """Seconds ``close()`` lets listeners stop by themselves before cancelling them."""
 
-    def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+    ) -> None:
+        if isinstance(start_timeout, bool) or not start_timeout > 0:
+            raise ValueError("start_timeout must be a positive number of seconds")
+        self._start_timeout = float(start_timeout)
+        self.recoveries = 0
+        """How many times this bus re-created a stream, group, consumer or queue the broker
+        had lost (a restart without persistence, a wiped store, a deleted queue)."""
+        self.last_recovery: Recovery | None = None
         self._tracer = get_tracer("clicktrace.bus", __version__, tracer_provider=tracer_provider)
         self._subscriptions: list[Subscription] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -109,11 +136,14 @@ class Bus(ABC):
         return sub
 
     async def start(self) -> None:
-        """Connect and declare every subscription; on return, publishes reach them."""
+        """Connect and declare every subscription; on return, publishes reach them.
+
+        A broker that is down is retried with capped backoff, one log line per attempt, for
+        up to ``start_timeout`` seconds; then :class:`BusUnavailable` is raised."""
         if self._running:
             return
         try:
-            await self._connect()
+            await self._connect_within(self._start_timeout)
             self._running = self._consuming = self._accepting = True
             for sub in self._subscriptions:
                 await self._prepare(sub)
@@ -123,6 +153,41 @@ class Bus(ABC):
         for sub in self._subscriptions:
             name = f"clicktrace {sub.consumer}"
             self._tasks.append(asyncio.create_task(self._run(sub), name=name))
+
+    async def _connect_within(self, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await asyncio.wait_for(self._connect(), max(0.05, deadline - loop.time()))
+                return
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    await self._disconnect()  # drop what the failed attempt opened
+                left = deadline - loop.time()
+                if left <= 0:
+                    message = (
+                        f"the {self.system} broker did not answer within {timeout:g} s "
+                        f"({attempt} attempts; last: {describe(exc)})"
+                    )
+                    raise BusUnavailable(message) from exc
+                delay = min(START_BACKOFF.delay(attempt), left)
+                log.warning(
+                    "clicktrace bus: %s broker unreachable (%s); attempt %d, next in %.1f s",
+                    self.system,
+                    describe(exc),
+                    attempt,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    def _recovered(self, what: str) -> None:
+        """Say, once, that the bus re-created ``what`` after the broker lost it."""
+        self.recoveries += 1
+        self.last_recovery = Recovery(what, time.time())
+        log.warning("clicktrace bus: %s had lost %s; re-created it", self.system, what)
 
     async def close(self, drain_timeout: float = 10.0) -> None:
         """Stop consuming and disconnect. A message being handled is finished and acked
@@ -212,9 +277,19 @@ class Bus(ABC):
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log.exception("clicktrace bus: consumer %s failed; restarting", sub.consumer)
+                delay = RESTART_BACKOFF.delay(failures)
+                if failures == 1 and not self._is_outage(exc):
+                    # Not the broker being away: a fault worth its traceback, once.
+                    log.exception("clicktrace bus: consumer %s failed; restarting", sub.consumer)
+                else:
+                    log.warning(
+                        "clicktrace bus: consumer %s failed (%s); restarting in %.1f s",
+                        sub.consumer,
+                        describe(exc),
+                        delay,
+                    )
             await asyncio.sleep(RESTART_BACKOFF.delay(failures))
 
     async def _deliver(self, sub: Subscription, delivery: Received) -> None:
@@ -232,6 +307,10 @@ class Bus(ABC):
                 self._idle.set()
 
     # -- what a broker file implements ---------------------------------------------------
+
+    def _is_outage(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the broker is away (logged in one line, no traceback)."""
+        return isinstance(exc, OSError | TimeoutError)
 
     @abstractmethod
     async def _connect(self) -> None: ...

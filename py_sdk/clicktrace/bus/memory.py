@@ -10,16 +10,20 @@ the next start publishes it again and the consumer's idempotency absorbs a repea
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+import functools
+import itertools
+from collections import defaultdict, deque
 from collections.abc import Mapping
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus.base import Bus, BusNotRunning
+from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus, BusNotRunning
 from clicktrace.bus.types import Received, Subscription
 from clicktrace.envelope import Envelope
 
 __all__ = ["MemoryBus"]
+
+DEAD_LETTER_LIMIT = 10_000  # per topic and group: the newest are kept
 
 
 class _Handled:
@@ -70,10 +74,19 @@ class MemoryBus(Bus):
 
     system = "memory"
 
-    def __init__(self, *, tracer_provider: TracerProvider | None = None) -> None:
-        super().__init__(tracer_provider=tracer_provider)
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
+    ) -> None:
+        # start_timeout only for a create_bus(url, start_timeout=...) that serves every URL:
+        # nothing here can be unreachable.
+        super().__init__(tracer_provider=tracer_provider, start_timeout=start_timeout)
         self._queues: dict[str, dict[str, asyncio.Queue[_Message]]] = defaultdict(dict)
-        self._dead: dict[tuple[str, str], list[tuple[bytes, dict[str, str]]]] = defaultdict(list)
+        self._dead: dict[tuple[str, str], deque[tuple[bytes, dict[str, str]]]] = defaultdict(
+            functools.partial(deque, maxlen=DEAD_LETTER_LIMIT)
+        )
         self._waiting: dict[str, _Handled] = {}
 
     async def publish_durable(self, topic: str, envelope: Envelope) -> None:
@@ -139,4 +152,4 @@ class MemoryBus(Bus):
     async def _read_dead_letters(
         self, topic: str, group: str, limit: int
     ) -> list[tuple[bytes, Mapping[str, str]]]:
-        return list(self._dead.get((topic, group), [])[:limit])
+        return list(itertools.islice(self._dead.get((topic, group), ()), limit))

@@ -6,17 +6,29 @@ exchange; the base dead-letters into it with the reason, and anything the broker
 dead-letters lands in the same ``<topic>:<group>:dlq`` queue. Publishes are confirmed and
 mandatory: a topic that no queue is bound to raises instead of silently dropping.
 Native headers are AMQP headers; the message id is the AMQP ``message_id``.
+
+Bounded: group queues empty as consumers ack; a dead-letter queue keeps at most
+``dead_letter_max_length`` messages (the oldest are dropped first) for at most
+``dead_letter_ttl`` seconds. A dead-letter queue declared before these limits keeps its
+arguments (RabbitMQ refuses to change them; one log line says so): apply a policy or delete it.
+
+A group queue deleted while consumed (by an operator, a broker reset): the broker cancels the
+consumer; the bus declares queue and binding again, says so in one log line and in
+``bus.recoveries`` / ``bus.last_recovery``, and consumes on. Until then a publish to its topic
+is unroutable and raises, so the caller (an outbox relay) tries it again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
 from clicktrace._optional import require
-from clicktrace.bus.base import Bus
+from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus
 from clicktrace.bus.types import Received, Subscription
 
 if TYPE_CHECKING:
@@ -28,6 +40,10 @@ if TYPE_CHECKING:
     )
 
 __all__ = ["RabbitMQBus"]
+
+DEFAULT_DEAD_LETTER_MAX_LENGTH = 10_000
+DEFAULT_DEAD_LETTER_TTL = 7 * 24 * 3600.0
+log = logging.getLogger("clicktrace.bus")
 
 
 def _queue(topic: str, group: str) -> str:
@@ -78,11 +94,19 @@ class RabbitMQBus(Bus):
         prefetch: int = 100,
         exchange: str = "clicktrace",
         queue_type: str = "quorum",
+        dead_letter_max_length: int = DEFAULT_DEAD_LETTER_MAX_LENGTH,
+        dead_letter_ttl: float = DEFAULT_DEAD_LETTER_TTL,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
     ) -> None:
         self._pika = require("aio_pika", "rabbitmq")
-        super().__init__(tracer_provider=tracer_provider)
-        if prefetch < 1:
-            raise ValueError("prefetch must be >= 1")
+        super().__init__(tracer_provider=tracer_provider, start_timeout=start_timeout)
+        if prefetch < 1 or dead_letter_max_length < 1 or dead_letter_ttl <= 0:
+            raise ValueError("prefetch and dead_letter_max_length must be >= 1, ttl > 0")
+        self._dlq_arguments: dict[str, Any] = {
+            "x-max-length": dead_letter_max_length,
+            "x-message-ttl": int(dead_letter_ttl * 1000),
+        }
+        self._queues_made: set[str] = set()
         if queue_type not in ("quorum", "classic"):
             raise ValueError("queue_type must be 'quorum' or 'classic'")
         self._url, self._prefetch, self._queue_type = url, prefetch, queue_type
@@ -119,9 +143,42 @@ class RabbitMQBus(Bus):
         # A passive declare of our own exchange: one AMQP round trip, nothing changed.
         await self._channel.declare_exchange(self._exchange_name, passive=True)
 
+    def _is_outage(self, exc: BaseException) -> bool:
+        errors = self._pika.exceptions
+        away = (errors.AMQPConnectionError, errors.ChannelInvalidStateError)
+        return isinstance(exc, away) or super()._is_outage(exc)
+
+    async def _missing(self, queue: str) -> bool:
+        """Whether ``queue`` is gone (a passive declare on a channel of its own, which the
+        broker closes when the answer is no)."""
+        if self._connection is None:
+            raise RuntimeError("RabbitMQBus is not connected")
+        probe = await self._connection.channel()
+        try:
+            await probe.declare_queue(queue, passive=True)
+        except self._pika.exceptions.ChannelNotFoundEntity:
+            return True
+        finally:
+            if not probe.is_closed:
+                await probe.close()
+        return False
+
+    async def _declare_dlq(self, name: str) -> Any:
+        if self._connection is None:
+            raise RuntimeError("RabbitMQBus is not connected")
+        probe = await self._connection.channel()
+        try:
+            await probe.declare_queue(name, durable=True, arguments=self._dlq_arguments)
+        except self._pika.exceptions.ChannelPreconditionFailed:
+            log.warning("clicktrace bus: dead-letter queue %s keeps its old limits", name)
+        finally:
+            if not probe.is_closed:
+                await probe.close()
+        return await self._channel.get_queue(name, ensure=False)
+
     async def _prepare(self, sub: Subscription) -> None:
         name = _queue(sub.topic, sub.group)
-        dlq = await self._channel.declare_queue(f"{name}:dlq", durable=True)
+        dlq = await self._declare_dlq(f"{name}:dlq")
         await dlq.bind(f"{self._exchange_name}.dlx", routing_key=name)
         queue = await self._channel.declare_queue(
             name,
@@ -133,6 +190,7 @@ class RabbitMQBus(Bus):
             },
         )
         await queue.bind(self._exchange_name, routing_key=sub.topic)
+        self._queues_made.add(name)
 
     def _message(self, body: bytes, headers: dict[str, str], message_id: str | None) -> Any:
         return self._pika.Message(
@@ -155,13 +213,32 @@ class RabbitMQBus(Bus):
     async def _listen(self, sub: Subscription) -> None:
         if self._connection is None:
             raise RuntimeError("RabbitMQBus is not connected")
+        name = _queue(sub.topic, sub.group)
+        if await self._missing(name):  # on every (re)start: it may have been deleted
+            await self._prepare(sub)
+            self._recovered(f"queue {name!r} and its binding")
         channel = await self._connection.channel()
         try:
             await channel.set_qos(prefetch_count=self._prefetch)
-            queue = await channel.get_queue(_queue(sub.topic, sub.group), ensure=False)
+            queue = await channel.get_queue(name, ensure=False)
             async with queue.iterator() as messages:
-                async for message in messages:
-                    await self._deliver(sub, _Delivery(message))
+                # The broker cancels the consumer when the queue is deleted; the iterator
+                # would wait for ever. End it, and _run calls us again, which re-declares.
+                underlay = await channel.get_underlay_channel()
+                ended: set[asyncio.Future[Any]] = set()
+
+                def cancelled(_frame: object) -> None:
+                    ended.add(asyncio.ensure_future(messages.close()))
+
+                underlay.on_consumer_cancel_callbacks.add(cancelled)
+                try:
+                    async for message in messages:
+                        await self._deliver(sub, _Delivery(message))
+                except self._pika.exceptions.ChannelNotFoundEntity:
+                    return  # the queue went away under an ack or a cancel: the same loss
+                finally:
+                    underlay.on_consumer_cancel_callbacks.discard(cancelled)
+                    await asyncio.gather(*ended, return_exceptions=True)
         finally:
             if not channel.is_closed:
                 await channel.close()

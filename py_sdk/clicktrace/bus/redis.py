@@ -7,6 +7,17 @@ key is gone, so a restarted process resumes its dead predecessor's work within s
 of waiting out ``claim_idle_ms``. Entries idle longer than that are still reclaimed from
 anyone (XAUTOCLAIM: a consumer alive but stuck). The delivery counter carries the attempts on.
 Dead letters go to the stream ``<topic>:dlq:<group>``.
+
+Bounded: every ``trim_interval`` seconds each consumer trims its stream to what every group
+has acked (``XTRIM MINID ~`` at the oldest entry a group still holds pending or has not yet
+read), and every XADD carries an approximate ``MAXLEN`` safety cap (``maxlen``) for a stream
+whose consumers are all away. Dead-letter streams are capped at ``dead_letter_maxlen`` entries
+and trimmed to ``dead_letter_max_age`` seconds.
+
+A Redis that restarts without persistence forgets streams and groups: the consumer sees
+NOGROUP (or reconnects), re-creates its group from the stream's start, says so once in the log
+and in ``bus.recoveries`` / ``bus.last_recovery``, and reads on; a producer's XADD makes the
+stream again by itself.
 """
 
 from __future__ import annotations
@@ -18,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import TracerProvider
 
 from clicktrace._optional import require
-from clicktrace.bus.base import Bus
+from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus
 from clicktrace.bus.redis_alive import Heartbeat, dead_consumers, text
 from clicktrace.bus.types import Received, Subscription
 from clicktrace.ids import new_id
@@ -30,6 +41,17 @@ __all__ = ["RedisBus"]
 
 BODY = b"body"
 DEAD_CONSUMER_IDLES = 10  # idle for this many claim periods, nothing pending: gone
+DEFAULT_MAXLEN = 1_000_000
+TRIM_ROUNDS = 100  # at most a million entries trimmed per stream and pass
+DEFAULT_DEAD_LETTER_MAXLEN = 10_000
+DEFAULT_DEAD_LETTER_MAX_AGE = 7 * 24 * 3600.0
+# Replies meaning the stream or the group is not there (any more).
+_LOST = ("NOGROUP", "no such key")
+
+
+def _id(value: Any) -> tuple[int, int]:
+    ms, _, seq = text(value).partition("-")
+    return int(ms), int(seq or 0)
 
 
 def _dlq(topic: str, group: str) -> str:
@@ -70,8 +92,10 @@ class _Delivery(Received):
 
 
 class RedisBus(Bus):
-    """``RedisBus("redis://localhost:6379/0")``. ``maxlen`` trims streams approximately
-    (None keeps everything: trimming can drop entries a slow group has not read)."""
+    """``RedisBus("redis://localhost:6379/0")``. ``maxlen``: the approximate safety cap on a
+    stream (None: none; reaching it drops entries a slow group has not read, which is why the
+    default is high and acked entries are trimmed first, every ``trim_interval`` seconds; 0
+    turns that trimming off)."""
 
     system = "redis"
 
@@ -83,19 +107,31 @@ class RedisBus(Bus):
         batch: int = 100,
         block_ms: int = 1000,
         claim_idle_ms: int = 30_000,
-        maxlen: int | None = None,
+        maxlen: int | None = DEFAULT_MAXLEN,
+        trim_interval: float = 10.0,
+        dead_letter_maxlen: int = DEFAULT_DEAD_LETTER_MAXLEN,
+        dead_letter_max_age: float = DEFAULT_DEAD_LETTER_MAX_AGE,
         consumer_name: str | None = None,
         alive_ms: int = 3000,
+        start_timeout: float = DEFAULT_START_TIMEOUT,
     ) -> None:
         """``alive_ms``: how long a consumer's heartbeat key outlives its last refresh (it is
         refreshed every third of that); a consumer silent for longer counts as dead."""
         self._redis = require("redis.asyncio", "redis")
-        super().__init__(tracer_provider=tracer_provider)
+        super().__init__(tracer_provider=tracer_provider, start_timeout=start_timeout)
         if batch < 1 or block_ms < 1 or claim_idle_ms < 1 or alive_ms < 3:
             raise ValueError("batch, block_ms, claim_idle_ms must be >= 1, alive_ms >= 3")
+        if (maxlen is not None and maxlen < 1) or dead_letter_maxlen < 1:
+            raise ValueError("maxlen and dead_letter_maxlen must be >= 1")
+        if trim_interval < 0 or dead_letter_max_age <= 0:
+            raise ValueError("trim_interval must be >= 0 and dead_letter_max_age > 0")
         self._url = url
         self._batch, self._block_ms, self._claim_idle_ms = batch, block_ms, claim_idle_ms
         self._maxlen = maxlen
+        self._trim_interval = trim_interval
+        self._dead_letter_maxlen = dead_letter_maxlen
+        self._dead_letter_max_age = dead_letter_max_age
+        self._groups_made: set[str] = set()  # subscriptions whose group this bus has ensured
         self._alive_ms = alive_ms
         self._close_grace = block_ms / 1000 + 1
         self.consumer_name = consumer_name or new_id()
@@ -126,6 +162,10 @@ class RedisBus(Bus):
     async def _ping(self) -> None:
         await self._client.ping()
 
+    def _is_outage(self, exc: BaseException) -> bool:
+        errors = self._redis.ConnectionError, self._redis.TimeoutError
+        return isinstance(exc, errors) or super()._is_outage(exc)
+
     async def _prepare(self, sub: Subscription) -> None:
         try:
             # From the stream's start: entries published before the group existed are
@@ -134,6 +174,10 @@ class RedisBus(Bus):
         except self._redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        else:
+            if sub.consumer in self._groups_made:  # made before, so Redis forgot it
+                self._recovered(f"consumer group {sub.group!r} of stream {sub.topic!r}")
+        self._groups_made.add(sub.consumer)
 
     async def _send(
         self, topic: str, body: bytes, headers: dict[str, str], message_id: str
@@ -142,9 +186,22 @@ class RedisBus(Bus):
         await self._client.xadd(topic, fields, maxlen=self._maxlen, approximate=True)
 
     async def _listen(self, sub: Subscription) -> None:
-        await self._prepare(sub)  # again: the stream may have been deleted meanwhile
-        last_claim = last_takeover = 0.0
+        # Again on every (re)start: Redis may have lost the stream and group meanwhile.
+        await self._prepare(sub)
+        try:
+            await self._consume(sub)
+        except self._redis.ResponseError as exc:
+            if not any(lost in str(exc) for lost in _LOST):
+                raise
+            # The group (or the whole stream) is gone: return, and _run calls us again at
+            # once (no failure counted), which re-creates it.
+
+    async def _consume(self, sub: Subscription) -> None:
+        last_claim = last_takeover = last_trim = 0.0
         while self._consuming:
+            if self._trim_interval and time.monotonic() - last_trim > self._trim_interval:
+                last_trim = time.monotonic()
+                await self.trim(sub.topic, sub.group)
             if time.monotonic() - last_claim > self._claim_idle_ms / 2000:
                 last_claim = time.monotonic()
                 await self._reclaim(sub)
@@ -230,11 +287,44 @@ class RedisBus(Bus):
             if name != self.consumer_name and not int(consumer["pending"]) and idle_enough:
                 await self._client.xgroup_delconsumer(sub.topic, sub.group, name)
 
+    async def trim(self, topic: str, group: str) -> None:
+        """Drop what every group of ``topic`` has acked, and ``group``'s dead letters older
+        than ``dead_letter_max_age`` (what each consumer runs every ``trim_interval``).
+
+        Only groups that exist count: one that has never started (a new projection) does
+        not hold entries back, so create groups (start their consumers) before trimming
+        matters to them."""
+        floor: tuple[int, int] | None = None
+        groups: Any = await self._client.xinfo_groups(topic)
+        for info in groups:
+            # Everything up to last-delivered has been read; of that, what is still pending
+            # starts at the pending list's oldest id.
+            bound = _id(info["last-delivered-id"])
+            if int(info["pending"]):
+                summary: Any = await self._client.xpending(topic, info["name"])
+                if summary["min"] is not None:
+                    bound = min(bound, _id(summary["min"]))
+            floor = bound if floor is None else min(floor, bound)
+        if floor is not None and floor > (0, 0):
+            # MINID keeps ids >= floor; "~" only drops whole nodes, so it never drops more.
+            await self._trim_to(topic, f"{floor[0]}-{floor[1]}")
+        oldest_ms = int((time.time() - self._dead_letter_max_age) * 1000)
+        await self._trim_to(_dlq(topic, group), f"{oldest_ms}-0")
+
+    async def _trim_to(self, key: str, minid: str) -> None:
+        # An approximate XTRIM removes at most 10,000 entries a call (Redis's default LIMIT,
+        # so that one call never blocks the server long): call again while it removes some.
+        for _ in range(TRIM_ROUNDS):
+            if not await self._client.xtrim(key, minid=minid, approximate=True):
+                return
+
     async def _send_dead_letter(
         self, sub: Subscription, body: bytes, headers: dict[str, str]
     ) -> None:
         fields: dict[Any, Any] = {BODY: body, **headers}
-        await self._client.xadd(_dlq(sub.topic, sub.group), fields)
+        await self._client.xadd(
+            _dlq(sub.topic, sub.group), fields, maxlen=self._dead_letter_maxlen, approximate=True
+        )
 
     async def _read_dead_letters(
         self, topic: str, group: str, limit: int

@@ -44,12 +44,19 @@ class Heartbeat:
         await self._client.set(self._key, b"1", px=self._alive_ms)
 
     async def _beating(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(self._alive_ms / 3000)
             try:
                 await self._beat()
-            except Exception:
-                log.warning("clicktrace bus: redis heartbeat failed; retrying", exc_info=True)
+            except Exception as exc:
+                if not failing:  # one line per outage, not one traceback a second
+                    log.warning("clicktrace bus: redis heartbeat failed (%r); retrying", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("clicktrace bus: redis heartbeat back")
+                failing = False
 
 
 async def dead_consumers(client: Any, topic: str, group: str, me: str, alive_ms: int) -> list[str]:

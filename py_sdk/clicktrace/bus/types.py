@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,6 +22,7 @@ __all__ = [
     "Dedupe",
     "Handler",
     "Received",
+    "Recovery",
     "Subscription",
     "TraceMode",
     "check_name",
@@ -40,6 +42,25 @@ MAX_REASON_LENGTH = 1000
 # Topic and group names end up as NATS subjects, AMQP queue names and Redis keys:
 # keep them to what all three accept.
 _NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}$")
+
+
+def is_async_callable(value: object) -> bool:
+    """``async def`` functions (or partials of them), bound ``async def`` methods, and objects
+    whose ``__call__`` is ``async def``."""
+    if inspect.iscoroutinefunction(value):
+        return True
+    call = getattr(value, "__call__", None)  # noqa: B004 - the method itself is what we test
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+def check_async(kind: str, value: object) -> None:
+    """Refuse, at subscribe time, a callable the bus could only await in vain: a plain ``def``
+    would fail on every attempt and be dead-lettered ``max_attempts`` times later."""
+    if not callable(value):
+        raise TypeError(f"{kind} must be an async callable, not {type(value).__name__}")
+    if not is_async_callable(value):
+        name = getattr(value, "__qualname__", type(value).__name__)
+        raise TypeError(f"{kind} {name} must be a coroutine function: define it with 'async def'")
 
 
 def check_name(kind: str, value: object) -> str:
@@ -89,8 +110,9 @@ class Subscription:
     resample: bool = False
 
     def __post_init__(self) -> None:
-        if not callable(self.handler):
-            raise TypeError("handler must be an async callable")
+        check_async("handler", self.handler)
+        if self.on_dead_letter is not None:
+            check_async("on_dead_letter", self.on_dead_letter)
         attempts = self.max_attempts
         if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
             raise ValueError("max_attempts must be an int >= 1")
@@ -103,6 +125,14 @@ class Subscription:
     def consumer(self) -> str:
         """The name idempotency records are kept under."""
         return f"{self.topic}:{self.group}"
+
+
+@dataclass(frozen=True, slots=True)
+class Recovery:
+    """What a bus re-created by itself after the broker forgot it, and when (Unix seconds)."""
+
+    what: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
