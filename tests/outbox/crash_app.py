@@ -5,11 +5,14 @@ once (SQL idempotency claim in its own transaction), and the notifier telling th
 ``python crash_app.py BUS_URL TOPIC DATA_DIR PORT SECRET [TRANSPORT]`` (``websocket`` or
 ``socketio``). ``applied`` gets one row per application (never unique), so a message applied
 twice shows up as two rows. While ``DATA_DIR/hold`` exists the projection waits before claiming.
+With ``CRASH_CONFIRM_GRACE`` set (seconds) the relay confirms delivery by the projection's
+claims and publishes again what no claim covers after that grace (the broker-loss tests).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +34,7 @@ from clicktrace.bus import create_bus
 from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.outbox import OutboxRelay, SqliteOutbox
+from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
 
 CONSUMER = "crash-projection"
 HOLD = "hold"  # while this file exists in DATA_DIR the projection applies nothing: the test
@@ -55,8 +58,20 @@ def create_app(
     notifier = Notifier(signer, transport=transport)
     bus = create_bus(bus_url)
     outbox, processed = SqliteOutbox(), SqliteIdempotency()
+    grace = os.environ.get("CRASH_CONFIRM_GRACE")
+    confirm = (
+        None
+        if grace is None
+        else ClaimsConfirmation(
+            processed, groups=[CONSUMER], grace_seconds=float(grace), max_republish=20
+        )
+    )
     relay = OutboxRelay(
-        outbox, connect=lambda: aiosqlite.connect(path, timeout=10), bus=bus, poll_interval=0.5
+        outbox,
+        connect=lambda: aiosqlite.connect(path, timeout=10),
+        bus=bus,
+        poll_interval=0.5,
+        confirm=confirm,
     )
 
     @asynccontextmanager

@@ -81,9 +81,10 @@ class Tab:
         return correlation_id in self.heard or any(r > sent_at for r in self.resyncs)
 
 
-async def _start(
-    url: str, topic: str, data: Path, port: int, transport: str
+async def start_app(
+    url: str, topic: str, data: Path, port: int, transport: str, **env: str
 ) -> asyncio.subprocess.Process:
+    """The crash app on ``port``, once it answers (``env``: more of its environment)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         APP,
@@ -93,6 +94,7 @@ async def _start(
         str(port),
         SECRET,
         transport,
+        env={**os.environ, **env},
     )
     async with httpx.AsyncClient() as client:
         while True:
@@ -104,7 +106,7 @@ async def _start(
             await asyncio.sleep(0.05)
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
+def kill_app(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         os.kill(proc.pid, signal.SIGKILL)
 
@@ -150,7 +152,7 @@ async def _listen_socketio(tab: Tab, port: int, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.1)
 
 
-def _counts(db: Path) -> tuple[set[str], int, int]:
+def applied(db: Path) -> tuple[set[str], int, int]:
     """Correlation ids applied, rows applied, distinct messages applied."""
     with contextlib.closing(sqlite3.connect(db, timeout=10)) as conn:
         rows = conn.execute("SELECT message_id, correlation_id FROM applied").fetchall()
@@ -176,7 +178,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
     base = f"http://127.0.0.1:{port}"
     accepted: dict[str, tuple[Tab, float]] = {}
     listen = _listen if transport == "websocket" else _listen_socketio
-    proc = await _start(url, topic, tmp_path, port, transport)
+    proc = await start_app(url, topic, tmp_path, port, transport)
     stop_tabs = asyncio.Event()
     listeners: list[asyncio.Task[None]] = []
     try:
@@ -212,21 +214,21 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
                 if any(p.done() for p in posters):
                     raise RuntimeError("a poster stopped before the kill")
                 if held_at is None:
-                    if len(_counts(db)[0]) >= HOLD_AFTER:
+                    if len(applied(db)[0]) >= HOLD_AFTER:
                         hold.touch()
                         held_at = len(accepted)
                 elif len(accepted) >= max(KILL_AFTER, held_at + BACKLOG):
                     break
-            _kill(proc)
+            kill_app(proc)
             await proc.wait()
             stop_posting.set()
             await asyncio.gather(*posters)
             killed_at = len(accepted)
-            applied_at_kill = len(accepted.keys() & _counts(db)[0])
+            applied_at_kill = len(accepted.keys() & applied(db)[0])
 
             hold.unlink()
             restarted = time.monotonic()
-            proc = await _start(url, topic, tmp_path, port, transport)
+            proc = await start_app(url, topic, tmp_path, port, transport)
             ready = time.monotonic() - restarted
             # Once every tab is back on the new process (a frame since the restart), a few
             # more commands, numbered by the new process.
@@ -245,7 +247,7 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
                 accepted[response.json()["correlation_id"]] = (tab, sent_at)
 
             def settled() -> bool:
-                applied_ids = _counts(db)[0]
+                applied_ids = applied(db)[0]
                 return all(
                     corr in applied_ids and tab.covered(corr, sent)
                     for corr, (tab, sent) in accepted.items()
@@ -255,10 +257,10 @@ async def test_sigkill_mid_burst_applies_every_accepted_command_exactly_once(
                 await asyncio.sleep(0.05)
             recovery = time.monotonic() - restarted
             await asyncio.sleep(1.0)  # room for a late duplicate to show up
-        applied_ids, rows, distinct = _counts(db)
+        applied_ids, rows, distinct = applied(db)
     finally:
         stop_tabs.set()
-        _kill(proc)
+        kill_app(proc)
         await proc.wait()
         for task in listeners:
             task.cancel()

@@ -379,17 +379,30 @@ class OutboxRelay:
                 sent = await self.run_once()
                 if not self._stopping:
                     await self._maintain()  # when due, even in a burst
+                if failures:
+                    log.warning(
+                        "clicktrace outbox relay: publishing again after %d failures", failures
+                    )
                 failures = 0
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 failures += 1
-                log.exception("clicktrace outbox relay failed; retrying")
+                delay = self._backoff.delay(failures)
+                # A broker or database that is away fails every attempt the same way: one line
+                # each, the traceback only at DEBUG (an outage is not a bug to trace).
+                log.warning(
+                    "clicktrace outbox relay failed (%s: %s); retrying in %.1f s",
+                    type(exc).__name__,
+                    str(exc)[:200],
+                    delay,
+                )
+                log.debug("clicktrace outbox relay failure", exc_info=True)
                 await self._disconnect()
                 if self._confirm is not None:
                     await self._confirm.reset()
                 with contextlib.suppress(TimeoutError):  # close() wakes it to stop
-                    await asyncio.wait_for(self._wake.wait(), self._backoff.delay(failures))
+                    await asyncio.wait_for(self._wake.wait(), delay)
                 continue
             if sent >= self._batch or self._stopping:
                 continue  # more may be waiting (or it is time to stop)
