@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from clicktrace.journal.verdict import Thresholds, verdict
 from clicktrace.journal.writer import Journal
+
+if TYPE_CHECKING:  # the outbox (and the bus under it) is loaded only by apps that use it
+    from clicktrace.outbox import OutboxStats
 
 __all__ = [
     "Check",
@@ -49,14 +52,30 @@ class _Pingable(Protocol):
     async def ping(self) -> None: ...
 
 
+RECENT_RECOVERY_SECONDS = 300.0
+
+
 def bus_check(bus: _Pingable, name: str = "bus") -> Check:
-    """A real round trip to the broker (``Bus.ping``); unreachable is Unhealthy."""
+    """A real round trip to the broker (``Bus.ping``); unreachable is Unhealthy. A bus that
+    re-created a stream, group or queue the broker had lost within the last
+    ``RECENT_RECOVERY_SECONDS`` is Degraded: what the broker held then is gone from it (the
+    relay's reconciler publishes it again), and the operator should know the broker forgot."""
 
     async def run() -> Result:
         started = time.perf_counter()
         await bus.ping()
         ms = round((time.perf_counter() - started) * 1000, 2)
-        return Result("Healthy", "the broker answered", {"round_trip_ms": ms})
+        data: dict[str, Any] = {"round_trip_ms": ms}
+        recoveries = getattr(bus, "recoveries", 0)
+        last = getattr(bus, "last_recovery", None)
+        if recoveries:
+            data["recoveries"] = recoveries
+        if last is not None:
+            ago = max(0.0, time.time() - last.at)
+            data["last_recovery"] = {"what": last.what, "seconds_ago": round(ago, 1)}
+            if ago < RECENT_RECOVERY_SECONDS:
+                return Result("Degraded", f"the broker had lost {last.what} {ago:.0f} s ago", data)
+        return Result("Healthy", "the broker answered", data)
 
     return Check(name, run)
 
@@ -73,28 +92,49 @@ def outbox_check(
     name: str = "outbox",
 ) -> Check:
     """Unrelayed rows and the age of the oldest; older than ``degraded_after_seconds``:
-    Degraded (the relay is behind or stopped). ``connect`` is an async context manager
+    Degraded (the relay is behind or stopped). Where the outbox has ``stats`` (the shipped
+    ones), also its rows, the rows waiting for their claims, and the rows the reconciler gave
+    up on: any of those is Degraded. ``connect`` is an async context manager
     factory (``db.connect``) or an awaitable connection factory."""
 
     async def run() -> Result:
+        stats = getattr(outbox, "stats", None)
+        extra: OutboxStats | None = None
         opened = connect()
         if hasattr(opened, "__aenter__"):
             async with opened as conn:
                 count, oldest = await outbox.lag(conn)
+                if stats is not None:
+                    extra = await stats(conn)
         else:
             conn = await opened
             try:
                 count, oldest = await outbox.lag(conn)
+                if stats is not None:
+                    extra = await stats(conn)
             finally:
                 result = conn.close()
                 if hasattr(result, "__await__"):
                     await result
         age = 0.0 if oldest is None else max(0.0, time.time() - oldest)
-        data = {
+        data: dict[str, Any] = {
             "unrelayed": count,
             "oldest_age_seconds": round(age, 3),
             "threshold_seconds": degraded_after_seconds,
         }
+        if extra is not None:
+            data.update(
+                rows=extra.rows,
+                awaiting_claims=extra.awaiting_claims,
+                gave_up=extra.gave_up,
+                bytes=extra.bytes,
+            )
+            if extra.gave_up:  # a command no consumer ever claimed: lost, unless a person acts
+                return Result(
+                    "Degraded",
+                    f"{extra.gave_up} rows never claimed after every re-publication",
+                    data,
+                )
         if age > degraded_after_seconds:
             return Result("Degraded", f"{count} rows wait, the oldest for {age:.0f} s", data)
         return Result("Healthy", f"{count} rows wait", data)

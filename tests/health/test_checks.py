@@ -1,0 +1,88 @@
+"""What the shipped checks report beyond a ping: a bus that had to re-create what its broker
+forgot, and an outbox whose reconciler gave up on a row (a command nobody will apply unless a
+person acts). Both against the real thing: a private redis-server restarted empty, a SQLite
+outbox whose message no consumer ever claims."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import aiosqlite
+
+from clicktrace.bus import MemoryBus, create_bus
+from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.envelope import Envelope, new_envelope
+from clicktrace.health import bus_check, outbox_check
+from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
+from clicktrace.testing.ports import unique_name
+
+from ..bus.private import PrivateRedis, wait_for
+
+
+async def test_a_bus_that_re_created_what_its_broker_forgot_is_degraded_and_says_what() -> None:
+    redis = PrivateRedis()
+    await redis.start()
+    bus = create_bus(redis.url, block_ms=100)
+    handled: list[str] = []
+
+    async def handle(envelope: Envelope) -> None:
+        handled.append(envelope.metadata.message_id)
+
+    topic = unique_name("health")
+    bus.subscribe(topic, handle, group="g")
+    try:
+        await bus.start()
+        check = bus_check(bus)
+        before = await check()
+        assert before.status == "Healthy"
+        assert "last_recovery" not in before.data
+        await redis.kill()
+        await redis.start()  # empty: the stream and its group are gone
+        await bus.publish(topic, new_envelope("T", {"n": 1}))
+        await wait_for(lambda: len(handled) == 1, "the message after the restart")
+        after = await check()
+        assert after.status == "Degraded"
+        assert after.data["recoveries"] >= 1
+        assert "had lost" in after.description
+        assert after.data["last_recovery"]["seconds_ago"] >= 0
+    finally:
+        await bus.close()
+        await redis.kill()
+
+
+async def test_an_outbox_row_no_consumer_ever_claimed_makes_the_outbox_degraded(
+    tmp_path: Path,
+) -> None:
+    db = str(tmp_path / "app.db")
+    outbox, claims = SqliteOutbox(), SqliteIdempotency()
+    bus = MemoryBus()  # nobody subscribes: nothing is ever claimed
+    async with aiosqlite.connect(db) as conn:
+        await outbox.create_tables(conn)
+        await claims.create_tables(conn)
+        await outbox.add(conn, "products", new_envelope("Renamed", {"id": 1}))
+        await conn.commit()
+    relay = OutboxRelay(
+        outbox,
+        connect=lambda: aiosqlite.connect(db),
+        bus=bus,
+        confirm=ClaimsConfirmation(claims, groups=["projection"], max_republish=0),
+    )
+    check = outbox_check(outbox, lambda: aiosqlite.connect(db))
+    await bus.start()
+    try:
+        await relay.drain()
+        waiting = await check()
+        assert waiting.status == "Healthy"
+        assert (waiting.data["awaiting_claims"], waiting.data["gave_up"]) == (1, 0)
+        async with aiosqlite.connect(db) as conn:  # the grace runs out
+            await conn.execute(f"UPDATE {outbox.table} SET sent_at = ?", (time.time() - 3600,))
+            await conn.commit()
+        assert (await relay.reconcile_once()).gave_up == 1
+        given_up = await check()
+        assert given_up.status == "Degraded"
+        assert given_up.data["gave_up"] == 1
+        assert "never claimed" in given_up.description
+    finally:
+        await relay.close()
+        await bus.close()
