@@ -128,6 +128,16 @@ def test_a_click_stored_but_never_published_is_lost_at_stored_whatever_the_tab_s
     assert v["state"] in NEEDS_A_PERSON
 
 
+def test_another_clients_command_naming_the_click_cannot_settle_it() -> None:
+    # Anyone who learns a stuck click's id can send a command naming it; the edge refuses it
+    # and journals "refused" under that client. The click stays the owner's: still stuck.
+    intruder = e("refused", 4000, client_id="01JD8X3Q7E8W5V4T2N9R6M0K1Z", outcome="409")
+    v = verdict([*HAPPY[:5], intruder], 4500, LIMITS)
+    assert (v["state"], v["stage"]) == ("stuck", "delivered")
+    mine = e("refused", 4000, outcome="409")  # the owner's own retry refused: that ends it
+    assert verdict([*HAPPY[:5], mine], 4500, LIMITS)["state"] == "refused"
+
+
 def test_where_a_click_stopped_is_its_furthest_stage_not_its_last_by_clock() -> None:
     # The demo's route journals `stored` before the edge journals `accepted` (the response).
     entries = [e("stored", 10), e("accepted", 11, outcome="202")]

@@ -289,12 +289,25 @@ def verdict(
     return _verdict(ordered(entries), now_ms, thresholds, restarted)
 
 
+def _owned(timed: list[tuple[float, Entry]]) -> list[tuple[float, Entry]]:
+    """Without the edge entries of other clients: the click belongs to the client of its first
+    edge entry (a tab mints its id at the click, so nobody can send it before the tab). Anyone
+    who learns an id (health, a shared link) can send a command naming it; the refusal the edge
+    journals for it must not settle, or otherwise change, the owner's click."""
+    edge = [e for _, e in timed if e.stage in _EDGE]
+    if not edge:
+        return timed
+    owner = min(edge, key=lambda e: e.at).client_id
+    return [(t, e) for t, e in timed if e.stage not in _EDGE or e.client_id == owner]
+
+
 def _verdict(
     timed: list[tuple[float, Entry]],
     now_ms: float,
     thresholds: Thresholds,
     restarted: Mapping[str, float] | None,
 ) -> dict[str, Any]:
+    timed = _owned(timed)
     entries = [e for _, e in timed]
     tab = _tab(entries)
     server = [e for e in entries if e.stage not in BROWSER_STAGES]
