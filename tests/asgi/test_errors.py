@@ -68,3 +68,24 @@ def test_a_refusal_is_one_value_for_body_response_and_route_answers() -> None:
     routed = refuse(refusal, CORR, {"retry-after": "1"})
     assert routed.status_code == 409 and routed.body == refusal.body(CORR)
     assert routed.headers["x-correlation-id"] == CORR and routed.headers["retry-after"] == "1"
+
+
+def test_a_client_librarys_outage_is_known_by_name_and_a_programming_error_is_not() -> None:
+    import asyncpg.exceptions
+    import nats.errors
+    import redis.exceptions
+
+    from clicktrace.asgi.errors import is_outage
+
+    for outage in (
+        redis.exceptions.ConnectionError("down"),
+        redis.exceptions.BusyLoadingError("loading"),  # a subclass: matched along the MRO
+        asyncpg.exceptions.ConnectionDoesNotExistError("gone"),
+        asyncpg.exceptions.CannotConnectNowError("starting"),
+        nats.errors.NoServersError(),
+        ConnectionRefusedError(),
+        TimeoutError(),
+    ):
+        assert is_outage(outage), outage
+    for bug in (ValueError("x"), redis.exceptions.ResponseError("WRONGTYPE"), KeyError("k")):
+        assert not is_outage(bug), bug

@@ -4,12 +4,21 @@ trace joined, the click bound, ids replaced or refused, errors as JSON with the 
 from __future__ import annotations
 
 import json
+import logging
 
+import pytest
 from opentelemetry.trace import SpanKind, StatusCode
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from clicktrace import context as click_context
+from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.asgi.errors import RETRY_AFTER_SECONDS
 from clicktrace.ids import parse_id
 from clicktrace.propagation import parse_traceparent
+from clicktrace.testing.ports import free_port
 
 from .middleware_apps import (
     CAUSATION,
@@ -112,6 +121,40 @@ async def test_unhandled_exception_becomes_a_json_500_with_headers() -> None:
     assert [event.name for event in span.events] == ["exception"]
     returned = parse_traceparent(response.headers["traceresponse"])
     assert returned is not None and returned.span_id == span.context.span_id
+
+
+async def test_a_store_that_is_down_is_a_503_with_retry_after_and_one_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A real redis-py client against a port nobody listens on raises redis-py's own
+    # ConnectionError (not Python's), which used to escape as a 500 with a traceback.
+    import redis.asyncio as aioredis
+
+    async def lookup(request: Request) -> Response:
+        client = aioredis.Redis(port=free_port(), socket_connect_timeout=2)
+        try:
+            await client.get("flag")
+        finally:
+            await client.aclose()
+        return Response("unreachable")
+
+    tp, exporter = provider()
+    down = Starlette(routes=[Route("/lookup", lookup)])
+    down.add_middleware(ClicktraceMiddleware, tracer_provider=tp)
+    with caplog.at_level(logging.WARNING):
+        async with client(down) as http:
+            response = await http.get("/lookup", headers={"x-correlation-id": CORRELATION})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    assert response.json()["error"]["code"] == "unavailable"
+    assert response.json()["correlation_id"] == CORRELATION
+    assert "Connection" not in response.text  # nothing about the dependency reaches the client
+    assert not [r for r in caplog.records if r.exc_info]
+    assert [r.getMessage() for r in caplog.records] == [
+        "a dependency did not answer (ConnectionError): 503"
+    ]
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
 
 
 async def test_error_response_carries_the_correlation_id() -> None:

@@ -10,8 +10,43 @@ from starlette.types import Send
 
 from clicktrace import context as click_context
 from clicktrace.ids import new_id
+from clicktrace.protocol import UNAVAILABLE
 
-__all__ = ["Refusal", "error_body", "error_response", "send_error"]
+__all__ = [
+    "DEPENDENCY_DOWN",
+    "RETRY_AFTER_SECONDS",
+    "Refusal",
+    "error_body",
+    "error_response",
+    "is_outage",
+    "send_error",
+]
+
+RETRY_AFTER_SECONDS = 2  # a dependency that is down: when the client may try again
+
+# "The server is away" in the client libraries of the SDK's stores and brokers, where it is not
+# Python's ConnectionError / TimeoutError: matched by qualified name along the exception's
+# classes, so nothing is imported to know them (an app that never loads asyncpg pays nothing).
+_OUTAGES = frozenset(
+    {
+        "redis.exceptions.ConnectionError",  # BusyLoadingError too: a restarting Redis
+        "redis.exceptions.TimeoutError",
+        "asyncpg.exceptions.PostgresConnectionError",  # SQLSTATE class 08
+        "asyncpg.exceptions.CannotConnectNowError",  # starting up or shutting down
+        "asyncpg.exceptions.AdminShutdownError",
+        "asyncpg.exceptions.TooManyConnectionsError",
+        "nats.errors.ConnectionClosedError",
+        "nats.errors.NoServersError",
+    }
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says a dependency did not answer (down, restarting, full, timed out),
+    rather than that the request or the code was wrong."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    return any(f"{c.__module__}.{c.__qualname__}" in _OUTAGES for c in type(exc).__mro__)
 
 
 def error_body(code: str, message: str, correlation_id: str) -> bytes:
@@ -38,6 +73,12 @@ class Refusal:
     def response(self) -> Response:
         """The protocol's error response with the bound correlation id."""
         return error_response(self.status, self.code, self.message)
+
+
+DEPENDENCY_DOWN = Refusal(
+    503, UNAVAILABLE, "A service this request needs is unavailable: try again shortly."
+)
+"""What a client is told when a dependency did not answer (with ``Retry-After``)."""
 
 
 def error_response(status: int, code: str, message: str) -> Response:

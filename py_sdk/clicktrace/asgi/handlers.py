@@ -9,8 +9,9 @@ A route whose dependency is down (a refused or reset connection, an elapsed time
 own ``ConnectionError`` and ``TimeoutError``, which asyncpg's connect, raw sockets and
 ``asyncio.wait_for`` raise) is a ``503 unavailable`` with ``Retry-After`` and one warning
 line, not a 500 with a traceback: the client may retry, and nothing about the dependency
-reaches it. A client library's own error types (redis-py's ``ConnectionError`` is not
-Python's) are the route's to map, e.g. with ``clicktrace.commands.unavailable``.
+reaches it. The client libraries the SDK ships adapters for raise their own types (redis-py's
+``ConnectionError`` is not Python's): :func:`~clicktrace.asgi.errors.is_outage` knows those
+by name, and the edge middleware answers them the same way when they escape a route.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from clicktrace.asgi.errors import error_response
-from clicktrace.protocol import UNAVAILABLE
+from clicktrace.asgi.errors import DEPENDENCY_DOWN, RETRY_AFTER_SECONDS, error_response
 
 __all__ = ["MAX_MESSAGE_LENGTH", "RETRY_AFTER_SECONDS", "exception_handlers"]
 
@@ -36,8 +36,6 @@ _MAX_ERRORS = 3
 _MAX_LOC_PART = 40
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 _CODES = {401: "unauthorized", 413: "payload_too_large", 422: "invalid_request"}
-RETRY_AFTER_SECONDS = 2  # a dependency that is down: when the client may try again
-_UNREACHABLE = "A service this request needs is unavailable: try again shortly."
 _log = logging.getLogger("clicktrace.asgi")
 
 Handler = Callable[[Request, Any], Coroutine[Any, Any, Response]]
@@ -96,7 +94,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
 async def unreachable(request: Request, exc: Exception) -> Response:
     """``503 unavailable`` with ``Retry-After`` for a dependency that did not answer."""
     _log.warning("a dependency did not answer (%s): 503", type(exc).__name__)
-    response = error_response(503, UNAVAILABLE, _UNREACHABLE)
+    response = DEPENDENCY_DOWN.response()
     response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -22,14 +22,24 @@ from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clicktrace.asgi.click import CLIENT_REFUSED, click_from_headers
-from clicktrace.asgi.errors import Refusal, send_error
+from clicktrace.asgi.errors import (
+    DEPENDENCY_DOWN,
+    RETRY_AFTER_SECONDS,
+    Refusal,
+    is_outage,
+    send_error,
+)
 from clicktrace.asgi.journal_entry import journal_response
 from clicktrace.asgi.server_span import finish_span, trace_request
 from clicktrace.asgi.unrecorded import compile_excluded, untraced
 from clicktrace.context import bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.propagation.headers import CORRELATION_SLOT, collect_asgi, one
-from clicktrace.protocol import CORRELATION_HEADER, INTERNAL_ERROR, TRACERESPONSE_HEADER
+from clicktrace.protocol import (
+    CORRELATION_HEADER,
+    INTERNAL_ERROR,
+    TRACERESPONSE_HEADER,
+)
 from clicktrace.spans import get_tracer
 
 __all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
@@ -37,6 +47,7 @@ __all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
 _LOG = logging.getLogger("clicktrace.asgi")
 _CORRELATION = CORRELATION_HEADER.encode()  # header bytes; the slot index is CORRELATION_SLOT
 _INTERNAL = Refusal(500, INTERNAL_ERROR, "Internal server error.")
+_RETRY_AFTER = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
 _BAD_ID = Refusal(400, "invalid_correlation_id", "x-correlation-id must be a ULID.")
 _TRACERESPONSE = TRACERESPONSE_HEADER.encode()
 _OURS = (_CORRELATION, _TRACERESPONSE)
@@ -142,6 +153,12 @@ class ClicktraceMiddleware:
                 span.record_exception(exc)
                 span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             if kind == "http" and status == 0:
+                if is_outage(exc):  # a dependency is down: the client may retry; no traceback
+                    _LOG.warning("a dependency did not answer (%s): 503", type(exc).__name__)
+                    await send_error(
+                        send_with_headers, DEPENDENCY_DOWN, correlation_id, _RETRY_AFTER
+                    )
+                    return
                 await send_error(send_with_headers, _INTERNAL, correlation_id)
             raise
         finally:
