@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from clicktrace.journal import Entry, Journal, MemoryStore
+from clicktrace.journal.store import Process
 
 A = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 
@@ -21,6 +22,18 @@ class Down:
         raise ConnectionError("connection refused")
 
     async def recent(self, since_ms: float, limit: int) -> list[str]:
+        raise ConnectionError("connection refused")
+
+    async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
+        raise ConnectionError("connection refused")
+
+    async def register(self, process: str, info: Process) -> None:
+        raise ConnectionError("connection refused")
+
+    async def unregister(self, process: str) -> None:
+        raise ConnectionError("connection refused")
+
+    async def processes(self) -> dict[str, Process]:
         raise ConnectionError("connection refused")
 
     async def ping(self) -> None:

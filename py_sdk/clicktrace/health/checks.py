@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from clicktrace.journal.verdict import Thresholds, verdict
-from clicktrace.journal.writer import Journal
+from clicktrace.journal.writer import Journal, restarted, verdict_options
 
 __all__ = [
     "Check",
@@ -112,39 +112,52 @@ def correlations_check(
     limit: int = 500,
     name: str = "correlations",
 ) -> Check:
-    """Reads the journal's recent correlation ids (the last ``window_seconds``, at most
-    ``limit``): how many are stuck (and the oldest), how many were dead-lettered. More than
+    """Every open click (the store's open-click index, the oldest ``limit`` read): how many
+    are stuck or lost (and the oldest), and how many open ones were not read; how many of the
+    ids active in the last ``window_seconds`` (at most ``limit``) were dead-lettered. More than
     ``max_stuck`` stuck or ``max_dead_letters`` dead-lettered: Degraded."""
     limits = thresholds or Thresholds()
 
     async def run() -> Result:
         now = time.time() * 1000.0
-        ids = await journal.store.recent(now - window_seconds * 1000.0, limit)
-        stuck: list[tuple[float, str, str]] = []
-        dead = 0
+        store = journal.store
+        # Clicks younger than the threshold cannot be stuck unless their deadline passed, so
+        # every open click is a candidate; the oldest come first, the likeliest stuck.
+        ids, open_total = await store.open_clicks(now, limit)
+        since = verdict_options(restarted(await store.processes(), now))
+        stuck: list[tuple[str, str]] = []
+        unknown = 0
         for cid in ids:
-            entries = await journal.store.read(cid)
+            entries = await store.read(cid)
             if not entries:
                 continue
-            if any(e.stage == "dead_lettered" for e in entries):
+            v = verdict(entries, now, limits, **since)
+            if v["state"] in ("stuck", "lost"):
+                stuck.append((cid, v["text"]))
+            elif v["state"] == "unknown":
+                unknown += 1
+        recent = await store.recent(now - window_seconds * 1000.0, limit)
+        dead = 0
+        for cid in recent:
+            if any(e.stage == "dead_lettered" for e in await store.read(cid)):
                 dead += 1
-            v = verdict(entries, now, limits)
-            if v["state"] == "stuck":
-                stuck.append((min(e.at for e in entries), cid, v["text"]))
-        stuck.sort()
         data: dict[str, Any] = {
             "stuck": len(stuck),
-            "dead_lettered": dead,
+            "unknown": unknown,
+            "open": open_total,
             "scanned": len(ids),
+            "not_scanned": open_total - len(ids),
+            "dead_lettered": dead,
             "window_seconds": window_seconds,
             "stuck_after_ms": limits.stuck_after_ms,
             "oldest_stuck": None
             if not stuck
-            else {"correlation_id": stuck[0][1], "verdict": stuck[0][2]},
+            else {"correlation_id": stuck[0][0], "verdict": stuck[0][1]},
         }
+        cut = f" (the oldest {len(ids)} of {open_total} open read)" if open_total > len(ids) else ""
         if len(stuck) > max_stuck or dead > max_dead_letters:
-            return Result("Degraded", f"{len(stuck)} stuck, {dead} dead-lettered", data)
-        return Result("Healthy", f"no stuck correlation ids in {len(ids)}", data)
+            return Result("Degraded", f"{len(stuck)} stuck{cut}, {dead} dead-lettered", data)
+        return Result("Healthy", f"no stuck click among {len(ids)} open{cut}", data)
 
     return Check(name, run, "Degraded")
 

@@ -24,7 +24,7 @@ from clicktrace.asgi.errors import error_body
 from clicktrace.ids import new_id, parse_id
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.verdict import Thresholds, answer
-from clicktrace.journal.writer import Journal
+from clicktrace.journal.writer import Journal, verdict_options
 from clicktrace.protocol import CLIENT_HEADER
 
 __all__ = [
@@ -106,12 +106,13 @@ def journal_route(
             return not_found
         try:
             entries = await journal.read(correlation_id)
+            if not entries or not (is_operator or owner(entries) == client_id):
+                return not_found
+            since = verdict_options(await journal.restarted())
         except Exception as exc:
             _log.warning("clicktrace journal: reading failed: %s", type(exc).__name__)
             return _error(503, "journal_unavailable", "the journal store does not answer")
-        if not entries or not (is_operator or owner(entries) == client_id):
-            return not_found
-        body = answer(entries, time.time() * 1000.0, limits)
+        body = answer(entries, time.time() * 1000.0, limits, **since)
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return Route(path, endpoint, methods=["GET"])
