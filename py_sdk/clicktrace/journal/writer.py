@@ -64,7 +64,7 @@ class Journal:
             raise ValueError("max_queue and batch must be >= 1, linger >= 0, heartbeat > 0")
         self._linger, self._heartbeat = linger, heartbeat
         self._beating: asyncio.Task[None] | None = None
-        self._writing: tuple[asyncio.Future[None], int] | None = None
+        self._writing: tuple[asyncio.Future[None], list[Entry]] | None = None
         self._hurry = asyncio.Event()  # set: stop gathering, write now (flush, a full batch)
         self._flushing = 0
         self.store = store
@@ -180,11 +180,12 @@ class Journal:
         writing, self._writing = self._writing, None
         try:
             if writing is not None:
-                future, size = writing
-                try:
-                    await asyncio.wait_for(asyncio.shield(future), deadline - loop.time())
-                except Exception:
-                    self.write_failures += size
+                future, batch = writing
+                await asyncio.wait({future}, timeout=deadline - loop.time())
+                if future.cancelled():  # the loop cancelled it too: write it again
+                    self._queue.extendleft(reversed(batch))
+                elif not future.done() or future.exception() is not None:
+                    self.write_failures += len(batch)
             while self._queue and loop.time() < deadline:
                 queue = self._queue
                 batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
@@ -205,7 +206,7 @@ class Journal:
         # Shielded: a cancellation (the loop stopping) leaves the write running, and
         # _last_chance waits for it instead of losing a batch the store may half have.
         future: asyncio.Future[None] = asyncio.ensure_future(self.store.write(batch))
-        self._writing = (future, len(batch))
+        self._writing = (future, batch)
         try:
             await asyncio.shield(future)
         except asyncio.CancelledError:
