@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from clicktrace.ids import new_id
-from clicktrace.journal import Entry, Store, create_store
+from clicktrace.journal import Entry, MemoryStore, Store, create_store
 from clicktrace.journal.cli import _stuck, main
+from clicktrace.journal.store import Process
 from clicktrace.journal.verdict import Thresholds
+from clicktrace.journal.writer import _TAKES_RESTARTED
 from clicktrace.testing.ports import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -300,3 +302,21 @@ async def test_stuck_lists_all_5000_stuck_of_100000_clicks_in_memory() -> None:
     lines = out.getvalue().splitlines()
     assert lines[-1] == f"{STUCK} stuck"
     assert {line.split()[0] for line in lines[:-1]} == stuck
+
+
+@pytest.mark.xfail(
+    not _TAKES_RESTARTED,
+    reason="verdict(..., restarted=) comes with the verdict branch (h/verdict); passes once merged",
+    strict=True,
+)
+async def test_a_click_whose_writer_died_reads_unknown_not_stuck() -> None:
+    store = MemoryStore()
+    now = time.time() * 1000.0
+    cid = new_id()
+    for e in click(cid, now - 120_000, stuck=True):
+        store.add(e)
+    # w:2 recorded the last entry, then went silent (SIGKILL): its next entries may be lost
+    await store.register("w:2", Process(now - 200_000, now - 100_000, 5_000))
+    out = io.StringIO()
+    assert await _stuck(store, 100, Thresholds(), out) == 0
+    assert out.getvalue().splitlines()[-1] == "0 stuck, 1 unknown (their writer died)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -179,3 +180,40 @@ def test_every_store_applies_the_same_merge_rule() -> None:
     assert merge(Marks(15, NONE, 15), None, 20) == (None, 20)  # a late batch
     assert merge(Marks(5, NONE, NONE), 8, None) == (5, None)
     assert marks([Entry(correlation_id="A", stage="settled", at=1)]) == {}
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("kind", ["redis", "sqlite", "postgres"])
+async def test_a_store_at_its_bound_evicts_settled_clicks_before_open_ones(
+    kind: str, tmp_path: Path
+) -> None:
+    name = unique_name("journal", sql=True)
+    options: dict[str, object] = (
+        {"prefix": name, "max_ids": 6} if kind == "redis" else {"table": name, "max_entries": 12}
+    )
+    s = create_store(url_for(kind, tmp_path), **options)
+    now = time.time() * 1000.0
+    try:
+        stuck = [new_id(), new_id()]
+        await s.write(
+            [server(cid, "accepted", now - 9000 + i, "202") for i, cid in enumerate(stuck)]
+        )
+        for round_ in range(3):  # newer clicks that settle, past the bound
+            batch = []
+            for i in range(4):
+                cid, at = new_id(), now - 5000 + round_ * 100 + i
+                batch += [
+                    server(cid, "accepted", at, "202"),
+                    server(cid, "notified", at + 1, "confirmed"),
+                ]
+            await s.write(batch)
+        if kind != "redis":  # the SQL stores prune every PRUNE_EVERY writes: make this one
+            cast(Any, s)._writes = 0
+            await s.write([server(new_id(), "refused", now, "400")])
+        assert s.dropped > 0
+        for cid in stuck:
+            assert [e.stage for e in await s.read(cid)] == ["accepted"]
+        assert (await s.open_clicks(now, 10))[0] == stuck
+    finally:
+        await s.aclose()
+        await _drop(kind, s, name)
