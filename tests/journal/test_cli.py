@@ -320,3 +320,14 @@ async def test_a_click_whose_writer_died_reads_unknown_not_stuck() -> None:
     out = io.StringIO()
     assert await _stuck(store, 100, Thresholds(), out) == 0
     assert out.getvalue().splitlines()[-1] == "0 stuck, 1 unknown (their writer died)"
+
+
+@pytest.mark.parametrize("scheme", ["redis", "postgresql"])
+def test_a_store_that_hangs_is_one_line_and_exit_2_within_the_timeout(
+    silent_port: int, scheme: str
+) -> None:
+    url = f"{scheme}://postgres@127.0.0.1:{silent_port}/x"
+    done = run("journal", DOC_ID, "--store", url, "--timeout", "0.5")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "could not be read" in done.stderr and "Traceback" not in done.stderr

@@ -199,3 +199,14 @@ async def test_a_process_killed_with_sigkill_is_said_to_have_died() -> None:
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+async def test_a_store_that_hangs_costs_entries_never_a_wait_in_put(silent_port: int) -> None:
+    journal = Journal(create_store(f"redis://127.0.0.1:{silent_port}/0", timeout=0.3))
+    for i in range(3):
+        journal.put(entry(f"s{i}"))  # synchronous: queued, no I/O on the caller's path
+    assert journal.queued == 3
+    await journal.flush()  # the writer's batch times out against the silent store
+    assert journal.write_failures == 3
+    assert journal.failing_since is not None
+    await journal.aclose()
