@@ -331,3 +331,22 @@ def test_a_store_that_hangs_is_one_line_and_exit_2_within_the_timeout(
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "could not be read" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.broker
+async def test_the_cli_reads_the_distributed_demos_journal_by_its_channel(channel: str) -> None:
+    """As `make demo-distributed` runs: every process gets CLICKTRACE_CHANNEL and journals to
+    Redis under it (demo_app/server/wiring.py); the CLI, given the same environment, reads it."""
+    from demo_app.server.settings import Settings
+    from demo_app.server.wiring import make_journal
+
+    env = {"CLICKTRACE_CHANNEL": channel, "CLICKTRACE_JOURNAL_URL": REDIS}
+    journal = make_journal(Settings.from_env(env))
+    cid = new_id()
+    for e in click(cid, time.time() * 1000.0 - 60_000, stuck=True):
+        journal.put(e)
+    await journal.flush()
+    await journal.aclose()
+    listed = await asyncio.to_thread(run, "stuck", env=env)
+    assert listed.returncode == 1, listed.stderr
+    assert listed.stdout.splitlines()[0].startswith(f"{cid}  stuck at delivered")

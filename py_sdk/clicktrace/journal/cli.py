@@ -131,6 +131,12 @@ def _options(defaults: bool) -> argparse.ArgumentParser:
         help="seconds a Redis or PostgreSQL store may take to answer (default 5)",
     )
     parser.add_argument(
+        "--limit",
+        type=int,
+        default=given(DEFAULT_LIMIT),
+        help=f"stuck: read at most this many open clicks, the oldest (default {DEFAULT_LIMIT})",
+    )
+    parser.add_argument(
         "--stuck-after-ms",
         type=float,
         default=given(DEFAULT_STUCK_AFTER_MS),
@@ -176,21 +182,15 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         "journal", parents=[common], help="the stages and verdict of one correlation id"
     )
     one.add_argument("correlation_id")
-    many = commands.add_parser(
+    commands.add_parser(
         "stuck", parents=[common], help="every open click that is stuck, oldest first"
-    )
-    many.add_argument(
-        "--limit",
-        type=int,
-        default=DEFAULT_LIMIT,
-        help=f"read at most this many open clicks, the oldest (default {DEFAULT_LIMIT})",
     )
     args = parser.parse_args(argv)
     if not args.store:
         parser.error(f"name the store: --store URL or ${STORE_ENV}")
     if not args.stuck_after_ms > 0 or not args.timeout > 0:
         parser.error("--stuck-after-ms and --timeout must be positive")
-    if args.command == "stuck" and args.limit < 1:
+    if args.limit < 1:
         parser.error("--limit must be at least 1")
     try:
         store = _store(args, parser)
