@@ -9,7 +9,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from clicktrace.journal.entry import BROWSER_STAGES, Entry
+from clicktrace.journal.entry import BROWSER_STAGES, STAGES, Entry
 from clicktrace.journal.store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
@@ -24,6 +24,8 @@ __all__ = ["MemoryStore"]
 # When the ring is full, at most this many entries of open clicks are moved to the back before
 # the oldest entry goes whatever its click: the cost of one add stays bounded.
 _SPARE = 8
+# Server stages that neither settle a click nor reopen it.
+_PLAIN = frozenset(STAGES) - BROWSER_STAGES - {"notified", "accepted", "dead_lettered", "refused"}
 
 
 class MemoryStore:
@@ -73,7 +75,12 @@ class MemoryStore:
         if stage not in BROWSER_STAGES:  # the open index: store.merge, one entry at a time
             at = entry.at
             closed = self._closed.get(cid)
-            if settles(entry):
+            if stage in _PLAIN:  # most entries: no settle() call on the hot path
+                if closed is None:
+                    opened = self._open.get(cid)
+                    if opened is None or at < opened:
+                        self._open[cid] = at
+            elif settles(entry):
                 if closed is None or at > closed:
                     self._closed[cid] = at
                 self._open.pop(cid, None)

@@ -42,16 +42,21 @@ NONE = -1.0
 a number more easily than a null)."""
 
 
+_FINAL = frozenset({"confirmed", "rejected"})
+_STILL_GOING = frozenset({None, "202"})
+_ENDS = frozenset({"dead_lettered", "refused"})
+
+
 def settles(entry: Entry) -> bool:
     """Whether ``entry`` ends its click on the server side: an outcome sent to the tab, a dead
     letter, a refusal at the edge, or a synchronous answer. The browser's own ``settled`` does
     not: it is the tab's view, and the server side may still have stopped somewhere."""
     stage = entry.stage
     if stage == "notified":
-        return entry.outcome in ("confirmed", "rejected")
+        return entry.outcome in _FINAL
     if stage == "accepted":
-        return entry.outcome not in (None, "202")
-    return stage in ("dead_lettered", "refused")
+        return entry.outcome not in _STILL_GOING
+    return stage in _ENDS
 
 
 class Marks(NamedTuple):
@@ -66,20 +71,28 @@ class Marks(NamedTuple):
 def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
     """Per correlation id, the marks of ``entries``; ids with browser entries only are left
     out (a tab's spans never open nor close a click)."""
-    out: dict[str, Marks] = {}
+    # On the writer's path for every entry: plain lists, settles() spelled inline, one Marks
+    # per id at the end.
+    acc: dict[str, list[float]] = {}
     for e in entries:
-        if e.stage in BROWSER_STAGES:
+        stage = e.stage
+        if stage in BROWSER_STAGES:
             continue
-        first, settle, accept = out.get(e.correlation_id, (NONE, NONE, NONE))
         at = e.at
-        if first == NONE or at < first:
-            first = at
-        if settles(e):
-            settle = max(settle, at)
-        elif e.stage == "accepted":
-            accept = max(accept, at)
-        out[e.correlation_id] = Marks(first, settle, accept)
-    return out
+        m = acc.get(e.correlation_id)
+        if m is None:
+            m = acc[e.correlation_id] = [at, NONE, NONE]
+        elif at < m[0]:
+            m[0] = at
+        if stage == "accepted":
+            if e.outcome in _STILL_GOING:
+                if at > m[2]:
+                    m[2] = at
+            elif at > m[1]:
+                m[1] = at
+        elif (e.outcome in _FINAL if stage == "notified" else stage in _ENDS) and at > m[1]:
+            m[1] = at
+    return {cid: Marks(*m) for cid, m in acc.items()}
 
 
 def merge(
