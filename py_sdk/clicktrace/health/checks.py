@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from clicktrace.journal.entry import Entry
+from clicktrace.journal.store import Store
 from clicktrace.journal.verdict import Thresholds, verdict
 from clicktrace.journal.writer import Journal, restarted, verdict_options
 
@@ -21,6 +24,8 @@ __all__ = [
     "outbox_check",
     "replay_check",
 ]
+
+_READS_AT_ONCE = 32  # correlations_check's reads in flight at once
 
 Status = Literal["Healthy", "Degraded", "Unhealthy"]
 RANK: dict[str, int] = {"Healthy": 0, "Degraded": 1, "Unhealthy": 2}
@@ -127,8 +132,7 @@ def correlations_check(
         since = verdict_options(restarted(await store.processes(), now))
         stuck: list[tuple[str, str]] = []
         unknown = 0
-        for cid in ids:
-            entries = await store.read(cid)
+        for cid, entries in zip(ids, await _read_all(store, ids), strict=True):
             if not entries:
                 continue
             v = verdict(entries, now, limits, **since)
@@ -137,10 +141,10 @@ def correlations_check(
             elif v["state"] == "unknown":
                 unknown += 1
         recent = await store.recent(now - window_seconds * 1000.0, limit)
-        dead = 0
-        for cid in recent:
-            if any(e.stage == "dead_lettered" for e in await store.read(cid)):
-                dead += 1
+        dead = sum(
+            any(e.stage == "dead_lettered" for e in entries)
+            for entries in await _read_all(store, recent)
+        )
         data: dict[str, Any] = {
             "stuck": len(stuck),
             "unknown": unknown,
@@ -160,6 +164,14 @@ def correlations_check(
         return Result("Healthy", f"no stuck click among {len(ids)} open{cut}", data)
 
     return Check(name, run, "Degraded")
+
+
+async def _read_all(store: Store, ids: list[str]) -> list[list[Entry]]:
+    """The entries of ``ids``, a few reads in flight at a time (one round trip each)."""
+    out: list[list[Entry]] = []
+    for i in range(0, len(ids), _READS_AT_ONCE):
+        out += await asyncio.gather(*map(store.read, ids[i : i + _READS_AT_ONCE]))
+    return out
 
 
 def journal_check(
