@@ -12,7 +12,7 @@ import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Store, create_store
-from clicktrace.journal.store import MAX_ENTRIES_PER_ID, NONE, Marks, Process, marks, merge
+from clicktrace.journal.store import MAX_ENTRIES_PER_ID, NONE, Process, marks, merge
 from clicktrace.testing.ports import unique_name
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -176,9 +176,9 @@ def test_every_store_applies_the_same_merge_rule() -> None:
     # The memory ring applies merge() one entry at a time; a batch's marks give the same.
     m = marks([server("A", "accepted", 10, "202"), server("A", "notified", 20, "confirmed")])
     assert merge(m["A"], None, None) == (None, 20)
-    assert merge(Marks(30, NONE, 30), None, 20) == (30, None)  # a retry after the settle
-    assert merge(Marks(15, NONE, 15), None, 20) == (None, 20)  # a late batch
-    assert merge(Marks(5, NONE, NONE), 8, None) == (5, None)
+    assert merge((30, NONE, 30), None, 20) == (30, None)  # a retry after the settle
+    assert merge((15, NONE, 15), None, 20) == (None, 20)  # a late batch
+    assert merge((5, NONE, NONE), 8, None) == (5, None)
     assert marks([Entry(correlation_id="A", stage="settled", at=1)]) == {}
 
 

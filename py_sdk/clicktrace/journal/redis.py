@@ -33,7 +33,7 @@ __all__ = ["DEFAULT_MAX_IDS", "RedisStore"]
 
 DEFAULT_MAX_IDS = 100_000
 _ID, _HEAD, _LEN = struct.Struct(">H"), struct.Struct(">dIddd"), struct.Struct(">I")
-_NO_MARKS = Marks(NONE, NONE, NONE)
+_NO_MARKS: Marks = (NONE, NONE, NONE)
 # KEYS: the sorted set of ids by activity, the open index, the settle times. ARGV: ttl, per-id
 # cap, max ids, key prefix, the batch as one framed string (per id: id length, id, last time,
 # count, first server time, last settle, last 202, then per entry: length, bytes), now (Unix

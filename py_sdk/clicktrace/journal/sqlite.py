@@ -115,9 +115,9 @@ class SqliteStore:
                         "cid": cid,
                         "o": opened,
                         "c": closed,
-                        "f": m.first,
-                        "s": m.settle,
-                        "a": m.accept,
+                        "f": m[0],
+                        "s": m[1],
+                        "a": m[2],
                     }
                 )
             await conn.executemany(_UPSERT.format(t=self.table), rows)

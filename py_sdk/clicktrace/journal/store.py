@@ -59,19 +59,16 @@ def settles(entry: Entry) -> bool:
     return stage in _ENDS
 
 
-class Marks(NamedTuple):
-    """What one batch says about one click's place in the open index (:data:`NONE` when
-    absent): its first server-side entry, its last settling entry, its last 202."""
-
-    first: float
-    settle: float
-    accept: float
+Marks = tuple[float, float, float]
+"""What one batch says about one click's place in the open index (:data:`NONE` when absent):
+its first server-side entry, its last settling entry, its last 202. A plain tuple: the writer
+makes one per click of every batch."""
 
 
 def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
     """Per correlation id, the marks of ``entries``; ids with browser entries only are left
     out (a tab's spans never open nor close a click)."""
-    # On the writer's path for every entry: plain lists, settles() spelled inline, one Marks
+    # On the writer's path for every entry: plain lists, settles() spelled inline, one tuple
     # per id at the end.
     acc: dict[str, list[float]] = {}
     for e in entries:
@@ -92,7 +89,7 @@ def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
                 m[1] = at
         elif (e.outcome in _FINAL if stage == "notified" else stage in _ENDS) and at > m[1]:
             m[1] = at
-    return {cid: Marks(*m) for cid, m in acc.items()}
+    return {cid: (m[0], m[1], m[2]) for cid, m in acc.items()}
 
 
 def merge(
@@ -107,15 +104,16 @@ def merge(
       the same id); an older one is a late batch from another process and changes nothing;
     - any other server entry opens a click that was never closed, at its first time.
     """
-    if m.settle != NONE and (closed is None or m.settle > closed):
-        closed = m.settle
+    first, settle, accept = m
+    if settle != NONE and (closed is None or settle > closed):
+        closed = settle
     if closed is not None:
-        if m.accept != NONE and m.accept > closed:
-            return m.accept, None
+        if accept != NONE and accept > closed:
+            return accept, None
         return None, closed
-    if m.first == NONE:
+    if first == NONE:
         return opened, None
-    return (m.first if opened is None else min(opened, m.first)), None
+    return (first if opened is None else min(opened, first)), None
 
 
 class Process(NamedTuple):
