@@ -348,3 +348,32 @@ async def test_the_cli_reads_the_distributed_demos_journal_by_its_channel(channe
     listed = await asyncio.to_thread(run, "stuck", env=env)
     assert listed.returncode == 1, listed.stderr
     assert listed.stdout.splitlines()[0].startswith(f"{cid}  stuck at delivered")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0?prefix=",
+        "redis://127.0.0.1:notaport/0",
+        "redis://127.0.0.1:6379/0?socket_timeout=abc",
+        "redis://[::1",
+        "redis://127.0.0.1:6379/0?max_open=0",
+        "postgresql://?table=",
+        "postgresql://postgres@127.0.0.1:5432/test?table=1bad",
+        "sqlite://",
+        "memory://?max_entries=-1",
+        "memory://?prefix=x:journal",
+        "://",
+        "x",
+    ],
+)
+def test_no_url_ends_in_a_traceback(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = main(["stuck", "--store", url, "--timeout", "0.5"], io.StringIO())
+    except SystemExit as exc:  # argparse's own refusal: usage and exit 2
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code in (0, 2), err
+    assert "Traceback" not in err and "TypeError" not in err
+    if code == 2:
+        assert len(err.strip().splitlines()) <= 2, err  # argparse prints usage + the error
