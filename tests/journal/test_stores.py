@@ -3,14 +3,16 @@ whose backend is down fails inside the writer, never in the caller."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Store, create_store
-from clicktrace.journal.store import MAX_ENTRIES_PER_ID
+from clicktrace.journal.store import MAX_ENTRIES_PER_ID, NONE, Process, marks, merge
 from clicktrace.testing.ports import unique_name
 
 REDIS = "redis://127.0.0.1:6379/0"
@@ -31,7 +33,8 @@ async def _drop(kind: str, store: Store, name: str) -> None:
         import asyncpg
 
         conn = await asyncpg.connect(PG)
-        await conn.execute(f"DROP TABLE IF EXISTS {name}")
+        for table in (name, f"{name}_open", f"{name}_processes"):
+            await conn.execute(f"DROP TABLE IF EXISTS {table}")
         await conn.close()
 
 
@@ -50,7 +53,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     name = unique_name("journal", sql=True)
     options: dict[str, object] = {}
     if kind == "redis":
-        options = {"prefix": name, "max_ids": 3}
+        options = {"prefix": name, "max_ids": 6}
     elif kind in ("postgres", "sqlite"):
         options = {"table": name}
     s = create_store(url_for(kind, tmp_path), **options)
@@ -113,3 +116,104 @@ async def test_a_store_that_is_down_raises_to_the_writer_only(url: str) -> None:
     with pytest.raises(Exception):  # noqa: B017 (redis and asyncpg raise their own)
         await s.ping()
     await s.aclose()
+
+
+def server(cid: str, stage: str, at: float, outcome: str | None = None) -> Entry:
+    return Entry(correlation_id=cid, stage=stage, at=at, outcome=outcome, process="api:1")
+
+
+@pytest.mark.broker
+async def test_the_open_index_opens_on_the_server_and_closes_on_a_settling_entry(
+    store: Store,
+) -> None:
+    now = time.time() * 1000.0
+    done, stuck, tab_only, later, retried, late = (new_id() for _ in range(6))
+    await store.write(
+        [
+            server(stuck, "accepted", now - 5000, "202"),
+            server(stuck, "stored", now - 4990),
+            server(done, "accepted", now - 6000, "202"),
+            # the tab's own "settled" never closes a click, nor do its spans open one
+            Entry(correlation_id=stuck, stage="settled", at=now - 100, outcome="timed_out"),
+            Entry(correlation_id=tab_only, stage="clicked", at=now - 9000),
+            server(retried, "refused", now - 3000, "429"),
+            server(late, "dead_lettered", now - 2000),
+        ]
+    )
+    # another process's batch: the outcome, then a retry's 202 after the refusal, and a 202
+    # older than the dead letter (a late batch, not a retry)
+    await store.write(
+        [
+            server(done, "notified", now - 5900, "confirmed"),
+            server(done, "pushed", now - 5890),  # after its settling entry: stays closed
+            server(retried, "accepted", now - 2500, "202"),
+            server(late, "accepted", now - 2100, "202"),
+            server(later, "accepted", now - 1000, "202"),
+        ]
+    )
+    ids, total = await store.open_clicks(now, 10)
+    assert (ids, total) == ([stuck, retried, later], 3)  # oldest first
+    assert await store.open_clicks(now - 2000, 10) == ([stuck, retried], 2)
+    assert await store.open_clicks(now, 1) == ([stuck], 3)  # cut, and said so
+    await store.write([server(stuck, "dead_lettered", now - 10)])
+    assert await store.open_clicks(now, 10) == ([retried, later], 2)
+
+
+@pytest.mark.broker
+async def test_the_process_table_keeps_each_writer_once_until_it_leaves(store: Store) -> None:
+    await store.register("api-1", Process(1000.0, 2000.0, 5000.0))
+    await store.register("api-1", Process(1000.0, 7000.0, 5000.0))
+    await store.register("relay", Process(3000.0, 3000.0, 5000.0))
+    assert await store.processes() == {
+        "api-1": Process(1000.0, 7000.0, 5000.0),
+        "relay": Process(3000.0, 3000.0, 5000.0),
+    }
+    await store.unregister("api-1")
+    assert list(await store.processes()) == ["relay"]
+
+
+def test_every_store_applies_the_same_merge_rule() -> None:
+    # The memory ring applies merge() one entry at a time; a batch's marks give the same.
+    m = marks([server("A", "accepted", 10, "202"), server("A", "notified", 20, "confirmed")])
+    assert merge(m["A"], None, None) == (None, 20)
+    assert merge((30, NONE, 30), None, 20) == (30, None)  # a retry after the settle
+    assert merge((15, NONE, 15), None, 20) == (None, 20)  # a late batch
+    assert merge((5, NONE, NONE), 8, None) == (5, None)
+    assert marks([Entry(correlation_id="A", stage="settled", at=1)]) == {}
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("kind", ["redis", "sqlite", "postgres"])
+async def test_a_store_at_its_bound_evicts_settled_clicks_before_open_ones(
+    kind: str, tmp_path: Path
+) -> None:
+    name = unique_name("journal", sql=True)
+    options: dict[str, object] = (
+        {"prefix": name, "max_ids": 6} if kind == "redis" else {"table": name, "max_entries": 12}
+    )
+    s = create_store(url_for(kind, tmp_path), **options)
+    now = time.time() * 1000.0
+    try:
+        stuck = [new_id(), new_id()]
+        await s.write(
+            [server(cid, "accepted", now - 9000 + i, "202") for i, cid in enumerate(stuck)]
+        )
+        for round_ in range(3):  # newer clicks that settle, past the bound
+            batch = []
+            for i in range(4):
+                cid, at = new_id(), now - 5000 + round_ * 100 + i
+                batch += [
+                    server(cid, "accepted", at, "202"),
+                    server(cid, "notified", at + 1, "confirmed"),
+                ]
+            await s.write(batch)
+        if kind != "redis":  # the SQL stores prune every PRUNE_EVERY writes: make this one
+            cast(Any, s)._writes = 0
+            await s.write([server(new_id(), "refused", now, "400")])
+        assert s.dropped > 0
+        for cid in stuck:
+            assert [e.stage for e in await s.read(cid)] == ["accepted"]
+        assert (await s.open_clicks(now, 10))[0] == stuck
+    finally:
+        await s.aclose()
+        await _drop(kind, s, name)

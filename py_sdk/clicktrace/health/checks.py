@@ -3,13 +3,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from clicktrace.journal.verdict import Thresholds, verdict
-from clicktrace.journal.writer import Journal
+from clicktrace.journal.entry import Entry
+from clicktrace.journal.store import Store
+from clicktrace.journal.verdict import NEEDS_A_PERSON, Thresholds, line, verdict
+from clicktrace.journal.writer import Journal, restarted
 
 if TYPE_CHECKING:  # the outbox (and the bus under it) is loaded only by apps that use it
     from clicktrace.outbox import OutboxStats
@@ -24,6 +27,8 @@ __all__ = [
     "outbox_check",
     "replay_check",
 ]
+
+_READS_AT_ONCE = 32  # correlations_check's reads in flight at once
 
 Status = Literal["Healthy", "Degraded", "Unhealthy"]
 RANK: dict[str, int] = {"Healthy": 0, "Degraded": 1, "Unhealthy": 2}
@@ -152,41 +157,61 @@ def correlations_check(
     limit: int = 500,
     name: str = "correlations",
 ) -> Check:
-    """Reads the journal's recent correlation ids (the last ``window_seconds``, at most
-    ``limit``): how many are stuck (and the oldest), how many were dead-lettered. More than
+    """Every open click (the store's open-click index, the oldest ``limit`` read): how many
+    are stuck or lost (and the oldest), and how many open ones were not read; how many of the
+    ids active in the last ``window_seconds`` (at most ``limit``) were dead-lettered. More than
     ``max_stuck`` stuck or ``max_dead_letters`` dead-lettered: Degraded."""
     limits = thresholds or Thresholds()
 
     async def run() -> Result:
         now = time.time() * 1000.0
-        ids = await journal.store.recent(now - window_seconds * 1000.0, limit)
-        stuck: list[tuple[float, str, str]] = []
-        dead = 0
-        for cid in ids:
-            entries = await journal.store.read(cid)
+        store = journal.store
+        # Clicks younger than the threshold cannot be stuck unless their deadline passed, so
+        # every open click is a candidate; the oldest come first, the likeliest stuck.
+        ids, open_total = await store.open_clicks(now, limit)
+        since = restarted(await store.processes(), now)
+        stuck: list[tuple[str, str]] = []
+        unknown = 0
+        for cid, entries in zip(ids, await _read_all(store, ids), strict=True):
             if not entries:
                 continue
-            if any(e.stage == "dead_lettered" for e in entries):
-                dead += 1
-            v = verdict(entries, now, limits)
-            if v["state"] == "stuck":
-                stuck.append((min(e.at for e in entries), cid, v["text"]))
-        stuck.sort()
+            v = verdict(entries, now, limits, restarted=since)
+            if v["state"] in NEEDS_A_PERSON:
+                stuck.append((cid, line(v)))
+            elif v["state"] == "unknown":
+                unknown += 1
+        recent = await store.recent(now - window_seconds * 1000.0, limit)
+        dead = sum(
+            any(e.stage == "dead_lettered" for e in entries)
+            for entries in await _read_all(store, recent)
+        )
         data: dict[str, Any] = {
             "stuck": len(stuck),
-            "dead_lettered": dead,
+            "unknown": unknown,
+            "open": open_total,
             "scanned": len(ids),
+            "not_scanned": open_total - len(ids),
+            "dead_lettered": dead,
             "window_seconds": window_seconds,
             "stuck_after_ms": limits.stuck_after_ms,
             "oldest_stuck": None
             if not stuck
-            else {"correlation_id": stuck[0][1], "verdict": stuck[0][2]},
+            else {"correlation_id": stuck[0][0], "verdict": stuck[0][1]},
         }
+        cut = f" (the oldest {len(ids)} of {open_total} open read)" if open_total > len(ids) else ""
         if len(stuck) > max_stuck or dead > max_dead_letters:
-            return Result("Degraded", f"{len(stuck)} stuck, {dead} dead-lettered", data)
-        return Result("Healthy", f"no stuck correlation ids in {len(ids)}", data)
+            return Result("Degraded", f"{len(stuck)} stuck{cut}, {dead} dead-lettered", data)
+        return Result("Healthy", f"no stuck click among {len(ids)} open{cut}", data)
 
     return Check(name, run, "Degraded")
+
+
+async def _read_all(store: Store, ids: list[str]) -> list[list[Entry]]:
+    """The entries of ``ids``, a few reads in flight at a time (one round trip each)."""
+    out: list[list[Entry]] = []
+    for i in range(0, len(ids), _READS_AT_ONCE):
+        out += await asyncio.gather(*map(store.read, ids[i : i + _READS_AT_ONCE]))
+    return out
 
 
 def journal_check(

@@ -1,23 +1,45 @@
 """``python -m clicktrace journal <id>`` and ``python -m clicktrace stuck``: the journal from a
-terminal, the store chosen by URL (``--store``, default ``$CLICKTRACE_JOURNAL_URL``)."""
+terminal, on any deployment's store.
+
+The store is chosen by URL (``--store``, default ``$CLICKTRACE_JOURNAL_URL``); a Redis store's
+key prefix by ``--prefix``, else the URL's ``?prefix=``, else ``$CLICKTRACE_CHANNEL`` the way
+the demo sets it (``<channel>:journal``), else the default; an SQL store's table by
+``--table`` or ``?table=``. Options go before or after the command. Exit status: 0, 1 when the
+id is unknown (``journal``) or a click is stuck (``stuck``), 2 when the command line is wrong
+or the store cannot be read (one line on stderr, no traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import time
 from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from clicktrace.ids import parse_id
 from clicktrace.journal.factory import create_store
 from clicktrace.journal.store import Store
-from clicktrace.journal.verdict import DEFAULT_STUCK_AFTER_MS, Thresholds, answer, verdict
+from clicktrace.journal.verdict import (
+    DEFAULT_STUCK_AFTER_MS,
+    NEEDS_A_PERSON,
+    Thresholds,
+    answer,
+    line,
+    verdict,
+)
+from clicktrace.journal.writer import restarted
 
-__all__ = ["main", "waterfall"]
+__all__ = ["CHANNEL_ENV", "STORE_ENV", "main", "waterfall"]
 
 WIDTH = 40
+STORE_ENV = "CLICKTRACE_JOURNAL_URL"
+CHANNEL_ENV = "CLICKTRACE_CHANNEL"
+DEFAULT_LIMIT = 50_000
+READ_AT_ONCE = 64  # reads in flight while `stuck` goes through the open clicks
 
 
 def waterfall(body: dict[str, Any]) -> str:
@@ -37,7 +59,7 @@ def waterfall(body: dict[str, Any]) -> str:
             f"{s['stage']:<14}|{bar}| {s['since_start_ms']:>9.1f} ms  "
             f"+{s['since_previous_ms']:.1f}  {s['process'] or '-'}  {extra}".rstrip()
         )
-    lines.append(f"verdict: {body['verdict']['state']}: {body['verdict']['text']}")
+    lines.append(f"verdict: {line(body['verdict'])}")
     return "\n".join(lines)
 
 
@@ -47,51 +69,152 @@ async def _journal(store: Store, raw: str, limits: Thresholds, out: TextIO) -> i
     if not entries:
         print(f"no journal for {raw[:64]!r}", file=out)
         return 1
-    print(waterfall(answer(entries, time.time() * 1000.0, limits)), file=out)
+    now = time.time() * 1000.0
+    since = restarted(await store.processes(), now)
+    print(waterfall(answer(entries, now, limits, restarted=since)), file=out)
     return 0
 
 
-async def _stuck(store: Store, window: float, limit: int, limits: Thresholds, out: TextIO) -> int:
+async def _stuck(store: Store, limit: int, limits: Thresholds, out: TextIO) -> int:
     now = time.time() * 1000.0
-    found = []
-    for cid in await store.recent(now - window * 1000.0, limit):
-        entries = await store.read(cid)
-        if entries:
-            v = verdict(entries, now, limits)
-            if v["state"] == "stuck":
-                found.append((min(e.at for e in entries), cid, v["text"]))
-    for _, cid, text in sorted(found):
+    ids, total = await store.open_clicks(now, limit)
+    since = restarted(await store.processes(), now)
+    found: list[tuple[str, str, str]] = []
+    for i in range(0, len(ids), READ_AT_ONCE):
+        chunk = ids[i : i + READ_AT_ONCE]
+        for cid, entries in zip(chunk, await asyncio.gather(*map(store.read, chunk)), strict=True):
+            if entries:
+                v = verdict(entries, now, limits, restarted=since)
+                if v["state"] in NEEDS_A_PERSON or v["state"] == "unknown":
+                    found.append((cid, str(v["state"]), line(v)))
+    for cid, _, text in found:  # the index gives them oldest first
         print(f"{cid}  {text}", file=out)
-    print(f"{len(found)} stuck", file=out)
-    return 1 if found else 0
+    alarms = sum(state in NEEDS_A_PERSON for _, state, _ in found)
+    summary = f"{alarms} stuck"
+    if len(found) > alarms:
+        summary += f", {len(found) - alarms} unknown (their writer died)"
+    if total > len(ids):
+        summary += (
+            f" in the {len(ids)} oldest of {total} open clicks (--limit {limit}: raise it to "
+            "read them all)"
+        )
+    print(summary, file=out)
+    return 1 if alarms else 0
+
+
+def _options(defaults: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after it. Only the top-level parser sets
+    defaults: a subcommand's parser must not overwrite what was given before the command."""
+    parser = argparse.ArgumentParser(add_help=False)
+
+    def given(default: Any) -> Any:
+        return default if defaults else argparse.SUPPRESS
+
+    parser.add_argument(
+        "--store",
+        default=given(os.environ.get(STORE_ENV)),
+        help=f"journal store URL (default ${STORE_ENV})",
+    )
+    parser.add_argument(
+        "--prefix",
+        default=given(None),
+        help=f"a Redis store's key prefix (default: the URL's ?prefix=, else "
+        f"<${CHANNEL_ENV}>:journal, else clicktrace:journal)",
+    )
+    parser.add_argument("--table", default=given(None), help="an SQL store's table (or ?table=)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=given(5.0),
+        help="seconds a Redis or PostgreSQL store may take to answer (default 5)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=given(DEFAULT_LIMIT),
+        help=f"stuck: read at most this many open clicks, the oldest (default {DEFAULT_LIMIT})",
+    )
+    parser.add_argument(
+        "--stuck-after-ms",
+        type=float,
+        default=given(DEFAULT_STUCK_AFTER_MS),
+        help=f"no next stage for this long: stuck (default {DEFAULT_STUCK_AFTER_MS:.0f})",
+    )
+    return parser
+
+
+def _store(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Store:
+    url: str = args.store
+    scheme = urlsplit(url).scheme.lower()
+    options: dict[str, Any] = {}
+    if scheme in ("redis", "rediss"):
+        channel = os.environ.get(CHANNEL_ENV)
+        in_url = any(key == "prefix" for key, _ in parse_qsl(urlsplit(url).query))
+        if args.prefix:
+            options["prefix"] = args.prefix
+        elif channel and not in_url:
+            options["prefix"] = f"{channel}:journal"  # as demo_app/server/wiring.py names it
+        options["timeout"] = args.timeout
+    elif args.prefix:
+        parser.error("--prefix names a Redis store's keys; an SQL store takes --table")
+    if scheme in ("postgres", "postgresql"):
+        options["timeout"] = args.timeout
+    if args.table:
+        if scheme not in ("sqlite", "postgres", "postgresql"):
+            parser.error("--table names an SQL store's table; a Redis store takes --prefix")
+        options["table"] = args.table
+    return create_store(url, **options)
+
+
+def _where(url: str) -> str:
+    """The store's URL without its user, password and query, for an error line."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="python -m clicktrace")
-    parser.add_argument(
-        "--store",
-        default=os.environ.get("CLICKTRACE_JOURNAL_URL"),
-        help="journal store URL (default $CLICKTRACE_JOURNAL_URL)",
-    )
-    parser.add_argument("--stuck-after-ms", type=float, default=DEFAULT_STUCK_AFTER_MS)
+    common = _options(defaults=False)
+    parser = argparse.ArgumentParser(prog="python -m clicktrace", parents=[_options(True)])
     commands = parser.add_subparsers(dest="command", required=True)
-    one = commands.add_parser("journal", help="the stages and verdict of one correlation id")
+    one = commands.add_parser(
+        "journal", parents=[common], help="the stages and verdict of one correlation id"
+    )
     one.add_argument("correlation_id")
-    many = commands.add_parser("stuck", help="the stuck correlation ids of a recent window")
-    many.add_argument("--window", type=float, default=900.0, help="seconds (default 900)")
-    many.add_argument("--limit", type=int, default=1000)
+    commands.add_parser(
+        "stuck", parents=[common], help="every open click that is stuck, oldest first"
+    )
     args = parser.parse_args(argv)
     if not args.store:
-        parser.error("name the store: --store URL or $CLICKTRACE_JOURNAL_URL")
-    store = create_store(args.store)
+        parser.error(f"name the store: --store URL or ${STORE_ENV}")
+    if not args.stuck_after_ms > 0 or not args.timeout > 0:
+        parser.error("--stuck-after-ms and --timeout must be positive")
+    if args.limit < 1:
+        parser.error("--limit must be at least 1")
+    try:
+        store = _store(args, parser)
+    except (ValueError, TypeError, ImportError) as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     limits = Thresholds(args.stuck_after_ms)
 
     async def run() -> int:
         try:
             if args.command == "journal":
                 return await _journal(store, args.correlation_id, limits, out)
-            return await _stuck(store, args.window, args.limit, limits, out)
+            return await _stuck(store, args.limit, limits, out)
         finally:
-            await store.aclose()
+            with contextlib.suppress(Exception):  # closing a store that never answered
+                await asyncio.wait_for(store.aclose(), args.timeout)
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the store is down, slow, or not a journal: one line
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+        print(
+            f"{parser.prog}: error: the journal store at {_where(args.store)} could not be read "
+            f"({reason})",
+            file=sys.stderr,
+        )
+        return 2

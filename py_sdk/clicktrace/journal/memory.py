@@ -1,5 +1,7 @@
 """The in-memory ring: the embedded default. Bounded by count and by age; when full, the
-oldest entries go first, and each one that goes before its age is counted as dropped."""
+oldest entries go first, and each one that goes before its age is counted as dropped, except
+that an entry of a click still open is passed over (a few at a time): a flood of clicks that
+settle must not push out the stuck ones, which are the reason to keep a journal."""
 
 from __future__ import annotations
 
@@ -7,14 +9,23 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from clicktrace.journal.entry import Entry
+from clicktrace.journal.entry import BROWSER_STAGES, STAGES, Entry
 from clicktrace.journal.store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
     MAX_ENTRIES_PER_ID,
+    MAX_PROCESSES,
+    Process,
+    settles,
 )
 
 __all__ = ["MemoryStore"]
+
+# When the ring is full, at most this many entries of open clicks are moved to the back before
+# the oldest entry goes whatever its click: the cost of one add stays bounded.
+_SPARE = 8
+# Server stages that neither settle a click nor reopen it.
+_PLAIN = frozenset(STAGES) - BROWSER_STAGES - {"notified", "accepted", "dead_lettered", "refused"}
 
 
 class MemoryStore:
@@ -36,6 +47,9 @@ class MemoryStore:
         self._max, self._age, self._clock = max_entries, max_age_seconds, clock
         self._by_id: dict[str, list[Entry]] = {}
         self._order: deque[tuple[float, str]] = deque()
+        self._open: dict[str, float] = {}  # correlation id -> its first server entry (Unix ms)
+        self._closed: dict[str, float] = {}  # correlation id -> its last settling entry
+        self._processes: dict[str, Process] = {}
         self.dropped = 0
         self.expired = 0
 
@@ -57,7 +71,31 @@ class MemoryStore:
         else:
             entries.append(entry)
         order.append((now, cid))
+        stage = entry.stage
+        if stage not in BROWSER_STAGES:  # the open index: store.merge, one entry at a time
+            at = entry.at
+            closed = self._closed.get(cid)
+            if stage in _PLAIN:  # most entries: no settle() call on the hot path
+                if closed is None:
+                    opened = self._open.get(cid)
+                    if opened is None or at < opened:
+                        self._open[cid] = at
+            elif settles(entry):
+                if closed is None or at > closed:
+                    self._closed[cid] = at
+                self._open.pop(cid, None)
+            elif closed is None:
+                opened = self._open.get(cid)
+                if opened is None or at < opened:
+                    self._open[cid] = at
+            elif stage == "accepted" and at > closed:  # a retry under the same id
+                del self._closed[cid]
+                self._open[cid] = at
         if len(order) > self._max:
+            for _ in range(_SPARE):
+                if order[0][1] not in self._open:
+                    break
+                order.rotate(-1)  # an open click's entry: to the back, keeping its time
             self._evict_oldest()
             self.dropped += 1
 
@@ -67,6 +105,8 @@ class MemoryStore:
         del entries[0]  # a correlation id's entries are kept in the order they were added
         if not entries:
             del self._by_id[cid]
+            self._open.pop(cid, None)
+            self._closed.pop(cid, None)
 
     def _expire(self, before: float) -> None:
         order = self._order
@@ -87,6 +127,24 @@ class MemoryStore:
         last = [(max(e.at for e in entries), cid) for cid, entries in self._by_id.items()]
         last.sort(reverse=True)
         return [cid for at, cid in last if at >= since_ms][:limit]
+
+    async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
+        self._expire(self._clock() - self._age)
+        found = sorted((at, cid) for cid, at in self._open.items() if at <= before_ms)
+        return [cid for _, cid in found[: max(0, limit)]], len(found)
+
+    async def register(self, process: str, info: Process) -> None:
+        table = self._processes
+        table.pop(process, None)
+        table[process] = info  # dicts keep insertion order: the least recently seen first
+        while len(table) > MAX_PROCESSES:
+            del table[next(iter(table))]
+
+    async def unregister(self, process: str) -> None:
+        self._processes.pop(process, None)
+
+    async def processes(self) -> dict[str, Process]:
+        return dict(self._processes)
 
     async def ping(self) -> None:
         return None

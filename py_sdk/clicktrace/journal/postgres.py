@@ -1,9 +1,13 @@
 """The journal in PostgreSQL (asyncpg pool), shared by every process of the app. Bounded by
-age and by count, pruned every ``PRUNE_EVERY`` writes of this process."""
+age and by count, pruned every ``PRUNE_EVERY`` writes of this process (the count bound passes
+over the entries of clicks still open). Beside the entries: the open-click index
+(``<table>_open``, one row per click, ``closed_at`` null while open) and the process table
+(``<table>_processes``)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,12 +18,30 @@ from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_OPEN,
     MAX_ENTRIES_PER_ID,
+    MAX_PROCESSES,
+    Process,
+    marks,
+    merge,
 )
 
 __all__ = ["PRUNE_EVERY", "PostgresStore"]
 
 PRUNE_EVERY = 100
+# store.merge in SQL, against the row already there ($4 first, $5 settle, $6 202; -1: none).
+_CLOSED = (
+    "(CASE WHEN $5::float8 >= 0 AND (o.closed_at IS NULL OR $5::float8 > o.closed_at) "
+    "THEN $5::float8 ELSE o.closed_at END)"
+)
+_REOPEN = f"($6::float8 >= 0 AND $6::float8 > {_CLOSED})"
+_UPSERT = (
+    "INSERT INTO {t}_open AS o (correlation_id, opened_at, closed_at) VALUES ($1, $2, $3) "
+    "ON CONFLICT (correlation_id) DO UPDATE SET "
+    f"opened_at = CASE WHEN {_CLOSED} IS NULL THEN least(o.opened_at, $4::float8) "
+    f"WHEN {_REOPEN} THEN $6::float8 ELSE NULL END, "
+    f"closed_at = CASE WHEN {_REOPEN} THEN NULL ELSE {_CLOSED} END"
+)
 
 
 class PostgresStore:
@@ -31,18 +53,23 @@ class PostgresStore:
         *,
         table: str = "clicktrace_journal",
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_open: int = DEFAULT_MAX_OPEN,
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
         timeout: float = 2.0,
     ) -> None:
         self._asyncpg = require("asyncpg", "postgres")
-        if max_entries < 1 or not max_age_seconds > 0 or not timeout > 0:
-            raise ValueError("max_entries, max_age_seconds and timeout must be positive")
+        if max_entries < 1 or max_open < 1 or not max_age_seconds > 0 or not timeout > 0:
+            raise ValueError("max_entries, max_open, max_age_seconds and timeout must be positive")
         self._dsn, self.table = dsn, check_table(table)
+        check_table(f"{table}_processes")
         self._max, self._age, self._timeout = max_entries, max_age_seconds, timeout
+        self._max_open = max_open
         self._pool: Any = None
         self._lock = asyncio.Lock()
         self._writes = 0
         self.dropped = 0
+        self.open_dropped = 0
+        """Open clicks taken out of the index before their age (its bound was reached)."""
 
     async def _get_pool(self) -> Any:
         async with self._lock:
@@ -72,26 +99,64 @@ class PostgresStore:
                 "PRIMARY KEY, correlation_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, "
                 "stored_at TIMESTAMPTZ NOT NULL DEFAULT now(), entry BYTEA NOT NULL);"
                 f"CREATE INDEX IF NOT EXISTS {t}_cid ON {t} (correlation_id);"
-                f"CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at)"
+                f"CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at);"
+                f"CREATE TABLE IF NOT EXISTS {t}_open (correlation_id TEXT PRIMARY KEY, "
+                "opened_at DOUBLE PRECISION, closed_at DOUBLE PRECISION);"
+                f"CREATE INDEX IF NOT EXISTS {t}_open_at ON {t}_open (opened_at) "
+                "WHERE closed_at IS NULL;"
+                f"CREATE TABLE IF NOT EXISTS {t}_processes (process TEXT PRIMARY KEY, "
+                "started_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL, "
+                "heartbeat DOUBLE PRECISION NOT NULL)"
             )
 
     async def write(self, entries: Sequence[Entry]) -> None:
         pool = await self._get_pool()
         t = self.table
-        await pool.executemany(
-            f"INSERT INTO {t} (correlation_id, at, entry) VALUES ($1, $2, $3)",
-            [(e.correlation_id, e.at, encode(e)) for e in entries],
-        )
+        rows = []
+        # Sorted: two processes upserting the same clicks lock their rows in one order.
+        for cid, m in sorted(marks(entries).items()):
+            opened, closed = merge(m, None, None)
+            rows.append((cid, opened, closed, *m))
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.executemany(
+                f"INSERT INTO {t} (correlation_id, at, entry) VALUES ($1, $2, $3)",
+                [(e.correlation_id, e.at, encode(e)) for e in entries],
+            )
+            await conn.executemany(_UPSERT.format(t=t), rows)
         self._writes += 1
         if self._writes % PRUNE_EVERY == 1:
-            await pool.execute(
-                f"DELETE FROM {t} WHERE stored_at < now() - $1::float8 * interval '1 second'",
-                self._age,
-            )
-            status: str = await pool.execute(
-                f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - $1", self._max
-            )
-            self.dropped += int(status.split()[-1])
+            await self._prune(pool)
+
+    async def _prune(self, pool: Any) -> None:
+        t = self.table
+        await pool.execute(
+            f"DELETE FROM {t} WHERE stored_at < now() - $1::float8 * interval '1 second'",
+            self._age,
+        )
+        status: str = await pool.execute(
+            f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - $1 AND correlation_id "
+            f"NOT IN (SELECT correlation_id FROM {t}_open WHERE closed_at IS NULL)",
+            self._max,
+        )
+        self.dropped += int(status.split()[-1])
+        horizon = (time.time() - self._age) * 1000.0
+        await pool.execute(
+            f"DELETE FROM {t}_open WHERE coalesce(closed_at, opened_at) < $1", horizon
+        )
+        await pool.execute(  # settled rows past the bound: the oldest, uncounted
+            f"DELETE FROM {t}_open WHERE correlation_id IN (SELECT correlation_id FROM {t}_open "
+            "WHERE closed_at IS NOT NULL ORDER BY closed_at LIMIT greatest(0, "
+            f"(SELECT count(*) FROM {t}_open) - $1))",
+            self._max_open,
+        )
+        status = await pool.execute(
+            f"DELETE FROM {t}_open WHERE correlation_id IN (SELECT correlation_id FROM {t}_open "
+            "WHERE closed_at IS NULL ORDER BY opened_at LIMIT greatest(0, "
+            f"(SELECT count(*) FROM {t}_open) - $1))",
+            self._max_open,
+        )
+        self.open_dropped += int(status.split()[-1])
+        await pool.execute(f"DELETE FROM {t}_processes WHERE seen_at < $1", horizon)
 
     async def read(self, correlation_id: str) -> list[Entry]:
         pool = await self._get_pool()
@@ -111,6 +176,47 @@ class PostgresStore:
             limit,
         )
         return [str(row[0]) for row in rows]
+
+    async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
+        pool = await self._get_pool()
+        horizon = (time.time() - self._age) * 1000.0
+        where = f"FROM {self.table}_open WHERE closed_at IS NULL AND opened_at BETWEEN $1 AND $2"
+        rows = await pool.fetch(
+            f"SELECT correlation_id {where} ORDER BY opened_at LIMIT $3",
+            horizon,
+            before_ms,
+            max(0, limit),
+        )
+        total = await pool.fetchval(f"SELECT count(*) {where}", horizon, before_ms)
+        return [str(row[0]) for row in rows], int(total)
+
+    async def register(self, process: str, info: Process) -> None:
+        pool = await self._get_pool()
+        t = self.table
+        await pool.execute(
+            f"INSERT INTO {t}_processes (process, started_at, seen_at, heartbeat) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (process) DO UPDATE SET "
+            "started_at = excluded.started_at, seen_at = excluded.seen_at, "
+            "heartbeat = excluded.heartbeat",
+            process,
+            *info,
+        )
+        await pool.execute(
+            f"DELETE FROM {t}_processes WHERE process IN (SELECT process FROM "
+            f"{t}_processes ORDER BY seen_at DESC OFFSET $1)",
+            MAX_PROCESSES,
+        )
+
+    async def unregister(self, process: str) -> None:
+        pool = await self._get_pool()
+        await pool.execute(f"DELETE FROM {self.table}_processes WHERE process = $1", process)
+
+    async def processes(self) -> dict[str, Process]:
+        pool = await self._get_pool()
+        rows = await pool.fetch(
+            f"SELECT process, started_at, seen_at, heartbeat FROM {self.table}_processes"
+        )
+        return {str(r[0]): Process(r[1], r[2], r[3]) for r in rows}
 
     async def ping(self) -> None:
         pool = await self._get_pool()

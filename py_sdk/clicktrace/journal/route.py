@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.asgi.errors import error_body
+from clicktrace.asgi.errors import RETRY_AFTER_SECONDS, error_body
 from clicktrace.ids import new_id, parse_id
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.verdict import Thresholds, answer
@@ -66,10 +66,11 @@ def operator(request: Request, token: str | None) -> bool:
 def owner(entries: list[Entry]) -> str | None:
     """The tab a correlation id belongs to: the client id the server verified for it (a
     browser's spans alone may claim any id, so they decide only when nothing else exists and
-    they all agree)."""
-    for e in entries:
-        if e.client_id and e.stage not in BROWSER_STAGES:
-            return e.client_id
+    they all agree). The earliest server entry decides: anyone can send a command naming an
+    id they learned, and the edge journals it under their client, later than the owner's."""
+    verified = [e for e in entries if e.client_id and e.stage not in BROWSER_STAGES]
+    if verified:
+        return min(verified, key=lambda e: e.at).client_id
     claimed = {e.client_id for e in entries}
     return claimed.pop() if len(claimed) == 1 else None
 
@@ -106,12 +107,15 @@ def journal_route(
             return not_found
         try:
             entries = await journal.read(correlation_id)
+            if not entries or not (is_operator or owner(entries) == client_id):
+                return not_found
+            since = await journal.restarted()
         except Exception as exc:
             _log.warning("clicktrace journal: reading failed: %s", type(exc).__name__)
-            return _error(503, "journal_unavailable", "the journal store does not answer")
-        if not entries or not (is_operator or owner(entries) == client_id):
-            return not_found
-        body = answer(entries, time.time() * 1000.0, limits)
+            down = _error(503, "journal_unavailable", "the journal store does not answer")
+            down.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+            return down
+        body = answer(entries, time.time() * 1000.0, limits, restarted=since)
         return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return Route(path, endpoint, methods=["GET"])

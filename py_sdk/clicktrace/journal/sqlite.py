@@ -1,5 +1,8 @@
 """The journal in SQLite (aiosqlite): one process, or several on one machine, kept across
-restarts. Bounded by age and by count, pruned every ``PRUNE_EVERY`` writes."""
+restarts. Bounded by age and by count, pruned every ``PRUNE_EVERY`` writes (the count bound
+passes over the entries of clicks still open). Beside the entries: the open-click index
+(``<table>_open``, one row per click, ``closed_at`` null while open) and the process table
+(``<table>_processes``)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,12 @@ from clicktrace.journal.entry import Entry
 from clicktrace.journal.store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_OPEN,
     MAX_ENTRIES_PER_ID,
+    MAX_PROCESSES,
+    Process,
+    marks,
+    merge,
 )
 
 if TYPE_CHECKING:
@@ -24,6 +32,17 @@ if TYPE_CHECKING:
 __all__ = ["PRUNE_EVERY", "SqliteStore"]
 
 PRUNE_EVERY = 100
+# store.merge in SQL, against the row already there (:f first, :s settle, :a 202; -1: none).
+_CLOSED = "(CASE WHEN :s >= 0 AND (closed_at IS NULL OR :s > closed_at) THEN :s ELSE closed_at END)"
+_REOPEN = f"(:a >= 0 AND :a > {_CLOSED})"
+_UPSERT = (
+    "INSERT INTO {t}_open (correlation_id, opened_at, closed_at) VALUES (:cid, :o, :c) "
+    "ON CONFLICT (correlation_id) DO UPDATE SET "
+    f"opened_at = CASE WHEN {_CLOSED} IS NULL THEN "
+    "(CASE WHEN opened_at IS NULL OR :f < opened_at THEN :f ELSE opened_at END) "
+    f"WHEN {_REOPEN} THEN :a ELSE NULL END, "
+    f"closed_at = CASE WHEN {_REOPEN} THEN NULL ELSE {_CLOSED} END"
+)
 
 
 class SqliteStore:
@@ -35,17 +54,21 @@ class SqliteStore:
         *,
         table: str = "clicktrace_journal",
         max_entries: int = DEFAULT_MAX_ENTRIES,
+        max_open: int = DEFAULT_MAX_OPEN,
         max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS,
     ) -> None:
         self._sqlite = require("aiosqlite", "sqlite")
-        if max_entries < 1 or not max_age_seconds > 0:
-            raise ValueError("max_entries and max_age_seconds must be positive")
+        if max_entries < 1 or max_open < 1 or not max_age_seconds > 0:
+            raise ValueError("max_entries, max_open and max_age_seconds must be positive")
         self._path, self.table = path, check_table(table)
-        self._max, self._age = max_entries, max_age_seconds
+        check_table(f"{table}_processes")
+        self._max, self._max_open, self._age = max_entries, max_open, max_age_seconds
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
         self._writes = 0
         self.dropped = 0
+        self.open_dropped = 0
+        """Open clicks taken out of the index before their age (its bound was reached)."""
 
     async def _connection(self) -> aiosqlite.Connection:
         if self._conn is None:
@@ -59,6 +82,18 @@ class SqliteStore:
             )
             await conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_cid ON {t} (correlation_id)")
             await conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_at ON {t} (at)")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {t}_open (correlation_id TEXT PRIMARY KEY, "
+                "opened_at REAL, closed_at REAL)"
+            )
+            await conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {t}_open_at ON {t}_open (opened_at) "
+                "WHERE closed_at IS NULL"
+            )
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {t}_processes (process TEXT PRIMARY KEY, "
+                "started_at REAL NOT NULL, seen_at REAL NOT NULL, heartbeat REAL NOT NULL)"
+            )
             await conn.commit()
             self._conn = conn
         return self._conn
@@ -72,6 +107,20 @@ class SqliteStore:
                 "VALUES (?, ?, ?, ?)",
                 [(e.correlation_id, e.at, now, encode(e)) for e in entries],
             )
+            rows = []
+            for cid, m in marks(entries).items():
+                opened, closed = merge(m, None, None)
+                rows.append(
+                    {
+                        "cid": cid,
+                        "o": opened,
+                        "c": closed,
+                        "f": m[0],
+                        "s": m[1],
+                        "a": m[2],
+                    }
+                )
+            await conn.executemany(_UPSERT.format(t=self.table), rows)
             self._writes += 1
             if self._writes % PRUNE_EVERY == 1:
                 await self._prune(conn, now)
@@ -81,9 +130,29 @@ class SqliteStore:
         t = self.table
         await conn.execute(f"DELETE FROM {t} WHERE stored_at < ?", (now - self._age,))
         cursor = await conn.execute(
-            f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - ?", (self._max,)
+            f"DELETE FROM {t} WHERE id <= (SELECT max(id) FROM {t}) - ? AND correlation_id "
+            f"NOT IN (SELECT correlation_id FROM {t}_open WHERE closed_at IS NULL)",
+            (self._max,),
         )
         self.dropped += max(0, cursor.rowcount)
+        horizon = (now - self._age) * 1000.0
+        await conn.execute(
+            f"DELETE FROM {t}_open WHERE coalesce(closed_at, opened_at) < ?", (horizon,)
+        )
+        await conn.execute(  # settled rows past the bound: the oldest, uncounted
+            f"DELETE FROM {t}_open WHERE correlation_id IN (SELECT correlation_id FROM {t}_open "
+            "WHERE closed_at IS NOT NULL ORDER BY closed_at LIMIT max(0, "
+            f"(SELECT count(*) FROM {t}_open) - ?))",
+            (self._max_open,),
+        )
+        cursor = await conn.execute(
+            f"DELETE FROM {t}_open WHERE correlation_id IN (SELECT correlation_id FROM {t}_open "
+            "WHERE closed_at IS NULL ORDER BY opened_at LIMIT max(0, "
+            f"(SELECT count(*) FROM {t}_open) - ?))",
+            (self._max_open,),
+        )
+        self.open_dropped += max(0, cursor.rowcount)
+        await conn.execute(f"DELETE FROM {t}_processes WHERE seen_at < ?", (horizon,))
 
     async def read(self, correlation_id: str) -> list[Entry]:
         conn = await self._connection()
@@ -101,6 +170,50 @@ class SqliteStore:
             (since_ms, limit),
         )
         return [row[0] for row in await cursor.fetchall()]
+
+    async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
+        conn = await self._connection()
+        horizon = (time.time() - self._age) * 1000.0
+        where = f"FROM {self.table}_open WHERE closed_at IS NULL AND opened_at BETWEEN ? AND ?"
+        cursor = await conn.execute(
+            f"SELECT correlation_id {where} ORDER BY opened_at LIMIT ?",
+            (horizon, before_ms, max(0, limit)),
+        )
+        ids = [str(row[0]) for row in await cursor.fetchall()]
+        cursor = await conn.execute(f"SELECT count(*) {where}", (horizon, before_ms))
+        row = await cursor.fetchone()
+        return ids, int(row[0]) if row else 0
+
+    async def register(self, process: str, info: Process) -> None:
+        async with self._lock:
+            conn = await self._connection()
+            t = self.table
+            await conn.execute(
+                f"INSERT INTO {t}_processes (process, started_at, seen_at, heartbeat) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (process) DO UPDATE SET "
+                "started_at = excluded.started_at, seen_at = excluded.seen_at, "
+                "heartbeat = excluded.heartbeat",
+                (process, *info),
+            )
+            await conn.execute(
+                f"DELETE FROM {t}_processes WHERE process IN (SELECT process FROM "
+                f"{t}_processes ORDER BY seen_at DESC LIMIT -1 OFFSET ?)",
+                (MAX_PROCESSES,),
+            )
+            await conn.commit()
+
+    async def unregister(self, process: str) -> None:
+        async with self._lock:
+            conn = await self._connection()
+            await conn.execute(f"DELETE FROM {self.table}_processes WHERE process = ?", (process,))
+            await conn.commit()
+
+    async def processes(self) -> dict[str, Process]:
+        conn = await self._connection()
+        cursor = await conn.execute(
+            f"SELECT process, started_at, seen_at, heartbeat FROM {self.table}_processes"
+        )
+        return {str(r[0]): Process(r[1], r[2], r[3]) for r in await cursor.fetchall()}
 
     async def ping(self) -> None:
         conn = await self._connection()

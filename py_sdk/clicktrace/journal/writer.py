@@ -5,6 +5,13 @@ a background task writes batches to the store. A full queue drops the entry and 
 store that fails (down, slow, full) costs its batch, counted too, and marks the journal
 degraded until a write succeeds again. Nothing is ever raised into the app. The memory ring
 is written in place: it is as cheap as the queue.
+
+What was handed over is written before the process ends, wherever it can be: ``aclose()``
+flushes; a loop that stops with entries queued (``asyncio.run`` ending, uvicorn after SIGTERM)
+cancels the writer, which then gives the batch in hand and the queue one bounded last write.
+A SIGKILL (or SIGTERM with no handler) leaves no such chance, so each writer also keeps its
+process in the store's process table, refreshed every ``heartbeat`` seconds: readers learn from
+:func:`restarted` after which time a process's unwritten entries may have died with it.
 """
 
 from __future__ import annotations
@@ -17,14 +24,24 @@ from collections import deque
 
 from clicktrace.journal import record as _record
 from clicktrace.journal.entry import Entry
-from clicktrace.journal.store import Store, SyncStore
+from clicktrace.journal.store import Process, Store, SyncStore
 
-__all__ = ["DEFAULT_BATCH", "DEFAULT_LINGER_SECONDS", "DEFAULT_MAX_QUEUE", "Journal"]
+__all__ = [
+    "DEFAULT_BATCH",
+    "DEFAULT_HEARTBEAT_SECONDS",
+    "DEFAULT_LINGER_SECONDS",
+    "DEFAULT_MAX_QUEUE",
+    "Journal",
+    "restarted",
+]
 
 DEFAULT_MAX_QUEUE = 10_000
 DEFAULT_BATCH = 500
 DEFAULT_LINGER_SECONDS = 0.05  # let a batch gather: one round trip for many entries
 RETRY_SECONDS = 1.0  # after a failed write, wait this long before the next one
+DEFAULT_HEARTBEAT_SECONDS = 5.0
+STALE_BEATS = 3  # a process silent for this many heartbeats is taken for dead
+LAST_CHANCE_SECONDS = 3.0  # the writer's last write when its loop cancels it
 _log = logging.getLogger("clicktrace.journal")
 
 
@@ -38,10 +55,13 @@ class Journal:
         max_queue: int = DEFAULT_MAX_QUEUE,
         batch: int = DEFAULT_BATCH,
         linger: float = DEFAULT_LINGER_SECONDS,
+        heartbeat: float = DEFAULT_HEARTBEAT_SECONDS,
     ) -> None:
-        if max_queue < 1 or batch < 1 or linger < 0:
-            raise ValueError("max_queue and batch must be >= 1, linger >= 0")
-        self._linger = linger
+        if max_queue < 1 or batch < 1 or linger < 0 or not heartbeat > 0:
+            raise ValueError("max_queue and batch must be >= 1, linger >= 0, heartbeat > 0")
+        self._linger, self._heartbeat = linger, heartbeat
+        self._beating: asyncio.Task[None] | None = None
+        self._writing: tuple[asyncio.Future[None], list[Entry]] | None = None
         self._hurry = asyncio.Event()  # set: stop gathering, write now (flush, a full batch)
         self._flushing = 0
         self.store = store
@@ -90,12 +110,47 @@ class Journal:
             return
         if loop is not self._loop:
             self._hurry = asyncio.Event()  # an Event belongs to the loop that waits on it
-            self._loop = loop
+            self._loop, self._beating = loop, None
         self._start()
 
     def _start(self) -> None:
-        if self._task is None and self._loop is not None:
-            self._task = self._loop.create_task(self._drain(), name="clicktrace journal writer")
+        loop = self._loop
+        if loop is None:
+            return
+        if self._task is None:
+            self._task = loop.create_task(self._drain(), name="clicktrace journal writer")
+        if self._beating is None:
+            self._beating = loop.create_task(self._beat(), name="clicktrace journal heartbeat")
+
+    async def _beat(self) -> None:
+        """Keep this process in the store's process table while it writes."""
+        started = time.time() * 1000.0
+        name = None
+        try:
+            while True:
+                current = _record.process_name()
+                if name is not None and current != name:  # set_process() renamed it
+                    with contextlib.suppress(Exception):
+                        await self.store.unregister(name)
+                name = current
+                info = Process(started, time.time() * 1000.0, self._heartbeat * 1000.0)
+                with contextlib.suppress(Exception):  # a store that is down: journal_check says so
+                    await self.store.register(name, info)
+                await asyncio.sleep(self._heartbeat)
+        except asyncio.CancelledError:
+            await self._retire(name)
+            raise
+
+    async def _retire(self, name: str | None) -> None:
+        """Leave the process table once everything handed over is written: a reader may then
+        call this process's stuck clicks stuck, not unknown."""
+        task = self._task
+        if task is not None and task is not asyncio.current_task():
+            await asyncio.wait({task}, timeout=LAST_CHANCE_SECONDS + 1)
+        if name is None or self._queue or self._task is not None or self.failing_since:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.store.unregister(name), 1.0)
 
     async def _drain(self) -> None:
         try:
@@ -106,20 +161,55 @@ class Journal:
                 await self._write_batch()
                 if len(self._queue) < self._batch and not self._flushing:
                     self._hurry.clear()
+        except asyncio.CancelledError:
+            await self._last_chance()
+            raise
         finally:
             self._task = None
         if self._queue:  # added while the last write was being finished
             self._start()
 
+    async def _last_chance(self) -> None:
+        """The loop is stopping with entries handed over: finish the write in flight and
+        write the queue, within ``LAST_CHANCE_SECONDS``; what does not make it is counted."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LAST_CHANCE_SECONDS
+        writing, self._writing = self._writing, None
+        try:
+            if writing is not None:
+                future, batch = writing
+                await asyncio.wait({future}, timeout=deadline - loop.time())
+                if future.cancelled():  # the loop cancelled it too: write it again
+                    self._queue.extendleft(reversed(batch))
+                elif not future.done() or future.exception() is not None:
+                    self.write_failures += len(batch)
+            while self._queue and loop.time() < deadline:
+                queue = self._queue
+                batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
+                try:
+                    await asyncio.wait_for(self.store.write(batch), deadline - loop.time())
+                except Exception:
+                    self.write_failures += len(batch)
+                    break
+        finally:
+            self.write_failures += len(self._queue)
+            if self._queue:
+                _log.warning("clicktrace journal: %d entries were not written", len(self._queue))
+            self._queue.clear()
+
     async def _write_batch(self) -> None:
         queue = self._queue
         batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
+        # Shielded: a cancellation (the loop stopping) leaves the write running, and
+        # _last_chance waits for it instead of losing a batch the store may half have.
+        future: asyncio.Future[None] = asyncio.ensure_future(self.store.write(batch))
+        self._writing = (future, batch)
         try:
-            await self.store.write(batch)
+            await asyncio.shield(future)
         except asyncio.CancelledError:
-            self.write_failures += len(batch)
             raise
         except Exception as exc:
+            self._writing = None
             self.write_failures += len(batch)
             if self.failing_since is None:
                 self.failing_since = time.time()
@@ -131,6 +221,7 @@ class Journal:
             self.last_error = f"{type(exc).__name__}: {exc}"[:200]
             await asyncio.sleep(RETRY_SECONDS)
         else:
+            self._writing = None
             if self.failing_since is not None:
                 _log.warning("clicktrace journal: the store answers again")
             self.failing_since = None
@@ -159,14 +250,34 @@ class Journal:
     async def read(self, correlation_id: str) -> list[Entry]:
         return await self.store.read(correlation_id)
 
+    async def restarted(self) -> dict[str, float]:
+        """:func:`restarted` over the store's process table, now."""
+        return restarted(await self.store.processes(), time.time() * 1000.0)
+
     async def aclose(self) -> None:
-        """Flush, then close the store."""
+        """Flush, leave the process table (when everything was written), close the store."""
         try:
             await asyncio.wait_for(self.flush(), 5)
         except (TimeoutError, Exception):
             _log.warning("clicktrace journal: entries still queued at close were dropped")
-        task = self._task
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for task in (self._task, self._beating):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._beating = None
         await self.store.aclose()
+
+
+def restarted(table: dict[str, Process], now_ms: float) -> dict[str, float]:
+    """Per process of a store's process table, the time (Unix ms) after which entries it had
+    not yet written may be lost: for one alive, the time it (re)started under that name (an
+    earlier process of the same name died before that); for one silent for ``STALE_BEATS``
+    heartbeats, ``now_ms`` (it died at some time after it was last seen, so any of its entries
+    may have lost successors). A click whose last entry a process recorded before that time
+    cannot be told stuck from lost with its writer. What ``verdict(..., restarted=...)``
+    takes. A process that stopped cleanly (``Journal.aclose``) is not in the table."""
+    out: dict[str, float] = {}
+    for name, p in table.items():
+        silent = now_ms - p.seen_at_ms > STALE_BEATS * p.heartbeat_ms
+        out[name] = now_ms if silent else p.started_at_ms
+    return out
