@@ -19,6 +19,7 @@ from starlette.routing import Route
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 from clicktrace.ingest import RateLimit, browser_traces_route
 from clicktrace.journal import Entry, Journal, journal_route
+from clicktrace.journal.store import Process
 from clicktrace.notify import TokenSigner
 
 SECRET = "a-secret-of-at-least-sixteen-bytes"
@@ -79,6 +80,18 @@ class LaggingStore:
 
     async def recent(self, since_ms: float, limit: int) -> list[str]:
         return []
+
+    async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
+        return [], 0
+
+    async def register(self, process: str, info: Process) -> None:
+        return None
+
+    async def unregister(self, process: str) -> None:
+        return None
+
+    async def processes(self) -> dict[str, Process]:
+        return {}
 
     async def ping(self) -> None:
         return None
