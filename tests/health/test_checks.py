@@ -56,11 +56,15 @@ async def test_an_outbox_row_no_consumer_ever_claimed_makes_the_outbox_degraded(
 ) -> None:
     db = str(tmp_path / "app.db")
     outbox, claims = SqliteOutbox(), SqliteIdempotency()
-    bus = MemoryBus()  # nobody subscribes: nothing is ever claimed
+    bus = MemoryBus()  # nobody subscribes: the broker "loses" everything
+    skipped, later = new_envelope("Renamed", {"id": 1}), new_envelope("Renamed", {"id": 2})
     async with aiosqlite.connect(db) as conn:
         await outbox.create_tables(conn)
         await claims.create_tables(conn)
-        await outbox.add(conn, "products", new_envelope("Renamed", {"id": 1}))
+        await outbox.add(conn, "products", skipped)
+        await outbox.add(conn, "products", later)
+        # The consumer claimed the later one: the first was skipped, not merely late.
+        await claims.claim(conn, "projection", later.metadata.message_id)
         await conn.commit()
     relay = OutboxRelay(
         outbox,
@@ -74,7 +78,7 @@ async def test_an_outbox_row_no_consumer_ever_claimed_makes_the_outbox_degraded(
         await relay.drain()
         waiting = await check()
         assert waiting.status == "Healthy"
-        assert (waiting.data["awaiting_claims"], waiting.data["gave_up"]) == (1, 0)
+        assert (waiting.data["awaiting_claims"], waiting.data["gave_up"]) == (2, 0)
         async with aiosqlite.connect(db) as conn:  # the grace runs out
             await conn.execute(f"UPDATE {outbox.table} SET sent_at = ?", (time.time() - 3600,))
             await conn.commit()

@@ -154,24 +154,24 @@ def _confirm(claims: Any, **options: Any) -> ClaimsConfirmation:
 async def test_a_message_the_broker_lost_is_published_again_and_applied_once(
     world: _World, sink: _Sink
 ) -> None:
-    envelopes = await world.add(1, 2, 3, 4)
+    envelopes = await world.add(1, 2, 3, 4, 5)
     world.bus.lose = {2, 4}
     relay = world.relay(_confirm(world.claims))
-    assert await relay.drain() == 4
-    assert world.applied == Counter({1: 1, 3: 1})
-    assert await world.column("done_at") == [None] * 4  # sent, but nobody claimed them yet
+    assert await relay.drain() == 5
+    assert world.applied == Counter({1: 1, 3: 1, 5: 1})
+    assert await world.column("done_at") == [None] * 5  # sent, but nobody claimed them yet
 
-    first = await relay.reconcile_once()
-    assert (first.checked, first.republished) == (0, 0)  # within the grace: not even checked
+    first = await relay.reconcile_once()  # the claimed are done; the others within the grace
+    assert (first.checked, first.confirmed, first.republished) == (5, 3, 0)
 
     await world.age(11)
     world.bus.lose = set()  # the broker is back (with none of its old data)
     result = await relay.reconcile_once()
-    assert (result.checked, result.confirmed, result.republished, result.gave_up) == (4, 2, 2, 0)
-    assert world.applied == Counter({1: 1, 2: 1, 3: 1, 4: 1})
+    assert (result.checked, result.confirmed, result.republished, result.gave_up) == (2, 0, 2, 0)
+    assert world.applied == Counter({1: 1, 2: 1, 3: 1, 4: 1, 5: 1})
     ids = [e.metadata.message_id for e in envelopes]
-    assert [world.bus.published[i] for i in ids] == [1, 2, 1, 2]  # same message ids again
-    assert await world.column("republished") == [0, 1, 0, 1]
+    assert [world.bus.published[i] for i in ids] == [1, 2, 1, 2, 1]  # same message ids again
+    assert await world.column("republished") == [0, 1, 0, 1, 0]
 
     await world.age(100)
     done = await relay.reconcile_once()
@@ -187,6 +187,31 @@ async def test_a_message_the_broker_lost_is_published_again_and_applied_once(
     assert all(e.detail == "products: published again, not claimed by projection" for e in again)
 
 
+async def test_a_row_no_later_row_was_claimed_for_waits_a_backlog_is_not_a_loss(
+    world: _World,
+) -> None:
+    # A consumer that is behind leaves the newest rows unclaimed past any grace: publishing
+    # them again would only lengthen the backlog they wait in, and giving up on them would
+    # call "lost" commands that are merely late. Only a row skipped while later ones were
+    # claimed is published again.
+    world.bus.lose = {"late-1", "late-2"}  # stands for "still in the backlog"
+    relay = world.relay(_confirm(world.claims, max_republish=1))
+    await world.add("applied", "late-1", "late-2")
+    await relay.drain()
+    for _ in range(3):
+        await world.age(1000)
+        result = await relay.reconcile_once()
+        assert (result.republished, result.gave_up) == (0, 0)
+    assert await world.column("republished") == [0, 0, 0]
+    assert (await relay.stats()).awaiting_claims == 2  # health sees them wait
+    world.bus.lose = set()
+    await world.add("after")  # the consumer gets past them: now they were skipped
+    await relay.drain()
+    assert (await relay.reconcile_once()).republished == 2  # "after" claimed: the frontier
+    assert world.applied == Counter({"applied": 1, "late-1": 1, "late-2": 1, "after": 1})
+    await relay.close()
+
+
 async def test_a_duplicate_of_a_message_that_did_arrive_is_absorbed_by_the_claim(
     world: _World,
 ) -> None:
@@ -194,13 +219,15 @@ async def test_a_duplicate_of_a_message_that_did_arrive_is_absorbed_by_the_claim
     # consumer) does re-publish, and the consumer's claim then skips the second copy.
     claims = world.claims
     relay = world.relay(_confirm(claims))
-    await world.add("a")
+    envelopes = await world.add("a", "z")
     await relay.drain()
-    await world.conn.execute(f"DELETE FROM {claims.table}")  # as if not yet claimed
+    await world.conn.execute(  # as if "a" were not yet claimed ("z", after it, is)
+        f"DELETE FROM {claims.table} WHERE message_id = ?", (envelopes[0].metadata.message_id,)
+    )
     await world.conn.commit()
     await world.age(11)
     assert (await relay.reconcile_once()).republished == 1
-    assert world.applied == Counter({"a": 2})  # the claim was gone, so it ran again...
+    assert world.applied == Counter({"a": 2, "z": 1})  # the claim was gone, so it ran again...
     await world.age(100)
     assert (await relay.reconcile_once()).confirmed == 1  # ...and now it is claimed
 
@@ -212,7 +239,7 @@ async def test_a_duplicate_of_a_message_that_did_arrive_is_absorbed_by_the_claim
     await world.age(11)
     bus_copy = dict(world.bus.published)
     result = await relay.reconcile_once()
-    assert (result.confirmed, result.republished) == (2, 0)
+    assert (result.confirmed, result.republished) == (3, 0)
     assert dict(world.bus.published) == bus_copy
     await relay.close()
 
@@ -222,7 +249,7 @@ async def test_republication_backs_off_and_gives_up_after_max_republish(
 ) -> None:
     world.bus.lose = {"never"}  # lost every time: e.g. a consumer that dead-letters it
     relay = world.relay(_confirm(world.claims, max_republish=2))
-    await world.add("never")
+    await world.add("never", "later")  # "later" is claimed: "never" was skipped
     await relay.drain()
     await world.age(11)
     assert (await relay.reconcile_once()).republished == 1
@@ -237,7 +264,7 @@ async def test_republication_backs_off_and_gives_up_after_max_republish(
         result = await relay.reconcile_once()
     assert (result.republished, result.gave_up) == (0, 1)
     assert "never claimed by projection after 2 re-publications" in caplog.text
-    assert await world.column("gave_up") == [1]
+    assert await world.column("gave_up") == [1, 0]
     stats = await relay.stats()
     assert (stats.gave_up, stats.awaiting_claims, stats.unsent) == (1, 0, 0)
     await world.age(1000)
@@ -245,7 +272,7 @@ async def test_republication_backs_off_and_gives_up_after_max_republish(
     await relay.close()
     attempts = [e.attempt for e in sink.entries if e.outcome == "republished"]
     assert attempts == [2, 3]
-    assert world.applied == Counter()
+    assert world.applied == Counter({"later": 1})
 
 
 async def test_each_background_check_is_bounded_and_the_next_goes_on_from_there(
@@ -256,31 +283,33 @@ async def test_each_background_check_is_bounded_and_the_next_goes_on_from_there(
     monkeypatch.setattr(relay_module, "RECONCILE_BATCHES", 1)
     world.bus.lose = {0, 1, 2, 3, 4, 5}
     relay = world.relay(_confirm(world.claims), batch=2)
-    await world.add(*range(6))
+    await world.add(*range(6), "claimed")
     await relay.drain()
     await world.conn.execute(  # rows 0-3 were re-published once already: not due again yet
         f"UPDATE {world.outbox.table} SET republished = 1 WHERE id <= 4"
     )
     await world.conn.commit()
     await world.age(11)
-    for _ in range(3):
+    # Four checks of one batch each reach the end (the claimed row, the frontier) and start
+    # over; three more reach rows 4 and 5, now known to be skipped.
+    for _ in range(7):
         relay._next_reconcile = 0.0  # due now (the background loop's clock, not a sleep)
         await relay._maintain()
-    assert await world.column("republished") == [1, 1, 1, 1, 1, 1]  # rows 4 and 5 reached
+    assert await world.column("republished") == [1, 1, 1, 1, 1, 1, 0]
     await relay.close()
 
 
 async def test_a_burst_does_not_hold_the_reconciler_back(world: _World) -> None:
     world.bus.lose = {"lost"}
     relay = world.relay(_confirm(world.claims, check_interval=3600), batch=1, poll_interval=3600)
-    await world.add("lost")
+    await world.add("lost", "seen")  # "seen" is claimed: "lost" was skipped
     await relay.drain()
     await world.age(11)
     world.bus.lose = set()
     await world.add(*range(30))  # every batch comes back full for a while
     await relay.start()
     deadline = asyncio.get_running_loop().time() + WAIT
-    while len(world.applied) < 31:
+    while len(world.applied) < 32:
         assert asyncio.get_running_loop().time() < deadline, world.applied
         await asyncio.sleep(0.02)
     await relay.close()
@@ -295,7 +324,7 @@ async def test_without_confirmation_the_relay_trusts_the_broker(world: _World) -
     await relay.drain()
     assert await world.column("done_at") != [None]  # done once the bus took it
     await world.age(1000)
-    assert await relay.reconcile_once() == (None, 0, 0, 0, 0)
+    assert await relay.reconcile_once() == (None, 0, 0, 0, 0, 0)
     assert world.applied == Counter()  # the broker's loss is the command's loss
     await relay.close()
 
@@ -304,15 +333,17 @@ async def test_a_row_is_done_only_when_every_group_claimed_it(world: _World) -> 
     relay = world.relay(
         ClaimsConfirmation(world.claims, groups=["projection", "mailer"], grace_seconds=10)
     )
-    envelopes = await world.add("x")
+    envelopes = await world.add("x", "y")
     await relay.drain()
+    await world.claims.claim(world.conn, "mailer", envelopes[1].metadata.message_id)
+    await world.conn.commit()
     await world.age(11)
-    assert (await relay.reconcile_once()).republished == 1  # the mailer never claimed it
+    assert (await relay.reconcile_once()).republished == 1  # the mailer skipped "x"
     await world.claims.claim(world.conn, "mailer", envelopes[0].metadata.message_id)
     await world.conn.commit()
     await world.age(100)
     assert (await relay.reconcile_once()).confirmed == 1
-    assert world.applied == Counter({"x": 1})
+    assert world.applied == Counter({"x": 1, "y": 1})
     await relay.close()
 
 

@@ -130,11 +130,14 @@ class PostgresOutbox:
         max_republish: int,
         claimed: Claimed,
         republish: Republish,
+        frontier: int = 0,
     ) -> Reconciled:
-        """Check up to ``limit`` rows sent more than ``grace_seconds`` ago and not done, of
-        id above ``after_id``: done when ``claimed`` says so; re-published when not and their
+        """Check up to ``limit`` rows sent and not done, of id above ``after_id`` (the fresh
+        ones too: their claims move the frontier). Done when ``claimed`` says so; else
+        published again when a later row was claimed (it is below the ``frontier``) and its
         last publication is older than ``grace_seconds * 2**republished``; given up after
-        ``max_republish`` re-publications."""
+        ``max_republish`` re-publications. A row above the frontier waits: the consumers have
+        not got to it yet."""
         t = self.table
         async with conn.transaction():
             if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", self._lock_key):
@@ -143,7 +146,7 @@ class PostgresOutbox:
                 f"SELECT id, message_id, republished, sent_at < now() - $2::float8 "
                 "* power(2, republished) * interval '1 second' AS due "
                 f"FROM {t} WHERE done_at IS NULL AND sent_at IS NOT NULL AND id > $1 "
-                "AND sent_at < now() - $2::float8 * interval '1 second' ORDER BY id LIMIT $3",
+                "ORDER BY id LIMIT $3",
                 after_id,
                 grace_seconds,
                 limit,
@@ -152,7 +155,12 @@ class PostgresOutbox:
                 return Reconciled(None, 0, 0, 0, 0)
             got = await claimed([row["message_id"] for row in rows])
             confirmed = [row["id"] for row in rows if row["message_id"] in got]
-            due = [row for row in rows if row["message_id"] not in got and row["due"]]
+            frontier = max(frontier, *confirmed) if confirmed else frontier
+            due = [
+                row
+                for row in rows
+                if row["message_id"] not in got and row["due"] and row["id"] < frontier
+            ]
             resend = {row["id"]: int(row["republished"]) for row in due}
             lost = [i for i, n in resend.items() if n >= max_republish]
             for i in lost:
@@ -188,7 +196,17 @@ class PostgresOutbox:
                 )
         if failure is not None:
             raise failure
-        return Reconciled(int(rows[-1]["id"]), len(rows), len(confirmed), len(done), len(lost))
+        last = int(rows[-1]["id"])
+        return Reconciled(last, len(rows), len(confirmed), len(done), len(lost), frontier)
+
+    async def newest_sent(self, conn: Any, limit: int) -> list[tuple[int, str]]:
+        """``(id, message id)`` of the ``limit`` rows sent last (the reconciler's frontier)."""
+        rows = await conn.fetch(
+            f"SELECT id, message_id FROM {self.table} WHERE sent_at IS NOT NULL "
+            "ORDER BY id DESC LIMIT $1",
+            limit,
+        )
+        return [(int(row["id"]), str(row["message_id"])) for row in rows]
 
     async def unsent(self, conn: Any) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL"))

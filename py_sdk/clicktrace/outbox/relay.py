@@ -51,13 +51,15 @@ PRUNE_STATEMENTS: Final = 10
 
 class Reconciled(NamedTuple):
     """Reconciled rows: the last id checked (None: the end of the table was reached), rows
-    checked, found claimed (done), published again, and given up."""
+    checked, found claimed (done), published again, and given up; and the frontier: the
+    highest row id the consumers are known to have claimed."""
 
     last_id: int | None
     checked: int
     confirmed: int
     republished: int
     gave_up: int
+    frontier: int = 0
 
 
 class OutboxStats(NamedTuple):
@@ -90,9 +92,14 @@ class Outbox(Protocol):
         max_republish: int,
         claimed: Claimed,
         republish: Republish,
+        frontier: int = 0,
     ) -> Reconciled: ...
 
     async def prune(self, conn: Any, older_than_seconds: float, *, limit: int = ...) -> int: ...
+
+    async def newest_sent(self, conn: Any, limit: int) -> list[tuple[int, str]]:
+        """``(id, message id)`` of the ``limit`` rows sent last."""
+        ...
 
     async def lag(self, conn: Any) -> tuple[int, float | None]:
         """Unsent rows and the Unix time the oldest was stored (``/clicktrace/health``)."""
@@ -143,6 +150,12 @@ class OutboxRelay:
         self._stopping = False
         self._next_reconcile = self._next_prune = 0.0
         self._reconcile_after = 0
+        # The highest row id every confirming group has claimed. Consumers take messages in
+        # about the order they were published, so an unclaimed row below it was skipped (the
+        # broker lost it), and one above it is only waiting in a backlog: publishing that again
+        # would add to the backlog it waits in, and giving up on it would cry "lost" for a
+        # command that is merely late.
+        self._frontier = 0
         self._leftovers_done = False
 
     @property
@@ -210,6 +223,13 @@ class OutboxRelay:
         async def claimed(message_ids: Sequence[str]) -> set[str]:
             return await confirm.claimed(conn, message_ids)
 
+        # Where the consumers are now: the newest rows they claimed. A row walked below is
+        # judged against it, not only against the claims its own batch happens to hold.
+        newest = await self._outbox.newest_sent(conn, self._batch)
+        if newest:
+            got = await claimed([message_id for _, message_id in newest])
+            reached = [row_id for row_id, message_id in newest if message_id in got]
+            self._frontier = max(self._frontier, *reached) if reached else self._frontier
         last = None
         checked = confirmed = republished = gave_up = 0
         while batches is None or batches > 0:
@@ -223,7 +243,9 @@ class OutboxRelay:
                 max_republish=confirm.max_republish,
                 claimed=claimed,
                 republish=self._republish,
+                frontier=self._frontier,
             )
+            self._frontier = max(self._frontier, batch.frontier)
             if batch.last_id is None:
                 last = None
                 break
@@ -235,7 +257,8 @@ class OutboxRelay:
             if batch.gave_up:
                 log.warning(
                     "clicktrace outbox: %d message(s) never claimed by %s after %d "
-                    "re-publications; given up (dead-lettered by the consumer, or it is down)",
+                    "re-publications, while later ones were; given up (dead-lettered by the "
+                    "consumer, or lost again)",
                     batch.gave_up,
                     ", ".join(confirm.groups),
                     confirm.max_republish,
@@ -243,7 +266,7 @@ class OutboxRelay:
             if batch.checked < self._batch:
                 last = None  # the end of the table
                 break
-        return Reconciled(last, checked, confirmed, republished, gave_up)
+        return Reconciled(last, checked, confirmed, republished, gave_up, self._frontier)
 
     async def prune_once(self) -> int:
         """Delete rows done more than ``keep_seconds`` ago (all of them, a batch at a time);

@@ -129,27 +129,33 @@ class SqliteOutbox:
         max_republish: int,
         claimed: Claimed,
         republish: Republish,
+        frontier: int = 0,
     ) -> Reconciled:
-        """Check up to ``limit`` rows sent more than ``grace_seconds`` ago and not done, of
-        id above ``after_id``: done when ``claimed`` says so; re-published when not and their
+        """Check up to ``limit`` rows sent and not done, of id above ``after_id`` (the fresh
+        ones too: their claims move the frontier). Done when ``claimed`` says so; else
+        published again when a later row was claimed (it is below the ``frontier``) and its
         last publication is older than ``grace_seconds * 2**republished``; given up after
-        ``max_republish`` re-publications."""
+        ``max_republish`` re-publications. A row above the frontier waits: the consumers have
+        not got to it yet."""
         t = self.table
         now = time.time()
         async with conn.execute(
             f"SELECT id, message_id, republished, sent_at FROM {t} WHERE done_at IS NULL "
-            "AND sent_at IS NOT NULL AND id > ? AND sent_at < ? ORDER BY id LIMIT ?",
-            (after_id, now - grace_seconds, limit),
+            "AND sent_at IS NOT NULL AND id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
         ) as cursor:
             rows = list(await cursor.fetchall())
         if not rows:
             return Reconciled(None, 0, 0, 0, 0)
         got = await claimed([str(row[1]) for row in rows])
         confirmed = [row[0] for row in rows if row[1] in got]
+        frontier = max(frontier, *confirmed) if confirmed else frontier
         resend: dict[int, int] = {}
         lost: list[int] = []
         for row_id, message_id, n, sent_at in rows:
             if message_id in got or sent_at >= now - grace_seconds * 2**n:
+                continue
+            if row_id > frontier:  # the consumers have not got this far: a backlog, not a loss
                 continue
             if n >= max_republish:
                 lost.append(row_id)
@@ -181,7 +187,17 @@ class SqliteOutbox:
                 [(at, i) for i in done],
             )
             await conn.commit()
-        return Reconciled(int(rows[-1][0]), len(rows), len(confirmed), len(done), len(lost))
+        last = int(rows[-1][0])
+        return Reconciled(last, len(rows), len(confirmed), len(done), len(lost), frontier)
+
+    async def newest_sent(self, conn: aiosqlite.Connection, limit: int) -> list[tuple[int, str]]:
+        """``(id, message id)`` of the ``limit`` rows sent last (the reconciler's frontier)."""
+        async with conn.execute(
+            f"SELECT id, message_id FROM {self.table} WHERE sent_at IS NOT NULL "
+            "ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ) as cursor:
+            return [(int(row[0]), str(row[1])) for row in await cursor.fetchall()]
 
     async def unsent(self, conn: aiosqlite.Connection) -> int:
         cursor = await conn.execute(f"SELECT count(*) FROM {self.table} WHERE sent_at IS NULL")
