@@ -30,12 +30,14 @@ class Claims(Protocol):
 class ClaimsConfirmation:
     """Rows are done when each of ``groups`` has claimed their message in ``claims``.
 
-    A row whose message is not claimed ``grace_seconds`` after it was published is published
-    again; the next time after twice as long (so a consumer that is merely behind gets a
-    bounded number of duplicates, not one per check), at most ``max_republish`` times, then
-    the relay gives up on it with a warning (a message the consumer dead-lettered never has
-    a claim). Pick ``grace_seconds`` above the longest time a healthy consumer may take to
-    process a message after it was published (its backlog included).
+    A row whose message is not claimed while a later row's is (the consumers went past it:
+    the broker lost it) is published again ``grace_seconds`` after its publication; the next
+    time after twice as long, at most ``max_republish`` times, then the relay gives up on it
+    with a warning (a message the consumer dead-lettered never has a claim: claim it in the
+    dead-letter hook). A row no later claim has passed waits in the consumers' backlog and is
+    never published again (docs/bus.md, "Lost, or only late"). Pick ``grace_seconds`` above
+    the time a consumer may take to claim a message once it reached the ones after it (its
+    retries and their backoff included).
 
     ``groups`` are the names the claims are kept under: what the handler passes to
     ``claim(conn, group, message_id)``, or, for a store the bus checks (``subscribe(...,
