@@ -290,12 +290,28 @@ async def test_each_background_check_is_bounded_and_the_next_goes_on_from_there(
     )
     await world.conn.commit()
     await world.age(11)
-    # Four checks of one batch each reach the end (the claimed row, the frontier) and start
-    # over; three more reach rows 4 and 5, now known to be skipped.
-    for _ in range(7):
+    # Each check reads one batch of unclaimed rows and stops; the next goes on from there and
+    # reaches rows 4 and 5 (below the frontier, the claimed row: skipped, so due).
+    for _ in range(3):
         relay._next_reconcile = 0.0  # due now (the background loop's clock, not a sleep)
         await relay._maintain()
     assert await world.column("republished") == [1, 1, 1, 1, 1, 1, 0]
+    await relay.close()
+
+
+async def test_a_check_marks_every_claimed_row_however_many_batches_they_take(
+    world: _World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound is for rows nobody claims. A relay that marked only RECONCILE_BATCHES batches
+    # of claimed rows a check fell behind any stream of commands faster than that (a 100,000
+    # command fill: 77,055 rows left waiting), and its outbox was never pruned.
+    monkeypatch.setattr(relay_module, "RECONCILE_BATCHES", 1)
+    relay = world.relay(_confirm(world.claims), batch=2)
+    await world.add(*range(7))
+    await relay.drain()
+    relay._next_reconcile = 0.0  # due now (the background loop's clock, not a sleep)
+    await relay._maintain()
+    assert None not in await world.column("done_at")
     await relay.close()
 
 

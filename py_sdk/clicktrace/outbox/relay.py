@@ -233,8 +233,6 @@ class OutboxRelay:
         last = None
         checked = confirmed = republished = gave_up = 0
         while batches is None or batches > 0:
-            if batches is not None:
-                batches -= 1
             batch = await self._outbox.reconcile_batch(
                 conn,
                 after,
@@ -246,6 +244,11 @@ class OutboxRelay:
                 frontier=self._frontier,
             )
             self._frontier = max(self._frontier, batch.frontier)
+            # Only a batch with nothing claimed counts against the bound: rows the consumers
+            # claimed are work done (a steady stream of them must all be marked, or the
+            # outbox grows), while a consumer that is down leaves every row unclaimed.
+            if batches is not None and not batch.confirmed:
+                batches -= 1
             if batch.last_id is None:
                 last = None
                 break
