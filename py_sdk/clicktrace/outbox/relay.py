@@ -363,8 +363,17 @@ class OutboxRelay:
             self._leftovers_done = True
         if self._confirm is not None and now >= self._next_reconcile:
             self._next_reconcile = now + self._confirm.check_interval
-            done = await self._reconcile(self._reconcile_after, RECONCILE_BATCHES)
-            self._reconcile_after = done.last_id or 0  # None: start over next time
+            # From the oldest row first, as long as the consumers claimed something in each
+            # batch: what they did since the last check is marked however far behind the
+            # cursor it is (the oldest rows not done are where they are). Then on from the
+            # cursor, a bounded number of batches nobody claimed.
+            swept = await self._reconcile(0, 1)
+            if swept.last_id is None:  # the end of the table: everything was looked at
+                self._reconcile_after = 0
+            else:
+                start = max(self._reconcile_after, swept.last_id)
+                done = await self._reconcile(start, RECONCILE_BATCHES)
+                self._reconcile_after = done.last_id or 0  # None: start over next time
         if self._keep is not None and now >= self._next_prune:
             self._next_prune = now + self._prune_every
             # A bounded share per pass: a big table from before retention is caught up over
