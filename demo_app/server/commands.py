@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from clicktrace.asgi.body import MAX_INTEGER, Refusal, path_int, read_json_objec
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
+from clicktrace.journal.route import operator
 from clicktrace.propagation import METADATA_KEYS, extract
 
 from .catalogue import RENAMED, clean_name
@@ -64,15 +64,6 @@ def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | No
         else click_context.ClickContext(
             click.correlation_id, click.causation_id, click.client_id, deadline
         )
-    )
-
-
-def _operator(request: Request, token: str) -> bool:
-    """Whether the request carries ``authorization: Bearer <token>`` (compared in constant
-    time)."""
-    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        presented.strip().encode("utf-8", "replace"), token.encode("utf-8")
     )
 
 
@@ -159,7 +150,7 @@ def routes(
     token = operator_token
 
     async def fault_panel(request: Request) -> Response:
-        if not _operator(request, token):
+        if not operator(request, token):
             response = error_response(
                 401, "unauthorized", "The fault panel needs the operator token."
             )

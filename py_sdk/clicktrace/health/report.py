@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hmac
 import json
 import math
 import os
@@ -21,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from clicktrace.health.checks import RANK, Check, Result
-from clicktrace.journal.route import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_ENV
+from clicktrace.journal.route import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_ENV, is_operator
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -78,16 +77,6 @@ async def run_checks(checks: Sequence[Check], timeout: float = DEFAULT_TIMEOUT) 
         "totalDuration": _duration(time.perf_counter() - started),
         "entries": entries,
     }
-
-
-def is_operator(authorization: str | None, token: str | None) -> bool:
-    """Whether an ``authorization`` header value carries ``token`` as a bearer token
-    (compared in constant time; no token configured: nobody is)."""
-    if not token or not authorization or len(authorization) > MAX_AUTHORIZATION_LENGTH:
-        return False
-    if authorization[:7].lower() != "bearer ":
-        return False
-    return hmac.compare_digest(authorization[7:].strip().encode(), token.encode())
 
 
 class _Answer:

@@ -31,6 +31,7 @@ __all__ = [
     "JOURNAL_PATH",
     "MAX_TOKEN_LENGTH",
     "OPERATOR_TOKEN_ENV",
+    "is_operator",
     "journal_route",
     "operator",
     "owner",
@@ -53,14 +54,19 @@ def _error(status: int, code: str, message: str) -> Response:
     )
 
 
+def is_operator(authorization: str | None, token: str | None) -> bool:
+    """Whether an ``authorization`` header value carries ``token`` as a bearer token
+    (compared in constant time; no token configured: nobody is)."""
+    if not token or not authorization or len(authorization) > MAX_TOKEN_LENGTH:
+        return False
+    if authorization[:7].lower() != "bearer ":
+        return False
+    return hmac.compare_digest(authorization[7:].strip().encode(), token.encode())
+
+
 def operator(request: Request, token: str | None) -> bool:
-    """Whether the request carries the operator token (compared in constant time)."""
-    if not token:
-        return False
-    header = request.headers.get("authorization", "")
-    if len(header) > MAX_TOKEN_LENGTH or header[:7].lower() != "bearer ":
-        return False
-    return hmac.compare_digest(header[7:].strip().encode(), token.encode())
+    """Whether the request carries the operator token."""
+    return is_operator(request.headers.get("authorization"), token)
 
 
 def owner(entries: list[Entry]) -> str | None:

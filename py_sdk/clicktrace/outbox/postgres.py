@@ -16,6 +16,7 @@ from clicktrace.outbox.relay import (
     PublishEnvelope,
     Reconciled,
     Republish,
+    triage,
 )
 
 __all__ = ["PostgresOutbox"]
@@ -154,17 +155,12 @@ class PostgresOutbox:
             if not rows:
                 return Reconciled(None, 0, 0, 0, 0)
             got = await claimed([row["message_id"] for row in rows])
-            confirmed = [row["id"] for row in rows if row["message_id"] in got]
-            frontier = max(frontier, *confirmed) if confirmed else frontier
-            due = [
-                row
-                for row in rows
-                if row["message_id"] not in got and row["due"] and row["id"] < frontier
-            ]
-            resend = {row["id"]: int(row["republished"]) for row in due}
-            lost = [i for i, n in resend.items() if n >= max_republish]
-            for i in lost:
-                del resend[i]
+            confirmed, resend, lost, frontier = triage(
+                [(r["id"], r["message_id"], int(r["republished"]), r["due"]) for r in rows],
+                got,
+                frontier,
+                max_republish,
+            )
             if confirmed:
                 await conn.execute(
                     f"UPDATE {t} SET done_at = now() WHERE id = ANY($1::bigint[])", confirmed

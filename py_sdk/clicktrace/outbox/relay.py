@@ -77,6 +77,43 @@ class OutboxStats(NamedTuple):
     bytes: int | None = None
 
 
+class Triage(NamedTuple):
+    """What one batch of rows waiting for their claims comes to (:func:`triage`)."""
+
+    confirmed: list[int]
+    """Row ids every group claimed: done."""
+    resend: dict[int, int]
+    """Row ids to publish again, with how many times each was published again already."""
+    given_up: list[int]
+    """Row ids skipped again after ``max_republish`` re-publications."""
+    frontier: int
+
+
+def triage(
+    rows: Sequence[tuple[int, str, int, bool]],
+    claimed: set[str],
+    frontier: int,
+    max_republish: int,
+) -> Triage:
+    """The reconciler's rule, for every outbox: ``rows`` are ``(id, message id, times
+    published again, due)`` in id order, ``due`` when the last publication is older than
+    the grace times ``2**republished``. A claimed row is done and moves the frontier; an
+    unclaimed, due row below the frontier was skipped (the broker lost it) and is published
+    again, or given up after ``max_republish``; one above it waits in the consumers' backlog."""
+    confirmed = [row_id for row_id, message_id, _, _ in rows if message_id in claimed]
+    frontier = max(frontier, *confirmed) if confirmed else frontier
+    resend: dict[int, int] = {}
+    given_up: list[int] = []
+    for row_id, message_id, republished, due in rows:
+        if message_id in claimed or not due or row_id > frontier:
+            continue
+        if republished >= max_republish:
+            given_up.append(row_id)
+        else:
+            resend[row_id] = republished
+    return Triage(confirmed, resend, given_up, frontier)
+
+
 class Outbox(Protocol):
     async def relay_batch(
         self, conn: Any, limit: int, publish: PublishEnvelope, *, done_when_sent: bool = True

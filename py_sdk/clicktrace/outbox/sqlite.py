@@ -17,6 +17,7 @@ from clicktrace.outbox.relay import (
     PublishEnvelope,
     Reconciled,
     Republish,
+    triage,
 )
 
 if TYPE_CHECKING:
@@ -148,19 +149,12 @@ class SqliteOutbox:
         if not rows:
             return Reconciled(None, 0, 0, 0, 0)
         got = await claimed([str(row[1]) for row in rows])
-        confirmed = [row[0] for row in rows if row[1] in got]
-        frontier = max(frontier, *confirmed) if confirmed else frontier
-        resend: dict[int, int] = {}
-        lost: list[int] = []
-        for row_id, message_id, n, sent_at in rows:
-            if message_id in got or sent_at >= now - grace_seconds * 2**n:
-                continue
-            if row_id > frontier:  # the consumers have not got this far: a backlog, not a loss
-                continue
-            if n >= max_republish:
-                lost.append(row_id)
-            else:
-                resend[row_id] = n
+        confirmed, resend, lost, frontier = triage(
+            [(r[0], r[1], r[2], r[3] < now - grace_seconds * 2 ** r[2]) for r in rows],
+            got,
+            frontier,
+            max_republish,
+        )
         done: list[int] = []
         try:
             if resend:
