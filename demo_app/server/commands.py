@@ -12,13 +12,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.asgi import error_response
-from clicktrace.asgi.body import MAX_INTEGER, Refusal, path_int, read_json_object
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
 from clicktrace.journal.route import operator
 from clicktrace.propagation import METADATA_KEYS, extract
+from clicktrace.web import error_response
+from clicktrace.web._body import MAX_INTEGER, Refusal, path_int, read_json_object
 
 from .catalogue import RENAMED, clean_name
 from .faults import Faults, FaultsUnavailable, InvalidFaults, parse

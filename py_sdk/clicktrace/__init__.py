@@ -21,19 +21,20 @@ from typing import TYPE_CHECKING, Any
 from clicktrace._version import __version__
 
 if TYPE_CHECKING:
-    from clicktrace.asgi import ClicktraceMiddleware, error_response
+    from clicktrace.asgi import ClicktraceMiddleware
     from clicktrace.bus import MemoryBus
     from clicktrace.envelope import Envelope, new_envelope
     from clicktrace.ids import new_id
     from clicktrace.notify import Notifier, TokenSigner
     from clicktrace.projection import confirm, reject, reject_on_dead_letter
+    from clicktrace.web import error_response
     from clicktrace.wiring import install
 
 # name -> the module that defines it
 _LAZY = {
     "install": "clicktrace.wiring",
     "ClicktraceMiddleware": "clicktrace.asgi",
-    "error_response": "clicktrace.asgi",
+    "error_response": "clicktrace.web",
     "new_id": "clicktrace.ids",
     "Envelope": "clicktrace.envelope",
     "new_envelope": "clicktrace.envelope",

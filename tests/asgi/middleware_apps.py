@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.asgi import ClicktraceMiddleware, error_response
+from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.web import error_response
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 PARENT = 0x00F067AA0BA902B7

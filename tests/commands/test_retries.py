@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from clicktrace.asgi import ClicktraceMiddleware, error_response
+from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.commands import (
     REPLAYED_HEADER,
     MemoryRetryStore,
@@ -37,6 +37,7 @@ from clicktrace.commands import (
 )
 from clicktrace.ids import new_id
 from clicktrace.testing.ports import unique_name
+from clicktrace.web import error_response
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"

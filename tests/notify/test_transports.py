@@ -9,12 +9,12 @@ import pytest
 import socketio
 from socketio.async_pubsub_manager import AsyncPubSubManager
 
-from clicktrace.asgi.peer import peer_address
 from clicktrace.notify import MemoryReplayBuffer, TokenSigner, TransportFactory, transports
 from clicktrace.notify.delivery import Hub
 from clicktrace.notify.socketio_transport import SocketIOTransport
 from clicktrace.notify.transport import TransportSetup
 from clicktrace.notify.websocket_transport import WebSocketTransport
+from clicktrace.web._peer import peer_address
 
 from .conftest import AMQP_URL, SECRET
 

@@ -1,24 +1,6 @@
-"""The HTTP edge: ASGI middleware, the protocol's error responses, CORS settings."""
+"""The HTTP edge: the ASGI middleware that binds a click's ids, spans and journal entry to each
+request. The HTTP kit its routes share (errors, bodies, limits, CORS) is ``clicktrace.web``."""
 
-from clicktrace.asgi.cors import (
-    ALLOW_HEADERS,
-    EXPOSE_HEADERS,
-    add_cors,
-    cors_middleware,
-    cors_options,
-)
-from clicktrace.asgi.errors import Refusal, error_body, error_response, send_error
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 
-__all__ = [
-    "ALLOW_HEADERS",
-    "EXPOSE_HEADERS",
-    "ClicktraceMiddleware",
-    "Refusal",
-    "add_cors",
-    "cors_middleware",
-    "cors_options",
-    "error_body",
-    "error_response",
-    "send_error",
-]
+__all__ = ["ClicktraceMiddleware"]

@@ -22,13 +22,6 @@ from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clicktrace.asgi.click import CLIENT_REFUSED, click_from_headers
-from clicktrace.asgi.errors import (
-    DEPENDENCY_DOWN,
-    RETRY_AFTER_SECONDS,
-    Refusal,
-    is_outage,
-    send_error,
-)
 from clicktrace.asgi.journal_entry import journal_response
 from clicktrace.asgi.server_span import finish_span, trace_request
 from clicktrace.asgi.unrecorded import compile_excluded, untraced
@@ -41,6 +34,13 @@ from clicktrace.protocol import (
     TRACERESPONSE_HEADER,
 )
 from clicktrace.spans import get_tracer
+from clicktrace.web._errors import (
+    DEPENDENCY_DOWN,
+    RETRY_AFTER_SECONDS,
+    Refusal,
+    is_outage,
+    send_error,
+)
 
 __all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
 

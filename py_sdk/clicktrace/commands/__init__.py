@@ -3,7 +3,7 @@
 ``invalid_client(request)`` (401 for a refused token), ``accepted()`` (the protocol's 202),
 ``unavailable()`` (503 with ``Retry-After``), ``once(store, request, apply, conn)`` with a
 :class:`RetryStore` so a retried command gets its first answer, never a second application.
-Request bodies and path integers: :mod:`clicktrace.asgi.body`.
+Request bodies and path integers: :mod:`clicktrace.web._body`.
 """
 
 from clicktrace.commands.responses import accepted, invalid_client, unavailable

@@ -7,9 +7,9 @@ from starlette.responses import JSONResponse, Response
 
 from clicktrace import context as click_context
 from clicktrace.asgi.click import CLIENT_REFUSED
-from clicktrace.asgi.errors import error_response
 from clicktrace.ids import new_id
 from clicktrace.protocol import INVALID_CLIENT, UNAVAILABLE
+from clicktrace.web._errors import error_response
 
 __all__ = ["accepted", "invalid_client", "unavailable"]
 

@@ -34,7 +34,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 
-from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
 from clicktrace.ingest.limits import (
     CLIENT_STAGES_PER_MINUTE,
     MAX_BROWSER_ENTRIES_PER_ID,
@@ -47,6 +46,7 @@ from clicktrace.ingest.limits import (
 from clicktrace.journal.browser import BrowserStage
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.writer import Journal
+from clicktrace.web._ratelimit import RateLimit, RateLimiter
 
 __all__ = ["EDGE_STAGES", "MAX_REMEMBERED_CLICKS", "Admission", "Admitted"]
 

@@ -26,10 +26,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace._optional import require
-from clicktrace.asgi.errors import Refusal
-from clicktrace.asgi.peer import PeerOf, peer_address
-from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
-from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.ids import parse_id
 from clicktrace.ingest.admission import Admission, Admitted
 from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
@@ -38,6 +34,10 @@ from clicktrace.journal.record import current
 from clicktrace.journal.writer import Journal
 from clicktrace.metrics import count_browser_stages
 from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
+from clicktrace.web._errors import Refusal
+from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.web._ratelimit import RateLimit, RateLimiter
+from clicktrace.web._refusal import correlation_id_of, refuse
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -142,7 +142,7 @@ def browser_traces_route(
     scope in ``scopes`` and of a browser's kinds are taken (others count as rejected).
     ``rate`` applies per client id (with ``allow_anonymous``, senders without a valid token
     share one bucket per peer); ``peer_rate`` (requests) and ``peer_span_rate`` (spans) per
-    ``peer_of(scope)``: behind a proxy, see :mod:`clicktrace.asgi.peer`. ``None`` turns a
+    ``peer_of(scope)``: behind a proxy, see :mod:`clicktrace.web._peer`. ``None`` turns a
     per-peer limit off.
     """
     if client_verifier is None and not allow_anonymous:

@@ -20,12 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.asgi.errors import RETRY_AFTER_SECONDS, error_body
 from clicktrace.ids import new_id, parse_id
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.verdict import Thresholds, answer
 from clicktrace.journal.writer import Journal
 from clicktrace.protocol import CLIENT_HEADER
+from clicktrace.web._errors import RETRY_AFTER_SECONDS, error_body
 
 __all__ = [
     "JOURNAL_PATH",

@@ -27,10 +27,10 @@ from engineio import packet as eio_packet
 from engineio.payload import Payload
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi.errors import error_body
-from clicktrace.asgi.peer import PeerOf
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify.quiet_log import QuietLog
+from clicktrace.web._errors import error_body
+from clicktrace.web._peer import PeerOf
 
 __all__ = ["EngineIOGuard", "packet_ok", "payload_ok"]
 

@@ -17,8 +17,6 @@ from opentelemetry.trace import TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.asgi.peer import PeerOf, peer_address
-from clicktrace.asgi.ratelimit import RateLimit
 from clicktrace.notify.delivery import MAX_CONNECTIONS_PER_CLIENT, Hub
 from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER
 from clicktrace.notify.producer import Producer
@@ -38,6 +36,8 @@ from clicktrace.notify.transport import (
     TransportSetup,
 )
 from clicktrace.notify.transports import by_name
+from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.web._ratelimit import RateLimit
 
 __all__ = ["Notifier"]
 
@@ -57,7 +57,7 @@ class Notifier:
     authenticated user for a request; tokens are then bound to that user. With pub/sub
     fan-out, each socket also catches up from the buffer every ``sweep_seconds``, since
     pub/sub may drop a live frame (see :class:`Hub`). ``session_rate`` limits
-    ``POST <prefix>/session`` per ``peer_of(scope)`` (see :mod:`clicktrace.asgi.peer`).
+    ``POST <prefix>/session`` per ``peer_of(scope)`` (see :mod:`clicktrace.web._peer`).
     """
 
     def __init__(

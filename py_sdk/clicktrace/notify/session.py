@@ -18,12 +18,12 @@ from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clicktrace.asgi.errors import Refusal
-from clicktrace.asgi.peer import PeerOf, peer_address
-from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
-from clicktrace.asgi.refusal import correlation_id_of, refuse
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
 from clicktrace.protocol import CLIENT_HEADER
+from clicktrace.web._errors import Refusal
+from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.web._ratelimit import RateLimit, RateLimiter
+from clicktrace.web._refusal import correlation_id_of, refuse
 
 __all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user", "session_route"]
 

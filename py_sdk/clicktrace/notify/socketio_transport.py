@@ -27,7 +27,6 @@ from starlette.requests import HTTPConnection
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.engineio_guard import EngineIOGuard
 from clicktrace.notify.frames import EVENT, MAX_HELLO_BYTES, Frame, parse_hello
@@ -37,6 +36,7 @@ from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.socketio_managers import gated_manager
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
+from clicktrace.web._peer import PeerOf, peer_address
 
 __all__ = ["SocketIOTransport"]
 

@@ -20,11 +20,11 @@ from typing import Literal, Protocol, runtime_checkable
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.asgi.peer import PeerOf
 from clicktrace.notify.delivery import Hub
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.session import UserOf
 from clicktrace.notify.tokens import TokenSigner
+from clicktrace.web._peer import PeerOf
 
 __all__ = [
     "MAX_CONNECTIONS_PER_PEER",

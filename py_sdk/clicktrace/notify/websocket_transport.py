@@ -23,7 +23,6 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from clicktrace.asgi.peer import PeerOf, peer_address
 from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.fanout import RedisFanout
 from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
@@ -32,6 +31,7 @@ from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
+from clicktrace.web._peer import PeerOf, peer_address
 
 __all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
 

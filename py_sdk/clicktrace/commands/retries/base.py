@@ -19,9 +19,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clicktrace import context as click_context
-from clicktrace.asgi.errors import error_body
 from clicktrace.ids import new_id
 from clicktrace.protocol import REPLAYED_HEADER
+from clicktrace.web._errors import error_body
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",

@@ -10,7 +10,7 @@ own ``ConnectionError`` and ``TimeoutError``, which asyncpg's connect, raw socke
 ``asyncio.wait_for`` raise) is a ``503 unavailable`` with ``Retry-After`` and one warning
 line, not a 500 with a traceback: the client may retry, and nothing about the dependency
 reaches it. The client libraries the SDK ships adapters for raise their own types (redis-py's
-``ConnectionError`` is not Python's): :func:`~clicktrace.asgi.errors.is_outage` knows those
+``ConnectionError`` is not Python's): :func:`~clicktrace.web._errors.is_outage` knows those
 by name, and the edge middleware answers them the same way when they escape a route.
 """
 
@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from clicktrace.asgi.errors import DEPENDENCY_DOWN, RETRY_AFTER_SECONDS, error_response
+from clicktrace.web._errors import DEPENDENCY_DOWN, RETRY_AFTER_SECONDS, error_response
 
 __all__ = ["MAX_MESSAGE_LENGTH", "RETRY_AFTER_SECONDS", "exception_handlers"]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from clicktrace.asgi.ratelimit import RateLimit, RateLimiter
+from clicktrace.web._ratelimit import RateLimit, RateLimiter
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""clicktrace.asgi.body: capped, streamed bodies, bounded JSON, ASCII path integers."""
+"""clicktrace.web._body: capped, streamed bodies, bounded JSON, ASCII path integers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.asgi.body import (
+from clicktrace.testing.ports import free_port
+from clicktrace.web._body import (
     MAX_INTEGER,
     MAX_JSON_DEPTH,
     MAX_PATH_INT,
@@ -30,7 +31,6 @@ from clicktrace.asgi.body import (
     read_body,
     read_json_object,
 )
-from clicktrace.testing.ports import free_port
 
 LIMIT = 8192
 WAIT = 30.0  # a generous bound for the server to see every abort, never a timing assertion

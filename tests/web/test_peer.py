@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from clicktrace.asgi.peer import forwarded_peer, peer_address
+from clicktrace.web._peer import forwarded_peer, peer_address
 
 
 def scope(client: Any, *forwarded: bytes) -> dict[str, Any]:

@@ -16,13 +16,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.asgi.handlers import (
+from clicktrace.testing.ports import free_port
+from clicktrace.web._handlers import (
     MAX_MESSAGE_LENGTH,
     RETRY_AFTER_SECONDS,
     exception_handlers,
     validation_message,
 )
-from clicktrace.testing.ports import free_port
 
 CLOSED_PORT = free_port()  # reserved for this run and never listened on
 

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from clicktrace.asgi import ClicktraceMiddleware, add_cors, cors_middleware, cors_options
-from clicktrace.asgi.cors import ALLOW_HEADERS, EXPOSE_HEADERS
+from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.web import add_cors, cors_middleware, cors_options
+from clicktrace.web._cors import ALLOW_HEADERS, EXPOSE_HEADERS
 
 ORIGIN = "http://localhost:5173"
 NEEDED = ("traceparent", "x-correlation-id", "x-clicktrace-client")

@@ -13,8 +13,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clicktrace import context as click_context
-from clicktrace.asgi.errors import Refusal
 from clicktrace.ids import new_id, parse_id
+from clicktrace.web._errors import Refusal
 
 __all__ = ["correlation_id_of", "refuse"]
 

@@ -22,7 +22,7 @@ from typing import TypeAlias
 
 from starlette.requests import ClientDisconnect, Request
 
-from clicktrace.asgi.errors import Refusal
+from clicktrace.web._errors import Refusal
 
 __all__ = [
     "CLIENT_CLOSED",

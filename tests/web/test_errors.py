@@ -7,10 +7,10 @@ from collections.abc import MutableMapping
 
 import pytest
 
-from clicktrace.asgi import Refusal, error_body, error_response, send_error
-from clicktrace.asgi.refusal import refuse
 from clicktrace.context import ClickContext, bound
 from clicktrace.ids import parse_id
+from clicktrace.web import Refusal, error_body, error_response, send_error
+from clicktrace.web._refusal import refuse
 
 CORR = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 
@@ -75,7 +75,7 @@ def test_a_client_librarys_outage_is_known_by_name_and_a_programming_error_is_no
     import nats.errors
     import redis.exceptions
 
-    from clicktrace.asgi.errors import is_outage
+    from clicktrace.web._errors import is_outage
 
     for outage in (
         redis.exceptions.ConnectionError("down"),
