@@ -1,6 +1,6 @@
 """What the verdict logic says about real clicks: the journals the distributed e2e stacks left on
 the shared Redis (read only; keys ``*-e2e:journal:*``), judged by this checkout's
-``clicktrace.journal.verdict`` and, with ``--before FILE``, by another version of that module
+``clicktrace.journal._verdict`` and, with ``--before FILE``, by another version of that module
 (e.g. ``git show REV:py_sdk/clicktrace/journal/verdict.py > /tmp/before.py``).
 
 Prints, per version: how many ordinary clicks (not timed out) had the browser's clock shifted
@@ -25,8 +25,8 @@ from typing import Any
 import redis
 
 from clicktrace.journal import Entry, Thresholds
-from clicktrace.journal import verdict as current
-from clicktrace.journal.codec import decode_many
+from clicktrace.journal import _verdict as current
+from clicktrace.journal._store import decode_many
 
 
 def load(path: str) -> ModuleType:

@@ -15,7 +15,7 @@ from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.health import bus_check, outbox_check
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 from ..bus.private import PrivateRedis, wait_for
 

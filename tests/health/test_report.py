@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from clicktrace.health import Check, Result
-from clicktrace.health.report import Report, is_operator
+from clicktrace.health._report import Report, is_operator
 
 
 class Clock:

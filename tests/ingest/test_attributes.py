@@ -5,7 +5,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from clicktrace.ingest.attributes import (
+from clicktrace.ingest._otlp import (
     MAX_ARRAY_LENGTH,
     MAX_ATTRIBUTE_VALUE_LENGTH,
     parse_attributes,

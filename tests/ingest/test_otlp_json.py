@@ -12,8 +12,13 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from clicktrace.ingest.attributes import MAX_ATTRIBUTE_VALUE_LENGTH, clean_text
-from clicktrace.ingest.otlp_json import MAX_NAME_LENGTH, MAX_SPANS_PER_REQUEST, decode_request
+from clicktrace.ingest._otlp import (
+    MAX_ATTRIBUTE_VALUE_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_SPANS_PER_REQUEST,
+    clean_text,
+    decode_request,
+)
 
 TRACE_ID = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 ROOT_ID = 0x00F067AA0BA902B7

@@ -8,7 +8,7 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal
-from clicktrace.journal.browser import browser_stages, record_browser_stages
+from clicktrace.journal._browser import browser_stages, record_browser_stages
 from clicktrace.notify.delivery import Hub
 from clicktrace.notify.frames import Frame, build_frame
 from clicktrace.notify.replay import MemoryReplayBuffer

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
-from clicktrace.journal import STAGES, Entry, Thresholds, record, use
-from clicktrace.journal.verdict import LABELS, NEEDS_A_PERSON, answer, line, offsets, verdict
+from clicktrace.journal import Entry, Thresholds, record, use
+from clicktrace.journal._entry import STAGES
+from clicktrace.journal._verdict import LABELS, NEEDS_A_PERSON, answer, line, offsets, verdict
 
 CID = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"

@@ -27,9 +27,10 @@ from clicktrace.testing import (
     OtlpReceiver,
     SpanCollector,
     assert_one_trace,
+    free_port,
     trace_problems,
+    unique_name,
 )
-from clicktrace.testing.ports import free_port, unique_name
 
 SECRET = "clicktrace-test-secret-0123456789"
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -121,9 +122,9 @@ def test_the_plugin_loads_nothing_until_a_fixture_is_asked_for(tmp_path: Path) -
     (tmp_path / "test_plain.py").write_text(
         "import sys\n\n"
         "def test_plain():\n"
-        "    assert 'clicktrace.testing.plugin' in sys.modules\n"
+        "    assert 'clicktrace.testing' in sys.modules\n"
         "    assert not [m for m in sys.modules if m.startswith(('opentelemetry.sdk',\n"
-        "                'opentelemetry.proto', 'clicktrace.testing.collector'))]\n\n"
+        "                'opentelemetry.proto', 'clicktrace.testing._receiver'))]\n\n"
         "def test_asked(clicktrace_spans):\n"
         "    assert 'opentelemetry.sdk.trace' in sys.modules\n"
     )
