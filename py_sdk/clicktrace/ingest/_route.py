@@ -8,8 +8,8 @@ server's pipeline. Garbage never yields a 500: the only 5xx is a 503 when the se
 exporter fails.
 
 The spans' browser stages go to the process journal only for the sender's own clicks, within
-its share (``._admission``); the trace pipeline gets every valid span, each
-stamped with the verified client id.
+its share (``._admission``); the trace pipeline gets every valid span, each stamped with the
+verified client id.
 """
 
 from __future__ import annotations
@@ -33,16 +33,7 @@ from clicktrace.journal import Journal
 from clicktrace.journal._browser import browser_stages, record_browser_stages
 from clicktrace.journal._record import current
 from clicktrace.metrics import count_browser_stages
-from clicktrace.protocol import (
-    CLIENT_HEADER,
-    CORRELATION_HEADER,
-    INVALID_BODY,
-    INVALID_CLIENT,
-    MAX_CLIENT_TOKEN_LENGTH,
-    PAYLOAD_TOO_LARGE,
-    RATE_LIMITED,
-    TRACES_PATH,
-)
+from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
 from clicktrace.web._errors import Refusal
 from clicktrace.web._peer import PeerOf, peer_address
 from clicktrace.web._ratelimit import RateLimit, RateLimiter
@@ -65,12 +56,12 @@ DEFAULT_MAX_BODY_BYTES = 512 * 1024
 DEFAULT_PEER_RATE = RateLimit(per_second=10.0, burst=100)
 DEFAULT_PEER_SPAN_RATE = RateLimit(per_second=200.0, burst=4 * MAX_SPANS_PER_REQUEST)
 _RETRY = {"retry-after": "1"}
-_PEER_LIMITED = Refusal(429, RATE_LIMITED, "too many trace exports from this address")
-_NO_CLIENT = Refusal(401, INVALID_CLIENT, f"a valid {CLIENT_HEADER} token is required")
-_CLIENT_LIMITED = Refusal(429, RATE_LIMITED, "too many trace exports")
+_PEER_LIMITED = Refusal(429, "rate_limited", "too many trace exports from this address")
+_NO_CLIENT = Refusal(401, "invalid_client", "a valid x-clicktrace-client token is required")
+_CLIENT_LIMITED = Refusal(429, "rate_limited", "too many trace exports")
 _MEDIA_TYPE = Refusal(415, "unsupported_media_type", "send uncompressed OTLP/JSON")
 _NOT_JSON = Refusal(400, "invalid_json", "body is not JSON")
-_PEER_SPANS_LIMITED = Refusal(429, RATE_LIMITED, "too many spans from this address")
+_PEER_SPANS_LIMITED = Refusal(429, "rate_limited", "too many spans from this address")
 _EXPORT_FAILED = Refusal(503, "export_failed", "the trace pipeline refused the spans")
 # text/plain lets navigator.sendBeacon post without a CORS preflight.
 _MEDIA_TYPES = frozenset({"application/json", "text/plain"})
@@ -162,7 +153,7 @@ def browser_traces_route(
         raise ValueError("max_body_bytes must be positive")
     require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
     emit = _emitter(span_processor, exporter, tracer_provider)
-    too_large = Refusal(413, PAYLOAD_TOO_LARGE, f"body over {max_body_bytes} bytes")
+    too_large = Refusal(413, "payload_too_large", f"body over {max_body_bytes} bytes")
     limiter = RateLimiter(rate or RateLimit())
     peers = RateLimiter(peer_rate) if peer_rate is not None else None
     peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
@@ -223,7 +214,7 @@ def browser_traces_route(
             data, {"service.name": service_name}, client_id=client_id, scopes=scopes
         )
         if decoded.invalid is not None:
-            status, code = (413, "too_many_spans") if decoded.too_many else (400, INVALID_BODY)
+            status, code = (413, "too_many_spans") if decoded.too_many else (400, "invalid_body")
             return refuse(Refusal(status, code, decoded.invalid), correlation_id)
         if (
             peer_spans is not None
@@ -243,7 +234,7 @@ def browser_traces_route(
                 "errorMessage": "spans that did not validate were dropped",
             }
         return JSONResponse(
-            {"partialSuccess": partial}, headers={CORRELATION_HEADER: correlation_id}
+            {"partialSuccess": partial}, headers={"x-correlation-id": correlation_id}
         )
 
     return Route(path, endpoint, methods=["POST"])

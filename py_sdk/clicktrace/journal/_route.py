@@ -24,12 +24,12 @@ from clicktrace.ids import new_id, parse_id
 from clicktrace.journal._entry import BROWSER_STAGES, Entry
 from clicktrace.journal._verdict import Thresholds, answer
 from clicktrace.journal._writer import Journal
-from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, NOT_FOUND
-from clicktrace.web import Refusal, refuse
-from clicktrace.web._errors import RETRY_AFTER_SECONDS
+from clicktrace.protocol import CLIENT_HEADER
+from clicktrace.web._errors import RETRY_AFTER_SECONDS, error_body
 
 __all__ = [
     "JOURNAL_PATH",
+    "MAX_TOKEN_LENGTH",
     "OPERATOR_TOKEN_ENV",
     "is_operator",
     "journal_route",
@@ -39,21 +39,25 @@ __all__ = [
 
 JOURNAL_PATH = "/clicktrace/journal/{correlation_id}"
 OPERATOR_TOKEN_ENV = "CLICKTRACE_OPERATOR_TOKEN"
-_NOT_FOUND = Refusal(404, NOT_FOUND, "no journal for this correlation id")
-_DOWN = Refusal(503, "journal_unavailable", "the journal store does not answer")
-_NO_STORE = {"cache-control": "no-store"}
+MAX_TOKEN_LENGTH = 1024
 _log = logging.getLogger("clicktrace.journal")
 
 
-def _error(refusal: Refusal, headers: dict[str, str] = _NO_STORE) -> Response:
+def _error(status: int, code: str, message: str) -> Response:
     click = click_context.current()
-    return refuse(refusal, click.correlation_id if click is not None else new_id(), headers)
+    cid = click.correlation_id if click is not None else new_id()
+    return Response(
+        error_body(code, message, cid),
+        status,
+        media_type="application/json",
+        headers={"x-correlation-id": cid, "cache-control": "no-store"},
+    )
 
 
 def is_operator(authorization: str | None, token: str | None) -> bool:
     """Whether an ``authorization`` header value carries ``token`` as a bearer token
     (compared in constant time; no token configured: nobody is)."""
-    if not token or not authorization or len(authorization) > MAX_CLIENT_TOKEN_LENGTH:
+    if not token or not authorization or len(authorization) > MAX_TOKEN_LENGTH:
         return False
     if authorization[:7].lower() != "bearer ":
         return False
@@ -92,7 +96,7 @@ def journal_route(
 
     def tab(request: Request) -> str | None:
         raw = request.headers.get(CLIENT_HEADER)
-        if client_verifier is None or not raw or len(raw) > MAX_CLIENT_TOKEN_LENGTH:
+        if client_verifier is None or not raw or len(raw) > MAX_TOKEN_LENGTH:
             return None
         try:
             return parse_id(client_verifier(raw))
@@ -100,7 +104,7 @@ def journal_route(
             return None
 
     async def endpoint(request: Request) -> Response:
-        not_found = _error(_NOT_FOUND)
+        not_found = _error(404, "not_found", "no journal for this correlation id")
         raw = request.path_params.get("correlation_id", "")
         correlation_id = parse_id(raw) if isinstance(raw, str) and len(raw) <= 64 else None
         is_operator = operator(request, token)
@@ -114,8 +118,10 @@ def journal_route(
             since = await journal.restarted()
         except Exception as exc:
             _log.warning("clicktrace journal: reading failed: %s", type(exc).__name__)
-            return _error(_DOWN, {**_NO_STORE, "retry-after": str(RETRY_AFTER_SECONDS)})
+            down = _error(503, "journal_unavailable", "the journal store does not answer")
+            down.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+            return down
         body = answer(entries, time.time() * 1000.0, limits, restarted=since)
-        return JSONResponse(body, headers=_NO_STORE)
+        return JSONResponse(body, headers={"cache-control": "no-store"})
 
     return Route(path, endpoint, methods=["GET"])
