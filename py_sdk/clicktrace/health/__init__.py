@@ -3,8 +3,7 @@ notifier replay store; each check is a function below (``bus_check``, ``journal_
 
 The app serves it as a route (:func:`health_route`, which ``clicktrace.install`` adds); a
 process without HTTP serves the same answer with :func:`serve`. Both run the checks at most
-once per interval and show anonymous callers the status alone. Neither loads Starlette until
-a route is built.
+once per interval and show anonymous callers the status alone.
 """
 
 from __future__ import annotations

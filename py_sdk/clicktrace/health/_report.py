@@ -16,8 +16,7 @@ load balancer takes the node out only when it cannot serve. The endpoint is a ba
 probe, however frequent, costs a header lookup and a write of bytes encoded once per run.
 :func:`in_front` answers it before the app's stack (middleware, spans, routing) even sees the
 request: what ``clicktrace.install`` does, so a probe opens no span and costs the node next to
-nothing. Starlette is imported only when a route is built: a worker serving the same report
-from its listener never loads it.
+nothing. This module imports Starlette only when a route is built.
 """
 
 from __future__ import annotations
