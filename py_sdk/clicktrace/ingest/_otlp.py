@@ -17,16 +17,17 @@ Every string a browser sends ends up in a trace viewer, a log line or a terminal
 :func:`clean_text` escapes control characters (C0, DEL, C1, the Unicode line separators, lone
 surrogates) as ``\\uXXXX`` and bounds the length; attribute keys holding any are dropped.
 
-The SDK is the ``sdk`` extra: the functions that build its objects import it when they run, so
+The SDK is the ``sdk`` extra: its types are imported on the first request (:func:`_sdk`), so
 the route (and its limits here) can be imported without it; the route checks for it when built.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
@@ -61,6 +62,23 @@ __all__ = [
 MAX_SPANS_PER_REQUEST = 512
 BROWSER_SCOPES = frozenset({"clicktrace-pinia"})  # the plugin's tracer name
 BROWSER_KINDS = frozenset({SpanKind.INTERNAL, SpanKind.CLIENT, SpanKind.CONSUMER})
+
+
+class _Sdk(NamedTuple):
+    Event: type[Event]
+    InstrumentationScope: type[InstrumentationScope]
+    ReadableSpan: type[ReadableSpan]
+    Resource: type[Resource]
+
+
+@functools.cache
+def _sdk() -> _Sdk:
+    """The SDK types spans are built from, imported once, on the first request."""
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    return _Sdk(Event, InstrumentationScope, ReadableSpan, Resource)
 
 
 # Attributes: OTLP/JSON ``AnyValue`` and ``KeyValue`` lists; what does not fit is dropped.
@@ -262,13 +280,12 @@ _FLAGS = TraceFlags(TraceFlags.SAMPLED)
 
 
 def _events(span: Mapping[str, Any]) -> list[Event]:
-    from opentelemetry.sdk.trace import Event
-
+    event_type = _sdk().Event
     events = []
     for raw in field_list(span, "events")[:MAX_EVENTS_PER_SPAN]:
         event = json_object(raw, "event")
         events.append(
-            Event(
+            event_type(
                 required_name(event.get("name"), "event name"),
                 parse_attributes(event.get("attributes"), MAX_EVENT_ATTRIBUTES),
                 nanos(event.get("timeUnixNano"), "event timeUnixNano"),
@@ -289,8 +306,6 @@ def build_span(
     raw: Any, resource: Resource, scope: InstrumentationScope, policy: Policy
 ) -> ReadableSpan:
     """The span ``raw`` describes, under ``resource`` and ``scope``; raises :class:`Rejected`."""
-    from opentelemetry.sdk.trace import ReadableSpan
-
     span = json_object(raw, "span")
     trace_id = hex_id(span.get("traceId"), TRACE_ID, "traceId")
     span_id = hex_id(span.get("spanId"), SPAN_ID, "spanId")
@@ -315,7 +330,7 @@ def build_span(
     kind = span_kind(span.get("kind"), policy.kinds)
     attributes = parse_attributes(span.get("attributes"))
     attributes.pop(CLIENT_ID_ATTRIBUTE, None)
-    return ReadableSpan(
+    return _sdk().ReadableSpan(
         name=required_name(span.get("name"), "name"),
         context=context,
         parent=parent,
@@ -332,13 +347,11 @@ def build_span(
 
 def instrumentation_scope(raw: Any, allowed: frozenset[str]) -> InstrumentationScope | None:
     """The scope ``raw`` names, if it is one of ``allowed`` (``None``: its spans are rejected)."""
-    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-
     scope = raw if isinstance(raw, dict) else {}
     name, version = scope.get("name"), scope.get("version")
     if not isinstance(name, str) or name not in allowed:
         return None
-    return InstrumentationScope(
+    return _sdk().InstrumentationScope(
         name,
         clean_text(version, MAX_NAME_LENGTH) if isinstance(version, str) and version else None,
     )
@@ -378,8 +391,6 @@ def decode_request(
     """The spans in a decoded OTLP/JSON body; ``base`` resource attributes win, ``client_id``
     (the verified one, or ``None``) is stamped on every span and resource, spans of another
     scope or kind are rejected. Never raises."""
-    from opentelemetry.sdk.resources import Resource
-
     try:
         resource_spans = field_list(json_object(data, "body"), "resourceSpans")
         if _count(resource_spans) > MAX_SPANS_PER_REQUEST:
@@ -398,7 +409,7 @@ def decode_request(
             MAX_RESOURCE_ATTRIBUTES,
         )
         own.pop(CLIENT_ID_ATTRIBUTE, None)
-        resource = Resource({**own, **base, **stamp})
+        resource = _sdk().Resource({**own, **base, **stamp})
         for ss in rs.get("scopeSpans", []):
             scope = instrumentation_scope(ss.get("scope"), scopes)
             if scope is None:
