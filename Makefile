@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export PYTHONDONTWRITEBYTECODE := 1
 # Test servers take ports from this range, each held under a lock for the run, and every topic,
-# stream and key a run creates starts with its own prefix (clicktrace.testing.ports), so two
+# stream and key a run creates starts with its own prefix (clicktrace.testing.unique_name), so two
 # runs on one machine and its brokers cannot collide. Override either on the command line.
 export CLICKTRACE_TEST_PORTS ?= 20000-29999
 # The plugin's sources and the demo web app's: `web` rebuilds only when one of them changed.

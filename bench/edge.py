@@ -28,7 +28,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 SECRET = "clicktrace-bench-secret-0123456789"

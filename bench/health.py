@@ -323,7 +323,7 @@ def main() -> None:
     if args.poll:
         uvloop.run(poll(args.port, args.pollers, args.path, args.every))
         return
-    from clicktrace.testing.ports import free_port, unique_name
+    from clicktrace.testing import free_port, unique_name
 
     port, prefix = free_port(), unique_name("bench-health")
     server = subprocess.Popen(

@@ -21,7 +21,7 @@ from clicktrace.commands.retries import Answer
 from clicktrace.envelope import encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.outbox import PostgresOutbox
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PAYLOAD = {"id": 7, "name": "Assam tea, loose leaf, 250 g"}
 ANSWER = b'{"accepted":true,"correlation_id":"01JEXAMPLE0000000000000000"}'

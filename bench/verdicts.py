@@ -1,7 +1,7 @@
 """What the verdict logic says about real clicks: the journals the distributed e2e stacks left on
 the shared Redis (read only; keys ``*-e2e:journal:*``), judged by this checkout's
-``clicktrace.journal.verdict`` and, with ``--before FILE``, by another version of that module
-(e.g. ``git show REV:py_sdk/clicktrace/journal/verdict.py > /tmp/before.py``).
+``clicktrace.journal._verdict`` and, with ``--before FILE``, by another version of that module
+(e.g. ``git show REV:py_sdk/clicktrace/journal/_verdict.py > /tmp/before.py``).
 
 Prints, per version: how many ordinary clicks (not timed out) had the browser's clock shifted
 (one host, one clock: every shift is invented); of the answers that came after a tab's
@@ -25,8 +25,8 @@ from typing import Any
 import redis
 
 from clicktrace.journal import Entry, Thresholds
-from clicktrace.journal import verdict as current
-from clicktrace.journal.codec import decode_many
+from clicktrace.journal import _verdict as current
+from clicktrace.journal._store import decode_many
 
 
 def load(path: str) -> ModuleType:
@@ -93,7 +93,7 @@ def report(name: str, module: ModuleType, all_clicks: list[list[Entry]]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", help="another verdict.py to compare with")
+    parser.add_argument("--before", help="another _verdict.py to compare with")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
     found = clicks(args.redis)

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from clicktrace.testing import OtlpReceiver
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import OtlpReceiver, free_port
 
 # Patience, not a timing assertion: a loaded 2-core CI machine can take seconds per step.
 expect.set_options(timeout=15_000)

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from clicktrace.testing import OtlpReceiver
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import OtlpReceiver, free_port, unique_name
 from e2e.conftest import ROOT
 from e2e.serve import run_coroutine
 

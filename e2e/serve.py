@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import uvicorn
 from starlette.types import ASGIApp
 
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 T = TypeVar("T")
 

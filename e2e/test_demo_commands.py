@@ -20,7 +20,7 @@ import pytest
 from clicktrace.commands import REPLAYED_HEADER
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify import TokenSigner
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 from demo_app.server import database
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings

@@ -10,7 +10,7 @@ import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.projection import Outcome
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 from demo_app.server.database import SqliteStore
 from demo_app.server.postgres import PostgresStore
 from demo_app.server.store import Store

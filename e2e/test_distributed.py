@@ -24,8 +24,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from clicktrace.ids import new_id
-from clicktrace.testing import SERVER_LOOP, trace_problems
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import SERVER_LOOP, free_port, trace_problems, unique_name
 from e2e.conftest import ROOT
 from e2e.distributed import REDIS_URL, Stack
 from e2e.test_loop import Wire, rename

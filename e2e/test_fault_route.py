@@ -25,7 +25,7 @@ from starlette.routing import Route
 from websockets.sync.client import connect as ws_connect
 
 from clicktrace.ids import new_id, parse_id
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
 from e2e.serve import serving

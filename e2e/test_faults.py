@@ -13,7 +13,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Thresholds, create_store
-from clicktrace.journal.verdict import line, verdict
+from clicktrace.journal._verdict import line, verdict
 from e2e.distributed import OPERATOR_TOKEN, REDIS_URL, Stack
 from e2e.serve import run_coroutine
 from e2e.test_loop import rename

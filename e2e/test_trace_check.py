@@ -15,8 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from clicktrace.bus import Bus, MemoryBus
 from clicktrace.envelope import decode, encode
 from clicktrace.ids import new_id
-from clicktrace.testing import SERVER_LOOP, SpanCollector, trace_problems
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import SERVER_LOOP, SpanCollector, trace_problems, unique_name
 from demo_app.server.app import create_app
 from demo_app.server.settings import Settings
 from e2e.serve import serving

@@ -16,7 +16,7 @@ from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
 from clicktrace.projection import Outcome, send_outcome
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 WAIT = 10.0
 

@@ -45,7 +45,7 @@ def test_every_constant_both_sides_name_has_the_same_value() -> None:
 def test_the_python_names_are_the_ones_the_sdk_uses() -> None:
     from clicktrace.bus.types import DEAD_LETTER_REASON
     from clicktrace.commands import REPLAYED_HEADER
-    from clicktrace.ingest.route import TRACES_PATH
+    from clicktrace.ingest._route import TRACES_PATH
     from clicktrace.notify.frames import EVENT
     from clicktrace.propagation import HEADER_KEYS
 

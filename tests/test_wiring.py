@@ -27,7 +27,7 @@ from websockets.asyncio.client import connect
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
 from clicktrace.journal import create_journal
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 SECRET = "clicktrace-test-secret-0123456789"
 WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion

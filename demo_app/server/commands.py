@@ -15,7 +15,7 @@ from clicktrace import context as click_context
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
-from clicktrace.journal.route import operator
+from clicktrace.journal._route import operator
 from clicktrace.propagation import METADATA_KEYS, extract
 from clicktrace.web import error_response
 from clicktrace.web._body import MAX_INTEGER, Refusal, path_int, read_json_object

@@ -22,15 +22,7 @@ from opentelemetry import trace
 
 from clicktrace import context as click_context
 
-__all__ = [
-    "FIELDS",
-    "MAX_FIELD_LENGTH",
-    "MAX_MESSAGE_LENGTH",
-    "ClicktraceFilter",
-    "JsonFormatter",
-    "add_clicktrace",
-    "current_fields",
-]
+__all__ = ["ClicktraceFilter", "JsonFormatter", "add_clicktrace", "current_fields"]
 
 FIELDS = ("correlation_id", "causation_id", "client_id", "trace_id", "span_id")
 MAX_MESSAGE_LENGTH = 8192

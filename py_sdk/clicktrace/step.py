@@ -32,7 +32,7 @@ from clicktrace import context as click_context
 from clicktrace._version import __version__
 from clicktrace.journal import record
 from clicktrace.logs import current_fields
-from clicktrace.metrics import current_delivery
+from clicktrace.metrics._stages import current_delivery
 
 __all__ = ["Step", "step"]
 

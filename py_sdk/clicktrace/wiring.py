@@ -32,7 +32,7 @@ from starlette.types import ASGIApp
 from clicktrace._optional import require
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 from clicktrace.bus.base import Bus
-from clicktrace.journal.record import use as use_journal
+from clicktrace.journal import use as use_journal
 from clicktrace.notify.notifier import Notifier
 from clicktrace.web._handlers import exception_handlers
 
@@ -120,7 +120,7 @@ def install(
     served = notifier.asgi(app)
     if probe is None:
         return served
-    from clicktrace.health.route import in_front
+    from clicktrace.health._report import in_front
 
     # Probes are answered before the socket transport, the middleware and the router: no
     # span, no routing, the last report's bytes (load balancers and monitors poll often).
@@ -173,7 +173,7 @@ def _browser_spans(
     require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
     from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
 
-    from clicktrace.ingest.route import browser_traces_route
+    from clicktrace.ingest import browser_traces_route
 
     # Another provider (the API's proxy, a vendor's): the route resolves the global one per
     # request instead.

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.commands import accepted, invalid_client
 from clicktrace.propagation import parse_traceparent
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"

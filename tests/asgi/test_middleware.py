@@ -17,7 +17,7 @@ from clicktrace import context as click_context
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.ids import parse_id
 from clicktrace.propagation import parse_traceparent
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 from clicktrace.web._errors import RETRY_AFTER_SECONDS
 
 from .middleware_apps import (

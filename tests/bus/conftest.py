@@ -16,7 +16,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.bus import Bus, create_bus
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 URLS = {
     "memory": "memory://",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from clicktrace.bus import Bus
 from clicktrace.envelope import Envelope, new_envelope
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 DEADLINE = 60.0  # generous: the suite runs on two loaded cores
 

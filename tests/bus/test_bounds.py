@@ -20,7 +20,7 @@ from clicktrace.bus.nats import DLQ_STREAM, NatsBus, stream_name
 from clicktrace.bus.rabbitmq import RabbitMQBus
 from clicktrace.bus.redis import RedisBus
 from clicktrace.envelope import Envelope, new_envelope
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 from .conftest import URLS, cleanup
 from .private import PrivateNats, wait_for

@@ -18,7 +18,7 @@ from clicktrace.bus.nats import NatsBus, stream_name
 from clicktrace.bus.rabbitmq import RabbitMQBus
 from clicktrace.bus.redis import RedisBus
 from clicktrace.envelope import new_envelope
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 from .conftest import URLS
 from .private import Burst, PrivateNats, PrivateRedis, lose_and_recover

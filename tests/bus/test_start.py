@@ -13,7 +13,7 @@ import pytest
 
 from clicktrace.bus import BusNotRunning, BusUnavailable, MemoryBus, create_bus
 from clicktrace.envelope import Envelope, new_envelope
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 CLOSED = {
     "redis": "redis://127.0.0.1:{port}/0",

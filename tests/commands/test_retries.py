@@ -36,7 +36,7 @@ from clicktrace.commands import (
     once,
 )
 from clicktrace.ids import new_id
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 from clicktrace.web import error_response
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

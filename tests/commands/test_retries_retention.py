@@ -12,7 +12,7 @@ import pytest
 
 from clicktrace.commands import PostgresRetryStore, SqliteRetryStore
 from clicktrace.commands.retries import Answer
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 ANSWER = Answer(202, b"{}")

@@ -22,9 +22,9 @@ from clicktrace.health import (
     journal_check,
     serve,
 )
-from clicktrace.health import listener as health_listener
+from clicktrace.health import _listener as health_listener
 from clicktrace.journal import Entry, Journal, MemoryStore, Thresholds, create_journal
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 TOKEN = "worker-operator-token-0123456789"
 OPERATOR = {"authorization": f"Bearer {TOKEN}"}

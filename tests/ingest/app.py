@@ -17,10 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace.asgi.middleware import ClicktraceMiddleware
-from clicktrace.ingest import RateLimit, browser_traces_route
+from clicktrace.ingest import browser_traces_route
 from clicktrace.journal import Entry, Journal, journal_route
-from clicktrace.journal.store import Process
+from clicktrace.journal._store import Process
 from clicktrace.notify import TokenSigner
+from clicktrace.web import RateLimit
 
 SECRET = "a-secret-of-at-least-sixteen-bytes"
 COMMAND = "/api/rename"

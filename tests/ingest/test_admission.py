@@ -1,4 +1,4 @@
-"""clicktrace.ingest.admission: a tab's spans add stages only to its own clicks, at times
+"""clicktrace.ingest._admission: a tab's spans add stages only to its own clicks, at times
 clamped to a window around receipt, within a share per click and per client."""
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ import pytest
 
 from clicktrace import journal as journal_api
 from clicktrace.ids import new_id
-from clicktrace.ingest.admission import Admission
-from clicktrace.ingest.limits import MAX_BROWSER_ENTRIES_PER_ID, MAX_FUTURE_MS, MAX_PAST_MS
+from clicktrace.ingest._admission import (
+    MAX_BROWSER_ENTRIES_PER_ID,
+    MAX_FUTURE_MS,
+    MAX_PAST_MS,
+    Admission,
+)
 from clicktrace.journal import Entry, Journal, MemoryStore
-from clicktrace.journal.browser import BrowserStage
+from clicktrace.journal._browser import BrowserStage
 
 from .app import LaggingStore
 
@@ -174,7 +178,7 @@ async def test_a_store_that_fails_or_hangs_takes_nothing_and_raises_nothing() ->
 
 
 async def test_a_request_naming_too_many_clicks_reads_only_the_first(journal: Journal) -> None:
-    from clicktrace.ingest.limits import MAX_CLICKS_PER_REQUEST
+    from clicktrace.ingest._admission import MAX_CLICKS_PER_REQUEST
 
     clicks = [new_id() for _ in range(MAX_CLICKS_PER_REQUEST + 2)]
     for cid in clicks:

@@ -15,15 +15,15 @@ import redis.asyncio as aioredis
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from clicktrace.ids import new_id
-from clicktrace.ingest.limits import (
+from clicktrace.ingest._admission import (
     MAX_BROWSER_ENTRIES_PER_ID,
     MAX_CLICKS_PER_REQUEST,
     MAX_FUTURE_MS,
 )
 from clicktrace.journal import Journal, create_journal, use
-from clicktrace.journal.entry import BROWSER_STAGES
+from clicktrace.journal._entry import BROWSER_STAGES
 from clicktrace.notify import TokenSigner
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 from ..metrics.readings import points
 from .app import COMMAND, SECRET, click_app

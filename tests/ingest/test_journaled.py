@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from clicktrace import journal as journal_api
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal, MemoryStore
-from clicktrace.journal.entry import BROWSER_STAGES
+from clicktrace.journal._entry import BROWSER_STAGES
 from clicktrace.notify import TokenSigner
 
 from ..metrics.readings import points

@@ -16,8 +16,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from starlette.applications import Starlette
 
 from clicktrace.ids import new_id
-from clicktrace.ingest import RateLimit, browser_traces_route
+from clicktrace.ingest import browser_traces_route
 from clicktrace.notify import TokenSigner
+from clicktrace.web import RateLimit
 
 CLIENT_ID = new_id()
 TOKEN = "signed-token-for-the-tab"

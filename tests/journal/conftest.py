@@ -12,7 +12,7 @@ import pytest
 
 from clicktrace import journal as journal_api
 from clicktrace.journal import Journal, MemoryStore
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, MemoryStore, Store, create_store
-from clicktrace.journal.cli import _stuck, main
-from clicktrace.journal.store import Process
-from clicktrace.journal.verdict import Thresholds
-from clicktrace.testing.ports import unique_name
+from clicktrace.journal._cli import _stuck, main
+from clicktrace.journal._store import Process
+from clicktrace.journal._verdict import Thresholds
+from clicktrace.testing import unique_name
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS = "redis://127.0.0.1:6379/0"

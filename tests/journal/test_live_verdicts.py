@@ -30,12 +30,12 @@ from clicktrace.commands.responses import accepted
 from clicktrace.envelope import Envelope, decode, encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Journal, Thresholds, create_journal, create_store, use
-from clicktrace.journal.verdict import line, verdict
+from clicktrace.journal._verdict import line, verdict
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
 from clicktrace.projection import confirm
 from clicktrace.sampling import ClickSampler
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 from ..bus.conftest import URLS, cleanup
 from ..test_wiring import SECRET, served

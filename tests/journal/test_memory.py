@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from clicktrace.journal import Entry, MemoryStore
-from clicktrace.journal.store import MAX_ENTRIES_PER_ID
+from clicktrace.journal._store import MAX_ENTRIES_PER_ID
 
 A, B = "01JD8X3Q7E8W5V4T2N9R6M0K1A", "01JD8X3Q7E8W5V4T2N9R6M0K1B"
 

@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON
 
-from clicktrace.journal import STAGES, Entry, Thresholds, record, use
-from clicktrace.journal.verdict import LABELS, NEEDS_A_PERSON, answer, line, offsets, verdict
+from clicktrace.journal import Entry, Thresholds
+from clicktrace.journal._entry import STAGES
+from clicktrace.journal._verdict import LABELS, NEEDS_A_PERSON, answer, line, offsets, verdict
 
 CID = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
@@ -415,32 +414,3 @@ def test_the_text_never_repeats_the_state(
 def test_the_answer_names_the_click_trace_first() -> None:
     entries = [*HAPPY[:4], e("delivered", 20, trace=T2), e("clicked", 1, trace=T1)]
     assert answer(entries, 100, LIMITS)["trace_ids"] == [T1, T2]
-
-
-# --- the sampled flag as recorded ------------------------------------------------------
-
-
-class Kept:
-    def __init__(self) -> None:
-        self.entries: list[Entry] = []
-
-    def put(self, entry: Entry) -> None:
-        self.entries.append(entry)
-
-
-@pytest.mark.parametrize("sampler", [ALWAYS_ON, ALWAYS_OFF], ids=["sampled", "unsampled"])
-def test_record_takes_the_flag_of_the_current_span_unless_told(sampler: Any) -> None:
-    kept = Kept()
-    previous = use(kept)
-    try:
-        tracer = TracerProvider(sampler=sampler).get_tracer("t")
-        with tracer.start_as_current_span("work") as span:
-            trace_id = f"{span.get_span_context().trace_id:032x}"
-            record("accepted", correlation_id=CID)
-            record("received", correlation_id=CID, trace_id=trace_id)  # the same trace
-            record("clicked", correlation_id=CID, trace_id=T2)  # another trace: unknown
-            record("relayed", correlation_id=CID, trace_id=T2, sampled=False)
-    finally:
-        use(previous)
-    flag = sampler is ALWAYS_ON
-    assert [x.sampled for x in kept.entries] == [flag, flag, None, False]

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import pytest
 
 from clicktrace.journal import Entry, Journal, MemoryStore, create_store, set_process
-from clicktrace.journal.record import process_name
-from clicktrace.journal.store import Process
-from clicktrace.journal.writer import restarted
-from clicktrace.testing.ports import unique_name
+from clicktrace.journal._record import process_name
+from clicktrace.journal._store import Process
+from clicktrace.journal._writer import restarted
+from clicktrace.testing import unique_name
 
 A = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 

@@ -1,4 +1,4 @@
-"""clicktrace.metrics.instruments: the documented instruments, and counters that report as
+"""clicktrace.metrics._instruments: the documented instruments, and counters that report as
 the cumulative monotonic sums a backend expects."""
 
 from __future__ import annotations

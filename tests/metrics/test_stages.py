@@ -1,4 +1,4 @@
-"""clicktrace.metrics.stages: every stage counted or timed on the instrument the docs name."""
+"""clicktrace.metrics._stages: every stage counted or timed on the instrument the docs name."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from clicktrace import metrics
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, record
-from clicktrace.journal.entry import STAGES
+from clicktrace.journal._entry import STAGES
+from clicktrace.metrics._stages import current_delivery
 
 from .readings import points, units
 
@@ -82,7 +83,7 @@ def test_consume_to_notify_is_timed_from_the_delivery_in_hand(
     sent = {a["clicktrace.outcome"]: v for a, v in got["clicktrace.notifications.sent"]}
     assert sent == {"confirmed": 1, "rejected": 1}
     assert got["clicktrace.notifications.replayed"] == [({}, 1)]
-    assert metrics.current_delivery() is not None
+    assert current_delivery() is not None
 
 
 def test_step_names_are_attributes_up_to_a_bound(reader: InMemoryMetricReader) -> None:

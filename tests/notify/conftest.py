@@ -9,7 +9,7 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp
 
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"

@@ -9,7 +9,7 @@ from clicktrace.notify.delivery import Hub, TooManyConnections
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
 from clicktrace.notify.socket_delivery import MAX_HELD_FRAMES
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 
 class Socket:

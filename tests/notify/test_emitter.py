@@ -26,7 +26,7 @@ from clicktrace.notify import Notifier, TokenSigner, transports
 from clicktrace.notify.emitter import RedisEmitter
 from clicktrace.notify.replay_redis import RedisReplayBuffer
 from clicktrace.propagation import parse_traceparent
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 NODE = Path(__file__).with_name("cluster_node.py")
 REDIS_URL = "redis://127.0.0.1:6379/0"

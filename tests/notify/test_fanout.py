@@ -14,7 +14,7 @@ from clicktrace.notify.delivery import Hub
 from clicktrace.notify.fanout import RedisFanout, _decode, connect_redis
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.replay import MemoryReplayBuffer
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 WAIT = 10.0

@@ -9,7 +9,7 @@ import pytest
 from clicktrace.ids import new_id
 from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
 from clicktrace.notify.replay_redis import RedisReplayBuffer
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 Make = Callable[[int], ReplayBuffer]

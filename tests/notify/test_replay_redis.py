@@ -11,7 +11,7 @@ import redis.exceptions as redis_exceptions
 
 from clicktrace.ids import new_id
 from clicktrace.notify.replay_redis import MAX_REDIS_FRAMES, RedisReplayBuffer
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -14,7 +14,7 @@ import httpx
 import socketio
 
 from clicktrace.notify import TokenSigner
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 
 NODE = Path(__file__).with_name("socketio_node.py")
 SECRET = "clicktrace-test-secret-0123456789"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

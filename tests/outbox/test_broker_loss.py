@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 from ..bus.conftest import URLS, cleanup
 from ..bus.private import PrivateNats, PrivateRedis

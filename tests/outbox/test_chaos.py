@@ -20,7 +20,7 @@ from clicktrace.bus import create_bus
 from clicktrace.bus.idempotency import PostgresIdempotency
 from clicktrace.envelope import new_envelope
 from clicktrace.outbox import PostgresOutbox
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 URLS = {

@@ -13,7 +13,7 @@ import pytest
 
 from clicktrace.bus.idempotency import Outcome
 from clicktrace.ids import new_id
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 from demo_app.server.database import SqliteStore
 from demo_app.server.postgres import PostgresStore
 

@@ -21,7 +21,7 @@ from clicktrace.bus import Bus, create_bus
 from clicktrace.bus.idempotency import PostgresIdempotency, RedisIdempotency
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, PostgresOutbox
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 WAIT = 90.0  # a guard against hangs, not a timing assertion

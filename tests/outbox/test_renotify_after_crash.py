@@ -23,7 +23,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 from ..bus.conftest import URLS, cleanup
 from .test_sigkill_mid_burst import SECRET, Tab, _listen

@@ -21,7 +21,7 @@ from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, PostgresOutbox, SqliteOutbox
 from clicktrace.outbox import relay as relay_module
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 OLD_SQLITE = (

@@ -28,7 +28,7 @@ import pytest
 import socketio
 import websockets
 
-from clicktrace.testing.ports import free_port, unique_name
+from clicktrace.testing import free_port, unique_name
 
 from ..bus.conftest import URLS, cleanup
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from clicktrace.bus import BusNotRunning, MemoryBus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 WAIT = 20  # a guard against hangs, not a timing assertion
 

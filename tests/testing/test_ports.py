@@ -1,4 +1,4 @@
-"""clicktrace.testing.ports: ports from the configured range, never one another run holds,
+"""clicktrace.testing._ports: ports from the configured range, never one another run holds,
 and names that carry the run's prefix."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from clicktrace.testing import ports
-from clicktrace.testing.ports import PORTS_ENV, free_port, run_prefix, unique_name
+from clicktrace.testing import _ports as ports
+from clicktrace.testing._ports import PORTS_ENV, free_port, run_prefix, unique_name
 
 # Outside the Makefile's default range, so a concurrent `make test` never holds these.
 RANGE = "30990-30992"
@@ -29,7 +29,7 @@ def test_ports_come_from_the_range_and_are_not_handed_out_twice(
 
 def test_a_port_another_process_holds_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
     code = (
-        "import sys; from clicktrace.testing.ports import free_port; "
+        "import sys; from clicktrace.testing._ports import free_port; "
         "print(free_port(), flush=True); sys.stdin.read()"
     )
     env_range = "30995-30995"

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 from clicktrace.web._body import (
     MAX_INTEGER,
     MAX_JSON_DEPTH,

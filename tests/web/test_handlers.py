@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import free_port
 from clicktrace.web._handlers import (
     MAX_MESSAGE_LENGTH,
     RETRY_AFTER_SECONDS,

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from clicktrace.testing import OtlpReceiver
-from clicktrace.testing.ports import free_port
+from clicktrace.testing import OtlpReceiver, free_port
 
 HERE = Path(__file__).resolve().parents[1]
 

@@ -5,14 +5,14 @@ over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a respon
 inside the request's bound click, so the entry carries the client id the middleware verified
 (none for a missing or refused token): the first such entry says whose click it is, and the
 browser-span route journals a tab's stages only for its own clicks
-(``clicktrace.ingest.admission``).
+(``clicktrace.ingest._admission``).
 """
 
 from __future__ import annotations
 
 from starlette.types import Scope
 
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 
 __all__ = ["journal_response"]
 

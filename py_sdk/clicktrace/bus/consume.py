@@ -18,7 +18,7 @@ from clicktrace import context as click_context
 from clicktrace.bus import tracing
 from clicktrace.bus.types import DEAD_LETTER_REASON, MAX_REASON_LENGTH, Received, Subscription
 from clicktrace.envelope import Envelope, decode
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 
 __all__ = ["SendDeadLetter", "deliver"]
 

@@ -13,7 +13,7 @@ from opentelemetry.trace import Tracer
 from clicktrace.bus import tracing
 from clicktrace.bus.types import PUBLISHED_AT_HEADER, TRACE_MODE_HEADER, TraceMode
 from clicktrace.envelope import Envelope, encode
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 
 __all__ = ["Send", "send"]
 

@@ -1,14 +1,14 @@
 """``/clicktrace/health``: is the loop able to close? Bus, outbox, journal, stuck clicks,
-notifier replay store; see :mod:`clicktrace.health.checks` for each check.
+notifier replay store; each check is a function below (``bus_check``, ``journal_check``, …).
 
 The app serves it as a route (:func:`health_route`, which ``clicktrace.install`` adds); a
 process without HTTP serves the same answer with :func:`serve`. Both run the checks at most
-once per interval and show anonymous callers the status alone (:mod:`.report`).
+once per interval and show anonymous callers the status alone.
 """
 
 from __future__ import annotations
 
-from clicktrace.health.checks import (
+from clicktrace.health._checks import (
     Check,
     Result,
     bus_check,
@@ -17,12 +17,10 @@ from clicktrace.health.checks import (
     outbox_check,
     replay_check,
 )
-from clicktrace.health.listener import serve
-from clicktrace.health.report import HEALTH_PATH, run_checks
-from clicktrace.health.route import health_route
+from clicktrace.health._listener import serve
+from clicktrace.health._report import health_route
 
 __all__ = [
-    "HEALTH_PATH",
     "Check",
     "Result",
     "bus_check",
@@ -31,6 +29,5 @@ __all__ = [
     "journal_check",
     "outbox_check",
     "replay_check",
-    "run_checks",
     "serve",
 ]

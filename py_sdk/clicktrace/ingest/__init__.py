@@ -1,37 +1,25 @@
-"""Browser span ingestion: OTLP/JSON from the Pinia plugin into the server's trace pipeline.
+"""Browser span ingestion: OTLP/JSON from the Pinia plugin into the server's trace pipeline
+(:func:`browser_traces_route`, which ``clicktrace.install`` adds).
 
-The decoder builds OpenTelemetry SDK spans, and the SDK is the ``sdk`` extra: its names here
-load on first use (PEP 562), so importing the package does not need it.
+The route (``._route``) checks and rate-limits the request, the decoder (``._otlp``) rebuilds
+each span from checked fields as an OpenTelemetry SDK span, and the admission (``._admission``)
+decides which of a tab's browser stages the journal takes. The route loads on first use
+(PEP 562): importing the package loads neither Starlette nor the SDK (the ``sdk`` extra).
 """
+
+from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from clicktrace.ingest.attributes import MAX_ATTRIBUTES_PER_SPAN
-from clicktrace.ingest.limits import MAX_SPANS_PER_REQUEST
-from clicktrace.ingest.route import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, browser_traces_route
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
-
 if TYPE_CHECKING:
-    from clicktrace.ingest.otlp_json import Decoded, decode_request
+    from clicktrace.ingest._route import browser_traces_route
 
-__all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
-    "MAX_ATTRIBUTES_PER_SPAN",
-    "MAX_SPANS_PER_REQUEST",
-    "TRACES_PATH",
-    "Decoded",
-    "RateLimit",
-    "RateLimiter",
-    "browser_traces_route",
-    "decode_request",
-]
-
-_DECODER = frozenset({"Decoded", "decode_request"})
+__all__ = ["browser_traces_route"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _DECODER:
-        from clicktrace.ingest import otlp_json
+    if name == "browser_traces_route":
+        from clicktrace.ingest._route import browser_traces_route
 
-        return getattr(otlp_json, name)
+        return browser_traces_route
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,32 +9,45 @@ the app calls :func:`use` with a journal; until then :func:`record` only feeds t
     journal = create_journal("memory://")      # or sqlite:///…, redis://…, postgresql://…
     use(journal)
     routes = [journal_route(journal, client_verifier=signer.verify), ...]
+
+The route is the only piece that speaks HTTP: it is loaded on first use (PEP 562), so
+``import clicktrace.journal`` (every bus message and request records through it) loads no
+Starlette and no web module.
 """
 
 from __future__ import annotations
 
-from clicktrace.journal.entry import STAGES, Entry
-from clicktrace.journal.factory import create_journal, create_store
-from clicktrace.journal.memory import MemoryStore
-from clicktrace.journal.record import Sink, current, record, set_process, use
-from clicktrace.journal.route import journal_route
-from clicktrace.journal.store import Store
-from clicktrace.journal.verdict import Thresholds
-from clicktrace.journal.writer import Journal
+from typing import TYPE_CHECKING, Any
+
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._factory import create_journal, create_store
+from clicktrace.journal._memory import MemoryStore
+from clicktrace.journal._record import record, set_process, use
+from clicktrace.journal._store import Store
+from clicktrace.journal._verdict import Thresholds
+from clicktrace.journal._writer import Journal
+
+if TYPE_CHECKING:
+    from clicktrace.journal._route import journal_route
 
 __all__ = [
-    "STAGES",
     "Entry",
     "Journal",
     "MemoryStore",
-    "Sink",
     "Store",
     "Thresholds",
     "create_journal",
     "create_store",
-    "current",
     "journal_route",
     "record",
     "set_process",
     "use",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "journal_route":
+        from clicktrace.journal._route import journal_route
+
+        return journal_route
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

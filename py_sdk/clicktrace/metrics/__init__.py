@@ -1,8 +1,8 @@
 """Metrics derived from journal entries, through the OpenTelemetry metrics API.
 
 :func:`observe` runs on every entry (every request, every message) and hands it to its stage's
-handler (``clicktrace.metrics.stages``), which counts or times it on the instruments of
-``clicktrace.metrics.instruments``. Without a MeterProvider the API's proxy instruments do
+handler (``._stages``), which counts or times it on the instruments of ``._instruments``
+(:data:`INSTRUMENTS`, the documented list). Without a MeterProvider the API's proxy instruments do
 nothing; one set later globally (``opentelemetry.metrics.set_meter_provider``) is picked up by
 them. :func:`use` rebuilds the instruments on a given provider instead (tests, or an app that
 keeps its provider local).
@@ -16,11 +16,11 @@ from opentelemetry import metrics
 from opentelemetry.metrics import Meter, MeterProvider
 
 from clicktrace._version import __version__
-from clicktrace.journal.entry import Entry
-from clicktrace.metrics.instruments import INSTRUMENTS
-from clicktrace.metrics.stages import browser_counter, current_delivery, handlers
+from clicktrace.journal import Entry
+from clicktrace.metrics._instruments import INSTRUMENTS
+from clicktrace.metrics._stages import browser_counter, handlers
 
-__all__ = ["INSTRUMENTS", "count_browser_stages", "current_delivery", "observe", "use"]
+__all__ = ["INSTRUMENTS", "observe", "use"]
 
 
 def _meter(provider: MeterProvider | None) -> Meter:
@@ -42,7 +42,7 @@ def use(provider: MeterProvider | None) -> None:
 
 
 def observe(entry: Entry) -> None:
-    """Count / time ``entry`` (called by :func:`clicktrace.journal.record` for every entry)."""
+    """Count / time ``entry`` (called by :func:`clicktrace.journal._record` for every entry)."""
     handle = _lookup(entry.stage)
     if handle is not None:
         handle(entry)

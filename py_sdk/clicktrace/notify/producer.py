@@ -15,7 +15,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 
 from clicktrace.ids import parse_id
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 from clicktrace.notify.frames import EVENT, Frame, build_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import METADATA_KEYS, inject

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
 from clicktrace.propagation import extract_trace

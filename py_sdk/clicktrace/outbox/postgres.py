@@ -8,7 +8,7 @@ from typing import Any
 from clicktrace._optional import require
 from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 from clicktrace.outbox.relay import (
     PRUNE_LIMIT,
     Claimed,

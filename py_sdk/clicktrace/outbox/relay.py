@@ -17,7 +17,7 @@ from clicktrace._sql import PRUNE_LIMIT
 from clicktrace.bus.base import Bus
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
-from clicktrace.journal.record import record
+from clicktrace.journal import record
 from clicktrace.propagation import ATTRIBUTE_GETTER, extract_trace
 
 if TYPE_CHECKING:

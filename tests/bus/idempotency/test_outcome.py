@@ -18,7 +18,7 @@ from clicktrace.bus.idempotency import (
 )
 from clicktrace.bus.idempotency.outcome import MAX_OUTCOME_BYTES, decode_outcome, encode_outcome
 from clicktrace.ids import new_id
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 RENAMED = Outcome.confirmed({"id": 3, "name": "Tea", "version": 2})

@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from clicktrace.bus.idempotency import MemoryDedupe, RedisIdempotency
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 
 async def test_redis_remembers_with_a_ttl_and_claims_once() -> None:

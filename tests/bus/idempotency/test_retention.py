@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from clicktrace.bus.idempotency import PostgresIdempotency, RedisIdempotency, SqliteIdempotency
 from clicktrace.ids import new_id
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -10,7 +10,7 @@ import pytest
 
 from clicktrace.bus.idempotency import PostgresIdempotency, SqliteIdempotency
 from clicktrace.ids import new_id
-from clicktrace.testing.ports import unique_name
+from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -21,9 +21,9 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.ids import new_id, parse_id
-from clicktrace.journal.entry import BROWSER_STAGES, Entry
-from clicktrace.journal.verdict import Thresholds, answer
-from clicktrace.journal.writer import Journal
+from clicktrace.journal._entry import BROWSER_STAGES, Entry
+from clicktrace.journal._verdict import Thresholds, answer
+from clicktrace.journal._writer import Journal
 from clicktrace.protocol import CLIENT_HEADER
 from clicktrace.web._errors import RETRY_AFTER_SECONDS, error_body
 

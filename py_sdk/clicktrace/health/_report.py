@@ -1,4 +1,5 @@
-"""The health report every health endpoint serves (the app's route, a worker's listener).
+"""The health report every health endpoint serves, and the app's route that serves it
+(a worker without HTTP serves it with :mod:`._listener`).
 
 Checks cost round trips to brokers and stores; a probe costs the node nothing much only if
 they run at most once per ``interval`` whoever asks, so a :class:`Report` keeps the last
@@ -6,6 +7,16 @@ result and every caller during a run waits for that one run (single flight). Wha
 shown depends on who it is: anonymous callers get the status alone (entries name correlation
 ids, hosts and error texts); the operator token (``authorization: Bearer …``, from the
 ``operator_token`` setting or ``CLICKTRACE_OPERATOR_TOKEN``) gets the whole document.
+
+``GET /clicktrace/health`` answers ``{"status": "Healthy" | "Degraded" | "Unhealthy",
+"totalDuration": "00:00:00.0123456", "entries": {name: {"status", "description", "duration",
+"data"}}}`` for the operator token, ``{"status": …}`` alone for anyone else; the worst entry
+decides the status; 200 for Healthy and Degraded, 503 (with ``retry-after``) for Unhealthy: a
+load balancer takes the node out only when it cannot serve. The endpoint is a bare ASGI app: a
+probe, however frequent, costs a header lookup and a write of bytes encoded once per run.
+:func:`in_front` answers it before the app's stack (middleware, spans, routing) even sees the
+request: what ``clicktrace.install`` does, so a probe opens no span and costs the node next to
+nothing. This module imports Starlette only when a route is built.
 """
 
 from __future__ import annotations
@@ -17,18 +28,22 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from clicktrace.health.checks import RANK, Check, Result
-from clicktrace.journal.route import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_ENV, is_operator
+from clicktrace.health._checks import RANK, Check, Result
+from clicktrace.journal._route import OPERATOR_TOKEN_ENV, is_operator
+
+if TYPE_CHECKING:
+    from starlette.routing import Route
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_TIMEOUT",
     "HEALTH_PATH",
-    "MAX_AUTHORIZATION_LENGTH",
-    "OPERATOR_TOKEN_ENV",
     "Report",
+    "health_route",
+    "in_front",
     "is_operator",
     "run_checks",
 ]
@@ -36,8 +51,6 @@ __all__ = [
 HEALTH_PATH = "/clicktrace/health"
 DEFAULT_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 2.0
-# The journal route's variable and limit: one operator token per deployment.
-MAX_AUTHORIZATION_LENGTH = MAX_TOKEN_LENGTH
 
 
 def _duration(seconds: float) -> str:
@@ -77,6 +90,9 @@ async def run_checks(checks: Sequence[Check], timeout: float = DEFAULT_TIMEOUT) 
         "totalDuration": _duration(time.perf_counter() - started),
         "entries": entries,
     }
+
+
+_HEADERS = [("content-type", "application/json"), ("cache-control", "no-store")]
 
 
 class _Answer:
@@ -137,10 +153,18 @@ class Report:
 
     async def answer(self, authorization: str | None) -> tuple[int, bytes]:
         """The HTTP status and JSON body for a caller sending ``authorization`` (the header's
-        value, or ``None``): the whole document for the operator, the status for anyone."""
+        value, or ``None``; one over the token length limit is nobody's): the whole document
+        for the operator, the status for anyone."""
         answer = await self._answer()
         body = answer.full if is_operator(authorization, self.operator_token) else answer.public
         return answer.code, body
+
+    def headers(self, code: int) -> list[tuple[str, str]]:
+        """The headers every endpoint sends beside :meth:`answer`'s body of status ``code``
+        (its length aside): JSON, never cached, and when to ask again after a 503."""
+        if code == 503:
+            return [*_HEADERS, ("retry-after", str(self.retry_after))]
+        return _HEADERS
 
     async def _answer(self) -> _Answer:
         last = self._last
@@ -162,3 +186,68 @@ class Report:
         finally:
             if self._running is asyncio.current_task():
                 self._running = None
+
+
+class _Endpoint:
+    def __init__(self, report: Report) -> None:
+        self._report = report
+        # Encoded once: a probe costs a header lookup and a write.
+        self._headers = {
+            code: [(k.encode(), v.encode()) for k, v in report.headers(code)] for code in (200, 503)
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorization = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        code, body = await self._report.answer(authorization)
+        headers = [*self._headers[code], (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": code, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+def health_route(
+    checks: Sequence[Check],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    interval: float = DEFAULT_INTERVAL,
+    operator_token: str | None = None,
+    path: str = HEALTH_PATH,
+) -> Route:
+    """The health route over ``checks`` (see :mod:`clicktrace.health._checks`), run at most
+    once per ``interval`` seconds, each bounded by ``timeout``; ``operator_token`` (default
+    ``$CLICKTRACE_OPERATOR_TOKEN``) unlocks the entries."""
+    from starlette.routing import Route
+
+    report = Report(checks, timeout=timeout, interval=interval, operator_token=operator_token)
+    return Route(path, _Endpoint(report), methods=["GET"])  # Starlette adds HEAD
+
+
+class _InFront:
+    def __init__(self, app: ASGIApp, endpoint: ASGIApp, path: str) -> None:
+        self._app = app
+        self._endpoint = endpoint
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == self._path
+            and scope["method"] in ("GET", "HEAD")
+        ):
+            await self._endpoint(scope, receive, send)
+        else:
+            await self._app(scope, receive, send)
+
+
+def in_front(app: ASGIApp, route: Route) -> ASGIApp:
+    """``app`` with the GET and HEAD requests of ``route`` (a :func:`health_route`) answered
+    before ``app`` sees them. Keep the route in the app too: it answers what this does not
+    match (a path under a ``root_path``, another method with 405)."""
+    if not isinstance(route.endpoint, _Endpoint):
+        raise TypeError("in_front() takes a route made by health_route()")
+    return _InFront(app, route.endpoint, route.path)

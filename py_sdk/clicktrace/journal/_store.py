@@ -1,7 +1,9 @@
-"""The one small interface every journal store implements, and the limits they share.
+"""The one small interface every journal store implements, what they share: the limits, the
+open-click marks and the rule that merges them, and one encoder and one decoder for the stores
+that keep bytes.
 
 A store keeps entries by correlation id. It is written in batches by the
-:class:`~clicktrace.journal.writer.Journal` (never on the request path, except the memory
+:class:`~clicktrace.journal._writer.Journal` (never on the request path, except the memory
 ring, whose ``add`` is a few dict operations) and read by the route, ``/clicktrace/health``
 and the CLI.
 """
@@ -11,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from clicktrace.journal.entry import BROWSER_STAGES, Entry
+import msgspec
+
+from clicktrace.journal._entry import BROWSER_STAGES, Entry
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
@@ -24,6 +28,9 @@ __all__ = [
     "Process",
     "Store",
     "SyncStore",
+    "decode",
+    "decode_many",
+    "encode",
     "marks",
     "merge",
     "settles",
@@ -167,3 +174,21 @@ class SyncStore(Protocol):
     """A store cheap enough to be written in place, without the writer's queue."""
 
     def add(self, entry: Entry) -> None: ...
+
+
+# The stores that keep bytes (SQLite, PostgreSQL, Redis) share one encoder and one decoder.
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(Entry)
+encode = _encoder.encode
+
+
+def decode(data: bytes) -> Entry | None:
+    """The entry in ``data``, or None when it does not decode (a foreign or damaged row)."""
+    try:
+        return _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def decode_many(rows: list[bytes]) -> list[Entry]:
+    return [e for e in map(decode, rows) if e is not None]

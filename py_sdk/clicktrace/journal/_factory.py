@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from clicktrace.journal.store import Store
-from clicktrace.journal.writer import Journal
+from clicktrace.journal._store import Store
+from clicktrace.journal._writer import Journal
 
 __all__ = ["SCHEMES", "create_journal", "create_store"]
 
@@ -65,12 +65,12 @@ def create_store(url: str, **options: Any) -> Store:
         raise TypeError("the journal url must be a str")
     scheme = urlsplit(url).scheme.lower()
     if scheme == "memory":
-        from clicktrace.journal.memory import MemoryStore
+        from clicktrace.journal._memory import MemoryStore
 
         _split(url, "memory", options)
         return MemoryStore(**options)
     if scheme == "sqlite":
-        from clicktrace.journal.sqlite import SqliteStore
+        from clicktrace.journal._sqlite import SqliteStore
 
         _split(url, "sqlite", options)
         # As SQLAlchemy reads it: sqlite:///relative/path, sqlite:////absolute/path.
@@ -78,11 +78,11 @@ def create_store(url: str, **options: Any) -> Store:
         path = path[1:] if path.startswith("/") else path
         return SqliteStore(path or ":memory:", **options)
     if scheme in ("redis", "rediss"):
-        from clicktrace.journal.redis import RedisStore
+        from clicktrace.journal._redis import RedisStore
 
         return RedisStore(_split(url, "redis", options), **options)
     if scheme in ("postgres", "postgresql"):
-        from clicktrace.journal.postgres import PostgresStore
+        from clicktrace.journal._postgres import PostgresStore
 
         return PostgresStore(_split(url, "postgres", options), **options)
     raise ValueError(f"unknown journal url scheme {scheme[:20]!r}; use one of {list(SCHEMES)}")

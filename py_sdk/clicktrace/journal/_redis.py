@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from clicktrace._optional import require
-from clicktrace.journal.codec import decode_many, encode
-from clicktrace.journal.entry import Entry
-from clicktrace.journal.store import (
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_OPEN,
     MAX_ENTRIES_PER_ID,
@@ -23,6 +22,8 @@ from clicktrace.journal.store import (
     NONE,
     Marks,
     Process,
+    decode_many,
+    encode,
     marks,
 )
 

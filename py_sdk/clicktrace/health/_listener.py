@@ -3,7 +3,7 @@
 A load balancer or an orchestrator probes every process the same way; a worker has no web
 framework to mount a route on, and should not need one. :func:`serve` answers that one
 request on asyncio streams: the same document, the same anonymous / operator rule and the
-same once-per-interval runs as the app's route (:class:`~clicktrace.health.report.Report`).
+same once-per-interval runs as the app's route (:class:`~clicktrace.health._report.Report`).
 Everything else gets a short error; one connection, one answer, then it is closed.
 
     async with await serve([bus_check(bus), journal_check(journal)], "0.0.0.0", 8081):
@@ -16,14 +16,8 @@ import asyncio
 import json
 from collections.abc import Sequence
 
-from clicktrace.health.checks import Check
-from clicktrace.health.report import (
-    DEFAULT_INTERVAL,
-    DEFAULT_TIMEOUT,
-    HEALTH_PATH,
-    MAX_AUTHORIZATION_LENGTH,
-    Report,
-)
+from clicktrace.health._checks import Check
+from clicktrace.health._report import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HEALTH_PATH, Report
 
 __all__ = ["MAX_CONNECTIONS", "MAX_REQUEST_HEAD", "READ_TIMEOUT", "HealthListener", "serve"]
 
@@ -54,11 +48,16 @@ _BAD_REQUEST = _error("invalid_request", "not an HTTP/1.x request")
 _TOO_LARGE = _error("invalid_request", "the request head is too large")
 
 
-def _response(status: int, body: bytes, head_only: bool, extra: str = "") -> bytes:
+_PLAIN = [("content-type", "application/json"), ("cache-control", "no-store")]
+
+
+def _response(
+    status: int, body: bytes, head_only: bool, headers: list[tuple[str, str]] = _PLAIN
+) -> bytes:
+    lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
     head = (
-        f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
-        f"content-length: {len(body)}\r\ncache-control: no-store\r\nconnection: close\r\n"
-        f"{extra}\r\n"
+        f"HTTP/1.1 {status} {_REASONS[status]}\r\n{lines}"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     ).encode()
     return head if head_only else head + body
 
@@ -110,17 +109,15 @@ class _Listener:
         if target.split("?", 1)[0] != self._path:
             return _response(404, _NOT_FOUND, head_only)
         if method not in ("GET", "HEAD"):
-            return _response(405, _NOT_ALLOWED, False, "allow: GET, HEAD\r\n")
+            return _response(405, _NOT_ALLOWED, False, [*_PLAIN, ("allow", "GET, HEAD")])
         authorization = None
         for line in lines[1:]:
             name, sep, value = line.partition(":")
             if sep and name.strip().lower() == "authorization":
-                if len(value) <= MAX_AUTHORIZATION_LENGTH:
-                    authorization = value.strip()
+                authorization = value.strip()
                 break
         code, body = await self._report.answer(authorization)
-        extra = f"retry-after: {self._report.retry_after}\r\n" if code == 503 else ""
-        return _response(code, body, head_only, extra)
+        return _response(code, body, head_only, self._report.headers(code))
 
 
 class HealthListener:

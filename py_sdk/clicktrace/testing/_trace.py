@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from clicktrace.testing.spans import Span
+from clicktrace.testing._spans import Span
 
 __all__ = ["BROWSER_LOOP", "SERVER_LOOP", "TraceBroken", "assert_one_trace", "trace_problems"]
 

@@ -8,8 +8,8 @@ server's pipeline. Garbage never yields a 500: the only 5xx is a 503 when the se
 exporter fails.
 
 The spans' browser stages go to the process journal only for the sender's own clicks, within
-its share (``clicktrace.ingest.admission``); the trace pipeline gets every valid span, each
-stamped with the verified client id.
+its share (``._admission``); the trace pipeline gets every valid span, each stamped with the
+verified client id.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from starlette.routing import Route
 
 from clicktrace._optional import require
 from clicktrace.ids import parse_id
-from clicktrace.ingest.admission import Admission, Admitted
-from clicktrace.ingest.limits import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST
-from clicktrace.journal.browser import browser_stages, record_browser_stages
-from clicktrace.journal.record import current
-from clicktrace.journal.writer import Journal
+from clicktrace.ingest._admission import Admission, Admitted
+from clicktrace.ingest._otlp import BROWSER_SCOPES, MAX_SPANS_PER_REQUEST, decode_request
+from clicktrace.journal import Journal
+from clicktrace.journal._browser import browser_stages, record_browser_stages
+from clicktrace.journal._record import current
 from clicktrace.metrics import count_browser_stages
 from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
 from clicktrace.web._errors import Refusal
@@ -152,8 +152,6 @@ def browser_traces_route(
     if max_body_bytes < 1:
         raise ValueError("max_body_bytes must be positive")
     require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
-    from clicktrace.ingest.otlp_json import decode_request
-
     emit = _emitter(span_processor, exporter, tracer_provider)
     too_large = Refusal(413, "payload_too_large", f"body over {max_body_bytes} bytes")
     limiter = RateLimiter(rate or RateLimit())

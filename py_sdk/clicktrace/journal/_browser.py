@@ -6,7 +6,7 @@ The action span (the click's root) gives ``clicked`` at its start and ``settled`
 CONSUMER span ``received``. Spans without ``clicktrace.correlation_id`` are not the SDK's.
 
 Reading and recording are apart: what a tab's spans may write is decided in between
-(``clicktrace.ingest.admission``: its own clicks only, its times clamped, its share capped).
+(``clicktrace.ingest._admission``: its own clicks only, its times clamped, its share capped).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from opentelemetry.trace import SpanKind
 
 from clicktrace.ids import parse_id
-from clicktrace.journal.record import record
+from clicktrace.journal._record import record
 
 if TYPE_CHECKING:  # the SDK is the ingest route's (optional) dependency, not the journal's
     from opentelemetry.sdk.trace import ReadableSpan

@@ -9,8 +9,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from clicktrace.journal.entry import BROWSER_STAGES, STAGES, Entry
-from clicktrace.journal.store import (
+from clicktrace.journal._entry import BROWSER_STAGES, STAGES, Entry
+from clicktrace.journal._store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
     MAX_ENTRIES_PER_ID,

@@ -1,5 +1,7 @@
 """One plain span record for every source a test reads: the SDK's in-memory exporter, an
-OTLP/HTTP export from a server under test, the browser's export."""
+OTLP/HTTP export from a server under test, the browser's export; and the in-process source, a
+private SDK ``TracerProvider`` whose spans a test reads (:class:`SpanCollector`, which loads
+the SDK when it is made)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-__all__ = ["CORRELATION_ATTRIBUTE", "KINDS", "Span", "from_readable"]
+__all__ = ["CORRELATION_ATTRIBUTE", "KINDS", "Span", "SpanCollector", "from_readable"]
 
 CORRELATION_ATTRIBUTE = "clicktrace.correlation_id"
 KINDS = {1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -56,3 +58,28 @@ def from_readable(span: ReadableSpan) -> Span:
         attributes=dict(span.attributes or {}),
         links=tuple(f"{link.context.trace_id:032x}" for link in span.links),
     )
+
+
+class SpanCollector:
+    """Pass ``tracer_provider`` to the app under test (``install(..., tracer_provider=)``,
+    the bus, the notifier); ``spans()`` is every span it ended, oldest first."""
+
+    def __init__(self, service: str = "app") -> None:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        self._exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider(resource=Resource({"service.name": service}))
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self._exporter))
+
+    def spans(self, trace_id: str | None = None) -> list[Span]:
+        found = [from_readable(s) for s in self._exporter.get_finished_spans()]
+        return [s for s in found if trace_id is None or s.trace_id == trace_id]
+
+    def clear(self) -> None:
+        self._exporter.clear()
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()

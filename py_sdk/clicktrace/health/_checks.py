@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from clicktrace.journal.entry import Entry
-from clicktrace.journal.store import Store
-from clicktrace.journal.verdict import NEEDS_A_PERSON, Thresholds, line, verdict
-from clicktrace.journal.writer import Journal, restarted
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._store import Store
+from clicktrace.journal._verdict import NEEDS_A_PERSON, Thresholds, line, verdict
+from clicktrace.journal._writer import Journal, restarted
 
 if TYPE_CHECKING:  # the outbox (and the bus under it) is loaded only by apps that use it
     from clicktrace.outbox import OutboxStats

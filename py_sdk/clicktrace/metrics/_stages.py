@@ -10,15 +10,15 @@ from contextvars import ContextVar
 
 from opentelemetry.metrics import Meter
 
-from clicktrace.journal.entry import Entry
-from clicktrace.metrics.instruments import histograms, tally
+from clicktrace.journal import Entry
+from clicktrace.metrics._instruments import histograms, tally
 
 __all__ = ["BROWSER_OUTCOMES", "Handle", "browser_counter", "current_delivery", "handlers"]
 
 _MAX_STEP_NAMES = 256  # distinct step names kept as attributes; others are "_OTHER"
 _OUTCOME = "clicktrace.outcome"
 Handle = Callable[[Entry], None]
-# What became of a browser stage offered to the journal (clicktrace.ingest.admission):
+# What became of a browser stage offered to the journal (clicktrace.ingest._admission):
 # recorded as sent, recorded with its time clamped, or why it was dropped.
 BROWSER_OUTCOMES = (
     "recorded",

@@ -22,9 +22,9 @@ import logging
 import time
 from collections import deque
 
-from clicktrace.journal import record as _record
-from clicktrace.journal.entry import Entry
-from clicktrace.journal.store import Process, Store, SyncStore
+from clicktrace.journal import _record
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._store import Process, Store, SyncStore
 
 __all__ = [
     "DEFAULT_BATCH",

@@ -21,9 +21,9 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from clicktrace.ids import parse_id
-from clicktrace.journal.factory import create_store
-from clicktrace.journal.store import Store
-from clicktrace.journal.verdict import (
+from clicktrace.journal._factory import create_store
+from clicktrace.journal._store import Store
+from clicktrace.journal._verdict import (
     DEFAULT_STUCK_AFTER_MS,
     NEEDS_A_PERSON,
     Thresholds,
@@ -31,7 +31,7 @@ from clicktrace.journal.verdict import (
     line,
     verdict,
 )
-from clicktrace.journal.writer import restarted
+from clicktrace.journal._writer import restarted
 
 __all__ = ["CHANNEL_ENV", "STORE_ENV", "main", "waterfall"]
 

@@ -13,15 +13,16 @@ from typing import Any
 
 from clicktrace._optional import require
 from clicktrace._sql import check_table
-from clicktrace.journal.codec import decode_many, encode
-from clicktrace.journal.entry import Entry
-from clicktrace.journal.store import (
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_OPEN,
     MAX_ENTRIES_PER_ID,
     MAX_PROCESSES,
     Process,
+    decode_many,
+    encode,
     marks,
     merge,
 )

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from clicktrace.journal.entry import BROWSER_STAGES, STAGES, Entry
+from clicktrace.journal._entry import BROWSER_STAGES, STAGES, Entry
 
 __all__ = [
     "DEFAULT_STUCK_AFTER_MS",

@@ -12,8 +12,8 @@ import pytest
 
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Store, create_store
-from clicktrace.journal.store import MAX_ENTRIES_PER_ID, NONE, Process, marks, merge
-from clicktrace.testing.ports import unique_name
+from clicktrace.journal._store import MAX_ENTRIES_PER_ID, NONE, Process, marks, merge
+from clicktrace.testing import unique_name
 
 REDIS = "redis://127.0.0.1:6379/0"
 PG = "postgresql://postgres@127.0.0.1:5432/test"

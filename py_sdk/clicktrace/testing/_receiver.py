@@ -16,7 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from clicktrace.testing.spans import KINDS, Span
+from clicktrace.testing._spans import KINDS, Span
 
 __all__ = ["MAX_BODY_BYTES", "OtlpReceiver"]
 

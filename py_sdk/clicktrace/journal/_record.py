@@ -12,7 +12,7 @@ from typing import Protocol
 from opentelemetry import trace
 
 from clicktrace import context as click_context
-from clicktrace.journal.entry import Entry
+from clicktrace.journal._entry import Entry
 
 __all__ = ["Sink", "current", "process_name", "record", "set_process", "use"]
 
