@@ -3,8 +3,7 @@
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
 import { createClient } from './client.js'
-import { clonePlain } from './clone.js'
-import { type Mutation, rebase as makeRebase } from './rebase.js'
+import { clonePlain, type Mutation, rebase as makeRebase } from './rebase.js'
 import type { ClicktraceClient, ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
 
 /** Per-store options, under `clicktrace` in the store definition. */

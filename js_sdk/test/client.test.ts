@@ -413,4 +413,18 @@ describe('the client core', () => {
     expect(h.record).toMatchObject({ status: 'confirmed', error: undefined, data: 1 })
     expect(statuses).toEqual(['x:pending', 'x:timed_out', 'x:confirmed'])
   })
+
+  // A projection killed between its commit and its notification tells the tab again on the
+  // redelivery, under a new seq: the command settles once, and the repeat changes nothing.
+  it('settles a correlation id once: a repeat under a new seq is ignored', async () => {
+    const { send, transport, settles } = setup()
+    const h = send()
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: { v: 2 } })
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: { v: 2 } })
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'x', message: 'y' } })
+    expect(h.status).toBe('confirmed')
+    expect(h.record.data).toEqual({ v: 2 })
+    expect(settles).toEqual([['confirmed', { v: 2 }, false]])
+  })
 })

@@ -1,11 +1,15 @@
-// The bridge against the real OpenTelemetry web SDK, registered the standard way.
-import { context as otelContext, trace } from '@opentelemetry/api'
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-web'
+// The bridge against the real OpenTelemetry web SDK, registered the standard way; then with the
+// standard browser setup (WebTracerProvider.register() and the fetch instrumentation), where the
+// command's request stays in the click's trace: the instrumentation's span nests under ours and
+// the traceparent it injects belongs to the same trace.
+import { context as otelContext, propagation, trace } from '@opentelemetry/api'
+import { FetchInstrumentation } from '@opentelemetry/instrumentation-fetch'
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, WebTracerProvider } from '@opentelemetry/sdk-trace-web'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { otelTracing, registeredTracerProvider } from '../../src/otel.js'
-import { FakeTransport, fakeFetch, flush } from '../fakes.js'
+import { otelTracing, registeredTracerProvider } from '../../src/trace/otel.js'
+import { FakeTransport, fakeFetch, flush, type Sent } from '../fakes.js'
 
 describe('with an @opentelemetry/api tracer provider', () => {
   let exporter: InMemorySpanExporter
@@ -82,5 +86,47 @@ describe('with an @opentelemetry/api tracer provider', () => {
     vi.advanceTimersByTime(5000)
     expect(exporter.getFinishedSpans()).toHaveLength(0)
     expect(net.sent.filter((s) => s.url === '/clicktrace/v1/traces')).toHaveLength(1)
+  })
+})
+
+describe('with WebTracerProvider and FetchInstrumentation registered', () => {
+  const realFetch = globalThis.fetch
+  let instrumentation: FetchInstrumentation | undefined
+  afterEach(() => {
+    instrumentation?.disable()
+    globalThis.fetch = realFetch
+    trace.disable()
+    otelContext.disable()
+    propagation.disable()
+  })
+
+  it('keeps the request, its instrumentation span and the server in the click trace', async () => {
+    const net = fakeFetch()
+    globalThis.fetch = net.fetch // what the instrumentation wraps
+    const exporter = new InMemorySpanExporter()
+    const provider = new WebTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
+    provider.register()
+    instrumentation = new FetchInstrumentation()
+    instrumentation.setTracerProvider(provider)
+    instrumentation.enable()
+    const client = createClient({ transport: new FakeTransport(), tracing: otelTracing() }) // default fetch: the patched global
+    const h = client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    // The instrumentation ends its span once resource timings are in (or ~300 ms later).
+    for (let i = 0; i < 50 && exporter.getFinishedSpans().filter((sp) => sp.instrumentationScope.name.includes('fetch')).length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const cmd: Sent = net.commands()[0]!
+    const sent = parseTraceparent(cmd.headers.traceparent)!
+    const click = parseTraceparent(h.traceparent)!
+    expect(sent.traceId).toBe(click.traceId)
+    const spans = exporter.getFinishedSpans()
+    const ours = spans.find((s) => s.name === 'HTTP POST' && s.instrumentationScope.name === 'clicktrace-pinia')!
+    expect(ours.parentSpanContext?.spanId).toBe(click.spanId)
+    // (The session request is instrumented too, in a trace of its own.)
+    const instrumented = spans.find((s) => s.instrumentationScope.name.includes('fetch') && s.spanContext().traceId === click.traceId)!
+    expect(instrumented.spanContext().spanId).toBe(sent.spanId)
+    expect(instrumented.parentSpanContext?.spanId).toBe(ours.spanContext().spanId)
+    expect(cmd.headers['x-correlation-id']).toBe(h.correlationId)
   })
 })

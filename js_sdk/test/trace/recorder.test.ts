@@ -9,10 +9,10 @@ import {
   OTLP_MAX_BATCH,
   otlpAttributes,
   otlpExporter,
+  recorderTracing,
   type OtlpSpan as Span,
   toNanos,
-} from '../../src/trace/otlp.js'
-import { recorderTracing } from '../../src/trace/recorder.js'
+} from '../../src/trace/recorder.js'
 import { FakeTransport, fakeFetch, flush } from '../fakes.js'
 
 interface OtlpSpan {

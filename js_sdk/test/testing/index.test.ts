@@ -3,9 +3,9 @@
 import { createPinia, defineStore, setActivePinia } from 'pinia'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createApp } from 'vue'
-import { createClicktrace } from '../src/index.js'
-import { exposeTestHook, memoryFetch, memoryTransport, type TestHook } from '../src/testing/index.js'
-import { flush } from './fakes.js'
+import { createClicktrace } from '../../src/index.js'
+import { exposeTestHook, memoryFetch, memoryTransport, type TestHook } from '../../src/testing/index.js'
+import { flush } from '../fakes.js'
 
 const useTodos = defineStore('todos', {
   state: () => ({ titles: ['milk'] }),

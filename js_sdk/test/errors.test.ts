@@ -1,5 +1,5 @@
-// Loud failures (issue 11 item 4): what a user must fix reaches onError and the console, naming
-// the cause and the fix, instead of commands silently waiting out their deadline.
+// Loud failures (issue 11 item 4): what a user must fix reaches onError and the console as a
+// ClicktraceError, naming the cause and the fix, instead of commands silently waiting out their deadline.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../src/client.js'
 import { ClicktraceError } from '../src/errors.js'
