@@ -6,11 +6,12 @@
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient, REJOIN_MS } from '../src/client.js'
-import { FakeTransport, fakeFetch, flush } from './fakes.js'
+import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
+import { flush } from './harness.js'
 
 function setup() {
-  const transport = new FakeTransport()
-  const client = createClient({ transport, fetch: fakeFetch().fetch, tracesUrl: false, deadlineMs: 1e9 })
+  const transport = new MemoryTransport()
+  const client = createClient({ transport, fetch: memoryFetch().fetch, tracesUrl: false, deadlineMs: 1e9 })
   const resyncs = vi.fn()
   client.onResync(resyncs)
   const send = () => client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
@@ -78,10 +79,10 @@ describe('replay epochs', () => {
   })
 
   it('keeps the epoch for the same client across a renewal, and forgets it with a new client', async () => {
-    const transport = new FakeTransport()
+    const transport = new MemoryTransport()
     let n = 0
     const ids = ['01JCLIENT0000000000000001A', '01JCLIENT0000000000000001A', '01JCLIENT0000000000000002A']
-    const net = fakeFetch(undefined, () => ({ status: 200, body: { client_id: ids[n], token: `tok-${++n}` } }))
+    const net = memoryFetch(undefined, () => ({ status: 200, body: { client_id: ids[n], token: `tok-${++n}` } }))
     const client = createClient({ transport, fetch: net.fetch, tracesUrl: false, deadlineMs: 1e9 })
     const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
     await flush()
@@ -103,8 +104,8 @@ describe('seq handling under replays', () => {
         fc.array(fc.constantFrom('confirmed' as const, 'rejected' as const), { minLength: 1, maxLength: 12 }),
         fc.array(fc.nat(30), { maxLength: 8 }),
         async (outcomes, cuts) => {
-          const transport = new FakeTransport()
-          const client = createClient({ transport, fetch: fakeFetch().fetch, tracesUrl: false, deadlineMs: 1e9 })
+          const transport = new MemoryTransport()
+          const client = createClient({ transport, fetch: memoryFetch().fetch, tracesUrl: false, deadlineMs: 1e9 })
           const settled: Array<[number, string]> = []
           const handles = outcomes.map((_, i) =>
             client.command({ url: '/api/x' }, { optimistic: () => {}, settle: (s) => settled.push([i, s]) }),

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createApp } from 'vue'
 import { createClicktrace } from '../../src/index.js'
 import { exposeTestHook, memoryFetch, memoryTransport, type TestHook } from '../../src/testing/index.js'
-import { flush } from '../fakes.js'
+import { flush } from '../harness.js'
 
 const useTodos = defineStore('todos', {
   state: () => ({ titles: ['milk'] }),

@@ -8,8 +8,9 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, WebTrac
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
+import { MemoryTransport, memoryFetch, type SentRequest } from '../../src/testing/index.js'
 import { otelTracing, registeredTracerProvider } from '../../src/trace/otel.js'
-import { FakeTransport, fakeFetch, flush, type Sent } from '../fakes.js'
+import { flush } from '../harness.js'
 
 describe('with an @opentelemetry/api tracer provider', () => {
   let exporter: InMemorySpanExporter
@@ -33,8 +34,8 @@ describe('with an @opentelemetry/api tracer provider', () => {
 
   it('records through it: the traceparent sent is the HTTP span, children parented as sent, nothing posted', async () => {
     trace.setGlobalTracerProvider(provider)
-    const transport = new FakeTransport()
-    const net = fakeFetch()
+    const transport = new MemoryTransport()
+    const net = memoryFetch()
     const client = createClient({ transport, fetch: net.fetch, tracing: otelTracing() })
     // An unrelated active span must not become the click's parent.
     const outer = trace.getTracer('app').startSpan('page')
@@ -70,15 +71,15 @@ describe('with an @opentelemetry/api tracer provider', () => {
   it("follows the provider's sampler for the sampled flag", async () => {
     const { AlwaysOffSampler } = await import('@opentelemetry/sdk-trace-web')
     const off = new BasicTracerProvider({ sampler: new AlwaysOffSampler(), spanProcessors: [new SimpleSpanProcessor(exporter)] })
-    const client = createClient({ transport: new FakeTransport(), fetch: fakeFetch().fetch, tracing: otelTracing(off) })
+    const client = createClient({ transport: new MemoryTransport(), fetch: memoryFetch().fetch, tracing: otelTracing(off) })
     const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
     expect(h.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-02$/)
   })
 
   it('is used only when asked for: without `tracing` the built-in recorder exports', async () => {
     trace.setGlobalTracerProvider(provider)
-    const net = fakeFetch()
-    const transport = new FakeTransport()
+    const net = memoryFetch()
+    const transport = new MemoryTransport()
     const client = createClient({ transport, fetch: net.fetch })
     const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
     await flush()
@@ -101,7 +102,7 @@ describe('with WebTracerProvider and FetchInstrumentation registered', () => {
   })
 
   it('keeps the request, its instrumentation span and the server in the click trace', async () => {
-    const net = fakeFetch()
+    const net = memoryFetch()
     globalThis.fetch = net.fetch // what the instrumentation wraps
     const exporter = new InMemorySpanExporter()
     const provider = new WebTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] })
@@ -109,14 +110,14 @@ describe('with WebTracerProvider and FetchInstrumentation registered', () => {
     instrumentation = new FetchInstrumentation()
     instrumentation.setTracerProvider(provider)
     instrumentation.enable()
-    const client = createClient({ transport: new FakeTransport(), tracing: otelTracing() }) // default fetch: the patched global
+    const client = createClient({ transport: new MemoryTransport(), tracing: otelTracing() }) // default fetch: the patched global
     const h = client.command({ url: '/api/x', name: 'rename' }, { optimistic: () => {}, settle: () => {} })
     await flush()
     // The instrumentation ends its span once resource timings are in (or ~300 ms later).
     for (let i = 0; i < 50 && exporter.getFinishedSpans().filter((sp) => sp.instrumentationScope.name.includes('fetch')).length < 2; i++) {
       await new Promise((r) => setTimeout(r, 50))
     }
-    const cmd: Sent = net.commands()[0]!
+    const cmd: SentRequest = net.commands()[0]!
     const sent = parseTraceparent(cmd.headers.traceparent)!
     const click = parseTraceparent(h.traceparent)!
     expect(sent.traceId).toBe(click.traceId)
