@@ -9,6 +9,7 @@ import { NETWORK_ERROR, SESSION_UNAVAILABLE, SESSION_URL, TIMED_OUT } from './pr
 import { type Session, sessionSource } from './session.js'
 import { makeTracing } from './trace/recorder.js'
 import type { ActionSpan } from './trace/types.js'
+import type { ConnectionStatus } from './transport/types.js'
 import type {
   ClicktraceClient,
   ClicktraceOptions,
@@ -18,7 +19,6 @@ import type {
   CommandOutcome,
   CommandRecord,
   CommandRequest,
-  ConnectionStatus,
 } from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 15_000

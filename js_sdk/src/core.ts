@@ -9,7 +9,7 @@ export { parseCorrelationId, parseTraceparent, type SpanContext } from './ids.js
 export { clonePlain, type Mutation, type Rebase, type RebaseTarget, rebase } from './rebase.js'
 export type { ActionSpan, Tracing } from './trace/types.js'
 export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
-export type { Hello, Transport, TransportHandlers } from './transport/types.js'
+export type { ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
 export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
 export type {
   ClicktraceClient,
@@ -21,5 +21,4 @@ export type {
   CommandRecord,
   CommandRequest,
   CommandStatus,
-  ConnectionStatus,
 } from './types.js'

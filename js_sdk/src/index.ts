@@ -13,7 +13,7 @@ export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugi
 export { createClicktrace } from './plugin.js'
 export type { Mutation } from './rebase.js'
 export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
-export type { Hello, Transport, TransportHandlers } from './transport/types.js'
+export type { ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
 export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
 export type {
   ClicktraceOptions,
@@ -23,7 +23,6 @@ export type {
   CommandRecord,
   CommandRequest,
   CommandStatus,
-  ConnectionStatus,
 } from './types.js'
 
 declare module 'pinia' {

@@ -21,13 +21,14 @@ export const SCOPE_NAME = 'clicktrace-pinia'
 /** Where `exposeTestHook()` puts the page's records by default (the Python Playwright helpers read it). */
 export const TEST_HOOK_NAME = '__clicktrace'
 
-// Error codes: the one of the server's the client acts on, then those the client produces.
+// Error codes: the server's the client acts on, then those the client produces.
 /** The server refused the command's token (401): the client renews its session and resends once. */
 export const INVALID_CLIENT = 'invalid_client'
-/** The WebSocket close reason (with code POLICY_VIOLATION) for a refused token: renew, do not retry. */
+/** The WebSocket close reason, with code POLICY_VIOLATION, when the server refuses the hello's
+ * token: the connection is `rejected` and the client renews its session. */
 export const INVALID_TOKEN = 'invalid_token'
 export const POLICY_VIOLATION = 1008
-/** The code of a rejection that names none. */
+/** A rejection notification that names no code. */
 export const REJECTED = 'rejected'
 /** An HTTP error answer without an error body: `http_<status>`. */
 export const HTTP_STATUS_PREFIX = 'http_'

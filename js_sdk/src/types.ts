@@ -4,8 +4,6 @@ import type { TestHookInstaller } from './testing/hook.js'
 import type { Tracing } from './trace/types.js'
 import type { ConnectionStatus, Transport } from './transport/types.js'
 
-export type { ConnectionStatus }
-
 export type CommandStatus = 'pending' | 'confirmed' | 'rejected' | 'timed_out'
 
 export interface CommandError {
