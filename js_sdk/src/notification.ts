@@ -54,7 +54,7 @@ export function parseNotification(raw: unknown): Notification | undefined {
   }
 }
 
-export interface Verdict {
+export interface Decision {
   /** Missed notifications cannot be replayed: run the resync hooks. */
   resync: boolean
   /** A new notification to dispatch (not a resync frame, not seen before). */
@@ -65,7 +65,7 @@ export interface Resume {
   hello(token: string): Hello
   /** A new client (new session): its seq and epoch start over. */
   reset(): void
-  take(n: Notification): Verdict
+  take(n: Notification): Decision
 }
 
 export function resume(): Resume {
