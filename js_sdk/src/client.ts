@@ -4,12 +4,12 @@
 import { ClicktraceError } from './errors.js'
 import { sendCommand } from './http.js'
 import { formatTraceparent, newCorrelationId } from './ids.js'
-import { parseNotification } from './notification.js'
+import { parseNotification, resume } from './notification.js'
 import { NETWORK_ERROR, SESSION_UNAVAILABLE, SESSION_URL, TIMED_OUT } from './protocol.js'
-import { resume } from './resume.js'
 import { type Session, sessionSource } from './session.js'
-import { makeTracing } from './trace/index.js'
+import { makeTracing } from './trace/recorder.js'
 import type { ActionSpan } from './trace/types.js'
+import type { ConnectionStatus } from './transport/types.js'
 import type {
   ClicktraceClient,
   ClicktraceOptions,
@@ -19,8 +19,6 @@ import type {
   CommandOutcome,
   CommandRecord,
   CommandRequest,
-  ConnectionStatus,
-  Outcome,
 } from './types.js'
 
 export const DEFAULT_DEADLINE_MS = 15_000
@@ -149,7 +147,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     settle(entry, n.status, n.error, n.data)
   }
 
-  function settle(entry: Entry, status: Outcome, error?: CommandError, data?: unknown): void {
+  function settle(entry: Entry, status: CommandOutcome['status'], error?: CommandError, data?: unknown): void {
     const { record } = entry
     const late = entry.done
     // Once settled, only a confirmation after the deadline (or after the response was lost)

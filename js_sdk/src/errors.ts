@@ -3,7 +3,8 @@
 
 export class ClicktraceError extends Error {
   override name = 'ClicktraceError'
-  /** A snake_case code from `ERROR` in protocol.ts. */
+  /** A snake_case error code from protocol.ts: `session_unavailable`, `transport_unavailable`,
+   * `transport_unreachable`. */
   readonly code: string
   constructor(code: string, message: string, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause })

@@ -3,14 +3,16 @@
 // retries the protocol makes safe because the server answers a repeated correlation id with
 // its first answer: once after renewing a refused session (401 invalid_client), and a bounded
 // few times after a network failure. Resolves to the error, or undefined when accepted.
+// The trace, the correlation id and the token go to the page's own origin and to the origins
+// listed in `propagateTo` only: never to a third party by default.
 import { formatTraceparent } from './ids.js'
 import { parseError } from './notification.js'
-import { mayPropagate, type PropagateTo } from './origin.js'
 import {
   CAUSATION_HEADER,
   CLIENT_HEADER,
   CORRELATION_HEADER,
   DEADLINE_HEADER,
+  HTTP_STATUS_PREFIX,
   INVALID_CLIENT,
   MAX_SEND_ATTEMPTS,
   NETWORK_ERROR,
@@ -21,6 +23,27 @@ import {
 import type { Session } from './session.js'
 import type { ActionSpan } from './trace/types.js'
 import type { CommandError, CommandRequest } from './types.js'
+
+export type PropagateTo = ReadonlyArray<string | RegExp>
+
+/** The absolute URL, or undefined when `url` cannot be resolved. */
+export function resolveUrl(url: string): URL | undefined {
+  try {
+    return new URL(url, globalThis.location?.href)
+  } catch {
+    return undefined
+  }
+}
+
+/** Same origin always; another origin only when `propagateTo` lists it (or a pattern matches the URL). */
+export function mayPropagate(url: string, propagateTo: PropagateTo): boolean {
+  const target = resolveUrl(url)
+  if (!target) return false
+  return (
+    target.origin === globalThis.location?.origin ||
+    propagateTo.some((rule) => (typeof rule === 'string' ? resolveUrl(rule)?.origin === target.origin : rule.test(target.href)))
+  )
+}
 
 export interface CommandSend {
   fetcher: typeof fetch
@@ -83,7 +106,7 @@ async function post(o: CommandSend, session: Session, resend: number): Promise<A
     return undefined
   }
   const body: unknown = await res.json().catch(() => undefined)
-  const error = parseError((body as { error?: unknown } | undefined)?.error, `http_${res.status}`)
+  const error = parseError((body as { error?: unknown } | undefined)?.error, `${HTTP_STATUS_PREFIX}${res.status}`)
   http.end(error.code, code)
   return { error, status: res.status }
 }

@@ -1,6 +1,7 @@
 // Identifiers minted in the browser at the click: the ULID correlation id and W3C trace ids.
 // The ULID encoder is ours (the `ulid` package costs ~0.8 KB gzip of the 5 KB budget); tests
 // cross-check it against that package.
+import { FLAG_RANDOM, FLAG_SAMPLED } from './protocol.js'
 
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'
 
@@ -46,11 +47,12 @@ export const newSpanContext = (sampled: boolean, traceId = randomHex(16)): SpanC
 })
 
 /** Trace-flags `03` / `02`: the trace ids are random (Level 2's random-trace-id flag), sampled or not. */
-export const formatTraceparent = (c: SpanContext): string => `00-${c.traceId}-${c.spanId}-${c.sampled ? '03' : '02'}`
+export const formatTraceparent = (c: SpanContext): string =>
+  `00-${c.traceId}-${c.spanId}-0${c.sampled ? FLAG_RANDOM | FLAG_SAMPLED : FLAG_RANDOM}` // one hex digit: both flags < 16
 
 /** Never throws: a malformed value gives undefined and the caller starts fresh. */
 export function parseTraceparent(value: unknown): SpanContext | undefined {
   if (typeof value !== 'string') return undefined
   const m = TRACEPARENT_RE.exec(value.trim())
-  return m ? { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 } : undefined
+  return m ? { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & FLAG_SAMPLED) !== 0 } : undefined
 }

@@ -8,10 +8,22 @@ import type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugi
 import type { Mutation } from './rebase.js'
 import type { CommandHandle } from './types.js'
 
-export * from './common.js'
+export { ClicktraceError } from './errors.js'
 export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugin.js'
 export { createClicktrace } from './plugin.js'
 export type { Mutation } from './rebase.js'
+export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
+export type { ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
+export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
+export type {
+  ClicktraceOptions,
+  CommandError,
+  CommandHandle,
+  CommandOutcome,
+  CommandRecord,
+  CommandRequest,
+  CommandStatus,
+} from './types.js'
 
 declare module 'pinia' {
   export interface DefineStoreOptionsBase<S extends StateTree, Store> {

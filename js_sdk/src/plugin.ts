@@ -3,9 +3,9 @@
 import type { PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
 import { createClient } from './client.js'
-import { clonePlain } from './clone.js'
-import { type Mutation, rebase as makeRebase } from './rebase.js'
-import type { ClicktraceClient, ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest, ConnectionStatus } from './types.js'
+import { clonePlain, type Mutation, rebase as makeRebase } from './rebase.js'
+import type { ConnectionStatus } from './transport/types.js'
+import type { ClicktraceClient, ClicktraceOptions, CommandHandle, CommandRecord, CommandRequest } from './types.js'
 
 /** Per-store options, under `clicktrace` in the store definition. */
 export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store = unknown> {

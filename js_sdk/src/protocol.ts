@@ -1,5 +1,7 @@
 // The wire protocol's names and limits (docs/protocol.md, v1), in one place: header names,
 // default routes, error codes and the bounds the client holds untrusted input and retries to.
+// Internal: no entry exports them (they are the wire, not the API); tests/test_protocol.py
+// holds them equal to the Python SDK's `clicktrace.protocol`.
 
 // One constant each rather than objects: a minifier shortens the names, not property keys.
 export const TRACEPARENT_HEADER = 'traceparent'
@@ -14,10 +16,22 @@ export const WEBSOCKET_URL = '/clicktrace/ws'
 export const SOCKET_IO_PATH = '/socket.io'
 /** The Socket.IO event notifications arrive on. */
 export const SOCKET_IO_EVENT = 'clicktrace'
+/** The instrumentation scope of the browser's spans: the trace route takes only this scope's. */
+export const SCOPE_NAME = 'clicktrace-pinia'
+/** Where `exposeTestHook()` puts the page's records by default (the Python Playwright helpers read it). */
+export const TEST_HOOK_NAME = '__clicktrace'
 
-// Error codes: the one of the server's the client acts on, then those the client produces.
+// Error codes: the server's the client acts on, then those the client produces.
 /** The server refused the command's token (401): the client renews its session and resends once. */
 export const INVALID_CLIENT = 'invalid_client'
+/** The WebSocket close reason, with code POLICY_VIOLATION, when the server refuses the hello's
+ * token: the connection is `rejected` and the client renews its session. */
+export const INVALID_TOKEN = 'invalid_token'
+export const POLICY_VIOLATION = 1008
+/** A rejection notification that names no code. */
+export const REJECTED = 'rejected'
+/** An HTTP error answer without an error body: `http_<status>`. */
+export const HTTP_STATUS_PREFIX = 'http_'
 export const NETWORK_ERROR = 'network_error'
 export const SESSION_UNAVAILABLE = 'session_unavailable'
 export const TIMED_OUT = 'timed_out'

@@ -1,6 +1,7 @@
 // The rebase model for optimistic updates (instead of snapshot-and-restore, which clobbers a
 // second pending change to the same entity): the view is always the last authoritative state
 // with the still-pending optimistic mutations replayed on top, in the order they were made.
+// State copies for it: plain objects and arrays copied, anything else shared.
 
 export type Mutation<S> = (state: S) => void
 
@@ -85,4 +86,18 @@ export function rebase<S>(target: RebaseTarget<S>): Rebase<S> {
     },
     authoritative: rebuild,
   }
+}
+
+/** Deep copy of plain objects and arrays, read through Vue proxies; other values are shared. */
+export function clonePlain<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(clonePlain) as T
+  if (value !== null && typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value) as unknown
+    if (proto === Object.prototype || proto === null) {
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(value)) out[k] = clonePlain((value as Record<string, unknown>)[k])
+      return out as T
+    }
+  }
+  return value
 }

@@ -1,10 +1,8 @@
 // Public types shared by the framework-free core and the Pinia glue.
-import type { PropagateTo } from './origin.js'
-import type { TestHookInstaller } from './testhook.js'
+import type { PropagateTo } from './http.js'
+import type { TestHookInstaller } from './testing/hook.js'
 import type { Tracing } from './trace/types.js'
 import type { ConnectionStatus, Transport } from './transport/types.js'
-
-export type { ConnectionStatus }
 
 export type CommandStatus = 'pending' | 'confirmed' | 'rejected' | 'timed_out'
 
@@ -98,13 +96,12 @@ export interface ClicktraceOptions {
 
 // The framework-free client (`createClient`, in clicktrace-pinia/core) and what it asks of the
 // state layer that drives it.
-export type Outcome = CommandOutcome['status']
 
 export interface CommandEffects<D> {
   /** Apply the optimistic change (called once, synchronously, at the click). */
   optimistic(correlationId: string): void
   /** The command settled; `late` is a confirmation after a timeout or a lost response. */
-  settle(status: Outcome, data: D | undefined, late: boolean): void
+  settle(status: CommandOutcome['status'], data: D | undefined, late: boolean): void
 }
 
 export interface ClicktraceClient {

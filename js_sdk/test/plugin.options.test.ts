@@ -4,11 +4,12 @@ import { createPinia, defineStore, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { type Component, createApp, defineComponent, h, nextTick, ref } from 'vue'
 import { type ClicktraceOptions, type CommandHandle, createClicktrace } from '../src/index.js'
-import { FakeTransport, fakeFetch, flush } from './fakes.js'
+import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
+import { flush } from './harness.js'
 
 function app(options: Partial<ClicktraceOptions> = {}, root: Component = { render: () => null }) {
-  const transport = new FakeTransport()
-  const net = fakeFetch()
+  const transport = new MemoryTransport()
+  const net = memoryFetch()
   const pinia = createPinia()
   pinia.use(createClicktrace({ transport, fetch: net.fetch, tracesUrl: false, ...options }))
   const vueApp = createApp(root).use(pinia)

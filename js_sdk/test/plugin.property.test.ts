@@ -6,7 +6,8 @@ import { createPinia, defineStore, setActivePinia } from 'pinia'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { createApp } from 'vue'
 import { type CommandHandle, type CommandStatus, createClicktrace } from '../src/index.js'
-import { FakeTransport, fakeFetch, flush } from './fakes.js'
+import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
+import { flush } from './harness.js'
 
 interface Product {
   id: number
@@ -38,9 +39,9 @@ describe('store state under any interleaving', () => {
       fc.asyncProperty(fc.array(op, { maxLength: 30 }), async (ops) => {
         vi.useFakeTimers()
         const server = new Map<number, Product>([1, 2, 3].map((id) => [id, { id, name: `p${id}`, version: 1 }]))
-        const transport = new FakeTransport()
+        const transport = new MemoryTransport()
         // The API refuses an empty name at once, like the demo's 422 invalid_name.
-        const net = fakeFetch((r) =>
+        const net = memoryFetch((r) =>
           r.body!.name === '' ? { status: 422, body: { error: { code: 'invalid_name', message: 'empty' } } } : { status: 202 },
         )
         const pinia = createPinia()

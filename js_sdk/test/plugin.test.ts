@@ -2,7 +2,8 @@ import { createPinia, defineStore, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createApp } from 'vue'
 import { type CommandHandle, createClicktrace } from '../src/index.js'
-import { FakeTransport, fakeFetch, flush, type Responder } from './fakes.js'
+import { MemoryTransport, memoryFetch, type Responder } from '../src/testing/index.js'
+import { flush } from './harness.js'
 
 interface Product {
   id: number
@@ -12,8 +13,8 @@ interface Product {
 }
 
 function setup(responder?: Responder, extra: Partial<Parameters<typeof createClicktrace>[0]> = {}) {
-  const transport = new FakeTransport()
-  const net = fakeFetch(responder)
+  const transport = new MemoryTransport()
+  const net = memoryFetch(responder)
   const pinia = createPinia()
   const resync = vi.fn()
   pinia.use(createClicktrace({ transport, fetch: net.fetch, tracesUrl: false, ...extra }))

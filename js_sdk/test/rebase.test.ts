@@ -1,7 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { clonePlain } from '../src/clone.js'
-import { type Mutation, rebase } from '../src/rebase.js'
+import { clonePlain, type Mutation, rebase } from '../src/rebase.js'
 
 type State = { items: Record<string, string>; log: string[] }
 

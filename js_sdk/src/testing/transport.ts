@@ -1,5 +1,6 @@
 // An in-memory transport for unit tests (vitest, jest): the test plays the server and pushes
 // notifications into the store under test, with seqs and epochs numbered as a server would.
+import { REJECTED } from '../protocol.js'
 import type { ConnectionStatus, Hello, Transport, TransportHandlers } from '../transport/types.js'
 
 export class MemoryTransport implements Transport {
@@ -36,7 +37,7 @@ export class MemoryTransport implements Transport {
   }
 
   /** The projection rejected `correlationId`. */
-  reject(correlationId: string, code = 'rejected', message = code): void {
+  reject(correlationId: string, code = REJECTED, message = code): void {
     this.notify({ correlation_id: correlationId, status: 'rejected', error: { code, message } })
   }
 

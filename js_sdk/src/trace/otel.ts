@@ -3,8 +3,8 @@
 // Context is any object with getValue/setValue/deleteValue keyed by the same Symbol.for keys.
 // Imported only by apps that use it (`otelTracing()` from `clicktrace-pinia/otel`).
 import type { SpanContext } from '../ids.js'
-import type { ActionSpan, Attributes, Tracing } from './types.js'
-import { VERSION } from './version.js'
+import { FLAG_SAMPLED, SCOPE_NAME } from '../protocol.js'
+import { type ActionSpan, type Attributes, type Tracing, VERSION } from './types.js'
 
 interface OtelSpanContext {
   traceId: string
@@ -59,14 +59,14 @@ const context = (values: Record<symbol, unknown>): OtelContext => ({
 const parentContext = (p: SpanContext): OtelContext =>
   context({
     [SPAN_KEY]: {
-      spanContext: () => ({ traceId: p.traceId, spanId: p.spanId, traceFlags: +p.sampled, isRemote: true }),
+      spanContext: () => ({ traceId: p.traceId, spanId: p.spanId, traceFlags: p.sampled ? FLAG_SAMPLED : 0, isRemote: true }),
       isRecording: () => false,
     },
   })
 
 function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): ActionSpan {
   const sc = s.spanContext()
-  const ctx: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & 1) === 1 }
+  const ctx: SpanContext = { traceId: sc.traceId, spanId: sc.spanId, sampled: (sc.traceFlags & FLAG_SAMPLED) !== 0 }
   const manager = globals()?.context
   return {
     context: ctx,
@@ -96,7 +96,7 @@ function wrap(s: OtelSpan, t: ReturnType<TracerProviderLike['getTracer']>): Acti
 export function otelTracing(provider: TracerProviderLike | undefined = registeredTracerProvider()): Tracing {
   if (!provider)
     throw new TypeError('clicktrace: otelTracing() found no tracer provider: register one with @opentelemetry/api first, or pass it')
-  const tracer = provider.getTracer('clicktrace-pinia', VERSION)
+  const tracer = provider.getTracer(SCOPE_NAME, VERSION)
   return {
     flush: async () => (provider.forceFlush ? provider.forceFlush() : provider.getDelegate?.().forceFlush?.()),
     // A click starts a new trace: root, whatever context the page happens to have active.

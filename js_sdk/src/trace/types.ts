@@ -25,3 +25,6 @@ export interface Tracing {
   /** Export what has ended so far. */
   flush(): Promise<void>
 }
+
+/** The scope version of the spans either recorder records (package.json's version). */
+export const VERSION = '0.1.0'

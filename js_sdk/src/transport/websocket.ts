@@ -2,8 +2,8 @@
 // notification per text frame. Reconnects with capped exponential backoff and full jitter.
 // Imported only by apps that use it (`webSocketTransport()`), so a Socket.IO app does not carry it.
 import { ClicktraceError } from '../errors.js'
-import { resolveUrl } from '../origin.js'
-import { TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER, WEBSOCKET_URL } from '../protocol.js'
+import { resolveUrl } from '../http.js'
+import { INVALID_TOKEN, POLICY_VIOLATION, TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER, WEBSOCKET_URL } from '../protocol.js'
 import type { Transport } from './types.js'
 
 export interface WebSocketOptions {
@@ -60,7 +60,7 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
         ws.onclose = (ev: CloseEvent) => {
           if (socket !== ws) return
           socket = undefined
-          h.state(ev.code === 1008 && ev.reason === 'invalid_token' ? 'rejected' : 'disconnected')
+          h.state(ev.code === POLICY_VIOLATION && ev.reason === INVALID_TOKEN ? 'rejected' : 'disconnected')
           if (!opened && attempt + 1 === UNREACHABLE_AFTER) {
             h.error(
               new ClicktraceError(

@@ -1,7 +1,7 @@
 // What a user's app writes, against the built package (see tsconfig.json beside this file).
 
 import { type CommandHandle, type ConnectionStatus, createClicktrace, socketIoTransport, webSocketTransport } from 'clicktrace-pinia'
-import { type ClicktraceClient, createClient, INVALID_CLIENT, rebase } from 'clicktrace-pinia/core'
+import { type ClicktraceClient, createClient, parseTraceparent, rebase } from 'clicktrace-pinia/core'
 import { otelTracing } from 'clicktrace-pinia/otel'
 import { exposeTestHook, memoryFetch, memoryTransport } from 'clicktrace-pinia/testing'
 import { createPinia, defineStore } from 'pinia'
@@ -43,5 +43,5 @@ export const status: ConnectionStatus = useTodos(pinia).$clicktrace.connection
 export const ws = webSocketTransport({ url: '/clicktrace/ws' })
 export const client: ClicktraceClient = createClient({ transport: memoryTransport(), fetch: memoryFetch().fetch })
 export const model = rebase<{ n: number }>({ snapshot: () => ({ n: 0 }), clone: (s) => ({ ...s }), mutate: () => {}, replace: () => {} })
-export const code: string = INVALID_CLIENT
+export const traceId: string | undefined = parseTraceparent(client.toString())?.traceId
 export const tracing = () => otelTracing()

@@ -3,17 +3,18 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
+import { MemoryTransport, memoryFetch } from '../../src/testing/index.js'
 import {
   encodeOtlp,
   OTLP_FLUSH_DELAY_MS,
   OTLP_MAX_BATCH,
   otlpAttributes,
   otlpExporter,
+  recorderTracing,
   type OtlpSpan as Span,
   toNanos,
-} from '../../src/trace/otlp.js'
-import { recorderTracing } from '../../src/trace/recorder.js'
-import { FakeTransport, fakeFetch, flush } from '../fakes.js'
+} from '../../src/trace/recorder.js'
+import { flush } from '../harness.js'
 
 interface OtlpSpan {
   traceId: string
@@ -33,9 +34,9 @@ type Body = {
 const spansOf = (bodies: Body[]): OtlpSpan[] => bodies.flatMap((b) => b.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)))
 const attr = (s: OtlpSpan, k: string) => s.attributes.find((a) => a.key === k)?.value
 
-function setup(sampleRate = 1, responder?: Parameters<typeof fakeFetch>[0]) {
-  const transport = new FakeTransport()
-  const net = fakeFetch(responder)
+function setup(sampleRate = 1, responder?: Parameters<typeof memoryFetch>[0]) {
+  const transport = new MemoryTransport()
+  const net = memoryFetch(responder)
   const client = createClient({ transport, fetch: net.fetch, sampleRate, serviceName: 'shop-web' })
   const fx = { optimistic: () => {}, settle: () => {} }
   const traces = () => net.sent.filter((s) => s.url === '/clicktrace/v1/traces')

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { UNREACHABLE_AFTER } from '../../src/protocol.js'
 import { socketIoTransport } from '../../src/transport/socketio.js'
 import type { ConnectionStatus } from '../../src/transport/types.js'
-import { flush } from '../fakes.js'
+import { flush } from '../harness.js'
 
 /** Records what the transport asked of socket.io-client and lets the test fire its events. */
 function fakeIo() {

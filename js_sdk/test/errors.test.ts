@@ -1,10 +1,11 @@
-// Loud failures (issue 11 item 4): what a user must fix reaches onError and the console, naming
-// the cause and the fix, instead of commands silently waiting out their deadline.
+// Loud failures (issue 11 item 4): what a user must fix reaches onError and the console as a
+// ClicktraceError, naming the cause and the fix, instead of commands silently waiting out their deadline.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../src/client.js'
 import { ClicktraceError } from '../src/errors.js'
+import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
 import type { Transport } from '../src/transport/types.js'
-import { FakeTransport, fakeFetch, flush } from './fakes.js'
+import { flush } from './harness.js'
 
 describe('loud failures', () => {
   let console_: ReturnType<typeof vi.spyOn>
@@ -19,8 +20,8 @@ describe('loud failures', () => {
 
   it('a refused session: onError and one console line with the route to mount, every command rejected at once', async () => {
     const errors: unknown[] = []
-    const net = fakeFetch(undefined, () => ({ status: 404, body: { detail: 'Not Found' } }))
-    const client = createClient({ transport: new FakeTransport(), fetch: net.fetch, tracesUrl: false, onError: (e) => errors.push(e) })
+    const net = memoryFetch(undefined, () => ({ status: 404, body: { detail: 'Not Found' } }))
+    const client = createClient({ transport: new MemoryTransport(), fetch: net.fetch, tracesUrl: false, onError: (e) => errors.push(e) })
     const fx = { optimistic: () => {}, settle: () => {} }
     const outcomes = await Promise.all([client.command({ url: '/a' }, fx).settled, client.command({ url: '/b' }, fx).settled])
     expect(outcomes.map((o) => o.error?.code)).toEqual(['session_unavailable', 'session_unavailable'])
@@ -36,14 +37,14 @@ describe('loud failures', () => {
     const fetch = (async () => {
       throw new TypeError('Failed to fetch')
     }) as typeof globalThis.fetch
-    const client = createClient({ transport: new FakeTransport(), fetch, tracesUrl: false, onError: (e) => errors.push(e) })
+    const client = createClient({ transport: new MemoryTransport(), fetch, tracesUrl: false, onError: (e) => errors.push(e) })
     await client.command({ url: '/a' }, { optimistic: () => {}, settle: () => {} }).settled
     expect((errors[0] as Error).message).toMatch(/network: TypeError: Failed to fetch/)
   })
 
   it('a transport error goes to onError and the console, and waiting commands are sent anyway', async () => {
     const errors: unknown[] = []
-    const net = fakeFetch()
+    const net = memoryFetch()
     const transport: Transport = {
       connect(h) {
         h.state('connecting')
@@ -71,7 +72,7 @@ describe('loud failures', () => {
     const errors: unknown[] = []
     const client = createClient({
       transport: socketIoTransport(),
-      fetch: fakeFetch().fetch,
+      fetch: memoryFetch().fetch,
       tracesUrl: false,
       onError: (e) => errors.push(e),
     })

@@ -2,7 +2,8 @@
 // through `window.__clicktrace` instead of scraping the DOM or waiting out the export delay.
 // Imported from `clicktrace-pinia/testing` and passed as `testHook: exposeTestHook()`, so a
 // production bundle neither carries it nor exposes anything.
-import type { CommandRecord } from './types.js'
+import { TEST_HOOK_NAME } from '../protocol.js'
+import type { CommandRecord } from '../types.js'
 
 /** What `window.__clicktrace` (or the name given) holds. */
 export interface TestHook {
@@ -16,7 +17,7 @@ export interface TestHook {
 /** Given the client's span flush, returns what to call with each new command's record. */
 export type TestHookInstaller = (flush: () => Promise<void>) => (record: CommandRecord) => void
 
-export const TEST_HOOK_NAME = '__clicktrace'
+/** The oldest records leave the hook beyond this many (a long e2e session must not grow without bound). */
 export const MAX_TEST_RECORDS = 1_000
 
 export function exposeTestHook(name: string = TEST_HOOK_NAME): TestHookInstaller {
