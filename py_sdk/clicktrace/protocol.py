@@ -15,15 +15,23 @@ from typing import Final
 __all__ = [
     "BAGGAGE_HEADER",
     "CAUSATION_HEADER",
+    "CLIENT_CLOSED_REQUEST",
     "CLIENT_HEADER",
     "COMMAND_IN_PROGRESS",
     "CORRELATION_HEADER",
     "DEADLINE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
+    "EXPORT_FAILED",
     "INTERNAL_ERROR",
     "INVALID_BODY",
     "INVALID_CLIENT",
+    "INVALID_CORRELATION_ID",
+    "INVALID_JSON",
+    "INVALID_PAYLOAD",
+    "INVALID_REQUEST",
+    "JOURNAL_UNAVAILABLE",
     "MAX_CLIENT_TOKEN_LENGTH",
+    "METHOD_NOT_ALLOWED",
     "NOT_FOUND",
     "PAYLOAD_TOO_LARGE",
     "PUBLISHED_AT_HEADER",
@@ -31,12 +39,15 @@ __all__ = [
     "REPLAYED_HEADER",
     "SESSION_PATH",
     "SOCKET_IO_EVENT",
+    "TOO_MANY_SPANS",
     "TRACEPARENT_HEADER",
     "TRACERESPONSE_HEADER",
     "TRACESTATE_HEADER",
     "TRACES_PATH",
     "TRACE_MODE_HEADER",
+    "UNAUTHORIZED",
     "UNAVAILABLE",
+    "UNSUPPORTED_MEDIA_TYPE",
     "WEBSOCKET_PATH",
 ]
 
@@ -71,6 +82,18 @@ UNAVAILABLE: Final = "unavailable"
 NOT_FOUND: Final = "not_found"
 COMMAND_IN_PROGRESS: Final = "command_in_progress"
 INTERNAL_ERROR: Final = "internal_error"
+INVALID_CORRELATION_ID: Final = "invalid_correlation_id"  # strict mode's 400
+INVALID_REQUEST: Final = "invalid_request"  # a request FastAPI's validation refused (422)
+UNAUTHORIZED: Final = "unauthorized"  # no (or a wrong) operator token
+METHOD_NOT_ALLOWED: Final = "method_not_allowed"
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+CLIENT_CLOSED_REQUEST: Final = "client_closed_request"  # 499: the client left mid-body
+# Span ingest (POST /clicktrace/v1/traces) and the Engine.IO guard.
+INVALID_JSON: Final = "invalid_json"
+TOO_MANY_SPANS: Final = "too_many_spans"
+EXPORT_FAILED: Final = "export_failed"
+JOURNAL_UNAVAILABLE: Final = "journal_unavailable"
+INVALID_PAYLOAD: Final = "invalid_payload"
 
 MAX_CLIENT_TOKEN_LENGTH: Final = 1024
 """A signed token is ~100 bytes; longer is not ours. One limit for every reader of a token."""

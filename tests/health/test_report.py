@@ -8,7 +8,8 @@ import asyncio
 import pytest
 
 from clicktrace.health import Check, Result
-from clicktrace.health.report import Report, is_operator
+from clicktrace.health.report import Report
+from clicktrace.web._limits import is_operator
 
 
 class Clock:

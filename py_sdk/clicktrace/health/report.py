@@ -20,24 +20,19 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from clicktrace.health.checks import RANK, Check, Result
-from clicktrace.journal.route import MAX_TOKEN_LENGTH, OPERATOR_TOKEN_ENV, is_operator
+from clicktrace.web._limits import OPERATOR_TOKEN_ENV, is_operator
 
 __all__ = [
     "DEFAULT_INTERVAL",
     "DEFAULT_TIMEOUT",
     "HEALTH_PATH",
-    "MAX_AUTHORIZATION_LENGTH",
-    "OPERATOR_TOKEN_ENV",
     "Report",
-    "is_operator",
     "run_checks",
 ]
 
 HEALTH_PATH = "/clicktrace/health"
 DEFAULT_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 2.0
-# The journal route's variable and limit: one operator token per deployment.
-MAX_AUTHORIZATION_LENGTH = MAX_TOKEN_LENGTH
 
 
 def _duration(seconds: float) -> str:

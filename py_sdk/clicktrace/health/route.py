@@ -22,9 +22,9 @@ from clicktrace.health.report import (
     DEFAULT_INTERVAL,
     DEFAULT_TIMEOUT,
     HEALTH_PATH,
-    MAX_AUTHORIZATION_LENGTH,
     Report,
 )
+from clicktrace.web._limits import MAX_AUTHORIZATION_LENGTH
 
 __all__ = ["HEALTH_PATH", "health_route", "in_front"]
 

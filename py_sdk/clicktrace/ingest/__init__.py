@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from clicktrace.ingest.attributes import MAX_ATTRIBUTES_PER_SPAN
 from clicktrace.ingest.limits import MAX_SPANS_PER_REQUEST
 from clicktrace.ingest.route import DEFAULT_MAX_BODY_BYTES, TRACES_PATH, browser_traces_route
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
+from clicktrace.web._limits import RateLimit, RateLimiter
 
 if TYPE_CHECKING:
     from clicktrace.ingest.otlp_json import Decoded, decode_request

@@ -46,7 +46,7 @@ from clicktrace.ingest.limits import (
 from clicktrace.journal.browser import BrowserStage
 from clicktrace.journal.entry import BROWSER_STAGES, Entry
 from clicktrace.journal.writer import Journal
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
+from clicktrace.web._limits import RateLimit, RateLimiter
 
 __all__ = ["EDGE_STAGES", "MAX_REMEMBERED_CLICKS", "Admission", "Admitted"]
 

@@ -30,7 +30,7 @@ from clicktrace.ingest.otlp_fields import (
     span_kind,
     span_status,
 )
-from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.propagation._tracestate import parse_tracestate
 
 __all__ = [
     "CLIENT_ID_ATTRIBUTE",

@@ -36,7 +36,7 @@ from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.socketio_managers import gated_manager
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.web._limits import PeerOf, peer_address
 
 __all__ = ["SocketIOTransport"]
 

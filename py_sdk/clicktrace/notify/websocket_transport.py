@@ -31,7 +31,7 @@ from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.web._limits import PeerOf, peer_address
 
 __all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
 
