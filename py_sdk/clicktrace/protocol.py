@@ -3,8 +3,8 @@ as ``js_sdk/src/protocol.ts`` is on the browser's: header names, default routes,
 and the bounds untrusted input is held to. Under every layer (it imports nothing), so ids,
 propagation, the edge, the bus and notify all read the same constants.
 
-Limits that belong to one parser stay next to it (``propagation/traceparent.py``,
-``propagation/tracestate.py``, ``notify/frames.py``); this module names the ones several
+Limits that belong to one parser stay next to it (``propagation/_traceparent.py``,
+``propagation/_tracestate.py``, ``notify/frames.py``); this module names the ones several
 places share or that the other SDK must agree on.
 """
 
