@@ -236,3 +236,17 @@ async def test_a_dependency_that_is_down_is_503_with_retry_after_not_500(
     assert "Errno" not in answer.text and str(CLOSED_PORT) not in answer.text
     assert "Traceback" not in caplog.text
     assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_every_correlation_id_header_is_one_spelling_and_the_request_id_is_kept_when_valid() -> (
+    None
+):
+    from clicktrace.web._errors import correlation_header, request_correlation_id
+
+    assert correlation_header(CORR) == (b"x-correlation-id", CORR.encode())
+    scope = {"type": "http", "headers": [(b"x-correlation-id", b" " + CORR.lower().encode())]}
+    assert request_correlation_id(scope) == CORR
+    with bound(ClickContext("01JD8X3Q7E8W5V4T2N9R6M0K1B")):
+        assert request_correlation_id(scope) == "01JD8X3Q7E8W5V4T2N9R6M0K1B"  # the bound one
+    twice = {"type": "http", "headers": [(b"x-correlation-id", CORR.encode())] * 2}
+    assert parse_id(request_correlation_id(twice)) not in (None, CORR)  # refused: a fresh one

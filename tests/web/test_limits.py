@@ -1,5 +1,5 @@
-"""clicktrace.web._limits: the peer address (``x-forwarded-for`` only from trusted proxies)
-and token buckets per key."""
+"""clicktrace.web._limits: the peer address (``x-forwarded-for`` only from trusted proxies),
+token buckets per key, and the operator's bearer token (the journal's, health's, the demo's)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from clicktrace.web._limits import RateLimit, RateLimiter, forwarded_peer, peer_address
+from clicktrace.web._limits import RateLimit, RateLimiter, forwarded_peer, is_operator, peer_address
 
 
 def scope(client: Any, *forwarded: bytes) -> dict[str, Any]:
@@ -90,3 +90,23 @@ def test_a_cost_takes_that_many_tokens_or_none() -> None:
     assert not limiter.allow("peer", cost=3)  # refused whole: the 2 left stay
     assert limiter.allow("peer", cost=2)
     assert not limiter.allow("other", cost=11)  # above the burst: never
+
+
+@pytest.mark.parametrize(
+    ("authorization", "token", "expected"),
+    [
+        ("Bearer s3cret", "s3cret", True),
+        ("bearer   s3cret  ", "s3cret", True),
+        ("BEARER s3cret", "s3cret", True),
+        ("Bearer s3cre", "s3cret", False),
+        ("Bearer s3cret", None, False),
+        ("Bearer ", "", False),
+        ("Token s3cret", "s3cret", False),
+        (None, "s3cret", False),
+        ("Bearer " + "s" * 2000, "s" * 2000, False),
+    ],
+)
+def test_the_operator_is_whoever_sends_the_configured_bearer_token(
+    authorization: str | None, token: str | None, expected: bool
+) -> None:
+    assert is_operator(authorization, token) is expected
