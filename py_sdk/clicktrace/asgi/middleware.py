@@ -61,7 +61,7 @@ from clicktrace.web._errors import (
     send_error,
 )
 
-__all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
+__all__ = ["ClicktraceMiddleware"]
 
 CLIENT_REFUSED = "clicktrace.client_refused"
 """Scope key set (to ``True``) when the request carried an ``x-clicktrace-client`` token that

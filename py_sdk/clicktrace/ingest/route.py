@@ -47,7 +47,7 @@ from clicktrace.protocol import (
     UNSUPPORTED_MEDIA_TYPE,
 )
 from clicktrace.web._body import read_body
-from clicktrace.web._errors import Refusal, correlation_header, correlation_id_of, refuse
+from clicktrace.web._errors import Refusal, correlation_header, refuse, request_correlation_id
 from clicktrace.web._limits import PeerOf, RateLimit, RateLimiter, peer_address
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
@@ -186,7 +186,7 @@ def browser_traces_route(
         count_browser_stages(admitted.counts)
 
     async def endpoint(request: Request) -> Response:
-        correlation_id = correlation_id_of(request)
+        correlation_id = request_correlation_id(request.scope)
         peer = peer_of(request.scope)
         if peers is not None and not peers.allow(peer):
             return refuse(_PEER_LIMITED, correlation_id, _RETRY)

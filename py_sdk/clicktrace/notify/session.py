@@ -20,7 +20,7 @@ from starlette.routing import Route
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
 from clicktrace.protocol import CLIENT_HEADER, INVALID_BODY, RATE_LIMITED
 from clicktrace.web._body import parse_json, read_body
-from clicktrace.web._errors import Refusal, correlation_id_of, refuse
+from clicktrace.web._errors import Refusal, refuse, request_correlation_id
 from clicktrace.web._limits import PeerOf, RateLimit, RateLimiter, peer_address
 
 __all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user", "session_route"]
@@ -67,9 +67,11 @@ def session_route(
 
     async def session(request: Request) -> Response:
         if limiter is not None and not limiter.allow(peer_of(request.scope)):
-            return refuse(_LIMITED, correlation_id_of(request), {**_NO_STORE, "retry-after": "1"})
+            return refuse(
+                _LIMITED, request_correlation_id(request.scope), {**_NO_STORE, "retry-after": "1"}
+            )
         if not await _body_ok(request):
-            return refuse(_BAD_BODY, correlation_id_of(request), _NO_STORE)
+            return refuse(_BAD_BODY, request_correlation_id(request.scope), _NO_STORE)
         user = await resolve_user(user_of, request)
         claims = signer.claims(request.headers.get(CLIENT_HEADER))
         keep = claims is not None and (claims.user is None or claims.user == user)

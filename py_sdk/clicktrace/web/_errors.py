@@ -35,7 +35,7 @@ from http import HTTPStatus
 from typing import Any
 
 from starlette.exceptions import HTTPException
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
@@ -56,7 +56,6 @@ __all__ = [
     "RETRY_AFTER_SECONDS",
     "Refusal",
     "correlation_header",
-    "correlation_id_of",
     "error_body",
     "error_response",
     "exception_handlers",
@@ -175,11 +174,6 @@ def request_correlation_id(scope: Scope) -> str:
     values = [v for k, v in scope.get("headers", ()) if k == _CORRELATION]
     parsed = parse_id(values[0]) if len(values) == 1 else None
     return parsed or new_id()
-
-
-def correlation_id_of(conn: HTTPConnection) -> str:
-    """:func:`request_correlation_id` of a Starlette request or WebSocket."""
-    return request_correlation_id(conn.scope)
 
 
 def refuse(
