@@ -22,14 +22,18 @@ __all__ = [
     "DEADLINE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
     "EXPORT_FAILED",
+    "FRAME_TOO_LARGE",
     "INTERNAL_ERROR",
     "INVALID_BODY",
     "INVALID_CLIENT",
     "INVALID_CORRELATION_ID",
+    "INVALID_HELLO",
     "INVALID_JSON",
     "INVALID_PAYLOAD",
     "INVALID_REQUEST",
+    "INVALID_TOKEN",
     "JOURNAL_UNAVAILABLE",
+    "MALFORMED_FRAME",
     "MAX_CLIENT_TOKEN_LENGTH",
     "METHOD_NOT_ALLOWED",
     "NOT_FOUND",
@@ -94,6 +98,14 @@ TOO_MANY_SPANS: Final = "too_many_spans"
 EXPORT_FAILED: Final = "export_failed"
 JOURNAL_UNAVAILABLE: Final = "journal_unavailable"
 INVALID_PAYLOAD: Final = "invalid_payload"
+
+# Why a socket was refused or closed (Socket.IO connect_error message, WebSocket close reason).
+# The browser stays rejected after INVALID_TOKEN (it needs a new session) and reconnects after
+# the others.
+INVALID_TOKEN: Final = "invalid_token"
+INVALID_HELLO: Final = "invalid_hello"
+FRAME_TOO_LARGE: Final = "frame_too_large"
+MALFORMED_FRAME: Final = "malformed_frame"
 
 MAX_CLIENT_TOKEN_LENGTH: Final = 1024
 """A signed token is ~100 bytes; longer is not ours. One limit for every reader of a token."""

@@ -30,7 +30,12 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clicktrace.notify.quiet_log import QuietLog
-from clicktrace.protocol import INVALID_PAYLOAD, PAYLOAD_TOO_LARGE
+from clicktrace.protocol import (
+    FRAME_TOO_LARGE,
+    INVALID_PAYLOAD,
+    MALFORMED_FRAME,
+    PAYLOAD_TOO_LARGE,
+)
 from clicktrace.web._body import CLIENT_CLOSED, read_body
 from clicktrace.web._errors import (
     Refusal,
@@ -176,16 +181,14 @@ class EngineIOGuard:
                 return message
             refused = True
             reason = (
-                "frame_too_large"
-                if text is not None and len(text) > self._max
-                else "malformed_frame"
+                FRAME_TOO_LARGE if text is not None and len(text) > self._max else MALFORMED_FRAME
             )
             self._quiet.warn(f"Engine.IO WebSocket frame refused ({reason})", self._peer_of(scope))
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await send(
                     {
                         "type": "websocket.close",
-                        "code": 1009 if reason == "frame_too_large" else 1008,
+                        "code": 1009 if reason == FRAME_TOO_LARGE else 1008,
                         "reason": reason,
                     }
                 )
