@@ -38,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message
 
-import clicktrace.asgi.journal_entry
+import clicktrace.asgi.middleware
 import clicktrace.bus.consume
 import clicktrace.bus.produce
 from clicktrace import context as click_context
@@ -69,7 +69,7 @@ SCOPE: dict[str, Any] = {
     "client": ("127.0.0.1", 50000),
     "server": ("127.0.0.1", 8000),
 }
-SITES = (clicktrace.asgi.journal_entry, clicktrace.bus.produce, clicktrace.bus.consume)
+SITES = (clicktrace.asgi.middleware, clicktrace.bus.produce, clicktrace.bus.consume)
 NONE, OFF, MEMORY, ON_REDIS = "no journal code", "journal off", "memory", "redis"
 VARIANTS = (NONE, OFF, MEMORY, ON_REDIS)
 WARM_UP = 200

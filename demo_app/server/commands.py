@@ -15,10 +15,16 @@ from clicktrace import context as click_context
 from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
-from clicktrace.journal._route import operator
 from clicktrace.propagation import METADATA_KEYS, extract
-from clicktrace.web import error_response
-from clicktrace.web._body import MAX_INTEGER, Refusal, path_int, read_json_object
+from clicktrace.protocol import NOT_FOUND, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE
+from clicktrace.web import (
+    MAX_INTEGER,
+    Refusal,
+    error_response,
+    operator,
+    path_int,
+    read_json_object,
+)
 
 from .catalogue import RENAMED, clean_name
 from .faults import Faults, FaultsUnavailable, InvalidFaults, parse
@@ -96,7 +102,7 @@ def routes(
         # ASCII digits up to the column's bound only
         product_id = path_int(request.path_params["id"], MAX_PRODUCT_ID)
         if product_id is None:
-            return error_response(404, "not_found", "No such product.")
+            return error_response(404, NOT_FOUND, "No such product.")
         body = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
         if isinstance(body, Refusal):  # 413 past the cap, 400 for deep or broken JSON
             return body.response()
@@ -111,7 +117,7 @@ def routes(
 
         def answer(found: bool) -> Response:
             if not found:
-                return error_response(404, "not_found", "No such product.")
+                return error_response(404, NOT_FOUND, "No such product.")
             return accepted(envelope.metadata.correlation_id)
 
         try:
@@ -152,13 +158,13 @@ def routes(
     async def fault_panel(request: Request) -> Response:
         if not operator(request, token):
             response = error_response(
-                401, "unauthorized", "The fault panel needs the operator token."
+                401, UNAUTHORIZED, "The fault panel needs the operator token."
             )
             response.headers["www-authenticate"] = "Bearer"
             return response
         if request.method == "POST" and not _json_content(request):
             return error_response(
-                415, "unsupported_media_type", "Send the faults as application/json."
+                415, UNSUPPORTED_MEDIA_TYPE, "Send the faults as application/json."
             )
         try:
             if request.method == "GET":

@@ -19,6 +19,7 @@ import msgspec
 
 from clicktrace.bus import Bus
 from clicktrace.envelope import decode, encode
+from clicktrace.protocol import TRACEPARENT_HEADER, TRACESTATE_HEADER
 
 FLAGS = ("slow", "stopped", "drop_context", "no_outbox")
 MAX_FAILURES = 20
@@ -159,7 +160,9 @@ def drop_context_when_asked(bus: Bus, faults: Faults) -> None:
             envelope = decode(body)
             meta = msgspec.structs.replace(envelope.metadata, traceparent=None, tracestate=None)
             body = encode(msgspec.structs.replace(envelope, metadata=meta))
-            headers = {k: v for k, v in headers.items() if k not in ("traceparent", "tracestate")}
+            headers = {
+                k: v for k, v in headers.items() if k not in (TRACEPARENT_HEADER, TRACESTATE_HEADER)
+            }
         await send(topic, body, headers, message_id)
 
     setattr(bus, "_send", _send)  # noqa: B010

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from clicktrace import protocol
 from clicktrace.envelope import Envelope
 from clicktrace.outbox.confirm import Claims
 from clicktrace.outbox.relay import Outbox
@@ -76,4 +77,4 @@ def taken(name: str) -> dict[str, str]:
     return {"code": "name_taken", "message": f"Another product is already called {name!r}."}
 
 
-NOT_FOUND = {"code": "not_found", "message": "No such product."}
+NOT_FOUND = {"code": protocol.NOT_FOUND, "message": "No such product."}

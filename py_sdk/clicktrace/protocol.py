@@ -3,8 +3,8 @@ as ``js_sdk/src/protocol.ts`` is on the browser's: header names, default routes,
 and the bounds untrusted input is held to. Under every layer (it imports nothing), so ids,
 propagation, the edge, the bus and notify all read the same constants.
 
-Limits that belong to one parser stay next to it (``propagation/traceparent.py``,
-``propagation/tracestate.py``, ``notify/frames.py``); this module names the ones several
+Limits that belong to one parser stay next to it (``propagation/_traceparent.py``,
+``propagation/_tracestate.py``, ``notify/frames.py``); this module names the ones several
 places share or that the other SDK must agree on.
 """
 
@@ -15,15 +15,27 @@ from typing import Final
 __all__ = [
     "BAGGAGE_HEADER",
     "CAUSATION_HEADER",
+    "CLIENT_CLOSED_REQUEST",
     "CLIENT_HEADER",
     "COMMAND_IN_PROGRESS",
     "CORRELATION_HEADER",
     "DEADLINE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
+    "EXPORT_FAILED",
+    "FRAME_TOO_LARGE",
     "INTERNAL_ERROR",
     "INVALID_BODY",
     "INVALID_CLIENT",
+    "INVALID_CORRELATION_ID",
+    "INVALID_HELLO",
+    "INVALID_JSON",
+    "INVALID_PAYLOAD",
+    "INVALID_REQUEST",
+    "INVALID_TOKEN",
+    "JOURNAL_UNAVAILABLE",
+    "MALFORMED_FRAME",
     "MAX_CLIENT_TOKEN_LENGTH",
+    "METHOD_NOT_ALLOWED",
     "NOT_FOUND",
     "PAYLOAD_TOO_LARGE",
     "PUBLISHED_AT_HEADER",
@@ -31,12 +43,15 @@ __all__ = [
     "REPLAYED_HEADER",
     "SESSION_PATH",
     "SOCKET_IO_EVENT",
+    "TOO_MANY_SPANS",
     "TRACEPARENT_HEADER",
     "TRACERESPONSE_HEADER",
     "TRACESTATE_HEADER",
     "TRACES_PATH",
     "TRACE_MODE_HEADER",
+    "UNAUTHORIZED",
     "UNAVAILABLE",
+    "UNSUPPORTED_MEDIA_TYPE",
     "WEBSOCKET_PATH",
 ]
 
@@ -71,6 +86,26 @@ UNAVAILABLE: Final = "unavailable"
 NOT_FOUND: Final = "not_found"
 COMMAND_IN_PROGRESS: Final = "command_in_progress"
 INTERNAL_ERROR: Final = "internal_error"
+INVALID_CORRELATION_ID: Final = "invalid_correlation_id"  # strict mode's 400
+INVALID_REQUEST: Final = "invalid_request"  # a request FastAPI's validation refused (422)
+UNAUTHORIZED: Final = "unauthorized"  # no (or a wrong) operator token
+METHOD_NOT_ALLOWED: Final = "method_not_allowed"
+UNSUPPORTED_MEDIA_TYPE: Final = "unsupported_media_type"
+CLIENT_CLOSED_REQUEST: Final = "client_closed_request"  # 499: the client left mid-body
+# Span ingest (POST /clicktrace/v1/traces) and the Engine.IO guard.
+INVALID_JSON: Final = "invalid_json"
+TOO_MANY_SPANS: Final = "too_many_spans"
+EXPORT_FAILED: Final = "export_failed"
+JOURNAL_UNAVAILABLE: Final = "journal_unavailable"
+INVALID_PAYLOAD: Final = "invalid_payload"
+
+# Why a socket was refused or closed (Socket.IO connect_error message, WebSocket close reason).
+# The browser stays rejected after INVALID_TOKEN (it needs a new session) and reconnects after
+# the others.
+INVALID_TOKEN: Final = "invalid_token"
+INVALID_HELLO: Final = "invalid_hello"
+FRAME_TOO_LARGE: Final = "frame_too_large"
+MALFORMED_FRAME: Final = "malformed_frame"
 
 MAX_CLIENT_TOKEN_LENGTH: Final = 1024
 """A signed token is ~100 bytes; longer is not ours. One limit for every reader of a token."""

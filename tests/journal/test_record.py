@@ -1,4 +1,4 @@
-"""What :func:`clicktrace.journal.record` puts in an entry: the sampled flag of the current
+"""What :func:`clicktrace.journal._record` puts in an entry: the sampled flag of the current
 span, unless the recording site names another trace or says so."""
 
 from __future__ import annotations

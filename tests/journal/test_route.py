@@ -162,5 +162,7 @@ async def test_hostile_and_oversized_ids_get_404_never_a_500(raw: str) -> None:
             f"/clicktrace/journal/{quote(raw, safe='')}",
             headers={"authorization": f"Bearer {OPERATOR}"},
         )
-    # A trailing "/" is Starlette's router redirecting before the route runs.
-    assert r.status_code == (307 if raw.endswith("/") and raw.count("/") == 1 else 404)
+    # A trailing "/" after an id is Starlette's router redirecting before the route runs; "/"
+    # alone leaves no id to redirect to.
+    redirected = raw.endswith("/") and raw.count("/") == 1 and raw != "/"
+    assert r.status_code == (307 if redirected else 404)

@@ -10,7 +10,7 @@ from starlette.requests import HTTPConnection
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify.session import MAX_SESSION_BODY, resolve_user, session_route
 from clicktrace.notify.tokens import TokenSigner
-from clicktrace.web._ratelimit import RateLimit
+from clicktrace.web._limits import RateLimit
 
 SECRET = "clicktrace-test-secret-0123456789"
 

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from clicktrace.ids import new_id
 from clicktrace.notify.tokens import TokenSigner
-from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
+from clicktrace.protocol import MAX_CLIENT_TOKEN_LENGTH
 
 SECRET = "a-secret-of-at-least-sixteen-bytes"
 

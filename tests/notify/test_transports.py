@@ -14,7 +14,7 @@ from clicktrace.notify.delivery import Hub
 from clicktrace.notify.socketio_transport import SocketIOTransport
 from clicktrace.notify.transport import TransportSetup
 from clicktrace.notify.websocket_transport import WebSocketTransport
-from clicktrace.web._peer import peer_address
+from clicktrace.web._limits import peer_address
 
 from .conftest import AMQP_URL, SECRET
 

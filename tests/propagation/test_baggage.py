@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clicktrace.propagation.baggage import (
+from clicktrace.propagation._baggage import (
     MAX_BAGGAGE_BYTES,
     MAX_MEMBERS,
     format_baggage,

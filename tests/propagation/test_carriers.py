@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from clicktrace.propagation.carriers import (
+from clicktrace.propagation._carriers import (
     ASGI_GETTER,
     ASGI_SETTER,
     ATTRIBUTE_GETTER,
     EXACT_MAPPING_GETTER,
     MAPPING_GETTER,
     MAPPING_SETTER,
-    PAIRS_GETTER,
-    PAIRS_SETTER,
 )
 
 
@@ -47,13 +45,6 @@ def test_mappings_any_case_and_json_values() -> None:
     assert MAPPING_GETTER.get({"obj": {}}, "obj") is None
     MAPPING_SETTER.set(carrier, "tracestate", "k=v")
     assert carrier["tracestate"] == "k=v"
-
-
-def test_pairs() -> None:
-    pairs = [("TraceParent", b"a"), ("x", b"y")]
-    assert PAIRS_GETTER.get(pairs, "traceparent") == ["a"]
-    PAIRS_SETTER.set(pairs, "traceparent", "b")
-    assert pairs == [("x", b"y"), ("traceparent", b"b")]
 
 
 def test_broker_headers_by_exact_name_only() -> None:

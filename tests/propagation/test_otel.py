@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from clicktrace.context import ClickContext, bound
-from clicktrace.propagation.otel import ClicktracePropagator, click_from_context
+from clicktrace.propagation._otel import ClicktracePropagator, click_from_context
 
 TP = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 CORR = "01JD8X3Q7E8W5V4T2N9R6M0K1A"

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clicktrace.propagation.tracestate import (
+from clicktrace.propagation._tracestate import (
     MAX_MEMBERS,
     MAX_TRACESTATE_LENGTH,
     format_tracestate,

@@ -24,13 +24,13 @@ from clicktrace.web._body import (
     MAX_INTEGER,
     MAX_JSON_DEPTH,
     MAX_PATH_INT,
-    Refusal,
     json_depth,
     parse_json,
     path_int,
     read_body,
     read_json_object,
 )
+from clicktrace.web._errors import Refusal
 
 LIMIT = 8192
 WAIT = 30.0  # a generous bound for the server to see every abort, never a timing assertion

@@ -10,8 +10,8 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from clicktrace.asgi import ClicktraceMiddleware
-from clicktrace.web import add_cors, cors_middleware, cors_options
-from clicktrace.web._cors import ALLOW_HEADERS, EXPOSE_HEADERS
+from clicktrace.web import add_cors, cors_middleware
+from clicktrace.web._cors import ALLOW_HEADERS, EXPOSE_HEADERS, cors_options
 
 ORIGIN = "http://localhost:5173"
 NEEDED = ("traceparent", "x-correlation-id", "x-clicktrace-client")

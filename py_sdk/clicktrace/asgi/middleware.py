@@ -6,9 +6,18 @@ binds the :class:`~clicktrace.context.ClickContext` and the OpenTelemetry contex
 and adds ``x-correlation-id`` and ``traceresponse`` to every response, including the 500 it
 sends itself when the app raises before responding.
 
-The steps live beside it: ``click`` (the ClickContext), ``server_span`` and ``unrecorded``
-(the span and context the app runs under), ``journal_entry`` (accepted or refused). The
-``send`` wrapper stays here, a closure over the request's status.
+Everything one request goes through is here, in its order: the click's ids (the client id is
+whatever the verifier makes of the ``x-clicktrace-client`` token; a token it refuses binds no
+client and marks the scope, so that a command can be answered 401 while everything else is
+served as usual), the ``send`` wrapper (a closure over the request's status), and the journal
+entry. The span and the context the app runs under are :mod:`clicktrace.asgi._span`'s.
+
+The middleware journals only the requests that name their click (a valid ``x-correlation-id``,
+over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a response: accepted
+(2xx/3xx) or refused, read from the status. The entry is made inside the request's bound
+click, so it carries the client id the middleware verified (none for a missing or refused
+token): the first such entry says whose click it is, and the browser-span route journals a
+tab's stages only for its own clicks (``clicktrace.ingest._admission``).
 """
 
 from __future__ import annotations
@@ -21,36 +30,48 @@ from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi.click import CLIENT_REFUSED, click_from_headers
-from clicktrace.asgi.journal_entry import journal_response
-from clicktrace.asgi.server_span import finish_span, trace_request
-from clicktrace.asgi.unrecorded import compile_excluded, untraced
-from clicktrace.context import bind, reset
+from clicktrace.asgi._span import compile_excluded, finish_span, trace_request, untraced
+from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
-from clicktrace.propagation.headers import CORRELATION_SLOT, collect_asgi, one
+from clicktrace.journal._record import record
+from clicktrace.propagation._edge_headers import (
+    CAUSATION_SLOT,
+    CLIENT_SLOT,
+    CORRELATION_SLOT,
+    DEADLINE_SLOT,
+    Collected,
+    collect_asgi,
+    one,
+)
+from clicktrace.propagation._inject_extract import parse_deadline
 from clicktrace.protocol import (
     CORRELATION_HEADER,
     INTERNAL_ERROR,
+    INVALID_CORRELATION_ID,
+    MAX_CLIENT_TOKEN_LENGTH,
     TRACERESPONSE_HEADER,
 )
 from clicktrace.spans import get_tracer
 from clicktrace.web._errors import (
     DEPENDENCY_DOWN,
-    RETRY_AFTER_SECONDS,
+    RETRY_AFTER,
     Refusal,
+    correlation_header,
     is_outage,
     send_error,
 )
 
-__all__ = ["CLIENT_REFUSED", "ClicktraceMiddleware"]
+__all__ = ["ClicktraceMiddleware"]
+
+CLIENT_REFUSED = "clicktrace.client_refused"
+"""Scope key set (to ``True``) when the request carried an ``x-clicktrace-client`` token that
+the verifier refused; :func:`clicktrace.commands.invalid_client` answers such a command 401."""
 
 _LOG = logging.getLogger("clicktrace.asgi")
-_CORRELATION = CORRELATION_HEADER.encode()  # header bytes; the slot index is CORRELATION_SLOT
 _INTERNAL = Refusal(500, INTERNAL_ERROR, "Internal server error.")
-_RETRY_AFTER = ((b"retry-after", str(RETRY_AFTER_SECONDS).encode()),)
-_BAD_ID = Refusal(400, "invalid_correlation_id", "x-correlation-id must be a ULID.")
+_BAD_ID = Refusal(400, INVALID_CORRELATION_ID, "x-correlation-id must be a ULID.")
 _TRACERESPONSE = TRACERESPONSE_HEADER.encode()
-_OURS = (_CORRELATION, _TRACERESPONSE)
+_OURS = (CORRELATION_HEADER.encode(), _TRACERESPONSE)
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 _attach = otel_context.attach
@@ -118,14 +139,14 @@ class ClicktraceMiddleware:
                     escape_for_log(raw.decode("latin-1")),
                     correlation_id,
                 )
-        click = click_from_headers(scope, slots, correlation_id, self._verify)
+        click = _click(scope, slots, correlation_id, self._verify)
         if self._excluded is not None and self._excluded(scope.get("path", "")):
             span, ctx, traceresponse, own = untraced(slots)
         else:
             span, ctx, traceresponse, own = trace_request(
                 scope, slots, correlation_id, self._tracer, self._provider
             )
-        extra = ((_CORRELATION, correlation_id.encode()), (_TRACERESPONSE, traceresponse))
+        extra = (correlation_header(correlation_id), (_TRACERESPONSE, traceresponse))
         status = 0
         failed = False
 
@@ -156,14 +177,14 @@ class ClicktraceMiddleware:
                 if is_outage(exc):  # a dependency is down: the client may retry; no traceback
                     _LOG.warning("a dependency did not answer (%s): 503", type(exc).__name__)
                     await send_error(
-                        send_with_headers, DEPENDENCY_DOWN, correlation_id, _RETRY_AFTER
+                        send_with_headers, DEPENDENCY_DOWN, correlation_id, RETRY_AFTER
                     )
                     return
                 await send_error(send_with_headers, _INTERNAL, correlation_id)
             raise
         finally:
             if journaled and status:
-                journal_response(status, scope)
+                _journal(status, scope)
                 if own and 400 <= status < 500:  # the edge decided this click: refused
                     span.set_attribute("clicktrace.outcome", "refused")
             if otel_token is not None:
@@ -173,9 +194,46 @@ class ClicktraceMiddleware:
                 finish_span(span, scope, status, failed)
 
 
+def _click(
+    scope: Scope,
+    slots: Collected,
+    correlation_id: str,
+    verify: Callable[[str], str | None] | None,
+) -> ClickContext:
+    """The :class:`~clicktrace.context.ClickContext` a request binds, from its headers."""
+    if (
+        slots[CLIENT_SLOT] is None
+        and slots[CAUSATION_SLOT] is None
+        and slots[DEADLINE_SLOT] is None
+    ):
+        return ClickContext(correlation_id)
+    client_id = None
+    if slots[CLIENT_SLOT] is not None and verify is not None:
+        token = one(slots[CLIENT_SLOT])
+        if token is not None and len(token) <= MAX_CLIENT_TOKEN_LENGTH:
+            client_id = verify(token.strip(b" \t").decode("latin-1"))
+        if client_id is None:  # forged, expired, repeated or oversized: the app decides
+            scope[CLIENT_REFUSED] = True
+    return ClickContext(
+        correlation_id,
+        parse_id(one(slots[CAUSATION_SLOT])) if slots[CAUSATION_SLOT] else None,
+        client_id,
+        parse_deadline(one(slots[DEADLINE_SLOT])) if slots[DEADLINE_SLOT] else None,
+    )
+
+
+def _journal(status: int, scope: Scope) -> None:
+    """Accepted (2xx/3xx) or refused, with the method, path and status as the detail."""
+    detail = f"{scope.get('method', 'GET')} {scope['path']} {status}"
+    if status < 400:
+        record("accepted", outcome=str(status), detail=detail)
+    else:
+        record("refused", outcome=str(status), detail=detail)
+
+
 async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
     """Strict mode's answer to a malformed correlation id."""
     if kind == "websocket":  # closing before accepting refuses the handshake
         await send({"type": "websocket.close", "code": 1008})
     else:
-        await send_error(send, _BAD_ID, correlation_id, ((_CORRELATION, correlation_id.encode()),))
+        await send_error(send, _BAD_ID, correlation_id, (correlation_header(correlation_id),))

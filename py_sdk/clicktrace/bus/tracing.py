@@ -48,10 +48,10 @@ from clicktrace.propagation import (
     MAPPING_SETTER,
     METADATA_KEYS,
     Extracted,
-    extract_trace,
     inject,
 )
-from clicktrace.propagation.traceparent import RANDOM_TRACE_ID
+from clicktrace.propagation._inject_extract import extract_trace
+from clicktrace.propagation._traceparent import RANDOM_TRACE_ID
 from clicktrace.sampling import DECISION, decided
 
 __all__ = [

@@ -6,7 +6,7 @@ from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
 
 from clicktrace import context as click_context
-from clicktrace.asgi.click import CLIENT_REFUSED
+from clicktrace.asgi.middleware import CLIENT_REFUSED
 from clicktrace.ids import new_id
 from clicktrace.protocol import INVALID_CLIENT, UNAVAILABLE
 from clicktrace.web._errors import error_response

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from clicktrace.health._checks import Check
 from clicktrace.health._report import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HEALTH_PATH, Report
+from clicktrace.protocol import INVALID_REQUEST, METHOD_NOT_ALLOWED, NOT_FOUND
 
 __all__ = ["MAX_CONNECTIONS", "MAX_REQUEST_HEAD", "READ_TIMEOUT", "HealthListener", "serve"]
 
@@ -42,10 +43,10 @@ def _error(code: str, message: str) -> bytes:
     return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
-_NOT_FOUND = _error("not_found", "only GET /clicktrace/health is served here")
-_NOT_ALLOWED = _error("method_not_allowed", "only GET and HEAD")
-_BAD_REQUEST = _error("invalid_request", "not an HTTP/1.x request")
-_TOO_LARGE = _error("invalid_request", "the request head is too large")
+_NOT_FOUND = _error(NOT_FOUND, "only GET /clicktrace/health is served here")
+_NOT_ALLOWED = _error(METHOD_NOT_ALLOWED, "only GET and HEAD")
+_BAD_REQUEST = _error(INVALID_REQUEST, "not an HTTP/1.x request")
+_TOO_LARGE = _error(INVALID_REQUEST, "the request head is too large")
 
 
 _PLAIN = [("content-type", "application/json"), ("cache-control", "no-store")]

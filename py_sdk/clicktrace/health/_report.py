@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clicktrace.health._checks import RANK, Check, Result
-from clicktrace.journal._route import OPERATOR_TOKEN_ENV, is_operator
+from clicktrace.web._limits import OPERATOR_TOKEN_ENV, is_operator
 
 if TYPE_CHECKING:
     from starlette.routing import Route
@@ -44,7 +44,6 @@ __all__ = [
     "Report",
     "health_route",
     "in_front",
-    "is_operator",
     "run_checks",
 ]
 

@@ -38,7 +38,7 @@ from clicktrace.journal import Entry, Journal
 from clicktrace.journal._browser import BrowserStage
 from clicktrace.journal._entry import BROWSER_STAGES
 from clicktrace.journal._store import DEFAULT_MAX_AGE_SECONDS
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
+from clicktrace.web._limits import RateLimit, RateLimiter
 
 __all__ = [
     "CLIENT_STAGES_PER_MINUTE",

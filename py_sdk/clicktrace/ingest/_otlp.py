@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 
-from clicktrace.propagation.tracestate import parse_tracestate
+from clicktrace.propagation._tracestate import parse_tracestate
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource

@@ -33,11 +33,22 @@ from clicktrace.journal import Journal
 from clicktrace.journal._browser import browser_stages, record_browser_stages
 from clicktrace.journal._record import current
 from clicktrace.metrics import count_browser_stages
-from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH, TRACES_PATH
-from clicktrace.web._errors import Refusal
-from clicktrace.web._peer import PeerOf, peer_address
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
-from clicktrace.web._refusal import correlation_id_of, refuse
+from clicktrace.protocol import (
+    CLIENT_HEADER,
+    EXPORT_FAILED,
+    INVALID_BODY,
+    INVALID_CLIENT,
+    INVALID_JSON,
+    MAX_CLIENT_TOKEN_LENGTH,
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    TOO_MANY_SPANS,
+    TRACES_PATH,
+    UNSUPPORTED_MEDIA_TYPE,
+)
+from clicktrace.web._body import read_body
+from clicktrace.web._errors import Refusal, correlation_header, refuse, request_correlation_id
+from clicktrace.web._limits import PeerOf, RateLimit, RateLimiter, peer_address
 
 if TYPE_CHECKING:  # the SDK is the `sdk` extra, loaded when the route is built
     from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
@@ -56,33 +67,17 @@ DEFAULT_MAX_BODY_BYTES = 512 * 1024
 DEFAULT_PEER_RATE = RateLimit(per_second=10.0, burst=100)
 DEFAULT_PEER_SPAN_RATE = RateLimit(per_second=200.0, burst=4 * MAX_SPANS_PER_REQUEST)
 _RETRY = {"retry-after": "1"}
-_PEER_LIMITED = Refusal(429, "rate_limited", "too many trace exports from this address")
-_NO_CLIENT = Refusal(401, "invalid_client", "a valid x-clicktrace-client token is required")
-_CLIENT_LIMITED = Refusal(429, "rate_limited", "too many trace exports")
-_MEDIA_TYPE = Refusal(415, "unsupported_media_type", "send uncompressed OTLP/JSON")
-_NOT_JSON = Refusal(400, "invalid_json", "body is not JSON")
-_PEER_SPANS_LIMITED = Refusal(429, "rate_limited", "too many spans from this address")
-_EXPORT_FAILED = Refusal(503, "export_failed", "the trace pipeline refused the spans")
+_PEER_LIMITED = Refusal(429, RATE_LIMITED, "too many trace exports from this address")
+_NO_CLIENT = Refusal(401, INVALID_CLIENT, "a valid x-clicktrace-client token is required")
+_CLIENT_LIMITED = Refusal(429, RATE_LIMITED, "too many trace exports")
+_MEDIA_TYPE = Refusal(415, UNSUPPORTED_MEDIA_TYPE, "send uncompressed OTLP/JSON")
+_NOT_JSON = Refusal(400, INVALID_JSON, "body is not JSON")
+_PEER_SPANS_LIMITED = Refusal(429, RATE_LIMITED, "too many spans from this address")
+_EXPORT_FAILED = Refusal(503, EXPORT_FAILED, "the trace pipeline refused the spans")
 # text/plain lets navigator.sendBeacon post without a CORS preflight.
 _MEDIA_TYPES = frozenset({"application/json", "text/plain"})
 
 _log = logging.getLogger(__name__)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise _TooLarge
-    return bytes(body)
 
 
 def _emitter(
@@ -142,7 +137,7 @@ def browser_traces_route(
     scope in ``scopes`` and of a browser's kinds are taken (others count as rejected).
     ``rate`` applies per client id (with ``allow_anonymous``, senders without a valid token
     share one bucket per peer); ``peer_rate`` (requests) and ``peer_span_rate`` (spans) per
-    ``peer_of(scope)``: behind a proxy, see :mod:`clicktrace.web._peer`. ``None`` turns a
+    ``peer_of(scope)``: behind a proxy, see :mod:`clicktrace.web._limits`. ``None`` turns a
     per-peer limit off.
     """
     if client_verifier is None and not allow_anonymous:
@@ -153,7 +148,7 @@ def browser_traces_route(
         raise ValueError("max_body_bytes must be positive")
     require("opentelemetry.sdk.trace", "sdk", package="opentelemetry-sdk")
     emit = _emitter(span_processor, exporter, tracer_provider)
-    too_large = Refusal(413, "payload_too_large", f"body over {max_body_bytes} bytes")
+    too_large = Refusal(413, PAYLOAD_TOO_LARGE, f"body over {max_body_bytes} bytes")
     limiter = RateLimiter(rate or RateLimit())
     peers = RateLimiter(peer_rate) if peer_rate is not None else None
     peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
@@ -189,7 +184,7 @@ def browser_traces_route(
         count_browser_stages(admitted.counts)
 
     async def endpoint(request: Request) -> Response:
-        correlation_id = correlation_id_of(request)
+        correlation_id = request_correlation_id(request.scope)
         peer = peer_of(request.scope)
         if peers is not None and not peers.allow(peer):
             return refuse(_PEER_LIMITED, correlation_id, _RETRY)
@@ -202,10 +197,9 @@ def browser_traces_route(
         encoding = request.headers.get("content-encoding", "identity")
         if media.strip().lower() not in _MEDIA_TYPES or encoding.lower() != "identity":
             return refuse(_MEDIA_TYPE, correlation_id)
-        try:
-            body = await _read_body(request, max_body_bytes)
-        except _TooLarge:
-            return refuse(too_large, correlation_id)
+        body = await read_body(request, max_body_bytes)
+        if isinstance(body, Refusal):
+            return refuse(too_large if body.status == 413 else body, correlation_id)
         try:
             data: Any = msgspec.json.decode(body)
         except (msgspec.DecodeError, RecursionError):
@@ -214,7 +208,7 @@ def browser_traces_route(
             data, {"service.name": service_name}, client_id=client_id, scopes=scopes
         )
         if decoded.invalid is not None:
-            status, code = (413, "too_many_spans") if decoded.too_many else (400, "invalid_body")
+            status, code = (413, TOO_MANY_SPANS) if decoded.too_many else (400, INVALID_BODY)
             return refuse(Refusal(status, code, decoded.invalid), correlation_id)
         if (
             peer_spans is not None
@@ -233,8 +227,8 @@ def browser_traces_route(
                 "rejectedSpans": str(decoded.rejected),
                 "errorMessage": "spans that did not validate were dropped",
             }
-        return JSONResponse(
-            {"partialSuccess": partial}, headers={"x-correlation-id": correlation_id}
-        )
+        response = JSONResponse({"partialSuccess": partial})
+        response.raw_headers.append(correlation_header(correlation_id))
+        return response
 
     return Route(path, endpoint, methods=["POST"])

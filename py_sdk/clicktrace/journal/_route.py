@@ -9,7 +9,6 @@ asked: the answer never tells whether an id exists.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import time
@@ -19,54 +18,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clicktrace import context as click_context
-from clicktrace.ids import new_id, parse_id
+from clicktrace.ids import parse_id
 from clicktrace.journal._entry import BROWSER_STAGES, Entry
 from clicktrace.journal._verdict import Thresholds, answer
 from clicktrace.journal._writer import Journal
-from clicktrace.protocol import CLIENT_HEADER
-from clicktrace.web._errors import RETRY_AFTER_SECONDS, error_body
+from clicktrace.protocol import CLIENT_HEADER, JOURNAL_UNAVAILABLE, NOT_FOUND
+from clicktrace.web._errors import RETRY_AFTER_SECONDS, Refusal, refuse, request_correlation_id
+from clicktrace.web._limits import MAX_AUTHORIZATION_LENGTH, OPERATOR_TOKEN_ENV, operator
 
-__all__ = [
-    "JOURNAL_PATH",
-    "MAX_TOKEN_LENGTH",
-    "OPERATOR_TOKEN_ENV",
-    "is_operator",
-    "journal_route",
-    "operator",
-    "owner",
-]
+__all__ = ["JOURNAL_PATH", "journal_route", "owner"]
 
 JOURNAL_PATH = "/clicktrace/journal/{correlation_id}"
-OPERATOR_TOKEN_ENV = "CLICKTRACE_OPERATOR_TOKEN"
-MAX_TOKEN_LENGTH = 1024
 _log = logging.getLogger("clicktrace.journal")
 
 
-def _error(status: int, code: str, message: str) -> Response:
-    click = click_context.current()
-    cid = click.correlation_id if click is not None else new_id()
-    return Response(
-        error_body(code, message, cid),
-        status,
-        media_type="application/json",
-        headers={"x-correlation-id": cid, "cache-control": "no-store"},
-    )
-
-
-def is_operator(authorization: str | None, token: str | None) -> bool:
-    """Whether an ``authorization`` header value carries ``token`` as a bearer token
-    (compared in constant time; no token configured: nobody is)."""
-    if not token or not authorization or len(authorization) > MAX_TOKEN_LENGTH:
-        return False
-    if authorization[:7].lower() != "bearer ":
-        return False
-    return hmac.compare_digest(authorization[7:].strip().encode(), token.encode())
-
-
-def operator(request: Request, token: str | None) -> bool:
-    """Whether the request carries the operator token."""
-    return is_operator(request.headers.get("authorization"), token)
+_NOT_FOUND = Refusal(404, NOT_FOUND, "no journal for this correlation id")
+_DOWN = Refusal(503, JOURNAL_UNAVAILABLE, "the journal store does not answer")
+_NO_STORE = {"cache-control": "no-store"}
+_RETRY = {**_NO_STORE, "retry-after": str(RETRY_AFTER_SECONDS)}
 
 
 def owner(entries: list[Entry]) -> str | None:
@@ -96,7 +65,7 @@ def journal_route(
 
     def tab(request: Request) -> str | None:
         raw = request.headers.get(CLIENT_HEADER)
-        if client_verifier is None or not raw or len(raw) > MAX_TOKEN_LENGTH:
+        if client_verifier is None or not raw or len(raw) > MAX_AUTHORIZATION_LENGTH:
             return None
         try:
             return parse_id(client_verifier(raw))
@@ -104,7 +73,7 @@ def journal_route(
             return None
 
     async def endpoint(request: Request) -> Response:
-        not_found = _error(404, "not_found", "no journal for this correlation id")
+        not_found = refuse(_NOT_FOUND, request_correlation_id(request.scope), _NO_STORE)
         raw = request.path_params.get("correlation_id", "")
         correlation_id = parse_id(raw) if isinstance(raw, str) and len(raw) <= 64 else None
         is_operator = operator(request, token)
@@ -118,9 +87,7 @@ def journal_route(
             since = await journal.restarted()
         except Exception as exc:
             _log.warning("clicktrace journal: reading failed: %s", type(exc).__name__)
-            down = _error(503, "journal_unavailable", "the journal store does not answer")
-            down.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
-            return down
+            return refuse(_DOWN, request_correlation_id(request.scope), _RETRY)
         body = answer(entries, time.time() * 1000.0, limits, restarted=since)
         return JSONResponse(body, headers={"cache-control": "no-store"})
 

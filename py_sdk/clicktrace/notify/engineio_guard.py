@@ -12,7 +12,8 @@ layer, in front of python-socketio's ``ASGIApp`` on the Engine.IO path only:
   (polling: close, pong, message, upgrade; WebSocket also ping, for the upgrade probe), as
   text; anything else is answered 400 (polling) or closed ``1008 malformed_frame`` /
   ``1009 frame_too_large`` (WebSocket), the session is closed, and ``quiet`` gets one line;
-- stamps ``x-correlation-id`` (the request's valid one, else a fresh one) on every HTTP
+- stamps ``x-correlation-id`` (the bound one, else the request's valid one, else a fresh
+  one: :func:`clicktrace.web._errors.request_correlation_id`) on every HTTP
   response and WebSocket accept. There is no ``traceresponse``: the transport's requests are
   not traced (a poll every 25 s per tab would be a trace each), so there is no span to name.
 """
@@ -25,12 +26,24 @@ from urllib.parse import parse_qs
 
 from engineio import packet as eio_packet
 from engineio.payload import Payload
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.ids import new_id, parse_id
 from clicktrace.notify.quiet_log import QuietLog
-from clicktrace.web._errors import error_body
-from clicktrace.web._peer import PeerOf
+from clicktrace.protocol import (
+    FRAME_TOO_LARGE,
+    INVALID_PAYLOAD,
+    MALFORMED_FRAME,
+    PAYLOAD_TOO_LARGE,
+)
+from clicktrace.web._body import CLIENT_CLOSED, read_body
+from clicktrace.web._errors import (
+    Refusal,
+    correlation_header,
+    error_body,
+    request_correlation_id,
+)
+from clicktrace.web._limits import PeerOf
 
 __all__ = ["EngineIOGuard", "packet_ok", "payload_ok"]
 
@@ -66,12 +79,6 @@ def payload_ok(body: bytes) -> bool:
     return all(packet_ok(part, POLLING_TYPES) for part in parts)
 
 
-def _correlation_id(scope: Scope) -> str:
-    values = [v for k, v in scope.get("headers", ()) if k == b"x-correlation-id"]
-    parsed = parse_id(values[0].decode("latin-1").strip(" \t")) if len(values) == 1 else None
-    return parsed or new_id()
-
-
 def _query(scope: Scope, name: str) -> str | None:
     values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
     return values[0] if values else None
@@ -101,7 +108,7 @@ class EngineIOGuard:
         ).startswith(self._path):
             await self._app(scope, receive, send)
             return
-        stamp = (b"x-correlation-id", _correlation_id(scope).encode("ascii"))
+        stamp = correlation_header(request_correlation_id(scope))
 
         async def stamped(message: Message) -> None:
             if message["type"] in ("http.response.start", "websocket.accept"):
@@ -116,10 +123,13 @@ class EngineIOGuard:
             await self._app(scope, receive, stamped)
 
     async def _post(self, scope: Scope, receive: Receive, send: Send, corr: str) -> None:
-        body = await self._read(scope, receive)
+        body = await read_body(Request(scope, receive), self._max)
+        if body is CLIENT_CLOSED:
+            return  # the client left mid-body: nobody to answer, nothing for python-engineio
         sid = _query(scope, "sid")
-        if body is None or not payload_ok(body):
-            status, code = (413, "payload_too_large") if body is None else (400, "invalid_payload")
+        if isinstance(body, Refusal) or not payload_ok(body):
+            too_large = isinstance(body, Refusal)  # past the cap, or a malformed length
+            status, code = (413, PAYLOAD_TOO_LARGE) if too_large else (400, INVALID_PAYLOAD)
             self._quiet.warn(
                 f"Engine.IO POST refused ({code}); session closed", self._peer_of(scope)
             )
@@ -156,22 +166,6 @@ class EngineIOGuard:
 
         await self._app({**scope, "headers": headers}, replay, send)
 
-    async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
-        """The body, or ``None`` past the cap (from ``content-length`` before reading)."""
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self._max):
-                return None
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return bytes(body)  # the client left; python-engineio answers nobody
-            body += message.get("body", b"")
-            if len(body) > self._max:
-                return None
-            if not message.get("more_body"):
-                return bytes(body)
-
     def _checked(self, scope: Scope, receive: Receive, send: Send) -> Receive:
         refused = False
 
@@ -187,16 +181,14 @@ class EngineIOGuard:
                 return message
             refused = True
             reason = (
-                "frame_too_large"
-                if text is not None and len(text) > self._max
-                else "malformed_frame"
+                FRAME_TOO_LARGE if text is not None and len(text) > self._max else MALFORMED_FRAME
             )
             self._quiet.warn(f"Engine.IO WebSocket frame refused ({reason})", self._peer_of(scope))
             with contextlib.suppress(Exception):  # the peer may be gone already
                 await send(
                     {
                         "type": "websocket.close",
-                        "code": 1009 if reason == "frame_too_large" else 1008,
+                        "code": 1009 if reason == FRAME_TOO_LARGE else 1008,
                         "reason": reason,
                     }
                 )

@@ -36,8 +36,7 @@ from clicktrace.notify.transport import (
     TransportSetup,
 )
 from clicktrace.notify.transports import by_name
-from clicktrace.web._peer import PeerOf, peer_address
-from clicktrace.web._ratelimit import RateLimit
+from clicktrace.web._limits import PeerOf, RateLimit, peer_address
 
 __all__ = ["Notifier"]
 
@@ -57,7 +56,7 @@ class Notifier:
     authenticated user for a request; tokens are then bound to that user. With pub/sub
     fan-out, each socket also catches up from the buffer every ``sweep_seconds``, since
     pub/sub may drop a live frame (see :class:`Hub`). ``session_rate`` limits
-    ``POST <prefix>/session`` per ``peer_of(scope)`` (see :mod:`clicktrace.web._peer`).
+    ``POST <prefix>/session`` per ``peer_of(scope)`` (see :mod:`clicktrace.web._limits`).
     """
 
     def __init__(

@@ -11,19 +11,17 @@ Minting is limited per peer address (``rate``; 429 past it): every per-client li
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import Awaitable, Callable
 
-from starlette.requests import ClientDisconnect, HTTPConnection, Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace.notify.tokens import MAX_USER_LENGTH, TokenSigner
-from clicktrace.protocol import CLIENT_HEADER
-from clicktrace.web._errors import Refusal
-from clicktrace.web._peer import PeerOf, peer_address
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
-from clicktrace.web._refusal import correlation_id_of, refuse
+from clicktrace.protocol import CLIENT_HEADER, INVALID_BODY, RATE_LIMITED
+from clicktrace.web._body import parse_json, read_body
+from clicktrace.web._errors import Refusal, refuse, request_correlation_id
+from clicktrace.web._limits import PeerOf, RateLimit, RateLimiter, peer_address
 
 __all__ = ["DEFAULT_SESSION_RATE", "MAX_SESSION_BODY", "UserOf", "resolve_user", "session_route"]
 
@@ -32,8 +30,8 @@ MAX_SESSION_BODY = 1024
 DEFAULT_SESSION_RATE = RateLimit(per_second=1.0, burst=30)
 UserOf = Callable[[HTTPConnection], Awaitable[str | None] | str | None]
 _NO_STORE = {"cache-control": "no-store"}
-_LIMITED = Refusal(429, "rate_limited", "too many sessions from this address")
-_BAD_BODY = Refusal(400, "invalid_body", "expected no body or a small JSON object")
+_LIMITED = Refusal(429, RATE_LIMITED, "too many sessions from this address")
+_BAD_BODY = Refusal(400, INVALID_BODY, "expected no body or a small JSON object")
 
 
 async def resolve_user(user_of: UserOf | None, conn: HTTPConnection) -> str | None:
@@ -49,22 +47,11 @@ async def resolve_user(user_of: UserOf | None, conn: HTTPConnection) -> str | No
 
 
 async def _body_ok(request: Request) -> bool:
-    size, chunks = 0, []
-    try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_SESSION_BODY:
-                return False
-            chunks.append(chunk)
-    except ClientDisconnect:  # the client left mid-body: nobody gets the answer, no traceback
+    body = await read_body(request, MAX_SESSION_BODY)  # a client that left: nobody is told
+    if isinstance(body, Refusal):
         return False
-    raw = b"".join(chunks).strip()
-    if not raw:
-        return True
-    try:
-        return isinstance(json.loads(raw), dict)
-    except (ValueError, RecursionError):
-        return False
+    raw = body.strip()
+    return not raw or isinstance(parse_json(raw), dict)
 
 
 def session_route(
@@ -80,9 +67,11 @@ def session_route(
 
     async def session(request: Request) -> Response:
         if limiter is not None and not limiter.allow(peer_of(request.scope)):
-            return refuse(_LIMITED, correlation_id_of(request), {**_NO_STORE, "retry-after": "1"})
+            return refuse(
+                _LIMITED, request_correlation_id(request.scope), {**_NO_STORE, "retry-after": "1"}
+            )
         if not await _body_ok(request):
-            return refuse(_BAD_BODY, correlation_id_of(request), _NO_STORE)
+            return refuse(_BAD_BODY, request_correlation_id(request.scope), _NO_STORE)
         user = await resolve_user(user_of, request)
         claims = signer.claims(request.headers.get(CLIENT_HEADER))
         keep = claims is not None and (claims.user is None or claims.user == user)

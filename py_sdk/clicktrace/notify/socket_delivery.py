@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from clicktrace.journal import record
 from clicktrace.notify.frames import Frame, resync_frame
 from clicktrace.notify.replay import ReplayBuffer
-from clicktrace.propagation import extract_trace
+from clicktrace.propagation._inject_extract import extract_trace
 
 __all__ = ["MAX_HELD_FRAMES", "Send", "SocketDelivery", "journal_frame"]
 

@@ -36,7 +36,8 @@ from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.socketio_managers import gated_manager
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.protocol import INVALID_TOKEN, UNAVAILABLE
+from clicktrace.web._limits import PeerOf, peer_address
 
 __all__ = ["SocketIOTransport"]
 
@@ -149,7 +150,7 @@ class SocketIOTransport:
         hello = parse_hello(auth)
         claims = self._signer.claims(hello.token) if hello is not None else None
         if hello is None or claims is None:
-            raise socketio.exceptions.ConnectionRefusedError("invalid_token")
+            raise socketio.exceptions.ConnectionRefusedError(INVALID_TOKEN)
         if claims.user is not None:
             scope = environ.get("asgi.scope")
             try:
@@ -157,9 +158,9 @@ class SocketIOTransport:
             except Exception:
                 # The app's hook failed: refuse (the client retries), never crash the server.
                 _log.warning("clicktrace: user_of failed; refusing the socket", exc_info=True)
-                raise socketio.exceptions.ConnectionRefusedError("unavailable") from None
+                raise socketio.exceptions.ConnectionRefusedError(UNAVAILABLE) from None
             if user != claims.user:
-                raise socketio.exceptions.ConnectionRefusedError("invalid_token")
+                raise socketio.exceptions.ConnectionRefusedError(INVALID_TOKEN)
 
         async def send(frame: Frame) -> None:
             await self.manager.send_to(sid, frame)

@@ -24,7 +24,7 @@ from clicktrace.notify.delivery import Hub
 from clicktrace.notify.frames import Frame
 from clicktrace.notify.session import UserOf
 from clicktrace.notify.tokens import TokenSigner
-from clicktrace.web._peer import PeerOf
+from clicktrace.web._limits import PeerOf
 
 __all__ = [
     "MAX_CONNECTIONS_PER_PEER",

@@ -31,7 +31,8 @@ from clicktrace.notify.quiet_log import QuietLog
 from clicktrace.notify.session import UserOf, resolve_user
 from clicktrace.notify.tokens import TokenSigner
 from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.web._peer import PeerOf, peer_address
+from clicktrace.protocol import FRAME_TOO_LARGE, INVALID_HELLO, INVALID_TOKEN, UNAVAILABLE
+from clicktrace.web._limits import PeerOf, peer_address
 
 __all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
 
@@ -99,21 +100,21 @@ class WebSocketTransport:
         if text is None:
             raise _Rejected(1003, "expected_text")
         if len(text) > MAX_HELLO_BYTES or len(text.encode("utf-8")) > MAX_HELLO_BYTES:
-            raise _Rejected(1009, "frame_too_large")
+            raise _Rejected(1009, FRAME_TOO_LARGE)
         hello = parse_hello_text(text)
         if hello is None:
-            raise _Rejected(1008, "invalid_hello")
+            raise _Rejected(1008, INVALID_HELLO)
         claims = self._signer.claims(hello.token)
         if claims is None:
-            raise _Rejected(1008, "invalid_token")
+            raise _Rejected(1008, INVALID_TOKEN)
         if claims.user is not None:
             try:
                 user = await resolve_user(self._user_of, ws)
             except Exception:
                 _log.warning("clicktrace: user_of failed; refusing the socket", exc_info=True)
-                raise _Rejected(1011, "unavailable") from None
+                raise _Rejected(1011, UNAVAILABLE) from None
             if user != claims.user:
-                raise _Rejected(1008, "invalid_token")
+                raise _Rejected(1008, INVALID_TOKEN)
         return hello, claims.client_id
 
     async def _endpoint(self, ws: WebSocket) -> None:
@@ -151,7 +152,7 @@ class WebSocketTransport:
                 await delivery.resume()
             except Exception:
                 _log.warning("clicktrace: replay failed; closing the socket", exc_info=True)
-                raise _Rejected(1011, "unavailable") from None
+                raise _Rejected(1011, UNAVAILABLE) from None
             await self._read_until_closed(ws, writer, overflow)
         except _Rejected as exc:
             await _close(ws, exc.code, exc.reason)

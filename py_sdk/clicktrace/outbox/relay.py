@@ -18,7 +18,8 @@ from clicktrace.bus.base import Bus
 from clicktrace.bus.types import Backoff
 from clicktrace.envelope import Envelope
 from clicktrace.journal import record
-from clicktrace.propagation import ATTRIBUTE_GETTER, extract_trace
+from clicktrace.propagation import ATTRIBUTE_GETTER
+from clicktrace.propagation._inject_extract import extract_trace
 
 if TYPE_CHECKING:
     from clicktrace.outbox.confirm import ClaimsConfirmation

@@ -1,47 +1,46 @@
-"""Carrier-agnostic propagation of W3C trace context and clicktrace ids."""
+"""Carrier-agnostic propagation of W3C trace context and clicktrace ids.
 
-from clicktrace.propagation.carriers import (
-    ASGI_GETTER,
-    ASGI_SETTER,
+One :func:`extract` / :func:`inject` for every hop, with a getter or setter per carrier shape,
+and :class:`ClicktracePropagator` for OpenTelemetry's own instrumentations. The parsers
+(``_traceparent``, ``_tracestate``, ``_baggage``), the edge's one-pass header path
+(``_edge_headers``) and the OpenTelemetry helpers other clicktrace layers share stay in the
+package's private modules.
+"""
+
+from clicktrace.propagation._carriers import (
     ATTRIBUTE_GETTER,
     EXACT_MAPPING_GETTER,
     MAPPING_GETTER,
     MAPPING_SETTER,
-    PAIRS_GETTER,
-    PAIRS_SETTER,
     Getter,
     Setter,
 )
-from clicktrace.propagation.core import (
+from clicktrace.propagation._inject_extract import (
     HEADER_KEYS,
     METADATA_KEYS,
     Extracted,
     Keys,
     extract,
-    extract_trace,
     inject,
 )
-from clicktrace.propagation.traceparent import TraceParent, format_traceparent, parse_traceparent
+from clicktrace.propagation._otel import ClicktracePropagator, click_from_context
+from clicktrace.propagation._traceparent import TraceParent, parse_traceparent
 
 __all__ = [
-    "ASGI_GETTER",
-    "ASGI_SETTER",
     "ATTRIBUTE_GETTER",
     "EXACT_MAPPING_GETTER",
     "HEADER_KEYS",
     "MAPPING_GETTER",
     "MAPPING_SETTER",
     "METADATA_KEYS",
-    "PAIRS_GETTER",
-    "PAIRS_SETTER",
+    "ClicktracePropagator",
     "Extracted",
     "Getter",
     "Keys",
     "Setter",
     "TraceParent",
+    "click_from_context",
     "extract",
-    "extract_trace",
-    "format_traceparent",
     "inject",
     "parse_traceparent",
 ]

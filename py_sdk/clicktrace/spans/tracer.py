@@ -35,25 +35,17 @@ from opentelemetry.trace import (
 )
 from opentelemetry.util import types
 
+from clicktrace.propagation._inject_extract import SPAN_KEY
+from clicktrace.propagation._traceparent import TRACE_FLAGS
 from clicktrace.spans.span import LeanSpan
 
 __all__ = ["LeanTracer", "lean_eligible"]
 
 _SAMPLED = TraceFlags.SAMPLED
 _RANDOM = TraceFlags.RANDOM_TRACE_ID
-_FLAGS = {flags: TraceFlags(flags) for flags in range(256)}
 _get_current = context_api.get_current
 _SpanContextTuple = SpanContext
 _new_context = tuple.__new__
-
-
-def _span_key() -> str:
-    """The key of the current span in a ``Context``, found through the public API."""
-    (key,) = trace_api.set_span_in_context(trace_api.INVALID_SPAN, context_api.Context())
-    return key
-
-
-_SPAN_KEY = _span_key()
 
 
 def _needs_live_spans(processor: SpanProcessor) -> bool:
@@ -145,7 +137,7 @@ class LeanTracer(trace_api.Tracer):
             )
         links = links or ()
         current: trace_api.Span | None = (context if context is not None else _get_current()).get(
-            _SPAN_KEY
+            SPAN_KEY
         )  # type: ignore[assignment]
         parent: SpanContext | None = (
             current.get_span_context() if isinstance(current, trace_api.Span) else None
@@ -178,7 +170,7 @@ class LeanTracer(trace_api.Tracer):
                 trace_id,
                 self._ids.generate_span_id(),
                 False,
-                _FLAGS[flags],
+                TRACE_FLAGS[flags],
                 trace_state if trace_state is not None else DEFAULT_TRACE_STATE,
                 True,
             ),

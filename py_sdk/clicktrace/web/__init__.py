@@ -1,44 +1,73 @@
-"""The HTTP kit every clicktrace route stands on: the protocol's error responses and refusals,
-bounded body readers, rate limits and peer addresses, CORS settings, exception handlers.
+"""The HTTP kit every clicktrace route stands on, and what an app's own routes call from it:
+the protocol's error responses and refusals (``_errors``), bounded body readers and path
+integers (``_body``), peer addresses, rate limits and the operator token (``_limits``), CORS
+settings (``_cors``).
 
 It sits below every route (the journal's, health's, the ingest's, the notifier's session route,
-an app's command routes) and above nothing but ``ids``, ``context`` and ``protocol``.
+an app's command routes) and above nothing but ``ids``, ``context`` and ``protocol``. The names
+are PEP 562 lazy attributes: clicktrace's own routes import the private modules they need, and
+this face loads none of them (nor Starlette's CORS middleware) until a name is used.
 """
 
-from clicktrace.web._body import path_int, read_body, read_json, read_json_object
-from clicktrace.web._cors import (
-    ALLOW_HEADERS,
-    EXPOSE_HEADERS,
-    add_cors,
-    cors_middleware,
-    cors_options,
-)
-from clicktrace.web._errors import Refusal, error_body, error_response, is_outage, send_error
-from clicktrace.web._handlers import exception_handlers
-from clicktrace.web._peer import forwarded_peer, peer_address
-from clicktrace.web._ratelimit import RateLimit, RateLimiter
-from clicktrace.web._refusal import correlation_id_of, refuse
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clicktrace.web._body import (
+        MAX_INTEGER,
+        MAX_PATH_INT,
+        path_int,
+        read_body,
+        read_json_object,
+    )
+    from clicktrace.web._cors import add_cors, cors_middleware
+    from clicktrace.web._errors import Refusal, error_response, exception_handlers
+    from clicktrace.web._limits import RateLimit, forwarded_peer, operator
+
+# name -> the module that defines it
+_LAZY = {
+    "MAX_INTEGER": "clicktrace.web._body",
+    "MAX_PATH_INT": "clicktrace.web._body",
+    "path_int": "clicktrace.web._body",
+    "read_body": "clicktrace.web._body",
+    "read_json_object": "clicktrace.web._body",
+    "add_cors": "clicktrace.web._cors",
+    "cors_middleware": "clicktrace.web._cors",
+    "Refusal": "clicktrace.web._errors",
+    "error_response": "clicktrace.web._errors",
+    "exception_handlers": "clicktrace.web._errors",
+    "RateLimit": "clicktrace.web._limits",
+    "forwarded_peer": "clicktrace.web._limits",
+    "operator": "clicktrace.web._limits",
+}
 
 __all__ = [
-    "ALLOW_HEADERS",
-    "EXPOSE_HEADERS",
+    "MAX_INTEGER",
+    "MAX_PATH_INT",
     "RateLimit",
-    "RateLimiter",
     "Refusal",
     "add_cors",
-    "correlation_id_of",
     "cors_middleware",
-    "cors_options",
-    "error_body",
     "error_response",
     "exception_handlers",
     "forwarded_peer",
-    "is_outage",
+    "operator",
     "path_int",
-    "peer_address",
     "read_body",
-    "read_json",
     "read_json_object",
-    "refuse",
-    "send_error",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -4,7 +4,8 @@
 before any cap is checked (a declared gigabyte is waited on), nesting of ~1,000 raises
 ``RecursionError``, ``\\ud800`` escapes yield strings that cannot be encoded again, and
 ``int()`` on a path segment accepts ``+1``, `` 1`` and non-ASCII digits with no upper bound.
-Here the declared length is checked first, the stream is cut at the cap, depth is measured
+Here (the one reader every route uses: commands, the session route, span ingest, the Engine.IO
+guard) the declared length is checked first, the stream is cut at the cap, depth is measured
 before parsing, and every string is checked after. Nothing raises: the caller gets the value
 or a :class:`Refusal` it turns into the protocol's error response.
 
@@ -22,6 +23,7 @@ from typing import TypeAlias
 
 from starlette.requests import ClientDisconnect, Request
 
+from clicktrace.protocol import CLIENT_CLOSED_REQUEST, INVALID_BODY, PAYLOAD_TOO_LARGE
 from clicktrace.web._errors import Refusal
 
 __all__ = [
@@ -31,7 +33,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_PATH_INT",
     "Json",
-    "Refusal",
+    "parse_json",
     "path_int",
     "read_body",
     "read_json",
@@ -52,16 +54,16 @@ _PATH_INT = re.compile(r"[0-9]{1,19}")  # a str pattern: [0-9] is ASCII only
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 # nginx's "client closed request": the response goes nowhere, the status names what happened.
-CLIENT_CLOSED = Refusal(499, "client_closed_request", "The client left before its body arrived.")
+CLIENT_CLOSED = Refusal(499, CLIENT_CLOSED_REQUEST, "The client left before its body arrived.")
 _log = logging.getLogger("clicktrace.asgi")
 
 
 def _too_large(limit: int) -> Refusal:
-    return Refusal(413, "payload_too_large", f"The body must be at most {limit} bytes.")
+    return Refusal(413, PAYLOAD_TOO_LARGE, f"The body must be at most {limit} bytes.")
 
 
 def _invalid(message: str) -> Refusal:
-    return Refusal(400, "invalid_body", message)
+    return Refusal(400, INVALID_BODY, message)
 
 
 async def read_body(request: Request, max_bytes: int = MAX_BODY_BYTES) -> bytes | Refusal:

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from clicktrace import context as click_context
 from clicktrace.ids import new_id
-from clicktrace.protocol import REPLAYED_HEADER
+from clicktrace.protocol import COMMAND_IN_PROGRESS, REPLAYED_HEADER
 from clicktrace.web._errors import error_body
 
 __all__ = [
@@ -68,7 +68,7 @@ def in_progress() -> Answer:
     return Answer(
         409,
         error_body(
-            "command_in_progress",
+            COMMAND_IN_PROGRESS,
             "This command is still being applied: retry shortly.",
             click.correlation_id if click is not None else new_id(),
         ),

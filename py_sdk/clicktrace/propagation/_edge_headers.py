@@ -2,8 +2,11 @@
 
 ``extract(scope["headers"], ASGI_GETTER, HEADER_KEYS)`` scans the header list once per field.
 :func:`collect_asgi` scans it once in all and keeps only the raw values clicktrace reads;
-:func:`remote_span_context` and :func:`with_baggage` turn those into the same parent context
-as :func:`extract` (tests/propagation/test_headers.py holds them to it).
+:func:`remote_span_context`, :func:`child_span_context` and :func:`with_baggage` turn those
+into the same parent context as :func:`extract` (tests/propagation/test_edge_headers.py holds
+them to it). A version-00 traceparent, the usual case, is checked in place by
+:func:`~clicktrace.propagation._traceparent.match_v00` and its ids sliced out of the raw
+header here, the only place that does; anything else goes to the general parser.
 """
 
 from __future__ import annotations
@@ -13,28 +16,29 @@ from typing import overload
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanContext, TraceFlags, TraceState
+from opentelemetry.trace import SpanContext, TraceState
 
-from clicktrace.propagation.baggage import parse_baggage
-from clicktrace.propagation.core import (
-    HEADER_KEYS,
-    LazyTraceState,
+from clicktrace.propagation._baggage import parse_baggage
+from clicktrace.propagation._inject_extract import HEADER_KEYS, LazyTraceState
+from clicktrace.propagation._traceparent import (
+    TRACE_FLAGS,
+    format_traceresponse,
+    match_v00,
+    traceparent_fields,
 )
-from clicktrace.propagation.traceparent import traceparent_fields
-from clicktrace.protocol import CLIENT_HEADER, MAX_CLIENT_TOKEN_LENGTH
+from clicktrace.protocol import CLIENT_HEADER
 
 __all__ = [
     "BAGGAGE_SLOT",
     "CAUSATION_SLOT",
-    "CLIENT_HEADER",
     "CLIENT_SLOT",
     "CORRELATION_SLOT",
     "DEADLINE_SLOT",
-    "MAX_CLIENT_TOKEN_LENGTH",
     "SLOTS",
     "TRACEPARENT_SLOT",
     "TRACESTATE_SLOT",
     "Collected",
+    "child_span_context",
     "collect_asgi",
     "one",
     "raw_trace_state",
@@ -97,18 +101,49 @@ def texts(values: list[bytes] | None) -> list[str] | None:
     return None if values is None else [value.decode("latin-1") for value in values]
 
 
-def remote_span_context(
-    slots: Collected, *, child_span_id: int | None = None
-) -> SpanContext | None:
-    """The caller's span from :func:`collect_asgi`'s values, with its tracestate; or, given
-    ``child_span_id``, a local span of that id in the same trace (flags and state kept)."""
-    fields = traceparent_fields(one(slots[TRACEPARENT_SLOT]))
+def remote_span_context(slots: Collected) -> SpanContext | None:
+    """The caller's span from :func:`collect_asgi`'s values, with its tracestate (parsed on
+    first read), or ``None`` when the request carries no valid traceparent."""
+    tp = one(slots[TRACEPARENT_SLOT])
+    v00 = match_v00(tp)
+    if v00 is not None:  # the usual case: the ids sliced out of the raw header, no tuple
+        return SpanContext(
+            int(v00[3:35], 16),
+            int(v00[36:52], 16),
+            True,
+            TRACE_FLAGS[int(v00[53:], 16)],
+            raw_trace_state(slots[TRACESTATE_SLOT]),
+        )
+    fields = traceparent_fields(tp)
     if fields is None:
         return None
-    state = raw_trace_state(slots[TRACESTATE_SLOT])
-    if child_span_id is None:
-        return SpanContext(fields[0], fields[1], True, _FLAGS[fields[2]], state)
-    return SpanContext(fields[0], child_span_id, False, _FLAGS[fields[2]], state)
+    return SpanContext(
+        fields[0], fields[1], True, TRACE_FLAGS[fields[2]], raw_trace_state(slots[TRACESTATE_SLOT])
+    )
+
+
+def child_span_context(slots: Collected, span_id: int) -> tuple[SpanContext, bytes] | None:
+    """A local span ``span_id`` in the caller's trace (flags and tracestate kept) and its
+    ``traceresponse`` value, or ``None`` when the request carries no valid traceparent."""
+    tp = one(slots[TRACEPARENT_SLOT])
+    v00 = match_v00(tp)
+    if v00 is not None:
+        sc = SpanContext(
+            int(v00[3:35], 16),
+            span_id,
+            False,
+            TRACE_FLAGS[int(v00[53:], 16)],
+            raw_trace_state(slots[TRACESTATE_SLOT]),
+        )
+        # Version 00 keeps every flag: the response is the raw header with our span id.
+        return sc, b"%b%016x%b" % (v00[:36], span_id, v00[52:])
+    fields = traceparent_fields(tp)
+    if fields is None:
+        return None
+    sc = SpanContext(
+        fields[0], span_id, False, TRACE_FLAGS[fields[2]], raw_trace_state(slots[TRACESTATE_SLOT])
+    )
+    return sc, format_traceresponse(sc)
 
 
 def raw_trace_state(values: list[bytes] | None) -> TraceState:
@@ -140,4 +175,3 @@ def with_baggage(slots: Collected, ctx: Context | None) -> Context | None:
 
 
 _NO_STATE = TraceState()
-_FLAGS = [TraceFlags(flags) for flags in range(256)]

@@ -2,15 +2,15 @@
 
 One ``inject``/``extract`` serves every hop; these adapt it to each carrier's shape:
 ASGI header lists (bytes pairs, lowercase names), mappings (JSON metadata, plain header
-dicts in any case; broker headers by their exact names), objects whose attributes are the
-fields (the bus envelope's frozen ``Metadata``), and lists of ``(str, bytes)`` pairs
-(Kafka-style).
+dicts in any case; broker headers by their exact names), and objects whose attributes are the
+fields (the bus envelope's frozen ``Metadata``). An adapter for another transport's carrier
+lives with that transport.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = [
     "ASGI_GETTER",
@@ -19,13 +19,10 @@ __all__ = [
     "EXACT_MAPPING_GETTER",
     "MAPPING_GETTER",
     "MAPPING_SETTER",
-    "PAIRS_GETTER",
-    "PAIRS_SETTER",
     "Getter",
     "Setter",
 ]
 
-C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
 
 
@@ -114,23 +111,9 @@ class AttributeGetter:
         return None if text is None else [text]
 
 
-class PairsGetter(Generic[C]):
-    def get(self, carrier: list[tuple[str, bytes]], key: str) -> list[str] | None:
-        found = [t for k, v in carrier if k.lower() == key and (t := _text(v)) is not None]
-        return found or None
-
-
-class PairsSetter:
-    def set(self, carrier: list[tuple[str, bytes]], key: str, value: str) -> None:
-        carrier[:] = [(k, v) for k, v in carrier if k.lower() != key]
-        carrier.append((key, value.encode("utf-8")))
-
-
 ASGI_GETTER = AsgiHeadersGetter()
 ASGI_SETTER = AsgiHeadersSetter()
 ATTRIBUTE_GETTER = AttributeGetter()
 MAPPING_GETTER = MappingGetter()
 EXACT_MAPPING_GETTER = ExactMappingGetter()
 MAPPING_SETTER = MappingSetter()
-PAIRS_GETTER: PairsGetter[Any] = PairsGetter()
-PAIRS_SETTER = PairsSetter()

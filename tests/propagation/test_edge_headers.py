@@ -1,5 +1,6 @@
 """The one-pass ASGI header path the middleware takes (collect_asgi, remote_span_context,
-with_baggage) gives exactly the parent context the generic extract gives."""
+child_span_context, with_baggage) gives exactly the parent context the generic extract gives,
+whether a version-00 traceparent takes the in-place path or the general parser reads it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,15 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from clicktrace.propagation import ASGI_GETTER, HEADER_KEYS, extract
-from clicktrace.propagation.headers import collect_asgi, remote_span_context, with_baggage
+from clicktrace.propagation import HEADER_KEYS, extract
+from clicktrace.propagation._carriers import ASGI_GETTER
+from clicktrace.propagation._edge_headers import (
+    child_span_context,
+    collect_asgi,
+    remote_span_context,
+    with_baggage,
+)
+from clicktrace.propagation._traceparent import format_traceresponse, parse_traceparent
 
 PARSERS = settings.get_profile("clicktrace-parsers")
 ROUND_TRIPS = settings.get_profile("clicktrace-round-trips")
@@ -63,3 +71,26 @@ def test_same_parent_context_as_the_generic_extract(headers: list[tuple[bytes, b
     remote = remote_span_context(slots)
     ctx = None if remote is None else trace.set_span_in_context(trace.NonRecordingSpan(remote))
     assert describe(with_baggage(slots, ctx)) == describe(generic)
+
+
+@ROUND_TRIPS
+@given(headers_lists, st.integers(1, 2**64 - 1))
+def test_a_child_span_stays_in_the_callers_trace_with_its_flags_and_state(
+    headers: list[tuple[bytes, bytes]], span_id: int
+) -> None:
+    remote = remote_span_context(collect_asgi(headers))
+    child = child_span_context(collect_asgi(headers), span_id)
+    if remote is None:
+        assert child is None
+        return
+    assert child is not None
+    sc, traceresponse = child
+    assert (sc.trace_id, sc.span_id, sc.trace_flags, sc.is_remote) == (
+        remote.trace_id,
+        span_id,
+        remote.trace_flags,
+        False,
+    )
+    assert list(sc.trace_state.items()) == list(remote.trace_state.items())
+    assert traceresponse == format_traceresponse(sc)
+    assert parse_traceparent(traceresponse) is not None

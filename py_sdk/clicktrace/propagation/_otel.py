@@ -24,7 +24,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from clicktrace import context as click_context
-from clicktrace.propagation.core import HEADER_KEYS, extract, inject
+from clicktrace.propagation._inject_extract import HEADER_KEYS, extract, inject
 
 __all__ = ["ClicktracePropagator", "click_from_context"]
 

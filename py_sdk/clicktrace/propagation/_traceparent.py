@@ -1,21 +1,30 @@
 """W3C Trace Context Level 2 ``traceparent`` (and ``traceresponse``, which has the same
-format): parse and format, never raising on untrusted input."""
+format): parse and format, never raising on untrusted input.
+
+The version-00 fast path (:func:`match_v00`, one C-level match of a raw header value) and the
+one table of OpenTelemetry ``TraceFlags`` (:data:`TRACE_FLAGS`) live here too, beside the
+parser they are held to: every hop that needs them calls them rather than slicing or
+tabulating again.
+"""
 
 from __future__ import annotations
 
 import re
 from typing import NamedTuple
 
+from opentelemetry.trace import SpanContext, TraceFlags
+
 __all__ = [
     "MAX_TRACEPARENT_LENGTH",
     "RANDOM_TRACE_ID",
     "SAMPLED",
     "TRACEPARENT_LENGTH",
+    "TRACE_FLAGS",
     "TraceParent",
     "format_traceparent",
+    "format_traceresponse",
     "match_v00",
     "parse_traceparent",
-    "parse_traceresponse",
     "traceparent_fields",
 ]
 
@@ -32,6 +41,10 @@ _BYTES = re.compile(_HEAD.encode())
 _V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _V00_STR = re.compile(_V00.pattern.decode())
 _ZERO_SPAN_ID = b"0" * 16
+
+TRACE_FLAGS = [TraceFlags(flags) for flags in range(256)]
+"""Every ``TraceFlags`` value by its byte, built once: hot paths index it instead of
+constructing one per span context."""
 
 
 class TraceParent(NamedTuple):
@@ -123,12 +136,12 @@ def match_v00(value: bytes | None) -> bytes | None:
     case), checked in place by one C-level match; ``None`` for anything else, which
     :func:`traceparent_fields` then reads the long way. The edge's hot path calls this and
     slices the ids and flags out itself (no tuple, no int for the flags); the differential
-    tests in tests/asgi/test_middleware_fast_paths.py hold it to :func:`parse_traceparent`."""
+    tests in tests/asgi/test_span.py hold it to :func:`parse_traceparent`."""
     if value is None or _V00.fullmatch(value) is None or value[36:52] == _ZERO_SPAN_ID:
         return None
     return value if int(value[3:35], 16) else None
 
 
-def parse_traceresponse(value: str | bytes | None) -> TraceParent | None:
-    """A ``traceresponse`` header (Trace Context Level 2): the callee's span, same format."""
-    return parse_traceparent(value)
+def format_traceresponse(sc: SpanContext) -> bytes:
+    """``sc`` as a ``traceresponse`` (or ``traceparent``) header value, version 00."""
+    return b"00-%032x-%016x-%02x" % (sc.trace_id, sc.span_id, sc.trace_flags)

@@ -12,19 +12,14 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.context import ClickContext, bound
 from clicktrace.envelope import Metadata
-from clicktrace.propagation import (
-    ASGI_GETTER,
-    ASGI_SETTER,
-    ATTRIBUTE_GETTER,
-    HEADER_KEYS,
-    METADATA_KEYS,
-    PAIRS_GETTER,
-    PAIRS_SETTER,
-    extract,
+from clicktrace.propagation import ATTRIBUTE_GETTER, HEADER_KEYS, METADATA_KEYS, extract, inject
+from clicktrace.propagation._carriers import ASGI_GETTER, ASGI_SETTER
+from clicktrace.propagation._inject_extract import (
+    LazyTraceState,
     extract_trace,
-    inject,
+    parse_deadline,
+    trace_state,
 )
-from clicktrace.propagation.core import LazyTraceState, parse_deadline, trace_state
 
 TRACE = 0x4BF92F3577B34DA6A3CE929D0E0E4736
 SPAN = 0x00F067AA0BA902B7
@@ -119,8 +114,6 @@ def test_round_trip_through_every_carrier_keeps_trace_and_ids() -> None:
         ctx = otel_baggage.set_baggage("user", "alice wonder")
         headers: list[tuple[bytes, bytes]] = []
         inject(headers, ASGI_SETTER, HEADER_KEYS, otel=ctx)
-        pairs: list[tuple[str, bytes]] = []
-        inject(pairs, PAIRS_SETTER, HEADER_KEYS, otel=ctx)
         metadata: dict[str, Any] = {}
         inject(metadata, otel=ctx)
         span_id = span.get_span_context().span_id
@@ -129,7 +122,6 @@ def test_round_trip_through_every_carrier_keeps_trace_and_ids() -> None:
     envelope = Metadata(message_id=CAUSE, type="T", occurred_at=datetime.now(UTC), **fields)
     for got in (
         extract(headers, ASGI_GETTER, HEADER_KEYS),
-        extract(pairs, PAIRS_GETTER, HEADER_KEYS),
         extract(metadata, keys=METADATA_KEYS),
         extract(envelope, ATTRIBUTE_GETTER, METADATA_KEYS),
     ):
