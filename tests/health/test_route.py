@@ -25,7 +25,7 @@ from clicktrace.health import (
     replay_check,
 )
 from clicktrace.journal import Entry, Journal, MemoryStore, Thresholds, create_journal
-from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify._replay import MemoryReplayBuffer
 from clicktrace.outbox import SqliteOutbox
 
 CID = "01JD8X3Q7E8W5V4T2N9R6M0K1A"

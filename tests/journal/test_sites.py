@@ -9,9 +9,9 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal
 from clicktrace.journal.browser import browser_stages, record_browser_stages
-from clicktrace.notify.delivery import Hub
-from clicktrace.notify.frames import Frame, build_frame
-from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify._hub import Hub
+from clicktrace.notify._frames import Frame, build_frame
+from clicktrace.notify._replay import MemoryReplayBuffer
 
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
 TRACE, SPAN = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7

@@ -24,7 +24,7 @@ from starlette.routing import Route
 from clicktrace import context as click_context
 from clicktrace.envelope import decode, encode, new_envelope
 from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.notify.emitter import RedisEmitter
+from clicktrace.notify._notifier import RedisEmitter
 from clicktrace.propagation import HEADER_KEYS, extract
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -1,4 +1,4 @@
-"""Plain WebSocket transport: the route ``/clicktrace/ws``, one JSON text frame per notification.
+"""Plain WebSocket: the route ``/clicktrace/ws``, one JSON text frame per notification.
 
 The client's first frame is the hello ``{"token", "last_seq", "epoch"}``. Anything else
 closes the connection with a reason: no hello in time (1008 ``hello_timeout``), a binary
@@ -16,24 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from clicktrace.notify.delivery import Hub, TooManyConnections
-from clicktrace.notify.fanout import RedisFanout
-from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
-from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER, Pending
-from clicktrace.notify.quiet_log import QuietLog
-from clicktrace.notify.session import UserOf, resolve_user
-from clicktrace.notify.tokens import TokenSigner
-from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.web._peer import PeerOf, peer_address
-
-__all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
+from clicktrace.notify._frames import (
+    MAX_HELLO_BYTES,
+    Frame,
+    Hello,
+    Notification,
+    encode,
+    parse_hello_text,
+)
+from clicktrace.notify._hub import Hub, Limits, PeerCap, Pending, RedisFanout, TooManyConnections
+from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
+from clicktrace.notify._transport import QuietLog
+from clicktrace.protocol import UNAVAILABLE, WEBSOCKET_PATH
 
 MAX_QUEUED_FRAMES = 1024
 _log = logging.getLogger("clicktrace.notify")
@@ -45,7 +45,9 @@ class _Rejected(Exception):
         self.code, self.reason = code, reason
 
 
-class WebSocketTransport:
+class WebSocketEndpoint:
+    """The WebSocket endpoint on one node (built by :class:`WebSocketTransport`)."""
+
     def __init__(
         self,
         hub: Hub,
@@ -54,20 +56,19 @@ class WebSocketTransport:
         user_of: UserOf | None = None,
         redis_url: str | None = None,
         channel: str = "clicktrace",
-        path: str = "/clicktrace/ws",
-        hello_timeout: float = HELLO_TIMEOUT_SECONDS,
-        max_pending_per_peer: int = MAX_PENDING_PER_PEER,
-        peer_of: PeerOf = peer_address,
-        max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
+        path: str = WEBSOCKET_PATH,
+        limits: Limits | None = None,
     ) -> None:
+        limits = Limits() if limits is None else limits
         self.hub = hub
-        self._connected = PeerCap(max_connections_per_peer)
-        self._pending = Pending(max_pending_per_peer)  # the deadline is _hello's wait_for
-        self._peer_of = peer_of
+        self._connected = PeerCap(limits.max_connections_per_peer)
+        # The deadline is _hello's wait_for.
+        self._pending = Pending(limits.max_pending_per_peer)
+        self._peer_of = limits.peer_of
         self._quiet = QuietLog(_log)
         self._signer = signer
         self._user_of = user_of
-        self._hello_timeout = hello_timeout
+        self._hello_timeout = limits.hello_timeout_seconds
         self._fanout = (
             RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
             if redis_url
@@ -75,7 +76,7 @@ class WebSocketTransport:
         )
         self.routes: list[BaseRoute] = [WebSocketRoute(path, self._endpoint)]
 
-    async def publish(self, client_id: str, frame: Frame) -> None:
+    async def publish(self, client_id: str, frame: Notification) -> None:
         if self._fanout is None:
             await self.hub.dispatch(client_id, frame)
         else:
@@ -111,7 +112,7 @@ class WebSocketTransport:
                 user = await resolve_user(self._user_of, ws)
             except Exception:
                 _log.warning("clicktrace: user_of failed; refusing the socket", exc_info=True)
-                raise _Rejected(1011, "unavailable") from None
+                raise _Rejected(1011, UNAVAILABLE) from None
             if user != claims.user:
                 raise _Rejected(1008, "invalid_token")
         return hello, claims.client_id
@@ -151,7 +152,7 @@ class WebSocketTransport:
                 await delivery.resume()
             except Exception:
                 _log.warning("clicktrace: replay failed; closing the socket", exc_info=True)
-                raise _Rejected(1011, "unavailable") from None
+                raise _Rejected(1011, UNAVAILABLE) from None
             await self._read_until_closed(ws, writer, overflow)
         except _Rejected as exc:
             await _close(ws, exc.code, exc.reason)
@@ -188,7 +189,7 @@ class WebSocketTransport:
     async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame]) -> None:
         while True:  # until cancelled, or sending fails because the peer is gone
             frame = await queue.get()
-            await ws.send_text(json.dumps(frame, separators=(",", ":")))
+            await ws.send_text(encode(frame).decode("utf-8"))
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

@@ -25,7 +25,7 @@ WAIT = 10.0
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), transports.websocket(), **kwargs)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), **kwargs)
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     return notifier, url
 
@@ -99,7 +99,7 @@ async def test_bad_hello_closes_with_a_reason(
 
 
 async def test_no_hello_in_time_closes(serve: Serve) -> None:
-    _, url = await start(serve, hello_timeout_seconds=0.1)
+    _, url = await start(serve, limits=Limits(hello_timeout_seconds=0.1))
     async with connect(ws_url(url)) as ws:
         assert await closed_with(ws) == (1008, "hello_timeout")
 
@@ -170,7 +170,7 @@ async def test_disconnect_mid_flight_then_resume_delivers_each_once(serve: Serve
 
 
 async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve) -> None:
-    notifier, url = await start(serve, replay_max_frames=3)
+    notifier, url = await start(serve, replay=Replay(max_frames=3))
     s = await session(url)
     for _ in range(7):
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
@@ -197,7 +197,7 @@ async def test_a_token_bound_to_a_user_needs_that_user(serve: Serve) -> None:
 
 
 async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
-    notifier, url = await start(serve, replay_max_frames=2048)
+    notifier, url = await start(serve, replay=Replay(max_frames=2048))
     s = await session(url)
     async with connect(ws_url(url), max_queue=1) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
@@ -217,7 +217,7 @@ async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
 
 
 async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
-    notifier, url = await start(serve, max_connections_per_client=1)
+    notifier, url = await start(serve, limits=Limits(max_connections_per_client=1))
     s = await session(url)
     async with connect(ws_url(url)) as first:
         await first.send(json.dumps({"token": s["token"]}))
@@ -236,7 +236,7 @@ class BrokenBuffer(MemoryReplayBuffer):
 
 
 async def test_a_replay_that_fails_closes_the_socket(serve: Serve) -> None:
-    _, url = await start(serve, buffer=BrokenBuffer())
+    _, url = await start(serve, replay=Replay(buffer=BrokenBuffer()))
     s = await session(url)
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
@@ -288,7 +288,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
 
 
 async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) -> None:
-    notifier, url = await start(serve, max_pending_per_peer=2)
+    notifier, url = await start(serve, limits=Limits(max_pending_per_peer=2))
     async with connect(ws_url(url)) as first, connect(ws_url(url)):
         async with connect(ws_url(url)) as third:
             assert await closed_with(third) == (1008, "too_many_pending")
@@ -304,7 +304,7 @@ async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) ->
 async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Serve) -> None:
     """Issue 19: a client id per session and 16 sockets per client id let one address hold
     1,424 authenticated sockets in a minute. Each socket here has a client id of its own."""
-    notifier, url = await start(serve, max_connections_per_peer=3)
+    notifier, url = await start(serve, limits=Limits(max_connections_per_peer=3))
     sessions = [await session(url) for _ in range(5)]
     opened: list[ClientConnection] = []
     try:
@@ -340,4 +340,4 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Ser
 def test_the_per_peer_cap_must_be_a_positive_int() -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="max_connections_per_peer"):
-            Notifier(TokenSigner(SECRET), transports.websocket(), max_connections_per_peer=bad)  # type: ignore[arg-type]
+            Notifier(TokenSigner(SECRET), WebSocketTransport(), max_connections_per_peer=bad)  # type: ignore[arg-type]
