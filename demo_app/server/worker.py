@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from clicktrace.health import Check, bus_check, journal_check, outbox_check, replay_check, serve
 from clicktrace.journal import use as use_journal
 from clicktrace.notify import RedisEmitter
-from clicktrace.notify.replay_redis import RedisReplayBuffer
+from clicktrace.notify._replay import RedisReplayBuffer
 
 from .settings import Settings
 from .wiring import (

@@ -10,17 +10,17 @@ from clicktrace.ids import new_id
 from clicktrace.notify._frames import (
     MAX_HELLO_BYTES,
     MAX_SEQ,
-    Hello,
-    build_frame,
-    parse_hello,
     Confirmed,
     Error,
+    Hello,
     Rejected,
     Resync,
     as_json,
+    build_frame,
     decode,
     encode,
     from_json,
+    parse_hello,
     parse_hello_text,
 )
 

@@ -1,63 +1,52 @@
 """The Notifier as an app uses it: routes, ASGI wrapping, traced notify, the choice of
-transport (shipped, shorthand or the app's own), configuration."""
-# MERGED DOC:
-# """The notify PRODUCER span is the server span that knows the outcome: it records it."""
-# MERGED DOC:
-# """Many nodes: two server processes and a separate worker joined through Redis.
-# 
-# A tab connected to node A receives the outcome of a command handled on node B and projected
-# by the worker (with :class:`RedisEmitter`), in the command's trace; it resumes on node B.
-# """
+transport (shipped or the app's own), configuration; the PRODUCER span that makes every
+notification (the server span that knows the outcome records it); and many nodes: two server
+processes and a separate worker joined through Redis, where a tab connected to node A receives
+the outcome of a command handled on node B and projected by the worker (with
+:class:`RedisEmitter`), in the command's trace, and resumes on node B.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
 import httpx
 import pytest
 import socketio
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import connect
+
 from clicktrace.ids import new_id
 from clicktrace.notify import (
+    Limits,
     MemoryReplayBuffer,
     Notifier,
+    RedisEmitter,
+    RedisReplayBuffer,
+    Replay,
+    SocketIOTransport,
     TokenSigner,
-    Transport,
-    TransportName,
     TransportSetup,
-    transports,
+    WebSocketTransport,
 )
-from clicktrace.notify._frames import Frame
+from clicktrace.notify._frames import Frame, Notification, Progress
+from clicktrace.notify._notifier import Producer
 from clicktrace.notify._websocket import WebSocketEndpoint
 from clicktrace.propagation import HEADER_KEYS, extract, parse_traceparent
-from opentelemetry.trace import SpanKind, StatusCode
-from clicktrace.notify._notifier import Producer
-from clicktrace.notify._replay import MemoryReplayBuffer
-from clicktrace.propagation import parse_traceparent
-from opentelemetry.trace import StatusCode
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from starlette.types import ASGIApp
-from clicktrace.notify import Notifier, TokenSigner, transports
-from clicktrace.notify._notifier import RedisEmitter
-from clicktrace.notify._replay import RedisReplayBuffer
 from clicktrace.testing.ports import free_port
-
-
-
-# ---- from test_notifier.py
 
 Serve = Callable[[ASGIApp], Awaitable[str]]
 
@@ -117,16 +106,10 @@ def assert_continues_the_trace(frame: dict[str, object], exporter: InMemorySpanE
     assert (tp.trace_id, tp.span_id) == (producer.context.trace_id, producer.context.span_id)
 
 
-@pytest.mark.parametrize(
-    "transport", [SocketIOTransport(), "socketio"], ids=["object", "shorthand"]
-)
 async def test_socketio_notification_carries_the_producer_span(
-    serve: Serve,
-    provider: TracerProvider,
-    exporter: InMemorySpanExporter,
-    transport: Transport | TransportName,
+    serve: Serve, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    notifier = Notifier(TokenSigner(SECRET), transport, tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), SocketIOTransport(), tracer_provider=provider)
     url = await serve(notifier.asgi(app_with_command(notifier, provider)))
     session = notifier.signer.issue()
     frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -145,16 +128,10 @@ async def test_socketio_notification_carries_the_producer_span(
     assert_continues_the_trace(frame, exporter)
 
 
-@pytest.mark.parametrize(
-    "transport", [WebSocketTransport(), "websocket"], ids=["object", "shorthand"]
-)
 async def test_websocket_notification_carries_the_producer_span(
-    serve: Serve,
-    provider: TracerProvider,
-    exporter: InMemorySpanExporter,
-    transport: Transport | TransportName,
+    serve: Serve, provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    notifier = Notifier(TokenSigner(SECRET), transport, tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), tracer_provider=provider)
     assert notifier.sio is None
     url = await serve(notifier.asgi(app_with_command(notifier, provider)))
     session = notifier.signer.issue()
@@ -168,7 +145,7 @@ async def test_websocket_notification_carries_the_producer_span(
 
 
 def test_routes_follow_the_prefix() -> None:
-    notifier = Notifier(TokenSigner(SECRET), "websocket", prefix="/ct")
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), prefix="/ct")
     assert [getattr(r, "path", None) for r in notifier.routes] == ["/ct/session", "/ct/ws"]
     assert [getattr(r, "path", None) for r in Notifier(TokenSigner(SECRET)).routes] == [
         "/clicktrace/session"
@@ -179,22 +156,29 @@ def test_bad_configuration() -> None:
     with pytest.raises(TypeError):
         Notifier("secret")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
-        Notifier(TokenSigner(SECRET), "websocket", amqp_url="amqp://x", redis_url="redis://x")
+        SocketIOTransport(amqp_url="amqp://x", redis_url="redis://x")
+    with pytest.raises(TypeError, match="Replay"):
+        Notifier(TokenSigner(SECRET), replay={"max_frames": 4})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Limits"):
+        Notifier(TokenSigner(SECRET), limits={"max_pending_per_peer": 4})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_pending_per_peer"):
+        Limits(max_pending_per_peer=0)
 
 
 class Loopback:
-    """A transport of the app's own, written against the Protocol alone: frames go straight to
-    the hub, its route answers with the channel it was built with, its wrap adds a header."""
+    """An endpoint of the app's own, written against the Protocol alone: frames go straight to
+    the hub, its route answers with its transport's channel, its wrap adds a header."""
 
-    def __init__(self, setup: TransportSetup) -> None:
+    def __init__(self, setup: TransportSetup, channel: str) -> None:
         self.setup = setup
+        self.channel = channel
         self.closed = False
         self.routes: list[BaseRoute] = [Route(setup.prefix + "/loopback", self._info)]
 
     async def _info(self, request: Request) -> JSONResponse:
-        return JSONResponse({"channel": self.setup.channel})
+        return JSONResponse({"channel": self.channel})
 
-    async def publish(self, client_id: str, frame: Frame) -> None:
+    async def publish(self, client_id: str, frame: Notification) -> None:
         await self.setup.hub.dispatch(client_id, frame)
 
     def wrap(self, app: ASGIApp) -> ASGIApp:
@@ -212,23 +196,24 @@ class Loopback:
         self.closed = True
 
 
-class LoopbackFactory:
-    def __init__(self, *, fans_out: bool = False) -> None:
+class LoopbackTransport:
+    def __init__(self, *, fans_out: bool = False, channel: str = "clicktrace") -> None:
         self._fans_out = fans_out
-        self.asked: list[str | None] = []
+        self.channel = channel
+        self.asked = 0
         self.built: list[Loopback] = []
 
-    def fans_out(self, redis_url: str | None) -> bool:
-        self.asked.append(redis_url)
+    def fans_out(self) -> bool:
+        self.asked += 1
         return self._fans_out
 
     def build(self, setup: TransportSetup) -> Loopback:
-        self.built.append(Loopback(setup))
+        self.built.append(Loopback(setup, self.channel))
         return self.built[-1]
 
 
 async def test_a_transport_of_the_apps_own_is_built_from_what_the_notifier_owns() -> None:
-    signer, factory = TokenSigner(SECRET), LoopbackFactory()
+    signer, factory = TokenSigner(SECRET), LoopbackTransport(channel="ch")
 
     def user_of(conn: HTTPConnection) -> str | None:
         return None
@@ -236,28 +221,12 @@ async def test_a_transport_of_the_apps_own_is_built_from_what_the_notifier_owns(
     def peer_of(scope: Any) -> str:
         return "peer"
 
-    notifier = Notifier(
-        signer,
-        factory,
-        prefix="/ct",
-        channel="ch",
-        user_of=user_of,
-        hello_timeout_seconds=3.0,
-        max_pending_per_peer=5,
-        peer_of=peer_of,
-    )
+    limits = Limits(hello_timeout_seconds=3.0, max_pending_per_peer=5, peer_of=peer_of)
+    notifier = Notifier(signer, factory, prefix="/ct", user_of=user_of, limits=limits)
     (transport,) = factory.built
-    assert factory.asked == [None]
+    assert factory.asked == 1
     assert transport.setup == TransportSetup(
-        hub=notifier.hub,
-        signer=signer,
-        user_of=user_of,
-        redis_url=None,
-        channel="ch",
-        prefix="/ct",
-        hello_timeout=3.0,
-        max_pending_per_peer=5,
-        peer_of=peer_of,
+        hub=notifier.hub, signer=signer, user_of=user_of, prefix="/ct", limits=limits
     )
     assert [getattr(r, "path", None) for r in notifier.routes] == ["/ct/session", "/ct/loopback"]
 
@@ -265,7 +234,7 @@ async def test_a_transport_of_the_apps_own_is_built_from_what_the_notifier_owns(
     got: asyncio.Queue[Frame] = asyncio.Queue()
     await notifier.hub.attach("tab", session.client_id, got.put, 0).resume()
     seq = await notifier.notify(session.client_id, correlation_id=new_id(), status="confirmed")
-    assert (await asyncio.wait_for(got.get(), 10))["seq"] == seq == 1
+    assert (await asyncio.wait_for(got.get(), 10)).seq == seq == 1
 
     app = notifier.asgi(Starlette(routes=notifier.routes))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
@@ -279,14 +248,16 @@ async def test_a_transport_of_the_apps_own_is_built_from_what_the_notifier_owns(
 async def test_the_sweep_runs_only_when_the_transport_fans_out(fans_out: bool) -> None:
     buffer, cid = MemoryReplayBuffer(), new_id()
     notifier = Notifier(
-        TokenSigner(SECRET), LoopbackFactory(fans_out=fans_out), buffer=buffer, sweep_seconds=0.02
+        TokenSigner(SECRET),
+        LoopbackTransport(fans_out=fans_out),
+        replay=Replay(buffer=buffer, sweep_seconds=0.02),
     )
     got: asyncio.Queue[Frame] = asyncio.Queue()
     try:
         await notifier.hub.attach("tab", cid, got.put, 0).resume()
-        await buffer.append(cid, {"correlation_id": cid, "status": "progress"})  # lost on pub/sub
+        await buffer.append(cid, Progress(correlation_id=cid))  # lost on pub/sub
         if fans_out:
-            assert (await asyncio.wait_for(got.get(), 10))["seq"] == 1
+            assert (await asyncio.wait_for(got.get(), 10)).seq == 1
         else:
             await asyncio.sleep(0.3)  # fifteen sweeps' worth: a sweep would have delivered it
             assert got.empty()
@@ -296,61 +267,60 @@ async def test_the_sweep_runs_only_when_the_transport_fans_out(fans_out: bool) -
 
 def test_a_transport_that_fans_out_needs_a_shared_buffer() -> None:
     with pytest.raises(ValueError, match="shared buffer"):
-        Notifier(TokenSigner(SECRET), LoopbackFactory(fans_out=True))
+        Notifier(TokenSigner(SECRET), LoopbackTransport(fans_out=True))
     with pytest.raises(ValueError, match="shared buffer"):
         Notifier(TokenSigner(SECRET), SocketIOTransport(amqp_url="amqp://x"))
-    Notifier(TokenSigner(SECRET), LoopbackFactory(fans_out=True), buffer=MemoryReplayBuffer())
+    shared = Replay(buffer=MemoryReplayBuffer())
+    Notifier(TokenSigner(SECRET), LoopbackTransport(fans_out=True), replay=shared)
 
 
-def test_the_factory_itself_and_not_its_call_is_refused_by_name() -> None:
-    with pytest.raises(TypeError, match=r"Transport.*\(called\)"):
-        Notifier(TokenSigner(SECRET), transports.websocket)  # type: ignore[arg-type]
+def test_the_class_itself_and_not_an_instance_is_refused_by_name() -> None:
+    with pytest.raises(TypeError, match=r"Transport such as .*WebSocketTransport\(\)"):
+        Notifier(TokenSigner(SECRET), WebSocketTransport)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("transport", ["sse", "SocketIO", ""])
-def test_an_unknown_name_is_a_value_error_that_lists_the_names(transport: str) -> None:
-    with pytest.raises(ValueError, match=r"\['socketio', 'websocket'\]"):
+@pytest.mark.parametrize("transport", ["socketio", "websocket", "sse", ""])
+def test_a_name_is_not_a_transport(transport: str) -> None:
+    with pytest.raises(TypeError, match="Transport such as"):
         Notifier(TokenSigner(SECRET), transport)  # type: ignore[arg-type]
 
 
 def test_what_is_not_a_factory_is_a_type_error() -> None:
     signer = TokenSigner(SECRET)
-    built = WebSocketTransport(Notifier(signer, WebSocketTransport()).hub, signer)
-    for wrong in (built, object(), None, 1, Loopback, LoopbackFactory):
+    built = WebSocketEndpoint(Notifier(signer, WebSocketTransport()).hub, signer)
+    for wrong in (built, object(), 1, Loopback, LoopbackTransport):
         with pytest.raises(TypeError, match="Transport"):
             Notifier(signer, wrong)  # type: ignore[arg-type]
 
 
 def test_a_factory_that_builds_no_transport_is_a_type_error() -> None:
-    class Hollow(LoopbackFactory):
+    class Hollow(LoopbackTransport):
         def build(self, setup: TransportSetup) -> Any:
             return object()
 
-    with pytest.raises(TypeError, match="not a Transport"):
+    with pytest.raises(TypeError, match="not an Endpoint"):
         Notifier(TokenSigner(SECRET), Hollow())
 
 
 @pytest.mark.parametrize(
-    "keywords", [{"cors_allowed_origins": ["https://a.example"]}, {"amqp_url": "amqp://x"}]
+    "keywords",
+    [
+        {"cors_allowed_origins": ["https://a.example"]},
+        {"amqp_url": "amqp://x"},
+        {"redis_url": "redis://x"},
+        {"max_connections_per_client": 2},
+    ],
 )
-@pytest.mark.parametrize(
-    "transport", [SocketIOTransport(), WebSocketTransport(), LoopbackFactory()]
-)
-def test_socketio_keywords_belong_to_the_object_when_one_is_given(
-    transport: Transport, keywords: dict[str, Any]
-) -> None:
-    with pytest.raises(ValueError, match=r"transports\.socketio\("):
-        Notifier(TokenSigner(SECRET), transport, **keywords)
+def test_transport_and_limit_keywords_belong_to_their_objects(keywords: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Notifier(TokenSigner(SECRET), SocketIOTransport(), **keywords)
 
-
-
-# ---- from test_producer.py
 
 class Published:
     def __init__(self) -> None:
-        self.frames: list[tuple[str, Frame]] = []
+        self.frames: list[tuple[str, Notification]] = []
 
-    async def __call__(self, client_id: str, frame: Frame) -> None:
+    async def __call__(self, client_id: str, frame: Notification) -> None:
         self.frames.append((client_id, frame))
 
 
@@ -374,7 +344,8 @@ async def test_notify_opens_a_producer_span_whose_context_travels_in_the_frame(
     span = next(s for s in exporter.get_finished_spans() if s.kind == SpanKind.PRODUCER)
     assert span.name == "send clicktrace"
     assert span.parent is not None and span.parent.span_id == parent.get_span_context().span_id
-    tp = parse_traceparent(frame["traceparent"])
+    assert frame.traceparent is not None
+    tp = parse_traceparent(frame.traceparent)
     assert tp is not None
     assert (tp.trace_id, tp.span_id) == (span.context.trace_id, span.context.span_id)
     assert span.attributes is not None
@@ -392,7 +363,8 @@ async def test_without_a_parent_a_new_trace_starts(
     await producer.notify(new_id(), correlation_id=new_id(), status="progress")
     (span,) = exporter.get_finished_spans()
     assert span.parent is None
-    assert published.frames[0][1]["traceparent"].split("-")[1] == f"{span.context.trace_id:032x}"
+    traceparent = published.frames[0][1].traceparent
+    assert traceparent is not None and traceparent.split("-")[1] == f"{span.context.trace_id:032x}"
 
 
 async def test_mistakes_are_loud_and_consume_no_seq() -> None:
@@ -411,7 +383,7 @@ async def test_mistakes_are_loud_and_consume_no_seq() -> None:
 async def test_a_failed_publish_marks_the_span_and_raises(
     provider: TracerProvider, exporter: InMemorySpanExporter
 ) -> None:
-    async def down(client_id: str, frame: Frame) -> None:
+    async def down(client_id: str, frame: Notification) -> None:
         raise ConnectionError("bus down")
 
     producer = Producer(MemoryReplayBuffer(), down, tracer_provider=provider)
@@ -422,10 +394,7 @@ async def test_a_failed_publish_marks_the_span_and_raises(
     assert span.events[0].name == "exception"
 
 
-
-# ---- from test_outcome_spans.py
-
-async def drop(client_id: str, frame: Frame) -> None:
+async def drop(client_id: str, frame: Notification) -> None:
     pass
 
 
@@ -463,25 +432,12 @@ async def test_the_outcome_and_the_rejection_code_are_on_the_span(
     assert span.status.status_code is state
 
 
-
-# ---- from test_emitter.py
-
 NODE = Path(__file__).with_name("cluster_node.py")
-
-
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
-SECRET = "clicktrace-test-secret-0123456789"
-
-
 WAIT = 10.0
-
-
-Serve = Callable[[ASGIApp], Awaitable[str]]
 
 
 class Cluster:
@@ -664,28 +620,25 @@ async def test_a_tab_on_node_a_gets_the_outcome_of_a_command_on_node_b(
 
 
 @pytest.mark.parametrize(
-    ("amqp", "replay"),
+    "replay",
     [
-        ({"transport": SocketIOTransport(amqp_url=AMQP_URL)}, "buffer"),
-        ({"amqp_url": AMQP_URL}, "buffer"),
+        "buffer",
         # Fan-out over AMQP, the replay buffer in Redis, as the Notifier's error advises.
-        ({"amqp_url": AMQP_URL}, "redis_url"),
+        "redis_url",
     ],
-    ids=["object", "keyword", "keyword-redis-replay"],
 )
 async def test_socketio_over_rabbitmq(
-    serve: Serve, tab_factory: list[Tab], channel: str, amqp: dict[str, Any], replay: str
+    serve: Serve, tab_factory: list[Tab], channel: str, replay: str
 ) -> None:
-    def replay_options() -> dict[str, Any]:
+    def replay_options() -> Replay:
         if replay == "redis_url":
-            return {"redis_url": REDIS_URL}
-        return {"buffer": RedisReplayBuffer(REDIS_URL, prefix=channel)}
+            return Replay(redis_url=REDIS_URL, prefix=channel)
+        return Replay(buffer=RedisReplayBuffer(REDIS_URL, prefix=channel))
 
-    nodes = [
-        Notifier(TokenSigner(SECRET), channel=channel, **replay_options(), **amqp) for _ in range(2)
-    ]
+    transport = SocketIOTransport(amqp_url=AMQP_URL, channel=channel)
+    nodes = [Notifier(TokenSigner(SECRET), transport, replay=replay_options()) for _ in range(2)]
     urls = [await serve(n.asgi(Starlette(routes=n.routes))) for n in nodes]
-    emitter = RedisEmitter(REDIS_URL, amqp_url=AMQP_URL, channel=channel)
+    emitter = RedisEmitter(transport, Replay(redis_url=REDIS_URL, prefix=channel))
     try:
         s = nodes[0].signer.issue()
         tab = Tab("socketio")
@@ -710,7 +663,6 @@ async def test_socketio_over_rabbitmq(
 
 def test_amqp_needs_a_shared_buffer() -> None:
     with pytest.raises(ValueError, match="shared buffer"):
-        Notifier(TokenSigner(SECRET), amqp_url=AMQP_URL)
-    with pytest.raises(ValueError, match="shared buffer"):
         Notifier(TokenSigner(SECRET), SocketIOTransport(amqp_url=AMQP_URL))
-
+    with pytest.raises(ValueError, match=r"Replay\(redis_url"):
+        RedisEmitter(SocketIOTransport(amqp_url=AMQP_URL), Replay())

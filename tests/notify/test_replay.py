@@ -172,8 +172,6 @@ async def test_a_resync_for_a_client_without_a_counter_names_the_epoch_that_foll
 
 # Redis only.
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 async def test_frames_expire_by_redis_time_and_seq_continues() -> None:
     prefix = unique_name("replay")

@@ -195,8 +195,6 @@ def test_from_env() -> None:
 
 # ---- from test_session.py
 
-SECRET = "clicktrace-test-secret-0123456789"
-
 
 async def user_from_header(conn: HTTPConnection) -> str | None:
     return conn.headers.get("x-user")

@@ -1,57 +1,47 @@
-"""Socket.IO transport against a real uvicorn server with real python-socketio clients."""
-# MERGED DOC:
-# """The gated python-socketio managers (their behaviour end to end is in the transport tests)."""
-# MERGED DOC:
-# """Hostile Engine.IO / Socket.IO input from raw HTTP, raw WebSocket and python-socketio clients
-# against a real uvicorn server: answered, closed, one short warning line at most."""
-# MERGED DOC:
-# """SIGTERM stops a real uvicorn process with real python-socketio clients connected, some of
-# them mid-poll, one hostile (an oversized POST and a session that never authenticates)."""
+"""Socket.IO against a real uvicorn server with real python-socketio clients; the gated
+python-socketio managers; hostile Engine.IO / Socket.IO input from raw HTTP, raw WebSocket and
+python-socketio clients (answered, closed, one short warning line at most); and SIGTERM
+stopping a real uvicorn process with real python-socketio clients connected, some of them
+mid-poll, one hostile (an oversized POST and a session that never authenticates)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
+
 import httpx
 import pytest
 import socketio
-from starlette.applications import Starlette
-from starlette.requests import HTTPConnection
-from starlette.types import ASGIApp
-from clicktrace.ids import new_id
-from clicktrace.notify import (
-    MemoryReplayBuffer,
-    Notifier,
-    TokenSigner,
-    Transport,
-    TransportName,
-    transports,
-)
-import sys
-from socketio.async_pubsub_manager import AsyncPubSubManager
-from clicktrace.notify._socketio import _Gate, gated_manager
-import json
-import logging
-from collections.abc import Awaitable, Callable
 from engineio.payload import Payload
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from socketio.async_pubsub_manager import AsyncPubSubManager
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+
 from clicktrace.ids import new_id, parse_id
-from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.notify._socketio import POLLING_TYPES, packet_ok, payload_ok
-import signal
-import subprocess
-from pathlib import Path
-from clicktrace.notify import TokenSigner
+from clicktrace.notify import (
+    Limits,
+    MemoryReplayBuffer,
+    Notifier,
+    Replay,
+    SocketIOTransport,
+    TokenSigner,
+)
+from clicktrace.notify._frames import Notification, Progress
+from clicktrace.notify._socketio import POLLING_TYPES, _Gate, gated_manager, packet_ok, payload_ok
 from clicktrace.testing.ports import free_port
-
-
-
-# ---- from test_socketio_transport.py
 
 SECRET = "clicktrace-test-secret-0123456789"
 
@@ -102,18 +92,8 @@ async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
 APP = "https://app.example"
 
 
-@pytest.mark.parametrize(
-    ("transport", "keywords"),
-    [
-        (SocketIOTransport(cors_allowed_origins=[APP]), {}),
-        ("socketio", {"cors_allowed_origins": [APP]}),
-    ],
-    ids=["object", "shorthand"],
-)
-async def test_cors_allowed_origins_reach_python_socketio(
-    serve: Serve, transport: Transport | TransportName, keywords: dict[str, Any]
-) -> None:
-    notifier = Notifier(TokenSigner(SECRET), transport, **keywords)
+async def test_cors_allowed_origins_reach_python_socketio(serve: Serve) -> None:
+    notifier = Notifier(TokenSigner(SECRET), SocketIOTransport(cors_allowed_origins=[APP]))
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     handshake = url + "/socket.io/?EIO=4&transport=polling"
     try:
@@ -356,7 +336,7 @@ class FlakyBuffer(MemoryReplayBuffer):
 
     async def since(
         self, client_id: str, last_seq: int, epoch: str | None = None
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[Notification] | None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("buffer unreachable")
@@ -442,7 +422,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
     # three new outcomes 1-3. Without epochs the tab would get seq 3 alone; with them it gets a
     # resync and all three.
     previous = MemoryReplayBuffer()
-    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    old_epoch = (await previous.append(new_id(), Progress(correlation_id=new_id()))).epoch
     notifier, url = await start(serve)
     s = await session(url)
     for _ in range(3):
@@ -490,12 +470,9 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(
             await asyncio.sleep(0.05)
 
 
-
-# ---- from test_socketio_managers.py
+# The gated managers.
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -532,22 +509,9 @@ def test_without_aio_pika_installed_the_hint_is_exact(monkeypatch: pytest.Monkey
     assert str(info.value) == "aio_pika is not installed: pip install 'clicktrace[rabbitmq]'"
 
 
-
-# ---- from test_engineio_guard.py
-
-SECRET = "clicktrace-test-secret-0123456789"
-
+# Hostile input and the guard.
 
 WAIT = 10.0  # an upper bound for an answer to arrive; never a timing assertion
-
-
-Serve = Callable[[ASGIApp], Awaitable[str]]
-
-
-async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), "socketio", **kwargs)
-    url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
-    return notifier, url
 
 
 def eio(url: str, sid: str | None = None, transport: str = "polling") -> str:
@@ -794,13 +758,9 @@ async def test_a_client_that_leaves_the_namespace_loses_the_session(serve: Serve
         assert answer.status_code == 400 or answer.text.split("\x1e")[-1] == "1"
 
 
-
-# ---- from test_socketio_shutdown.py
+# SIGTERM.
 
 NODE = Path(__file__).with_name("socketio_node.py")
-
-
-SECRET = "clicktrace-test-secret-0123456789"
 
 
 GRACE = 2  # what the node gives uvicorn as timeout_graceful_shutdown
@@ -861,4 +821,3 @@ async def test_sigterm_stops_the_server_with_clients_mid_poll() -> None:
             proc.wait()
         for client in clients:
             await client.disconnect()
-

@@ -95,7 +95,8 @@ def test_choosing_the_websocket_never_loads_python_socketio() -> None:
     # python-socketio is installed here: only its absence from sys.modules tells.
     code = (
         "import sys\n"
-        "from clicktrace.notify import Notifier, SocketIOTransport, TokenSigner, WebSocketTransport\n"
+        "from clicktrace.notify import Notifier, SocketIOTransport, TokenSigner\n"
+        "from clicktrace.notify import WebSocketTransport\n"
         "Notifier(TokenSigner(None), WebSocketTransport())\n"
         "print(sorted(m for m in ('socketio', 'engineio') if m in sys.modules))\n"
         "Notifier(TokenSigner(None), SocketIOTransport())\n"

@@ -1,4 +1,4 @@
-"""WebSocket transport against a real uvicorn server with real ``websockets`` clients."""
+"""The WebSocket transport against a real uvicorn server with real ``websockets`` clients."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from clicktrace.ids import new_id
-from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner, transports
+from clicktrace.notify import (
+    Limits,
+    MemoryReplayBuffer,
+    Notifier,
+    Replay,
+    TokenSigner,
+    WebSocketTransport,
+)
+from clicktrace.notify._frames import Notification, Progress
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -231,7 +239,7 @@ async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
 class BrokenBuffer(MemoryReplayBuffer):
     async def since(
         self, client_id: str, last_seq: int, epoch: str | None = None
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[Notification] | None:
         raise ConnectionError("buffer unreachable")
 
 
@@ -272,7 +280,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
     # three new outcomes 1-3. Without epochs the tab would get seq 3 alone; with them it gets a
     # resync and all three.
     previous = MemoryReplayBuffer()
-    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    old_epoch = (await previous.append(new_id(), Progress(correlation_id=new_id()))).epoch
     notifier, url = await start(serve)
     s = await session(url)
     for _ in range(3):
@@ -340,4 +348,4 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Ser
 def test_the_per_peer_cap_must_be_a_positive_int() -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="max_connections_per_peer"):
-            Notifier(TokenSigner(SECRET), WebSocketTransport(), max_connections_per_peer=bad)  # type: ignore[arg-type]
+            Limits(max_connections_per_peer=bad)  # type: ignore[arg-type]
