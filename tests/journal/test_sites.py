@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
@@ -9,8 +10,8 @@ from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal
 from clicktrace.journal.browser import browser_stages, record_browser_stages
-from clicktrace.notify._hub import Hub
 from clicktrace.notify._frames import Frame, build_frame
+from clicktrace.notify._hub import Hub
 from clicktrace.notify._replay import MemoryReplayBuffer
 
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
@@ -24,7 +25,10 @@ async def test_replayed_and_pushed_frames_are_journaled_in_their_trace(
     buffer = MemoryReplayBuffer()
     missed, live = new_id(), new_id()
     await buffer.append(
-        TAB, {**build_frame(correlation_id=missed, status="confirmed"), "traceparent": TRACEPARENT}
+        TAB,
+        msgspec.structs.replace(
+            build_frame(correlation_id=missed, status="confirmed"), traceparent=TRACEPARENT
+        ),
     )
     sent: list[Frame] = []
 

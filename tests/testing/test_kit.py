@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
+from clicktrace.notify import WebSocketTransport
 from clicktrace.ids import new_id
 from clicktrace.testing import (
     SERVER_LOOP,
@@ -43,7 +44,7 @@ async def test_one_trace_through_fastapi_under_otel_asgi_instrumentation(
     unused_port = free_port()
     provider = clicktrace_spans.tracer_provider
     bus = MemoryBus(tracer_provider=provider)
-    notifier = Notifier(TokenSigner(SECRET), "websocket", tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), tracer_provider=provider)
     done = asyncio.Event()
     topic = unique_name("todos")
 
