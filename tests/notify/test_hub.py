@@ -1,4 +1,6 @@
-"""Redis pub/sub fan-out for the WebSocket transport, against the real Redis."""
+"""The hub: exactly-once, in-order delivery per socket (replay, live, gaps, epochs, caps,
+the sweep), the unauthenticated-socket cap and deadline, and the Redis fan-out between nodes
+against the real Redis."""
 
 from __future__ import annotations
 
@@ -22,8 +24,6 @@ from clicktrace.notify._hub import (
 )
 from clicktrace.notify._replay import MemoryReplayBuffer, connect_redis
 from clicktrace.testing.ports import unique_name
-
-# ---- from test_delivery.py
 
 
 class Socket:
@@ -211,7 +211,7 @@ async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() 
         await buffer.aclose()
 
 
-# ---- from test_pending.py
+# Sockets awaiting their token.
 
 
 async def test_the_cap_is_per_peer_and_settling_frees_a_place() -> None:
@@ -252,7 +252,7 @@ def test_nonsense_settings_are_refused(kwargs: dict[str, object]) -> None:
         Pending(**kwargs)  # type: ignore[arg-type]
 
 
-# ---- from test_fanout.py
+# Fan-out between nodes.
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -1,4 +1,5 @@
-""""""
+"""Client tokens (canonical form, tampering, expiry, the bound user) and the session route
+that hands them out (renewal, ``user_of``, the per-address rate, bad bodies)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,6 @@ from clicktrace.ids import new_id, parse_id
 from clicktrace.notify._session import MAX_SESSION_BODY, TokenSigner, resolve_user, session_route
 from clicktrace.propagation.headers import MAX_CLIENT_TOKEN_LENGTH
 from clicktrace.web._ratelimit import RateLimit
-
-# ---- from test_tokens.py
 
 SECRET = "a-secret-of-at-least-sixteen-bytes"
 
@@ -193,7 +192,7 @@ def test_from_env() -> None:
     assert TokenSigner.from_env(ttl_seconds=5, environ={}).ttl_seconds == 5
 
 
-# ---- from test_session.py
+# The session route.
 
 
 async def user_from_header(conn: HTTPConnection) -> str | None:
