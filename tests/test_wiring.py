@@ -26,8 +26,8 @@ from websockets.asyncio.client import connect
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
-from clicktrace.notify import WebSocketTransport
 from clicktrace.journal import create_journal
+from clicktrace.notify import WebSocketTransport
 from clicktrace.testing.ports import free_port
 
 SECRET = "clicktrace-test-secret-0123456789"

@@ -21,8 +21,8 @@ from opentelemetry.trace import SpanKind
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
-from clicktrace.notify import WebSocketTransport
 from clicktrace.ids import new_id
+from clicktrace.notify import WebSocketTransport
 from clicktrace.testing import (
     SERVER_LOOP,
     OtlpReceiver,
