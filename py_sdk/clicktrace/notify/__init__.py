@@ -7,8 +7,10 @@ transports, per-client seq with replay, traced per message.
     app = Starlette(routes=[*notifier.routes, ...])
     await notifier.notify(client_id, correlation_id=..., status="confirmed", data={...})
 
-Here: what an app builds or types against. The machinery is in the ``_`` modules, one per
-concept: ``_frames`` (the wire), ``_session`` (tokens and ``POST /clicktrace/session``),
+Here: what an app builds or types against. ``TokenSigner``'s ``Claims`` and ``Session``
+(what its methods return) and the frame types stay in their modules: ``Claims`` and ``Status``
+would read as ``clicktrace.claims`` and OpenTelemetry's ``Status``. The machinery is in the
+``_`` modules, one per concept: ``_frames`` (the wire), ``_session`` (tokens and ``POST /clicktrace/session``),
 ``_replay`` (seq and the buffers), ``_hub`` (a node's connections, exactly-once per socket,
 fan-out between nodes), ``_notifier`` (making a notification, on a socket node or in a worker),
 ``_transport`` / ``_socketio`` / ``_websocket`` (how frames reach the tab). Names load on first
@@ -21,7 +23,6 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from clicktrace.notify._frames import Status
     from clicktrace.notify._hub import Limits
     from clicktrace.notify._notifier import Notifier, Notify, RedisEmitter
     from clicktrace.notify._replay import (
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
         Replay,
         ReplayBuffer,
     )
-    from clicktrace.notify._session import Claims, Session, TokenSigner, UserOf
+    from clicktrace.notify._session import TokenSigner, UserOf
     from clicktrace.notify._transport import (
         Endpoint,
         SocketIOTransport,
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "Claims": "_session",
     "Endpoint": "_transport",
     "Limits": "_hub",
     "MemoryReplayBuffer": "_replay",
@@ -50,9 +50,7 @@ _WHERE = {
     "RedisReplayBuffer": "_replay",
     "Replay": "_replay",
     "ReplayBuffer": "_replay",
-    "Session": "_session",
     "SocketIOTransport": "_transport",
-    "Status": "_frames",
     "TokenSigner": "_session",
     "Transport": "_transport",
     "TransportSetup": "_transport",
@@ -61,7 +59,6 @@ _WHERE = {
 }
 
 __all__ = [
-    "Claims",
     "Endpoint",
     "Limits",
     "MemoryReplayBuffer",
@@ -71,9 +68,7 @@ __all__ = [
     "RedisReplayBuffer",
     "Replay",
     "ReplayBuffer",
-    "Session",
     "SocketIOTransport",
-    "Status",
     "TokenSigner",
     "Transport",
     "TransportSetup",

@@ -99,8 +99,8 @@ class SocketIOEndpoint:
         self._user_of = user_of
         self._path = socketio_path
         self._peer_of = peer_of
-        # Frames fan out over one broker: AMQP when given, the Redis URL then serving only the
-        # replay buffer (python-socketio's managers take one or the other).
+        # Frames fan out over one broker (python-socketio's managers take one or the other;
+        # SocketIOTransport refuses both).
         fan_out = {"amqp_url": amqp_url} if amqp_url else {"redis_url": redis_url}
         self.manager = gated_manager(**fan_out, channel=channel)
         self.manager.hub = hub
