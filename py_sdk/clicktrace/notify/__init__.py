@@ -10,10 +10,11 @@ transports, per-client seq with replay, traced per message.
 Here: what an app builds or types against. ``TokenSigner``'s ``Claims`` and ``Session``
 (what its methods return) and the frame types stay in their modules: ``Claims`` and ``Status``
 would read as ``clicktrace.claims`` and OpenTelemetry's ``Status``. The machinery is in the
-``_`` modules, one per concept: ``_frames`` (the wire), ``_session`` (tokens and ``POST /clicktrace/session``),
-``_replay`` (seq and the buffers), ``_hub`` (a node's connections, exactly-once per socket,
-fan-out between nodes), ``_notifier`` (making a notification, on a socket node or in a worker),
-``_transport`` / ``_socketio`` / ``_websocket`` (how frames reach the tab). Names load on first
+``_`` modules, one per concept: ``_frames`` (the wire), ``_session`` (tokens and
+``POST /clicktrace/session``), ``_replay`` (seq and the buffers), ``_hub`` (a node's
+connections, exactly-once per socket, fan-out between nodes), ``_notifier`` (making a
+notification, on a socket node or in a worker), ``_transport`` / ``_socketio`` /
+``_websocket`` (how frames reach the tab). Names load on first
 use, so ``import clicktrace.notify`` loads neither Starlette nor a broker client.
 """
 
