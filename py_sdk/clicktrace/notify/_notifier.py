@@ -258,7 +258,9 @@ class RedisEmitter:
     ) -> None:
         if not isinstance(transport, SocketIOTransport | WebSocketTransport):
             raise TypeError("transport must be a SocketIOTransport or a WebSocketTransport")
-        if not isinstance(replay, Replay) or not replay.shared:
+        if not isinstance(replay, Replay):
+            raise TypeError(f"replay must be a Replay; not {replay!r}")
+        if not replay.shared:
             raise ValueError("a worker numbers in the nodes' buffer: Replay(redis_url=...)")
         self._publisher = transport.publisher()
         self._buffer = replay.make(DEFAULT_SEQ_TTL_SECONDS)
