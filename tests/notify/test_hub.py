@@ -17,7 +17,7 @@ from clicktrace.notify._frames import Confirmed, Frame, Notification, Progress, 
 from clicktrace.notify._hub import (
     MAX_HELD_FRAMES,
     Hub,
-    Pending,
+    PeerCap,
     RedisFanout,
     TooManyConnections,
     _decode,
@@ -211,22 +211,22 @@ async def test_live_frames_of_a_new_epoch_are_delivered_not_taken_for_repeats() 
         await buffer.aclose()
 
 
-# Sockets awaiting their token.
+# The cap per peer address (sockets awaiting their token, or authenticated).
 
 
-async def test_the_cap_is_per_peer_and_settling_frees_a_place() -> None:
-    pending = Pending(2)
+async def test_the_cap_is_per_peer_and_releasing_frees_a_place() -> None:
+    pending = PeerCap(2)
     assert pending.admit("a1", "10.0.0.1") and pending.admit("a2", "10.0.0.1")
     assert not pending.admit("a3", "10.0.0.1")
     assert pending.admit("b1", "10.0.0.2")
     assert pending.admit("a1", "10.0.0.1")  # already counted: not twice
-    pending.settle("a1")
-    pending.settle("a1")  # idempotent
+    pending.release("a1")
+    pending.release("a1")  # idempotent
     assert pending.count("10.0.0.1") == 1 and "a1" not in pending
     assert pending.admit("a3", "10.0.0.1")
 
 
-async def test_a_key_that_does_not_settle_in_time_expires_once() -> None:
+async def test_a_key_that_is_not_released_in_time_expires_once() -> None:
     expired: list[Hashable] = []
     done = asyncio.Event()
 
@@ -234,10 +234,10 @@ async def test_a_key_that_does_not_settle_in_time_expires_once() -> None:
         expired.append(key)
         done.set()
 
-    pending = Pending(4, timeout=0.01, on_expire=on_expire)
+    pending = PeerCap(4, timeout=0.01, on_expire=on_expire)
     pending.admit("slow", "p")
     pending.admit("quick", "p")
-    pending.settle("quick")
+    pending.release("quick")
     await asyncio.wait_for(done.wait(), 10)
     await asyncio.sleep(0.05)
     assert expired == ["slow"] and pending.count("p") == 0
@@ -249,7 +249,7 @@ async def test_a_key_that_does_not_settle_in_time_expires_once() -> None:
 )
 def test_nonsense_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
-        Pending(**kwargs)  # type: ignore[arg-type]
+        PeerCap(**kwargs)  # type: ignore[arg-type]
 
 
 # Fan-out between nodes.

@@ -14,9 +14,10 @@ frame of a new epoch (the buffer lost its counter meanwhile) restarts the compar
 
 Before that, admission (both transports, sizes in :class:`Limits`): a socket costs memory from
 the moment it opens, but only a valid token makes it a client's. Until then it is counted
-against its peer address (:class:`Pending`) and has ``hello_timeout`` seconds to authenticate,
-so no address can hold more than ``max_pending_per_peer`` sockets that never present a token;
-once authenticated it counts against its address in :class:`PeerCap`.
+against its peer address (a :class:`PeerCap` with a deadline) and has ``hello_timeout_seconds``
+to authenticate, so no address can hold more than ``max_pending_per_peer`` sockets that never
+present a token; once authenticated it counts against its address in another
+:class:`PeerCap`.
 
 Between nodes, the WebSocket transport fans frames out over Redis pub/sub (:class:`RedisFanout`;
 Socket.IO uses python-socketio's managers): every node subscribes to one channel, a message is
@@ -97,16 +98,24 @@ class Limits:
         _positive_int(self.max_pending_per_peer, "max_pending_per_peer")
 
 
-class Pending:
+class PeerCap:
+    """Counts sockets per peer address and refuses one past ``max_per_peer``; with a
+    ``timeout``, a socket still counted that long after :meth:`admit` goes to ``on_expire``
+    (which closes it).
+
+    Both transports hold two: one for sockets awaiting their token (with the hello deadline),
+    one for authenticated sockets (the per-client cap is the hub's; this one bounds what
+    minting many client ids buys). Not thread-safe: one per transport, on its event loop.
+    """
+
     def __init__(
         self,
-        max_per_peer: int = MAX_PENDING_PER_PEER,
+        max_per_peer: int,
         *,
         timeout: float | None = None,
         on_expire: Expire | None = None,
     ) -> None:
-        if isinstance(max_per_peer, bool) or not isinstance(max_per_peer, int) or max_per_peer < 1:
-            raise ValueError("max_per_peer must be a positive int")
+        _positive_int(max_per_peer, "max_per_peer")
         if timeout is not None and not timeout > 0:
             raise ValueError("timeout must be positive or None")
         self._max = max_per_peer
@@ -130,8 +139,9 @@ class Pending:
             self._timers[key] = loop.call_later(self._timeout, self._expire, key)
         return True
 
-    def settle(self, key: Hashable) -> None:
-        """``key`` authenticated, or is gone: it no longer counts. Idempotent."""
+    def release(self, key: Hashable) -> None:
+        """``key`` authenticated, is gone or was refused after all: it no longer counts.
+        Idempotent."""
         peer = self._peers.pop(key, None)
         timer = self._timers.pop(key, None)
         if timer is not None:
@@ -153,7 +163,7 @@ class Pending:
         self._timers.pop(key, None)
         if key not in self._peers or self._on_expire is None:
             return
-        self.settle(key)
+        self.release(key)
         task = asyncio.ensure_future(self._on_expire(key))
         self._expiring.add(task)
         task.add_done_callback(self._expiring.discard)
@@ -165,43 +175,6 @@ class Pending:
         for task in list(self._expiring):
             task.cancel()
         await asyncio.gather(*self._expiring, return_exceptions=True)
-
-
-class PeerCap:
-    """Counts authenticated sockets per peer address and refuses one past ``max_per_peer``
-    (the per-client cap is the hub's; this one bounds what minting many client ids buys).
-    Not thread-safe: one per transport, on its event loop."""
-
-    def __init__(self, max_per_peer: int = MAX_CONNECTIONS_PER_PEER) -> None:
-        if isinstance(max_per_peer, bool) or not isinstance(max_per_peer, int) or max_per_peer < 1:
-            raise ValueError("max_connections_per_peer must be a positive int")
-        self._max = max_per_peer
-        self._peers: dict[Hashable, str] = {}
-        self._counts: dict[str, int] = {}
-
-    def admit(self, key: Hashable, peer: str) -> bool:
-        """Count socket ``key`` against ``peer``; ``False`` (not counted) at the cap."""
-        if key in self._peers:
-            return True
-        if self._counts.get(peer, 0) >= self._max:
-            return False
-        self._peers[key] = peer
-        self._counts[peer] = self._counts.get(peer, 0) + 1
-        return True
-
-    def release(self, key: Hashable) -> None:
-        """Socket ``key`` is gone (or was refused after all). Idempotent."""
-        peer = self._peers.pop(key, None)
-        if peer is None:
-            return
-        left = self._counts[peer] - 1
-        if left:
-            self._counts[peer] = left
-        else:
-            del self._counts[peer]
-
-    def count(self, peer: str) -> int:
-        return self._counts.get(peer, 0)
 
 
 def journal_frame(
@@ -332,12 +305,7 @@ class Hub:
     ) -> None:
         if sweep_seconds is not None and not sweep_seconds > 0:
             raise ValueError("sweep_seconds must be positive or None")
-        if (
-            isinstance(max_per_client, bool)
-            or not isinstance(max_per_client, int)
-            or max_per_client < 1
-        ):
-            raise ValueError("max_per_client must be a positive int")
+        _positive_int(max_per_client, "max_per_client")
         self.buffer = buffer
         self._max_per_client = max_per_client
         self._clients: dict[str, dict[Hashable, SocketDelivery]] = {}

@@ -14,9 +14,10 @@ everything else to python-socketio unchanged.
 Hostile input: :class:`EngineIOGuard` checks what reaches python-engineio; the Engine.IO
 handlers are wrapped so that a Socket.IO packet python-socketio cannot decode closes the
 session with one rate-limited warning (instead of a traceback each), and an Engine.IO session
-counts against its peer address (:class:`Pending`) until it connects to ``/`` with a valid
-token, which it must do within ``hello_timeout_seconds``; from then on it counts against its
-peer address in :class:`PeerCap` (``too_many_connections`` past ``max_connections_per_peer``).
+counts against its peer address (a :class:`PeerCap` with the hello deadline) until it connects
+to ``/`` with a valid token, which it must do within ``hello_timeout_seconds``; from then on it
+counts against its peer address in another :class:`PeerCap` (``too_many_connections`` past
+``max_connections_per_peer``).
 
 The guard, in front of python-socketio's ``ASGIApp`` on the Engine.IO path only: python-engineio
 logs a traceback for every payload it cannot decode (and on the WebSocket lets the exception
@@ -62,7 +63,7 @@ from clicktrace.notify._frames import (
     from_json,
     parse_hello,
 )
-from clicktrace.notify._hub import Hub, Limits, PeerCap, Pending, SocketDelivery, TooManyConnections
+from clicktrace.notify._hub import Hub, Limits, PeerCap, SocketDelivery, TooManyConnections
 from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
 from clicktrace.notify._transport import QuietLog
 from clicktrace.protocol import CORRELATION_HEADER, PAYLOAD_TOO_LARGE, UNAVAILABLE
@@ -122,7 +123,7 @@ class SocketIOEndpoint:
         eio.on("message", self._eio_message)
         eio.on("disconnect", self._eio_disconnect)
         self._quiet = QuietLog(_log)
-        self._pending = Pending(
+        self._pending = PeerCap(
             limits.max_pending_per_peer,
             timeout=limits.hello_timeout_seconds,
             on_expire=self._expired,
@@ -151,7 +152,7 @@ class SocketIOEndpoint:
             await self.drop(eio_sid)
 
     async def _eio_disconnect(self, eio_sid: str, reason: Any = None) -> None:
-        self._pending.settle(eio_sid)
+        self._pending.release(eio_sid)
         self._peers.pop(eio_sid, None)
         await self._eio["disconnect"](eio_sid, reason)
 
@@ -207,7 +208,7 @@ class SocketIOEndpoint:
         except TooManyConnections:
             self._connected.release(sid)
             raise socketio.exceptions.ConnectionRefusedError("too_many_connections") from None
-        self._pending.settle(self.manager.eio_sid_from_sid(sid, "/"))
+        self._pending.release(self.manager.eio_sid_from_sid(sid, "/"))
         await self.sio.enter_room(sid, claims.client_id)
         return True
 

@@ -8,7 +8,7 @@ fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later
 and resumes), more sockets for one client or more authenticated ones from one peer address
 than the caps (1008 ``too_many_connections``; see :class:`PeerCap`), more sockets awaiting
 their hello from one peer address than the cap (1008 ``too_many_pending``, see
-:class:`Pending`), a replay the buffer cannot serve (1011 ``unavailable``). Each connection
+:class:`PeerCap`), a replay the buffer cannot serve (1011 ``unavailable``). Each connection
 writes from its own queue, so a slow socket never stalls the hub.
 """
 
@@ -30,7 +30,7 @@ from clicktrace.notify._frames import (
     encode,
     parse_hello_text,
 )
-from clicktrace.notify._hub import Hub, Limits, PeerCap, Pending, RedisFanout, TooManyConnections
+from clicktrace.notify._hub import Hub, Limits, PeerCap, RedisFanout, TooManyConnections
 from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
 from clicktrace.notify._transport import QuietLog
 from clicktrace.protocol import UNAVAILABLE, WEBSOCKET_PATH
@@ -63,7 +63,7 @@ class WebSocketEndpoint:
         self.hub = hub
         self._connected = PeerCap(limits.max_connections_per_peer)
         # The deadline is _hello's wait_for.
-        self._pending = Pending(limits.max_pending_per_peer)
+        self._pending = PeerCap(limits.max_pending_per_peer)
         self._peer_of = limits.peer_of
         self._quiet = QuietLog(_log)
         self._signer = signer
@@ -130,7 +130,7 @@ class WebSocketEndpoint:
             try:
                 hello, client_id = await self._hello(ws)
             finally:
-                self._pending.settle(ws)
+                self._pending.release(ws)
             if self._fanout is not None:
                 await self._fanout.start()
 
