@@ -139,10 +139,10 @@ async def sockets(attempts: int = 400) -> None:
     from starlette.applications import Starlette
     from websockets.asyncio.client import ClientConnection, connect
 
-    from clicktrace.notify import Notifier, TokenSigner, transports
+    from clicktrace.notify import Limits, Notifier, TokenSigner, WebSocketTransport
 
     # Sessions unlimited here so the run does not wait on the mint rate (1/s, burst 30).
-    notifier = Notifier(TokenSigner(SECRET), transports.websocket(), session_rate=None)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), limits=Limits(session_rate=None))
     server, task, url = await _serve(notifier.asgi(Starlette(routes=notifier.routes)))
     async with httpx.AsyncClient(base_url=url) as http:
         tokens = [

@@ -68,11 +68,12 @@ def serve(port: int, journal_url: str, prefix: str) -> None:
     from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
     from clicktrace.commands import accepted
     from clicktrace.journal import create_journal
+    from clicktrace.notify import WebSocketTransport
 
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(ReadingExporter()))
     bus = MemoryBus()
-    notifier = Notifier(TokenSigner(b"bench-secret-0123456789abcdef"), "websocket")
+    notifier = Notifier(TokenSigner(b"bench-secret-0123456789abcdef"), WebSocketTransport())
 
     async def project(envelope: Envelope) -> None:
         await confirm(notifier.notify, envelope, data=envelope.payload)

@@ -45,7 +45,7 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
     from starlette.routing import Route
 
     from clicktrace.ids import new_id
-    from clicktrace.notify import Notifier, TokenSigner
+    from clicktrace.notify import Limits, Notifier, Replay, SocketIOTransport, TokenSigner
 
     notifier: Notifier | None = None
     sio: Any
@@ -55,11 +55,10 @@ def serve(kind: str, port: int, redis_url: str | None, channel: str) -> None:
         # All the bench's clients come from one address, 50 connecting at a time.
         notifier = Notifier(
             TokenSigner(SECRET),
-            "socketio",
-            redis_url=redis_url,
-            channel=channel,
+            SocketIOTransport(redis_url=redis_url, channel=channel),
+            replay=Replay(redis_url=redis_url, prefix=channel),
+            limits=Limits(max_pending_per_peer=10_000),
             tracer_provider=provider,
-            max_pending_per_peer=10_000,
         )
         sio = notifier.sio
     else:

@@ -28,14 +28,13 @@ import clicktrace
 from clicktrace import Notifier, TokenSigner
 from clicktrace.ingest import browser_traces_route
 import clicktrace.ingest, clicktrace.notify
-from clicktrace.notify import transports
+from clicktrace.notify import SocketIOTransport, WebSocketTransport
 
 signer = TokenSigner(secret=None)
-Notifier(signer, transport="websocket")
-Notifier(signer, transport=transports.websocket())
+Notifier(signer, WebSocketTransport())
 for make in (
     lambda: Notifier(signer),
-    lambda: Notifier(signer, transport=transports.socketio()),
+    lambda: Notifier(signer, SocketIOTransport()),
     lambda: browser_traces_route(client_verifier=signer.verify),
 ):
     try:

@@ -46,7 +46,7 @@ def test_the_python_names_are_the_ones_the_sdk_uses() -> None:
     from clicktrace.bus.types import DEAD_LETTER_REASON
     from clicktrace.commands import REPLAYED_HEADER
     from clicktrace.ingest._route import TRACES_PATH
-    from clicktrace.notify.frames import EVENT
+    from clicktrace.notify._frames import EVENT
     from clicktrace.propagation import HEADER_KEYS
 
     assert DEAD_LETTER_REASON == protocol.DEAD_LETTER_REASON_HEADER

@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
 from clicktrace.journal import create_journal
+from clicktrace.notify import WebSocketTransport
 from clicktrace.testing import free_port
 
 SECRET = "clicktrace-test-secret-0123456789"
@@ -106,7 +107,7 @@ def wired(
     make: Make, events: list[str] | None = None, lifespan: Any = None, **options: Any
 ) -> tuple[ASGIApp, Notifier, MemoryBus]:
     bus = RecordingBus(events if events is not None else [])
-    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
 
     async def project(envelope: Envelope) -> None:
         await confirm(notifier.notify, envelope, data=envelope.payload)
@@ -161,7 +162,7 @@ async def test_a_handler_the_app_set_itself_is_kept() -> None:
 
     api = fastapi_app(MemoryBus())
     api.add_exception_handler(RequestValidationError, mine)
-    app = clicktrace.install(api, notifier=Notifier(TokenSigner(SECRET), "websocket"))
+    app = clicktrace.install(api, notifier=Notifier(TokenSigner(SECRET), WebSocketTransport()))
     async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
         reply = await http.post("/todos", json={})
     assert (reply.status_code, reply.text) == (400, "mine")
@@ -190,7 +191,7 @@ async def test_a_catch_all_mount_does_not_shadow_the_clicktrace_routes() -> None
     app = Starlette(
         routes=[Mount("/", routes=[Route("/{path:path}", anything, methods=["GET", "POST"])])]
     )
-    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
     async with (
         served(clicktrace.install(app, notifier=notifier)) as url,
         httpx.AsyncClient(base_url=url) as http,
@@ -202,7 +203,7 @@ async def test_a_catch_all_mount_does_not_shadow_the_clicktrace_routes() -> None
 
 
 async def test_install_refuses_what_it_cannot_wire() -> None:
-    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
     with pytest.raises(TypeError, match="Starlette or FastAPI"):
         clicktrace.install(object(), notifier=notifier)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Notifier"):
@@ -284,7 +285,7 @@ async def test_a_probe_is_answered_before_the_app_and_opens_no_span(
     bus = MemoryBus()
     inner = starlette_app(bus)
     inner.add_middleware(Watching)
-    notifier = Notifier(TokenSigner(SECRET), "websocket")
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
     app = clicktrace.install(inner, notifier=notifier, bus=bus, tracer_provider=provider)
     async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
         probes = [await http.get("/clicktrace/health") for _ in range(5)]

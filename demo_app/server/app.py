@@ -32,7 +32,9 @@ from .wiring import (
     make_faults,
     make_journal,
     make_relay,
+    make_replay,
     make_store,
+    make_transport,
     subscribe_projection,
 )
 
@@ -72,10 +74,9 @@ def create_app(
     signer = TokenSigner(secret=settings.secret)
     notifier = Notifier(
         signer,
-        transport=settings.transport,
+        make_transport(settings),
+        replay=make_replay(settings),
         tracer_provider=tracer_provider,
-        redis_url=settings.redis_url,
-        channel=settings.channel,
     )
     relay: OutboxRelay | None = None
     # Distributed, a node publishes nothing (its relay does) but still connects to the bus,

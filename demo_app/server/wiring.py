@@ -1,5 +1,5 @@
 """What every process of the demo builds the same way: the store, the bus, the faults, the
-dead-letter hook, JSON logs."""
+dead-letter hook, the notify transport and replay buffer, JSON logs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from clicktrace.bus.types import Backoff, DeadLetterHook
 from clicktrace.envelope import Envelope
 from clicktrace.journal import Journal, create_journal
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
-from clicktrace.notify import Notify
+from clicktrace.notify import Notify, Replay, SocketIOTransport, WebSocketTransport
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay
 from clicktrace.projection import (
     DEAD_LETTER_MESSAGES,
@@ -57,6 +57,20 @@ def make_bus(settings: Settings, faults: Faults, tracer_provider: TracerProvider
     bus = create_bus(settings.bus_url, tracer_provider=tracer_provider)
     drop_context_when_asked(bus, faults)
     return bus
+
+
+def make_transport(settings: Settings) -> SocketIOTransport | WebSocketTransport:
+    """The nodes' transport; the projection worker publishes through the same one. With
+    ``CLICKTRACE_REDIS_URL`` frames fan out between nodes over Redis, on the demo's channel."""
+    if settings.transport == "socketio":
+        return SocketIOTransport(redis_url=settings.redis_url, channel=settings.channel)
+    return WebSocketTransport(redis_url=settings.redis_url, channel=settings.channel)
+
+
+def make_replay(settings: Settings) -> Replay:
+    """Where outcomes wait for a tab that reconnects: Redis when the demo has one (every node
+    and the worker number from it), else this process's memory."""
+    return Replay(redis_url=settings.redis_url, prefix=settings.channel)
 
 
 def make_relay(store: Store, bus: Bus, poll_interval: float) -> OutboxRelay:

@@ -18,8 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.health import Check, bus_check, journal_check, outbox_check, replay_check, serve
 from clicktrace.journal import use as use_journal
-from clicktrace.notify import RedisEmitter
-from clicktrace.notify.replay_redis import RedisReplayBuffer
+from clicktrace.notify import RedisEmitter, RedisReplayBuffer
 
 from .settings import Settings
 from .wiring import (
@@ -27,7 +26,9 @@ from .wiring import (
     make_faults,
     make_journal,
     make_relay,
+    make_replay,
     make_store,
+    make_transport,
     subscribe_projection,
 )
 
@@ -93,10 +94,7 @@ async def run_projection(
     store, faults = make_store(settings), make_faults(settings)
     bus = make_bus(settings, faults, tracer_provider)
     emitter = RedisEmitter(
-        settings.redis_url,
-        settings.transport,
-        channel=settings.channel,
-        tracer_provider=tracer_provider,
+        make_transport(settings), make_replay(settings), tracer_provider=tracer_provider
     )
     subscribe_projection(bus, settings, store, emitter.notify, faults, tracer_provider)
     journal = make_journal(settings)

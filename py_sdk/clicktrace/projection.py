@@ -31,7 +31,7 @@ from clicktrace.bus.idempotency.outcome import MAX_MESSAGE_LENGTH, Outcome
 from clicktrace.bus.types import DeadLetterHook
 from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
-from clicktrace.notify.producer import Notify
+from clicktrace.notify import Notify
 
 __all__ = [
     "MAX_MESSAGE_LENGTH",

@@ -4,7 +4,7 @@ and the bounds untrusted input is held to. Under every layer (it imports nothing
 propagation, the edge, the bus and notify all read the same constants.
 
 Limits that belong to one parser stay next to it (``propagation/_traceparent.py``,
-``propagation/_tracestate.py``, ``notify/frames.py``); this module names the ones several
+``propagation/_tracestate.py``, ``notify/_frames.py``); this module names the ones several
 places share or that the other SDK must agree on.
 """
 

@@ -33,7 +33,7 @@ from clicktrace._optional import require
 from clicktrace.asgi.middleware import ClicktraceMiddleware
 from clicktrace.bus.base import Bus
 from clicktrace.journal import use as use_journal
-from clicktrace.notify.notifier import Notifier
+from clicktrace.notify import Notifier
 from clicktrace.web._errors import exception_handlers
 
 if TYPE_CHECKING:  # the journal, health and outbox modules load only when they are used

@@ -27,9 +27,9 @@ from clicktrace.bus import Bus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry
-from clicktrace.notify.frames import Frame
-from clicktrace.notify.producer import Producer
-from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify._frames import Frame
+from clicktrace.notify._notifier import Producer
+from clicktrace.notify._replay import MemoryReplayBuffer
 from clicktrace.sampling import ClickSampler
 from clicktrace.step import step
 

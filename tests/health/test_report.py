@@ -30,7 +30,7 @@ from clicktrace.health import (
 )
 from clicktrace.health._report import Report
 from clicktrace.journal import Entry, Journal, MemoryStore, Thresholds, create_journal
-from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify import MemoryReplayBuffer
 from clicktrace.outbox import SqliteOutbox
 
 

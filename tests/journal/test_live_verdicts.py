@@ -31,7 +31,7 @@ from clicktrace.envelope import Envelope, decode, encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Journal, Thresholds, create_journal, create_store, use
 from clicktrace.journal._verdict import line, verdict
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import Notifier, TokenSigner, WebSocketTransport
 from clicktrace.outbox import OutboxRelay, SqliteOutbox
 from clicktrace.projection import confirm
 from clicktrace.sampling import ClickSampler
@@ -300,7 +300,7 @@ async def test_clicks_sampled_out_at_ten_percent_read_sampled_out(tmp_path: Path
         await outbox.create_tables(conn)
         await conn.commit()
     bus = MemoryBus(tracer_provider=provider)
-    notifier = Notifier(TokenSigner(SECRET), "websocket", tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), tracer_provider=provider)
     relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus, poll_interval=0.05)
 
     async def rename(request: Request) -> Response:

@@ -3,11 +3,13 @@ frames; the browser's own stages are in ``test_browser.py``)."""
 
 from __future__ import annotations
 
+import msgspec
+
 from clicktrace.ids import new_id
 from clicktrace.journal import Journal
-from clicktrace.notify.delivery import Hub
-from clicktrace.notify.frames import Frame, build_frame
-from clicktrace.notify.replay import MemoryReplayBuffer
+from clicktrace.notify._frames import Frame, build_frame
+from clicktrace.notify._hub import Hub
+from clicktrace.notify._replay import MemoryReplayBuffer
 
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
 TRACE, SPAN = 0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7
@@ -20,7 +22,10 @@ async def test_replayed_and_pushed_frames_are_journaled_in_their_trace(
     buffer = MemoryReplayBuffer()
     missed, live = new_id(), new_id()
     await buffer.append(
-        TAB, {**build_frame(correlation_id=missed, status="confirmed"), "traceparent": TRACEPARENT}
+        TAB,
+        msgspec.structs.replace(
+            build_frame(correlation_id=missed, status="confirmed"), traceparent=TRACEPARENT
+        ),
     )
     sent: list[Frame] = []
 

@@ -23,21 +23,32 @@ from starlette.routing import Route
 
 from clicktrace import context as click_context
 from clicktrace.envelope import decode, encode, new_envelope
-from clicktrace.notify import Notifier, TokenSigner
-from clicktrace.notify.emitter import RedisEmitter
+from clicktrace.notify import (
+    Notifier,
+    RedisEmitter,
+    Replay,
+    SocketIOTransport,
+    TokenSigner,
+    WebSocketTransport,
+)
 from clicktrace.propagation import HEADER_KEYS, extract
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET = "clicktrace-test-secret-0123456789"
 
 
+def transport_named(name: str, channel: str) -> SocketIOTransport | WebSocketTransport:
+    if name == "socketio":
+        return SocketIOTransport(redis_url=REDIS_URL, channel=channel)
+    return WebSocketTransport(redis_url=REDIS_URL, channel=channel)
+
+
 def node(transport: str, channel: str, port: int) -> None:
     signer = TokenSigner(SECRET)
     notifier = Notifier(
         signer,
-        "socketio" if transport == "socketio" else "websocket",
-        redis_url=REDIS_URL,
-        channel=channel,
+        transport_named(transport, channel),
+        replay=Replay(redis_url=REDIS_URL, prefix=channel),
     )
     bus = redis_asyncio.Redis.from_url(REDIS_URL)
 
@@ -69,9 +80,8 @@ def node(transport: str, channel: str, port: int) -> None:
 
 async def worker(transport: str, channel: str) -> None:
     emitter = RedisEmitter(
-        REDIS_URL,
-        "socketio" if transport == "socketio" else "websocket",
-        channel=channel,
+        transport_named(transport, channel),
+        Replay(redis_url=REDIS_URL, prefix=channel),
         tracer_provider=TracerProvider(),
     )
     bus = redis_asyncio.Redis.from_url(REDIS_URL)

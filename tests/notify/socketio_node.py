@@ -12,14 +12,14 @@ import sys
 import uvicorn
 from starlette.applications import Starlette
 
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import Notifier, SocketIOTransport, TokenSigner
 
 SECRET = "clicktrace-test-secret-0123456789"
 
 
 def main() -> None:
     port, grace = int(sys.argv[1]), int(sys.argv[2])
-    notifier = Notifier(TokenSigner(SECRET), "socketio")
+    notifier = Notifier(TokenSigner(SECRET), SocketIOTransport())
     notifier.sio.eio.ping_interval = 600
     app = notifier.asgi(Starlette(routes=notifier.routes))
     uvicorn.run(

@@ -7,14 +7,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from clicktrace.ids import new_id
-from clicktrace.notify.frames import (
+from clicktrace.notify._frames import (
     MAX_HELLO_BYTES,
     MAX_SEQ,
+    Confirmed,
+    Error,
     Hello,
+    Rejected,
+    Resync,
+    as_json,
     build_frame,
+    decode,
+    encode,
+    from_json,
     parse_hello,
     parse_hello_text,
-    resync_frame,
 )
 
 
@@ -70,15 +77,59 @@ def test_parse_hello_text_never_raises(text: str) -> None:
 
 def test_build_frame() -> None:
     corr = new_id()
-    assert build_frame(
+    confirmed = build_frame(
         correlation_id=corr.lower(), status="confirmed", type="T", data={"id": 1}
-    ) == {"correlation_id": corr, "status": "confirmed", "type": "T", "data": {"id": 1}}
+    )
+    assert confirmed == Confirmed(correlation_id=corr, type="T", data={"id": 1})
+    assert as_json(confirmed) == {
+        "correlation_id": corr,
+        "status": "confirmed",
+        "type": "T",
+        "data": {"id": 1},
+    }
     rejected = build_frame(
         correlation_id=corr, status="rejected", error={"code": "name_taken", "message": "taken"}
     )
-    assert rejected["error"] == {"code": "name_taken", "message": "taken"}
-    assert resync_frame(4) == {"status": "resync", "seq": 4}
-    assert resync_frame(4, "01JEPOCH") == {"status": "resync", "seq": 4, "epoch": "01JEPOCH"}
+    assert isinstance(rejected, Rejected)
+    assert rejected.error == Error(code="name_taken", message="taken")
+    assert as_json(rejected)["error"] == {"code": "name_taken", "message": "taken"}
+    assert as_json(Resync(seq=4)) == {"status": "resync", "seq": 4}
+    assert as_json(Resync(seq=4, epoch="01JEPOCH")) == {
+        "status": "resync",
+        "seq": 4,
+        "epoch": "01JEPOCH",
+    }
+
+
+def test_the_wire_format_is_what_the_browser_reads() -> None:
+    # js_sdk/src/notification.ts: seq at 0 still present, absent fields omitted, never null.
+    corr = new_id()
+    assert json.loads(encode(Resync(seq=0))) == {"status": "resync", "seq": 0}
+    frame = Confirmed(correlation_id=corr, seq=1, epoch="E", traceparent="00-x")
+    assert json.loads(encode(frame)) == {
+        "status": "confirmed",
+        "correlation_id": corr,
+        "seq": 1,
+        "epoch": "E",
+        "traceparent": "00-x",
+    }
+    assert decode(encode(frame)) == frame == from_json(as_json(frame))
+    assert as_json(build_frame(correlation_id=corr, status="progress", data=0))["data"] == 0
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"[", b"{}", b'{"status":"resync","seq":1}', b'{"status":"nope","correlation_id":"x"}'],
+)
+def test_a_notification_that_does_not_decode_is_none(data: bytes) -> None:
+    assert decode(data) is None
+
+
+def test_a_frame_from_another_node_needs_its_seq() -> None:
+    corr = new_id()
+    assert from_json({"status": "confirmed", "correlation_id": corr}) is None
+    assert from_json({"status": "confirmed", "correlation_id": corr, "seq": "1"}) is None
+    assert from_json([]) is None
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import create_bus
 from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope, new_envelope
-from clicktrace.notify import Notifier, TokenSigner
+from clicktrace.notify import Notifier, SocketIOTransport, TokenSigner, WebSocketTransport
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
 
 CONSUMER = "crash-projection"
@@ -55,7 +55,9 @@ def create_app(
 ) -> ASGIApp:
     path, hold = data_dir / "crash.sqlite3", data_dir / HOLD
     signer = TokenSigner(secret=secret)
-    notifier = Notifier(signer, transport=transport)
+    notifier = Notifier(
+        signer, SocketIOTransport() if transport == "socketio" else WebSocketTransport()
+    )
     bus = create_bus(bus_url)
     outbox, processed = SqliteOutbox(), SqliteIdempotency()
     grace = os.environ.get("CRASH_CONFIRM_GRACE")

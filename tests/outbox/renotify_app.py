@@ -32,7 +32,7 @@ from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import create_bus
 from clicktrace.bus.idempotency import SqliteIdempotency
 from clicktrace.envelope import Envelope, new_envelope
-from clicktrace.notify import Notifier, RedisReplayBuffer, TokenSigner
+from clicktrace.notify import Notifier, RedisReplayBuffer, Replay, TokenSigner, WebSocketTransport
 from clicktrace.projection import Outcome, send_outcome
 
 CONSUMER = "renotify-projection"
@@ -47,7 +47,11 @@ CREATE TABLE IF NOT EXISTS applied (correlation_id TEXT NOT NULL);
 def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: str) -> ASGIApp:
     path = data_dir / "renotify.sqlite3"
     signer = TokenSigner(secret=secret)
-    notifier = Notifier(signer, "websocket", buffer=RedisReplayBuffer(REDIS, prefix=prefix))
+    notifier = Notifier(
+        signer,
+        WebSocketTransport(),
+        replay=Replay(buffer=RedisReplayBuffer(REDIS, prefix=prefix)),
+    )
     bus = create_bus(bus_url, block_ms=100)
     processed = SqliteIdempotency()
     kill_at = int(os.environ.get(KILL_AT, "0"))

@@ -12,6 +12,7 @@ from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, confirm, new_envelope
+from clicktrace.notify import WebSocketTransport
 from clicktrace.testing import (
     SERVER_LOOP,
     SpanCollector,
@@ -33,7 +34,7 @@ async def test_one_trace_through_fastapi_under_otel_asgi_instrumentation(
     unused_port = free_port()
     provider = clicktrace_spans.tracer_provider
     bus = MemoryBus(tracer_provider=provider)
-    notifier = Notifier(TokenSigner(SECRET), "websocket", tracer_provider=provider)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), tracer_provider=provider)
     done = asyncio.Event()
     topic = unique_name("todos")
 

@@ -1,39 +1,91 @@
 """Notifications that find their tab: signed client tokens, Socket.IO and WebSocket
 transports, per-client seq with replay, traced per message.
 
-Here: what an app builds or types against; ``transports.socketio(...)`` /
-``transports.websocket()`` choose how frames reach the tab. The machinery (``delivery.Hub``,
-``producer.Producer``, ``frames.Frame`` / ``Hello`` / ``EVENT``) stays in its module.
+.. code-block:: python
+
+    notifier = Notifier(TokenSigner.from_env(), WebSocketTransport(), limits=Limits())
+    app = Starlette(routes=[*notifier.routes, ...])
+    await notifier.notify(client_id, correlation_id=..., status="confirmed", data={...})
+
+Here: what an app builds or types against. ``TokenSigner``'s ``Claims`` and ``Session``
+(what its methods return) and the frame types stay in their modules: ``Claims`` and ``Status``
+would read as ``clicktrace.claims`` and OpenTelemetry's ``Status``. The machinery is in the
+``_`` modules, one per concept: ``_frames`` (the wire), ``_session`` (tokens and
+``POST /clicktrace/session``), ``_replay`` (seq and the buffers), ``_hub`` (a node's
+connections, exactly-once per socket, fan-out between nodes), ``_notifier`` (making a
+notification, on a socket node or in a worker), ``_transport`` / ``_socketio`` /
+``_websocket`` (how frames reach the tab). Names load on first
+use, so ``import clicktrace.notify`` loads neither Starlette nor a broker client.
 """
 
-from clicktrace.notify import transports
-from clicktrace.notify.delivery import TooManyConnections
-from clicktrace.notify.emitter import RedisEmitter
-from clicktrace.notify.frames import Status
-from clicktrace.notify.notifier import Notifier
-from clicktrace.notify.producer import Notify
-from clicktrace.notify.replay import MemoryReplayBuffer, ReplayBuffer
-from clicktrace.notify.replay_redis import RedisReplayBuffer
-from clicktrace.notify.session import UserOf
-from clicktrace.notify.tokens import Claims, Session, TokenSigner
-from clicktrace.notify.transport import Transport, TransportFactory, TransportName, TransportSetup
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from clicktrace.notify._hub import Limits
+    from clicktrace.notify._notifier import Notifier, Notify, RedisEmitter
+    from clicktrace.notify._replay import (
+        MemoryReplayBuffer,
+        RedisReplayBuffer,
+        Replay,
+        ReplayBuffer,
+    )
+    from clicktrace.notify._session import TokenSigner, UserOf
+    from clicktrace.notify._transport import (
+        Endpoint,
+        SocketIOTransport,
+        Transport,
+        TransportSetup,
+        WebSocketTransport,
+    )
+
+_WHERE = {
+    "Endpoint": "_transport",
+    "Limits": "_hub",
+    "MemoryReplayBuffer": "_replay",
+    "Notifier": "_notifier",
+    "Notify": "_notifier",
+    "RedisEmitter": "_notifier",
+    "RedisReplayBuffer": "_replay",
+    "Replay": "_replay",
+    "ReplayBuffer": "_replay",
+    "SocketIOTransport": "_transport",
+    "TokenSigner": "_session",
+    "Transport": "_transport",
+    "TransportSetup": "_transport",
+    "UserOf": "_session",
+    "WebSocketTransport": "_transport",
+}
 
 __all__ = [
-    "Claims",
+    "Endpoint",
+    "Limits",
     "MemoryReplayBuffer",
     "Notifier",
     "Notify",
     "RedisEmitter",
     "RedisReplayBuffer",
+    "Replay",
     "ReplayBuffer",
-    "Session",
-    "Status",
+    "SocketIOTransport",
     "TokenSigner",
-    "TooManyConnections",
     "Transport",
-    "TransportFactory",
-    "TransportName",
     "TransportSetup",
     "UserOf",
-    "transports",
+    "WebSocketTransport",
 ]
+
+
+def __getattr__(name: str) -> Any:  # PEP 562: load a name's module on first use
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'clicktrace.notify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"clicktrace.notify.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,4 +1,4 @@
-"""Plain WebSocket transport: the route ``/clicktrace/ws``, one JSON text frame per notification.
+"""Plain WebSocket: the route ``/clicktrace/ws``, one JSON text frame per notification.
 
 The client's first frame is the hello ``{"token", "last_seq", "epoch"}``. Anything else
 closes the connection with a reason: no hello in time (1008 ``hello_timeout``), a binary
@@ -8,7 +8,7 @@ fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later
 and resumes), more sockets for one client or more authenticated ones from one peer address
 than the caps (1008 ``too_many_connections``; see :class:`PeerCap`), more sockets awaiting
 their hello from one peer address than the cap (1008 ``too_many_pending``, see
-:class:`Pending`), a replay the buffer cannot serve (1011 ``unavailable``). Each connection
+:class:`PeerCap`), a replay the buffer cannot serve (1011 ``unavailable``). Each connection
 writes from its own queue, so a slow socket never stalls the hub.
 """
 
@@ -16,25 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from clicktrace.notify.delivery import Hub, TooManyConnections
-from clicktrace.notify.fanout import RedisFanout
-from clicktrace.notify.frames import MAX_HELLO_BYTES, Frame, Hello, parse_hello_text
-from clicktrace.notify.pending import HELLO_TIMEOUT_SECONDS, MAX_PENDING_PER_PEER, Pending
-from clicktrace.notify.quiet_log import QuietLog
-from clicktrace.notify.session import UserOf, resolve_user
-from clicktrace.notify.tokens import TokenSigner
-from clicktrace.notify.transport import MAX_CONNECTIONS_PER_PEER, PeerCap
-from clicktrace.protocol import FRAME_TOO_LARGE, INVALID_HELLO, INVALID_TOKEN, UNAVAILABLE
-from clicktrace.web._limits import PeerOf, peer_address
-
-__all__ = ["MAX_QUEUED_FRAMES", "WebSocketTransport"]
+from clicktrace.notify._frames import (
+    MAX_HELLO_BYTES,
+    Frame,
+    Hello,
+    Notification,
+    encode,
+    parse_hello_text,
+)
+from clicktrace.notify._hub import Hub, Limits, PeerCap, RedisFanout, TooManyConnections
+from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
+from clicktrace.notify._transport import QuietLog
+from clicktrace.protocol import (
+    FRAME_TOO_LARGE,
+    INVALID_HELLO,
+    INVALID_TOKEN,
+    UNAVAILABLE,
+    WEBSOCKET_PATH,
+)
 
 MAX_QUEUED_FRAMES = 1024
 _log = logging.getLogger("clicktrace.notify")
@@ -46,7 +51,9 @@ class _Rejected(Exception):
         self.code, self.reason = code, reason
 
 
-class WebSocketTransport:
+class WebSocketEndpoint:
+    """The WebSocket endpoint on one node (built by :class:`WebSocketTransport`)."""
+
     def __init__(
         self,
         hub: Hub,
@@ -55,20 +62,19 @@ class WebSocketTransport:
         user_of: UserOf | None = None,
         redis_url: str | None = None,
         channel: str = "clicktrace",
-        path: str = "/clicktrace/ws",
-        hello_timeout: float = HELLO_TIMEOUT_SECONDS,
-        max_pending_per_peer: int = MAX_PENDING_PER_PEER,
-        peer_of: PeerOf = peer_address,
-        max_connections_per_peer: int = MAX_CONNECTIONS_PER_PEER,
+        path: str = WEBSOCKET_PATH,
+        limits: Limits | None = None,
     ) -> None:
+        limits = Limits() if limits is None else limits
         self.hub = hub
-        self._connected = PeerCap(max_connections_per_peer)
-        self._pending = Pending(max_pending_per_peer)  # the deadline is _hello's wait_for
-        self._peer_of = peer_of
+        self._connected = PeerCap(limits.max_connections_per_peer)
+        # The deadline is _hello's wait_for.
+        self._pending = PeerCap(limits.max_pending_per_peer)
+        self._peer_of = limits.peer_of
         self._quiet = QuietLog(_log)
         self._signer = signer
         self._user_of = user_of
-        self._hello_timeout = hello_timeout
+        self._hello_timeout = limits.hello_timeout_seconds
         self._fanout = (
             RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
             if redis_url
@@ -76,7 +82,7 @@ class WebSocketTransport:
         )
         self.routes: list[BaseRoute] = [WebSocketRoute(path, self._endpoint)]
 
-    async def publish(self, client_id: str, frame: Frame) -> None:
+    async def publish(self, client_id: str, frame: Notification) -> None:
         if self._fanout is None:
             await self.hub.dispatch(client_id, frame)
         else:
@@ -130,7 +136,7 @@ class WebSocketTransport:
             try:
                 hello, client_id = await self._hello(ws)
             finally:
-                self._pending.settle(ws)
+                self._pending.release(ws)
             if self._fanout is not None:
                 await self._fanout.start()
 
@@ -189,7 +195,7 @@ class WebSocketTransport:
     async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame]) -> None:
         while True:  # until cancelled, or sending fails because the peer is gone
             frame = await queue.get()
-            await ws.send_text(json.dumps(frame, separators=(",", ":")))
+            await ws.send_text(encode(frame).decode("utf-8"))
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

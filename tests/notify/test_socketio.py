@@ -1,31 +1,54 @@
-"""Socket.IO transport against a real uvicorn server with real python-socketio clients."""
+"""Socket.IO against a real uvicorn server with real python-socketio clients; the gated
+python-socketio managers; hostile Engine.IO / Socket.IO input from raw HTTP, raw WebSocket and
+python-socketio clients (answered, closed, one short warning line at most); and SIGTERM
+stopping a real uvicorn process with real python-socketio clients connected, some of them
+mid-poll, one hostile (an oversized POST and a session that never authenticates)."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import socketio
+from engineio.payload import Payload
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from socketio.async_pubsub_manager import AsyncPubSubManager
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from clicktrace.ids import new_id
+from clicktrace.ids import new_id, parse_id
 from clicktrace.notify import (
+    Limits,
     MemoryReplayBuffer,
     Notifier,
+    Replay,
+    SocketIOTransport,
     TokenSigner,
-    TransportFactory,
-    TransportName,
-    transports,
 )
+from clicktrace.notify._frames import Notification, Progress
+from clicktrace.notify._socketio import POLLING_TYPES, _Gate, gated_manager, packet_ok, payload_ok
+from clicktrace.testing import free_port
 
 SECRET = "clicktrace-test-secret-0123456789"
+
+
 Serve = Callable[[ASGIApp], Awaitable[str]]
+
+
 Tabs = Callable[[], "SioTab"]
 
 
@@ -61,7 +84,7 @@ async def tabs() -> AsyncIterator[Tabs]:
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), transports.socketio(), **kwargs)
+    notifier = Notifier(TokenSigner(SECRET), SocketIOTransport(), **kwargs)
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     return notifier, url
 
@@ -69,18 +92,8 @@ async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
 APP = "https://app.example"
 
 
-@pytest.mark.parametrize(
-    ("transport", "keywords"),
-    [
-        (transports.socketio(cors_allowed_origins=[APP]), {}),
-        ("socketio", {"cors_allowed_origins": [APP]}),
-    ],
-    ids=["object", "shorthand"],
-)
-async def test_cors_allowed_origins_reach_python_socketio(
-    serve: Serve, transport: TransportFactory | TransportName, keywords: dict[str, Any]
-) -> None:
-    notifier = Notifier(TokenSigner(SECRET), transport, **keywords)
+async def test_cors_allowed_origins_reach_python_socketio(serve: Serve) -> None:
+    notifier = Notifier(TokenSigner(SECRET), SocketIOTransport(cors_allowed_origins=[APP]))
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     handshake = url + "/socket.io/?EIO=4&transport=polling"
     try:
@@ -230,7 +243,7 @@ async def test_disconnect_mid_flight_then_resume_delivers_each_once(
 
 
 async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve, tabs: Tabs) -> None:
-    notifier, url = await start(serve, replay_max_frames=4)
+    notifier, url = await start(serve, replay=Replay(max_frames=4))
     s = await session(url)
     for _ in range(10):
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
@@ -305,7 +318,7 @@ async def test_other_events_still_reach_other_rooms(serve: Serve, tabs: Tabs) ->
 
 
 async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve, tabs: Tabs) -> None:
-    _, url = await start(serve, max_connections_per_client=1)
+    _, url = await start(serve, limits=Limits(max_connections_per_client=1))
     s = await session(url)
     await tabs().connect(url, {"token": s["token"]})
     second = tabs()
@@ -323,7 +336,7 @@ class FlakyBuffer(MemoryReplayBuffer):
 
     async def since(
         self, client_id: str, last_seq: int, epoch: str | None = None
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[Notification] | None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("buffer unreachable")
@@ -334,7 +347,7 @@ async def test_a_replay_that_fails_is_retried_on_the_same_socket(serve: Serve, t
     # socket.io-client does not come back after a server-side disconnect, so the server
     # keeps the socket and retries the replay.
     buffer = FlakyBuffer()
-    notifier, url = await start(serve, buffer=buffer)
+    notifier, url = await start(serve, replay=Replay(buffer=buffer))
     s = await session(url)
     await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
     tab = tabs()
@@ -388,7 +401,7 @@ async def test_an_expired_token_is_refused(serve: Serve) -> None:
 async def test_aclose_stops_pending_replay_retries(serve: Serve, tabs: Tabs) -> None:
     buffer = FlakyBuffer()
     buffer.failures = 10**6  # never recovers
-    notifier, url = await start(serve, buffer=buffer)
+    notifier, url = await start(serve, replay=Replay(buffer=buffer))
     s = await session(url)
     tab = tabs()
     await tab.connect(url, {"token": s["token"]})
@@ -409,7 +422,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
     # three new outcomes 1-3. Without epochs the tab would get seq 3 alone; with them it gets a
     # resync and all three.
     previous = MemoryReplayBuffer()
-    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    old_epoch = (await previous.append(new_id(), Progress(correlation_id=new_id()))).epoch
     notifier, url = await start(serve)
     s = await session(url)
     for _ in range(3):
@@ -431,7 +444,7 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(
 ) -> None:
     """Issue 19: a client id per session and 16 sockets per client id let one address hold
     1,424 authenticated sockets in a minute. Each socket here has a client id of its own."""
-    _, url = await start(serve, max_connections_per_peer=3)
+    _, url = await start(serve, limits=Limits(max_connections_per_peer=3))
     sessions = [await session(url) for _ in range(5)]
     connected = []
     for s in sessions[:3]:
@@ -455,3 +468,356 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(
         except socketio.exceptions.ConnectionError:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
+
+
+# The gated managers.
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "base"),
+    [
+        ({}, socketio.AsyncManager),
+        ({"redis_url": REDIS_URL}, socketio.AsyncRedisManager),
+        ({"amqp_url": AMQP_URL}, socketio.AsyncAioPikaManager),
+    ],
+)
+def test_the_gate_sits_where_pub_sub_managers_deliver_locally(
+    kwargs: dict[str, str], base: type
+) -> None:
+    manager = gated_manager(channel="ct-test", **kwargs)
+    mro = type(manager).__mro__
+    assert isinstance(manager, base) and isinstance(manager, _Gate)
+    # Local delivery is super().emit from the pub/sub manager: the gate must come right after
+    # it and before python-socketio's AsyncManager, or frames would bypass the hub.
+    assert mro.index(_Gate) == mro.index(socketio.AsyncManager) - 1
+    if base is not socketio.AsyncManager:
+        assert mro.index(base) < mro.index(AsyncPubSubManager) < mro.index(_Gate)
+
+
+def test_one_fan_out_only() -> None:
+    with pytest.raises(ValueError):
+        gated_manager(redis_url=REDIS_URL, amqp_url=AMQP_URL)
+
+
+def test_without_aio_pika_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "aio_pika", None)
+    with pytest.raises(ImportError) as info:
+        gated_manager(amqp_url=AMQP_URL)
+    assert str(info.value) == "aio_pika is not installed: pip install 'clicktrace[rabbitmq]'"
+
+
+# Hostile input and the guard.
+
+WAIT = 10.0  # an upper bound for an answer to arrive; never a timing assertion
+
+
+def eio(url: str, sid: str | None = None, transport: str = "polling") -> str:
+    return f"{url}/socket.io/?EIO=4&transport={transport}" + (f"&sid={sid}" if sid else "")
+
+
+async def handshake(http: httpx.AsyncClient, url: str) -> str:
+    response = await http.get(eio(url), timeout=WAIT)
+    assert response.status_code == 200 and response.text.startswith("0")
+    sid: str = json.loads(response.text[1:])["sid"]
+    return sid
+
+
+async def tab_gets_a_notification(notifier: Notifier, url: str) -> None:
+    """A well-behaved python-socketio client is served normally."""
+    session = notifier.signer.issue()
+    client = socketio.AsyncClient(reconnection=False)
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    client.on("clicktrace", frames.put)
+    await client.connect(
+        url, auth={"token": session.token}, transports=["polling"], wait_timeout=WAIT
+    )
+    try:
+        await notifier.notify(session.client_id, correlation_id=new_id(), status="confirmed")
+        assert (await asyncio.wait_for(frames.get(), WAIT))["seq"] == 1
+    finally:
+        await client.disconnect()
+
+
+def loud(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    return [r for r in records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize("text", ["", "x", "9", "0", "6", "2", "b" + "A" * 5, "4" + "[" * 3000])
+def test_packets_a_client_may_not_send_are_refused(text: str) -> None:
+    assert not packet_ok(text, POLLING_TYPES)
+
+
+def test_payloads_are_checked_whole() -> None:
+    assert payload_ok(b"") and payload_ok(b"3") and payload_ok(b'40{"token":"t"}\x1e3')
+    for body in (b"\xff", b"3\x1e", b"d=3", b"\x1e".join([b"3"] * 17), b"4x\x1ezz"):
+        assert not payload_ok(body)
+
+
+engineio_texts = st.lists(
+    st.sampled_from(
+        [
+            "0",
+            "1",
+            "2",
+            "3",
+            "4",
+            "5",
+            "6",
+            "9",
+            "b",
+            "d=",
+            "[",
+            "{",
+            "40",
+            "42",
+            '{"token":"t"}',
+            "\x1e",
+            "probe",
+            "\u00e9",
+            "\ud800",
+            "AAAA",
+            "-",
+            "",
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=500)
+@given(engineio_texts | st.text(max_size=40))
+def test_what_the_guard_passes_python_engineio_decodes_and_accepts(text: str) -> None:
+    body = text.encode("utf-8", "surrogatepass")
+    if not payload_ok(body):
+        return
+    for pkt in Payload(encoded_payload=body.decode("utf-8")).packets:  # never raises
+        assert not pkt.binary and pkt.packet_type in POLLING_TYPES
+
+
+async def test_malformed_frames_cost_one_short_line_not_a_traceback_each(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    notifier, url = await start(serve)
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        for body in (b"zz", b"9", b"4" + b"[" * 3000, b"\xff\xfe", b"6", b""):
+            sid = await handshake(http, url)
+            response = await http.post(eio(url, sid), content=body)
+            assert response.status_code in (200, 400)
+        ws_url = eio(url, transport="websocket").replace("http://", "ws://")
+        for frame in ("x garbage", "", "6", b"\x00binary", "4" + "[" * 3000):
+            async with connect(ws_url) as ws:
+                await ws.recv()  # OPEN
+                await ws.send(frame)
+                with pytest.raises(ConnectionClosed):
+                    while True:
+                        await asyncio.wait_for(ws.recv(), WAIT)
+    # A real python-socketio client sending Socket.IO packets its server cannot decode.
+    for raw in ('2["x", {', "2{}", "5-[]", "4", "9", "2" + "[" * 3000):
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(
+            url,
+            auth={"token": notifier.signer.issue().token},
+            transports=["websocket"],
+            wait_timeout=WAIT,
+        )
+        await client.eio.send(raw)
+        for _ in range(int(WAIT * 20)):
+            if not client.connected:
+                break
+            await asyncio.sleep(0.05)
+        assert not client.connected
+        await client.disconnect()
+    assert loud(caplog.records) == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert 1 <= len(warnings) <= 2  # rate-limited: one line per 10 s
+    assert all(len(r.getMessage()) < 200 for r in warnings)
+    await tab_gets_a_notification(notifier, url)
+
+
+async def test_an_oversized_polling_post_is_answered_and_hangs_nothing(serve: Serve) -> None:
+    notifier, url = await start(serve)
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await handshake(http, url)
+        poll = asyncio.ensure_future(http.get(eio(url, sid)))  # a poll in flight
+        await asyncio.sleep(0.2)
+        response = await http.post(eio(url, sid), content=b"4" + b"x" * 9000)
+        assert response.status_code == 413
+        body = response.json()
+        assert body["error"]["code"] == "payload_too_large"
+        assert body["correlation_id"] == response.headers["x-correlation-id"]
+        assert (await poll).status_code == 200  # ended by the session's CLOSE packet
+        assert (await http.get(eio(url, sid))).status_code == 400  # the session is gone
+
+        async def chunks() -> Any:  # no content-length: cut off while streaming
+            for _ in range(10):
+                yield b"4" + b"x" * 1000
+
+        sid = await handshake(http, url)
+        assert (await http.post(eio(url, sid), content=chunks())).status_code == 413
+    await tab_gets_a_notification(notifier, url)
+
+
+async def test_a_chunked_post_reaches_engineio_whole(serve: Serve) -> None:
+    # python-engineio reads content-length bytes: without one it would read nothing.
+    notifier, url = await start(serve)
+    token = json.dumps({"token": notifier.signer.issue().token})
+
+    async def chunks() -> Any:
+        yield b"40"
+        yield token.encode()
+
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await handshake(http, url)
+        assert (await http.post(eio(url, sid), content=chunks())).status_code == 200
+        assert (await http.get(eio(url, sid))).text.startswith("40{")  # connected to "/"
+
+
+async def test_socketio_responses_carry_a_correlation_id(serve: Serve) -> None:
+    _, url = await start(serve)
+    corr = new_id()
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        fresh = await http.get(eio(url))
+        echoed = await http.get(eio(url), headers={"x-correlation-id": corr.lower()})
+        refused = await http.get(f"{url}/socket.io/?EIO=3&transport=polling")
+    assert parse_id(fresh.headers["x-correlation-id"]) == fresh.headers["x-correlation-id"]
+    assert echoed.headers["x-correlation-id"] == corr
+    assert refused.status_code == 400 and "x-correlation-id" in refused.headers
+    ws_url = eio(url, transport="websocket").replace("http://", "ws://")
+    async with connect(ws_url) as ws:
+        assert ws.response is not None
+        assert parse_id(ws.response.headers["x-correlation-id"])
+
+
+async def test_a_session_that_never_authenticates_is_closed_at_the_deadline(
+    serve: Serve,
+) -> None:
+    _, url = await start(serve, limits=Limits(hello_timeout_seconds=0.3))
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await handshake(http, url)
+        poll = await http.get(eio(url, sid))  # answered by the CLOSE packet
+        assert poll.status_code == 200 and poll.text.split("\x1e")[0] == "1"
+        assert (await http.get(eio(url, sid))).status_code == 400
+    ws_url = eio(url, transport="websocket").replace("http://", "ws://")
+    async with connect(ws_url) as ws:
+        await ws.recv()  # OPEN
+        assert await asyncio.wait_for(ws.recv(), WAIT) == "1"  # CLOSE
+        with pytest.raises(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), WAIT)
+
+
+async def test_a_session_that_authenticates_in_time_stays(serve: Serve) -> None:
+    notifier, url = await start(serve, limits=Limits(hello_timeout_seconds=0.3))
+    session = notifier.signer.issue()
+    client = socketio.AsyncClient(reconnection=False)
+    frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    client.on("clicktrace", frames.put)
+    await client.connect(
+        url, auth={"token": session.token}, transports=["websocket"], wait_timeout=WAIT
+    )
+    await asyncio.sleep(0.6)  # past the deadline
+    await notifier.notify(session.client_id, correlation_id=new_id(), status="confirmed")
+    assert (await asyncio.wait_for(frames.get(), WAIT))["seq"] == 1
+    await client.disconnect()
+
+
+async def test_unauthenticated_sessions_are_capped_per_peer(serve: Serve) -> None:
+    notifier, url = await start(serve, limits=Limits(max_pending_per_peer=3))
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sids = [await handshake(http, url) for _ in range(3)]
+        refused = await http.get(eio(url))
+        assert refused.status_code == 401
+        ws_url = eio(url, transport="websocket").replace("http://", "ws://")
+        with pytest.raises(InvalidStatus):  # the WebSocket transport counts the same
+            async with connect(ws_url):
+                pass
+        # Authenticating frees a place.
+        token = json.dumps({"token": notifier.signer.issue().token})
+        assert (await http.post(eio(url, sids[0]), content=f"40{token}")).status_code == 200
+        assert (await http.get(eio(url, sids[0]))).text.startswith("40{")
+        sids[0] = await handshake(http, url)
+        for sid in sids:  # leaving frees places too
+            await http.post(eio(url, sid), content="1")
+    # Authenticated sessions do not count: more tabs than the cap connect one after another.
+    for _ in range(4):
+        await tab_gets_a_notification(notifier, url)
+
+
+async def test_a_client_that_leaves_the_namespace_loses_the_session(serve: Serve) -> None:
+    notifier, url = await start(serve)
+    token = json.dumps({"token": notifier.signer.issue().token})
+    async with httpx.AsyncClient(timeout=WAIT) as http:
+        sid = await handshake(http, url)
+        await http.post(eio(url, sid), content=f"40{token}")
+        assert (await http.get(eio(url, sid))).text.startswith("40{")
+        await http.post(eio(url, sid), content="41")
+        answer = await http.get(eio(url, sid))
+        assert answer.status_code == 400 or answer.text.split("\x1e")[-1] == "1"
+
+
+# SIGTERM.
+
+NODE = Path(__file__).with_name("socketio_node.py")
+
+
+GRACE = 2  # what the node gives uvicorn as timeout_graceful_shutdown
+
+
+STOPPED_WITHIN = 60.0  # a hang detector, far above GRACE; never a timing assertion
+
+
+async def wait_until_serving(url: str, proc: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient(timeout=1) as http:
+        for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError("the node exited")
+            try:
+                await http.get(url + "/socket.io/?EIO=4&transport=polling")
+                return
+            except httpx.TransportError:
+                await asyncio.sleep(0.1)
+    raise RuntimeError("the node did not start")
+
+
+async def test_sigterm_stops_the_server_with_clients_mid_poll() -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, str(NODE), str(port), str(GRACE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    clients: list[socketio.AsyncClient] = []
+    try:
+        await wait_until_serving(url, proc)
+        signer = TokenSigner(SECRET)
+        for transports in (["polling"], ["polling"], ["polling"], ["websocket"]):
+            client = socketio.AsyncClient(reconnection=False)
+            await client.connect(
+                url, auth={"token": signer.issue().token}, transports=transports, wait_timeout=10
+            )
+            clients.append(client)
+        async with httpx.AsyncClient(timeout=10) as http:
+            base = url + "/socket.io/?EIO=4&transport=polling"
+            opened = await http.get(base)
+            sid = json.loads(opened.text[1:])["sid"]  # never authenticates
+            hostile = await http.post(base + f"&sid={sid}", content=b"4" + b"x" * 20_000)
+            assert hostile.status_code == 413
+            idle = json.loads((await http.get(base)).text[1:])["sid"]
+            poll = asyncio.ensure_future(http.get(base + f"&sid={idle}"))
+            await asyncio.sleep(0.5)  # every polling client now has a poll in flight
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(proc.wait, STOPPED_WITHIN)
+            poll.cancel()
+        assert code in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it has stopped
+        _, stderr = proc.communicate()
+        assert b"Traceback" not in stderr, stderr.decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for client in clients:
+            await client.disconnect()

@@ -1,4 +1,4 @@
-"""WebSocket transport against a real uvicorn server with real ``websockets`` clients."""
+"""The WebSocket transport against a real uvicorn server with real ``websockets`` clients."""
 
 from __future__ import annotations
 
@@ -17,7 +17,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from clicktrace.ids import new_id
-from clicktrace.notify import MemoryReplayBuffer, Notifier, TokenSigner, transports
+from clicktrace.notify import (
+    Limits,
+    MemoryReplayBuffer,
+    Notifier,
+    Replay,
+    TokenSigner,
+    WebSocketTransport,
+)
+from clicktrace.notify._frames import Notification, Progress
 
 SECRET = "clicktrace-test-secret-0123456789"
 Serve = Callable[[ASGIApp], Awaitable[str]]
@@ -25,7 +33,7 @@ WAIT = 10.0
 
 
 async def start(serve: Serve, **kwargs: Any) -> tuple[Notifier, str]:
-    notifier = Notifier(TokenSigner(SECRET), transports.websocket(), **kwargs)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport(), **kwargs)
     url = await serve(notifier.asgi(Starlette(routes=notifier.routes)))
     return notifier, url
 
@@ -99,7 +107,7 @@ async def test_bad_hello_closes_with_a_reason(
 
 
 async def test_no_hello_in_time_closes(serve: Serve) -> None:
-    _, url = await start(serve, hello_timeout_seconds=0.1)
+    _, url = await start(serve, limits=Limits(hello_timeout_seconds=0.1))
     async with connect(ws_url(url)) as ws:
         assert await closed_with(ws) == (1008, "hello_timeout")
 
@@ -170,7 +178,7 @@ async def test_disconnect_mid_flight_then_resume_delivers_each_once(serve: Serve
 
 
 async def test_a_gap_the_buffer_cannot_cover_asks_for_resync(serve: Serve) -> None:
-    notifier, url = await start(serve, replay_max_frames=3)
+    notifier, url = await start(serve, replay=Replay(max_frames=3))
     s = await session(url)
     for _ in range(7):
         await notifier.notify(s["client_id"], correlation_id=new_id(), status="progress")
@@ -197,7 +205,7 @@ async def test_a_token_bound_to_a_user_needs_that_user(serve: Serve) -> None:
 
 
 async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
-    notifier, url = await start(serve, replay_max_frames=2048)
+    notifier, url = await start(serve, replay=Replay(max_frames=2048))
     s = await session(url)
     async with connect(ws_url(url), max_queue=1) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
@@ -217,7 +225,7 @@ async def test_a_client_that_does_not_read_is_closed(serve: Serve) -> None:
 
 
 async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
-    notifier, url = await start(serve, max_connections_per_client=1)
+    notifier, url = await start(serve, limits=Limits(max_connections_per_client=1))
     s = await session(url)
     async with connect(ws_url(url)) as first:
         await first.send(json.dumps({"token": s["token"]}))
@@ -231,12 +239,12 @@ async def test_a_client_cannot_pin_unbounded_sockets(serve: Serve) -> None:
 class BrokenBuffer(MemoryReplayBuffer):
     async def since(
         self, client_id: str, last_seq: int, epoch: str | None = None
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[Notification] | None:
         raise ConnectionError("buffer unreachable")
 
 
 async def test_a_replay_that_fails_closes_the_socket(serve: Serve) -> None:
-    _, url = await start(serve, buffer=BrokenBuffer())
+    _, url = await start(serve, replay=Replay(buffer=BrokenBuffer()))
     s = await session(url)
     async with connect(ws_url(url)) as ws:
         await ws.send(json.dumps({"token": s["token"]}))
@@ -272,7 +280,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
     # three new outcomes 1-3. Without epochs the tab would get seq 3 alone; with them it gets a
     # resync and all three.
     previous = MemoryReplayBuffer()
-    old_epoch = (await previous.append(new_id(), {"status": "progress"}))["epoch"]
+    old_epoch = (await previous.append(new_id(), Progress(correlation_id=new_id()))).epoch
     notifier, url = await start(serve)
     s = await session(url)
     for _ in range(3):
@@ -288,7 +296,7 @@ async def test_after_a_restart_a_tab_presenting_its_old_epoch_gets_a_resync(
 
 
 async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) -> None:
-    notifier, url = await start(serve, max_pending_per_peer=2)
+    notifier, url = await start(serve, limits=Limits(max_pending_per_peer=2))
     async with connect(ws_url(url)) as first, connect(ws_url(url)):
         async with connect(ws_url(url)) as third:
             assert await closed_with(third) == (1008, "too_many_pending")
@@ -304,7 +312,7 @@ async def test_sockets_awaiting_their_hello_are_capped_per_peer(serve: Serve) ->
 async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Serve) -> None:
     """Issue 19: a client id per session and 16 sockets per client id let one address hold
     1,424 authenticated sockets in a minute. Each socket here has a client id of its own."""
-    notifier, url = await start(serve, max_connections_per_peer=3)
+    notifier, url = await start(serve, limits=Limits(max_connections_per_peer=3))
     sessions = [await session(url) for _ in range(5)]
     opened: list[ClientConnection] = []
     try:
@@ -340,4 +348,4 @@ async def test_one_address_cannot_pin_unbounded_authenticated_sockets(serve: Ser
 def test_the_per_peer_cap_must_be_a_positive_int() -> None:
     for bad in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="max_connections_per_peer"):
-            Notifier(TokenSigner(SECRET), transports.websocket(), max_connections_per_peer=bad)  # type: ignore[arg-type]
+            Limits(max_connections_per_peer=bad)  # type: ignore[arg-type]
