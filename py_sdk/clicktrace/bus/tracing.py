@@ -52,7 +52,7 @@ from clicktrace.propagation import (
     inject,
 )
 from clicktrace.propagation.traceparent import RANDOM_TRACE_ID
-from clicktrace.sampling import DECISION, decided
+from clicktrace.sampling._decision import DECISION, decided
 
 __all__ = [
     "click_of",
