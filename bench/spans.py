@@ -2,7 +2,9 @@
 middleware opens (four attributes at the start, renamed, two more at the end), through a
 SimpleSpanProcessor into an exporter that reads everything an OTLP exporter reads.
 
-    .venv/bin/python bench/spans.py [--spans 3000]
+    .venv/bin/python bench/spans.py [--instructions] [--spans 3000]
+
+(``--instructions`` names the default mode, as in ``bench/middleware.py``.)
 
 ``--memory``: a million spans at a steady rate through a BatchSpanProcessor whose exporter is
 slower than the load, for both paths: resident memory as it goes, and the spans the bounded
@@ -136,6 +138,7 @@ def memory(lean: bool, n: int, rate: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--spans", type=int, default=3000)
+    parser.add_argument("--instructions", action="store_true", help="the default mode")
     parser.add_argument("--child")
     parser.add_argument("--memory", action="store_true")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)

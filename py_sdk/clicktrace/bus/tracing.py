@@ -52,7 +52,7 @@ from clicktrace.propagation import (
 )
 from clicktrace.propagation._inject_extract import extract_trace
 from clicktrace.propagation._traceparent import RANDOM_TRACE_ID
-from clicktrace.sampling import DECISION, decided
+from clicktrace.sampling._decision import DECISION, decided
 
 __all__ = [
     "click_of",

@@ -1,8 +1,7 @@
-"""clicktrace.sampling: the click's decision is followed; the ratio decides only without one."""
+"""ClickSampler: the click's decision is followed; the ratio decides only without one."""
 
 from __future__ import annotations
 
-import logging
 import subprocess
 import sys
 
@@ -12,7 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
 
-from clicktrace.sampling import DECISION, ClickSampler, decided, ratio_from_env, sampler
+from clicktrace.sampling import ClickSampler
+from clicktrace.sampling._decision import DECISION, decided
 
 LOW = 1  # a trace id every ratio > 0 samples (TraceIdRatioBased compares the low 64 bits)
 HIGH = (1 << 64) - 1  # one only ratio 1 samples
@@ -46,58 +46,6 @@ def test_without_any_decision_the_ratio_decides_by_trace_id() -> None:
     assert ClickSampler(1.0).should_sample(None, HIGH, "x").decision is Decision.RECORD_AND_SAMPLE
     provider = TracerProvider(sampler=ClickSampler(0.0))
     assert not provider.get_tracer("t").start_span("root").is_recording()
-
-
-@pytest.mark.parametrize(
-    ("name", "arg", "ratio"),
-    [
-        (None, None, 1.0),
-        ("always_off", None, 0.0),
-        ("parentbased_always_off", "0.7", 0.0),
-        ("always_on", None, 1.0),
-        ("traceidratio", "0.25", 0.25),
-        ("parentbased_traceidratio", "0.1", 0.1),
-        ("PARENTBASED_TRACEIDRATIO", " 0.5 ", 0.5),
-    ],
-)
-def test_the_standard_environment_variables_set_the_ratio(
-    monkeypatch: pytest.MonkeyPatch,
-    name: str | None,
-    arg: str | None,
-    ratio: float,
-) -> None:
-    for key, value in (("OTEL_TRACES_SAMPLER", name), ("OTEL_TRACES_SAMPLER_ARG", arg)):
-        if value is None:
-            monkeypatch.delenv(key, raising=False)
-        else:
-            monkeypatch.setenv(key, value)
-    assert ratio_from_env() == ratio
-    assert sampler().ratio == ratio
-    assert sampler(0.3).ratio == 0.3  # the argument wins
-
-
-@pytest.mark.parametrize(
-    ("name", "arg"),
-    [
-        ("jaeger_remote", None),
-        ("traceidratio", "lots"),
-        ("traceidratio", "1.5"),
-        ("traceidratio", "nan"),
-        ("traceidratio", "-0.1"),
-    ],
-)
-def test_an_environment_it_cannot_read_samples_everything_and_says_so(
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    name: str,
-    arg: str | None,
-) -> None:
-    monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
-    if arg is not None:
-        monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", arg)
-    with caplog.at_level(logging.WARNING, "clicktrace.sampling"):
-        assert ratio_from_env() == 1.0
-    assert caplog.records
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.1, True, "0.5", float("nan")])

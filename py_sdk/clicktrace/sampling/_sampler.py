@@ -1,5 +1,5 @@
 """The sampler itself: an OpenTelemetry SDK ``Sampler`` (the ``sdk`` extra), loaded only when
-:func:`clicktrace.sampling.sampler` is called."""
+:func:`clicktrace.sampling.sampler` is called or ``ClickSampler`` is first named."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from clicktrace.sampling import decided
+from clicktrace.sampling._decision import decided
 
 __all__ = ["ClickSampler"]
 
