@@ -93,21 +93,6 @@ async def test_one_id_keeps_at_most_the_cap(store: Store) -> None:
     assert len(await store.read(cid)) == MAX_ENTRIES_PER_ID
 
 
-@pytest.mark.broker
-async def test_redis_keeps_at_most_max_ids_and_counts_the_rest(tmp_path: Path) -> None:
-    name = unique_name("journal", sql=True)
-    s = create_store(REDIS, prefix=name, max_ids=3)
-    try:
-        ids = [new_id() for _ in range(5)]
-        await s.write([entry(cid, "accepted", i) for i, cid in enumerate(ids)])
-        assert s.dropped == 2
-        assert await s.read(ids[0]) == []
-        assert sorted(await s.recent(0, 10)) == sorted(ids[2:])
-    finally:
-        await s.aclose()
-        await _drop("redis", s, name)
-
-
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:1/0", "postgresql://postgres@127.0.0.1:1/x"])
 async def test_a_store_that_is_down_raises_to_the_writer_only(url: str) -> None:
     s = create_store(url, timeout=0.3)
