@@ -14,10 +14,11 @@ helpers log one line and return ``None`` instead of raising.
     bus.subscribe("todos", handle, group="projection",
                   on_dead_letter=reject_on_dead_letter(notifier.notify))
 
-A projection that keeps its outcome with its idempotency claim (``record_outcome`` in the
-same transaction) sends it with ``send_outcome`` after the commit, and on a redelivery sends
-the kept one again (``recorded_outcome``): a process killed between its commit and its
-notification still gets its tab told. A repeat is harmless: the plugin settles a
+A projection that keeps its :class:`~clicktrace.claims.Outcome` with its claim
+(``claims.record_outcome`` in the same transaction, :mod:`clicktrace.claims`) sends it with
+``send_outcome`` after the commit, and on a redelivery sends the kept one again
+(``recorded_outcome``): a process killed between its commit and its notification still gets
+its tab told. A repeat is harmless: the plugin settles a
 correlation id once.
 """
 
@@ -27,15 +28,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from clicktrace.bus.idempotency.outcome import MAX_MESSAGE_LENGTH, Outcome
-from clicktrace.bus.types import DeadLetterHook
+from clicktrace.bus import DeadLetterHook
+from clicktrace.claims import Outcome
 from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
 from clicktrace.notify.producer import Notify
 
 __all__ = [
-    "MAX_MESSAGE_LENGTH",
-    "Outcome",
     "confirm",
     "reject",
     "reject_on_dead_letter",

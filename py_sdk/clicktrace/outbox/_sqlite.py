@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +9,7 @@ from clicktrace._optional import require
 from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import (
+from clicktrace.outbox._relay import (
     PRUNE_LIMIT,
     Claimed,
     OutboxStats,
@@ -51,25 +50,6 @@ class SqliteOutbox:
             f"CREATE INDEX IF NOT EXISTS {self.table}_unsent ON {self.table} (id) "
             "WHERE sent_at IS NULL"
         )
-        async with conn.execute(f"PRAGMA table_info({self.table})") as rows:
-            columns = {row[1] for row in await rows.fetchall()}
-        if "done_at" not in columns:
-            # A table from before the reconciler. Rows it sent were done once the broker
-            # took them, as the relay then promised.
-            try:
-                await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN done_at REAL")
-            except sqlite3.OperationalError as exc:  # another process added it first
-                if "duplicate column" not in str(exc):
-                    raise
-            else:
-                for column in (
-                    "republished INTEGER NOT NULL DEFAULT 0",
-                    "gave_up INTEGER NOT NULL DEFAULT 0",
-                ):
-                    await conn.execute(f"ALTER TABLE {self.table} ADD COLUMN {column}")
-                await conn.execute(
-                    f"UPDATE {self.table} SET done_at = sent_at WHERE sent_at IS NOT NULL"
-                )
         # Rows not done yet (unsent, or waiting for their claims): what the relay reads.
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {self.table}_open ON {self.table} (id) "

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus.base import Bus
+from clicktrace.bus._base import Bus
 
 __all__ = ["SCHEMES", "create_bus"]
 
@@ -29,19 +29,19 @@ def create_bus(url: str, *, tracer_provider: TracerProvider | None = None, **opt
         raise TypeError("the bus url must be a str")
     kind = SCHEMES.get(urlsplit(url).scheme.lower())
     if kind == "memory":
-        from clicktrace.bus.memory import MemoryBus
+        from clicktrace.bus._memory import MemoryBus
 
         return MemoryBus(tracer_provider=tracer_provider, **options)
     if kind == "redis":
-        from clicktrace.bus.redis import RedisBus
+        from clicktrace.bus._redis import RedisBus
 
         return RedisBus(url, tracer_provider=tracer_provider, **options)
     if kind == "rabbitmq":
-        from clicktrace.bus.rabbitmq import RabbitMQBus
+        from clicktrace.bus._rabbitmq import RabbitMQBus
 
         return RabbitMQBus(url, tracer_provider=tracer_provider, **options)
     if kind == "nats":
-        from clicktrace.bus.nats import NatsBus
+        from clicktrace.bus._nats import NatsBus
 
         return NatsBus(url, tracer_provider=tracer_provider, **options)
     scheme = url.split(":", 1)[0][:20]

@@ -8,6 +8,12 @@ of waiting out ``claim_idle_ms``. Entries idle longer than that are still reclai
 anyone (XAUTOCLAIM: a consumer alive but stuck). The delivery counter carries the attempts on.
 Dead letters go to the stream ``<topic>:dlq:<group>``.
 
+Which consumers are alive: the heartbeat key expires ``alive_ms`` after its last refresh
+(refreshed every third of that, in its own task, so a long handler does not make its consumer
+look dead). A consumer whose key is gone and that has been idle in the group as long is dead:
+its pending entries can be taken at once, without waiting for them to idle for
+``claim_idle_ms``.
+
 Bounded: every ``trim_interval`` seconds each consumer trims its stream to what every group
 has acked (``XTRIM MINID ~`` at the oldest entry a group still holds pending or has not yet
 read), and every XADD carries an approximate ``MAXLEN`` safety cap (``maxlen``) for a stream
@@ -22,6 +28,9 @@ stream again by itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -29,9 +38,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import TracerProvider
 
 from clicktrace._optional import require
-from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus
-from clicktrace.bus.redis_alive import Heartbeat, dead_consumers, text
-from clicktrace.bus.types import Received, Subscription
+from clicktrace.bus._base import DEFAULT_START_TIMEOUT, Bus
+from clicktrace.bus._types import Received, Subscription
 from clicktrace.ids import new_id
 
 if TYPE_CHECKING:
@@ -47,6 +55,64 @@ DEFAULT_DEAD_LETTER_MAXLEN = 10_000
 DEFAULT_DEAD_LETTER_MAX_AGE = 7 * 24 * 3600.0
 # Replies meaning the stream or the group is not there (any more).
 _LOST = ("NOGROUP", "no such key")
+ALIVE_PREFIX = "clicktrace:alive:"
+log = logging.getLogger("clicktrace.bus")
+
+
+def text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class Heartbeat:
+    def __init__(self, client: Any, consumer: str, alive_ms: int) -> None:
+        self._client, self._key, self._alive_ms = client, ALIVE_PREFIX + consumer, alive_ms
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._beat()
+        self._task = asyncio.create_task(self._beating(), name="clicktrace redis heartbeat")
+
+    async def stop(self) -> None:
+        """Stop beating and delete the key: gone on purpose, what the consumer left pending
+        is for the others to take now."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self._client.delete(self._key)
+
+    async def _beat(self) -> None:
+        await self._client.set(self._key, b"1", px=self._alive_ms)
+
+    async def _beating(self) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self._alive_ms / 3000)
+            try:
+                await self._beat()
+            except Exception as exc:
+                if not failing:  # one line per outage, not one traceback a second
+                    log.warning("clicktrace bus: redis heartbeat failed (%r); retrying", exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("clicktrace bus: redis heartbeat back")
+                failing = False
+
+
+async def dead_consumers(client: Any, topic: str, group: str, me: str, alive_ms: int) -> list[str]:
+    """Consumers of ``group`` other than ``me`` holding pending entries, idle in the group for
+    over ``alive_ms`` and without a heartbeat key (one of a version without heartbeats, or
+    one just starting, is not taken for dead while it still reads)."""
+    dead = []
+    for consumer in await client.xinfo_consumers(topic, group):
+        name = text(consumer["name"])
+        if name == me or not int(consumer["pending"]) or int(consumer["idle"]) <= alive_ms:
+            continue
+        if not await client.exists(ALIVE_PREFIX + name):
+            dead.append(name)
+    return dead
 
 
 def _id(value: Any) -> tuple[int, int]:

@@ -1,8 +1,12 @@
-"""The Bus: everything brokers share. Lifecycle, subscriptions and checks live here; the
-producing half (producer span, native headers, stamping) in :mod:`clicktrace.bus.produce`, the
-consuming half (context, spans, acks, retries with capped exponential backoff,
-dead-lettering, deadlines, dedupe) in :mod:`clicktrace.bus.consume`; a broker file only
-moves bytes (``_connect``, ``_send``, ``_listen``, dead-letter send and read)."""
+"""The Bus: everything brokers share, so a broker file only moves bytes (``_connect``,
+``_send``, ``_listen``, dead-letter send and read).
+
+Lifecycle, subscriptions and checks; the producing half (one envelope sent inside a PRODUCER
+span, its context in the broker's native headers and in the envelope, stamped with the time
+it left, journaled as ``published``); the consuming half (one delivery handled to the end:
+decode, dedupe, restore the message's context, run the handler in a CONSUMER span per
+attempt, retry with capped exponential backoff, honour the deadline, dead-letter with the
+reason, and ack last). Span and header details: :mod:`clicktrace.bus._tracing`."""
 
 from __future__ import annotations
 
@@ -11,18 +15,23 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import ClassVar
 
 import msgspec
-from opentelemetry.trace import TracerProvider
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 
+from clicktrace import context as click_context
 from clicktrace._version import __version__
-from clicktrace.bus import produce
-from clicktrace.bus.consume import deliver
-from clicktrace.bus.types import (
+from clicktrace.bus import _tracing as tracing
+from clicktrace.bus._types import (
     DEAD_LETTER_REASON,
+    MAX_REASON_LENGTH,
+    PUBLISHED_AT_HEADER,
+    TRACE_MODE_HEADER,
     TRACE_MODES,
     Backoff,
     DeadLetter,
@@ -35,10 +44,20 @@ from clicktrace.bus.types import (
     TraceMode,
     check_name,
 )
-from clicktrace.envelope import Envelope, decode
+from clicktrace.envelope import Envelope, decode, encode
+from clicktrace.journal.record import record
 from clicktrace.spans import get_tracer
 
-__all__ = ["DEFAULT_START_TIMEOUT", "Bus", "BusNotRunning", "BusUnavailable"]
+__all__ = [
+    "DEFAULT_START_TIMEOUT",
+    "Bus",
+    "BusNotRunning",
+    "BusUnavailable",
+    "Send",
+    "SendDeadLetter",
+    "deliver",
+    "send",
+]
 
 log = logging.getLogger("clicktrace.bus")
 RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
@@ -238,7 +257,7 @@ class Bus(ABC):
             raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         if not self._running:
             raise BusNotRunning("publish on a bus that is not started")
-        await produce.send(self._tracer, self.system, topic, envelope, trace_mode, self._send)
+        await send(self._tracer, self.system, topic, envelope, trace_mode, self._send)
 
     async def ping(self) -> None:
         """One real round trip to the broker (for ``/clicktrace/health``); raises
@@ -293,7 +312,7 @@ class Bus(ABC):
             await asyncio.sleep(RESTART_BACKOFF.delay(failures))
 
     async def _deliver(self, sub: Subscription, delivery: Received) -> None:
-        """Handle one delivery to the end (see :mod:`clicktrace.bus.consume`)."""
+        """Handle one delivery to the end (see :func:`deliver`)."""
         if not self._accepting:
             await delivery.release()  # closing: another consumer will have it
             return
@@ -344,3 +363,180 @@ class Bus(ABC):
     async def _read_dead_letters(
         self, topic: str, group: str, limit: int
     ) -> list[tuple[bytes, Mapping[str, str]]]: ...
+
+
+# -- producing ---------------------------------------------------------------------------
+
+Send = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
+"""A broker's ``_send(topic, body, headers, message_id)``."""
+
+
+async def send(
+    tracer: Tracer,
+    system: str,
+    topic: str,
+    envelope: Envelope,
+    trace_mode: TraceMode | None,
+    broker_send: Send,
+) -> None:
+    parent = tracing.producer_parent(envelope)
+    span = tracing.start_producer_span(tracer, system, topic, envelope, parent)
+    with trace.use_span(span, end_on_exit=True):
+        headers = tracing.native_headers(envelope, trace.set_span_in_context(span, parent))
+        stamped = tracing.stamp(envelope, headers)
+        if trace_mode is not None:
+            headers[TRACE_MODE_HEADER] = trace_mode
+        now_ms = time.time() * 1000.0  # before the send: a consumer may journal first
+        headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
+        meta = stamped.metadata
+        await broker_send(topic, encode(stamped), headers, meta.message_id)
+        # accept→publish: from the envelope's creation (the command's request, or the outbox
+        # row a relay publishes later).
+        record(
+            "published",
+            correlation_id=meta.correlation_id,
+            client_id=meta.client_id,
+            at=now_ms,
+            detail=f"{topic} {meta.message_id}",
+            duration_ms=max(0.0, now_ms - meta.occurred_at.timestamp() * 1000.0),
+        )
+
+
+# -- consuming ---------------------------------------------------------------------------
+
+
+SendDeadLetter = Callable[[Subscription, bytes, dict[str, str]], Awaitable[None]]
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_REASON_LENGTH]
+
+
+async def deliver(
+    tracer: Tracer,
+    system: str,
+    sub: Subscription,
+    delivery: Received,
+    send_dead_letter: SendDeadLetter,
+) -> None:
+    """Handle one delivery to the end: acked, or dead-lettered and acked."""
+    try:
+        envelope = decode(delivery.body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        reason = f"undecodable: {exc}"[:MAX_REASON_LENGTH]
+        await _give_up(sub, delivery, None, reason, send_dead_letter)
+        return
+    if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, envelope.metadata.message_id):
+        await delivery.ack()
+        return
+    carried = envelope.metadata.extract()
+    parent, links = tracing.consumer_context(
+        carried, delivery.headers, sub.trace_mode, sub.resample
+    )
+    click = tracing.click_of(envelope, carried)
+    attempt = max(1, delivery.delivery_count)
+    while True:
+        span = tracing.start_consumer_span(
+            tracer, system, sub, envelope, parent=parent, links=links, attempt=attempt
+        )
+        # Inline rather than clicktrace.context.bound(): this runs once per message.
+        click_token = click_context.bind(click)
+        otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        record(
+            "delivered",
+            attempt=attempt,
+            detail=f"{sub.topic} group {sub.group}",
+            duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None,
+        )
+        try:
+            retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter)
+        finally:
+            otel_context.detach(otel_token)
+            click_context.reset(click_token)
+            span.end()
+        if not retry:
+            return
+        await asyncio.sleep(sub.backoff.delay(attempt))
+        await delivery.touch()
+        attempt += 1
+
+
+async def _attempt(
+    sub: Subscription,
+    delivery: Received,
+    envelope: Envelope,
+    span: Span,
+    attempt: int,
+    send_dead_letter: SendDeadLetter,
+) -> bool:
+    """One try inside the consumer span; True when it should be retried."""
+    deadline = envelope.metadata.deadline
+    took: float | None = None
+    if attempt > sub.max_attempts:
+        # Delivered again and again without an outcome: the consumer keeps dying on it.
+        reason = f"delivered {attempt} times without completing"
+        code = "delivery_limit"
+    elif sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
+        reason = code = "deadline_exceeded"
+    else:
+        started = time.perf_counter()
+        try:
+            await sub.handler(envelope)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            took = (time.perf_counter() - started) * 1000.0
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, _reason(exc)))
+            if attempt < sub.max_attempts:
+                record("retried", attempt=attempt, detail=_reason(exc), duration_ms=took)
+                return True
+            reason, code = _reason(exc), type(exc).__qualname__
+        else:
+            took = (time.perf_counter() - started) * 1000.0
+            if sub.dedupe is not None:
+                await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
+            await delivery.ack()
+            record("acked", attempt=attempt, detail=f"group {sub.group}", duration_ms=took)
+            return False
+    # This span decided the click's outcome: it says so, with a short code as error.type.
+    span.set_status(Status(StatusCode.ERROR, reason))
+    span.set_attributes(
+        {
+            "messaging.clicktrace.dead_letter_reason": reason,
+            "clicktrace.outcome": "dead_lettered",
+            "error.type": code,
+        }
+    )
+    record(
+        "dead_lettered",
+        attempt=attempt,
+        outcome="deadline_exceeded" if reason == "deadline_exceeded" else "failed",
+        detail=reason,
+        duration_ms=took,
+    )
+    await _give_up(sub, delivery, envelope, reason, send_dead_letter)
+    return False
+
+
+async def _give_up(
+    sub: Subscription,
+    delivery: Received,
+    envelope: Envelope | None,
+    reason: str,
+    send_dead_letter: SendDeadLetter,
+) -> None:
+    headers = dict(delivery.headers)
+    headers[DEAD_LETTER_REASON] = reason
+    await send_dead_letter(sub, delivery.body, headers)
+    log.warning("clicktrace bus: %s dead-lettered a message: %s", sub.consumer, reason)
+    if envelope is not None and sub.on_dead_letter is not None:
+        try:
+            await sub.on_dead_letter(envelope, reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # The message is safe in the dead-letter destination; a failing hook must not
+            # make it loop.
+            log.exception("clicktrace bus: on_dead_letter hook of %s failed", sub.consumer)
+    await delivery.ack()

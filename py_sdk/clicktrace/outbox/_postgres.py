@@ -9,7 +9,7 @@ from clicktrace._optional import require
 from clicktrace._sql import check_table
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal.record import record
-from clicktrace.outbox.relay import (
+from clicktrace.outbox._relay import (
     PRUNE_LIMIT,
     Claimed,
     OutboxStats,
@@ -49,23 +49,6 @@ class PostgresOutbox:
             "gave_up BOOLEAN NOT NULL DEFAULT false);"
             f"CREATE INDEX IF NOT EXISTS {t}_unsent ON {t} (id) WHERE sent_at IS NULL"
         )
-        # A table from before the reconciler (checked first: ALTER locks the table). Rows it
-        # sent were done once the broker took them, as the relay then promised.
-        if not await conn.fetchval(
-            "SELECT 1 FROM pg_attribute WHERE attrelid = $1::regclass "
-            "AND attname = 'done_at' AND NOT attisdropped",
-            t,
-        ):
-            async with conn.transaction():
-                await conn.execute(
-                    f"ALTER TABLE {t} ADD COLUMN IF NOT EXISTS done_at TIMESTAMPTZ, "
-                    "ADD COLUMN IF NOT EXISTS republished INTEGER NOT NULL DEFAULT 0, "
-                    "ADD COLUMN IF NOT EXISTS gave_up BOOLEAN NOT NULL DEFAULT false"
-                )
-                await conn.execute(
-                    f"UPDATE {t} SET done_at = sent_at WHERE sent_at IS NOT NULL "
-                    "AND done_at IS NULL"
-                )
         # Rows not done yet (unsent, or waiting for their claims): what the relay reads.
         await conn.execute(
             f"CREATE INDEX IF NOT EXISTS {t}_open ON {t} (id) WHERE done_at IS NULL;"

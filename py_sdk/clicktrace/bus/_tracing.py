@@ -32,7 +32,7 @@ from opentelemetry.trace import (
 )
 
 from clicktrace import context as click_context
-from clicktrace.bus.types import (
+from clicktrace.bus._types import (
     PUBLISHED_AT_HEADER,
     TRACE_MODE_HEADER,
     TRACE_MODES,

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.trace import TracerProvider
 
 from clicktrace._optional import require
-from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus, describe
-from clicktrace.bus.types import Received, Subscription
+from clicktrace.bus._base import DEFAULT_START_TIMEOUT, Bus, describe
+from clicktrace.bus._types import Received, Subscription
 
 if TYPE_CHECKING:
     from nats.aio.client import Client

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 from opentelemetry.trace import TracerProvider
 
-from clicktrace.bus.base import DEFAULT_START_TIMEOUT, Bus, BusNotRunning
-from clicktrace.bus.types import Received, Subscription
+from clicktrace.bus._base import DEFAULT_START_TIMEOUT, Bus, BusNotRunning
+from clicktrace.bus._types import Received, Subscription
 from clicktrace.envelope import Envelope
 
 __all__ = ["MemoryBus"]
