@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from clicktrace import MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
-from clicktrace.bus.types import Backoff
+from clicktrace.bus._types import Backoff
+from clicktrace.claims import Outcome
 from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
-from clicktrace.projection import Outcome, send_outcome
+from clicktrace.projection import send_outcome
 from clicktrace.testing.ports import unique_name
 
 WAIT = 10.0

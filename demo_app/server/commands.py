@@ -12,11 +12,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
+from clicktrace.commands import accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
 from clicktrace.journal.route import operator
 from clicktrace.propagation import METADATA_KEYS, extract
+from clicktrace.protocol import REPLAYED_HEADER
 from clicktrace.web import error_response
 from clicktrace.web._body import MAX_INTEGER, Refusal, path_int, read_json_object
 

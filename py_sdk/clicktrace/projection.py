@@ -36,6 +36,7 @@ from clicktrace.notify.producer import Notify
 
 __all__ = [
     "confirm",
+    "dead_letter_outcome",
     "reject",
     "reject_on_dead_letter",
     "send_outcome",
@@ -98,6 +99,15 @@ async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | No
     return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error)
 
 
+def dead_letter_outcome(reason: str) -> Outcome:
+    """The rejection a tab is told for a message the bus dead-lettered with ``reason``:
+    ``deadline_exceeded`` or ``processing_failed`` with a generic message
+    (:data:`DEAD_LETTER_MESSAGES`), never the reason itself. What a dead-letter hook keeps
+    with the message's claim, so a later copy finds what the tab was told."""
+    code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
+    return Outcome.rejected(code, DEAD_LETTER_MESSAGES[code])
+
+
 def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None) -> DeadLetterHook:
     """A bus ``on_dead_letter`` hook: a message the consumer gave up on (or that came after
     its deadline) is rejected to its tab, so the tab does not wait in vain. ``types`` limits
@@ -109,7 +119,6 @@ def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None)
     async def hook(envelope: Envelope, reason: str) -> None:
         if wanted is not None and envelope.metadata.type not in wanted:
             return
-        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
-        await reject(notify, envelope, code, DEAD_LETTER_MESSAGES[code])
+        await send_outcome(notify, envelope, dead_letter_outcome(reason))
 
     return hook

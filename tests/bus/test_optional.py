@@ -19,7 +19,7 @@ class Block:
 sys.meta_path.insert(0, Block())
 import clicktrace
 from clicktrace.bus import create_bus
-from clicktrace.bus.idempotency import RedisIdempotency
+from clicktrace.claims import PostgresClaims, RedisClaims
 from clicktrace.outbox import PostgresOutbox, SqliteOutbox
 
 create_bus("memory://")
@@ -27,7 +27,8 @@ for make in (
     lambda: create_bus("redis://localhost"),
     lambda: create_bus("amqp://localhost"),
     lambda: create_bus("nats://localhost"),
-    lambda: RedisIdempotency("redis://localhost"),
+    lambda: RedisClaims("redis://localhost"),
+    lambda: PostgresClaims(),
     lambda: PostgresOutbox(),
     lambda: SqliteOutbox(),
 ):
@@ -49,6 +50,7 @@ def test_missing_extras_fail_at_construction_with_the_install_hint() -> None:
         "pip install 'clicktrace[rabbitmq]'",
         "pip install 'clicktrace[nats]'",
         "pip install 'clicktrace[redis]'",
+        "pip install 'clicktrace[postgres]'",
         "pip install 'clicktrace[postgres]'",
         "pip install 'clicktrace[sqlite]'",
     ]

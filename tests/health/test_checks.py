@@ -11,7 +11,7 @@ from pathlib import Path
 import aiosqlite
 
 from clicktrace.bus import MemoryBus, create_bus
-from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.claims import SqliteClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.health import bus_check, outbox_check
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
@@ -55,7 +55,7 @@ async def test_an_outbox_row_no_consumer_ever_claimed_makes_the_outbox_degraded(
     tmp_path: Path,
 ) -> None:
     db = str(tmp_path / "app.db")
-    outbox, claims = SqliteOutbox(), SqliteIdempotency()
+    outbox, claims = SqliteOutbox(), SqliteClaims()
     bus = MemoryBus()  # nobody subscribes: the broker "loses" everything
     skipped, later = new_envelope("Renamed", {"id": 1}), new_envelope("Renamed", {"id": 2})
     async with aiosqlite.connect(db) as conn:

@@ -22,11 +22,11 @@ import pytest
 
 from clicktrace import journal
 from clicktrace.bus import MemoryBus
-from clicktrace.bus.idempotency import MemoryDedupe, SqliteIdempotency
+from clicktrace.claims import MemoryClaims, SqliteClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.journal import Entry
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
-from clicktrace.outbox import relay as relay_module
+from clicktrace.outbox import _relay as relay_module
 
 WAIT = 30.0  # a guard against hangs, not a timing assertion
 TOPIC = "products"
@@ -79,7 +79,7 @@ def sink() -> Iterator[_Sink]:
 class _World:
     db: str
     outbox: SqliteOutbox
-    claims: SqliteIdempotency
+    claims: SqliteClaims
     bus: _LossyBus
     applied: Counter[Any]
     conn: aiosqlite.Connection
@@ -119,7 +119,7 @@ class _World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[_World]:
     db = str(tmp_path / "app.db")
-    outbox, claims = SqliteOutbox(), SqliteIdempotency()
+    outbox, claims = SqliteOutbox(), SqliteClaims()
     applied: Counter[Any] = Counter()
     bus = _LossyBus()
     async with aiosqlite.connect(db) as conn:
@@ -222,7 +222,7 @@ async def test_a_duplicate_of_a_message_that_did_arrive_is_absorbed_by_the_claim
     envelopes = await world.add("a", "z")
     await relay.drain()
     await world.conn.execute(  # as if "a" were not yet claimed ("z", after it, is)
-        f"DELETE FROM {claims.table} WHERE message_id = ?", (envelopes[0].metadata.message_id,)
+        f"DELETE FROM {claims.table} WHERE key = ?", (envelopes[0].metadata.message_id,)
     )
     await world.conn.commit()
     await world.age(11)
@@ -408,7 +408,7 @@ async def test_in_the_background_the_relay_recovers_what_the_broker_lost(world: 
 
 
 async def test_memory_and_redis_style_claims_answer_in_one_call() -> None:
-    dedupe = MemoryDedupe()
+    dedupe = MemoryClaims()
     await dedupe.remember("projection", "m1")
     assert await dedupe.claimed(None, "projection", ["m1", "m2"]) == {"m1"}
     confirm = ClaimsConfirmation(dedupe, groups=["projection"])
@@ -417,7 +417,7 @@ async def test_memory_and_redis_style_claims_answer_in_one_call() -> None:
 
 
 async def test_sqlite_claims_are_read_in_chunks_under_the_parameter_limit(tmp_path: Path) -> None:
-    claims = SqliteIdempotency()
+    claims = SqliteClaims()
     async with aiosqlite.connect(str(tmp_path / "c.db")) as conn:
         await claims.create_tables(conn)
         ids = [f"m{i}" for i in range(1500)]
@@ -441,7 +441,7 @@ async def test_sqlite_claims_are_read_in_chunks_under_the_parameter_limit(tmp_pa
 )
 def test_bad_confirmation_settings_are_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        ClaimsConfirmation(MemoryDedupe(), **options)
+        ClaimsConfirmation(MemoryClaims(), **options)
 
 
 def test_claims_without_a_batch_query_are_refused() -> None:

@@ -1,5 +1,6 @@
 """A process SIGKILLed between applying a command and committing: the claim goes with the
-command's write, so the retry is applied exactly once (real SQLite file, real PostgreSQL)."""
+command's write, so the retry is applied exactly once (real SQLite file, real PostgreSQL).
+What ``clicktrace.commands.once`` stands on, driven by hand."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
+from clicktrace.claims import Answer, PostgresClaims, SqliteClaims
+from clicktrace.claims._base import decode_answer, encode_answer
 from clicktrace.testing.ports import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -23,25 +25,26 @@ PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 # before it commits.
 CHILD = """
 import asyncio, sys
-from clicktrace.commands import Answer, PostgresRetryStore, SqliteRetryStore
+from clicktrace.claims import Answer, PostgresClaims, SqliteClaims
+from clicktrace.claims._base import encode_answer
 
 async def main() -> None:
     kind, target, table, events = sys.argv[1:5]
     if kind == "sqlite":
         import aiosqlite
-        store = SqliteRetryStore(table)
+        store = SqliteClaims(table)
         conn = await aiosqlite.connect(target, isolation_level=None)
         await conn.execute("BEGIN IMMEDIATE")
-        assert await store.claim("key", conn) is None
+        assert await store.claim(conn, "commands", "key")
         await conn.execute(f"INSERT INTO {events} VALUES ('first')")
     else:
         import asyncpg
-        store = PostgresRetryStore(table)
+        store = PostgresClaims(table)
         conn = await asyncpg.connect(target)
         await conn.transaction().start()
-        assert await store.claim("key", conn) is None
+        assert await store.claim(conn, "commands", "key")
         await conn.execute(f"INSERT INTO {events} VALUES ('first')")
-    await store.record("key", Answer(202, b"first"), conn)
+    await store.keep(conn, "commands", "key", encode_answer(Answer(202, b"first")))
     print("applied", flush=True)
     await asyncio.sleep(3600)
 
@@ -69,11 +72,11 @@ async def killed_after_applying(kind: str, target: str, table: str, events: str)
 
 async def retry(store: Any, conn: Any, append: Any) -> Answer | None:
     """What once() does for the retry, inside its transaction."""
-    first = await store.claim("key", conn)
-    if first is None:
+    if await store.claim(conn, "commands", "key"):
         await append()
-        await store.record("key", Answer(202, b"retry"), conn)
-    return first  # type: ignore[no-any-return]
+        await store.keep(conn, "commands", "key", encode_answer(Answer(202, b"retry")))
+        return None
+    return decode_answer(await store.kept(conn, "commands", "key"))
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -84,7 +87,7 @@ async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
     table, events = f"{suffix}_commands", f"{suffix}_events"
     if kind == "sqlite":
         target = str(tmp_path / "db.sqlite")
-        store: Any = SqliteRetryStore(table)
+        store: Any = SqliteClaims(table)
         async with aiosqlite.connect(target) as setup:
             await setup.execute("PRAGMA journal_mode = WAL")
             await setup.execute(f"CREATE TABLE {events} (event TEXT NOT NULL)")
@@ -105,7 +108,7 @@ async def test_a_command_killed_before_its_commit_is_applied_once_by_its_retry(
                 applied = [row[0] for row in await rows.fetchall()]
     else:
         target = PG_DSN
-        store = PostgresRetryStore(table)
+        store = PostgresClaims(table)
         conn = await asyncpg.connect(PG_DSN)
         try:
             await conn.execute(f"CREATE TABLE {events} (event TEXT NOT NULL)")
