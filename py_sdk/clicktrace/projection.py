@@ -92,7 +92,7 @@ async def reject(
 
 async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None) -> int | None:
     """Tell the envelope's tab ``outcome`` (``Outcome.confirmed(data)``,
-    ``Outcome.rejected(code, message)``, or one kept with the idempotency claim); ``None``
+    ``Outcome.rejected(code, message)``, or one kept with the message's claim); ``None``
     (a claim kept without an outcome) sends nothing. The seq, or ``None``."""
     if outcome is None:
         return None
