@@ -17,6 +17,7 @@ import asyncpg
 
 from clicktrace.claims import Answer, Outcome, PostgresClaims
 from clicktrace.claims._base import encode_answer
+from clicktrace.commands._once import COMMANDS
 from clicktrace.envelope import encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.outbox import PostgresOutbox
@@ -46,8 +47,8 @@ async def measure(dsn: str, rows: int) -> dict[str, int]:
                 await claims.claim(conn, "projection", message_id)
                 await claims.record_outcome(conn, "projection", message_id, OUTCOME)
                 key = (new_id() * 3)[:64]  # retry keys are SHA-256 hex digests
-                await retries.claim(conn, "commands", key)
-                await retries.keep(conn, "commands", key, encode_answer(Answer(202, ANSWER)))
+                await retries.claim(conn, COMMANDS, key)
+                await retries.keep(conn, COMMANDS, key, encode_answer(Answer(202, ANSWER)))
             await conn.execute(f"UPDATE {outbox.table} SET sent_at = now(), done_at = now()")
         sizes = {}
         for name, table in tables.items():

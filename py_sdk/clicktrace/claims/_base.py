@@ -143,11 +143,13 @@ class Answer(msgspec.Struct, frozen=True, array_like=True):
     content_type: str = "application/json"
 
 
-_answer_decoder = msgspec.json.Decoder(Answer)
+# MessagePack: the body is kept as raw bytes (JSON would need base64, a third bigger).
+_answer_encoder = msgspec.msgpack.Encoder()
+_answer_decoder = msgspec.msgpack.Decoder(Answer)
 
 
 def encode_answer(answer: Answer) -> bytes:
-    return _encoder.encode(answer)
+    return _answer_encoder.encode(answer)
 
 
 def decode_answer(raw: bytes) -> Answer | None:

@@ -27,7 +27,7 @@ from clicktrace.web._errors import error_response
 
 __all__ = ["COMMANDS", "once", "retry_key"]
 
-COMMANDS: Final = "clicktrace:command"
+COMMANDS: Final = "command"
 """The scope command claims are kept under (consumers' scopes are their names)."""
 _POLL_SECONDS: Final = 0.05
 _DEFAULT_TYPE: Final = "application/json"
