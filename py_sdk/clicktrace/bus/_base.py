@@ -365,7 +365,7 @@ class Bus(ABC):
     ) -> list[tuple[bytes, Mapping[str, str]]]: ...
 
 
-# -- producing ---------------------------------------------------------------------------
+# -- one publish ---------------------------------------------------------------------------
 
 Send = Callable[[str, bytes, dict[str, str], str], Awaitable[None]]
 """A broker's ``_send(topic, body, headers, message_id)``."""
@@ -379,6 +379,8 @@ async def send(
     trace_mode: TraceMode | None,
     broker_send: Send,
 ) -> None:
+    """Send ``envelope`` inside a PRODUCER span: its context in the broker's native headers
+    and in the envelope, stamped with the time it left, journaled as ``published``."""
     parent = tracing.producer_parent(envelope)
     span = tracing.start_producer_span(tracer, system, topic, envelope, parent)
     with trace.use_span(span, end_on_exit=True):
@@ -402,8 +404,7 @@ async def send(
         )
 
 
-# -- consuming ---------------------------------------------------------------------------
-
+# -- one delivery, handled to the end ------------------------------------------------------
 
 SendDeadLetter = Callable[[Subscription, bytes, dict[str, str]], Awaitable[None]]
 
