@@ -94,7 +94,7 @@ test-py: setup
 # Left out: the broker suites (the spans they open are the bus's, already in
 # tests/bus/test_tracing.py and test_sampling_loop.py), the journal, notify's hub and the e2e.
 OTEL_OLDEST := $(shell sed -n 's/^  "opentelemetry-api>=\([0-9.]*\),<2",$$/\1/p' pyproject.toml)
-OTEL_EXTRAS := sdk,testing,httpx,otlp,redis,socketio,websocket
+OTEL_EXTRAS := sdk,testing,httpx,otlp,redis,rabbitmq,socketio,websocket
 OTEL_TOOLS := pytest-asyncio pytest-timeout hypothesis 'uvicorn[standard]' fastapi structlog \
   opentelemetry-instrumentation-asgi
 OTEL_PINS := $(foreach p,api sdk proto exporter-otlp-proto-http,'opentelemetry-$(p)==$(OTEL_OLDEST)')

@@ -240,7 +240,7 @@ async def _cleanup(broker: str, topic: str, group: str) -> None:
     else:
         import nats
 
-        from clicktrace.bus.nats import stream_name
+        from clicktrace.bus._nats import stream_name
 
         nc = await nats.connect(URLS["nats"])
         await nc.jetstream().delete_stream(stream_name(topic))

@@ -39,8 +39,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 import clicktrace.asgi.middleware
-import clicktrace.bus.consume
-import clicktrace.bus.produce
+import clicktrace.bus._base
 from clicktrace import context as click_context
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import MemoryBus
@@ -69,7 +68,7 @@ SCOPE: dict[str, Any] = {
     "client": ("127.0.0.1", 50000),
     "server": ("127.0.0.1", 8000),
 }
-SITES = (clicktrace.asgi.middleware, clicktrace.bus.produce, clicktrace.bus.consume)
+SITES = (clicktrace.asgi.middleware, clicktrace.bus._base)
 NONE, OFF, MEMORY, ON_REDIS = "no journal code", "journal off", "memory", "redis"
 VARIANTS = (NONE, OFF, MEMORY, ON_REDIS)
 WARM_UP = 200

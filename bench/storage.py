@@ -15,9 +15,9 @@ import asyncio
 
 import asyncpg
 
-from clicktrace.bus.idempotency import Outcome, PostgresIdempotency
-from clicktrace.commands import PostgresRetryStore
-from clicktrace.commands.retries import Answer
+from clicktrace.claims import Answer, Outcome, PostgresClaims
+from clicktrace.claims._base import encode_answer
+from clicktrace.commands._once import COMMANDS
 from clicktrace.envelope import encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.outbox import PostgresOutbox
@@ -32,8 +32,8 @@ async def measure(dsn: str, rows: int) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     prefix = unique_name("storage", sql=True)
     outbox = PostgresOutbox(table=f"{prefix}_outbox")
-    claims = PostgresIdempotency(table=f"{prefix}_processed")
-    retries = PostgresRetryStore(f"{prefix}_commands")
+    claims = PostgresClaims(table=f"{prefix}_processed")
+    retries = PostgresClaims(f"{prefix}_commands")
     tables = {"outbox": outbox.table, "claims": claims.table, "retries": retries.table}
     try:
         await outbox.create_tables(conn)
@@ -47,8 +47,8 @@ async def measure(dsn: str, rows: int) -> dict[str, int]:
                 await claims.claim(conn, "projection", message_id)
                 await claims.record_outcome(conn, "projection", message_id, OUTCOME)
                 key = (new_id() * 3)[:64]  # retry keys are SHA-256 hex digests
-                await retries.claim(key, conn)
-                await retries.record(key, Answer(202, ANSWER), conn)
+                await retries.claim(conn, COMMANDS, key)
+                await retries.keep(conn, COMMANDS, key, encode_answer(Answer(202, ANSWER)))
             await conn.execute(f"UPDATE {outbox.table} SET sent_at = now(), done_at = now()")
         sizes = {}
         for name, table in tables.items():

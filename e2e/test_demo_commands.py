@@ -17,9 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from clicktrace.commands import REPLAYED_HEADER
 from clicktrace.ids import new_id, parse_id
 from clicktrace.notify import TokenSigner
+from clicktrace.protocol import REPLAYED_HEADER
 from clicktrace.testing import free_port, unique_name
 from demo_app.server import database
 from demo_app.server.app import create_app

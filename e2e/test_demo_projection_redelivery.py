@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from clicktrace.claims import Outcome
 from clicktrace.ids import new_id
-from clicktrace.projection import Outcome
 from clicktrace.testing import unique_name
 from demo_app.server.database import SqliteStore
 from demo_app.server.postgres import PostgresStore

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from clicktrace import MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
-from clicktrace.bus.types import Backoff
+from clicktrace.bus import Backoff
+from clicktrace.claims import Outcome
 from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope
 from clicktrace.ids import new_id
-from clicktrace.projection import Outcome, send_outcome
+from clicktrace.projection import dead_letter_outcome, send_outcome
 from clicktrace.testing import unique_name
 
 WAIT = 10.0
@@ -181,3 +182,18 @@ async def test_send_outcome_tells_the_tab_a_kept_outcome_and_nothing_for_none() 
             "error": {"code": "name_taken", "message": "taken"},
         }
     ]
+
+
+@pytest.mark.parametrize(
+    ("reason", "code"),
+    [
+        ("deadline_exceeded", "deadline_exceeded"),
+        ("RuntimeError: boom at SELECT * FROM secrets", "processing_failed"),
+        ("delivered 6 times without completing", "processing_failed"),
+    ],
+)
+def test_the_dead_letter_outcome_is_the_rejection_the_hook_sends(reason: str, code: str) -> None:
+    outcome = dead_letter_outcome(reason)
+    assert outcome.status == "rejected" and outcome.error is not None
+    assert outcome.error["code"] == code
+    assert "SELECT" not in outcome.error["message"]  # the reason stays on the server

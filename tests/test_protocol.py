@@ -43,14 +43,12 @@ def test_every_constant_both_sides_name_has_the_same_value() -> None:
 
 
 def test_the_python_names_are_the_ones_the_sdk_uses() -> None:
-    from clicktrace.bus.types import DEAD_LETTER_REASON
-    from clicktrace.commands import REPLAYED_HEADER
+    from clicktrace.bus._types import DEAD_LETTER_REASON
     from clicktrace.ingest._route import TRACES_PATH
     from clicktrace.notify._frames import EVENT
     from clicktrace.propagation import HEADER_KEYS
 
     assert DEAD_LETTER_REASON == protocol.DEAD_LETTER_REASON_HEADER
-    assert REPLAYED_HEADER == protocol.REPLAYED_HEADER
     assert TRACES_PATH == protocol.TRACES_PATH
     assert EVENT == protocol.SOCKET_IO_EVENT
     assert HEADER_KEYS.correlation_id == protocol.CORRELATION_HEADER

@@ -12,11 +12,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from clicktrace import context as click_context
-from clicktrace.commands import REPLAYED_HEADER, accepted, invalid_client, unavailable
+from clicktrace.commands import accepted, invalid_client, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
 from clicktrace.propagation import METADATA_KEYS, extract
-from clicktrace.protocol import NOT_FOUND, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE
+from clicktrace.protocol import NOT_FOUND, REPLAYED_HEADER, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE
 from clicktrace.web import (
     MAX_INTEGER,
     Refusal,

@@ -15,8 +15,8 @@ import aiosqlite
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from clicktrace.bus.idempotency import SqliteIdempotency
-from clicktrace.commands import SqliteRetryStore, once
+from clicktrace.claims import SqliteClaims
+from clicktrace.commands import once
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.outbox import SqliteOutbox
 
@@ -49,8 +49,9 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.outbox = SqliteOutbox()
-        self._processed = SqliteIdempotency()
-        self._retries = SqliteRetryStore()
+        # One table of claims: the commands' (retried commands answered once) and the
+        # projection's (each message applied once, with the outcome the tab was told).
+        self._claims = SqliteClaims()
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -83,9 +84,8 @@ class SqliteStore:
             await conn.execute("PRAGMA journal_mode = WAL")
             await conn.executescript(SCHEMA)
             await self.outbox.create_tables(conn)
-            await self._processed.create_tables(conn)
-            await self._retries.create_tables(conn)
-            await self._retries.prune(conn)
+            await self._claims.create_tables(conn)
+            await self._claims.prune(conn)
         async with self.transaction() as conn:
             async with conn.execute("SELECT COUNT(*) FROM products") as cur:
                 row = await cur.fetchone()
@@ -129,33 +129,33 @@ class SqliteStore:
                     await self.outbox.add(conn, topic, envelope)
                 return answer(True)
 
-            return await once(self._retries, request, apply, conn)
+            return await once(self._claims, request, apply, conn)
 
     @property
-    def claims(self) -> SqliteIdempotency:
+    def claims(self) -> SqliteClaims:
         """The projection's claims (the outbox relay confirms delivery by them: retention
         and the reconciler in docs/bus.md)."""
-        return self._processed
+        return self._claims
 
     async def settle_dead_letter(self, consumer: str, message_id: str, outcome: Outcome) -> bool:
         """Claim a message the projection gave up on, with the outcome the tab was told, so a
         later copy (the reconciler re-publishes what has no claim) is never applied after the
         tab heard "rejected". False when it was claimed before (applied, or settled)."""
         async with self.transaction() as conn:
-            if not await self._processed.claim(conn, consumer, message_id):
+            if not await self._claims.claim(conn, consumer, message_id):
                 return False
-            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            await self._claims.record_outcome(conn, consumer, message_id, outcome)
             return True
 
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str
     ) -> Outcome | None:
         async with self.transaction() as conn:
-            if not await self._processed.claim(conn, consumer, message_id):
+            if not await self._claims.claim(conn, consumer, message_id):
                 # Applied before, maybe by a process killed before it told the tab: again.
-                return await self._processed.recorded_outcome(conn, consumer, message_id)
+                return await self._claims.recorded_outcome(conn, consumer, message_id)
             outcome = await _rename(conn, product_id, name)
-            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            await self._claims.record_outcome(conn, consumer, message_id, outcome)
             return outcome
 
 

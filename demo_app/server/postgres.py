@@ -4,6 +4,7 @@ the projection worker."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,9 +13,8 @@ import asyncpg
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from clicktrace.bus.idempotency import PostgresIdempotency
-from clicktrace.bus.idempotency.sql import check_table
-from clicktrace.commands import PostgresRetryStore, once
+from clicktrace.claims import PostgresClaims
+from clicktrace.commands import once
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.outbox import PostgresOutbox
 
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS products (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, price DOUBLE PRECISION NOT NULL,
     version INTEGER NOT NULL);
 """
+# The schema's name goes into SQL as it is (an identifier cannot be a bound parameter).
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 # Every process creates the schema at start: one at a time.
 _SETUP_LOCK = 0x636C69636B
 # What a server that is down, restarting or full raises (a refused connect, a connection
@@ -48,10 +50,13 @@ ACQUIRE_TIMEOUT_SECONDS = 5.0
 
 class PostgresStore:
     def __init__(self, dsn: str, schema: str = "clicktrace_demo") -> None:
-        self._dsn, self.schema = dsn, check_table(schema)
+        if not _IDENTIFIER.match(schema):
+            raise ValueError(f"invalid schema name {schema!r}")
+        self._dsn, self.schema = dsn, schema
         self.outbox = PostgresOutbox()
-        self._processed = PostgresIdempotency()
-        self._retries = PostgresRetryStore()
+        # One table of claims: the commands' (retried commands answered once) and the
+        # projection's (each message applied once, with the outcome the tab was told).
+        self._claims = PostgresClaims()
         self._pool: Any = None
 
     def _settings(self) -> dict[str, str]:
@@ -66,9 +71,8 @@ class PostgresStore:
                 await conn.execute(f"SET LOCAL search_path = {self.schema}")
                 await conn.execute(SCHEMA)
                 await self.outbox.create_tables(conn)
-                await self._processed.create_tables(conn)
-                await self._retries.create_tables(conn)
-                await self._retries.prune(conn)
+                await self._claims.create_tables(conn)
+                await self._claims.prune(conn)
                 if not await conn.fetchval("SELECT count(*) FROM products"):
                     await self._seed(conn)
         finally:
@@ -132,33 +136,33 @@ class PostgresStore:
                     await self.outbox.add(conn, topic, envelope)
                 return answer(True)
 
-            return await once(self._retries, request, apply, conn)
+            return await once(self._claims, request, apply, conn)
 
     @property
-    def claims(self) -> PostgresIdempotency:
+    def claims(self) -> PostgresClaims:
         """The projection's claims (the outbox relay confirms delivery by them: retention
         and the reconciler in docs/bus.md)."""
-        return self._processed
+        return self._claims
 
     async def settle_dead_letter(self, consumer: str, message_id: str, outcome: Outcome) -> bool:
         """Claim a message the projection gave up on, with the outcome the tab was told, so a
         later copy (the reconciler re-publishes what has no claim) is never applied after the
         tab heard "rejected". False when it was claimed before (applied, or settled)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._processed.claim(conn, consumer, message_id):
+            if not await self._claims.claim(conn, consumer, message_id):
                 return False
-            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            await self._claims.record_outcome(conn, consumer, message_id, outcome)
             return True
 
     async def apply_rename(
         self, consumer: str, message_id: str, product_id: int, name: str
     ) -> Outcome | None:
         async with self._pool.acquire() as conn, conn.transaction():
-            if not await self._processed.claim(conn, consumer, message_id):
+            if not await self._claims.claim(conn, consumer, message_id):
                 # Applied before, maybe by a process killed before it told the tab: again.
-                return await self._processed.recorded_outcome(conn, consumer, message_id)
+                return await self._claims.recorded_outcome(conn, consumer, message_id)
             outcome = await _rename(conn, product_id, name)
-            await self._processed.record_outcome(conn, consumer, message_id, outcome)
+            await self._claims.record_outcome(conn, consumer, message_id, outcome)
             return outcome
 
     async def connect_relay(self) -> Any:

@@ -14,9 +14,10 @@ import time
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from clicktrace.claims import Outcome
 from clicktrace.envelope import Envelope
 from clicktrace.notify import Notify
-from clicktrace.projection import Outcome, send_outcome
+from clicktrace.projection import send_outcome
 
 from .catalogue import RENAMED
 from .faults import Faults

@@ -11,10 +11,9 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from clicktrace import protocol
+from clicktrace.claims import Claims, Outcome
 from clicktrace.envelope import Envelope
-from clicktrace.outbox.confirm import Claims
-from clicktrace.outbox.relay import Outbox
-from clicktrace.projection import Outcome
+from clicktrace.outbox import Outbox
 
 __all__ = ["NOT_FOUND", "Outcome", "Store", "StoreUnavailable", "taken"]
 

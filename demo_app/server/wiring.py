@@ -8,20 +8,13 @@ import sys
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from clicktrace.bus import Bus, create_bus
-from clicktrace.bus.types import Backoff, DeadLetterHook
+from clicktrace.bus import Backoff, Bus, DeadLetterHook, create_bus
 from clicktrace.envelope import Envelope
 from clicktrace.journal import Journal, create_journal
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
 from clicktrace.notify import Notify, Replay, SocketIOTransport, WebSocketTransport
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay
-from clicktrace.projection import (
-    DEAD_LETTER_MESSAGES,
-    DEADLINE_EXCEEDED,
-    PROCESSING_FAILED,
-    Outcome,
-    reject_on_dead_letter,
-)
+from clicktrace.projection import dead_letter_outcome, reject_on_dead_letter
 
 from .catalogue import RENAMED
 from .database import SqliteStore
@@ -93,8 +86,7 @@ def settle_and_reject(store: Store, notify: Notify) -> DeadLetterHook:
     reject = reject_on_dead_letter(notify, types=[RENAMED])
 
     async def hook(envelope: Envelope, reason: str) -> None:
-        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
-        outcome = Outcome.rejected(code, DEAD_LETTER_MESSAGES[code])
+        outcome = dead_letter_outcome(reason)
         if await store.settle_dead_letter(CONSUMER, envelope.metadata.message_id, outcome):
             await reject(envelope, reason)
 

@@ -1,6 +1,6 @@
 """SQL identifiers the stores interpolate (a table or schema name cannot be a bound
-parameter). Under every layer, so the outbox, the journal, the retry stores and the bus's
-idempotency tables share one check without importing each other."""
+parameter). Under every layer, so the outbox, the journal and the claims tables share one
+check without importing each other."""
 
 from __future__ import annotations
 

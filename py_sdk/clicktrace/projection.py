@@ -14,10 +14,11 @@ helpers log one line and return ``None`` instead of raising.
     bus.subscribe("todos", handle, group="projection",
                   on_dead_letter=reject_on_dead_letter(notifier.notify))
 
-A projection that keeps its outcome with its idempotency claim (``record_outcome`` in the
-same transaction) sends it with ``send_outcome`` after the commit, and on a redelivery sends
-the kept one again (``recorded_outcome``): a process killed between its commit and its
-notification still gets its tab told. A repeat is harmless: the plugin settles a
+A projection that keeps its :class:`~clicktrace.claims.Outcome` with its claim
+(``claims.record_outcome`` in the same transaction, :mod:`clicktrace.claims`) sends it with
+``send_outcome`` after the commit, and on a redelivery sends the kept one again
+(``recorded_outcome``): a process killed between its commit and its notification still gets
+its tab told. A repeat is harmless: the plugin settles a
 correlation id once.
 """
 
@@ -27,16 +28,15 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from clicktrace.bus.idempotency.outcome import MAX_MESSAGE_LENGTH, Outcome
-from clicktrace.bus.types import DeadLetterHook
+from clicktrace.bus import DeadLetterHook
+from clicktrace.claims import Outcome
 from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
 from clicktrace.notify import Notify
 
 __all__ = [
-    "MAX_MESSAGE_LENGTH",
-    "Outcome",
     "confirm",
+    "dead_letter_outcome",
     "reject",
     "reject_on_dead_letter",
     "send_outcome",
@@ -92,11 +92,20 @@ async def reject(
 
 async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None) -> int | None:
     """Tell the envelope's tab ``outcome`` (``Outcome.confirmed(data)``,
-    ``Outcome.rejected(code, message)``, or one kept with the idempotency claim); ``None``
+    ``Outcome.rejected(code, message)``, or one kept with the message's claim); ``None``
     (a claim kept without an outcome) sends nothing. The seq, or ``None``."""
     if outcome is None:
         return None
     return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error)
+
+
+def dead_letter_outcome(reason: str) -> Outcome:
+    """The rejection a tab is told for a message the bus dead-lettered with ``reason``:
+    ``deadline_exceeded`` or ``processing_failed`` with a generic message
+    (:data:`DEAD_LETTER_MESSAGES`), never the reason itself. What a dead-letter hook keeps
+    with the message's claim, so a later copy finds what the tab was told."""
+    code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
+    return Outcome.rejected(code, DEAD_LETTER_MESSAGES[code])
 
 
 def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None) -> DeadLetterHook:
@@ -110,7 +119,6 @@ def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None)
     async def hook(envelope: Envelope, reason: str) -> None:
         if wanted is not None and envelope.metadata.type not in wanted:
             return
-        code = DEADLINE_EXCEEDED if reason == DEADLINE_EXCEEDED else PROCESSING_FAILED
-        await reject(notify, envelope, code, DEAD_LETTER_MESSAGES[code])
+        await send_outcome(notify, envelope, dead_letter_outcome(reason))
 
     return hook

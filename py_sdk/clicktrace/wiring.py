@@ -31,7 +31,7 @@ from starlette.types import ASGIApp
 
 from clicktrace._optional import require
 from clicktrace.asgi.middleware import ClicktraceMiddleware
-from clicktrace.bus.base import Bus
+from clicktrace.bus import Bus
 from clicktrace.journal import use as use_journal
 from clicktrace.notify import Notifier
 from clicktrace.web._errors import exception_handlers
@@ -39,7 +39,7 @@ from clicktrace.web._errors import exception_handlers
 if TYPE_CHECKING:  # the journal, health and outbox modules load only when they are used
     from clicktrace.health import Check
     from clicktrace.journal import Journal
-    from clicktrace.outbox.relay import OutboxRelay
+    from clicktrace.outbox import OutboxRelay
 
 __all__ = ["install"]
 

@@ -94,7 +94,7 @@ async def _cleanup_nats(queues: set[tuple[str, str]]) -> None:
     import nats
     from nats.js.errors import NotFoundError
 
-    from clicktrace.bus.nats import DLQ_STREAM, dlq_subject, stream_name
+    from clicktrace.bus._nats import DLQ_STREAM, dlq_subject, stream_name
 
     client = await nats.connect(URLS["nats"])
     js = client.jetstream()

@@ -16,8 +16,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from clicktrace import context as click_context
-from clicktrace.bus import Backoff
-from clicktrace.bus.redis import RedisBus
+from clicktrace.bus import Backoff, RedisBus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
 

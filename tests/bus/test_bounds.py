@@ -15,10 +15,8 @@ import pytest
 import redis.asyncio as aioredis
 from opentelemetry.sdk.trace import TracerProvider
 
-from clicktrace.bus import Backoff
-from clicktrace.bus.nats import DLQ_STREAM, NatsBus, stream_name
-from clicktrace.bus.rabbitmq import RabbitMQBus
-from clicktrace.bus.redis import RedisBus
+from clicktrace.bus import Backoff, NatsBus, RabbitMQBus, RedisBus
+from clicktrace.bus._nats import DLQ_STREAM, stream_name
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.testing import unique_name
 

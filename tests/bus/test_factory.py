@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from clicktrace.bus import MemoryBus, create_bus
-from clicktrace.bus.nats import NatsBus
-from clicktrace.bus.rabbitmq import RabbitMQBus
-from clicktrace.bus.redis import RedisBus
+from clicktrace.bus import MemoryBus, NatsBus, RabbitMQBus, RedisBus, create_bus
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,18 @@ def test_options_reach_the_backend_and_are_checked() -> None:
 def test_unknown_schemes_are_refused(url: str) -> None:
     with pytest.raises(ValueError, match="unknown bus url scheme"):
         create_bus(url)
+
+
+def test_the_broker_adapters_load_only_when_named() -> None:
+    script = (
+        "import sys, clicktrace.bus\n"
+        "names = ('_redis', '_rabbitmq', '_nats')\n"
+        "print([n for n in names if 'clicktrace.bus.' + n in sys.modules])\n"
+        "clicktrace.bus.RedisBus\n"
+        "print([n for n in names if 'clicktrace.bus.' + n in sys.modules])\n"
+        "print([m for m in ('redis', 'aio_pika', 'nats') if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "['_redis']", "[]"]  # and no broker client until a bus is built

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from clicktrace import journal
-from clicktrace.bus.tracing import since_published
-from clicktrace.bus.types import PUBLISHED_AT_HEADER
+from clicktrace.bus._tracing import since_published
+from clicktrace.bus._types import PUBLISHED_AT_HEADER
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.journal import Entry
 

@@ -125,7 +125,8 @@ async def test_publish_durable_returns_once_every_group_has_handled_it(topic: st
 async def test_dead_letters_kept_in_memory_are_bounded_to_the_newest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from clicktrace.bus import Backoff, memory
+    from clicktrace.bus import Backoff
+    from clicktrace.bus import _memory as memory
 
     monkeypatch.setattr(memory, "DEAD_LETTER_LIMIT", 3)
     bus = memory.MemoryBus()

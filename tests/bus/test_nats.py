@@ -12,7 +12,7 @@ import pytest
 
 from clicktrace import context as click_context
 from clicktrace.bus import Bus
-from clicktrace.bus.nats import durable_name, stream_name
+from clicktrace.bus._nats import durable_name, stream_name
 from clicktrace.envelope import Envelope, new_envelope
 
 from .conftest import URLS

@@ -10,8 +10,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from clicktrace.bus import Backoff
-from clicktrace.bus.consume import deliver
-from clicktrace.bus.types import Received, Subscription
+from clicktrace.bus._base import deliver
+from clicktrace.bus._types import Received, Subscription
 from clicktrace.context import ClickContext
 from clicktrace.envelope import Envelope, encode, new_envelope
 from clicktrace.ids import new_id

@@ -13,10 +13,8 @@ import nats
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
-from clicktrace.bus import Bus
-from clicktrace.bus.nats import NatsBus, stream_name
-from clicktrace.bus.rabbitmq import RabbitMQBus
-from clicktrace.bus.redis import RedisBus
+from clicktrace.bus import Bus, NatsBus, RabbitMQBus, RedisBus
+from clicktrace.bus._nats import stream_name
 from clicktrace.envelope import new_envelope
 from clicktrace.testing import unique_name
 

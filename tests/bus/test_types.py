@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from clicktrace.bus import Backoff
-from clicktrace.bus.types import check_name
+from clicktrace.bus._types import check_name
 
 
 def test_backoff_is_exponential_and_capped() -> None:

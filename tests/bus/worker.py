@@ -20,7 +20,7 @@ import asyncpg
 
 from clicktrace import context as click_context
 from clicktrace.bus import Backoff, create_bus
-from clicktrace.bus.idempotency import PostgresIdempotency
+from clicktrace.claims import PostgresClaims
 from clicktrace.envelope import Envelope
 from clicktrace.outbox import OutboxRelay, PostgresOutbox, SqliteOutbox
 
@@ -53,7 +53,7 @@ async def hang(url: str, topic: str, group: str) -> None:
 async def project(url: str, topic: str, group: str, dsn: str) -> None:
     """Applies each event to ``<group>_model`` once: claim and write in one transaction."""
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    processed = PostgresIdempotency(table=f"{group}_processed")
+    processed = PostgresClaims(table=f"{group}_processed")
     bus = make_bus(url)
 
     async def handler(envelope: Envelope) -> None:

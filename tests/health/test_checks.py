@@ -13,7 +13,7 @@ from pathlib import Path
 import aiosqlite
 
 from clicktrace.bus import MemoryBus, create_bus
-from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.claims import SqliteClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.health import bus_check, correlations_check, outbox_check
 from clicktrace.ids import new_id
@@ -59,7 +59,7 @@ async def test_an_outbox_row_no_consumer_ever_claimed_makes_the_outbox_degraded(
     tmp_path: Path,
 ) -> None:
     db = str(tmp_path / "app.db")
-    outbox, claims = SqliteOutbox(), SqliteIdempotency()
+    outbox, claims = SqliteOutbox(), SqliteClaims()
     bus = MemoryBus()  # nobody subscribes: the broker "loses" everything
     skipped, later = new_envelope("Renamed", {"id": 1}), new_envelope("Renamed", {"id": 2})
     async with aiosqlite.connect(db) as conn:

@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 import clicktrace
 from clicktrace import context as click_context
 from clicktrace.bus import Backoff, Bus, MemoryBus, create_bus
-from clicktrace.commands.responses import accepted
+from clicktrace.commands._responses import accepted
 from clicktrace.envelope import Envelope, decode, encode, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Journal, Thresholds, create_journal, create_store, use
@@ -197,7 +197,7 @@ async def test_a_consumer_killed_mid_flight_is_stuck_at_delivered(
 
 def _declared(topic: str) -> Any:
     """The worker's subscription, for cleanup of its queue."""
-    from clicktrace.bus.types import Subscription
+    from clicktrace.bus._types import Subscription
 
     async def never(envelope: Envelope) -> None:
         return None

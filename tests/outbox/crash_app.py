@@ -31,7 +31,7 @@ from starlette.types import ASGIApp
 from clicktrace import context as click_context
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import create_bus
-from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.claims import SqliteClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.notify import Notifier, SocketIOTransport, TokenSigner, WebSocketTransport
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, SqliteOutbox
@@ -59,7 +59,7 @@ def create_app(
         signer, SocketIOTransport() if transport == "socketio" else WebSocketTransport()
     )
     bus = create_bus(bus_url)
-    outbox, processed = SqliteOutbox(), SqliteIdempotency()
+    outbox, processed = SqliteOutbox(), SqliteClaims()
     grace = os.environ.get("CRASH_CONFIRM_GRACE")
     confirm = (
         None

@@ -30,10 +30,10 @@ from starlette.types import ASGIApp
 from clicktrace import context as click_context
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import create_bus
-from clicktrace.bus.idempotency import SqliteIdempotency
+from clicktrace.claims import Outcome, SqliteClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.notify import Notifier, RedisReplayBuffer, Replay, TokenSigner, WebSocketTransport
-from clicktrace.projection import Outcome, send_outcome
+from clicktrace.projection import send_outcome
 
 CONSUMER = "renotify-projection"
 KILL_AT = "RENOTIFY_KILL_AT"
@@ -53,7 +53,7 @@ def create_app(bus_url: str, topic: str, data_dir: Path, secret: bytes, prefix: 
         replay=Replay(buffer=RedisReplayBuffer(REDIS, prefix=prefix)),
     )
     bus = create_bus(bus_url, block_ms=100)
-    processed = SqliteIdempotency()
+    processed = SqliteClaims()
     kill_at = int(os.environ.get(KILL_AT, "0"))
 
     async def project(envelope: Envelope) -> None:

@@ -17,7 +17,7 @@ import asyncpg
 import pytest
 
 from clicktrace.bus import create_bus
-from clicktrace.bus.idempotency import PostgresIdempotency
+from clicktrace.claims import PostgresClaims
 from clicktrace.envelope import new_envelope
 from clicktrace.outbox import PostgresOutbox
 from clicktrace.testing import unique_name
@@ -72,7 +72,7 @@ async def test_exactly_once_through_consumer_and_relay_kills(broker: str) -> Non
     pool = await asyncpg.create_pool(PG_DSN, min_size=1, max_size=3)
     async with pool.acquire() as conn:
         await outbox.create_tables(conn)
-        await PostgresIdempotency(table=f"{group}_processed").create_tables(conn)
+        await PostgresClaims(table=f"{group}_processed").create_tables(conn)
         await conn.execute(f"CREATE TABLE {group}_model (message_id text, command int)")
         await conn.execute(f"CREATE TABLE {group}_skipped (message_id text)")
     consumer = await _spawn("project", url, topic, group, PG_DSN)
@@ -150,7 +150,7 @@ async def _cleanup(pool: Any, group: str, broker: str, url: str, topic: str) -> 
     else:
         import nats
 
-        from clicktrace.bus.nats import stream_name
+        from clicktrace.bus._nats import stream_name
 
         nc = await nats.connect(url)
         await nc.jetstream().delete_stream(stream_name(topic))

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from clicktrace.bus.idempotency import Outcome
+from clicktrace.claims import Outcome
 from clicktrace.ids import new_id
 from clicktrace.testing import unique_name
 from demo_app.server.database import SqliteStore

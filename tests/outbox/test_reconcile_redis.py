@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from clicktrace.bus import Bus, create_bus
-from clicktrace.bus.idempotency import PostgresIdempotency, RedisIdempotency
+from clicktrace.claims import PostgresClaims, RedisClaims
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, PostgresOutbox
 from clicktrace.testing import free_port, unique_name
@@ -67,7 +67,7 @@ async def _until_up(url: str) -> None:
 class _Loop:
     pool: Any
     outbox: PostgresOutbox
-    claims: PostgresIdempotency
+    claims: PostgresClaims
     model: str
     topic: str
     skipped: list[str]
@@ -121,7 +121,7 @@ async def loop(redis_url: str) -> AsyncIterator[_Loop]:
     prefix = unique_name("reconcile", sql=True)
     pool = await asyncpg.create_pool(PG_DSN, min_size=1, max_size=4)
     outbox = PostgresOutbox(table=f"{prefix}_outbox")
-    claims = PostgresIdempotency(table=f"{prefix}_processed")
+    claims = PostgresClaims(table=f"{prefix}_processed")
     async with pool.acquire() as conn:
         await outbox.create_tables(conn)
         await claims.create_tables(conn)
@@ -266,7 +266,7 @@ async def test_a_stream_deleted_mid_burst_under_a_running_relay_and_projection(
 async def test_redis_claims_confirm_a_postgres_outbox_too(loop: _Loop, redis_url: str) -> None:
     """Claims the bus keeps in Redis (``dedupe=``) instead of the projection's database: the
     relay reads them in one round trip per batch, over no database connection of theirs."""
-    dedupe = RedisIdempotency(redis_url, prefix=f"{unique_name('done')}:")
+    dedupe = RedisClaims(redis_url, prefix=f"{unique_name('done')}:")
     applied: list[int] = []
     consumer = create_bus(redis_url, block_ms=100)
 

@@ -1,7 +1,7 @@
 """Outbox retention: done rows go after ``keep_seconds`` (the relay prunes every minute, a
 batch at a time), unsent rows and rows waiting for their claims never do (a warning names
-old unsent ones); tables from before the reconciler are migrated with their sent rows done.
-And a fill: every table of the write path stays bounded while commands keep coming."""
+old unsent ones). And a fill: every table of the write path stays bounded while commands
+keep coming."""
 
 from __future__ import annotations
 
@@ -14,75 +14,21 @@ import asyncpg
 import pytest
 
 from clicktrace.bus import MemoryBus
-from clicktrace.bus.idempotency import PostgresIdempotency
-from clicktrace.commands import PostgresRetryStore
-from clicktrace.commands.retries import Answer
+from clicktrace.claims import Answer, PostgresClaims
+from clicktrace.claims._base import encode_answer
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay, PostgresOutbox, SqliteOutbox
-from clicktrace.outbox import relay as relay_module
+from clicktrace.outbox import _relay as relay_module
 from clicktrace.testing import unique_name
 
 PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-OLD_SQLITE = (
-    "CREATE TABLE {t} (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
-    "envelope BLOB NOT NULL, message_id TEXT NOT NULL, created_at REAL NOT NULL, sent_at REAL)"
-)
-OLD_PG = (
-    "CREATE TABLE {t} (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, topic TEXT NOT "
-    "NULL, envelope BYTEA NOT NULL, message_id TEXT NOT NULL, created_at TIMESTAMPTZ NOT NULL "
-    "DEFAULT now(), sent_at TIMESTAMPTZ)"
-)
 
 
 async def _bus() -> MemoryBus:
     bus = MemoryBus()
     await bus.start()
     return bus
-
-
-async def test_a_sqlite_table_from_before_keeps_its_rows_and_their_meaning(
-    tmp_path: Path,
-) -> None:
-    db = str(tmp_path / "app.db")
-    outbox = SqliteOutbox()
-    async with aiosqlite.connect(db) as conn:
-        await conn.execute(OLD_SQLITE.format(t=outbox.table))
-        await outbox.add(conn, "products", new_envelope("T", "sent before"))
-        await conn.execute(f"UPDATE {outbox.table} SET sent_at = 5")
-        await outbox.add(conn, "products", new_envelope("T", "unsent"))
-        await conn.commit()
-        await outbox.create_tables(conn)
-        await outbox.create_tables(conn)  # twice: nothing changes
-        async with conn.execute(
-            f"SELECT done_at, republished, gave_up FROM {outbox.table} ORDER BY id"
-        ) as rows:
-            assert list(await rows.fetchall()) == [(5.0, 0, 0), (None, 0, 0)]
-    bus = await _bus()
-    relay = OutboxRelay(outbox, connect=lambda: aiosqlite.connect(db), bus=bus)
-    assert await relay.drain() == 1
-    assert (await relay.stats()).awaiting_claims == 0
-    await relay.close()
-    await bus.close()
-
-
-async def test_a_postgres_table_from_before_keeps_its_rows_and_their_meaning(
-    pg: Any, table: str
-) -> None:
-    outbox = PostgresOutbox(table=table)
-    await pg.execute(OLD_PG.format(t=table))
-    await outbox.add(pg, "products", new_envelope("T", "sent before"))
-    await pg.execute(f"UPDATE {table} SET sent_at = now() - interval '1 hour'")
-    await outbox.add(pg, "products", new_envelope("T", "unsent"))
-    await outbox.create_tables(pg)
-    await outbox.create_tables(pg)
-    rows = await pg.fetch(
-        f"SELECT done_at = sent_at AS done, republished, gave_up FROM {table} ORDER BY id"
-    )
-    assert [tuple(r) for r in rows] == [(True, 0, False), (None, 0, False)]
-    stats = await outbox.stats(pg)
-    assert (stats.rows, stats.unsent, stats.awaiting_claims, stats.gave_up) == (2, 1, 0, 0)
-    assert stats.bytes is not None and stats.bytes > 0
 
 
 async def test_the_relay_prunes_done_rows_only_and_names_old_unsent_ones(
@@ -134,13 +80,11 @@ async def _fill(prefix: str, *, retention: bool) -> dict[str, tuple[int, int]]:
     pool = await asyncpg.create_pool(PG_DSN, min_size=2, max_size=4)
     keep = 3600.0
     outbox = PostgresOutbox(table=f"{prefix}_outbox")
-    claims = PostgresIdempotency(
-        table=f"{prefix}_processed", keep_seconds=keep, prune_every=PRUNE_EVERY
-    )
-    retries = PostgresRetryStore(f"{prefix}_commands", ttl_seconds=keep, prune_every=PRUNE_EVERY)
+    claims = PostgresClaims(table=f"{prefix}_processed", keep_seconds=keep, prune_every=PRUNE_EVERY)
+    retries = PostgresClaims(f"{prefix}_commands", keep_seconds=keep, prune_every=PRUNE_EVERY)
     if not retention:  # the same writes, nothing ever deleted
-        claims = PostgresIdempotency(table=claims.table, keep_seconds=keep, prune_every=10**9)
-        retries = PostgresRetryStore(retries.table, ttl_seconds=keep, prune_every=10**9)
+        claims = PostgresClaims(table=claims.table, keep_seconds=keep, prune_every=10**9)
+        retries = PostgresClaims(retries.table, keep_seconds=keep, prune_every=10**9)
     tables = [outbox.table, claims.table, retries.table]
     bus = MemoryBus()
 
@@ -168,10 +112,11 @@ async def _fill(prefix: str, *, retention: bool) -> dict[str, tuple[int, int]]:
                 for _ in range(PER_ROUND):
                     key = new_id()
                     async with conn.transaction():
-                        await retries.claim(key, conn)
+                        await retries.claim(conn, "commands", key)
                         body = {"id": 7, "name": "Assam tea, loose leaf, 250 g"}
                         await outbox.add(conn, "products", new_envelope("ProductRenamed", body))
-                        await retries.record(key, Answer(202, b'{"accepted":true}'), conn)
+                        answer = encode_answer(Answer(202, b'{"accepted":true}'))
+                        await retries.keep(conn, "commands", key, answer)
             await relay.drain()
             async with pool.acquire() as conn:
                 await conn.execute(  # the claims' grace has passed: the reconciler confirms
@@ -190,7 +135,7 @@ async def _fill(prefix: str, *, retention: bool) -> dict[str, tuple[int, int]]:
                     assert counts[claims.table] <= PER_ROUND + PRUNE_EVERY, counts
                     assert counts[retries.table] <= PER_ROUND + PRUNE_EVERY, counts
                 for t, column in zip(
-                    tables, ["created_at", "processed_at", "claimed_at"], strict=True
+                    tables, ["created_at", "claimed_at", "claimed_at"], strict=True
                 ):
                     extra = ", done_at = done_at - interval '1 day'" if t == outbox.table else ""
                     await conn.execute(

@@ -1,18 +1,41 @@
 """Traced, at-least-once messaging: one Bus interface over memory, Redis Streams, RabbitMQ
-and NATS JetStream. See docs/bus.md."""
+and NATS JetStream. See docs/bus.md.
 
-from clicktrace.bus.base import Bus, BusNotRunning, BusUnavailable
-from clicktrace.bus.factory import create_bus
-from clicktrace.bus.memory import MemoryBus
-from clicktrace.bus.types import (
+``create_bus(url)`` picks the broker; the broker classes themselves (``RedisBus``,
+``RabbitMQBus``, ``NatsBus``) are PEP 562 lazy attributes: an app on the memory bus (or one
+that only names a class in a type) never loads the other adapters. Their clients (redis-py,
+aio-pika, nats-py) are imported only when a bus is built, with the ``pip install`` hint when
+missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from clicktrace.bus._base import Bus, BusNotRunning, BusUnavailable
+from clicktrace.bus._factory import create_bus
+from clicktrace.bus._memory import MemoryBus
+from clicktrace.bus._types import (
     Backoff,
     DeadLetter,
     DeadLetterHook,
     Dedupe,
     Handler,
-    Subscription,
     TraceMode,
 )
+
+if TYPE_CHECKING:
+    from clicktrace.bus._nats import NatsBus
+    from clicktrace.bus._rabbitmq import RabbitMQBus
+    from clicktrace.bus._redis import RedisBus
+
+# name -> the adapter module that defines it
+_LAZY = {
+    "NatsBus": "clicktrace.bus._nats",
+    "RabbitMQBus": "clicktrace.bus._rabbitmq",
+    "RedisBus": "clicktrace.bus._redis",
+}
 
 __all__ = [
     "Backoff",
@@ -24,7 +47,22 @@ __all__ = [
     "Dedupe",
     "Handler",
     "MemoryBus",
-    "Subscription",
+    "NatsBus",
+    "RabbitMQBus",
+    "RedisBus",
     "TraceMode",
     "create_bus",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

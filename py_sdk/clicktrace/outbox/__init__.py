@@ -2,13 +2,12 @@
 event itself; a relay publishes what was committed, in order, and marks it sent once the
 bus has made it durable (on the memory bus: once it was handled). A crash loses nothing
 (unsent rows are published again; consumer idempotency absorbs the duplicates). With a
-:class:`ClaimsConfirmation` the relay also checks the consumers' claims and publishes again
-what a broker lost. See docs/bus.md."""
+:class:`ClaimsConfirmation` the relay also checks the consumers' claims
+(:mod:`clicktrace.claims`) and publishes again what a broker lost. See docs/bus.md."""
 
-from clicktrace.outbox.confirm import ClaimsConfirmation
-from clicktrace.outbox.postgres import PostgresOutbox
-from clicktrace.outbox.relay import Outbox, OutboxRelay, OutboxStats, PublishEnvelope
-from clicktrace.outbox.sqlite import SqliteOutbox
+from clicktrace.outbox._postgres import PostgresOutbox
+from clicktrace.outbox._relay import ClaimsConfirmation, Outbox, OutboxRelay, OutboxStats
+from clicktrace.outbox._sqlite import SqliteOutbox
 
 __all__ = [
     "ClaimsConfirmation",
@@ -16,6 +15,5 @@ __all__ = [
     "OutboxRelay",
     "OutboxStats",
     "PostgresOutbox",
-    "PublishEnvelope",
     "SqliteOutbox",
 ]
