@@ -49,7 +49,7 @@ LAYERS: dict[str, int] = {
     "clicktrace.prometheus": 6,
     "clicktrace.ingest": 6,
     "clicktrace.health": 6,
-    "clicktrace.wiring": 7,
+    "clicktrace._wiring": 7,
     "clicktrace.testing": 7,
     "clicktrace.__main__": 7,
     "clicktrace": 8,  # the root face names everything, lazily

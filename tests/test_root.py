@@ -20,8 +20,8 @@ def test_importing_the_root_loads_only_the_version_module() -> None:
 
 
 def test_every_root_name_resolves_to_its_subpackages_object() -> None:
+    from clicktrace._wiring import install
     from clicktrace.notify import Notifier
-    from clicktrace.wiring import install
 
     assert len(clicktrace.__all__) <= 15
     for name in clicktrace.__all__:

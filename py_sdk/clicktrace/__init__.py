@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from clicktrace._version import __version__
 
 if TYPE_CHECKING:
+    from clicktrace._wiring import install
     from clicktrace.asgi import ClicktraceMiddleware
     from clicktrace.bus import MemoryBus
     from clicktrace.envelope import Envelope, new_envelope
@@ -28,11 +29,10 @@ if TYPE_CHECKING:
     from clicktrace.notify import Notifier, TokenSigner
     from clicktrace.projection import confirm, reject, reject_on_dead_letter
     from clicktrace.web import error_response
-    from clicktrace.wiring import install
 
 # name -> the module that defines it
 _LAZY = {
-    "install": "clicktrace.wiring",
+    "install": "clicktrace._wiring",
     "ClicktraceMiddleware": "clicktrace.asgi",
     "error_response": "clicktrace.web",
     "new_id": "clicktrace.ids",

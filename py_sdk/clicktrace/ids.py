@@ -6,7 +6,7 @@ import re
 
 import ulid
 
-__all__ = ["MAX_LOGGED_LENGTH", "ULID_LENGTH", "escape_for_log", "new_id", "parse_id"]
+__all__ = ["escape_for_log", "new_id", "parse_id"]
 
 ULID_LENGTH = 26
 # Crockford base32 in either case, spelled out: re.IGNORECASE would also let through

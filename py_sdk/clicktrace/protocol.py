@@ -23,6 +23,7 @@ __all__ = [
     "DEAD_LETTER_REASON_HEADER",
     "EXPORT_FAILED",
     "FRAME_TOO_LARGE",
+    "HELLO_TIMEOUT",
     "INTERNAL_ERROR",
     "INVALID_BODY",
     "INVALID_CLIENT",
@@ -43,7 +44,9 @@ __all__ = [
     "REPLAYED_HEADER",
     "SESSION_PATH",
     "SOCKET_IO_EVENT",
+    "TOO_MANY_CONNECTIONS",
     "TOO_MANY_SPANS",
+    "TOO_SLOW",
     "TRACEPARENT_HEADER",
     "TRACERESPONSE_HEADER",
     "TRACESTATE_HEADER",
@@ -106,6 +109,9 @@ INVALID_TOKEN: Final = "invalid_token"
 INVALID_HELLO: Final = "invalid_hello"
 FRAME_TOO_LARGE: Final = "frame_too_large"
 MALFORMED_FRAME: Final = "malformed_frame"
+HELLO_TIMEOUT: Final = "hello_timeout"
+TOO_MANY_CONNECTIONS: Final = "too_many_connections"
+TOO_SLOW: Final = "too_slow"
 
 MAX_CLIENT_TOKEN_LENGTH: Final = 1024
 """A signed token is ~100 bytes; longer is not ours. One limit for every reader of a token."""

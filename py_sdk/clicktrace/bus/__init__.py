@@ -22,7 +22,6 @@ from clicktrace.bus._types import (
     DeadLetterHook,
     Dedupe,
     Handler,
-    TraceMode,
 )
 
 if TYPE_CHECKING:
@@ -50,7 +49,6 @@ __all__ = [
     "NatsBus",
     "RabbitMQBus",
     "RedisBus",
-    "TraceMode",
     "create_bus",
 ]
 

@@ -45,6 +45,7 @@ from clicktrace.notify._frames import Frame, Notification, Resync, Stamped
 from clicktrace.notify._replay import ReplayBuffer, connect_redis
 from clicktrace.notify._session import DEFAULT_SESSION_RATE
 from clicktrace.propagation._inject_extract import extract_trace
+from clicktrace.protocol import TRACEPARENT_HEADER
 from clicktrace.web._limits import PeerOf, RateLimit, peer_address
 
 HELLO_TIMEOUT_SECONDS = 10.0  # both transports: the socket must present its token by then
@@ -184,7 +185,11 @@ def journal_frame(
     when the frame was handed to the socket(s): the tab may receive it before the entry is
     written, and the verdict orders the tab's ``received`` after it."""
     traceparent = frame.traceparent
-    tp = None if traceparent is None else extract_trace({"traceparent": traceparent}).traceparent
+    tp = (
+        None
+        if traceparent is None
+        else extract_trace({TRACEPARENT_HEADER: traceparent}).traceparent
+    )
     record(
         stage,
         correlation_id=frame.correlation_id,

@@ -72,6 +72,7 @@ from clicktrace.protocol import (
     INVALID_TOKEN,
     MALFORMED_FRAME,
     PAYLOAD_TOO_LARGE,
+    TOO_MANY_CONNECTIONS,
     UNAVAILABLE,
 )
 from clicktrace.web._body import CLIENT_CLOSED, read_body
@@ -210,12 +211,12 @@ class SocketIOEndpoint:
         peer = self._peer_of(environ.get("asgi.scope") or {})
         if not self._connected.admit(sid, peer):
             self._quiet.warn("too many authenticated Socket.IO connections; refused", peer)
-            raise socketio.exceptions.ConnectionRefusedError("too_many_connections")
+            raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
         try:
             self.hub.attach(sid, claims.client_id, send, hello.last_seq, hello.epoch)
         except TooManyConnections:
             self._connected.release(sid)
-            raise socketio.exceptions.ConnectionRefusedError("too_many_connections") from None
+            raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS) from None
         self._pending.release(self.manager.eio_sid_from_sid(sid, "/"))
         await self.sio.enter_room(sid, claims.client_id)
         return True

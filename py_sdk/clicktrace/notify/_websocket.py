@@ -35,8 +35,11 @@ from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
 from clicktrace.notify._transport import QuietLog
 from clicktrace.protocol import (
     FRAME_TOO_LARGE,
+    HELLO_TIMEOUT,
     INVALID_HELLO,
     INVALID_TOKEN,
+    TOO_MANY_CONNECTIONS,
+    TOO_SLOW,
     UNAVAILABLE,
     WEBSOCKET_PATH,
 )
@@ -99,7 +102,7 @@ class WebSocketEndpoint:
         try:
             message = await asyncio.wait_for(ws.receive(), self._hello_timeout)
         except TimeoutError:
-            raise _Rejected(1008, "hello_timeout") from None
+            raise _Rejected(1008, HELLO_TIMEOUT) from None
         if message["type"] == "websocket.disconnect":
             raise WebSocketDisconnect(message.get("code", 1000))
         text = message.get("text")
@@ -148,11 +151,11 @@ class WebSocketEndpoint:
 
             if not self._connected.admit(ws, peer):
                 self._quiet.warn("too many authenticated WebSocket connections; refused", peer)
-                raise _Rejected(1008, "too_many_connections")
+                raise _Rejected(1008, TOO_MANY_CONNECTIONS)
             try:
                 delivery = self.hub.attach(ws, client_id, send, hello.last_seq, hello.epoch)
             except TooManyConnections:
-                raise _Rejected(1008, "too_many_connections") from None
+                raise _Rejected(1008, TOO_MANY_CONNECTIONS) from None
             writer = asyncio.create_task(self._write(ws, queue))
             try:
                 await delivery.resume()
@@ -187,7 +190,7 @@ class WebSocketEndpoint:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
         if overflowed in done:
-            raise _Rejected(1008, "too_slow")
+            raise _Rejected(1008, TOO_SLOW)
         if receive in done and receive.result()["type"] != "websocket.disconnect":
             raise _Rejected(1008, "unexpected_frame")
         # The writer only ends when sending failed: the peer is gone.

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from clicktrace.web._body import (
         MAX_INTEGER,
-        MAX_PATH_INT,
         path_int,
         read_body,
         read_json_object,
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 # name -> the module that defines it
 _LAZY = {
     "MAX_INTEGER": "clicktrace.web._body",
-    "MAX_PATH_INT": "clicktrace.web._body",
     "path_int": "clicktrace.web._body",
     "read_body": "clicktrace.web._body",
     "read_json_object": "clicktrace.web._body",
@@ -45,7 +43,6 @@ _LAZY = {
 
 __all__ = [
     "MAX_INTEGER",
-    "MAX_PATH_INT",
     "RateLimit",
     "Refusal",
     "add_cors",
