@@ -95,7 +95,7 @@ test-py: setup
 # tests/bus/test_tracing.py and test_sampling_loop.py), the journal, notify's hub and the e2e.
 OTEL_OLDEST := $(shell sed -n 's/^  "opentelemetry-api>=\([0-9.]*\),<2",$$/\1/p' pyproject.toml)
 OTEL_EXTRAS := sdk,testing,httpx,otlp,redis,rabbitmq,socketio,websocket
-OTEL_TOOLS := pytest-asyncio pytest-timeout hypothesis 'uvicorn[standard]' fastapi structlog \
+OTEL_TOOLS := pytest-asyncio pytest-timeout hypothesis 'uvicorn[standard]' fastapi structlog aiohttp \
   opentelemetry-instrumentation-asgi
 OTEL_PINS := $(foreach p,api sdk proto exporter-otlp-proto-http,'opentelemetry-$(p)==$(OTEL_OLDEST)')
 OTEL_TESTS := tests/spans tests/sampling tests/asgi tests/bus/test_tracing.py \
@@ -103,14 +103,14 @@ OTEL_TESTS := tests/spans tests/sampling tests/asgi tests/bus/test_tracing.py \
   tests/test_httpx.py tests/test_step.py \
   tests/ingest/test_route.py tests/ingest/test_otlp.py tests/testing
 
-$(STAMP)/otel-oldest: pyproject.toml
+$(STAMP)/otel-oldest: pyproject.toml Makefile
 	@mkdir -p $(STAMP)
 	test -n "$(OTEL_OLDEST)"  # the lower bound, read from pyproject.toml
 	test -x .venv-otel-oldest/bin/python || python3 -m venv .venv-otel-oldest
 	.venv-otel-oldest/bin/python -m pip install -q -e '.[$(OTEL_EXTRAS)]' $(OTEL_TOOLS) $(OTEL_PINS)
 	@touch $@
 
-$(STAMP)/otel-newest: pyproject.toml
+$(STAMP)/otel-newest: pyproject.toml Makefile
 	@mkdir -p $(STAMP)
 	test -x .venv-otel-newest/bin/python || python3 -m venv .venv-otel-newest
 	.venv-otel-newest/bin/python -m pip install -q --upgrade --upgrade-strategy eager \
