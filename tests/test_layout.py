@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "clicktrace.ids": 0,
     "clicktrace.context": 0,
     "clicktrace._optional": 0,
+    "clicktrace._lazy": 0,
     "clicktrace._sql": 0,
     "clicktrace._version": 0,
     "clicktrace.propagation": 1,

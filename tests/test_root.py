@@ -11,12 +11,12 @@ import pytest
 import clicktrace
 
 
-def test_importing_the_root_loads_only_the_version_module() -> None:
+def test_importing_the_root_loads_only_the_version_and_the_lazy_face() -> None:
     code = "import sys, clicktrace; print(sorted(m for m in sys.modules if 'clicktrace' in m))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert out == "['clicktrace', 'clicktrace._version']"
+    assert out == "['clicktrace', 'clicktrace._lazy', 'clicktrace._version']"
 
 
 def test_every_root_name_resolves_to_its_subpackages_object() -> None:

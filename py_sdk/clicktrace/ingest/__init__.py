@@ -9,7 +9,9 @@ decides which of a tab's browser stages the journal takes. The route loads on fi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from clicktrace._lazy import lazy
 
 if TYPE_CHECKING:
     from clicktrace.ingest._route import browser_traces_route
@@ -17,9 +19,4 @@ if TYPE_CHECKING:
 __all__ = ["browser_traces_route"]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "browser_traces_route":
-        from clicktrace.ingest._route import browser_traces_route
-
-        return browser_traces_route
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy(__name__, {"browser_traces_route": "clicktrace.ingest._route"}, __all__)

@@ -17,8 +17,9 @@ Starlette and no web module.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from clicktrace._lazy import lazy
 from clicktrace.journal._entry import Entry
 from clicktrace.journal._factory import create_journal, create_store
 from clicktrace.journal._memory import MemoryStore
@@ -45,9 +46,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "journal_route":
-        from clicktrace.journal._route import journal_route
-
-        return journal_route
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy(__name__, {"journal_route": "clicktrace.journal._route"}, __all__)

@@ -20,8 +20,9 @@ use, so ``import clicktrace.notify`` loads neither Starlette nor a broker client
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from clicktrace._lazy import lazy
 
 if TYPE_CHECKING:
     from clicktrace.notify._hub import Limits
@@ -42,21 +43,21 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "Endpoint": "_transport",
-    "Limits": "_hub",
-    "MemoryReplayBuffer": "_replay",
-    "Notifier": "_notifier",
-    "Notify": "_notifier",
-    "RedisEmitter": "_notifier",
-    "RedisReplayBuffer": "_replay",
-    "Replay": "_replay",
-    "ReplayBuffer": "_replay",
-    "SocketIOTransport": "_transport",
-    "TokenSigner": "_session",
-    "Transport": "_transport",
-    "TransportSetup": "_transport",
-    "UserOf": "_session",
-    "WebSocketTransport": "_transport",
+    "Endpoint": "clicktrace.notify._transport",
+    "Limits": "clicktrace.notify._hub",
+    "MemoryReplayBuffer": "clicktrace.notify._replay",
+    "Notifier": "clicktrace.notify._notifier",
+    "Notify": "clicktrace.notify._notifier",
+    "RedisEmitter": "clicktrace.notify._notifier",
+    "RedisReplayBuffer": "clicktrace.notify._replay",
+    "Replay": "clicktrace.notify._replay",
+    "ReplayBuffer": "clicktrace.notify._replay",
+    "SocketIOTransport": "clicktrace.notify._transport",
+    "TokenSigner": "clicktrace.notify._session",
+    "Transport": "clicktrace.notify._transport",
+    "TransportSetup": "clicktrace.notify._transport",
+    "UserOf": "clicktrace.notify._session",
+    "WebSocketTransport": "clicktrace.notify._transport",
 }
 
 __all__ = [
@@ -78,14 +79,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:  # PEP 562: load a name's module on first use
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'clicktrace.notify' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"clicktrace.notify.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
+__getattr__, __dir__ = lazy(__name__, _WHERE, __all__)

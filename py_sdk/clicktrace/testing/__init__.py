@@ -18,10 +18,11 @@ OpenTelemetry SDK when it is made, the receiver the protobuf types on first use 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
+from clicktrace._lazy import lazy
 from clicktrace.testing._browser import Outcome, commands, flush_spans, wait_settled
 from clicktrace.testing._ports import free_port, unique_name
 from clicktrace.testing._spans import Span, SpanCollector, from_readable
@@ -55,12 +56,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "OtlpReceiver":
-        from clicktrace.testing._receiver import OtlpReceiver
-
-        return OtlpReceiver
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# No lazy __dir__ here: pytest reads every name a plugin's dir() lists, which would load the
+# receiver (and the protobuf types) in every test session.
+__getattr__, _ = lazy(__name__, {"OtlpReceiver": "clicktrace.testing._receiver"}, __all__)
 
 
 @pytest.fixture
