@@ -177,6 +177,41 @@ def test_every_module_has_its_test_file(path: Path) -> None:
     assert test_file.exists(), f"{path.relative_to(ROOT)} has no {test_file.relative_to(ROOT)}"
 
 
+API = ROOT / "docs" / "api.md"
+API_HEADER = """# The public API
+
+What `clicktrace` exports: every public module (a package face or a module whose name does not
+start with `_`) and its `__all__`. `tests/test_layout.py` holds this file against the code, so a
+face changes only on purpose: after such a change run `python tests/test_layout.py` to record it
+here, and say what changed for users in CHANGELOG.md. The JS package's entries are pinned by
+`js_sdk/test/core.test.ts` and listed in [js_sdk/README.md](../js_sdk/README.md).
+
+"""
+
+
+def public_api() -> str:
+    """The public API as docs/api.md records it: one line per public module, names sorted."""
+    lines: list[str] = []
+    every: list[str] = []
+    for path in MODULES:
+        name = _module_name(path)
+        if any(part.startswith("_") for part in name.split(".")[1:]):
+            continue
+        names = sorted(getattr(importlib.import_module(name), "__all__", ()))
+        every += names
+        listed = ", ".join(f"`{n}`" for n in names)
+        lines.append(f"- `{name}` ({len(names)}): {listed}")
+    total = f"{len(lines)} public modules, {len(every)} names ({len(set(every))} distinct)."
+    return API_HEADER + "\n".join(lines) + f"\n\n{total}\n"
+
+
+def test_the_public_api_is_the_one_on_record() -> None:
+    assert public_api() == API.read_text(), (
+        "the public API changed: if on purpose, run `python tests/test_layout.py` to record it "
+        "in docs/api.md, and say what changed for users in CHANGELOG.md"
+    )
+
+
 def _public_names() -> set[str]:
     """Every module path and name a user may import: faces' and public modules' ``__all__``."""
     names: set[str] = set()
@@ -210,3 +245,8 @@ def test_the_demo_and_the_example_import_only_public_names() -> None:
                         if a.name.startswith("clicktrace") and a.name not in public
                     ]
     assert private == []
+
+
+if __name__ == "__main__":
+    API.write_text(public_api())
+    print(f"recorded {API.relative_to(ROOT)}")
