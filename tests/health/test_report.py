@@ -312,24 +312,8 @@ async def test_another_method_is_405() -> None:
     assert r.status_code == 405
 
 
-class Counted:
-    """A check that counts its runs; ``gate`` holds each run until it is set."""
-
-    def __init__(self) -> None:
-        self.runs = 0
-        self.started = asyncio.Event()
-        self.gate = asyncio.Event()
-        self.gate.set()
-
-    async def __call__(self) -> Result:
-        self.runs += 1
-        self.started.set()
-        await self.gate.wait()
-        return Result("Healthy", f"run {self.runs}")
-
-
 async def test_many_callers_within_the_interval_share_one_run() -> None:
-    counted = Counted()
+    counted = Gated()
     counted.gate.clear()
     app = Starlette(routes=[health_route([Check("counted", counted)], interval=3600)])
     async with httpx.AsyncClient(
@@ -345,7 +329,7 @@ async def test_many_callers_within_the_interval_share_one_run() -> None:
 
 
 async def test_an_interval_of_zero_runs_the_checks_for_every_request() -> None:
-    counted = Counted()
+    counted = Gated()
     app = Starlette(routes=[health_route([Check("counted", counted)], interval=0)])
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
