@@ -1,5 +1,8 @@
 """The command edge: what an endpoint that takes a command needs beyond the middleware.
 
+``command_route(path, type, bus, topic=...)`` is the whole endpoint (token check, bounded
+body, payload, publish, 202); ``read_command(request)`` its first half, for a route that
+writes its event itself (an outbox). The parts, for a route written by hand:
 ``invalid_client(request)`` (401 for a refused token), ``accepted()`` (the protocol's 202),
 ``unavailable()`` (503 with ``Retry-After``), ``once(claims, request, apply, conn)`` with any
 :mod:`clicktrace.claims` backend so a retried command gets its first answer, never a second
@@ -8,5 +11,15 @@ application. Request bodies and path integers: :mod:`clicktrace.web._body`.
 
 from clicktrace.commands._once import once, retry_key
 from clicktrace.commands._responses import accepted, invalid_client, unavailable
+from clicktrace.commands._route import Command, command_route, read_command
 
-__all__ = ["accepted", "invalid_client", "once", "retry_key", "unavailable"]
+__all__ = [
+    "Command",
+    "accepted",
+    "command_route",
+    "invalid_client",
+    "once",
+    "read_command",
+    "retry_key",
+    "unavailable",
+]
