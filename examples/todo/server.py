@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 import clicktrace
 from clicktrace import Envelope, MemoryBus, Notifier, Rejected, TokenSigner, new_id
-from clicktrace.commands import command_route
+from clicktrace.commands import Command, command_route
 
 if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):  # your usual OpenTelemetry set-up
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -42,15 +42,13 @@ async def list_todos() -> list[dict[str, Any]]:
     return list(todos.values())
 
 
+def new_todo(command: Command) -> dict[str, Any]:  # NewTodo refuses a bad title: 422
+    return {"id": new_id(), "title": NewTodo(**command.body).title}
+
+
 # POST /api/todos: 401 for a stale token (the plugin renews and resends), 422 for a bad
 # title, else TodoAdded on the bus and 202 {"correlation_id", "status": "accepted"}.
-add_todo = command_route(
-    "/api/todos",
-    "TodoAdded",
-    bus,
-    topic="todos",
-    payload=lambda command: {"id": new_id(), "title": NewTodo(**command.body).title},
-)
+add_todo = command_route("/api/todos", "TodoAdded", bus, topic="todos", payload=new_todo)
 
 
 async def project(envelope: Envelope) -> dict[str, Any]:
