@@ -7,11 +7,21 @@ writes its event itself (an outbox). The parts, for a route written by hand:
 ``unavailable()`` (503 with ``Retry-After``), ``once(claims, request, apply, conn)`` with any
 :mod:`clicktrace.claims` backend so a retried command gets its first answer, never a second
 application. Request bodies and path integers: :mod:`clicktrace.web._body`.
+
+The route's names load on first use (PEP 562): they bring the bus and the projection, which
+a route written by hand from the parts does not need.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from clicktrace._lazy import lazy
 from clicktrace.commands._once import once, retry_key
 from clicktrace.commands._responses import accepted, invalid_client, unavailable
-from clicktrace.commands._route import Command, command_route, read_command
+
+if TYPE_CHECKING:
+    from clicktrace.commands._route import Command, command_route, read_command
 
 __all__ = [
     "Command",
@@ -23,3 +33,9 @@ __all__ = [
     "retry_key",
     "unavailable",
 ]
+
+
+_ROUTE = "clicktrace.commands._route"
+__getattr__, __dir__ = lazy(
+    __name__, {"Command": _ROUTE, "command_route": _ROUTE, "read_command": _ROUTE}, __all__
+)
