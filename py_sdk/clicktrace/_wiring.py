@@ -119,7 +119,7 @@ def install(
     if app.middleware_stack is not None:
         raise RuntimeError("install() must run before the app has started")
     verify = notifier.signer.verify
-    own: list[BaseRoute] = [*notifier.routes]
+    own: list[BaseRoute] = []  # clicktrace's routes beside the notifier's
     if browser_spans:
         own.append(_browser_spans(verify, tracer_provider, browser_service_name))
     if journal is not None:
@@ -130,11 +130,12 @@ def install(
     if probe is not None:
         own.append(probe)
     if not trace_own_routes:
-        excluded_paths = [*_patterns(excluded_paths), *untraced_paths(own, app.routes)]
+        ours = [*notifier.routes, *own]
+        excluded_paths = [*_patterns(excluded_paths), *untraced_paths(ours, app.routes)]
     if bus is not None and reject_dead_letters:
         bus.default_dead_letter(reject_on_dead_letter(notifier.notify))
     # In front: an app's catch-all (a static Mount at "/") must not shadow /clicktrace/*.
-    app.router.routes[0:0] = [*notifier.routes, *routes, *own[len(notifier.routes) :]]
+    app.router.routes[0:0] = [*notifier.routes, *routes, *own]
     # Innermost of the app's middleware, so the app's own CORS middleware also covers the
     # refusals the clicktrace middleware answers itself.
     app.user_middleware.append(
