@@ -136,9 +136,19 @@ DIST := $(STAMP)/dist
 EXAMPLE := examples/todo
 EXAMPLE_PY := $(STAMP)/example-venv/bin/python
 
-packages: setup web
+BUILD_PY := $(STAMP)/build-venv/bin/python
+
+# A venv holding pip alone (a system python3 may have none): it builds the wheel in an
+# isolated environment with only the build backend (hatchling) in it.
+$(BUILD_PY):
+	@mkdir -p $(STAMP)
+	python3 -m venv $(STAMP)/build-venv
+
+# The two packages and nothing else: no development venv, no demo web app. npm pack builds the
+# plugin with its own prepack (tsc), which needs only the workspace's node_modules.
+packages: $(STAMP)/npm $(BUILD_PY)
 	rm -rf $(DIST) && mkdir -p $(DIST)
-	$(PY) -m build --wheel --outdir $(DIST) . >/dev/null
+	$(BUILD_PY) -m pip wheel -q --no-deps --wheel-dir $(DIST) .
 	npm pack -w clicktrace-pinia --pack-destination $(DIST) --silent >/dev/null
 	mv $(DIST)/clicktrace-pinia-*.tgz $(DIST)/clicktrace-pinia.tgz
 	@python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(sys.argv[1], len(z.namelist()), "files")' $(DIST)/clicktrace-*.whl

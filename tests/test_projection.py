@@ -1,5 +1,6 @@
 """confirm / reject tell the envelope's tab, and only that tab; without a tab (a command sent
-by curl) they log a line and return None; reject_on_dead_letter closes a failed message's loop."""
+by curl) they log a line and return None; reject_on_dead_letter closes a failed message's loop;
+confirm_or_reject tells what a handler returned or the Rejected it raised."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from clicktrace import MemoryBus, confirm, new_envelope, reject, reject_on_dead_letter
+from clicktrace import (
+    MemoryBus,
+    Rejected,
+    confirm,
+    confirm_or_reject,
+    new_envelope,
+    reject,
+    reject_on_dead_letter,
+)
 from clicktrace.bus import Backoff
 from clicktrace.claims import Outcome
 from clicktrace.context import ClickContext
@@ -197,3 +206,82 @@ def test_the_dead_letter_outcome_is_the_rejection_the_hook_sends(reason: str, co
     assert outcome.status == "rejected" and outcome.error is not None
     assert outcome.error["code"] == code
     assert "SELECT" not in outcome.error["message"]  # the reason stays on the server
+
+
+async def test_what_a_handler_returns_is_confirmed_and_what_it_rejects_is_rejected() -> None:
+    sent, bus, tab = Sent(), MemoryBus(), new_id()
+    topic = unique_name("todos")
+    titles: list[str] = []
+
+    async def project(envelope: Envelope) -> Any:
+        title = envelope.payload["title"]
+        if title in titles:
+            raise Rejected("duplicate", f"{title!r} is already on the list", data=titles)
+        titles.append(title)
+        return {"title": title}
+
+    bus.subscribe(topic, confirm_or_reject(sent, project), group="projection")
+    first, second = from_tab(tab), from_tab(tab)
+    async with bus:
+        await bus.publish(topic, first)
+        await bus.publish(topic, second)
+        while len(sent.calls) < 2:
+            await asyncio.wait_for(sent.arrived.wait(), WAIT)
+            sent.arrived.clear()  # then the count: a call after the clear sets it again
+    confirmed, rejected = sent.calls
+    assert (confirmed["status"], confirmed["data"]) == ("confirmed", {"title": "milk"})
+    assert confirmed["correlation_id"] == first.metadata.correlation_id
+    assert rejected["status"] == "rejected"
+    assert rejected["error"] == {"code": "duplicate", "message": "'milk' is already on the list"}
+    assert rejected["data"] == ["milk"]
+    assert rejected["correlation_id"] == second.metadata.correlation_id
+
+
+async def test_a_returned_outcome_is_sent_as_it_is_and_none_confirms_without_data() -> None:
+    sent = Sent()
+    kept = Outcome.rejected("name_taken", "taken")
+
+    async def replayed(envelope: Envelope) -> Outcome:
+        return kept
+
+    async def nothing(envelope: Envelope) -> None:
+        return None
+
+    await confirm_or_reject(sent, replayed)(from_tab(new_id()))
+    await confirm_or_reject(sent, nothing)(from_tab(new_id()))
+    assert [(c["status"], c["data"], c["error"]) for c in sent.calls] == [
+        ("rejected", None, {"code": "name_taken", "message": "taken"}),
+        ("confirmed", None, None),
+    ]
+
+
+async def test_any_other_exception_is_the_buses_to_retry_and_dead_letter() -> None:
+    sent, bus, tab = Sent(), MemoryBus(), new_id()
+    topic = unique_name("todos")
+
+    async def failing(envelope: Envelope) -> None:
+        raise RuntimeError("the read model is gone")
+
+    bus.subscribe(
+        topic,
+        confirm_or_reject(sent, failing),
+        group="projection",
+        max_attempts=2,
+        backoff=Backoff(initial=0, maximum=0),
+        on_dead_letter=reject_on_dead_letter(sent),
+    )
+    async with bus:
+        await bus.publish(topic, from_tab(tab))
+        await asyncio.wait_for(sent.arrived.wait(), WAIT)
+    (call,) = sent.calls
+    assert call["error"]["code"] == "processing_failed"
+
+
+def test_a_rejection_is_checked_when_it_is_made() -> None:
+    with pytest.raises(TypeError, match="code"):
+        Rejected("", "no")
+    with pytest.raises(TypeError, match="message"):
+        Rejected("nope", None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="handler"):
+        confirm_or_reject(Sent(), "not a handler")  # type: ignore[arg-type]
+    assert Rejected("nope", "No.", data=[1]).outcome == Outcome.rejected("nope", "No.", [1])

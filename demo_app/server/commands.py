@@ -11,11 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from clicktrace import context as click_context
-from clicktrace.commands import accepted, invalid_client, unavailable
+from clicktrace.commands import accepted, read_command, unavailable
 from clicktrace.envelope import new_envelope
 from clicktrace.journal import record
-from clicktrace.propagation import METADATA_KEYS, extract
 from clicktrace.protocol import NOT_FOUND, REPLAYED_HEADER, UNAUTHORIZED, UNSUPPORTED_MEDIA_TYPE
 from clicktrace.web import (
     MAX_INTEGER,
@@ -56,23 +54,6 @@ def _locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _with_body_deadline(body: dict[str, Any]) -> click_context.ClickContext | None:
-    """The request's context, completed by the body metadata where the headers were silent
-    (headers win; the client id only ever comes from the verified token)."""
-    click = click_context.current()
-    metadata = body.get("metadata")
-    if click is None or click.deadline_ms is not None or not isinstance(metadata, dict):
-        return click
-    deadline = extract(metadata, keys=METADATA_KEYS).deadline_ms
-    return (
-        click
-        if deadline is None
-        else click_context.ClickContext(
-            click.correlation_id, click.causation_id, click.client_id, deadline
-        )
-    )
-
-
 def _json_content(request: Request) -> bool:
     """``application/json`` (a CORS "simple" request cannot send it: a page on another site
     that POSTs ``text/plain`` gets no preflight and no say)."""
@@ -96,21 +77,19 @@ def routes(
             return _store_down(exc)
 
     async def rename(request: Request) -> Response:
-        refused = invalid_client(request)  # a forged or expired token: 401, never a 202
-        if refused is not None:
-            return refused
+        # 401 for a forged or expired token (never a 202), 413 past the cap, 400 for deep or
+        # broken JSON; the click completed by the body's metadata (its deadline)
+        command = await read_command(request, max_bytes=MAX_BODY_BYTES)
+        if isinstance(command, Response):
+            return command
         # ASCII digits up to the column's bound only
         product_id = path_int(request.path_params["id"], MAX_PRODUCT_ID)
         if product_id is None:
             return error_response(404, NOT_FOUND, "No such product.")
-        body = await read_json_object(request, max_bytes=MAX_BODY_BYTES)
-        if isinstance(body, Refusal):  # 413 past the cap, 400 for deep or broken JSON
-            return body.response()
-        name = clean_name(body.get("name"))
+        name = clean_name(command.body.get("name"))
         if name is None:
             return error_response(422, "invalid_name", "A name needs 1 to 80 characters.")
-        click = _with_body_deadline(body)
-        envelope = new_envelope(RENAMED, {"id": product_id, "name": name}, click=click)
+        envelope = new_envelope(RENAMED, {"id": product_id, "name": name}, click=command.click)
         # The story's bug, on demand: the event is committed alone and the process that
         # was to publish it afterwards dies before it sends (simulated: the send is lost).
         no_outbox = faults is not None and await faults.on("no_outbox")

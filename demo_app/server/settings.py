@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Literal, cast
 
 ROOT = Path(__file__).resolve().parents[2]
-# Requests that open no trace: the built page and its assets, the browser's span exports, the
-# health probe and the waterfall's journal polling (OpenTelemetry-style regular expressions).
-EXCLUDED_PATHS = (
-    r"^/$",
-    r"^/(assets/|favicon|index\.html)",
-    r"^/clicktrace/v1/traces",
-    r"^/clicktrace/health",
-    r"^/clicktrace/journal/",
-    r"^/api/(faults|config)$",
-    r"^/metrics$",
-)
+# Requests that open no trace besides what clicktrace.install leaves untraced by default (its
+# own routes, the built page and its assets): the fault panel, the page's config, the scrape.
+EXCLUDED_PATHS = (r"^/api/(faults|config)$", r"^/metrics$")
 
 
 @dataclass(frozen=True, slots=True)

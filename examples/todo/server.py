@@ -7,15 +7,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel, Field
 
 import clicktrace
-from clicktrace import Envelope, MemoryBus, Notifier, TokenSigner, new_envelope, new_id
-from clicktrace.commands import accepted, invalid_client
+from clicktrace import Envelope, MemoryBus, Notifier, Rejected, TokenSigner, new_id
+from clicktrace.commands import Command, command_route
 
 if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):  # your usual OpenTelemetry set-up
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -42,33 +42,28 @@ async def list_todos() -> list[dict[str, Any]]:
     return list(todos.values())
 
 
-@api.post("/api/todos", status_code=202)
-async def add_todo(todo: NewTodo, request: Request) -> Response:
-    if refused := invalid_client(request):  # a stale token: the plugin renews and resends
-        return refused
-    await bus.publish("todos", new_envelope("TodoAdded", {"id": new_id(), "title": todo.title}))
-    return accepted()  # 202 {"correlation_id", "status": "accepted"}
+def new_todo(command: Command) -> dict[str, Any]:  # NewTodo refuses a bad title: 422
+    return {"id": new_id(), "title": NewTodo(**command.body).title}
 
 
-async def project(envelope: Envelope) -> None:
-    todo = envelope.payload
+# POST /api/todos: 401 for a stale token (the plugin renews and resends), 422 for a bad
+# title, else TodoAdded on the bus and 202 {"correlation_id", "status": "accepted"}.
+add_todo = command_route("/api/todos", "TodoAdded", bus, topic="todos", payload=new_todo)
+
+
+async def project(envelope: Envelope) -> dict[str, Any]:
+    """Returns what the tab is confirmed with; raising Rejected rolls its optimistic todo back."""
+    todo: dict[str, Any] = envelope.payload
     if any(t["title"] == todo["title"] for t in todos.values()):
-        await clicktrace.reject(
-            notifier.notify, envelope, "duplicate", f"{todo['title']!r} is already on the list"
-        )
-        return
+        raise Rejected("duplicate", f"{todo['title']!r} is already on the list")
     todos[todo["id"]] = todo
-    await clicktrace.confirm(notifier.notify, envelope, data=todo)
+    return todo
 
 
-bus.subscribe(
-    "todos",
-    project,
-    group="projection",
-    on_dead_letter=clicktrace.reject_on_dead_letter(notifier.notify),
-)
+bus.subscribe("todos", clicktrace.confirm_or_reject(notifier.notify, project), group="projection")
 
 web = Path(os.environ.get("TODO_WEB_DIST", Path(__file__).parent / "web" / "dist"))
 if web.is_dir():
     api.mount("/", StaticFiles(directory=web, html=True))
-app = clicktrace.install(api, notifier=notifier, bus=bus)
+# Also: a message the projection gives up on is rejected to its tab (reject_dead_letters).
+app = clicktrace.install(api, notifier=notifier, bus=bus, routes=[add_todo])

@@ -27,7 +27,13 @@ if TYPE_CHECKING:
     from clicktrace.envelope import Envelope, new_envelope
     from clicktrace.ids import new_id
     from clicktrace.notify import Notifier, TokenSigner
-    from clicktrace.projection import confirm, reject, reject_on_dead_letter
+    from clicktrace.projection import (
+        Rejected,
+        confirm,
+        confirm_or_reject,
+        reject,
+        reject_on_dead_letter,
+    )
     from clicktrace.web import error_response
 
 # name -> the module that defines it
@@ -41,7 +47,9 @@ _LAZY = {
     "MemoryBus": "clicktrace.bus",
     "Notifier": "clicktrace.notify",
     "TokenSigner": "clicktrace.notify",
+    "Rejected": "clicktrace.projection",
     "confirm": "clicktrace.projection",
+    "confirm_or_reject": "clicktrace.projection",
     "reject": "clicktrace.projection",
     "reject_on_dead_letter": "clicktrace.projection",
 }
@@ -51,9 +59,11 @@ __all__ = [
     "Envelope",
     "MemoryBus",
     "Notifier",
+    "Rejected",
     "TokenSigner",
     "__version__",
     "confirm",
+    "confirm_or_reject",
     "error_response",
     "install",
     "new_envelope",

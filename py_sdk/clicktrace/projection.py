@@ -1,5 +1,6 @@
 """What a projection says to the tab that clicked: confirm, reject, send a kept outcome, and
-reject-on-dead-letter.
+reject-on-dead-letter; or, with less glue, a handler that returns what to confirm and raises
+:class:`Rejected` (:func:`confirm_or_reject`).
 
 The tab is the command's ``client_id``, carried in ``envelope.metadata.client_id``. A command
 sent without a client token (by curl, by a script) has none: there is nobody to tell, so these
@@ -14,6 +15,19 @@ helpers log one line and return ``None`` instead of raising.
     bus.subscribe("todos", handle, group="projection",
                   on_dead_letter=reject_on_dead_letter(notifier.notify))
 
+The same, told by what the handler returns or raises (``clicktrace.install(app, bus=bus,
+notifier=notifier)`` sets the dead-letter hook of every subscription that has none):
+
+.. code-block:: python
+
+    async def handle(envelope: Envelope) -> dict[str, str]:
+        if taken(envelope.payload["title"]):
+            raise Rejected("duplicate", "That title is already on the list.")
+        ...apply it...
+        return {"id": todo_id}          # confirmed, with this as its data
+
+    bus.subscribe("todos", confirm_or_reject(notifier.notify, handle), group="projection")
+
 A projection that keeps its :class:`~clicktrace.claims.Outcome` with its claim
 (``claims.record_outcome`` in the same transaction, :mod:`clicktrace.claims`) sends it with
 ``send_outcome`` after the commit, and on a redelivery sends the kept one again
@@ -24,18 +38,21 @@ correlation id once.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from clicktrace.bus import DeadLetterHook
+from clicktrace.bus import DeadLetterHook, Handler
 from clicktrace.claims import Outcome
 from clicktrace.envelope import Envelope
 from clicktrace.ids import escape_for_log
 from clicktrace.notify import Notify
 
 __all__ = [
+    "Rejected",
     "confirm",
+    "confirm_or_reject",
     "dead_letter_outcome",
     "reject",
     "reject_on_dead_letter",
@@ -122,3 +139,47 @@ def reject_on_dead_letter(notify: Notify, *, types: Iterable[str] | None = None)
         await send_outcome(notify, envelope, dead_letter_outcome(reason))
 
     return hook
+
+
+class Rejected(Exception):
+    """Raised by a handler of :func:`confirm_or_reject` (or the payload of a
+    :func:`clicktrace.commands.command_route`) to refuse a command: ``code`` (snake_case) and
+    ``message`` go to the tab as they are, so say them for people, never with internals;
+    ``data`` (JSON) is the authoritative state the tab shows instead."""
+
+    def __init__(self, code: str, message: str, data: Any = None) -> None:
+        if not isinstance(code, str) or not code:
+            raise TypeError("code must be a non-empty str")
+        if not isinstance(message, str):
+            raise TypeError("message must be a str")
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome.rejected(self.code, self.message, self.data)
+
+
+def confirm_or_reject(notify: Notify, handler: Callable[[Envelope], Awaitable[Any]]) -> Handler:
+    """A bus handler that tells the envelope's tab what ``handler`` decided: what it returns
+    is confirmed as the outcome's data (``None``: confirmed without data; an
+    :class:`~clicktrace.claims.Outcome` is sent as it is, e.g. one kept with a claim), a
+    :class:`Rejected` it raises is rejected (and counts as handled: the message is acked).
+    Any other exception is the bus's to retry and, in the end, to dead-letter."""
+    call = getattr(handler, "__call__", None)  # noqa: B004  # an object with async __call__
+    if not (inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(call)):
+        # a plain def would fail on every delivery, and be dead-lettered in the end
+        raise TypeError("handler must be an async callable taking the envelope")
+
+    async def handle(envelope: Envelope) -> None:
+        try:
+            result = await handler(envelope)
+        except Rejected as rejected:
+            await send_outcome(notify, envelope, rejected.outcome)
+            return
+        outcome = result if isinstance(result, Outcome) else Outcome.confirmed(result)
+        await send_outcome(notify, envelope, outcome)
+
+    return handle

@@ -349,3 +349,41 @@ async def test_an_undecodable_body_is_dead_lettered_and_acked(provider: TracerPr
     assert rec.calls == 0 and delivery.acks == 1
     assert rec.dead[0][0] == b'{"metadata": 1}'
     assert rec.dead[0][1][DEAD_LETTER_REASON].startswith("undecodable: ")
+
+
+async def test_a_default_dead_letter_hook_goes_to_every_subscription_without_one(
+    topic: str,
+) -> None:
+    from clicktrace.bus import MemoryBus
+
+    bus = MemoryBus()
+    told: list[str] = []
+    own: list[str] = []
+    all_told = asyncio.Event()
+
+    async def failing(envelope: Envelope) -> None:
+        raise RuntimeError("boom")
+
+    async def default(envelope: Envelope, reason: str) -> None:
+        told.append(envelope.metadata.type)
+        if len(told) == 2 and own:
+            all_told.set()
+
+    async def their_own(envelope: Envelope, reason: str) -> None:
+        own.append(envelope.metadata.type)
+        if len(told) == 2:
+            all_told.set()
+
+    before = bus.subscribe(topic, failing, group="before", max_attempts=1)
+    bus.subscribe(topic, failing, group="kept", max_attempts=1, on_dead_letter=their_own)
+    bus.default_dead_letter(default)
+    bus.subscribe(topic, failing, group="after", max_attempts=1)
+    assert before.on_dead_letter is None  # what subscribe returned is a frozen value
+    with pytest.raises(TypeError):
+        bus.default_dead_letter(lambda envelope, reason: None)  # type: ignore[arg-type,return-value]
+    async with bus:
+        with pytest.raises(RuntimeError, match="before start"):
+            bus.default_dead_letter(None)
+        await bus.publish(topic, new_envelope("Renamed", {"n": 1}))
+        await asyncio.wait_for(all_told.wait(), WAIT)
+    assert told == ["Renamed", "Renamed"] and own == ["Renamed"]

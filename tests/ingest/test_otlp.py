@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import unicodedata
 from typing import Any
 
@@ -325,3 +326,19 @@ attribute_json_values = st.recursive(
 def test_arbitrary_json_never_breaks_the_attribute_reader(value: Any) -> None:
     parse_attributes(value)
     parse_attributes([kv("k", value)])
+
+
+def test_defaults_stand_under_the_senders_attributes_and_base_over_them(
+    valid_body: dict[str, Any],
+) -> None:
+    defaults = {"service.name": "browser", "deployment.environment": "dev"}
+    kept = decode_request(valid_body, {}, defaults=defaults).spans[0].resource.attributes
+    assert (kept["service.name"], kept["deployment.environment"]) == ("demo-web", "dev")
+    forced = decode_request(valid_body, {"service.name": "shop"}, defaults=defaults)
+    assert forced.spans[0].resource.attributes["service.name"] == "shop"
+    blank = copy.deepcopy(valid_body)
+    blank["resourceSpans"][0]["resource"]["attributes"] = [
+        {"key": "service.name", "value": {"stringValue": ""}}
+    ]
+    named = decode_request(blank, {}, defaults=defaults).spans[0].resource.attributes
+    assert named["service.name"] == "browser"  # a blank name is no name

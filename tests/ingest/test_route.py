@@ -53,7 +53,7 @@ async def test_valid_request_reemits_spans_in_the_browser_trace(
     assert root.context is not None and child.context is not None and child.parent is not None
     assert root.context.trace_id == child.context.trace_id == 0x4BF92F3577B34DA6A3CE929D0E0E4736
     assert child.parent.span_id == root.context.span_id == 0x00F067AA0BA902B7
-    assert root.resource.attributes["service.name"] == "browser"
+    assert root.resource.attributes["service.name"] == "demo-web"  # the plugin's serviceName
     assert root.resource.attributes["clicktrace.client_id"] == CLIENT_ID
 
 
@@ -360,3 +360,29 @@ async def test_every_span_carries_the_verified_client_id(valid_body: dict[str, A
     spans = exporter.get_finished_spans()
     assert len(spans) == 2
     assert all((s.attributes or {})["clicktrace.client_id"] == CLIENT_ID for s in spans)
+
+
+async def test_the_plugins_service_name_is_kept_and_browser_stands_in_for_none(
+    valid_body: dict[str, Any],
+) -> None:
+    unnamed = copy.deepcopy(valid_body)
+    unnamed["resourceSpans"][0]["resource"]["attributes"] = [
+        {"key": "service.name", "value": {"intValue": "7"}}  # not a name: the default stands in
+    ]
+    exporter = InMemorySpanExporter()
+    async with client(make_app(exporter)) as http:
+        for body in (valid_body, unnamed):
+            await http.post(URL, json=body, headers={"x-clicktrace-client": TOKEN})
+    names = [s.resource.attributes["service.name"] for s in exporter.get_finished_spans()]
+    assert names == ["demo-web", "demo-web", "browser", "browser"]
+
+
+async def test_a_service_name_given_to_the_route_wins_for_every_tab(
+    valid_body: dict[str, Any],
+) -> None:
+    exporter = InMemorySpanExporter()
+    async with client(make_app(exporter, service_name="shop-web")) as http:
+        await http.post(URL, json=valid_body, headers={"x-clicktrace-client": TOKEN})
+    assert {s.resource.attributes["service.name"] for s in exporter.get_finished_spans()} == {
+        "shop-web"
+    }

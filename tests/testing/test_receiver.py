@@ -3,6 +3,9 @@ exporter."""
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,6 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from clicktrace.ids import new_id
 from clicktrace.testing import OtlpReceiver
+from clicktrace.testing._ports import PORTS_ENV
 
 
 def test_the_receiver_gets_what_an_otlp_exporter_sends(clicktrace_otlp: OtlpReceiver) -> None:
@@ -40,3 +44,14 @@ def test_the_receiver_gets_what_an_otlp_exporter_sends(clicktrace_otlp: OtlpRece
     assert mine["publish todos"].service == "todo-api"
     assert mine["publish todos"].correlation_id == click
     assert mine["publish todos"].attributes["attempt"] == 2
+
+
+def test_the_receiver_listens_on_a_port_of_the_test_range(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = os.environ.get(PORTS_ENV) or "20000-29999"  # the run's own range, when it has one
+    monkeypatch.setenv(PORTS_ENV, spec)
+    low, _, high = spec.partition("-")
+    with OtlpReceiver() as receiver:
+        port = int(receiver.endpoint.rsplit(":", 1)[1])
+    assert int(low) <= port <= int(high or low)

@@ -16,6 +16,7 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from types import TracebackType
 from typing import ClassVar
 
@@ -42,6 +43,7 @@ from clicktrace.bus._types import (
     Recovery,
     Subscription,
     TraceMode,
+    check_async,
     check_name,
 )
 from clicktrace.envelope import Envelope, decode, encode
@@ -108,6 +110,7 @@ class Bus(ABC):
         self.last_recovery: Recovery | None = None
         self._tracer = get_tracer("clicktrace.bus", __version__, tracer_provider=tracer_provider)
         self._subscriptions: list[Subscription] = []
+        self._dead_letter_default: DeadLetterHook | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._running = False  # publishing allowed
         self._consuming = False  # listeners keep receiving
@@ -144,7 +147,7 @@ class Bus(ABC):
             group=group,
             handler=handler,
             max_attempts=max_attempts,
-            on_dead_letter=on_dead_letter,
+            on_dead_letter=on_dead_letter or self._dead_letter_default,
             trace_mode=trace_mode,
             backoff=backoff or Backoff(),
             dedupe=dedupe,
@@ -153,6 +156,20 @@ class Bus(ABC):
         )
         self._subscriptions.append(sub)
         return sub
+
+    def default_dead_letter(self, hook: DeadLetterHook | None) -> None:
+        """The ``on_dead_letter`` hook of every subscription that names none, made before or
+        after this call (``clicktrace.install`` sets its notifier's ``reject_on_dead_letter``
+        here). Before ``start()``; ``None`` stops giving it to later subscriptions."""
+        if self._running:
+            raise RuntimeError("set the default dead-letter hook before start()")
+        if hook is not None:
+            check_async("on_dead_letter", hook)
+            self._subscriptions = [
+                sub if sub.on_dead_letter is not None else replace(sub, on_dead_letter=hook)
+                for sub in self._subscriptions
+            ]
+        self._dead_letter_default = hook
 
     async def start(self) -> None:
         """Connect and declare every subscription; on return, publishes reach them.

@@ -384,11 +384,13 @@ def decode_request(
     data: Any,
     base: Mapping[str, str],
     *,
+    defaults: Mapping[str, str] = {},
     client_id: str | None = None,
     scopes: frozenset[str] = BROWSER_SCOPES,
     kinds: frozenset[SpanKind] = BROWSER_KINDS,
 ) -> Decoded:
-    """The spans in a decoded OTLP/JSON body; ``base`` resource attributes win, ``client_id``
+    """The spans in a decoded OTLP/JSON body; ``base`` resource attributes win over the
+    sender's, the sender's over ``defaults``; ``client_id``
     (the verified one, or ``None``) is stamped on every span and resource, spans of another
     scope or kind are rejected. Never raises."""
     try:
@@ -409,7 +411,10 @@ def decode_request(
             MAX_RESOURCE_ATTRIBUTES,
         )
         own.pop(CLIENT_ID_ATTRIBUTE, None)
-        resource = _sdk().Resource({**own, **base, **stamp})
+        for key in defaults:  # a default stands in for a blank or non-string value
+            if not (isinstance(own.get(key), str) and own[key]):
+                own.pop(key, None)
+        resource = _sdk().Resource({**defaults, **own, **base, **stamp})
         for ss in rs.get("scopeSpans", []):
             scope = instrumentation_scope(ss.get("scope"), scopes)
             if scope is None:

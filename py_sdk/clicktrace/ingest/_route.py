@@ -76,6 +76,9 @@ _PEER_SPANS_LIMITED = Refusal(429, RATE_LIMITED, "too many spans from this addre
 _EXPORT_FAILED = Refusal(503, EXPORT_FAILED, "the trace pipeline refused the spans")
 # text/plain lets navigator.sendBeacon post without a CORS preflight.
 _MEDIA_TYPES = frozenset({"application/json", "text/plain"})
+SERVICE_NAME = "service.name"
+DEFAULT_SERVICE_NAME = "browser"
+_DEFAULT_SERVICE = {SERVICE_NAME: DEFAULT_SERVICE_NAME}
 
 _log = logging.getLogger(__name__)
 
@@ -118,7 +121,7 @@ def browser_traces_route(
     span_processor: SpanProcessor | None = None,
     exporter: SpanExporter | None = None,
     tracer_provider: TracerProvider | None = None,
-    service_name: str = "browser",
+    service_name: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     rate: RateLimit | None = None,
     peer_rate: RateLimit | None = DEFAULT_PEER_RATE,
@@ -131,8 +134,9 @@ def browser_traces_route(
 
     ``client_verifier`` maps an ``x-clicktrace-client`` token to its client id (``None`` when
     invalid). Spans go to ``span_processor``, or ``exporter``, or the active span processor of
-    ``tracer_provider`` (default: the global SDK provider). Their resource has
-    ``service.name = service_name`` and, for verified senders, every span and its resource
+    ``tracer_provider`` (default: the global SDK provider). Their resource keeps the
+    ``service.name`` the plugin sent (its ``serviceName``; ``browser`` when it sent none);
+    ``service_name`` replaces it for every sender. For verified senders, every span and its resource
     carry ``clicktrace.client_id`` (never the payload's). Only spans of an instrumentation
     scope in ``scopes`` and of a browser's kinds are taken (others count as rejected).
     ``rate`` applies per client id (with ``allow_anonymous``, senders without a valid token
@@ -153,6 +157,7 @@ def browser_traces_route(
     peers = RateLimiter(peer_rate) if peer_rate is not None else None
     peer_spans = RateLimiter(peer_span_rate) if peer_span_rate is not None else None
     admission = Admission()
+    forced = {SERVICE_NAME: service_name} if service_name is not None else {}
 
     def verify(token: str | None) -> str | None:
         if client_verifier is None or not token or len(token) > MAX_CLIENT_TOKEN_LENGTH:
@@ -205,7 +210,7 @@ def browser_traces_route(
         except (msgspec.DecodeError, RecursionError):
             return refuse(_NOT_JSON, correlation_id)
         decoded = decode_request(
-            data, {"service.name": service_name}, client_id=client_id, scopes=scopes
+            data, forced, defaults=_DEFAULT_SERVICE, client_id=client_id, scopes=scopes
         )
         if decoded.invalid is not None:
             status, code = (413, TOO_MANY_SPANS) if decoded.too_many else (400, INVALID_BODY)

@@ -16,6 +16,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from clicktrace.testing._ports import free_port
 from clicktrace.testing._spans import KINDS, Span
 
 __all__ = ["MAX_BODY_BYTES", "OtlpReceiver"]
@@ -58,9 +59,12 @@ def spans_of(request: ExportTraceServiceRequest) -> list[Span]:
 
 class OtlpReceiver:
     """``with OtlpReceiver() as otlp:`` serves ``POST {endpoint}/v1/traces`` (protobuf,
-    gzip or not) until the block ends."""
+    gzip or not) until the block ends; on ``port``, else on :func:`free_port`'s (from
+    ``CLICKTRACE_TEST_PORTS`` when it is set)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        if port is None:
+            port = free_port()
         self._spans: list[Span] = []
         self._lock = threading.Lock()
         add = self._add
