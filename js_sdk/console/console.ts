@@ -370,7 +370,7 @@ function bars(rows: LatencyRow[], label: string): SVGElement {
 function line(series: Latency['series'], minutes: number, label: string): SVGElement {
   const w = 820
   const ht = 160
-  const pad = 36
+  const pad = 60
   const top = Math.max(1, ...series.map((p) => p.p99_ms ?? p.p50_ms ?? 0))
   const end = Math.max(Date.now(), ...series.map((p) => p.t_ms))
   const start = end - minutes * 60_000
