@@ -173,18 +173,23 @@ async function find(q: string): Promise<void> {
 }
 
 async function show(correlationId: string, focus = false): Promise<void> {
+  // The operator's pick wins over a poll of the click shown before it.
+  if (focus) shown = correlationId
   let body: unknown
   try {
     body = await call(api(`clicks/${encodeURIComponent(correlationId)}`))
   } catch (e) {
     if (e instanceof Failed && e.status === 404) {
-      say(`no journal for ${correlationId}`)
+      if (focus) {
+        say(`no journal for ${correlationId}`)
+        clickView.hidden = true
+      }
       return
     }
     throw e
   }
+  if (correlationId !== shown) return
   if (!isJournalAnswer(body)) throw new Failed(0, 'the console answered something else than a journal')
-  shown = correlationId
   drawClick(body)
   if (focus) {
     clickView.focus()
@@ -192,16 +197,29 @@ async function show(correlationId: string, focus = false): Promise<void> {
   }
 }
 
+// The open click's parts stay in place between polls (the waterfall redraws only what changed),
+// so a poll never takes the focus from the operator.
+const clickTitle = h('h3')
+const clickWaterfall = h('div')
+const clickActions = h('p', { class: 'actions' })
+clickView.append(clickTitle, clickWaterfall, clickActions)
+clickView.hidden = true
+
 function drawClick(answer: JournalAnswer): void {
-  const waterfall = h('div')
-  renderWaterfall(waterfall, answer, { styles: false })
-  const actions = h('p', { class: 'actions' })
-  if (answer.resendable) {
-    const resend = h('button', { type: 'button', class: 'danger', 'data-testid': 'resend' }, 'Resend…')
-    resend.addEventListener('click', () => confirmResend(answer.correlation_id))
-    actions.append(resend)
+  clickView.hidden = false
+  clickTitle.textContent = `Click ${answer.correlation_id}`
+  renderWaterfall(clickWaterfall, answer, { styles: false })
+  const resendable = answer.resendable === true
+  if (resendable === Boolean(clickActions.firstChild)) return
+  if (!resendable) {
+    clickActions.replaceChildren()
+    return
   }
-  clickView.replaceChildren(h('h3', {}, `Click ${answer.correlation_id}`), waterfall, actions)
+  const resend = h('button', { type: 'button', class: 'danger', 'data-testid': 'resend' }, 'Resend…')
+  resend.addEventListener('click', () => {
+    if (shown) confirmResend(shown)
+  })
+  clickActions.replaceChildren(resend)
 }
 
 function confirmResend(correlationId: string): void {
@@ -492,8 +510,8 @@ async function refresh(): Promise<void> {
   tick += 1
   const jobs: Promise<void>[] = [recent(), attention()]
   if (slow) jobs.push(latency(), health())
-  // The open click, while it may still change (and not while the operator confirms a resend).
-  if (shown && !resendDialog.open && clickView.querySelector('[data-verdict="in_flight"],[data-verdict="stuck"]')) jobs.push(show(shown))
+  // The open click, as it changes (a resent one goes on), but not while a resend is confirmed.
+  if (shown && !resendDialog.open) jobs.push(show(shown))
   const results = await Promise.allSettled(jobs)
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
   if (failed) report(failed.reason)
