@@ -174,12 +174,6 @@ async def test_what_cannot_be_resent_says_why(journal_on_memory: Journal) -> Non
             await resend(store, bus, new_id())
         assert unknown.value.code == "not_found"
 
-        late = dead_lettered(now_ms() - 1000, deadline=True)
-        await store.write(late)
-        with pytest.raises(NotResendable) as passed:
-            await resend(store, bus, late[0].correlation_id)
-        assert passed.value.code == "deadline_passed"
-
         gone = dead_lettered(now_ms() - 1000)  # journaled, but the broker never had it
         await store.write(gone)
         with pytest.raises(NotResendable) as missing:
@@ -210,3 +204,26 @@ async def test_a_bus_that_is_not_running_is_503_with_retry_after(
         )
         assert r.status_code == 503 and r.headers["retry-after"]
         assert r.json()["error"]["code"] == "unavailable"
+
+
+async def test_a_command_dead_lettered_for_its_deadline_is_applied_when_sent_again(
+    journal_on_memory: Journal,
+) -> None:
+    bus = MemoryBus()
+    applied = [0]
+
+    async def project(envelope: Envelope) -> None:
+        applied[0] += 1
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", dedupe=MemoryClaims())
+    async with bus:
+        cid = new_id()
+        late = ClickContext(cid, deadline_ms=int(now_ms()) - 1)
+        await bus.publish_durable(topic, new_envelope("T", {}, click=late))
+        assert applied == [0]  # given up on: its deadline had passed
+        done = await resend(journal_on_memory.store, bus, cid)
+        assert done.attempt == 2
+        await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
+        await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend journaled")
+    assert applied == [1]

@@ -77,6 +77,7 @@ def every_request(cid: str) -> list[tuple[str, str]]:
         f"{P}/api/health",
         f"{P}/api/nothing-here",
         f"{P}/anything",
+        f"{P}/session/end",
     ]
     return [(m, p) for p in paths for m in ("GET", "POST", "PUT", "DELETE")]
 
@@ -175,7 +176,8 @@ async def test_the_token_is_never_logged(
 
 async def test_signing_out_clears_the_cookie(client: httpx.AsyncClient) -> None:
     await signed_in(client)
-    r = await client.post(f"{P}/session/end")
+    assert (await client.post(f"{P}/session/end")).status_code == 403  # no console header
+    r = await client.post(f"{P}/session/end", headers=CSRF)
     assert r.status_code == 303
     assert "max-age=0" in r.headers["set-cookie"].lower()
     assert (await client.get(f"{P}/api/attention")).status_code == 401

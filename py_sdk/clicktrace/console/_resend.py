@@ -4,7 +4,8 @@ topic once more, journaled as a new attempt of the same correlation id.
 The message is the broker's own dead letter (every bus keeps them, bounded: Redis and NATS
 streams, a RabbitMQ queue, the memory bus's ring; ``Bus.dead_letters``), so nothing beside
 the broker keeps a copy. The journal says where to look: the delivery that was dead-lettered
-names its topic and group. The envelope goes out unchanged, the same message id, so every
+names its topic and group. The envelope goes out as it was, the same message id (only its
+deadline dropped: it has passed, and the operator decided it is still wanted), so every
 consumer that already applied it (another group, a resend sent twice) skips it by its claims
 (``dedupe``), and the one that gave up applies it once. The ``resent`` entry (attempt: this
 send's number, the first send being 1) reopens the click: its verdict then follows the new
@@ -14,6 +15,8 @@ delivery, and the tab that clicked, if still open, hears the outcome the handler
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import msgspec
 
 from clicktrace.bus import Bus
 from clicktrace.envelope import Envelope
@@ -31,7 +34,7 @@ MAX_DEAD_LETTERS_READ = 10_000
 
 class NotResendable(Exception):
     """Why a click cannot be sent again: ``code`` (``not_found``, ``not_dead_lettered``,
-    ``deadline_passed``, ``dead_letter_gone``) and a message for people."""
+    ``dead_letter_gone``) and a message for people."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code, message)
@@ -50,9 +53,9 @@ class Resent:
 
 def resendable(entries: list[Entry]) -> bool:
     """Whether the click of ``entries`` can be sent again: its server side ended in a dead
-    letter (whatever its trace says), and not because its deadline passed (it would be
-    dead-lettered again at once)."""
-    return ending(entries) == ("dead_lettered", "failed")
+    letter (whatever its trace says: a broken trace hides it in the verdict's text)."""
+    end = ending(entries)
+    return end is not None and end[0] == "dead_lettered"
 
 
 def _where(entries: list[Entry]) -> tuple[str, str] | None:
@@ -86,13 +89,8 @@ async def resend(
     entries = await store.read(correlation_id)
     if not entries:
         raise NotResendable("not_found", "no journal for this correlation id")
-    end = ending(entries)
-    if end is None or end[0] != "dead_lettered":
-        raise NotResendable("not_dead_lettered", "this click is not dead-lettered")
     if not resendable(entries):
-        raise NotResendable(
-            "deadline_passed", "its deadline has passed: it would be dead-lettered again"
-        )
+        raise NotResendable("not_dead_lettered", "this click is not dead-lettered")
     where = _where(entries)
     if where is None:
         raise NotResendable("dead_letter_gone", "the journal does not say where it was delivered")
@@ -105,6 +103,11 @@ async def resend(
             envelope = found  # the last one: dead letters come oldest first
     if envelope is None:
         raise NotResendable("dead_letter_gone", "the broker no longer keeps this dead letter")
+    # Without its deadline: it has passed by now (the tab gave up long ago), and the operator
+    # sending it again is the decision that it is still wanted.
+    envelope = msgspec.structs.replace(
+        envelope, metadata=msgspec.structs.replace(envelope.metadata, deadline=None)
+    )
     attempt = 2 + sum(e.stage == "resent" for e in entries)
     trace_id, sampled = _trace(envelope)
     # Before the publish: a consumer may journal its delivery before publish() returns.

@@ -364,7 +364,7 @@ def console_routes(
     return [
         guard(path, page, get, page=True),
         Route(f"{path}/session", session, methods=["POST"]),
-        Route(f"{path}/session/end", session_end, methods=["POST"]),
+        guard(f"{path}/session/end", session_end, post),
         guard(f"{path}/assets/{{name:path}}", asset, get),
         guard(f"{path}/api/clicks", clicks, get),
         guard(f"{path}/api/clicks/{{correlation_id}}", one, get),
