@@ -1,0 +1,124 @@
+"""Sending a dead-lettered command again: found where the broker keeps it, published to its
+topic once more, journaled as a new attempt of the same correlation id.
+
+The message is the broker's own dead letter (every bus keeps them, bounded: Redis and NATS
+streams, a RabbitMQ queue, the memory bus's ring; ``Bus.dead_letters``), so nothing beside
+the broker keeps a copy. The journal says where to look: the delivery that was dead-lettered
+names its topic and group. The envelope goes out as it was, the same message id (only its
+deadline dropped: it has passed, and the operator decided it is still wanted), so every
+consumer that already applied it (another group, a resend sent twice) skips it by its claims
+(``dedupe``), and the one that gave up applies it once. The ``resent`` entry (attempt: this
+send's number, the first send being 1) reopens the click: its verdict then follows the new
+delivery, and the tab that clicked, if still open, hears the outcome the handler sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import msgspec
+
+from clicktrace.bus import Bus
+from clicktrace.envelope import Envelope
+from clicktrace.journal import Thresholds, record
+from clicktrace.journal._entry import Entry
+from clicktrace.journal._store import Store
+from clicktrace.journal._verdict import ending, ordered
+
+__all__ = ["MAX_DEAD_LETTERS_READ", "NotResendable", "Resent", "resend", "resendable"]
+
+MAX_DEAD_LETTERS_READ = 10_000
+"""Dead letters read from one topic and group to find the click's (the brokers keep at most
+10,000 each by default)."""
+
+
+class NotResendable(Exception):
+    """Why a click cannot be sent again: ``code`` (``not_found``, ``not_dead_lettered``,
+    ``dead_letter_gone``) and a message for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    correlation_id: str
+    attempt: int
+    """This send's number: the first send was 1, the first resend is 2."""
+    topic: str
+    group: str
+
+
+def resendable(entries: list[Entry]) -> bool:
+    """Whether the click of ``entries`` can be sent again: its server side ended in a dead
+    letter (whatever its trace says: a broken trace hides it in the verdict's text)."""
+    end = ending(entries)
+    return end is not None and end[0] == "dead_lettered"
+
+
+def _where(entries: list[Entry]) -> tuple[str, str] | None:
+    """The topic and group of the delivery that was dead-lettered last."""
+    server = [e for _, e in ordered(entries)]
+    last_dead = max((i for i, e in enumerate(server) if e.stage == "dead_lettered"), default=-1)
+    for e in reversed(server[: last_dead + 1]):
+        if e.stage == "delivered" and e.detail and " group " in e.detail:
+            topic, _, group = e.detail.partition(" group ")
+            return topic, group
+    return None
+
+
+def _trace(envelope: Envelope) -> tuple[str | None, bool | None]:
+    tp = envelope.metadata.extract().traceparent
+    if tp is None:
+        return None, None
+    return tp.trace_id.to_bytes(16, "big").hex(), tp.sampled
+
+
+async def resend(
+    store: Store,
+    bus: Bus,
+    correlation_id: str,
+    *,
+    thresholds: Thresholds | None = None,
+) -> Resent:
+    """Send ``correlation_id``'s dead-lettered command again through ``bus``. Raises
+    :class:`NotResendable` when it cannot be, and the broker's or the store's error when
+    either does not answer."""
+    entries = await store.read(correlation_id)
+    if not entries:
+        raise NotResendable("not_found", "no journal for this correlation id")
+    if not resendable(entries):
+        raise NotResendable("not_dead_lettered", "this click is not dead-lettered")
+    where = _where(entries)
+    if where is None:
+        raise NotResendable("dead_letter_gone", "the journal does not say where it was delivered")
+    topic, group = where
+    await bus.ping()  # a bus that is not running or not reachable: its error, not a 409
+    envelope = None
+    for letter in await bus.dead_letters(topic, group, MAX_DEAD_LETTERS_READ):
+        found = letter.envelope
+        if found is not None and found.metadata.correlation_id == correlation_id:
+            envelope = found  # the last one: dead letters come oldest first
+    if envelope is None:
+        raise NotResendable("dead_letter_gone", "the broker no longer keeps this dead letter")
+    # Without its deadline: it has passed by now (the tab gave up long ago), and the operator
+    # sending it again is the decision that it is still wanted.
+    envelope = msgspec.structs.replace(
+        envelope, metadata=msgspec.structs.replace(envelope.metadata, deadline=None)
+    )
+    attempt = 2 + sum(e.stage == "resent" for e in entries)
+    trace_id, sampled = _trace(envelope)
+    # Before the publish: a consumer may journal its delivery before publish() returns.
+    record(
+        "resent",
+        correlation_id=correlation_id,
+        client_id=envelope.metadata.client_id,
+        attempt=attempt,
+        detail=f"{topic} group {group}",
+        trace_id=trace_id,
+        sampled=sampled,
+    )
+    await bus.publish(topic, envelope)
+    return Resent(correlation_id, attempt, topic, group)

@@ -1,0 +1,229 @@
+"""Sending a dead-lettered command again, from the console's route, on a real app served by
+uvicorn: found in the broker's dead letters, applied once (the claims skip it where it was
+applied), journaled as a new attempt, and the tab that clicked is told the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from starlette.applications import Starlette
+from websockets.asyncio.client import connect
+
+import clicktrace
+from clicktrace import Envelope, Notifier, TokenSigner, confirm_or_reject, new_envelope, new_id
+from clicktrace.bus import Bus, MemoryBus, create_bus
+from clicktrace.claims import MemoryClaims
+from clicktrace.console import NotResendable, resend
+from clicktrace.context import ClickContext
+from clicktrace.journal import Journal, MemoryStore, create_journal, record, use
+from clicktrace.notify import WebSocketTransport
+from clicktrace.testing import unique_name
+from tests.console.conftest import dead_lettered, now_ms
+from tests.test_wiring import served
+
+SECRET = "clicktrace-test-secret-0123456789"
+TOKEN = "operator-secret-token-for-the-console"
+P = "/clicktrace/console"
+WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
+
+
+async def until(check: Any, what: str) -> Any:
+    """Poll ``check()`` until it returns something truthy (at most ``WAIT`` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while True:
+        found = await check()
+        if found:
+            return found
+        if loop.time() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def bus(request: pytest.FixtureRequest, provider: TracerProvider) -> AsyncIterator[Bus]:
+    if request.param == "memory":
+        yield MemoryBus(tracer_provider=provider)
+    else:
+        yield create_bus("redis://127.0.0.1:6379/0", tracer_provider=provider)
+
+
+async def test_a_resent_dead_letter_is_applied_once_and_the_tab_is_told(
+    bus: Bus, provider: TracerProvider
+) -> None:
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
+    claims = MemoryClaims()
+    broken = [True]
+    applied = [0]
+
+    async def project(envelope: Envelope) -> dict[str, str]:
+        if broken[0]:
+            raise RuntimeError("the read model is gone")
+        applied[0] += 1
+        return {"id": "1"}
+
+    topic = unique_name("todos")
+    handler = confirm_or_reject(notifier.notify, project)
+    bus.subscribe(topic, handler, group="projection", max_attempts=1, dedupe=claims)
+    journal = create_journal("memory://")
+    app = clicktrace.install(
+        Starlette(),
+        notifier=notifier,
+        bus=bus,
+        journal=journal,
+        operator_token=TOKEN,
+        console=True,
+    )
+    headers = {"authorization": f"Bearer {TOKEN}", "x-clicktrace-console": "1"}
+    async with served(app) as url, httpx.AsyncClient(base_url=url, headers=headers) as http:
+        session = (await http.post("/clicktrace/session")).json()
+        async with connect(url.replace("http", "ws") + "/clicktrace/ws") as ws:
+            await ws.send(json.dumps({"token": session["token"], "last_seq": 0}))
+            cid = new_id()
+            click = ClickContext(cid, client_id=session["client_id"])
+            with provider.get_tracer("test").start_as_current_span("click"):
+                envelope = new_envelope("TodoAdded", {"title": "a"}, click=click)
+                await bus.publish(topic, envelope)
+            first = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            assert first["status"] == "rejected" and first["correlation_id"] == cid
+
+            async def verdict(state: str) -> dict[str, Any] | None:
+                r = await http.get(f"{P}/api/clicks/{cid}")
+                body: dict[str, Any] = r.json() if r.status_code == 200 else {}
+                return body if body.get("verdict", {}).get("state") == state else None
+
+            before = await until(lambda: verdict("dead_lettered"), "the click dead-lettered")
+            assert before["resendable"] is True
+
+            broken[0] = False  # the cause is fixed: send it again
+            r = await http.post(f"{P}/api/clicks/{cid}/resend")
+            assert r.status_code == 202, r.text
+            assert r.json() == {"correlation_id": cid, "attempt": 2}
+
+            second = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            assert second["status"] == "confirmed" and second["correlation_id"] == cid
+            after = await until(lambda: verdict("confirmed"), "the click confirmed")
+            stages = [s["stage"] for s in after["stages"]]
+            assert "resent" in stages and stages.index("resent") > stages.index("dead_lettered")
+            resent = next(s for s in after["stages"] if s["stage"] == "resent")
+            assert resent["attempt"] == 2 and resent["trace_id"] == after["trace_ids"][0]
+            assert len(after["trace_ids"]) == 1  # the resend stays in the click's trace
+
+            again = await http.post(f"{P}/api/clicks/{cid}/resend")
+            assert again.status_code == 409
+            assert again.json()["error"]["code"] == "not_dead_lettered"
+    assert applied == [1]
+
+
+async def test_a_resend_sent_twice_is_still_applied_once(journal_on_memory: Journal) -> None:
+    bus = MemoryBus()
+    claims = MemoryClaims()
+    broken = [True]
+    applied = [0]
+
+    async def project(envelope: Envelope) -> None:
+        if broken[0]:
+            raise RuntimeError("down")
+        applied[0] += 1
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", max_attempts=1, dedupe=claims)
+    async with bus:
+        cid = new_id()
+        await bus.publish_durable(topic, new_envelope("T", {}, click=ClickContext(cid)))
+        broken[0] = False
+        done = await resend(journal_on_memory.store, bus, cid)
+        assert (done.attempt, done.topic, done.group) == (2, topic, "projection")
+        await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend delivered")
+        # The journal now says it was sent again: a second resend is refused...
+        with pytest.raises(NotResendable, match="not_dead_lettered"):
+            await resend(journal_on_memory.store, bus, cid)
+        # ...and a copy sent anyway (another node that had not yet read the journal) is
+        # skipped by the claims: the message id is the dead letter's own.
+        letter = (await bus.dead_letters(topic, "projection"))[0]
+        assert letter.envelope is not None
+        await bus.publish_durable(topic, letter.envelope)  # returns once it was handled
+    assert applied[0] == 1
+
+
+async def _delivered(journal: Journal, cid: str, times: int) -> bool:
+    entries = await journal.read(cid)
+    return sum(e.stage == "delivered" for e in entries) >= times
+
+
+@pytest.fixture
+async def journal_on_memory() -> AsyncIterator[Journal]:
+    journal = Journal(MemoryStore())
+    previous = use(journal)
+    yield journal
+    use(previous)
+    await journal.aclose()
+
+
+async def test_what_cannot_be_resent_says_why(journal_on_memory: Journal) -> None:
+    store = journal_on_memory.store
+    bus = MemoryBus()
+    async with bus:
+        with pytest.raises(NotResendable) as unknown:
+            await resend(store, bus, new_id())
+        assert unknown.value.code == "not_found"
+
+        gone = dead_lettered(now_ms() - 1000)  # journaled, but the broker never had it
+        await store.write(gone)
+        with pytest.raises(NotResendable) as missing:
+            await resend(store, bus, gone[0].correlation_id)
+        assert missing.value.code == "dead_letter_gone"
+
+        cid = new_id()
+        record("accepted", correlation_id=cid, outcome="202")
+        record("acked", correlation_id=cid)
+        await journal_on_memory.flush()
+        with pytest.raises(NotResendable) as fine:
+            await resend(store, bus, cid)
+        assert fine.value.code == "not_dead_lettered"
+
+
+async def test_a_bus_that_is_not_running_is_503_with_retry_after(
+    journal_on_memory: Journal,
+) -> None:
+    from tests.console.test_route import app, client_for, signed_in
+
+    dead = dead_lettered(now_ms() - 1000)
+    await journal_on_memory.store.write(dead)
+    async with client_for(app(journal_on_memory, bus=MemoryBus())) as c:  # never started
+        await signed_in(c)
+        r = await c.post(
+            f"{P}/api/clicks/{dead[0].correlation_id}/resend",
+            headers={"x-clicktrace-console": "1"},
+        )
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert r.json()["error"]["code"] == "unavailable"
+
+
+async def test_a_command_dead_lettered_for_its_deadline_is_applied_when_sent_again(
+    journal_on_memory: Journal,
+) -> None:
+    bus = MemoryBus()
+    applied = [0]
+
+    async def project(envelope: Envelope) -> None:
+        applied[0] += 1
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", dedupe=MemoryClaims())
+    async with bus:
+        cid = new_id()
+        late = ClickContext(cid, deadline_ms=int(now_ms()) - 1)
+        await bus.publish_durable(topic, new_envelope("T", {}, click=late))
+        assert applied == [0]  # given up on: its deadline had passed
+        done = await resend(journal_on_memory.store, bus, cid)
+        assert done.attempt == 2
+        await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
+        await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend journaled")
+    assert applied == [1]
