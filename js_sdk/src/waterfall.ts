@@ -27,6 +27,7 @@ const LABELS: Record<string, string> = {
   session: 'session set-up',
   http: 'HTTP',
   dead_lettered: 'dead-lettered',
+  resent: 'sent again',
   pushed: 'pushed to sockets',
   received: 'delivered to the tab',
 }
@@ -37,7 +38,7 @@ const STATE_WORDS: Record<string, string> = {
   sampled_out: 'sampled out',
   timed_out: 'timed out',
 }
-const ATTEMPTED = new Set(['delivered', 'retried', 'dead_lettered'])
+const ATTEMPTED = new Set(['delivered', 'retried', 'dead_lettered', 'resent'])
 // Browser stages are recorded at their span's start (HTTP, session set-up) or end; server
 // stages at the end of what their duration measures (accept→publish, handler time, ...).
 const STARTS = new Set(['http', 'session'])
@@ -54,6 +55,7 @@ const PIPELINE = [
   'delivered',
   'retried',
   'dead_lettered',
+  'resent',
   'acked',
   'step',
   'notified',
@@ -78,7 +80,9 @@ export function stageLabel(s: Stage): string {
 export function diagnosis(answer: JournalAnswer, status?: string): string {
   const stages = answer.stages
   const has = (name: string): boolean => stages.some((s) => s.stage === name)
-  if (has('dead_lettered')) {
+  const last = (name: string): number => stages.map((s) => s.stage).lastIndexOf(name)
+  // A dead letter an operator sent again goes on: what follows the resend tells.
+  if (last('dead_lettered') > last('resent')) {
     const attempts = Math.max(0, ...stages.map((s) => s.attempt ?? 0))
     return `dead-lettered after ${attempts} attempt${attempts === 1 ? '' : 's'}`
   }
@@ -92,7 +96,10 @@ export function diagnosis(answer: JournalAnswer, status?: string): string {
       : 'accepted and stored but never published'
   }
   const settled = stages.filter((s) => s.stage === 'settled').pop()
+  // After a resend, the furthest stage is the new attempt's (the resend itself until it goes on).
+  const resent = last('resent')
   const furthest = stages
+    .slice(resent < 0 ? 0 : stages.length > resent + 1 ? resent + 1 : resent)
     .filter((s) => !BROWSER.has(s.stage))
     .reduce<Stage | undefined>((best, s) => (best === undefined || rank(s) >= rank(best) ? s : best), undefined)
   const outcome = settled ? (settled.outcome ?? status) : undefined

@@ -113,6 +113,12 @@ describe('the words', () => {
     expect(diagnosis(answer('confirmed', [stage('notified', 1), stage('settled', 3, { outcome: 'confirmed' })]))).toBe('settled: confirmed')
     expect(diagnosis(answer('in_flight', [stage('delivered', 1), stage('settled', 3)]), 'timed_out')).toBe('timed out: stuck at delivered')
     expect(diagnosis(answer('in_flight', []))).toBe('waiting for the server')
+    // Sent again by an operator: no longer a dead letter, the new attempt goes on.
+    const sent = [...deadLettered.stages, stage('resent', 100, { attempt: 2 })]
+    expect(diagnosis(answer('in_flight', sent))).toBe('in flight at resent')
+    const resent = [...sent, stage('delivered', 110, { attempt: 2 })]
+    expect(diagnosis(answer('in_flight', resent))).toBe('in flight at delivered')
+    expect(diagnosis(answer('in_flight', [...resent, stage('acked', 120)]))).toBe('in flight at acked')
   })
 
   it('joins the state and its text, and names attempts', () => {
