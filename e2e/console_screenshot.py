@@ -57,7 +57,7 @@ def take(url: str, token: str, path: str) -> None:
             faults(stopped=True)
             _rename(tab, 3, "Burr grinder, conical", "pending")
 
-            operator = browser.new_context(viewport={"width": 1200, "height": 900}).new_page()
+            operator = browser.new_context(viewport={"width": 1200, "height": 1180}).new_page()
             operator.goto(f"{url}{P}")
             operator.locator('input[name="token"]').fill(token)
             operator.locator('input[name="token"]').press("Enter")
@@ -71,7 +71,7 @@ def take(url: str, token: str, path: str) -> None:
             )
             operator.get_by_test_id("search-input").blur()
             operator.wait_for_timeout(500)
-            operator.screenshot(path=path, full_page=True)
+            operator.screenshot(path=path)  # the top: the click, what needs a person, the list
         finally:
             faults()
             browser.close()

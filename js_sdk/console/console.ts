@@ -409,6 +409,12 @@ function line(series: Latency['series'], minutes: number, label: string): SVGEle
     s('text', { x: w - 8, y: ht - 4, 'text-anchor': 'end', class: 'label' }, 'now'),
     s('polyline', { points: path('p99_ms'), class: 'p99' }),
     s('polyline', { points: path('p50_ms'), class: 'p50' }),
+    // A dot per minute too: a window with one busy minute is a point, not a line.
+    ...(['p99_ms', 'p50_ms'] as const).flatMap((key) =>
+      series
+        .filter((p) => p[key] !== null)
+        .map((p) => s('circle', { cx: x(p.t_ms).toFixed(1), cy: y(p[key] ?? 0).toFixed(1), r: 3, class: key.slice(0, 3) })),
+    ),
   )
 }
 

@@ -190,7 +190,9 @@ export function renderWaterfall(target: Element, answer: JournalAnswer | undefin
   header.append(
     h(doc, 'span', { class: 'ct-verdict', 'data-testid': 'verdict' }, answer ? verdictLine(answer.verdict) : 'waiting for the journal'),
   )
-  const where = answer ? (answer.line ?? diagnosis(answer, options.status)) : ''
+  // The verdict line says it all; where the click stopped is its short form, above the stages
+  // (the console's `line` is the verdict line again, so it is not shown twice).
+  const where = answer ? diagnosis(answer, options.status) : ''
   const ids = h(
     doc,
     'p',

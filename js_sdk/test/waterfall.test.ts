@@ -69,7 +69,7 @@ describe('renderWaterfall', () => {
     expect(el.querySelector('[data-testid="stage-retried"] .ct-detail')?.textContent).toBe('error <img src=x onerror=alert(1)>')
   })
 
-  it("prefers the server's line and trace link, and links no sampled-out trace", () => {
+  it("prefers the server's trace link, and links no sampled-out trace", () => {
     const el = document.createElement('div')
     renderWaterfall(
       el,
@@ -79,7 +79,7 @@ describe('renderWaterfall', () => {
         styles: false,
       },
     )
-    expect(el.querySelector('[data-testid="diagnosis"]')?.textContent).toBe('lost at stored: never published')
+    expect(el.querySelector('[data-testid="diagnosis"]')?.textContent).toBe('accepted and stored but never published')
     expect(el.querySelector('a')?.getAttribute('href')).toBe('https://ui/t/4bf92f3577b34da6a3ce929d0e0e4736')
     renderWaterfall(el, answer('sampled_out', [stage('clicked', 0)]), { traceUrl: 'https://ui/{trace_id}', styles: false })
     expect(el.querySelector('a')).toBeNull()
