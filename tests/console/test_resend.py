@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +33,7 @@ from tests.test_wiring import served
 SECRET = "clicktrace-test-secret-0123456789"
 TOKEN = "operator-secret-token-for-the-console"
 P = "/clicktrace/console"
+REDIS = "redis://127.0.0.1:6379/0"
 WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
 
 
@@ -227,3 +231,54 @@ async def test_a_command_dead_lettered_for_its_deadline_is_applied_when_sent_aga
         await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
         await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend journaled")
     assert applied == [1]
+
+
+async def test_the_cli_sends_a_dead_letter_again(provider: TracerProvider) -> None:
+    """``python -m clicktrace resend <id>`` in its own process, on the Redis journal store and
+    the Redis bus this process consumes from."""
+    prefix = unique_name("journal")
+    store = create_journal(REDIS, prefix=prefix)
+    previous = use(store)
+    bus = create_bus(REDIS, tracer_provider=provider)
+    broken = [True]
+    applied = [0]
+
+    async def project(envelope: Envelope) -> None:
+        if broken[0]:
+            raise RuntimeError("down")
+        applied[0] += 1
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", max_attempts=1, dedupe=MemoryClaims())
+    try:
+        async with bus:
+            cid = new_id()
+            with provider.get_tracer("test").start_as_current_span("click"):
+                await bus.publish(topic, new_envelope("T", {}, click=ClickContext(cid)))
+
+            async def dead() -> bool:
+                await store.flush()
+                return any(e.stage == "dead_lettered" for e in await store.read(cid))
+
+            await until(dead, "the command dead-lettered")
+            broken[0] = False
+            cli = [sys.executable, "-m", "clicktrace", "resend", cid, "--store", REDIS]
+            code, out, err = await _run([*cli, "--prefix", prefix, "--bus", REDIS])
+            assert (code, err) == (0, ""), out
+            assert out == f"{cid} sent again to {topic} (attempt 2)\n"
+            await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
+            code, out, _ = await _run([*cli, "--prefix", prefix, "--bus", REDIS])
+            assert code == 1 and "not_dead_lettered" in out
+            code, _, err = await _run([*cli, "--prefix", prefix])
+            assert code == 2 and "--bus" in err  # no bus named
+    finally:
+        use(previous)
+        await store.aclose()
+    assert applied == [1]
+
+
+async def _run(argv: list[str]) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CLICKTRACE_BUS_URL",)}
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=PIPE, stderr=PIPE, env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()

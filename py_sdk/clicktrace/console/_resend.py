@@ -14,18 +14,29 @@ delivery, and the tab that clicked, if still open, hears the outcome the handler
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from typing import TextIO
 
 import msgspec
 
-from clicktrace.bus import Bus
+from clicktrace.bus import Bus, create_bus
+from clicktrace.bus._base import describe
 from clicktrace.envelope import Envelope
-from clicktrace.journal import Thresholds, record
+from clicktrace.ids import parse_id
+from clicktrace.journal import Journal, Thresholds, record, use
 from clicktrace.journal._entry import Entry
 from clicktrace.journal._store import Store
 from clicktrace.journal._verdict import ending, ordered
 
-__all__ = ["MAX_DEAD_LETTERS_READ", "NotResendable", "Resent", "resend", "resendable"]
+__all__ = [
+    "MAX_DEAD_LETTERS_READ",
+    "NotResendable",
+    "Resent",
+    "resend",
+    "resend_command",
+    "resendable",
+]
 
 MAX_DEAD_LETTERS_READ = 10_000
 """Dead letters read from one topic and group to find the click's (the brokers keep at most
@@ -122,3 +133,41 @@ async def resend(
     )
     await bus.publish(topic, envelope)
     return Resent(correlation_id, attempt, topic, group)
+
+
+async def resend_command(
+    store: Store, raw: str, bus_url: str, timeout: float, thresholds: Thresholds, out: TextIO
+) -> int:
+    """``python -m clicktrace resend <id>``: :func:`resend` on the bus at ``bus_url``, the
+    ``resent`` entry journaled into ``store``. 0 when sent, 1 when it cannot be (one line
+    saying why), 2 when the bus cannot be reached (one line on stderr)."""
+    cid = parse_id(raw)
+    if cid is None:
+        print(f"no journal for {raw[:64]!r}", file=out)
+        return 1
+    journal = Journal(store)
+    previous = use(journal)
+    bus = create_bus(bus_url, start_timeout=timeout)
+    try:
+        try:
+            await bus.start()
+        except Exception as exc:
+            print(
+                f"python -m clicktrace: error: the bus did not answer ({describe(exc)})",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            done = await resend(store, bus, cid, thresholds=thresholds)
+        except NotResendable as exc:
+            print(f"{cid} not sent: {exc.message} ({exc.code})", file=out)
+            return 1
+        except Exception as exc:  # the store or the bus stopped answering
+            print(f"python -m clicktrace: error: not sent ({describe(exc)})", file=sys.stderr)
+            return 2
+        print(f"{cid} sent again to {done.topic} (attempt {done.attempt})", file=out)
+        return 0
+    finally:
+        await bus.close()
+        use(previous)
+        await journal.aclose()  # the resent entry written; the store closed (again: harmless)
