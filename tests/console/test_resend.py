@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
+from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +23,9 @@ from clicktrace import Envelope, Notifier, TokenSigner, confirm_or_reject, new_e
 from clicktrace.bus import Bus, MemoryBus, create_bus
 from clicktrace.claims import MemoryClaims
 from clicktrace.console import NotResendable, resend
+from clicktrace.console._resend import again, resend_id
 from clicktrace.context import ClickContext
+from clicktrace.ids import parse_id
 from clicktrace.journal import Journal, MemoryStore, create_journal, record, use
 from clicktrace.notify import WebSocketTransport
 from clicktrace.testing import unique_name
@@ -30,6 +35,7 @@ from tests.test_wiring import served
 SECRET = "clicktrace-test-secret-0123456789"
 TOKEN = "operator-secret-token-for-the-console"
 P = "/clicktrace/console"
+REDIS = "redis://127.0.0.1:6379/0"
 WAIT = 10.0  # an upper bound for anything to arrive, never a timing assertion
 
 
@@ -121,7 +127,13 @@ async def test_a_resent_dead_letter_is_applied_once_and_the_tab_is_told(
     assert applied == [1]
 
 
-async def test_a_resend_sent_twice_is_still_applied_once(journal_on_memory: Journal) -> None:
+async def test_a_resend_is_applied_once_where_the_dead_letter_was_settled_by_its_claim(
+    journal_on_memory: Journal,
+) -> None:
+    """The projection claims each message id, and settles a dead letter by claiming its id
+    (as the demo does, so that a late copy of it is never applied after the tab heard
+    "rejected"): the resend, a message id of its own, is applied; a copy of the same resend
+    (another operator at the same time) and the original are not."""
     bus = MemoryBus()
     claims = MemoryClaims()
     broken = [True]
@@ -130,26 +142,49 @@ async def test_a_resend_sent_twice_is_still_applied_once(journal_on_memory: Jour
     async def project(envelope: Envelope) -> None:
         if broken[0]:
             raise RuntimeError("down")
-        applied[0] += 1
+        if await claims.claim(None, "projection", envelope.metadata.message_id):
+            applied[0] += 1
+
+    async def settle(envelope: Envelope, reason: str) -> None:
+        await claims.claim(None, "projection", envelope.metadata.message_id)
 
     topic = unique_name("todos")
-    bus.subscribe(topic, project, group="projection", max_attempts=1, dedupe=claims)
+    bus.subscribe(topic, project, group="projection", max_attempts=1, on_dead_letter=settle)
     async with bus:
         cid = new_id()
-        await bus.publish_durable(topic, new_envelope("T", {}, click=ClickContext(cid)))
+        late = ClickContext(cid, deadline_ms=int(now_ms()) + 60_000)
+        await bus.publish_durable(topic, new_envelope("T", {}, click=late))
         broken[0] = False
         done = await resend(journal_on_memory.store, bus, cid)
         assert (done.attempt, done.topic, done.group) == (2, topic, "projection")
-        await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend delivered")
+        await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
         # The journal now says it was sent again: a second resend is refused...
         with pytest.raises(NotResendable, match="not_dead_lettered"):
             await resend(journal_on_memory.store, bus, cid)
-        # ...and a copy sent anyway (another node that had not yet read the journal) is
-        # skipped by the claims: the message id is the dead letter's own.
+        # ...and copies sent anyway are skipped by the claims.
         letter = (await bus.dead_letters(topic, "projection"))[0]
         assert letter.envelope is not None
-        await bus.publish_durable(topic, letter.envelope)  # returns once it was handled
+        for copy in (again(letter.envelope, 2), letter.envelope):
+            await bus.publish_durable(topic, copy)  # returns once it was handled
     assert applied[0] == 1
+
+
+def test_a_resend_is_its_own_message_of_the_same_command() -> None:
+    click = ClickContext(new_id(), client_id="tab-1", deadline_ms=1)
+    original = new_envelope("T", {"a": 1}, click=click)
+    second, third = again(original, 2), again(original, 3)
+    mid = original.metadata.message_id
+    assert second.metadata.message_id == again(original, 2).metadata.message_id  # derived
+    assert len({mid, second.metadata.message_id, third.metadata.message_id}) == 3
+    assert parse_id(second.metadata.message_id) == second.metadata.message_id
+    assert second.metadata.message_id[:10] == mid[:10]
+    assert second.metadata.deadline is None
+    assert (second.payload, second.metadata.correlation_id, second.metadata.client_id) == (
+        {"a": 1},
+        click.correlation_id,
+        "tab-1",
+    )
+    assert resend_id("not-a-ulid", 2).startswith("0" * 10)
 
 
 async def _delivered(journal: Journal, cid: str, times: int) -> bool:
@@ -227,3 +262,54 @@ async def test_a_command_dead_lettered_for_its_deadline_is_applied_when_sent_aga
         await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
         await until(lambda: _delivered(journal_on_memory, cid, 2), "the resend journaled")
     assert applied == [1]
+
+
+async def test_the_cli_sends_a_dead_letter_again(provider: TracerProvider) -> None:
+    """``python -m clicktrace resend <id>`` in its own process, on the Redis journal store and
+    the Redis bus this process consumes from."""
+    prefix = unique_name("journal")
+    store = create_journal(REDIS, prefix=prefix)
+    previous = use(store)
+    bus = create_bus(REDIS, tracer_provider=provider)
+    broken = [True]
+    applied = [0]
+
+    async def project(envelope: Envelope) -> None:
+        if broken[0]:
+            raise RuntimeError("down")
+        applied[0] += 1
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", max_attempts=1, dedupe=MemoryClaims())
+    try:
+        async with bus:
+            cid = new_id()
+            with provider.get_tracer("test").start_as_current_span("click"):
+                await bus.publish(topic, new_envelope("T", {}, click=ClickContext(cid)))
+
+            async def dead() -> bool:
+                await store.flush()
+                return any(e.stage == "dead_lettered" for e in await store.read(cid))
+
+            await until(dead, "the command dead-lettered")
+            broken[0] = False
+            cli = [sys.executable, "-m", "clicktrace", "resend", cid, "--store", REDIS]
+            code, out, err = await _run([*cli, "--prefix", prefix, "--bus", REDIS])
+            assert (code, err) == (0, ""), out
+            assert out == f"{cid} sent again to {topic} (attempt 2)\n"
+            await until(lambda: asyncio.sleep(0, applied[0]), "the resend applied")
+            code, out, _ = await _run([*cli, "--prefix", prefix, "--bus", REDIS])
+            assert code == 1 and "not_dead_lettered" in out
+            code, _, err = await _run([*cli, "--prefix", prefix])
+            assert code == 2 and "--bus" in err  # no bus named
+    finally:
+        use(previous)
+        await store.aclose()
+    assert applied == [1]
+
+
+async def _run(argv: list[str]) -> tuple[int, str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CLICKTRACE_BUS_URL",)}
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=PIPE, stderr=PIPE, env=env)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()

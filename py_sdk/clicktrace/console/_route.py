@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from clicktrace.bus import Bus
+from clicktrace.bus import Bus, BusNotRunning
 from clicktrace.console._auth import (
     COOKIE,
     CSRF_HEADER,
@@ -65,6 +65,7 @@ from clicktrace.web._errors import (
     DEPENDENCY_DOWN,
     RETRY_AFTER_SECONDS,
     Refusal,
+    is_outage,
     refuse,
     request_correlation_id,
 )
@@ -317,8 +318,11 @@ def console_routes(
         except NotResendable as exc:
             status = 404 if exc.code == "not_found" else 409
             return json_refusal(request, Refusal(status, exc.code, exc.message))
-        except Exception as exc:  # the bus or the store did not answer (BusNotRunning too)
-            _log.warning("clicktrace console: resend failed: %s", type(exc).__name__)
+        except Exception as exc:  # the bus or the store did not answer, or a fault of ours
+            if is_outage(exc) or isinstance(exc, BusNotRunning):
+                _log.warning("clicktrace console: resend failed: %s", type(exc).__name__)
+            else:  # not a dependency being away: worth its traceback, in the log only
+                _log.exception("clicktrace console: resend failed")
             return json_refusal(
                 request, DEPENDENCY_DOWN, **{"retry-after": str(RETRY_AFTER_SECONDS)}
             )

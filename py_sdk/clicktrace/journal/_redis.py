@@ -3,7 +3,8 @@
 ``max_ids`` (the least recently active ids go first, counted as dropped; a click still open is
 passed over while a settled one can go instead), and the open-click index: a sorted set of the
 clicks not yet settled by the time they opened, with a sorted set of settle times beside it
-(store.merge says how entries move a click between the two). The process table is a hash."""
+(store.merge says how entries move a click between the two), and the dead-letter index, a
+sorted set of the clicks with a dead letter by its time. The process table is a hash."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The journal in SQLite (aiosqlite): one process, or several on one machine, kept across
 restarts. Bounded by age and by count, pruned every ``PRUNE_EVERY`` writes (the count bound
 passes over the entries of clicks still open). Beside the entries: the open-click index
-(``<table>_open``, one row per click, ``closed_at`` null while open) and the process table
+(``<table>_open``, one row per click, ``closed_at`` null while open), the dead-letter index
+(``<table>_dead``, one row per click with a dead letter) and the process table
 (``<table>_processes``)."""
 
 from __future__ import annotations
