@@ -1,7 +1,8 @@
 """The operator console in real Chromium, on the demo with its console on: an operator signs
 in, pastes (part of) an id a tab showed, and reads the click's waterfall with the server's
 verdict, for a confirmed, a rejected, a dead-lettered and a lost click, on the Redis and the
-PostgreSQL journal stores; without the cookie every console route answers 401 or 404 and leaks
+PostgreSQL journal stores; a dead-lettered command sent again is applied once and the tab that
+sent it hears of it; without the cookie every console route answers 401 or 404 and leaks
 nothing; the main controls have labels and a keyboard order."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from clicktrace.ids import new_id
 from clicktrace.testing import unique_name
 from e2e.conftest import Demo, running_demo
-from e2e.test_loop import rename
+from e2e.test_loop import Wire, rename
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +86,15 @@ def faults(page: Page, demo: Demo, **changes: object) -> None:
 
 
 @pytest.fixture
-def tab(page: Page, console: Demo) -> Iterator[Page]:
+def heard(page: Page) -> Wire:
+    """The notifications the shopper's tab receives (listening before it opens)."""
+    recorded = Wire()
+    page.on("websocket", recorded.on_websocket)
+    return recorded
+
+
+@pytest.fixture
+def tab(page: Page, console: Demo, heard: Wire) -> Iterator[Page]:
     """A shopper's tab on the demo, with a short deadline; every fault off afterwards."""
     page.goto(f"{console.url}/?deadline={DEADLINE_MS}")
     expect(page.get_by_test_id("product-1")).to_be_visible()
@@ -120,6 +129,20 @@ def clicked(tab: Page, product_id: int, name: str, status: str) -> str:
     correlation = last.get_by_test_id("correlation")
     expect(correlation).to_have_text(re.compile(r"^[0-9A-Z]{26}$"))
     return correlation.inner_text()
+
+
+def told(tab: Page, heard: Wire, correlation_id: str, status: str) -> None:
+    """Wait until the tab received a ``status`` notification for ``correlation_id``."""
+    for _ in range(300):
+        if any(
+            n.get("correlation_id") == correlation_id and n.get("status") == status
+            for n in heard.notifications
+        ):
+            return
+        tab.wait_for_timeout(100)  # lets the page's events in; a bound, not a timing assertion
+    raise AssertionError(
+        f"the tab was never told {status} for {correlation_id}: {heard.notifications}"
+    )
 
 
 def find(operator: Page, text: str) -> Locator:
@@ -183,6 +206,42 @@ def test_the_operator_reads_each_click_s_verdict_from_a_pasted_id(
     expect(recent.locator(f'[data-correlation="{confirmed}"]')).to_have_count(0)
     expect(operator.get_by_test_id("latency").locator("svg").first).to_be_visible()
     expect(operator.get_by_test_id("health-status")).to_have_text(re.compile("Healthy|Degraded"))
+
+
+@pytest.mark.parametrize("console", ["redis"], indirect=True)
+def test_a_dead_lettered_command_sent_again_is_applied_once_and_the_tab_is_told(
+    tab: Page, heard: Wire, operator: Page, console: Demo
+) -> None:
+    faults(tab, console, fail_next=3)
+    name = f"Press {new_id()[-6:]}"
+    dead = clicked(tab, 6, name, "rejected")
+    faults(tab, console)
+    row = tab.get_by_test_id("product-6").get_by_test_id("name")
+    expect(row).not_to_have_text(name)
+
+    waterfall = find(operator, dead)
+    expect(waterfall).to_have_attribute("data-verdict", "dead_lettered")
+    operator.get_by_test_id("resend").click()
+    dialog = operator.get_by_test_id("resend-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Send again").click()
+    expect(dialog).to_be_hidden()
+    expect(operator.get_by_test_id("console-status")).to_contain_text("again")
+    # A new attempt of the same click, applied: the verdict moves on, the name changed.
+    expect(waterfall).to_have_attribute("data-verdict", "confirmed")
+    expect(waterfall.get_by_test_id("stage-acked")).to_have_count(1)
+    expect(operator.get_by_test_id("resend")).to_have_count(0)
+    products = tab.request.get(f"{console.url}/api/products").json()
+    assert [p["name"] for p in products if p["id"] == 6] == [name]
+    # The tab that sent it, still open, is told: first rejected (the dead letter), then confirmed.
+    told(tab, heard, dead, "rejected")
+    told(tab, heard, dead, "confirmed")
+    # Once applied it is no dead letter any more: a second resend is refused, not applied.
+    again = operator.request.post(
+        f"{console.url}{P}/api/clicks/{dead}/resend", headers={"x-clicktrace-console": "1"}
+    )
+    assert again.status == 409
+    assert again.json()["error"]["code"] == "not_dead_lettered"
 
 
 @pytest.mark.parametrize("console", ["redis"], indirect=True)
