@@ -364,6 +364,13 @@ def test_the_main_controls_have_labels_and_a_keyboard_order(
     expect(click.get_by_test_id("waterfall")).to_have_attribute("data-verdict", "dead_lettered")
 
 
+@pytest.mark.parametrize("console", ["redis"], indirect=True)
+def test_signing_out_ends_the_session(operator: Page, console: Demo) -> None:
+    operator.get_by_role("button", name="Sign out").click()
+    expect(operator.locator('input[name="token"]')).to_be_visible()
+    assert operator.request.get(f"{console.url}{P}/api/clicks").status == 401
+
+
 def test_without_a_console_the_routes_do_not_exist(demo: Demo, page: Page) -> None:
     for route in ("", "/api/clicks", "/assets/console.js"):
         reply = page.request.get(f"{demo.url}{P}{route}")

@@ -445,7 +445,15 @@ async function latency(): Promise<void> {
 const healthView = h('div', { class: 'health', 'data-testid': 'health' })
 
 async function health(): Promise<void> {
-  const got = (await call(api('health'))) as { status?: string; entries?: Record<string, HealthEntry> }
+  let got: { status?: string; entries?: Record<string, HealthEntry> }
+  try {
+    got = (await call(api('health'))) as typeof got
+  } catch (e) {
+    // An app installed without its health route has none to show.
+    if (!(e instanceof Failed && e.status === 404)) throw e
+    healthView.replaceChildren(h('p', {}, 'This app serves no health report.'))
+    return
+  }
   const list = h('dl', {})
   for (const [name, entry] of Object.entries(got.entries ?? {})) {
     const data = Object.entries(entry.data ?? {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`)
