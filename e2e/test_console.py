@@ -365,6 +365,11 @@ def test_the_main_controls_have_labels_and_a_keyboard_order(
 
 
 @pytest.mark.parametrize("console", ["redis"], indirect=True)
+def test_the_demo_links_to_its_console(tab: Page) -> None:
+    expect(tab.get_by_role("link", name="operator console")).to_have_attribute("href", P)
+
+
+@pytest.mark.parametrize("console", ["redis"], indirect=True)
 def test_signing_out_ends_the_session(operator: Page, console: Demo) -> None:
     operator.get_by_role("button", name="Sign out").click()
     expect(operator.locator('input[name="token"]')).to_be_visible()
@@ -375,3 +380,7 @@ def test_without_a_console_the_routes_do_not_exist(demo: Demo, page: Page) -> No
     for route in ("", "/api/clicks", "/assets/console.js"):
         reply = page.request.get(f"{demo.url}{P}{route}")
         assert reply.status == 404, route
+    page.goto(demo.url)
+    expect(page.get_by_test_id("product-1")).to_be_visible()
+    expect(page.get_by_test_id("node")).to_be_visible()  # the config came
+    expect(page.get_by_role("link", name="operator console")).to_have_count(0)
