@@ -169,6 +169,36 @@ async def test_a_resend_is_applied_once_where_the_dead_letter_was_settled_by_its
     assert applied[0] == 1
 
 
+async def test_a_resend_goes_to_the_group_that_gave_up_only(journal_on_memory: Journal) -> None:
+    bus = MemoryBus()
+    audited = asyncio.Event()
+    broken = [True]
+    applied = {"projection": 0, "audit": 0}
+
+    async def project(envelope: Envelope) -> None:
+        await audited.wait()  # the audit group's ack comes first: the verdict stays dead
+        if broken[0]:
+            raise RuntimeError("down")
+        applied["projection"] += 1
+
+    async def audit(envelope: Envelope) -> None:
+        applied["audit"] += 1
+        audited.set()
+
+    topic = unique_name("todos")
+    bus.subscribe(topic, project, group="projection", max_attempts=1)
+    bus.subscribe(topic, audit, group="audit")
+    async with bus:
+        cid = new_id()
+        await bus.publish_durable(topic, new_envelope("T", {}, click=ClickContext(cid)))
+        broken[0] = False
+        await resend(journal_on_memory.store, bus, cid)
+        await until(lambda: asyncio.sleep(0, applied["projection"]), "the resend applied")
+        await bus.publish_durable(topic, new_envelope("T", {}))  # both groups still consume
+    # audit: the original and the next message (not the resend); projection: the resend, the next
+    assert applied == {"projection": 2, "audit": 2}
+
+
 def test_a_resend_is_its_own_message_of_the_same_command() -> None:
     click = ClickContext(new_id(), client_id="tab-1", deadline_ms=1)
     original = new_envelope("T", {"a": 1}, click=click)

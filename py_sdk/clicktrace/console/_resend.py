@@ -13,8 +13,10 @@ because a projection may have settled the dead letter's own id with the rejectio
 told (so that a late copy of the original is never applied after "rejected": the demo does,
 ``settle_dead_letter``); derived, so two operators resending the same attempt at once send
 the same message, which the consumer's claims (``dedupe``, a claim on the message id) apply
-once. The ``resent`` entry (attempt: this send's number, the first send being 1) reopens the
-click: its verdict then follows the new delivery, and the tab that clicked, if still open,
+once. It goes to the group that gave up on it only
+(``publish(..., group=)``): the topic's other groups applied the original and ack it
+unhandled. The ``resent`` entry (attempt: this send's number, the first send being 1) reopens
+the click: its verdict then follows the new delivery, and the tab that clicked, if still open,
 hears the outcome the handler sends.
 """
 
@@ -79,15 +81,22 @@ def resendable(entries: list[Entry]) -> bool:
     return end is not None and end[0] == "dead_lettered"
 
 
-def _where(entries: list[Entry]) -> tuple[str, str] | None:
-    """The topic and group of the delivery that was dead-lettered last."""
+def _where(entries: list[Entry]) -> list[tuple[str, str]]:
+    """Where the last dead letter may be, likeliest first: the topic and group of the
+    ``delivered`` of the same consumer span (both are journaled inside it), then of every
+    delivery before it, the latest first (without spans, any group of the topic may be it)."""
     server = [e for _, e in ordered(entries)]
     last_dead = max((i for i, e in enumerate(server) if e.stage == "dead_lettered"), default=-1)
-    for e in reversed(server[: last_dead + 1]):
-        if e.stage == "delivered" and e.detail and " group " in e.detail:
+    span = server[last_dead].span_id if last_dead >= 0 else None
+    before = [e for e in server[: max(0, last_dead)] if e.stage == "delivered"]
+    same = [e for e in before if span is not None and e.span_id == span]
+    found: list[tuple[str, str]] = []
+    for e in [*same, *reversed(before)]:
+        if e.detail and " group " in e.detail:
             topic, _, group = e.detail.partition(" group ")
-            return topic, group
-    return None
+            if (topic, group) not in found:
+                found.append((topic, group))
+    return found
 
 
 def _trace(envelope: Envelope) -> tuple[str | None, bool | None]:
@@ -132,15 +141,17 @@ async def resend(
     if not resendable(entries):
         raise NotResendable("not_dead_lettered", "this click is not dead-lettered")
     where = _where(entries)
-    if where is None:
+    if not where:
         raise NotResendable("dead_letter_gone", "the journal does not say where it was delivered")
-    topic, group = where
     await bus.ping()  # a bus that is not running or not reachable: its error, not a 409
-    envelope = None
-    for letter in await bus.dead_letters(topic, group, MAX_DEAD_LETTERS_READ):
-        found = letter.envelope
-        if found is not None and found.metadata.correlation_id == correlation_id:
-            envelope = found  # the last one: dead letters come oldest first
+    envelope, topic, group = None, "", ""
+    for topic, group in where:
+        for letter in await bus.dead_letters(topic, group, MAX_DEAD_LETTERS_READ):
+            found = letter.envelope
+            if found is not None and found.metadata.correlation_id == correlation_id:
+                envelope = found  # the last one: dead letters come oldest first
+        if envelope is not None:
+            break
     if envelope is None:
         raise NotResendable("dead_letter_gone", "the broker no longer keeps this dead letter")
     attempt = 2 + sum(e.stage == "resent" for e in entries)
@@ -156,7 +167,7 @@ async def resend(
         trace_id=trace_id,
         sampled=sampled,
     )
-    await bus.publish(topic, envelope)
+    await bus.publish(topic, envelope, group=group)  # the group that gave up, no other
     return Resent(correlation_id, attempt, topic, group)
 
 
