@@ -1,10 +1,11 @@
 """The README's screenshot of the operator console: a confirmed click, one the fault panel made
 fail three times (dead-lettered, opened in the console), and one a stopped projection worker
 left stuck (a tab with a long deadline still waits for it). Run against a fresh demo started
-with its fault panel and console (``make demo`` does both), with its operator token::
+with its fault panel and console (``make demo`` and ``make demo-distributed`` do both; the
+README's is the distributed one, RabbitMQ), with its operator token::
 
     CLICKTRACE_OPERATOR_TOKEN=... .venv/bin/python -m e2e.console_screenshot \\
-        http://127.0.0.1:8000 docs/console.png
+        http://127.0.0.1:8001 docs/console.png
 """
 
 from __future__ import annotations
