@@ -42,7 +42,9 @@ MAX_SCAN = 2000  # ids a listing or the latency view reads at most
 MAX_MINUTES = 60
 READ_AT_ONCE = 64
 _ENDED = frozenset({"confirmed", "rejected", "dead_lettered", "refused"})
-STATES = frozenset(LABELS)
+STATES = frozenset({*LABELS, "timed_out"})
+"""What ``verdict=`` filters on: a verdict state, or ``timed_out`` (dead-lettered because its
+deadline passed; ``dead_lettered`` then means the others)."""
 _RANK = {stage: i for i, stage in enumerate(STAGES)}
 
 Restarted = Mapping[str, float]
@@ -80,6 +82,15 @@ def _action(entries: list[Entry]) -> str | None:
     return None
 
 
+def _kind(v: Mapping[str, Any], entries: list[Entry]) -> str:
+    """The verdict's state, except for a dead letter (in a broken trace too): ``timed_out``
+    when its deadline passed, else ``dead_lettered``."""
+    end = ending(entries)
+    if end is not None and end[0] == "dead_lettered":
+        return "timed_out" if end[1] == "timed_out" else "dead_lettered"
+    return str(v["state"])
+
+
 def summary(
     entries: list[Entry], now_ms: float, thresholds: Thresholds, since: Restarted
 ) -> dict[str, Any]:
@@ -87,6 +98,7 @@ def summary(
     v = verdict(entries, now_ms, thresholds, restarted=since)
     return {
         "correlation_id": entries[0].correlation_id,
+        "kind": _kind(v, entries),
         "action": _action(entries),
         "client_id": owner(entries),
         "started_ms": min(e.at for e in entries),
@@ -105,7 +117,7 @@ def detail(
 
 
 def _matches(click: Mapping[str, Any], f: Filters) -> bool:
-    if f.verdict is not None and click["verdict"]["state"] != f.verdict:
+    if f.verdict is not None and click["kind"] != f.verdict:
         return False
     if f.action is not None and f.action.lower() not in (click["action"] or "").lower():
         return False
@@ -150,10 +162,7 @@ async def attention(
     items = []
     for _, entries in await _read(store, ids):
         click = summary(entries, now_ms, thresholds, since)
-        kind = click["verdict"]["state"]
-        end = ending(entries)  # a dead letter in a broken trace is a dead letter all the same
-        if end is not None and end[0] == "dead_lettered":
-            kind = "timed_out" if end[1] == "timed_out" else "dead_lettered"
+        kind = click["kind"]
         if kind in counts:
             counts[kind] += 1
             items.append(click)
