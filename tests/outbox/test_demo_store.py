@@ -1,10 +1,12 @@
 """The demo's SQLite store writes through one connection it keeps: concurrent commands take
 turns on it, and a transaction that fails or is cancelled leaves nothing behind and the
-connection fit for the next one."""
+connection fit for the next one. Its statements run on the loop's thread (loop_sqlite), which
+waits for a locked database in asyncio sleeps, never in SQLite's busy handler."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from starlette.responses import Response
 from clicktrace.context import ClickContext, bound
 from clicktrace.envelope import new_envelope
 from clicktrace.ids import new_id
+from demo_app.server import loop_sqlite
 from demo_app.server.catalogue import RENAMED
 from demo_app.server.database import SqliteStore
 
@@ -109,3 +112,42 @@ async def test_the_projection_applies_once_through_the_same_connection(
     assert first is not None and first.status == "confirmed"
     assert again == first
     assert any(p["name"] == "Moka pot" and p["version"] == 2 for p in await store.products())
+
+
+async def test_a_locked_database_is_waited_for_without_blocking_the_loop(tmp_path: Path) -> None:
+    # Two connections on one loop: the second writes while the first holds the lock across an
+    # await. Blocking the loop in SQLite's busy handler would never let the first commit.
+    path = tmp_path / "locked.db"
+    first = loop_sqlite.connect(path, isolation_level=None)
+    second = loop_sqlite.connect(path, busy_timeout=30)
+    try:
+        await first.execute("PRAGMA journal_mode = WAL")
+        await first.execute("CREATE TABLE t (v INTEGER)")
+        await first.execute("BEGIN IMMEDIATE")
+        await first.execute("INSERT INTO t VALUES (1)")
+        writing = asyncio.create_task(second.executemany("INSERT INTO t VALUES (?)", [(2,)]))
+        await asyncio.sleep(0)
+        assert not writing.done()  # it waits for the lock, and the loop still runs this test
+        await first.commit()
+        await writing
+        await second.commit()
+        rows = await first.execute_fetchall("SELECT v FROM t ORDER BY v")
+        assert [tuple(r) for r in rows] == [(1,), (2,)]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "held.db"
+    first = loop_sqlite.connect(path, isolation_level=None)
+    second = loop_sqlite.connect(path, busy_timeout=0.01)
+    try:
+        await first.execute("CREATE TABLE t (v INTEGER)")
+        await first.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await second.execute("INSERT INTO t VALUES (2)")
+        await first.rollback()
+    finally:
+        await first.close()
+        await second.close()
