@@ -86,6 +86,7 @@ async (id) => {
   const button = row.querySelector('[data-testid="rename-button"]')
   return await new Promise((resolve) => {
     let t0 = 0
+    let handler = null
     let pending = null
     const seen = () => {
       const now = performance.now()
@@ -102,7 +103,7 @@ async (id) => {
           start: post.startTime - t0, request: post.requestStart - t0,
           response: post.responseStart - t0, end: post.responseEnd - t0,
         } : null
-        resolve({ pending, settled: now - t0, status, http,
+        resolve({ handler, pending, settled: now - t0, status, http,
                   correlation: reference?.textContent ?? '' })
       }
     }
@@ -110,7 +111,8 @@ async (id) => {
     observer.observe(cell, { childList: true, characterData: true, subtree: true })
     performance.clearResourceTimings()  // the buffer holds 250 entries, then none
     t0 = performance.now()
-    button.click()
+    button.click()  // the submit handler runs in here: the store's action, the plugin
+    handler = performance.now() - t0
   })
 }
 """
@@ -308,6 +310,7 @@ def _report(demo: Demo) -> None:
     print("| in the page (ms) | p50 | p90 | p99 | max |")
     print("|---|---:|---:|---:|---:|")
     for label, key, rows in (
+        ("click → handler returned", "handler", results),
         ("click → pending shown", "pending", results),
         ("click → confirmed shown", "settled", settled),
     ):
