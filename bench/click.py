@@ -200,7 +200,6 @@ class Demo:
     label: str
     tree: Path
     url: str = ""
-    page: Page | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
 
@@ -291,17 +290,18 @@ def _drive(demos: list[Demo], token: str, args: argparse.Namespace) -> None:
     query = "?transport=websocket" if args.transport == "websocket" else ""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        pages: list[tuple[Demo, Page]] = []
         for demo in demos:
-            demo.page = page = browser.new_page()
+            page = browser.new_page()
+            pages.append((demo, page))
             page.add_init_script(FRAMES)
             page.goto(demo.url + "/" + query)
             page.get_by_test_id("product-1").wait_for()
             for i in range(args.warm_up):
                 click_once(page, 1 + i % PRODUCTS, f"bench {run} w{i}")
         for i in range(args.clicks):
-            for demo in demos:
-                assert demo.page is not None
-                demo.results.append(click_once(demo.page, 1 + i % PRODUCTS, f"bench {run} {i}"))
+            for demo, page in pages:
+                demo.results.append(click_once(page, 1 + i % PRODUCTS, f"bench {run} {i}"))
         # The browser's spans (clicked, http, settled) come in batches every 2 s: wait for
         # each demo's last click's before reading the journal.
         for demo in demos:
