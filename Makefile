@@ -170,12 +170,13 @@ test-example: packages chromium
 	  npm install --no-audit --no-fund --no-package-lock && npx vite build --mode e2e
 	cd $(EXAMPLE) && $(abspath $(EXAMPLE_PY)) -m pytest -q -p no:cacheprovider
 
-bench: setup
+bench: setup web chromium
 	$(PY) bench/middleware.py
 	$(PY) bench/bus.py
 	$(PY) bench/notify.py
 	$(PY) bench/journal.py
 	$(PY) bench/health.py
+	$(PY) bench/click.py  # click → confirmed in Chromium against the embedded demo
 	node bench/bundle.mjs
 
 clean:

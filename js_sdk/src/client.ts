@@ -185,14 +185,18 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   }
 
   async function send(entry: Entry, request: CommandRequest, method: string, deadline: number): Promise<void> {
-    let session: Session
-    try {
-      session = await setUp(entry)
-    } catch (e) {
-      loud(e instanceof Error ? e : new ClicktraceError(SESSION_UNAVAILABLE, String(e)))
-      return settle(entry, 'rejected', { code: SESSION_UNAVAILABLE, message: String(e) })
+    // Set up already (a fresh session, the transport past its first attempt): the POST leaves
+    // in the click's own task. Awaiting would let the page render the pending state first.
+    let session = !waiting && disconnect && sessions.fresh() ? sessions.known() : undefined
+    if (!session) {
+      try {
+        session = await setUp(entry)
+      } catch (e) {
+        loud(e instanceof Error ? e : new ClicktraceError(SESSION_UNAVAILABLE, String(e)))
+        return settle(entry, 'rejected', { code: SESSION_UNAVAILABLE, message: String(e) })
+      }
+      if (entry.done) return
     }
-    if (entry.done) return
     const error = await sendCommand({
       fetcher,
       request,

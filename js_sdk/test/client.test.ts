@@ -28,6 +28,17 @@ describe('the client core', () => {
     expect(settles).toEqual([['confirmed', { v: 1 }, false]])
   })
 
+  it('sends the POST within the click once the session and the transport are set up', async () => {
+    const { send, net } = setup()
+    send()
+    expect(net.commands()).toHaveLength(0) // the first click waits for its session
+    await flush()
+    expect(net.commands()).toHaveLength(1)
+    send()
+    // Before any await: the page's render of the pending state does not go first.
+    expect(net.commands()).toHaveLength(2)
+  })
+
   it('ignores duplicates, progress, unknown ids and malformed notifications', async () => {
     const { send, transport, settles } = setup()
     const h = send()
