@@ -165,6 +165,15 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     while (retired.length > MAX_RETIRED) entries.delete(retired.shift()!)
   }
 
+  // Session and transport now, so the first click waits for neither (failures said loudly; a
+  // command later tries the session again).
+  const warm = (): Promise<void> =>
+    sessions.get().then((s) => {
+      connect(s.clientId)
+      return ready
+    }, loud)
+  if (options.prewarm) void warm()
+
   // The session (and the transport's first attempt) before the POST, as a child span when the
   // click has to wait for it; a refused 401 renews it once.
   async function setUp(entry: Entry, renew = false): Promise<Session> {
@@ -211,6 +220,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   return {
     connection,
     close,
+    connect: warm,
     flush: () => tracing.flush(),
     onResync(hook) {
       resyncHooks.add(hook)

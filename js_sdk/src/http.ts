@@ -5,7 +5,7 @@
 // few times after a network failure. Resolves to the error, or undefined when accepted.
 // The trace, the correlation id and the token go to the page's own origin and to the origins
 // listed in `propagateTo` only: never to a third party by default.
-import { formatTraceparent } from './ids.js'
+import { formatTraceparent, parseTraceparent, type SpanContext } from './ids.js'
 import { parseError } from './notification.js'
 import {
   CAUSATION_HEADER,
@@ -15,10 +15,13 @@ import {
   HTTP_STATUS_PREFIX,
   INVALID_CLIENT,
   MAX_SEND_ATTEMPTS,
+  MAX_SERVER_TIMING_LENGTH,
   NETWORK_ERROR,
   RETRY_BASE_MS,
   RETRY_MAX_MS,
+  SERVER_TIMING_HEADER,
   TRACEPARENT_HEADER,
+  TRACERESPONSE_HEADER,
 } from './protocol.js'
 import type { Session } from './session.js'
 import type { ActionSpan } from './trace/types.js'
@@ -42,6 +45,23 @@ export function mayPropagate(url: string, propagateTo: PropagateTo): boolean {
   return (
     target.origin === globalThis.location?.origin ||
     propagateTo.some((rule) => (typeof rule === 'string' ? resolveUrl(rule)?.origin === target.origin : rule.test(target.href)))
+  )
+}
+
+/** The `desc` of Server-Timing metric `name` (`trace;desc=00-…`, `traceparent;desc="00-…"`). */
+const timingDesc = (timing: string, name: string): string | undefined =>
+  new RegExp(`(?:^|,)\\s*${name}\\s*;[^,]*?\\bdesc\\s*=\\s*"?([\\w-]+)`, 'i').exec(timing)?.[1]
+
+/**
+ * The server span's context from a response: `traceresponse`, else Server-Timing's `trace`
+ * metric, else its `traceparent` metric. Never throws: nothing valid gives undefined.
+ */
+export function responseTrace(headers: Headers): SpanContext | undefined {
+  const timing = headers.get(SERVER_TIMING_HEADER)?.slice(0, MAX_SERVER_TIMING_LENGTH) ?? ''
+  return (
+    parseTraceparent(headers.get(TRACERESPONSE_HEADER)) ??
+    parseTraceparent(timingDesc(timing, 'trace')) ??
+    parseTraceparent(timingDesc(timing, 'traceparent'))
   )
 }
 
@@ -100,7 +120,15 @@ async function post(o: CommandSend, session: Session, resend: number): Promise<A
     http.end(NETWORK_ERROR)
     return { error: { code: NETWORK_ERROR, message: String(e) } }
   }
-  const code = { 'http.response.status_code': res.status }
+  // A server that did not continue our trace (it distrusts or never got our traceparent) names
+  // its own: kept on the CLIENT span so the two traces can be found from each other.
+  const server = responseTrace(res.headers)
+  const foreign = server && server.traceId !== http.context.traceId
+  const code = {
+    'http.response.status_code': res.status,
+    'clicktrace.server.trace_id': foreign ? server.traceId : undefined,
+    'clicktrace.server.span_id': foreign ? server.spanId : undefined,
+  }
   if (res.ok) {
     http.end(undefined, code)
     return undefined

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { MemoryTransport, memoryFetch } from '../../src/testing/index.js'
+import { type Answer, MemoryTransport, memoryFetch } from '../../src/testing/index.js'
 import {
   encodeOtlp,
   OTLP_FLUSH_DELAY_MS,
@@ -90,6 +90,32 @@ describe('built-in recorder', () => {
       expect(s.startTimeUnixNano).toMatch(/^\d{19}$/)
       expect(BigInt(s.endTimeUnixNano) >= BigInt(s.startTimeUnixNano)).toBe(true)
     }
+  })
+
+  it("keeps the server's trace on the HTTP span when the server did not continue ours", async () => {
+    const foreign = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    // /a: the server started its own trace; /b: it continued ours (a child of the sent span).
+    const { client, fx, traces } = setup(
+      1,
+      (req): Answer => ({
+        status: 202,
+        headers:
+          req.url === '/api/a'
+            ? { 'server-timing': `trace;desc=${foreign}` }
+            : { traceresponse: `${req.headers.traceparent!.slice(0, 36)}1234567890abcdef-01` },
+      }),
+    )
+    client.command({ url: '/api/a', name: 'a' }, fx)
+    client.command({ url: '/api/b', name: 'b' }, fx)
+    await flush()
+    await client.flush()
+    const http = spansOf(traces().map((t) => t.body as unknown as Body)).filter((s) => s.name === 'HTTP POST')
+    const a = http.find((s) => attr(s, 'url.full')?.stringValue === '/api/a')!
+    const b = http.find((s) => attr(s, 'url.full')?.stringValue === '/api/b')!
+    expect(attr(a, 'clicktrace.server.trace_id')).toEqual({ stringValue: '4bf92f3577b34da6a3ce929d0e0e4736' })
+    expect(attr(a, 'clicktrace.server.span_id')).toEqual({ stringValue: '00f067aa0ba902b7' })
+    expect(attr(b, 'clicktrace.server.trace_id')).toBeUndefined()
+    expect(attr(b, 'clicktrace.server.span_id')).toBeUndefined()
   })
 
   it('marks failed actions as errors and never parents on a foreign trace', async () => {
