@@ -1,6 +1,6 @@
 // The Pinia glue: one client per plugin, per-store options resolved once
 // (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
-import type { PiniaPluginContext, StateTree } from 'pinia'
+import type { Pinia, PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
 import { createClient } from './client.js'
 import { clonePlain, type Mutation, rebase as makeRebase } from './rebase.js'
@@ -41,9 +41,13 @@ export interface StoreCommands {
   isPending(entity?: string | number): boolean
 }
 
+/** Each pinia's plugin, for `useCommands` (setup stores bind their refs through it). */
+export const plugins = new WeakMap<Pinia, ReturnType<typeof createClicktrace>>()
+
 export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
-  return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
+  return function clicktracePlugin({ store, options: def, pinia }: PiniaPluginContext) {
+    plugins.set(pinia, clicktracePlugin)
     const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
     client ??= createClient(options, reactive as <T extends object>(t: T) => T)
     const c = client
