@@ -45,7 +45,8 @@ export function useCommands<T extends object>(state: T, options: SetupStoreOptio
       throw new TypeError(
         'clicktrace: useCommands() found no clicktrace plugin: pinia.use(createClicktrace(...)), then use it after the setup function',
       )
-    return (bound ??= plugin({ pinia, store, options: { clicktrace: options } } as unknown as PiniaPluginContext))
+    bound ??= plugin({ pinia, store, options: { clicktrace: options } } as unknown as PiniaPluginContext)
+    return bound
   }
   // The plugin runs for the store right after its setup function: bind then, so `resync` is
   // heard before the store's first command.
