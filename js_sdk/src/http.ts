@@ -93,7 +93,7 @@ async function post(o: CommandSend, session: Session, resend: number): Promise<A
     'clicktrace.correlation_id': correlationId,
     'http.request.method': method,
     'url.full': req.url,
-    ...(resend ? { 'http.request.resend_count': resend } : {}),
+    'http.request.resend_count': resend || undefined,
   }
   const http = o.span.child(`HTTP ${method}`, 3 /* CLIENT */, attrs)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
@@ -106,16 +106,17 @@ async function post(o: CommandSend, session: Session, resend: number): Promise<A
     headers[DEADLINE_HEADER] = String(o.deadline)
     if (req.causationId) headers[CAUSATION_HEADER] = req.causationId
   }
+  // Undefined fields are left out of the JSON.
   const metadata = {
     correlation_id: correlationId,
     deadline: o.deadline,
-    ...(allowed ? { client_id: session.clientId } : {}),
-    ...(req.causationId ? { causation_id: req.causationId } : {}),
+    client_id: allowed ? session.clientId : undefined,
+    causation_id: req.causationId,
   }
   let res: Response
   try {
     const send = (): Promise<Response> => o.fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
-    res = await (http.run ? http.run(send) : send())
+    res = await (http.run?.(send) ?? send())
   } catch (e) {
     http.end(NETWORK_ERROR)
     return { error: { code: NETWORK_ERROR, message: String(e) } }

@@ -72,7 +72,7 @@ export function resume(): Resume {
   let seq = 0
   let epoch: string | undefined
   return {
-    hello: (token) => (epoch === undefined ? { token, last_seq: seq } : { token, last_seq: seq, epoch }),
+    hello: (token) => ({ token, last_seq: seq, epoch }), // an undefined epoch is left out of the JSON
     reset() {
       seq = 0
       epoch = undefined
