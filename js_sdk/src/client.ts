@@ -1,7 +1,6 @@
 // The framework-free core: session, transport, resume, commands, deadlines, spans.
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
-import { ClicktraceError } from './errors.js'
 import { sendCommand } from './http.js'
 import { formatTraceparent, newCorrelationId } from './ids.js'
 import { parseNotification, resume } from './notification.js'
@@ -32,7 +31,7 @@ interface Entry {
   span: ActionSpan
   effects: CommandEffects<unknown>
   resolve: (o: CommandOutcome<unknown>) => void
-  timer: ReturnType<typeof setTimeout> | undefined
+  timer?: ReturnType<typeof setTimeout>
   done: boolean
 }
 
@@ -198,7 +197,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     try {
       session = await setUp(entry)
     } catch (e) {
-      loud(e instanceof Error ? e : new ClicktraceError(SESSION_UNAVAILABLE, String(e)))
+      loud(e as Error) // the session's failures are ClicktraceErrors
       return settle(entry, 'rejected', { code: SESSION_UNAVAILABLE, message: String(e) })
     }
     if (entry.done) return
@@ -230,7 +229,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       const correlationId = newCorrelationId()
       const method = (req.method ?? 'POST').toUpperCase()
       const name = req.name ?? `${method} ${req.url}`
-      const entity = req.entity === undefined ? undefined : String(req.entity)
+      const entity = req.entity?.toString()
       const span = tracing.start(name, { 'clicktrace.correlation_id': correlationId, 'clicktrace.entity': entity })
       // error, data, settledAt are added at settlement (Vue tracks added keys).
       const record = reactive({
@@ -243,7 +242,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       } as CommandRecord<unknown>)
       let resolve!: (o: CommandOutcome<unknown>) => void
       const settled = new Promise<CommandOutcome<unknown>>((r) => (resolve = r))
-      const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, timer: undefined, done: false }
+      const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, done: false }
       effects.optimistic(correlationId) // a throwing optimistic change throws here, before anything is sent
       entries.set(correlationId, entry)
       records?.(record)

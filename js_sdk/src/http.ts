@@ -87,68 +87,68 @@ export const retryDelay = (n: number): number => Math.min(RETRY_MAX_MS, RETRY_BA
 
 type Attempt = { error: CommandError; status?: number } | undefined
 
-async function post(o: CommandSend, session: Session, resend: number): Promise<Attempt> {
-  const { request: req, method, correlationId } = o
-  const attrs = {
-    'clicktrace.correlation_id': correlationId,
-    'http.request.method': method,
-    'url.full': req.url,
-    'http.request.resend_count': resend || undefined,
-  }
-  const http = o.span.child(`HTTP ${method}`, 3 /* CLIENT */, attrs)
-  const headers: Record<string, string> = { 'content-type': 'application/json' }
-  // Never hand the trace, the correlation id or the token to an origin not allowed to see them.
-  const allowed = mayPropagate(req.url, o.propagateTo)
-  if (allowed) {
-    headers[TRACEPARENT_HEADER] = formatTraceparent(http.context)
-    headers[CORRELATION_HEADER] = correlationId
-    headers[CLIENT_HEADER] = session.token
-    headers[DEADLINE_HEADER] = String(o.deadline)
-    if (req.causationId) headers[CAUSATION_HEADER] = req.causationId
-  }
-  // Undefined fields are left out of the JSON.
-  const metadata = {
-    correlation_id: correlationId,
-    deadline: o.deadline,
-    client_id: allowed ? session.clientId : undefined,
-    causation_id: req.causationId,
-  }
-  let res: Response
-  try {
-    const send = (): Promise<Response> => o.fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
-    res = await (http.run?.(send) ?? send())
-  } catch (e) {
-    http.end(NETWORK_ERROR)
-    return { error: { code: NETWORK_ERROR, message: String(e) } }
-  }
-  // A server that did not continue our trace (it distrusts or never got our traceparent) names
-  // its own: kept on the CLIENT span so the two traces can be found from each other.
-  const server = responseTrace(res.headers)
-  const foreign = server && server.traceId !== http.context.traceId
-  const code = {
-    'http.response.status_code': res.status,
-    'clicktrace.server.trace_id': foreign ? server.traceId : undefined,
-    'clicktrace.server.span_id': foreign ? server.spanId : undefined,
-  }
-  if (res.ok) {
-    http.end(undefined, code)
-    return undefined
-  }
-  const body: unknown = await res.json().catch(() => undefined)
-  const error = parseError((body as { error?: unknown } | undefined)?.error, `${HTTP_STATUS_PREFIX}${res.status}`)
-  http.end(error.code, code)
-  return { error, status: res.status }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 export async function sendCommand(o: CommandSend): Promise<CommandError | undefined> {
+  const { request: req, method, correlationId, deadline, settled } = o
   let session = o.session
+
+  async function post(resend: number): Promise<Attempt> {
+    const http = o.span.child(`HTTP ${method}`, 3 /* CLIENT */, {
+      'clicktrace.correlation_id': correlationId,
+      'http.request.method': method,
+      'url.full': req.url,
+      'http.request.resend_count': resend || undefined,
+    })
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    // Never hand the trace, the correlation id or the token to an origin not allowed to see them.
+    const allowed = mayPropagate(req.url, o.propagateTo)
+    if (allowed) {
+      headers[TRACEPARENT_HEADER] = formatTraceparent(http.context)
+      headers[CORRELATION_HEADER] = correlationId
+      headers[CLIENT_HEADER] = session.token
+      headers[DEADLINE_HEADER] = String(deadline)
+      if (req.causationId) headers[CAUSATION_HEADER] = req.causationId
+    }
+    // Undefined fields are left out of the JSON.
+    const metadata = {
+      correlation_id: correlationId,
+      deadline,
+      client_id: allowed ? session.clientId : undefined,
+      causation_id: req.causationId,
+    }
+    let res: Response
+    try {
+      const send = (): Promise<Response> => o.fetcher(req.url, { method, headers, body: JSON.stringify({ ...req.body, metadata }) })
+      res = await (http.run?.(send) ?? send())
+    } catch (e) {
+      http.end(NETWORK_ERROR)
+      return { error: { code: NETWORK_ERROR, message: String(e) } }
+    }
+    // A server that did not continue our trace (it distrusts or never got our traceparent)
+    // names its own: kept on the CLIENT span so the two traces can be found from each other.
+    const server = responseTrace(res.headers)
+    const foreign = server && server.traceId !== http.context.traceId
+    const attributes = {
+      'http.response.status_code': res.status,
+      'clicktrace.server.trace_id': foreign ? server.traceId : undefined,
+      'clicktrace.server.span_id': foreign ? server.spanId : undefined,
+    }
+    if (res.ok) {
+      http.end(undefined, attributes)
+      return undefined
+    }
+    const body: unknown = await res.json().catch(() => undefined)
+    const error = parseError((body as { error?: unknown } | undefined)?.error, `${HTTP_STATUS_PREFIX}${res.status}`)
+    http.end(error.code, attributes)
+    return { error, status: res.status }
+  }
+
   let renewed = false
   let tries = 0 // network failures so far
   for (let resend = 0; ; resend++) {
-    const r = await post(o, session, resend)
-    if (!r || o.settled()) return r?.error
+    const r = await post(resend)
+    if (!r || settled()) return r?.error
     if (r.status === 401 && r.error.code === INVALID_CLIENT && !renewed) {
       renewed = true
       try {
@@ -160,8 +160,8 @@ export async function sendCommand(o: CommandSend): Promise<CommandError | undefi
     }
     if (r.status !== undefined || ++tries >= MAX_SEND_ATTEMPTS) return r.error
     const wait = retryDelay(tries)
-    if (Date.now() + wait >= o.deadline) return r.error
+    if (Date.now() + wait >= deadline) return r.error
     await sleep(wait)
-    if (o.settled()) return undefined
+    if (settled()) return undefined
   }
 }

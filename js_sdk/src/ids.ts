@@ -33,11 +33,9 @@ export function parseCorrelationId(value: unknown): string | undefined {
 
 /** `bytes` random bytes as lowercase hex; never all zeros (an invalid W3C id). */
 export function randomHex(bytes: number): string {
-  const buf = new Uint8Array(bytes)
-  let hex: string
-  do hex = Array.from(crypto.getRandomValues(buf), (b) => (b | 256).toString(16).slice(1)).join('')
-  while (!/[^0]/.test(hex))
-  return hex
+  let hex = ''
+  for (const b of crypto.getRandomValues(new Uint8Array(bytes))) hex += (b | 256).toString(16).slice(1)
+  return /[^0]/.test(hex) ? hex : randomHex(bytes)
 }
 
 export const newSpanContext = (sampled: boolean, traceId = randomHex(16)): SpanContext => ({

@@ -53,7 +53,6 @@ export function createClicktrace(options: ClicktraceOptions) {
     const c = client
     const keys = own.keys ?? Object.keys(store.$state)
     const keep = own.keepSettled ?? options.keepSettled ?? 20
-    const deadlineMs = own.deadlineMs ?? options.deadlineMs
     const state = (): Record<string, unknown> => store.$state as Record<string, unknown>
     const rebase = makeRebase<Record<string, unknown>>({
       snapshot: () => clonePlain(state()),
@@ -74,7 +73,7 @@ export function createClicktrace(options: ClicktraceOptions) {
         return commands.filter((r) => r.status === 'pending')
       },
       get last() {
-        return commands[commands.length - 1]
+        return commands.at(-1)
       },
       get connection() {
         return c.connection.status
@@ -97,7 +96,7 @@ export function createClicktrace(options: ClicktraceOptions) {
       const { optimistic, authoritative, ...req } = spec
       let id = ''
       const handle = c.command<D>(
-        { ...req, deadlineMs: req.deadlineMs ?? deadlineMs },
+        { ...req, deadlineMs: req.deadlineMs ?? own.deadlineMs }, // the client falls back to the global one
         {
           optimistic: (correlationId) => {
             id = correlationId

@@ -30,19 +30,21 @@ export interface OtlpSpan {
 export const toNanos = (ms: number): string => `${Math.round(ms * 1e3)}000`
 
 export const otlpAttributes = (a: Attributes): OtlpSpan['attributes'] =>
-  Object.entries(a)
-    .filter(([, v]) => v !== undefined)
-    .map(([key, v]) => ({
-      key,
-      value:
-        typeof v === 'string'
-          ? { stringValue: v }
-          : typeof v === 'boolean'
-            ? { boolValue: v }
-            : Number.isInteger(v)
-              ? { intValue: String(v) }
-              : { doubleValue: v },
-    }))
+  Object.entries(a).flatMap(([key, v]) =>
+    v === undefined
+      ? []
+      : {
+          key,
+          value:
+            typeof v === 'string'
+              ? { stringValue: v }
+              : typeof v === 'boolean'
+                ? { boolValue: v }
+                : Number.isInteger(v)
+                  ? { intValue: String(v) }
+                  : { doubleValue: v },
+        },
+  )
 
 export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: string): object => ({
   resourceSpans: [
