@@ -135,7 +135,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
         'clicktrace notification',
         5 /* CONSUMER */,
         {
-          'clicktrace.correlation_id': entry.record.correlationId,
+          'clicktrace.correlation_id': n.correlationId,
           'clicktrace.seq': n.seq,
           'clicktrace.status': n.status,
           'clicktrace.type': n.type,

@@ -87,8 +87,6 @@ export const retryDelay = (n: number): number => Math.min(RETRY_MAX_MS, RETRY_BA
 
 type Attempt = { error: CommandError; status?: number } | undefined
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
 export async function sendCommand(o: CommandSend): Promise<CommandError | undefined> {
   const { request: req, method, correlationId, deadline, settled } = o
   let session = o.session
@@ -128,11 +126,9 @@ export async function sendCommand(o: CommandSend): Promise<CommandError | undefi
     // A server that did not continue our trace (it distrusts or never got our traceparent)
     // names its own: kept on the CLIENT span so the two traces can be found from each other.
     const server = responseTrace(res.headers)
-    const foreign = server && server.traceId !== http.context.traceId
     const attributes = {
       'http.response.status_code': res.status,
-      'clicktrace.server.trace_id': foreign ? server.traceId : undefined,
-      'clicktrace.server.span_id': foreign ? server.spanId : undefined,
+      'clicktrace.server.trace_id': server?.traceId === http.context.traceId ? undefined : server?.traceId,
     }
     if (res.ok) {
       http.end(undefined, attributes)
@@ -161,7 +157,7 @@ export async function sendCommand(o: CommandSend): Promise<CommandError | undefi
     if (r.status !== undefined || ++tries >= MAX_SEND_ATTEMPTS) return r.error
     const wait = retryDelay(tries)
     if (Date.now() + wait >= deadline) return r.error
-    await sleep(wait)
+    await new Promise((r) => setTimeout(r, wait))
     if (settled()) return undefined
   }
 }

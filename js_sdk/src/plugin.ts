@@ -53,9 +53,8 @@ export function createClicktrace(options: ClicktraceOptions) {
     const c = client
     const keys = own.keys ?? Object.keys(store.$state)
     const keep = own.keepSettled ?? options.keepSettled ?? 20
-    const state = (): Record<string, unknown> => store.$state as Record<string, unknown>
     const rebase = makeRebase<Record<string, unknown>>({
-      snapshot: () => clonePlain(state()),
+      snapshot: () => clonePlain(store.$state as Record<string, unknown>),
       clone: clonePlain,
       mutate: (fn) => store.$patch(fn as (s: StateTree) => void),
       replace: (next) =>
@@ -89,7 +88,7 @@ export function createClicktrace(options: ClicktraceOptions) {
     // Keep every pending command and the `keep` latest settled ones.
     const prune = (): void => {
       const settled = commands.filter((r) => r.status !== 'pending')
-      for (const r of settled.slice(0, Math.max(0, settled.length - keep))) commands.splice(commands.indexOf(r), 1)
+      for (const r of settled.slice(0, settled.length - keep)) commands.splice(commands.indexOf(r), 1)
     }
 
     function $command<D = unknown>(spec: CommandSpec<Record<string, unknown>, D>): CommandHandle<D> {

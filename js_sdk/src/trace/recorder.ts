@@ -55,8 +55,9 @@ export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: stri
   ],
 })
 
-const now = (): number => performance.timeOrigin + performance.now()
+const now = (): string => toNanos(performance.timeOrigin + performance.now())
 
+// `attributes` is the span's own (callers pass a fresh object): `end` adds to it.
 function span(
   name: string,
   kind: Kind,
@@ -65,14 +66,14 @@ function span(
   attributes: Attributes,
   sink: (s: OtlpSpan) => void,
 ): ActionSpan {
-  const start = toNanos(now())
+  const start = now()
   let ended = !context.sampled
   return {
     context,
     child(childName, childKind, a = {}, parent = context) {
       // Continue from `parent` only within this trace; never adopt a foreign trace's span.
       const parentId = parent.traceId === context.traceId ? parent.spanId : context.spanId
-      return span(childName, childKind, newSpanContext(context.sampled, context.traceId), parentId, { ...a }, sink)
+      return span(childName, childKind, newSpanContext(context.sampled, context.traceId), parentId, a, sink)
     },
     end(error, more) {
       if (ended) return
@@ -85,7 +86,7 @@ function span(
         name,
         kind,
         startTimeUnixNano: start,
-        endTimeUnixNano: toNanos(now()),
+        endTimeUnixNano: now(),
         attributes: otlpAttributes(attributes),
         status: error === undefined ? { code: 1 } : { code: 2, message: error },
       })
@@ -116,10 +117,10 @@ export function makeTracing(
     timer = undefined
     const batch = queue
     queue = []
-    if (batch.length === 0 || url === false) return
+    if (batch.length === 0) return // (nothing is queued when url is false)
     const t = token()
     try {
-      const r = await fetcher(url, {
+      const r = await fetcher(url as string, {
         method: 'POST',
         keepalive: true, // survives the tab closing
         headers: t ? { 'content-type': 'application/json', [CLIENT_HEADER]: t } : { 'content-type': 'application/json' },
@@ -143,7 +144,7 @@ export function makeTracing(
   return {
     flush,
     start(name, attributes = {}) {
-      return span(name, 1, newSpanContext(rate >= 1 || random() < rate), undefined, { ...attributes }, sink)
+      return span(name, 1, newSpanContext(rate >= 1 || random() < rate), undefined, attributes, sink)
     },
   }
 }
