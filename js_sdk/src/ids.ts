@@ -52,5 +52,5 @@ export const formatTraceparent = (c: SpanContext): string =>
 export function parseTraceparent(value: unknown): SpanContext | undefined {
   if (typeof value !== 'string') return undefined
   const m = TRACEPARENT_RE.exec(value.trim())
-  return m ? { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & FLAG_SAMPLED) !== 0 } : undefined
+  return m ? { traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & FLAG_SAMPLED) > 0 } : undefined
 }
