@@ -16,7 +16,7 @@ export CLICKTRACE_TEST_PORTS ?= 20000-29999
 JS_SRC := $(shell find js_sdk/src js_sdk/package.json js_sdk/tsconfig.json js_sdk/tsconfig.build.json -type f 2>/dev/null)
 WEB_SRC := $(shell find demo_app/web -path demo_app/web/dist -prune -o -path demo_app/web/node_modules -prune -o -type f -print 2>/dev/null)
 
-.PHONY: demo demo-distributed test setup web chromium test-py test-otel test-js test-e2e test-example packages check bench clean
+.PHONY: console demo demo-distributed test setup web chromium test-py test-otel test-js test-e2e test-example packages check bench clean
 
 # The fault panel is off unless enabled; the demo enables it, behind an operator token that
 # the printed address carries in its fragment (the browser never sends a fragment).
@@ -58,6 +58,10 @@ $(STAMP)/npm: package.json package-lock.json js_sdk/package.json demo_app/web/pa
 
 web: demo_app/web/dist/index.html
 
+# The operator console's assets, committed in the Python package (the user has no build step).
+console: $(STAMP)/npm
+	npm run -s build:console -w clicktrace-pinia
+
 # The plugin's tsc build alone: what the demo's typecheck reads (its .d.ts), without Vite.
 $(STAMP)/js-sdk: $(STAMP)/npm $(JS_SRC)
 	npm run build -w clicktrace-pinia
@@ -81,6 +85,7 @@ check: setup $(STAMP)/js-sdk
 	npm run typecheck
 	npm run lint -w clicktrace-pinia  # Biome: lint + format check of js_sdk
 	node bench/bundle.mjs --check  # the plugin's 5.5 KiB min+gzip budget per transport
+	node js_sdk/console/build.mjs --check  # the committed console assets are a rebuild of their sources
 
 test-py: setup
 	$(PY) -m pytest tests -q --cov=clicktrace --cov-report=term:skip-covered

@@ -38,6 +38,8 @@ const entries = [
   },
   { name: 'clicktrace-pinia: main entry, everything', code: "export * from './dist/index.js'", external },
   { name: 'clicktrace-pinia/core: everything (no Vue, no Pinia)', code: "export * from './dist/core.js'", external },
+  { name: 'clicktrace-pinia/journal: readJournal (outside the plugin)', code: "export * from './dist/journal.js'", external },
+  { name: 'clicktrace-pinia/waterfall: renderWaterfall (outside the plugin)', code: "export * from './dist/waterfall.js'", external },
   {
     name: '@opentelemetry/sdk-trace-web + instrumentation-fetch (incl. @opentelemetry/api)',
     code: `import { WebTracerProvider } from '@opentelemetry/sdk-trace-web'

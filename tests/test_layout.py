@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "clicktrace.prometheus": 6,
     "clicktrace.ingest": 6,
     "clicktrace.health": 6,
+    "clicktrace.console": 6,
     "clicktrace._wiring": 7,
     "clicktrace.testing": 7,
     "clicktrace.__main__": 7,

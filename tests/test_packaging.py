@@ -101,3 +101,19 @@ def test_the_sdk_and_socketio_are_extras() -> None:
     assert not any(
         r.startswith(("opentelemetry-sdk", "python-socketio")) for r in PROJECT["dependencies"]
     )
+
+
+def test_the_consoles_built_page_is_in_the_wheel() -> None:
+    """The console's assets (``console/_static``, built from js_sdk/console and committed)
+    ship in the wheel as hatch's artifacts, whatever a checkout's ignore rules say: every
+    file there now, and the two the console's page loads."""
+    from fnmatch import fnmatch
+
+    root = Path(__file__).resolve().parents[1]
+    wheel = PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert "py_sdk/clicktrace" in wheel["packages"]
+    static = root / "py_sdk" / "clicktrace" / "console" / "_static"
+    present = [p.relative_to(root).as_posix() for p in static.rglob("*") if p.is_file()]
+    wanted = [f"{static.relative_to(root).as_posix()}/console.{ext}" for ext in ("js", "css")]
+    for path in [*present, *wanted]:
+        assert any(fnmatch(path, pattern) for pattern in wheel["artifacts"]), path

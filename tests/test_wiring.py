@@ -573,3 +573,34 @@ def test_plain_uvicorn_without_a_websocket_library_exits_with_the_pip_line() -> 
         pytest.fail("uvicorn started without a WebSocket library: tabs would get 404")
     assert process.returncode != 0
     assert "pip install 'clicktrace[websocket]'" in stderr
+
+
+async def test_the_console_needs_a_journal_and_a_token_and_opens_no_trace(
+    exporter: InMemorySpanExporter, provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CLICKTRACE_OPERATOR_TOKEN", raising=False)
+    notifier = Notifier(TokenSigner(SECRET), WebSocketTransport())
+    with pytest.raises(ValueError, match="needs a journal"):
+        clicktrace.install(Starlette(), notifier=notifier, operator_token="t", console=True)
+    with pytest.raises(ValueError, match="operator token"):
+        clicktrace.install(
+            Starlette(), notifier=notifier, journal=create_journal("memory://"), console=True
+        )
+    token = "operator-token-of-the-console"
+    app = clicktrace.install(
+        Starlette(),
+        notifier=notifier,
+        tracer_provider=provider,
+        journal=create_journal("memory://"),
+        operator_token=token,
+        console=True,
+    )
+    async with served(app) as url, httpx.AsyncClient(base_url=url) as http:
+        assert (await http.get("/clicktrace/console")).status_code == 401
+        assert (await http.get("/clicktrace/console/api/attention")).status_code == 401
+        signed = await http.post("/clicktrace/console/session", data={"token": token})
+        assert signed.status_code == 303
+        health = await http.get("/clicktrace/console/api/health")
+        assert health.status_code == 200 and "entries" in health.json()
+    provider.force_flush()
+    assert server_spans(exporter) == []  # the console's own routes are untraced

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp
 
 import clicktrace
 from clicktrace.bus import Bus
+from clicktrace.console import CONSOLE_PATH
 from clicktrace.health import outbox_check
 from clicktrace.notify import Notifier, TokenSigner
 from clicktrace.outbox import OutboxRelay
@@ -51,7 +52,13 @@ def _web(settings: Settings) -> BaseRoute:
 
 def _config(settings: Settings) -> Route:
     """What the page needs to know about this deployment."""
-    body = {"process": settings.process, "faults": settings.faults, "trace_url": settings.trace_url}
+    body = {
+        "process": settings.process,
+        "faults": settings.faults,
+        "trace_url": settings.trace_url,
+        # the operator console, served when an operator token is set
+        "console": CONSOLE_PATH if settings.operator_token else None,
+    }
 
     async def config(request: Request) -> Response:
         return JSONResponse(body)
@@ -122,6 +129,9 @@ def create_app(
         tracer_provider=tracer_provider,
         excluded_paths=settings.excluded_paths,
         journal=journal,
+        operator_token=settings.operator_token,
+        console=settings.operator_token is not None,  # the operator console, behind the token
+        console_trace_url=settings.trace_url,
         # distributed: the relay is another process; its lag still shows
         checks=[] if relay else [outbox_check(store.outbox, store.connect_relay)],
     )

@@ -27,6 +27,12 @@ const refused = (url: string, why: string, cause?: unknown): ClicktraceError =>
     cause,
   )
 
+// The page's latest session, for `readJournal` (clicktrace-pinia/journal): the journal route
+// answers the tab that owns a click, and a tab is its session's token.
+let latest: Session | undefined
+/** The session the page's client obtained last, if any. */
+export const latestSession = (): Session | undefined => latest
+
 export function sessionSource(url: string, fetcher: typeof fetch): SessionSource {
   let current: Promise<Session> | undefined
   let value: Session | undefined
@@ -56,7 +62,7 @@ export function sessionSource(url: string, fetcher: typeof fetch): SessionSource
     get(renew) {
       if (renew || due()) current = undefined
       current ??= load().then(
-        (s) => (value = s),
+        (s) => (latest = value = s),
         (e: unknown) => {
           current = undefined // the next command tries again
           throw e

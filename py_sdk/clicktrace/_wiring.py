@@ -84,6 +84,8 @@ def install(
     trace_own_routes: bool = False,
     browser_service_name: str | None = None,
     reject_dead_letters: bool = True,
+    console: bool = False,
+    console_trace_url: str | None = None,
 ) -> ASGIApp:
     """Wire clicktrace into ``app`` (a ``Starlette`` or ``FastAPI``) and return the ASGI app
     to serve.
@@ -110,7 +112,12 @@ def install(
     them (its ``serviceName``, ``browser`` by default) unless ``browser_service_name`` sets
     one for every tab. With a ``bus``, every subscription that has no ``on_dead_letter``
     gets :func:`~clicktrace.projection.reject_on_dead_letter` of ``notifier``
-    (``reject_dead_letters=False``: none). Call it before the app serves its first request.
+    (``reject_dead_letters=False``: none). ``console=True`` serves the operator console under
+    ``/clicktrace/console`` (:func:`clicktrace.console.console_routes`: it needs ``journal``
+    and the operator token, and sends dead letters again on ``bus``);
+    ``console_trace_url`` (default ``$CLICKTRACE_TRACE_URL``) links a click's trace in a
+    trace UI, ``{trace_id}`` standing for its id. Call it before the app serves its first
+    request.
     """
     if not isinstance(app, Starlette):
         raise TypeError("install() takes a Starlette or FastAPI application")
@@ -129,6 +136,8 @@ def install(
     probe = _health(notifier, bus, relay, journal, checks, operator_token) if health else None
     if probe is not None:
         own.append(probe)
+    if console:
+        own += _console(journal, operator_token, bus, console_trace_url, probe)
     if not trace_own_routes:
         ours = [*notifier.routes, *own]
         excluded_paths = [*_patterns(excluded_paths), *untraced_paths(ours, app.routes)]
@@ -191,6 +200,28 @@ def _health(
         found += [correlations_check(journal), journal_check(journal)]
     checks = [*found, replay_check(notifier.hub.buffer), *extra]
     return health_route(checks, operator_token=operator_token)
+
+
+def _console(
+    journal: Journal | None,
+    operator_token: str | None,
+    bus: Bus | None,
+    trace_url: str | None,
+    probe: Route | None,
+) -> list[BaseRoute]:
+    if journal is None:
+        raise ValueError("console=True needs a journal: install(..., journal=create_journal(...))")
+    from clicktrace.console import console_routes
+
+    report = None
+    if probe is not None:
+        from clicktrace.health._report import report_of
+
+        report = report_of(probe).latest
+    # console_routes raises the ValueError that names the missing operator token.
+    return console_routes(
+        journal, operator_token=operator_token, bus=bus, trace_url=trace_url, health=report
+    )
 
 
 def _framework_defaults() -> set[Any]:

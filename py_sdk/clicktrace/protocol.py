@@ -23,6 +23,7 @@ __all__ = [
     "DEAD_LETTER_REASON_HEADER",
     "EXPORT_FAILED",
     "FRAME_TOO_LARGE",
+    "GROUP_HEADER",
     "HELLO_TIMEOUT",
     "INTERNAL_ERROR",
     "INVALID_BODY",
@@ -72,6 +73,8 @@ REPLAYED_HEADER: Final = "x-clicktrace-replayed"
 # Broker message headers clicktrace adds beside the trace context and ids.
 TRACE_MODE_HEADER: Final = "x-clicktrace-trace-mode"
 PUBLISHED_AT_HEADER: Final = "x-clicktrace-published-at"
+# A message for one consumer group only (a dead letter sent again): the others ack it unhandled.
+GROUP_HEADER: Final = "x-clicktrace-group"
 DEAD_LETTER_REASON_HEADER: Final = "x-clicktrace-dead-letter-reason"
 
 # Default routes (the notifier's prefix moves the first and last together).

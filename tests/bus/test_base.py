@@ -107,6 +107,30 @@ async def test_groups_each_get_every_message_in_order(make_bus: MakeBus, topic: 
     assert got == {"a": list(range(5)), "b": list(range(5))}
 
 
+async def test_a_message_for_one_group_is_acked_unhandled_by_the_others(
+    make_bus: MakeBus, topic: str
+) -> None:
+    bus = make_bus()
+    got: dict[str, list[int]] = {"a": [], "b": []}
+    done = asyncio.Event()
+
+    def handler(name: str):  # type: ignore[no-untyped-def]
+        async def handle(envelope: Envelope) -> None:
+            got[name].append(envelope.payload)
+            if got["a"] == [1, 2] and got["b"] == [2]:
+                done.set()
+
+        return handle
+
+    bus.subscribe(topic, handler("a"), group="a")
+    bus.subscribe(topic, handler("b"), group="b")
+    async with bus:
+        await bus.publish(topic, new_envelope("T", 1), group="a")  # a dead letter sent again
+        await bus.publish(topic, new_envelope("T", 2))
+        await asyncio.wait_for(done.wait(), WAIT)
+    assert got == {"a": [1, 2], "b": [2]}  # b acked 1 unhandled, and goes on
+
+
 async def test_failing_handler_is_retried_then_dead_lettered_with_reason(
     make_bus: MakeBus, exporter: InMemorySpanExporter, topic: str
 ) -> None:

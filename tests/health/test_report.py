@@ -15,6 +15,7 @@ import aiosqlite
 import httpx
 import pytest
 from starlette.applications import Starlette
+from starlette.routing import Route
 
 from clicktrace.bus import MemoryBus, create_bus
 from clicktrace.envelope import new_envelope
@@ -28,7 +29,7 @@ from clicktrace.health import (
     outbox_check,
     replay_check,
 )
-from clicktrace.health._report import Report
+from clicktrace.health._report import Report, report_of
 from clicktrace.journal import Entry, Journal, MemoryStore, Thresholds, create_journal
 from clicktrace.notify import MemoryReplayBuffer
 from clicktrace.outbox import SqliteOutbox
@@ -348,3 +349,14 @@ def test_the_route_refuses_settings_it_cannot_honour() -> None:
     for interval in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="interval"):
             health_route([check], interval=interval)
+
+
+async def test_the_report_a_route_serves_is_reachable_for_the_console() -> None:
+    async def fine() -> Result:
+        return Result("Healthy", "ok")
+
+    route = health_route([Check("fine", fine)], operator_token="t")
+    document = await report_of(route).latest()
+    assert document["entries"]["fine"]["status"] == "Healthy"
+    with pytest.raises(TypeError, match="health_route"):
+        report_of(Route("/x", fine))

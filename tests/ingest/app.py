@@ -85,6 +85,9 @@ class LaggingStore:
     async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
         return [], 0
 
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        return [], 0
+
     async def register(self, process: str, info: Process) -> None:
         return None
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from clicktrace.ids import new_id
 from clicktrace.journal import Entry, MemoryStore
 from clicktrace.journal._store import MAX_ENTRIES_PER_ID
 
@@ -51,3 +54,19 @@ async def test_recent_lists_the_most_recently_active_ids_first() -> None:
     assert await store.recent(0, 10) == [B, A]
     assert await store.recent(150, 10) == [B]
     assert await store.recent(0, 1) == [B]
+
+
+async def test_the_dead_letter_index_is_bounded_and_follows_evictions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from clicktrace.journal import _memory
+
+    monkeypatch.setattr(_memory, "MAX_DEAD", 2)
+    store = MemoryStore(max_entries=3)
+    ids = [new_id() for _ in range(3)]
+    for i, cid in enumerate(ids):
+        store.add(Entry(correlation_id=cid, stage="dead_lettered", at=1000.0 + i))
+    assert await store.dead_lettered(10) == (ids[1:], 2)  # the oldest went first
+    for _ in range(2):  # the ring holds 3: ids[0] and ids[1] are evicted
+        store.add(Entry(correlation_id=new_id(), stage="acked", at=2000.0))
+    assert await store.dead_lettered(10) == ([ids[2]], 1)  # its entries evicted: gone too

@@ -33,7 +33,7 @@ async def _drop(kind: str, store: Store, name: str) -> None:
         import asyncpg
 
         conn = await asyncpg.connect(PG)
-        for table in (name, f"{name}_open", f"{name}_processes"):
+        for table in (name, f"{name}_open", f"{name}_processes", f"{name}_dead"):
             await conn.execute(f"DROP TABLE IF EXISTS {table}")
         await conn.close()
 
@@ -145,6 +145,42 @@ async def test_the_open_index_opens_on_the_server_and_closes_on_a_settling_entry
 
 
 @pytest.mark.broker
+async def test_the_dead_letter_index_lists_each_click_once_oldest_first(store: Store) -> None:
+    now = time.time() * 1000.0
+    first, second, fine = new_id(), new_id(), new_id()
+    await store.write(
+        [
+            server(second, "accepted", now - 4000, "202"),
+            server(second, "dead_lettered", now - 3000),
+            server(first, "dead_lettered", now - 5000),
+            server(fine, "acked", now - 4500),
+        ]
+    )
+    assert await store.dead_lettered(10) == ([first, second], 2)
+    assert await store.dead_lettered(1) == ([first], 2)  # cut, and said so
+    # dead-lettered again after a resend: listed once, at its last dead letter
+    await store.write(
+        [server(first, "resent", now - 200), server(first, "dead_lettered", now - 100)]
+    )
+    assert await store.dead_lettered(10) == ([second, first], 2)
+
+
+@pytest.mark.broker
+async def test_a_resend_reopens_a_dead_lettered_click(store: Store) -> None:
+    now = time.time() * 1000.0
+    cid = new_id()
+    await store.write([server(cid, "accepted", now - 5000, "202")])
+    await store.write([server(cid, "dead_lettered", now - 4000)])
+    assert await store.open_clicks(now, 10) == ([], 0)
+    await store.write([server(cid, "resent", now - 3000)])
+    assert await store.open_clicks(now, 10) == ([cid], 1)
+    await store.write(
+        [server(cid, "acked", now - 2000), server(cid, "notified", now - 1990, "confirmed")]
+    )
+    assert await store.open_clicks(now, 10) == ([], 0)
+
+
+@pytest.mark.broker
 async def test_the_process_table_keeps_each_writer_once_until_it_leaves(store: Store) -> None:
     await store.register("api-1", Process(1000.0, 2000.0, 5000.0))
     await store.register("api-1", Process(1000.0, 7000.0, 5000.0))
@@ -165,6 +201,7 @@ def test_every_store_applies_the_same_merge_rule() -> None:
     assert merge((15, NONE, 15), None, 20) == (None, 20)  # a late batch
     assert merge((5, NONE, NONE), 8, None) == (5, None)
     assert marks([Entry(correlation_id="A", stage="settled", at=1)]) == {}
+    assert marks([server("A", "resent", 40)]) == {"A": (40, NONE, 40)}  # reopens like a 202
 
 
 @pytest.mark.broker

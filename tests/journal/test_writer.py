@@ -35,6 +35,9 @@ class Down:
     async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
         raise ConnectionError("connection refused")
 
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        raise ConnectionError("connection refused")
+
     async def register(self, process: str, info: Process) -> None:
         raise ConnectionError("connection refused")
 

@@ -3,7 +3,6 @@ import { createPinia } from 'pinia'
 import { createClicktrace, socketIoTransport, webSocketTransport } from 'clicktrace-pinia'
 import App from './App.vue'
 import { recordStatus } from './activity'
-import { sessionFetch } from './journal'
 
 const query = new URLSearchParams(location.search)
 // The demo serves both transports (?transport=websocket), so it imports both; an app imports one.
@@ -14,7 +13,7 @@ const deadline = Number(query.get('deadline'))
 const pinia = createPinia()
 // prewarm: the session and the socket open at start, so the first click waits for neither.
 pinia.use(createClicktrace({
-  transport, onStatus: recordStatus, fetch: sessionFetch, prewarm: true,
+  transport, onStatus: recordStatus, prewarm: true,
   ...(deadline > 0 ? { deadlineMs: deadline } : {}),
 }))
 createApp(App).use(pinia).mount('#app')

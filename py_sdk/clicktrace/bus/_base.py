@@ -48,6 +48,7 @@ from clicktrace.bus._types import (
 )
 from clicktrace.envelope import Envelope, decode, encode
 from clicktrace.journal._record import record
+from clicktrace.protocol import GROUP_HEADER
 from clicktrace.spans import get_tracer
 
 __all__ = [
@@ -260,13 +261,22 @@ class Bus(ABC):
         await self.close()
 
     async def publish(
-        self, topic: str, envelope: Envelope, *, trace_mode: TraceMode | None = None
+        self,
+        topic: str,
+        envelope: Envelope,
+        *,
+        trace_mode: TraceMode | None = None,
+        group: str | None = None,
     ) -> None:
         """Send ``envelope`` to ``topic`` inside a PRODUCER span.
 
         ``trace_mode`` asks consumers to start their span as ``link`` or ``new`` (or
-        ``child``) whatever their subscription says.
+        ``child``) whatever their subscription says. ``group`` sends it to that consumer
+        group only: the others ack it unhandled (a dead letter sent again goes to the group
+        that gave up on it, not to those that applied it).
         """
+        if group is not None:
+            check_name("group", group)
         check_name("topic", topic)
         if not isinstance(envelope, Envelope):
             raise TypeError(f"publish needs an Envelope, not {type(envelope).__name__}")
@@ -274,7 +284,7 @@ class Bus(ABC):
             raise ValueError(f"trace_mode must be one of {sorted(TRACE_MODES)}")
         if not self._running:
             raise BusNotRunning("publish on a bus that is not started")
-        await send(self._tracer, self.system, topic, envelope, trace_mode, self._send)
+        await send(self._tracer, self.system, topic, envelope, trace_mode, self._send, group)
 
     async def ping(self) -> None:
         """One real round trip to the broker (for ``/clicktrace/health``); raises
@@ -395,9 +405,11 @@ async def send(
     envelope: Envelope,
     trace_mode: TraceMode | None,
     broker_send: Send,
+    group: str | None = None,
 ) -> None:
     """Send ``envelope`` inside a PRODUCER span: its context in the broker's native headers
-    and in the envelope, stamped with the time it left, journaled as ``published``."""
+    and in the envelope, stamped with the time it left, journaled as ``published``; for
+    ``group`` only when one is named."""
     parent = tracing.producer_parent(envelope)
     span = tracing.start_producer_span(tracer, system, topic, envelope, parent)
     with trace.use_span(span, end_on_exit=True):
@@ -405,6 +417,8 @@ async def send(
         stamped = tracing.stamp(envelope, headers)
         if trace_mode is not None:
             headers[TRACE_MODE_HEADER] = trace_mode
+        if group is not None:
+            headers[GROUP_HEADER] = group
         now_ms = time.time() * 1000.0  # before the send: a consumer may journal first
         headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
         meta = stamped.metadata
@@ -438,6 +452,10 @@ async def deliver(
     send_dead_letter: SendDeadLetter,
 ) -> None:
     """Handle one delivery to the end: acked, or dead-lettered and acked."""
+    target = delivery.headers.get(GROUP_HEADER)
+    if target is not None and target != sub.group:
+        await delivery.ack()  # for another group only (a dead letter sent again to it)
+        return
     try:
         envelope = decode(delivery.body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:

@@ -44,6 +44,7 @@ __all__ = [
     "Report",
     "health_route",
     "in_front",
+    "report_of",
     "run_checks",
 ]
 
@@ -189,7 +190,7 @@ class Report:
 
 class _Endpoint:
     def __init__(self, report: Report) -> None:
-        self._report = report
+        self.report = self._report = report
         # Encoded once: a probe costs a header lookup and a write.
         self._headers = {
             code: [(k.encode(), v.encode()) for k, v in report.headers(code)] for code in (200, 503)
@@ -241,6 +242,13 @@ class _InFront:
             await self._endpoint(scope, receive, send)
         else:
             await self._app(scope, receive, send)
+
+
+def report_of(route: Route) -> Report:
+    """The :class:`Report` a :func:`health_route` serves (the console shows its document)."""
+    if not isinstance(route.endpoint, _Endpoint):
+        raise TypeError("report_of() takes a route made by health_route()")
+    return route.endpoint.report
 
 
 def in_front(app: ASGIApp, route: Route) -> ASGIApp:

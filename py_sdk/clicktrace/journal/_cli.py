@@ -1,12 +1,17 @@
-"""``python -m clicktrace journal <id>`` and ``python -m clicktrace stuck``: the journal from a
-terminal, on any deployment's store.
+"""``python -m clicktrace journal <id>``, ``python -m clicktrace stuck`` and ``python -m
+clicktrace resend <id>``: the journal from a terminal, on any deployment's store.
 
 The store is chosen by URL (``--store``, default ``$CLICKTRACE_JOURNAL_URL``); a Redis store's
 key prefix by ``--prefix``, else the URL's ``?prefix=``, else ``$CLICKTRACE_CHANNEL`` the way
 the demo sets it (``<channel>:journal``), else the default; an SQL store's table by
 ``--table`` or ``?table=``. Options go before or after the command. Exit status: 0, 1 when the
-id is unknown (``journal``) or a click is stuck (``stuck``), 2 when the command line is wrong
-or the store cannot be read (one line on stderr, no traceback).
+id is unknown (``journal``), a click is stuck (``stuck``) or cannot be sent again (``resend``),
+2 when the command line is wrong or the store (or the bus) cannot be reached (one line on
+stderr, no traceback).
+
+``resend`` sends a dead-lettered command again through the bus (``--bus``, default
+``$CLICKTRACE_BUS_URL``); the bus lives two layers above the journal, so ``python -m
+clicktrace`` hands the command in (:data:`Resend`, :func:`clicktrace.console.resend`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -33,11 +39,14 @@ from clicktrace.journal._verdict import (
 )
 from clicktrace.journal._writer import restarted
 
-__all__ = ["CHANNEL_ENV", "STORE_ENV", "main", "waterfall"]
+__all__ = ["BUS_ENV", "CHANNEL_ENV", "STORE_ENV", "Resend", "main", "waterfall"]
 
 WIDTH = 40
 STORE_ENV = "CLICKTRACE_JOURNAL_URL"
 CHANNEL_ENV = "CLICKTRACE_CHANNEL"
+BUS_ENV = "CLICKTRACE_BUS_URL"
+Resend = Callable[[Store, str, str, float, Thresholds, TextIO], Awaitable[int]]
+"""``resend``: ``(store, correlation id, bus URL, timeout, thresholds, out)`` -> exit status."""
 DEFAULT_LIMIT = 50_000
 READ_AT_ONCE = 64  # reads in flight while `stuck` goes through the open clicks
 
@@ -172,7 +181,9 @@ def _where(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+def main(
+    argv: list[str] | None = None, out: TextIO = sys.stdout, *, resend: Resend | None = None
+) -> int:
     common = _options(defaults=False)
     parser = argparse.ArgumentParser(prog="python -m clicktrace", parents=[_options(True)])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -183,7 +194,17 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     commands.add_parser(
         "stuck", parents=[common], help="every open click that is stuck, oldest first"
     )
+    if resend is not None:
+        again = commands.add_parser(
+            "resend", parents=[common], help="send a dead-lettered command again through the bus"
+        )
+        again.add_argument("correlation_id")
+        again.add_argument(
+            "--bus", default=os.environ.get(BUS_ENV), help=f"the bus URL (default ${BUS_ENV})"
+        )
     args = parser.parse_args(argv)
+    if args.command == "resend" and not args.bus:
+        parser.error(f"name the bus: --bus URL or ${BUS_ENV}")
     if not args.store:
         parser.error(f"name the store: --store URL or ${STORE_ENV}")
     if not args.stuck_after_ms > 0 or not args.timeout > 0:
@@ -201,6 +222,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         try:
             if args.command == "journal":
                 return await _journal(store, args.correlation_id, limits, out)
+            if args.command == "resend" and resend is not None:
+                return await resend(store, args.correlation_id, args.bus, args.timeout, limits, out)
             return await _stuck(store, args.limit, limits, out)
         finally:
             with contextlib.suppress(Exception):  # closing a store that never answered

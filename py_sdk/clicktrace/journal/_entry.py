@@ -24,6 +24,7 @@ STAGES = (
     "delivered",  # bus: consumer got it (attempt n, group)
     "retried",  # bus: the handler failed and the message will come back (detail: reason)
     "dead_lettered",  # bus: given up (detail: reason)
+    "resent",  # console / CLI: an operator sent the dead letter again (attempt: the send's n)
     "acked",  # bus: the handler succeeded
     "step",  # app: a step() finished (detail: step name, outcome)
     "notified",  # notify: an outcome was sent (seq, status in detail / outcome)

@@ -13,8 +13,10 @@ from clicktrace.journal._entry import BROWSER_STAGES, STAGES, Entry
 from clicktrace.journal._store import (
     DEFAULT_MAX_AGE_SECONDS,
     DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_OPEN,
     MAX_ENTRIES_PER_ID,
     MAX_PROCESSES,
+    NONE,
     Process,
     settles,
 )
@@ -25,7 +27,19 @@ __all__ = ["MemoryStore"]
 # the oldest entry goes whatever its click: the cost of one add stays bounded.
 _SPARE = 8
 # Server stages that neither settle a click nor reopen it.
-_PLAIN = frozenset(STAGES) - BROWSER_STAGES - {"notified", "accepted", "dead_lettered", "refused"}
+_PLAIN = (
+    frozenset(STAGES)
+    - BROWSER_STAGES
+    - {
+        "notified",
+        "accepted",
+        "dead_lettered",
+        "refused",
+        "resent",
+    }
+)
+# How many dead-lettered clicks the index keeps (the oldest go first).
+MAX_DEAD = DEFAULT_MAX_OPEN
 
 
 class MemoryStore:
@@ -49,6 +63,7 @@ class MemoryStore:
         self._order: deque[tuple[float, str]] = deque()
         self._open: dict[str, float] = {}  # correlation id -> its first server entry (Unix ms)
         self._closed: dict[str, float] = {}  # correlation id -> its last settling entry
+        self._dead: dict[str, float] = {}  # correlation id -> its last dead_lettered entry
         self._processes: dict[str, Process] = {}
         self.dropped = 0
         self.expired = 0
@@ -88,9 +103,15 @@ class MemoryStore:
                 opened = self._open.get(cid)
                 if opened is None or at < opened:
                     self._open[cid] = at
-            elif stage == "accepted" and at > closed:  # a retry under the same id
+            elif stage in ("accepted", "resent") and at > closed:  # a retry, a resend
                 del self._closed[cid]
                 self._open[cid] = at
+            if stage == "dead_lettered":
+                dead = self._dead
+                if at > dead.get(cid, NONE):
+                    dead[cid] = at
+                if len(dead) > MAX_DEAD:  # rare: the oldest goes
+                    del dead[min(dead, key=dead.__getitem__)]
         if len(order) > self._max:
             for _ in range(_SPARE):
                 if order[0][1] not in self._open:
@@ -107,6 +128,7 @@ class MemoryStore:
             del self._by_id[cid]
             self._open.pop(cid, None)
             self._closed.pop(cid, None)
+            self._dead.pop(cid, None)
 
     def _expire(self, before: float) -> None:
         order = self._order
@@ -131,6 +153,11 @@ class MemoryStore:
     async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
         self._expire(self._clock() - self._age)
         found = sorted((at, cid) for cid, at in self._open.items() if at <= before_ms)
+        return [cid for _, cid in found[: max(0, limit)]], len(found)
+
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        self._expire(self._clock() - self._age)
+        found = sorted((at, cid) for cid, at in self._dead.items())
         return [cid for _, cid in found[: max(0, limit)]], len(found)
 
     async def register(self, process: str, info: Process) -> None:

@@ -1,7 +1,8 @@
 """The journal in PostgreSQL (asyncpg pool), shared by every process of the app. Bounded by
 age and by count, pruned every ``PRUNE_EVERY`` writes of this process (the count bound passes
 over the entries of clicks still open). Beside the entries: the open-click index
-(``<table>_open``, one row per click, ``closed_at`` null while open) and the process table
+(``<table>_open``, one row per click, ``closed_at`` null while open), the dead-letter index
+(``<table>_dead``, one row per click with a dead letter) and the process table
 (``<table>_processes``)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from clicktrace.journal._store import (
     MAX_ENTRIES_PER_ID,
     MAX_PROCESSES,
     Process,
+    dead_letters,
     decode_many,
     encode,
     marks,
@@ -63,6 +65,7 @@ class PostgresStore:
             raise ValueError("max_entries, max_open, max_age_seconds and timeout must be positive")
         self._dsn, self.table = dsn, check_table(table)
         check_table(f"{table}_processes")
+        check_table(f"{table}_dead")
         self._max, self._age, self._timeout = max_entries, max_age_seconds, timeout
         self._max_open = max_open
         self._pool: Any = None
@@ -107,7 +110,10 @@ class PostgresStore:
                 "WHERE closed_at IS NULL;"
                 f"CREATE TABLE IF NOT EXISTS {t}_processes (process TEXT PRIMARY KEY, "
                 "started_at DOUBLE PRECISION NOT NULL, seen_at DOUBLE PRECISION NOT NULL, "
-                "heartbeat DOUBLE PRECISION NOT NULL)"
+                "heartbeat DOUBLE PRECISION NOT NULL);"
+                f"CREATE TABLE IF NOT EXISTS {t}_dead (correlation_id TEXT PRIMARY KEY, "
+                "at DOUBLE PRECISION NOT NULL);"
+                f"CREATE INDEX IF NOT EXISTS {t}_dead_at ON {t}_dead (at)"
             )
 
     async def write(self, entries: Sequence[Entry]) -> None:
@@ -124,6 +130,13 @@ class PostgresStore:
                 [(e.correlation_id, e.at, encode(e)) for e in entries],
             )
             await conn.executemany(_UPSERT.format(t=t), rows)
+            dead = dead_letters(entries)
+            if dead:
+                await conn.executemany(
+                    f"INSERT INTO {t}_dead AS d (correlation_id, at) VALUES ($1, $2) "
+                    "ON CONFLICT (correlation_id) DO UPDATE SET at = greatest(d.at, excluded.at)",
+                    sorted(dead.items()),
+                )
         self._writes += 1
         if self._writes % PRUNE_EVERY == 1:
             await self._prune(pool)
@@ -158,6 +171,12 @@ class PostgresStore:
         )
         self.open_dropped += int(status.split()[-1])
         await pool.execute(f"DELETE FROM {t}_processes WHERE seen_at < $1", horizon)
+        await pool.execute(f"DELETE FROM {t}_dead WHERE at < $1", horizon)
+        await pool.execute(
+            f"DELETE FROM {t}_dead WHERE correlation_id IN (SELECT correlation_id FROM {t}_dead "
+            f"ORDER BY at LIMIT greatest(0, (SELECT count(*) FROM {t}_dead) - $1))",
+            self._max_open,
+        )
 
     async def read(self, correlation_id: str) -> list[Entry]:
         pool = await self._get_pool()
@@ -189,6 +208,21 @@ class PostgresStore:
             max(0, limit),
         )
         total = await pool.fetchval(f"SELECT count(*) {where}", horizon, before_ms)
+        return [str(row[0]) for row in rows], int(total)
+
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        pool = await self._get_pool()
+        t = self.table
+        horizon = (time.time() - self._age) * 1000.0
+        # Only ids whose entries are still kept (the count bound may have taken them).
+        where = (
+            f"FROM {t}_dead d WHERE d.at >= $1 AND EXISTS (SELECT 1 FROM {t} e WHERE "
+            "e.correlation_id = d.correlation_id)"
+        )
+        rows = await pool.fetch(
+            f"SELECT d.correlation_id {where} ORDER BY d.at LIMIT $2", horizon, max(0, limit)
+        )
+        total = await pool.fetchval(f"SELECT count(*) {where}", horizon)
         return [str(row[0]) for row in rows], int(total)
 
     async def register(self, process: str, info: Process) -> None:

@@ -3,7 +3,8 @@
 ``max_ids`` (the least recently active ids go first, counted as dropped; a click still open is
 passed over while a settled one can go instead), and the open-click index: a sorted set of the
 clicks not yet settled by the time they opened, with a sorted set of settle times beside it
-(store.merge says how entries move a click between the two). The process table is a hash."""
+(store.merge says how entries move a click between the two), and the dead-letter index, a
+sorted set of the clicks with a dead letter by its time. The process table is a hash."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from clicktrace.journal._store import (
     NONE,
     Marks,
     Process,
+    dead_letters,
     decode_many,
     encode,
     marks,
@@ -101,6 +103,7 @@ if excess > 0 then
     redis.call('ZREM', recent, c)
     redis.call('ZREM', open, c)
     redis.call('ZREM', settled, c)
+    redis.call('ZREM', KEYS[4], c)
     redis.call('DEL', prefix .. c)
   end
   evicted = #victims
@@ -186,10 +189,20 @@ class RedisStore:
             self._script = self._client.register_script(_WRITE)
         p = self._prefix
         counts: Any = await self._script(
-            keys=[f"{p}:recent", f"{p}:open", f"{p}:settled"], args=args
+            keys=[f"{p}:recent", f"{p}:open", f"{p}:settled", f"{p}:dead"], args=args
         )
         self.dropped += int(counts[0])
         self.open_dropped += int(counts[1])
+        dead = dead_letters(entries)
+        if dead:  # rare: beside the script, which an index of dead letters need not slow
+            key = f"{p}:dead"
+            horizon = f"({time.time() * 1000.0 - self._ttl * 1000.0:.3f}"
+            async with self._client.pipeline(transaction=False) as pipe:
+                pipe.zadd(key, dead, gt=True)
+                pipe.zremrangebyscore(key, "-inf", horizon)
+                pipe.zremrangebyrank(key, 0, -(self._max_open + 1))
+                pipe.expire(key, self._ttl)
+                await pipe.execute()
 
     async def read(self, correlation_id: str) -> list[Entry]:
         rows: Any = await self._client.lrange(self._key(correlation_id), 0, -1)
@@ -209,6 +222,15 @@ class RedisStore:
         async with self._client.pipeline(transaction=False) as pipe:
             pipe.zrangebyscore(key, horizon, upto, start=0, num=max(0, limit))
             pipe.zcount(key, horizon, upto)
+            ids, total = await pipe.execute()
+        return ([_text(cid) for cid in ids] if limit > 0 else []), int(total)
+
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        key = f"{self._prefix}:dead"
+        horizon = f"{time.time() * 1000.0 - self._ttl * 1000.0:.3f}"
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zrangebyscore(key, horizon, "+inf", start=0, num=max(0, limit))
+            pipe.zcount(key, horizon, "+inf")
             ids, total = await pipe.execute()
         return ([_text(cid) for cid in ids] if limit > 0 else []), int(total)
 

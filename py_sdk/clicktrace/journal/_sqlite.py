@@ -1,7 +1,8 @@
 """The journal in SQLite (aiosqlite): one process, or several on one machine, kept across
 restarts. Bounded by age and by count, pruned every ``PRUNE_EVERY`` writes (the count bound
 passes over the entries of clicks still open). Beside the entries: the open-click index
-(``<table>_open``, one row per click, ``closed_at`` null while open) and the process table
+(``<table>_open``, one row per click, ``closed_at`` null while open), the dead-letter index
+(``<table>_dead``, one row per click with a dead letter) and the process table
 (``<table>_processes``)."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from clicktrace.journal._store import (
     MAX_ENTRIES_PER_ID,
     MAX_PROCESSES,
     Process,
+    dead_letters,
     decode_many,
     encode,
     marks,
@@ -63,6 +65,7 @@ class SqliteStore:
             raise ValueError("max_entries, max_open and max_age_seconds must be positive")
         self._path, self.table = path, check_table(table)
         check_table(f"{table}_processes")
+        check_table(f"{table}_dead")
         self._max, self._max_open, self._age = max_entries, max_open, max_age_seconds
         self._conn: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
@@ -95,6 +98,11 @@ class SqliteStore:
                 f"CREATE TABLE IF NOT EXISTS {t}_processes (process TEXT PRIMARY KEY, "
                 "started_at REAL NOT NULL, seen_at REAL NOT NULL, heartbeat REAL NOT NULL)"
             )
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {t}_dead (correlation_id TEXT PRIMARY KEY, "
+                "at REAL NOT NULL)"
+            )
+            await conn.execute(f"CREATE INDEX IF NOT EXISTS {t}_dead_at ON {t}_dead (at)")
             await conn.commit()
             self._conn = conn
         return self._conn
@@ -122,6 +130,13 @@ class SqliteStore:
                     }
                 )
             await conn.executemany(_UPSERT.format(t=self.table), rows)
+            dead = dead_letters(entries)
+            if dead:
+                await conn.executemany(
+                    f"INSERT INTO {self.table}_dead (correlation_id, at) VALUES (?, ?) "
+                    "ON CONFLICT (correlation_id) DO UPDATE SET at = max(at, excluded.at)",
+                    list(dead.items()),
+                )
             self._writes += 1
             if self._writes % PRUNE_EVERY == 1:
                 await self._prune(conn, now)
@@ -154,6 +169,12 @@ class SqliteStore:
         )
         self.open_dropped += max(0, cursor.rowcount)
         await conn.execute(f"DELETE FROM {t}_processes WHERE seen_at < ?", (horizon,))
+        await conn.execute(f"DELETE FROM {t}_dead WHERE at < ?", (horizon,))
+        await conn.execute(
+            f"DELETE FROM {t}_dead WHERE correlation_id IN (SELECT correlation_id FROM {t}_dead "
+            f"ORDER BY at LIMIT max(0, (SELECT count(*) FROM {t}_dead) - ?))",
+            (self._max_open,),
+        )
 
     async def read(self, correlation_id: str) -> list[Entry]:
         conn = await self._connection()
@@ -182,6 +203,23 @@ class SqliteStore:
         )
         ids = [str(row[0]) for row in await cursor.fetchall()]
         cursor = await conn.execute(f"SELECT count(*) {where}", (horizon, before_ms))
+        row = await cursor.fetchone()
+        return ids, int(row[0]) if row else 0
+
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        conn = await self._connection()
+        t = self.table
+        horizon = (time.time() - self._age) * 1000.0
+        # Only ids whose entries are still kept (the count bound may have taken them).
+        where = (
+            f"FROM {t}_dead d WHERE d.at >= ? AND EXISTS (SELECT 1 FROM {t} e WHERE "
+            "e.correlation_id = d.correlation_id)"
+        )
+        cursor = await conn.execute(
+            f"SELECT d.correlation_id {where} ORDER BY d.at LIMIT ?", (horizon, max(0, limit))
+        )
+        ids = [str(row[0]) for row in await cursor.fetchall()]
+        cursor = await conn.execute(f"SELECT count(*) {where}", (horizon,))
         row = await cursor.fetchone()
         return ids, int(row[0]) if row else 0
 

@@ -28,6 +28,7 @@ __all__ = [
     "Process",
     "Store",
     "SyncStore",
+    "dead_letters",
     "decode",
     "decode_many",
     "encode",
@@ -68,8 +69,8 @@ def settles(entry: Entry) -> bool:
 
 Marks = tuple[float, float, float]
 """What one batch says about one click's place in the open index (:data:`NONE` when absent):
-its first server-side entry, its last settling entry, its last 202. A plain tuple: the writer
-makes one per click of every batch."""
+its first server-side entry, its last settling entry, its last 202 (or ``resent``). A plain
+tuple: the writer makes one per click of every batch."""
 
 
 def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
@@ -88,8 +89,8 @@ def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
             m = acc[e.correlation_id] = [at, NONE, NONE]
         elif at < m[0]:
             m[0] = at
-        if stage == "accepted":
-            if e.outcome in _STILL_GOING:
+        if stage == "accepted" or stage == "resent":
+            if stage == "resent" or e.outcome in _STILL_GOING:
                 if at > m[2]:
                     m[2] = at
             elif at > m[1]:
@@ -97,6 +98,16 @@ def marks(entries: Iterable[Entry]) -> dict[str, Marks]:
         elif (e.outcome in _FINAL if stage == "notified" else stage in _ENDS) and at > m[1]:
             m[1] = at
     return {cid: (m[0], m[1], m[2]) for cid, m in acc.items()}
+
+
+def dead_letters(entries: Iterable[Entry]) -> dict[str, float]:
+    """Per correlation id, the time of the last ``dead_lettered`` entry of ``entries`` (the
+    dead-letter index every store keeps beside the open one)."""
+    found: dict[str, float] = {}
+    for e in entries:
+        if e.stage == "dead_lettered" and e.at > found.get(e.correlation_id, NONE):
+            found[e.correlation_id] = e.at
+    return found
 
 
 def merge(
@@ -108,7 +119,8 @@ def merge(
 
     - a settling entry closes the click for good, keeping the latest settle time;
     - a 202 *later* than that settle reopens it (the client retried a refused command under
-      the same id); an older one is a late batch from another process and changes nothing;
+      the same id), and so does an operator's ``resent`` (a dead letter sent again); an
+      older one is a late batch from another process and changes nothing;
     - any other server entry opens a click that was never closed, at its first time.
     """
     first, settle, accept = m
@@ -151,6 +163,13 @@ class Store(Protocol):
     async def open_clicks(self, before_ms: float, limit: int) -> tuple[list[str], int]:
         """Clicks still open (a server-side entry, no settling one) that opened at or before
         ``before_ms`` (Unix ms): at most ``limit`` ids, oldest first, and how many there are."""
+        ...
+
+    async def dead_lettered(self, limit: int) -> tuple[list[str], int]:
+        """Clicks with a ``dead_lettered`` entry, kept as long as their entries (and at most
+        ``DEFAULT_MAX_OPEN`` / the store's ``max_open``): at most ``limit`` ids, the oldest
+        last dead letter first, and how many there are. A click resent since stays listed
+        (its verdict says whether it still is dead-lettered)."""
         ...
 
     async def register(self, process: str, info: Process) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "NEEDS_A_PERSON",
     "Thresholds",
     "answer",
+    "ending",
     "line",
     "offsets",
     "ordered",
@@ -54,6 +55,7 @@ NEEDS_A_PERSON = frozenset({"stuck", "lost"})
 """The states health and ``stuck`` count: the server side stopped and nothing will resume it."""
 
 _BEFORE_SERVER = ("clicked", "session", "http")
+_AFTER_DEAD = frozenset({"acked", "resent"})
 _BROWSER = "browser"  # browser stages share the tab's clock whatever node ingested them
 _EDGE = ("accepted", "refused")
 # Cross-process causes: an entry of the key stage follows the earliest entry of the first
@@ -65,6 +67,7 @@ _CAUSES: dict[str, tuple[tuple[str, ...], ...]] = {
     "pushed": (("notified",),),
     "replayed": (("notified",),),
     "received": (("pushed", "replayed"), ("notified",)),
+    "resent": (("dead_lettered",),),
 }
 
 
@@ -81,6 +84,7 @@ _PROGRESS = {
     "delivered": 5,
     "retried": 5,
     "dead_lettered": 6,
+    "resent": 4,  # sent to the topic again: as far along as a publish
     "acked": 7,
     "notified": 8,
     "pushed": 9,
@@ -230,6 +234,16 @@ def _tab_words(tab: dict[str, Any] | None) -> str:
     return f"the tab {how}" + (f" after {tab['ms']:.0f} ms" if tab["ms"] is not None else "")
 
 
+def _since_resend(server: list[Entry]) -> list[Entry]:
+    """The server entries from the last ``resent`` on (all of them without one): an
+    operator's resend starts the click's server side again, and what the first send ended
+    with (its dead letter, the rejection its tab was told) is history."""
+    for i in range(len(server) - 1, -1, -1):
+        if server[i].stage == "resent":
+            return server[i:]
+    return server
+
+
 def _attempts(server: list[Entry]) -> int:
     return max((e.attempt or 0 for e in server), default=0)
 
@@ -238,6 +252,7 @@ def _end(server: list[Entry], has_tab: bool) -> tuple[str, Entry, str | None, st
     """``(state, entry, outcome, words)`` when the server side ended the click, else None.
 
     ``server`` is in causal order."""
+    server = _since_resend(server)
     last = server[-1]
     if last.stage == "refused":  # a refusal the client did not retry
         return (
@@ -251,7 +266,9 @@ def _end(server: list[Entry], has_tab: bool) -> tuple[str, Entry, str | None, st
         e for e in server if e.stage == "notified" and e.outcome in ("confirmed", "rejected")
     ]
     told = notified[-1] if notified else None
-    if dead and not any(e.stage == "acked" for e in server[server.index(dead[-1]) :]):
+    # A dead letter ends the click unless something followed it: an ack (another group, a
+    # redelivery) or an operator's resend, after which the click goes on like any other.
+    if dead and not any(e.stage in _AFTER_DEAD for e in server[server.index(dead[-1]) :]):
         d = dead[-1]
         n = _attempts(server)
         reason = d.detail or d.outcome or "given up"
@@ -289,6 +306,16 @@ def verdict(
     return _verdict(ordered(entries), now_ms, thresholds, restarted)
 
 
+def ending(entries: list[Entry]) -> tuple[str, str | None] | None:
+    """How the server side ended the click, ``(state, outcome)`` (``("dead_lettered",
+    "timed_out")``), whatever its trace says (a broken or sampled-out trace is the verdict's
+    state, this one then only in its text); None while it has not ended."""
+    mine = [e for _, e in _owned(ordered(entries))]
+    server = [e for e in mine if e.stage not in BROWSER_STAGES]
+    end = _end(server, any(e.client_id for e in mine)) if server else None
+    return None if end is None else (end[0], end[2])
+
+
 def _owned(timed: list[tuple[float, Entry]]) -> list[tuple[float, Entry]]:
     """Without the edge entries of other clients: the click belongs to the client of its first
     edge entry (a tab mints its id at the click, so nobody can send it before the tab). Anyone
@@ -324,7 +351,7 @@ def _verdict(
             # nothing has happened on its side; its furthest stage, where it stopped.
             writer = max(server, key=lambda e: e.at)
             last_at = writer.at
-            last = max(server, key=lambda e: (_PROGRESS.get(e.stage, -1), e.at))
+            last = max(_since_resend(server), key=lambda e: (_PROGRESS.get(e.stage, -1), e.at))
         idle = max(0.0, now_ms - last_at)
         deadline = max((e.deadline_ms or 0 for e in entries), default=0)
         past = now_ms - deadline if deadline and now_ms > deadline else None
