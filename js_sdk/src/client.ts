@@ -158,7 +158,8 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     run(() => entry.effects.settle(status, data, late))
     emit(record)
     if (late) return
-    entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status), { 'clicktrace.outcome': status })
+    // Every outcome but a confirmation comes with its error (so an ERROR span status).
+    entry.span.end(error?.code, { 'clicktrace.outcome': status })
     entry.resolve({ status, correlationId: record.correlationId, error, data })
     retired.push(record.correlationId)
     while (retired.length > MAX_RETIRED) entries.delete(retired.shift()!)
