@@ -192,3 +192,43 @@ def test_the_plain_websocket_transport_closes_the_loop_too(
     (frame,) = [n for n in recorded.notifications if n["correlation_id"] == correlation_id]
     assert frame["status"] == "confirmed"
     assert [url.split("/", 3)[-1] for url in recorded.sockets] == ["clicktrace/ws"]
+
+
+def test_the_first_click_is_warm_the_session_and_socket_opened_at_start(
+    page: Page, demo: Demo
+) -> None:
+    # The demo sets `prewarm: true`: the page opens its session and its socket before any
+    # click, so the first click's trace has no `clicktrace session` span (the wait a cold
+    # first click shows) and its command is the first request after the click.
+    events: list[str] = []
+    commands: list[Request] = []
+
+    def on_request(request: Request) -> None:
+        if request.url.endswith("/clicktrace/session"):
+            events.append("session")
+        elif "/rename" in request.url:
+            events.append("rename")
+            commands.append(request)
+
+    page.on("request", on_request)
+    page.goto(demo.url)
+    expect(page.get_by_test_id("connection")).to_have_text("connected")
+    events.append("click")
+    rename(page, 1, f"Warm {int(time.time() * 1000) % 100000}")
+    expect(page.get_by_test_id("last-action").get_by_test_id("status")).to_have_text("confirmed")
+
+    # The session came before the click (and the socket was connected: the status said so).
+    assert events.index("session") < events.index("click")
+    assert events[events.index("click") :] == ["click", "rename"]
+    (command,) = commands
+    _, trace_id, _, _ = command.headers["traceparent"].split("-")
+
+    def browser(spans: list[Span]) -> list[Span]:
+        return [s for s in spans if s.trace_id == trace_id and s.service == "browser"]
+
+    # The action span (the root) ends last of the click's browser spans: once it is exported,
+    # a session span (ended before the command was sent) would have been too.
+    spans = browser(demo.otlp.wait_for(lambda s: any(not x.parent_span_id for x in browser(s))))
+    names = sorted(s.name for s in spans)
+    assert "HTTP POST" in names
+    assert "clicktrace session" not in names

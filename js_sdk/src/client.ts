@@ -1,7 +1,6 @@
 // The framework-free core: session, transport, resume, commands, deadlines, spans.
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
-import { ClicktraceError } from './errors.js'
 import { sendCommand } from './http.js'
 import { formatTraceparent, newCorrelationId } from './ids.js'
 import { parseNotification, resume } from './notification.js'
@@ -32,7 +31,7 @@ interface Entry {
   span: ActionSpan
   effects: CommandEffects<unknown>
   resolve: (o: CommandOutcome<unknown>) => void
-  timer: ReturnType<typeof setTimeout> | undefined
+  timer?: ReturnType<typeof setTimeout>
   done: boolean
 }
 
@@ -136,7 +135,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
         'clicktrace notification',
         5 /* CONSUMER */,
         {
-          'clicktrace.correlation_id': entry.record.correlationId,
+          'clicktrace.correlation_id': n.correlationId,
           'clicktrace.seq': n.seq,
           'clicktrace.status': n.status,
           'clicktrace.type': n.type,
@@ -159,11 +158,21 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     run(() => entry.effects.settle(status, data, late))
     emit(record)
     if (late) return
-    entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status), { 'clicktrace.outcome': status })
+    // Every outcome but a confirmation comes with its error (so an ERROR span status).
+    entry.span.end(error?.code, { 'clicktrace.outcome': status })
     entry.resolve({ status, correlationId: record.correlationId, error, data })
     retired.push(record.correlationId)
     while (retired.length > MAX_RETIRED) entries.delete(retired.shift()!)
   }
+
+  // Session and transport now, so the first click waits for neither (failures said loudly; a
+  // command later tries the session again).
+  const warm = (): Promise<void> =>
+    sessions.get().then((s) => {
+      connect(s.clientId)
+      return ready
+    }, loud)
+  if (options.prewarm) void warm()
 
   // The session (and the transport's first attempt) before the POST, as a child span when the
   // click has to wait for it; a refused 401 renews it once.
@@ -192,7 +201,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       try {
         session = await setUp(entry)
       } catch (e) {
-        loud(e instanceof Error ? e : new ClicktraceError(SESSION_UNAVAILABLE, String(e)))
+        loud(e as Error) // the session's failures are ClicktraceErrors
         return settle(entry, 'rejected', { code: SESSION_UNAVAILABLE, message: String(e) })
       }
       if (entry.done) return
@@ -215,6 +224,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   return {
     connection,
     close,
+    connect: warm,
     flush: () => tracing.flush(),
     onResync(hook) {
       resyncHooks.add(hook)
@@ -224,7 +234,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       const correlationId = newCorrelationId()
       const method = (req.method ?? 'POST').toUpperCase()
       const name = req.name ?? `${method} ${req.url}`
-      const entity = req.entity === undefined ? undefined : String(req.entity)
+      const entity = req.entity?.toString()
       const span = tracing.start(name, { 'clicktrace.correlation_id': correlationId, 'clicktrace.entity': entity })
       // error, data, settledAt are added at settlement (Vue tracks added keys).
       const record = reactive({
@@ -237,7 +247,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       } as CommandRecord<unknown>)
       let resolve!: (o: CommandOutcome<unknown>) => void
       const settled = new Promise<CommandOutcome<unknown>>((r) => (resolve = r))
-      const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, timer: undefined, done: false }
+      const entry: Entry = { record, span, effects: effects as CommandEffects<unknown>, resolve, done: false }
       effects.optimistic(correlationId) // a throwing optimistic change throws here, before anything is sent
       entries.set(correlationId, entry)
       records?.(record)

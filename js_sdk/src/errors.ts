@@ -7,7 +7,7 @@ export class ClicktraceError extends Error {
    * `transport_unreachable`. */
   readonly code: string
   constructor(code: string, message: string, cause?: unknown) {
-    super(message, cause === undefined ? undefined : { cause })
+    super(message, { cause })
     this.code = code
   }
 }

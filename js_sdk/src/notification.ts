@@ -72,7 +72,7 @@ export function resume(): Resume {
   let seq = 0
   let epoch: string | undefined
   return {
-    hello: (token) => (epoch === undefined ? { token, last_seq: seq } : { token, last_seq: seq, epoch }),
+    hello: (token) => ({ token, last_seq: seq, epoch }), // an undefined epoch is left out of the JSON
     reset() {
       seq = 0
       epoch = undefined
@@ -80,15 +80,12 @@ export function resume(): Resume {
     take(n) {
       // The first epoch a client hears is adopted as is; a change of epoch loses the old numbering.
       const renumbered = n.epoch !== undefined && epoch !== undefined && n.epoch !== epoch
-      if (n.epoch !== undefined) epoch = n.epoch
+      epoch = n.epoch ?? epoch
       if (renumbered) seq = 0
-      if (n.status === 'resync') {
-        seq = n.seq
-        return { resync: true, deliver: false }
-      }
-      if (n.seq <= seq) return { resync: renumbered, deliver: false } // replayed twice across a reconnect
-      seq = n.seq
-      return { resync: renumbered, deliver: true }
+      const resync = n.status === 'resync' // the server names the seq to continue from
+      const deliver = !resync && n.seq > seq // not replayed twice across a reconnect
+      if (resync || deliver) seq = n.seq
+      return { resync: resync || renumbered, deliver }
     },
   }
 }

@@ -1,6 +1,6 @@
 // The Pinia glue: one client per plugin, per-store options resolved once
 // (per-store ?? global ?? default), a Rebase over the store's state, reactive records.
-import type { PiniaPluginContext, StateTree } from 'pinia'
+import type { Pinia, PiniaPluginContext, StateTree } from 'pinia'
 import { reactive } from 'vue'
 import { createClient } from './client.js'
 import { clonePlain, type Mutation, rebase as makeRebase } from './rebase.js'
@@ -41,18 +41,20 @@ export interface StoreCommands {
   isPending(entity?: string | number): boolean
 }
 
+/** Each pinia's plugin, for `useCommands` (setup stores bind their refs through it). */
+export const plugins = new WeakMap<Pinia, ReturnType<typeof createClicktrace>>()
+
 export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
-  return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
+  return function clicktracePlugin({ store, options: def, pinia }: PiniaPluginContext) {
+    plugins.set(pinia, clicktracePlugin)
     const own = (def as { clicktrace?: StoreClicktraceOptions }).clicktrace ?? {}
     client ??= createClient(options, reactive as <T extends object>(t: T) => T)
     const c = client
     const keys = own.keys ?? Object.keys(store.$state)
     const keep = own.keepSettled ?? options.keepSettled ?? 20
-    const deadlineMs = own.deadlineMs ?? options.deadlineMs
-    const state = (): Record<string, unknown> => store.$state as Record<string, unknown>
     const rebase = makeRebase<Record<string, unknown>>({
-      snapshot: () => clonePlain(state()),
+      snapshot: () => clonePlain(store.$state as Record<string, unknown>),
       clone: clonePlain,
       mutate: (fn) => store.$patch(fn as (s: StateTree) => void),
       replace: (next) =>
@@ -70,7 +72,7 @@ export function createClicktrace(options: ClicktraceOptions) {
         return commands.filter((r) => r.status === 'pending')
       },
       get last() {
-        return commands[commands.length - 1]
+        return commands.at(-1)
       },
       get connection() {
         return c.connection.status
@@ -86,14 +88,14 @@ export function createClicktrace(options: ClicktraceOptions) {
     // Keep every pending command and the `keep` latest settled ones.
     const prune = (): void => {
       const settled = commands.filter((r) => r.status !== 'pending')
-      for (const r of settled.slice(0, Math.max(0, settled.length - keep))) commands.splice(commands.indexOf(r), 1)
+      for (const r of settled.slice(0, settled.length - keep)) commands.splice(commands.indexOf(r), 1)
     }
 
     function $command<D = unknown>(spec: CommandSpec<Record<string, unknown>, D>): CommandHandle<D> {
       const { optimistic, authoritative, ...req } = spec
       let id = ''
       const handle = c.command<D>(
-        { ...req, deadlineMs: req.deadlineMs ?? deadlineMs },
+        { ...req, deadlineMs: req.deadlineMs ?? own.deadlineMs }, // the client falls back to the global one
         {
           optimistic: (correlationId) => {
             id = correlationId

@@ -9,6 +9,11 @@ export const CORRELATION_HEADER = 'x-correlation-id'
 export const CAUSATION_HEADER = 'x-causation-id'
 export const CLIENT_HEADER = 'x-clicktrace-client'
 export const DEADLINE_HEADER = 'x-clicktrace-deadline'
+/** Response: the server span's context (the W3C Trace Context Level 2 drafts' header). */
+export const TRACERESPONSE_HEADER = 'traceresponse'
+/** Response: metrics `trace;desc=<traceparent>` (Trace Context Level 3 editor's draft) and
+ * `traceparent;desc=<traceparent>` (what Grafana Faro reads), read when `traceresponse` is absent. */
+export const SERVER_TIMING_HEADER = 'server-timing'
 
 export const SESSION_URL = '/clicktrace/session'
 export const TRACES_URL = '/clicktrace/v1/traces'
@@ -42,6 +47,8 @@ export const TRANSPORT_UNREACHABLE = 'transport_unreachable'
 
 /** Error texts are shown to users; cap what an untrusted peer can put on screen. */
 export const MAX_ERROR_TEXT = 500
+/** Only this much of a Server-Timing header is searched for the trace (untrusted, may be long). */
+export const MAX_SERVER_TIMING_LENGTH = 2_048
 /** A replay epoch longer than this is not one a server of ours sends: the frame is dropped. */
 export const MAX_EPOCH_LENGTH = 64
 /** A POST that failed on the network is sent at most this many times (same correlation id). */

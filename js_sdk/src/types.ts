@@ -69,6 +69,9 @@ export interface ClicktraceOptions {
   transport: Transport
   /** Other origins (or URL patterns) allowed to receive trace and correlation headers. */
   propagateTo?: PropagateTo
+  /** Open the session and connect the transport at start (when the first store is used), so
+   * the first click waits for neither. Default false: nothing is sent before the first command. */
+  prewarm?: boolean
   /** Default deadline of a command, in ms. Default 15000. */
   deadlineMs?: number
   /** Fraction of actions traced, 0..1. Default 1. */
@@ -109,6 +112,9 @@ export interface ClicktraceClient {
   /** Register a hook run when the server asks for a resync; returns its removal. */
   onResync(hook: () => unknown): () => void
   command<D>(req: CommandRequest, effects: CommandEffects<D>): CommandHandle<D>
+  /** Open the session and connect the transport now (what `prewarm` does at start); resolves
+   * after the transport's first attempt, never rejects (failures go to `onError`). */
+  connect(): Promise<void>
   /** Export the ended spans now (tests: before asserting on the trace). */
   flush(): Promise<void>
   /** Close the transport (a later command reconnects). */

@@ -2,8 +2,8 @@
 // see them, and the resends the protocol makes safe (after a network failure, after a 401).
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../src/client.js'
-import { retryDelay } from '../src/http.js'
-import { MAX_SEND_ATTEMPTS } from '../src/protocol.js'
+import { responseTrace, retryDelay } from '../src/http.js'
+import { MAX_SEND_ATTEMPTS, MAX_SERVER_TIMING_LENGTH } from '../src/protocol.js'
 import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
 import { flush, setup } from './harness.js'
 
@@ -134,5 +134,40 @@ describe("the command's HTTP hop", () => {
     const again = client.command({ url: '/api/again' }, fx)
     await expect(again.settled).resolves.toMatchObject({ status: 'rejected', error: { code: 'invalid_client' } })
     expect(net.commands().filter((c) => c.url === '/api/again')).toHaveLength(2)
+  })
+})
+
+describe("the response's trace context", () => {
+  const A = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
+  const B = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03'
+  const C = '00-11111111111111111111111111111111-2222222222222222-00'
+  const read = (h: Record<string, string>) => responseTrace(new Headers(h))
+  const ctx = (tp: string) => {
+    const [, traceId, spanId] = tp.split('-')
+    return { traceId, spanId }
+  }
+
+  it('prefers traceresponse, then Server-Timing trace (Level 3 draft), then traceparent (Faro)', () => {
+    const timing = `cache;desc="hit";dur=2, traceparent;desc="${C}", trace;desc=${B}`
+    expect(read({ traceresponse: A, 'server-timing': timing })).toMatchObject(ctx(A))
+    expect(read({ 'server-timing': timing })).toMatchObject(ctx(B))
+    expect(read({ 'server-timing': `db;dur=53, traceparent;desc="${C}"` })).toMatchObject({ ...ctx(C), sampled: false })
+    expect(read({ traceresponse: 'garbage', 'server-timing': `TRACE ; dur=0;desc = ${B}` })).toMatchObject(ctx(B))
+  })
+
+  it('reads nothing from other metrics, malformed values, or past the length bound', () => {
+    for (const timing of [
+      `xtrace;desc=${A}`,
+      `traces;desc=${A}`,
+      `cdn;desc=${A}`,
+      `trace;desc=00-${'0'.repeat(32)}-b7ad6b7169203331-01`,
+      `trace;desc="not a traceparent"`,
+      `trace;dur=1, other;desc=${A}`,
+      `${'x'.repeat(MAX_SERVER_TIMING_LENGTH)}, trace;desc=${A}`,
+      '',
+    ]) {
+      expect(read({ 'server-timing': timing }), timing.slice(0, 40)).toBeUndefined()
+    }
+    expect(read({})).toBeUndefined()
   })
 })

@@ -21,6 +21,50 @@ describe('the session', () => {
     expect(transport.hellos).toHaveLength(1)
   })
 
+  it('with prewarm, opens the session and the transport at start, so the first click waits for neither', async () => {
+    const transport = new MemoryTransport()
+    const net = memoryFetch()
+    const client = createClient({ transport, fetch: net.fetch, prewarm: true })
+    expect(client.connection.status).toBe('idle')
+    await flush()
+    expect(net.sent.map((s) => s.url)).toEqual(['/clicktrace/session'])
+    expect(transport.hellos).toEqual([{ token: 'tok-1', last_seq: 0 }])
+    expect(client.connection.status).toBe('connected')
+    const h = client.command({ url: '/api/x', name: 'x' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    transport.confirm(h.correlationId)
+    await client.flush()
+    type Export = { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> }
+    const names = net.sent
+      .filter((s) => s.url === '/clicktrace/v1/traces')
+      .flatMap((s) => (s.body as unknown as Export).resourceSpans.flatMap((r) => r.scopeSpans.flatMap((c) => c.spans.map((x) => x.name))))
+    // A cold first click has a `clicktrace session` child span (recorder.test.ts); a warm one has none.
+    expect(names.sort()).toEqual(['HTTP POST', 'clicktrace notification', 'x'])
+    expect(net.sent.filter((s) => s.url === '/clicktrace/session')).toHaveLength(1)
+    expect(transport.hellos).toHaveLength(1)
+  })
+
+  it('connect() warms up on demand, and a failed warm-up is said once and retried by the next command', async () => {
+    let fail = true
+    const transport = new MemoryTransport()
+    const base = memoryFetch()
+    const fetch = (async (u: RequestInfo | URL, i?: RequestInit) =>
+      fail && String(u).endsWith('/session') ? new Response('no', { status: 503 }) : base.fetch(u, i)) as typeof globalThis.fetch
+    const errors: unknown[] = []
+    const client = createClient({ transport, fetch, tracesUrl: false, onError: (e) => errors.push(e) })
+    await flush()
+    expect(base.sent).toHaveLength(0) // no prewarm: nothing until asked
+    await expect(client.connect()).resolves.toBeUndefined()
+    expect(errors).toMatchObject([{ code: 'session_unavailable' }])
+    expect(transport.hellos).toHaveLength(0)
+    fail = false
+    const h = client.command({ url: '/api/x' }, { optimistic: () => {}, settle: () => {} })
+    await flush()
+    expect(transport.hellos).toHaveLength(1)
+    transport.confirm(h.correlationId)
+    expect(h.status).toBe('confirmed')
+  })
+
   it('rejects with session_unavailable when the session cannot be had, and retries next time', async () => {
     let fail = true
     const transport = new MemoryTransport()

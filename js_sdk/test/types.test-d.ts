@@ -13,6 +13,7 @@ import {
   type Hello,
   type StoreCommands,
   type Transport,
+  useCommands,
 } from '../src/index.js'
 
 interface Product {
@@ -164,5 +165,36 @@ describe('setup stores, options and extension points', () => {
     // @ts-expect-error the list is read-only
     store.$clicktrace.commands.push(store.$clicktrace.commands[0]!)
     expectTypeOf(store.$clicktrace.connection).toEqualTypeOf<ConnectionStatus>()
+  })
+
+  it('types a setup store from the refs it names, with no annotations', () => {
+    const useSeats = defineStore('seats', () => {
+      const seats = ref<Array<{ id: number; holder: string | null }>>([])
+      const { command, authoritative, commands } = useCommands({ seats }, { resync: load })
+      function load() {
+        authoritative((s) => {
+          expectTypeOf(s.seats).toEqualTypeOf<Array<{ id: number; holder: string | null }>>()
+          // @ts-expect-error only the refs it was given
+          s.other = 1
+        })
+      }
+      function hold(id: number) {
+        return command({
+          url: `/api/seats/${id}/hold`,
+          optimistic: (s) => {
+            // @ts-expect-error holder is a string or null
+            s.seats[0]!.holder = 1
+          },
+          authoritative: (_s, data: { id: number }) => expectTypeOf(data.id).toBeNumber(),
+        })
+      }
+      return { seats, commands, load, hold }
+    })
+    const store = useSeats()
+    expectTypeOf(store.hold).returns.toEqualTypeOf<CommandHandle<{ id: number }>>()
+    expectTypeOf(store.commands).toEqualTypeOf<StoreCommands>()
+    expectTypeOf(store.load).toEqualTypeOf<() => void>()
+    // @ts-expect-error resync takes no store argument: it closes over the setup function's own
+    useCommands({ seats: ref([]) }, { resync: (store: string) => store })
   })
 })

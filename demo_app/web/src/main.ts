@@ -11,8 +11,9 @@ const transport = query.get('transport') === 'websocket' ? webSocketTransport() 
 const deadline = Number(query.get('deadline'))
 
 const pinia = createPinia()
+// prewarm: the session and the socket open at start, so the first click waits for neither.
 pinia.use(createClicktrace({
-  transport, onStatus: recordStatus,
+  transport, onStatus: recordStatus, prewarm: true,
   ...(deadline > 0 ? { deadlineMs: deadline } : {}),
 }))
 createApp(App).use(pinia).mount('#app')

@@ -9,7 +9,7 @@ export interface SentRequest {
   body: Record<string, unknown> | undefined
 }
 
-export type Answer = { status: number; body?: unknown }
+export type Answer = { status: number; body?: unknown; headers?: Record<string, string> }
 export type Responder = (req: SentRequest) => Answer | Promise<Answer>
 
 export interface MemoryFetch {
@@ -50,7 +50,7 @@ export function memoryFetch(
         : await command(req)
     return new Response(r.body === undefined ? null : JSON.stringify(r.body), {
       status: r.status,
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...r.headers },
     })
   }
   return { fetch: fetch as typeof globalThis.fetch, sent, commands: () => sent.filter((s) => !isOurs(s.url)) }

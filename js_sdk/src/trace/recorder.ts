@@ -25,34 +25,26 @@ export interface OtlpSpan {
   status: { code: 1 | 2; message?: string }
 }
 
-export interface OtlpExporterOptions {
-  url: string
-  serviceName: string
-  scopeVersion: string
-  /** Headers added to every export (the client token), resolved at send time. */
-  headers: () => Record<string, string>
-  fetch: typeof fetch
-  onError?: (error: unknown) => void
-}
-
 /** Epoch milliseconds (fractional) → nanoseconds as a decimal string (µs precision; a double
- * cannot hold epoch nanoseconds exactly). */
-export const toNanos = (ms: number): string => String(BigInt(Math.round(ms * 1e3)) * 1000n)
+ * cannot hold epoch nanoseconds exactly, but epoch microseconds, < 2^53, it can). */
+export const toNanos = (ms: number): string => `${Math.round(ms * 1e3)}000`
 
 export const otlpAttributes = (a: Attributes): OtlpSpan['attributes'] =>
-  Object.entries(a)
-    .filter(([, v]) => v !== undefined)
-    .map(([key, v]) => ({
-      key,
-      value:
-        typeof v === 'string'
-          ? { stringValue: v }
-          : typeof v === 'boolean'
-            ? { boolValue: v }
-            : Number.isInteger(v)
-              ? { intValue: String(v) }
-              : { doubleValue: v },
-    }))
+  Object.entries(a).flatMap(([key, v]) =>
+    v === undefined
+      ? []
+      : {
+          key,
+          value:
+            typeof v === 'string'
+              ? { stringValue: v }
+              : typeof v === 'boolean'
+                ? { boolValue: v }
+                : Number.isInteger(v)
+                  ? { intValue: String(v) }
+                  : { doubleValue: v },
+        },
+  )
 
 export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: string): object => ({
   resourceSpans: [
@@ -63,50 +55,9 @@ export const encodeOtlp = (spans: OtlpSpan[], serviceName: string, version: stri
   ],
 })
 
-export interface OtlpExporter {
-  add(span: OtlpSpan): void
-  /** Post what is queued now (also done when the page is hidden or the batch is full);
-   * resolves when it was answered (failures go to onError). */
-  flush(): Promise<void>
-}
+const now = (): string => toNanos(performance.timeOrigin + performance.now())
 
-export function otlpExporter(o: OtlpExporterOptions): OtlpExporter {
-  let queue: OtlpSpan[] = []
-  let timer: ReturnType<typeof setTimeout> | undefined
-  async function flush(): Promise<void> {
-    clearTimeout(timer)
-    timer = undefined
-    const batch = queue
-    queue = []
-    if (batch.length === 0) return
-    try {
-      const r = await o.fetch(o.url, {
-        method: 'POST',
-        keepalive: true, // survives the tab closing
-        headers: { 'content-type': 'application/json', ...o.headers() },
-        body: JSON.stringify(encodeOtlp(batch, o.serviceName, o.scopeVersion)),
-      })
-      if (!r.ok) o.onError?.(new Error(`trace export: HTTP ${r.status}`))
-    } catch (e) {
-      o.onError?.(e)
-    }
-  }
-  // A hidden page may never come back: flush then, while keepalive requests still run.
-  if (typeof document !== 'undefined') {
-    document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && void flush())
-  }
-  return {
-    flush,
-    add(span) {
-      queue.push(span)
-      if (queue.length >= OTLP_MAX_BATCH) void flush()
-      else timer ??= setTimeout(flush, OTLP_FLUSH_DELAY_MS)
-    },
-  }
-}
-
-const now = (): number => performance.timeOrigin + performance.now()
-
+// `attributes` is the span's own (callers pass a fresh object): `end` adds to it.
 function span(
   name: string,
   kind: Kind,
@@ -115,14 +66,14 @@ function span(
   attributes: Attributes,
   sink: (s: OtlpSpan) => void,
 ): ActionSpan {
-  const start = toNanos(now())
+  const start = now()
   let ended = !context.sampled
   return {
     context,
     child(childName, childKind, a = {}, parent = context) {
       // Continue from `parent` only within this trace; never adopt a foreign trace's span.
       const parentId = parent.traceId === context.traceId ? parent.spanId : context.spanId
-      return span(childName, childKind, newSpanContext(context.sampled, context.traceId), parentId, { ...a }, sink)
+      return span(childName, childKind, newSpanContext(context.sampled, context.traceId), parentId, a, sink)
     },
     end(error, more) {
       if (ended) return
@@ -131,11 +82,11 @@ function span(
       sink({
         traceId: context.traceId,
         spanId: context.spanId,
-        ...(parentSpanId ? { parentSpanId } : {}),
+        parentSpanId, // undefined for the root: left out of the JSON
         name,
         kind,
         startTimeUnixNano: start,
-        endTimeUnixNano: toNanos(now()),
+        endTimeUnixNano: now(),
         attributes: otlpAttributes(attributes),
         status: error === undefined ? { code: 1 } : { code: 2, message: error },
       })
@@ -143,42 +94,57 @@ function span(
   }
 }
 
-export function recorderTracing(
-  sampleRate: number,
-  flush: () => Promise<void>,
-  sink: (s: OtlpSpan) => void,
-  random = Math.random,
+/**
+ * The built-in recorder (or `o.tracing` when given): samples at `o.sampleRate`, queues ended
+ * spans and posts them to `o.tracesUrl` in batches of OTLP_MAX_BATCH, or OTLP_FLUSH_DELAY_MS
+ * after the first, or when the page is hidden; `flush()` resolves once the post was answered
+ * (failures go to `o.onError`). `token` is the client token, sent as a header when known.
+ */
+export function makeTracing(
+  o: ClicktraceOptions,
+  fetcher: typeof fetch,
+  token: () => string | undefined,
+  random: () => number = Math.random,
 ): Tracing {
+  if (o.tracing) return o.tracing
+  const url = o.tracesUrl ?? TRACES_URL
+  const rate = o.sampleRate ?? 1
+  let queue: OtlpSpan[] = []
+  let timer: ReturnType<typeof setTimeout> | undefined
+  let listening = false
+  async function flush(): Promise<void> {
+    clearTimeout(timer)
+    timer = undefined
+    const batch = queue
+    queue = []
+    if (batch.length === 0) return // (nothing is queued when url is false)
+    const t = token()
+    try {
+      const r = await fetcher(url as string, {
+        method: 'POST',
+        keepalive: true, // survives the tab closing
+        headers: t ? { 'content-type': 'application/json', [CLIENT_HEADER]: t } : { 'content-type': 'application/json' },
+        body: JSON.stringify(encodeOtlp(batch, o.serviceName ?? 'browser', VERSION)),
+      })
+      if (!r.ok) o.onError?.(new Error(`trace export: HTTP ${r.status}`))
+    } catch (e) {
+      o.onError?.(e)
+    }
+  }
+  const sink = (span: OtlpSpan): void => {
+    if (url === false) return
+    // A hidden page may never come back: flush then, while keepalive requests still run.
+    if (!listening && typeof document !== 'undefined') {
+      listening = true
+      document.addEventListener('visibilitychange', () => document.visibilityState === 'hidden' && void flush())
+    }
+    if (queue.push(span) >= OTLP_MAX_BATCH) void flush()
+    else timer ??= setTimeout(flush, OTLP_FLUSH_DELAY_MS)
+  }
   return {
     flush,
     start(name, attributes = {}) {
-      const sampled = sampleRate >= 1 || random() < sampleRate
-      return span(name, 1, newSpanContext(sampled), undefined, { ...attributes }, sink)
+      return span(name, 1, newSpanContext(rate >= 1 || random() < rate), undefined, attributes, sink)
     },
   }
-}
-
-export function makeTracing(o: ClicktraceOptions, fetcher: typeof fetch, token: () => string | undefined): Tracing {
-  if (o.tracing) return o.tracing
-  const url = o.tracesUrl ?? TRACES_URL
-  let exporter: OtlpExporter | undefined
-  return recorderTracing(
-    o.sampleRate ?? 1,
-    async () => exporter?.flush(),
-    (span) => {
-      if (url === false) return
-      exporter ??= otlpExporter({
-        url,
-        serviceName: o.serviceName ?? 'browser',
-        scopeVersion: VERSION,
-        fetch: fetcher,
-        headers: (): Record<string, string> => {
-          const t = token()
-          return t ? { [CLIENT_HEADER]: t } : {}
-        },
-        onError: o.onError,
-      })
-      exporter.add(span)
-    },
-  )
 }

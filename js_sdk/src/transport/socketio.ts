@@ -6,8 +6,22 @@ import { ClicktraceError } from '../errors.js'
 import { SOCKET_IO_EVENT, SOCKET_IO_PATH, TRANSPORT_UNAVAILABLE, TRANSPORT_UNREACHABLE, UNREACHABLE_AFTER } from '../protocol.js'
 import type { Transport } from './types.js'
 
-type IoFactory = typeof import('socket.io-client')['io']
-type IoOptions = NonNullable<Parameters<IoFactory>[1]>
+// socket.io-client's types, described here by what is used of them: the emitted .d.ts must not
+// import the package, so a WebSocket-only app type-checks without it (skipLibCheck off).
+// Its real `io` is assignable to `IoFactory`.
+/** Options passed through to socket.io-client's `io()` (`ManagerOptions & SocketOptions`). */
+export type IoOptions = { [option: string]: unknown }
+interface IoSocket {
+  readonly active: boolean
+  on(event: string, listener: (error: Error) => void): unknown
+  off(): unknown
+  close(): unknown
+}
+/** socket.io-client's `io`: `io(opts)` or `io(url, opts)`. */
+export interface IoFactory {
+  (opts?: IoOptions): IoSocket
+  (url: string, opts?: IoOptions): IoSocket
+}
 
 export interface SocketIoOptions {
   /** Server URL; default the page's origin. */
@@ -17,7 +31,7 @@ export interface SocketIoOptions {
   /** Inject `io` (tests, or to share a bundled copy); default a lazy `import('socket.io-client')`. */
   io?: IoFactory
   /** Passed through to socket.io-client (e.g. `reconnectionDelayMax`). */
-  options?: Partial<IoOptions>
+  options?: IoOptions
 }
 
 export function socketIoTransport(o: SocketIoOptions = {}): Transport {
@@ -26,10 +40,11 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
       let close: (() => void) | undefined
       let closed = false
       h.state('connecting')
-      ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io)).then(
-        (io) => {
+      ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io as IoFactory)).then(
+        (factory) => {
           if (closed) return
-          const opts: Partial<IoOptions> = { ...o.options, path: o.path ?? SOCKET_IO_PATH, auth: (cb) => cb(h.hello()) }
+          const io = factory as (a: unknown, b?: unknown) => IoSocket
+          const opts = { ...o.options, path: o.path ?? SOCKET_IO_PATH, auth: (cb: (hello: object) => void) => cb(h.hello()) }
           // No URL means the page's origin; io('') would not (it reads as an empty host).
           const socket = o.url ? io(o.url, opts) : io(opts)
           let failures = 0 // before the first connect; a server lost later is not misconfigured

@@ -47,10 +47,9 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
           h.state('connected')
         }
         ws.onmessage = (ev: MessageEvent) => {
-          if (typeof ev.data !== 'string') return
           let data: unknown
           try {
-            data = JSON.parse(ev.data)
+            data = JSON.parse(ev.data as string) // a binary frame reads as "[object Blob]": not JSON
           } catch {
             return // not JSON: ignore the frame, never throw on untrusted input
           }

@@ -3,14 +3,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createClient } from '../../src/client.js'
 import { parseTraceparent } from '../../src/ids.js'
-import { MemoryTransport, memoryFetch } from '../../src/testing/index.js'
+import { type Answer, MemoryTransport, memoryFetch } from '../../src/testing/index.js'
 import {
   encodeOtlp,
+  makeTracing,
   OTLP_FLUSH_DELAY_MS,
   OTLP_MAX_BATCH,
   otlpAttributes,
-  otlpExporter,
-  recorderTracing,
   type OtlpSpan as Span,
   toNanos,
 } from '../../src/trace/recorder.js'
@@ -92,6 +91,36 @@ describe('built-in recorder', () => {
     }
   })
 
+  it("keeps the server's trace on the HTTP span when the server did not continue ours", async () => {
+    const foreign = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    // /a: the server started its own trace; /b: it continued ours (a child of the sent span);
+    // /c: it named none.
+    const { client, fx, traces } = setup(
+      1,
+      (req): Answer => ({
+        status: 202,
+        headers:
+          req.url === '/api/a'
+            ? { 'server-timing': `trace;desc=${foreign}` }
+            : req.url === '/api/b'
+              ? { traceresponse: `${req.headers.traceparent!.slice(0, 36)}1234567890abcdef-01` }
+              : {},
+      }),
+    )
+    client.command({ url: '/api/a', name: 'a' }, fx)
+    client.command({ url: '/api/b', name: 'b' }, fx)
+    client.command({ url: '/api/c', name: 'c' }, fx)
+    await flush()
+    await client.flush()
+    const http = spansOf(traces().map((t) => t.body as unknown as Body)).filter((s) => s.name === 'HTTP POST')
+    const a = http.find((s) => attr(s, 'url.full')?.stringValue === '/api/a')!
+    const b = http.find((s) => attr(s, 'url.full')?.stringValue === '/api/b')!
+    expect(attr(a, 'clicktrace.server.trace_id')).toEqual({ stringValue: '4bf92f3577b34da6a3ce929d0e0e4736' })
+    expect(attr(b, 'clicktrace.server.trace_id')).toBeUndefined()
+    const plain = http.find((s) => attr(s, 'url.full')?.stringValue === '/api/c')!
+    expect(attr(plain, 'clicktrace.server.trace_id')).toBeUndefined()
+  })
+
   it('marks failed actions as errors and never parents on a foreign trace', async () => {
     const { client, transport, fx, traces } = setup(1, () => ({ status: 202 }))
     const h = client.command({ url: '/api/x', name: 'x' }, fx)
@@ -120,12 +149,11 @@ describe('built-in recorder', () => {
   })
 
   it('samples by the given rate', () => {
-    const sink = vi.fn()
     const rolls = [0.1, 0.5, 0.9]
-    const t = recorderTracing(
-      0.5,
-      async () => {},
-      sink,
+    const t = makeTracing(
+      { transport: new MemoryTransport(), sampleRate: 0.5 },
+      memoryFetch().fetch,
+      () => undefined,
       () => rolls.shift()!,
     )
     expect([t.start('a'), t.start('b'), t.start('c')].map((s) => s.context.sampled)).toEqual([true, false, false])
@@ -147,35 +175,56 @@ describe('OTLP exporter', () => {
     status: { code: 1 },
   })
 
+  // The recorder alone, posting to `/t` through `fetch`.
+  const recorder = (fetch: typeof globalThis.fetch, token?: string, onError?: (e: unknown) => void) =>
+    makeTracing(
+      { transport: new MemoryTransport(), tracesUrl: '/t', serviceName: 's', ...(onError ? { onError } : {}) },
+      fetch,
+      () => token,
+    )
+
   it('posts a full batch at once with keepalive, the rest after the delay', async () => {
     const calls: RequestInit[] = []
     const fetch = (async (_u: RequestInfo | URL, init?: RequestInit) => {
       calls.push(init!)
       return new Response('{}')
     }) as typeof globalThis.fetch
-    const e = otlpExporter({ url: '/t', serviceName: 's', scopeVersion: '1', fetch, headers: () => ({ 'x-clicktrace-client': 'k' }) })
-    for (let i = 1; i <= OTLP_MAX_BATCH + 1; i++) e.add(span(i))
+    const t = recorder(fetch, 'k')
+    for (let i = 1; i <= OTLP_MAX_BATCH + 1; i++) t.start(`s${i}`).end()
     expect(calls).toHaveLength(1)
     expect(calls[0]).toMatchObject({ method: 'POST', keepalive: true, headers: { 'x-clicktrace-client': 'k' } })
-    expect(spansOf([JSON.parse(calls[0]!.body as string) as Body])).toHaveLength(OTLP_MAX_BATCH)
+    const body = JSON.parse(calls[0]!.body as string) as Body
+    expect(spansOf([body])).toHaveLength(OTLP_MAX_BATCH)
+    expect(body.resourceSpans[0]!.resource.attributes).toEqual([{ key: 'service.name', value: { stringValue: 's' } }])
     vi.advanceTimersByTime(OTLP_FLUSH_DELAY_MS)
     expect(calls).toHaveLength(2)
-    e.flush()
+    expect(calls[1]!.headers).toEqual({ 'content-type': 'application/json', 'x-clicktrace-client': 'k' })
+    t.flush()
     expect(calls).toHaveLength(2) // nothing queued, nothing sent
+  })
+
+  it('sends no token header before there is a token, and nothing at all with tracesUrl false', async () => {
+    const calls: RequestInit[] = []
+    const fetch = (async (_u: RequestInfo | URL, init?: RequestInit) => {
+      calls.push(init!)
+      return new Response('{}')
+    }) as typeof globalThis.fetch
+    const t = recorder(fetch)
+    t.start('a').end()
+    await t.flush()
+    expect(calls[0]!.headers).toEqual({ 'content-type': 'application/json' })
+    const off = makeTracing({ transport: new MemoryTransport(), tracesUrl: false }, fetch, () => 'k')
+    off.start('b').end()
+    await off.flush()
+    vi.advanceTimersByTime(10 * OTLP_FLUSH_DELAY_MS)
+    expect(calls).toHaveLength(1)
   })
 
   it('flushes when the page is hidden and reports failures', async () => {
     const errors: unknown[] = []
     const fetch = vi.fn(async () => new Response('{}', { status: 429 }))
-    const e = otlpExporter({
-      url: '/t',
-      serviceName: 's',
-      scopeVersion: '1',
-      fetch: fetch as unknown as typeof globalThis.fetch,
-      headers: () => ({}),
-      onError: (x) => errors.push(x),
-    })
-    e.add(span(1))
+    const t = recorder(fetch as unknown as typeof globalThis.fetch, undefined, (x) => errors.push(x))
+    t.start('a').end()
     Object.defineProperty(document, 'visibilityState', { value: 'hidden', configurable: true })
     document.dispatchEvent(new Event('visibilitychange'))
     Object.defineProperty(document, 'visibilityState', { value: 'visible', configurable: true })
