@@ -133,6 +133,15 @@ async def test_signing_in_sets_a_strict_http_only_cookie_that_holds_no_token(
     assert (await client.get(f"{P}/")).status_code == 200
 
 
+async def test_the_page_with_or_without_its_slash_offers_the_sign_in_form(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in (P, f"{P}/"):
+        r = await client.get(path)
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        assert f'action="{P}/session"' in r.text
+
+
 async def test_over_https_the_cookie_is_secure(journal: Journal) -> None:
     async with client_for(app(journal), base="https://test") as c:
         r = await c.post(f"{P}/session", data={"token": TOKEN})
