@@ -59,27 +59,22 @@ async def _health() -> Mapping[str, Any]:
     return {"status": "Healthy", "entries": {"bus": {"status": "Healthy"}}}
 
 
-def every_request(cid: str) -> list[tuple[str, str]]:
-    """Every route the console has (and a few it has not), with every method."""
-    paths = [
-        P,
-        f"{P}/",
-        f"{P}/assets/console.js",
-        f"{P}/assets/..%2F..%2Fetc%2Fpasswd",
-        f"{P}/api/clicks",
-        f"{P}/api/clicks?q={cid[:8]}",
-        f"{P}/api/clicks/{cid}",
-        f"{P}/api/clicks/{new_id()}",
-        f"{P}/api/clicks/not-an-id",
-        f"{P}/api/clicks/{cid}/resend",
-        f"{P}/api/attention",
-        f"{P}/api/latency?minutes=5",
-        f"{P}/api/health",
-        f"{P}/api/nothing-here",
-        f"{P}/anything",
-        f"{P}/session/end",
-    ]
-    return [(m, p) for p in paths for m in ("GET", "POST", "PUT", "DELETE")]
+def every_request(journal: Journal, cid: str) -> list[tuple[str, str]]:
+    """Every route the console has (read from its route list, so a new one is enumerated
+    too), with known, unknown and malformed ids, plus paths it has not, with every method."""
+    paths = []
+    for route in console_routes(journal, operator_token=TOKEN):
+        assert isinstance(route, Route)
+        if route.path.endswith("/session"):
+            continue  # signing in: open to all, tested below
+        for value in (cid, new_id(), "not-an-id", "..%2F..%2Fetc%2Fpasswd", "console.js"):
+            path = route.path
+            for name in ("{correlation_id}", "{name:path}", "{rest:path}"):
+                path = path.replace(name, value)
+            paths.append(path)
+    paths += [f"{P}/", f"{P}/api/clicks?q={cid[:8]}", f"{P}/api/latency?minutes=5"]
+    methods = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return [(m, p) for p in dict.fromkeys(paths) for m in methods]
 
 
 async def test_without_a_session_every_route_answers_401_and_says_nothing(
@@ -89,11 +84,15 @@ async def test_without_a_session_every_route_answers_401_and_says_nothing(
     cid = dead[0].correlation_id
     await journal.store.write(dead)
     bodies = set()
-    for method, path in every_request(cid):
+    asked = every_request(journal, cid)
+    assert len(asked) > 100
+    for method, path in asked:
         r = await client.request(method, path, headers=CSRF)
         assert r.status_code == 401, (method, path, r.status_code)
         assert "set-cookie" not in r.headers
-        if r.headers["content-type"].startswith("application/json"):
+        if method == "HEAD":
+            assert r.content == b""
+        elif r.headers["content-type"].startswith("application/json"):
             body = r.json()
             assert body["error"]["code"] == "unauthorized"
             bodies.add(body["error"]["message"])
@@ -132,6 +131,15 @@ async def test_signing_in_sets_a_strict_http_only_cookie_that_holds_no_token(
     assert "unsafe-inline" not in csp
     assert f'src="{P}/assets/console.js"' in page.text
     assert (await client.get(f"{P}/")).status_code == 200
+
+
+async def test_the_page_with_or_without_its_slash_offers_the_sign_in_form(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in (P, f"{P}/"):
+        r = await client.get(path)
+        assert r.status_code == 401 and r.headers["content-type"].startswith("text/html")
+        assert f'action="{P}/session"' in r.text
 
 
 async def test_over_https_the_cookie_is_secure(journal: Journal) -> None:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 
 from clicktrace.journal import Entry, Thresholds
 from clicktrace.journal._entry import STAGES
-from clicktrace.journal._verdict import LABELS, NEEDS_A_PERSON, answer, line, offsets, verdict
+from clicktrace.journal._verdict import (
+    LABELS,
+    NEEDS_A_PERSON,
+    answer,
+    ending,
+    line,
+    offsets,
+    verdict,
+)
 
 CID = "01JD8X3Q7E8W5V4T2N9R6M0K1A"
 TAB = "01JD8X3Q7E8W5V4T2N9R6M0K1C"
@@ -104,6 +112,36 @@ def test_dead_lettered_after_n_attempts_is_said_so_with_what_the_tab_was_told() 
     assert v["text"].startswith(
         "after 3 attempts (ValueError: no); the tab was told rejected (projection_failed)"
     )
+
+
+def test_a_resend_starts_the_server_side_again_and_the_verdict_follows_it() -> None:
+    dead = [
+        *HAPPY[:5],
+        e("dead_lettered", 30, attempt=1, detail="ValueError: no", outcome="failed"),
+        e("notified", 31, outcome="rejected", code="processing_failed"),
+    ]
+    assert ending(dead) == ("dead_lettered", "failed")
+    resent = [*dead, e("resent", 500, attempt=2), e("published", 501)]
+    v = verdict(resent, 600, LIMITS)
+    assert (v["state"], v["stage"]) == ("in_flight", "published")  # the rejection is history
+    assert ending(resent) is None
+    assert verdict(resent, 5000, LIMITS)["state"] == "stuck"  # and it can stop again
+    applied = [
+        *resent,
+        e("delivered", 502, attempt=1),
+        e("acked", 503, attempt=1),
+        e("notified", 504, outcome="confirmed"),
+    ]
+    assert verdict(applied, 600, LIMITS)["state"] == "confirmed"
+    again = [*resent, e("delivered", 502, attempt=1), e("dead_lettered", 503, attempt=1)]
+    v = verdict(again, 600, LIMITS)
+    assert v["state"] == "dead_lettered" and v["text"].startswith("after 1 attempt")
+
+
+def test_a_dead_letter_in_a_broken_trace_still_ends_as_one() -> None:
+    entries = [*HAPPY[:4], e("delivered", 20, T2), e("dead_lettered", 30, T2, detail="x")]
+    assert verdict(entries, 100, LIMITS)["state"] == "trace_broken"
+    assert ending(entries) == ("dead_lettered", "failed")
 
 
 def test_no_next_stage_within_the_threshold_is_stuck_at_the_last_stage() -> None:

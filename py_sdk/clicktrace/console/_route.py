@@ -126,6 +126,7 @@ _log = logging.getLogger("clicktrace.console")
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Health = Callable[[], Awaitable[Mapping[str, Any]]]
+IsPage = bool | Callable[[Request], bool]
 
 
 def _shell(base: str) -> str:
@@ -188,13 +189,13 @@ def console_routes(
         headers = {**_SECURITY, "content-security-policy": SIGN_IN_CSP, **extra}
         return HTMLResponse(sign_in_page(f"{path}/session", error), status, headers=headers)
 
-    def guarded(endpoint: Endpoint, methods: tuple[str, ...], page: bool = False) -> Endpoint:
-        """``endpoint`` behind the session: 401 first, then the method, then the CSRF
-        header on a POST."""
+    def guarded(endpoint: Endpoint, methods: tuple[str, ...], page: IsPage = False) -> Endpoint:
+        """``endpoint`` behind the session: 401 first (the sign-in page where ``page`` says
+        the page was asked for), then the method, then the CSRF header on a POST."""
 
         async def guard(request: Request) -> Response:
             if not signed_in(request):
-                if page:
+                if page is True or (callable(page) and page(request)):
                     return sign_in(request, 401)
                 return json_refusal(request, _UNAUTHORIZED)
             if request.method not in methods:
@@ -360,7 +361,7 @@ def console_routes(
     get, post, any_method = ("GET", "HEAD"), ("POST",), ("GET", "HEAD", "POST")
 
     def guard(
-        route: str, endpoint: Endpoint, methods: tuple[str, ...], page: bool = False
+        route: str, endpoint: Endpoint, methods: tuple[str, ...], page: IsPage = False
     ) -> Route:
         # Every method reaches the guard: a 405 before the 401 would say the route exists.
         return Route(route, guarded(endpoint, methods, page), methods=_EVERY_METHOD)
@@ -376,8 +377,12 @@ def console_routes(
         guard(f"{path}/api/attention", needs_a_person, get),
         guard(f"{path}/api/latency", stage_latency, get),
         guard(f"{path}/api/health", health_report, get),
-        guard(f"{path}/{{rest:path}}", fallback, any_method),
+        guard(f"{path}/{{rest:path}}", fallback, any_method, page=_is_page_with_slash),
     ]
+
+
+def _is_page_with_slash(request: Request) -> bool:
+    return bool(request.path_params.get("rest", "") == "")
 
 
 def _path_id(request: Request) -> str | None:

@@ -245,7 +245,8 @@ def _since_resend(server: list[Entry]) -> list[Entry]:
 
 
 def _attempts(server: list[Entry]) -> int:
-    return max((e.attempt or 0 for e in server), default=0)
+    """Delivery attempts (a ``resent`` entry's attempt counts sends, not deliveries)."""
+    return max((e.attempt or 0 for e in server if e.stage != "resent"), default=0)
 
 
 def _end(server: list[Entry], has_tab: bool) -> tuple[str, Entry, str | None, str | None] | None:
