@@ -156,7 +156,7 @@ packages: $(STAMP)/npm $(BUILD_PY)
 	$(BUILD_PY) -m pip wheel -q --no-deps --wheel-dir $(DIST) .
 	npm pack -w clicktrace-pinia --pack-destination $(DIST) --silent >/dev/null
 	mv $(DIST)/clicktrace-pinia-*.tgz $(DIST)/clicktrace-pinia.tgz
-	@python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); print(sys.argv[1], len(z.namelist()), "files")' $(DIST)/clicktrace-*.whl
+	@python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = z.namelist(); print(sys.argv[1], len(n), "files"); missing = {"clicktrace/console/_static/console.js", "clicktrace/console/_static/console.css"} - set(n); sys.exit(f"the wheel lacks the console assets: {sorted(missing)}" if missing else 0)' $(DIST)/clicktrace-*.whl
 	@tar -tzf $(DIST)/clicktrace-pinia.tgz | wc -l | xargs echo $(DIST)/clicktrace-pinia.tgz files:
 	@ls -l $(DIST)
 
