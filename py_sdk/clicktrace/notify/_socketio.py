@@ -1,7 +1,9 @@
 """Socket.IO: python-socketio's ``AsyncServer`` mounted in front of the app.
 
 A socket connects with ``auth: {"token", "last_seq", "epoch"}``; without a valid token the
-connection is refused (``connect_error`` with message ``invalid_token``). Notifications are
+connection is refused (``connect_error`` with message ``invalid_token``). The one event a
+client may emit is a watch (``clicktrace``, ``{"watch": topic, ...}`` or ``{"unwatch":
+topic}``); anything else disconnects it. Notifications are
 emitted to the room named by the client id, so python-socketio's managers (in memory, Redis,
 AMQP) carry them to every node; on each node the manager hands them to the :class:`Hub`,
 which delivers them to each socket exactly once and in order.
@@ -61,6 +63,7 @@ from clicktrace.notify._frames import (
     as_json,
     from_json,
     parse_hello,
+    parse_watch,
 )
 from clicktrace.notify._hub import Hub, Limits, PeerCap, SocketDelivery, TooManyConnections
 from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
@@ -125,6 +128,7 @@ class SocketIOEndpoint:
         )
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
+        self.sio.on(EVENT, self._watch)
         self.sio.on("*", self._unexpected)
         eio = self.sio.eio
         self._eio: dict[str, _Handler] = dict(eio.handlers)  # python-socketio's own
@@ -227,6 +231,15 @@ class SocketIOEndpoint:
         # A session that left "/" holds no client: close it rather than let it idle unbounded.
         self._drop_later(self.manager.eio_sid_from_sid(sid, "/"))
 
+    async def _watch(self, sid: str, data: Any = None) -> None:
+        watch = parse_watch(data)
+        if watch is None or self.hub.get(sid) is None:
+            await self.sio.disconnect(sid)
+        elif watch.watch:
+            await self.hub.watch(sid, watch.topic, watch.last_seq, watch.epoch)
+        else:
+            self.hub.unwatch(sid, watch.topic)
+
     async def _unexpected(self, event: Any, sid: str, *args: Any) -> None:
         # Clients have nothing to say on this socket; a client that talks is misbehaving.
         await self.sio.disconnect(sid)
@@ -252,6 +265,16 @@ class SocketIOEndpoint:
             task.cancel()
         await asyncio.gather(*self._drops, return_exceptions=True)
         await self.sio.shutdown()
+        # python-socketio's pub/sub managers have no close(): stop the listener, release Redis.
+        listener = getattr(self.manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        for name in ("pubsub", "redis"):
+            client = getattr(self.manager, name, None)
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.aclose()
 
 
 # The managers.
@@ -296,7 +319,7 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
             if frame is None:
                 _log.warning("clicktrace: dropped a malformed frame from the manager")
             else:
-                await self.hub.dispatch(target, frame)
+                await self.hub.route(target, frame)
             return None
         return await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs
