@@ -13,7 +13,7 @@ export type { CommandSpec, StoreClicktraceOptions, StoreCommands } from './plugi
 export { createClicktrace } from './plugin.js'
 export type { Mutation } from './rebase.js'
 export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
-export type { ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
+export type { Connection, ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
 export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
 export type {
   ClicktraceOptions,
@@ -47,6 +47,8 @@ declare module 'pinia' {
     ): CommandHandle<D>
     /** Write authoritative state (e.g. loaded over HTTP); pending optimistic changes stay on top. */
     $authoritative<Self extends { $state: unknown } = { $state: UnwrapRef<S> }>(this: Self, fn: Mutation<Self['$state']>): void
+    /** Receive `topic`'s live updates in this store (as `clicktrace.topics` does); returns the unwatch. */
+    $watchTopic(topic: string): () => void
     /** Reactive command state of this store. */
     readonly $clicktrace: StoreCommands
   }

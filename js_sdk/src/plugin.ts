@@ -15,6 +15,13 @@ export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store =
   keys?: Array<keyof S & string>
   deadlineMs?: number
   keepSettled?: number
+  /** Topics this store shows: their updates (`notifier.publish`) reach it live, from every tab. */
+  topics?: string[]
+  /**
+   * Write a topic update's `data` into the state (through `$authoritative`: pending optimistic
+   * changes stay on top). Default: `data` is a part of the state, its keys replace the store's.
+   */
+  live?(this: Store, state: S, data: unknown, topic: string): void
 }
 
 /** A command from inside a store action. */
@@ -63,6 +70,22 @@ export function createClicktrace(options: ClicktraceOptions) {
     const { resync } = own
     if (resync) c.onResync(() => resync.call(store, store))
 
+    // Live updates: the newest version per key wins, whichever path (a topic update, this tab's
+    // own confirmation) brings it first.
+    const versions = new Map<string, number>()
+    const fresh = (key: string | undefined, version: number | undefined): boolean => {
+      if (version === undefined || key === undefined) return true
+      if ((versions.get(key) ?? -1) >= version) return false
+      versions.set(key, version)
+      return true
+    }
+    const live = own.live ?? ((s: Record<string, unknown>, d: unknown) => Object.assign(s, d))
+    const $watchTopic = (topic: string): (() => void) =>
+      c.watch(topic, (n) => {
+        if (fresh(n.key ?? topic, n.version)) rebase.authoritative((s) => live.call(store, s, n.data, topic))
+      })
+    for (const t of own.topics ?? []) $watchTopic(t)
+
     const commands = reactive<CommandRecord[]>([])
     const tracker: StoreCommands = reactive({
       commands,
@@ -99,11 +122,12 @@ export function createClicktrace(options: ClicktraceOptions) {
             id = correlationId
             if (optimistic) rebase.apply(id, optimistic)
           },
-          settle: (status, data, late) => {
+          settle: (status, data, late, version, key) => {
             const write = authoritative && data !== undefined ? (s: Record<string, unknown>) => authoritative(s, data) : undefined
-            // A rejection may carry the authoritative state too: take it, drop the change.
-            if (status === 'confirmed') rebase.confirm(id, { write, mutation: late ? optimistic : undefined })
-            else rebase.drop(id, write)
+            // A rejection may carry the authoritative state too: take it, drop the change. A
+            // confirmation older than an update already shown only drops the change.
+            if (status === 'confirmed' && fresh(key, version)) rebase.confirm(id, { write, mutation: late ? optimistic : undefined })
+            else rebase.drop(id, status === 'confirmed' ? undefined : write)
             prune()
           },
         },
@@ -115,6 +139,7 @@ export function createClicktrace(options: ClicktraceOptions) {
     return {
       $command,
       $authoritative: rebase.authoritative,
+      $watchTopic,
       $clicktrace: tracker,
     }
   }
