@@ -14,6 +14,7 @@ import httpx
 import pytest
 import socketio
 from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -37,7 +38,9 @@ Watch = dict[str, Any]
 
 
 class Tab(Protocol):
-    async def connect(self, url: str, token: str) -> None: ...
+    async def connect(
+        self, url: str, token: str, headers: dict[str, str] | None = None
+    ) -> None: ...
     async def send(self, frame: Watch) -> None: ...
     async def next(self) -> dict[str, Any]: ...
     async def close(self) -> None: ...
@@ -47,8 +50,10 @@ class WsTab:
     def __init__(self) -> None:
         self.ws: ClientConnection | None = None
 
-    async def connect(self, url: str, token: str) -> None:
-        self.ws = await connect(url.replace("http://", "ws://") + "/clicktrace/ws")
+    async def connect(self, url: str, token: str, headers: dict[str, str] | None = None) -> None:
+        self.ws = await connect(
+            url.replace("http://", "ws://") + "/clicktrace/ws", additional_headers=headers
+        )
         await self.ws.send(json.dumps({"token": token, "last_seq": 0}))
 
     async def send(self, frame: Watch) -> None:
@@ -71,9 +76,11 @@ class SioTab:
         self.frames: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.client.on("clicktrace", self.frames.put)
 
-    async def connect(self, url: str, token: str) -> None:
+    async def connect(self, url: str, token: str, headers: dict[str, str] | None = None) -> None:
         auth = {"token": token, "last_seq": 0}
-        await self.client.connect(url, auth=auth, transports=["websocket"], wait_timeout=10)
+        await self.client.connect(
+            url, auth=auth, headers=headers or {}, transports=["websocket"], wait_timeout=10
+        )
 
     async def send(self, frame: Watch) -> None:
         await self.client.emit("clicktrace", frame)
@@ -222,10 +229,10 @@ async def test_a_watch_of_a_topic_nobody_published_makes_no_numbering(
     await notifier.aclose()
 
 
-def only_public(client_id: str, topic: str) -> bool:
+def only_public(client_id: str, topic: str, user: str | None) -> bool:
     if topic == "broken":
         raise RuntimeError("the app's hook failed")
-    return topic.startswith("public.")
+    return topic.startswith("public.") or topic == f"user.{user}"
 
 
 async def test_a_refused_watch_is_answered_and_the_socket_stays_open(
@@ -332,3 +339,21 @@ def test_watch_frames_parse_or_are_nothing() -> None:
     for bad in ({"watch": 5}, {"watch": "s", "seq": -1}, {"watch": "s", "seq": True}, [], None):
         assert parse_watch(bad) is None
     assert Update(topic="t", correlation_id=new_id()).status == "update"
+
+
+def header_user(conn: HTTPConnection) -> str | None:
+    return conn.headers.get("x-user")
+
+
+async def test_the_hook_decides_by_the_user_the_token_is_bound_to(
+    serve: Serve, kind: str, tabs: Callable[[], Tab]
+) -> None:
+    notifier, url = await node(serve, kind, may_watch=only_public, user_of=header_user)
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(url + "/clicktrace/session", headers={"x-user": "ann"})
+    tab = tabs()
+    await tab.connect(url, answer.json()["token"], headers={"x-user": "ann"})
+    await watching(tab, notifier, "user.ann")
+    await tab.send({"watch": "user.bob"})
+    assert (await tab.next())["error"]["code"] == "forbidden_topic"
+    await notifier.aclose()

@@ -87,8 +87,9 @@ MAX_MESSAGE_BYTES = 1 << 20
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 
 Send = Callable[[Frame], Awaitable[None]]
-MayWatch = Callable[[str, str], Awaitable[bool] | bool]
-"""``may_watch(client_id, topic)``: whether that client may watch that topic."""
+MayWatch = Callable[[str, str, str | None], Awaitable[bool] | bool]
+"""``may_watch(client_id, topic, user)``: whether that client may watch that topic; ``user``
+is the one its token is bound to (``Notifier(user_of=...)``), else ``None``."""
 Expire = Callable[[Hashable], Awaitable[None]]
 _log = logging.getLogger("clicktrace.notify")
 
@@ -355,7 +356,7 @@ class Hub:
         _positive_int(max_per_client, "max_per_client")
         _positive_int(max_topics, "max_topics")
         if may_watch is not None and not callable(may_watch):
-            raise TypeError("may_watch must be a callable (client_id, topic) -> bool")
+            raise TypeError("may_watch must be a callable (client_id, topic, user) -> bool")
         self.buffer = buffer
         self._max_per_client = max_per_client
         self._may_watch = may_watch
@@ -365,6 +366,7 @@ class Hub:
         # topic -> socket key -> that socket's delivery of the topic; and the reverse.
         self._topics: dict[str, dict[Hashable, SocketDelivery]] = {}
         self._watching: dict[Hashable, dict[str, SocketDelivery]] = {}
+        self._users: dict[Hashable, str] = {}  # the user a connection's token is bound to
         self._sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -375,6 +377,8 @@ class Hub:
         send: Send,
         last_seq: int,
         epoch: str | None = None,
+        *,
+        user: str | None = None,
     ) -> SocketDelivery:
         """Register a verified connection; it holds live frames until :meth:`SocketDelivery.resume`.
 
@@ -390,6 +394,8 @@ class Hub:
         delivery = SocketDelivery(client_id, send, self.buffer, last_seq, epoch)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id
+        if user is not None:
+            self._users[key] = user
         return delivery
 
     def get(self, key: Hashable) -> SocketDelivery | None:
@@ -399,6 +405,7 @@ class Hub:
     def detach(self, key: Hashable) -> None:
         for topic in list(self._watching.get(key, ())):
             self.unwatch(key, topic)
+        self._users.pop(key, None)
         client_id = self._keys.pop(key, None)
         if client_id is None:
             return
@@ -446,7 +453,7 @@ class Hub:
         if self._may_watch is None:
             return None
         try:
-            allowed = self._may_watch(client_id, topic)
+            allowed = self._may_watch(client_id, topic, self._users.get(key))
             if inspect.isawaitable(allowed):
                 allowed = await allowed
         except asyncio.CancelledError:

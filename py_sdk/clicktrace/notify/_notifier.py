@@ -265,9 +265,10 @@ class Notifier:
     cost this node (:class:`Limits`). ``user_of`` returns the app's authenticated user for a
     request; tokens are then bound to that user. The routes go under ``prefix``.
 
-    ``may_watch(client_id, topic)`` (sync or async) decides which topics a tab may watch for
-    live updates (:meth:`publish`); without it every topic is public: any tab holding a token
-    may watch any topic, so publish only what every visitor may see, or give the hook.
+    ``may_watch(client_id, topic, user)`` (sync or async; ``user``: the one the tab's token is
+    bound to by ``user_of``, else ``None``) decides which topics a tab may watch for live
+    updates (:meth:`publish`); without it every topic is public: any tab holding a token may
+    watch any topic, so publish only what every visitor may see, or give the hook.
     """
 
     def __init__(

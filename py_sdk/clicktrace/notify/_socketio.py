@@ -217,7 +217,9 @@ class SocketIOEndpoint:
             self._quiet.warn("too many authenticated Socket.IO connections; refused", peer)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
         try:
-            self.hub.attach(sid, claims.client_id, send, hello.last_seq, hello.epoch)
+            self.hub.attach(
+                sid, claims.client_id, send, hello.last_seq, hello.epoch, user=claims.user
+            )
         except TooManyConnections:
             self._connected.release(sid)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS) from None
@@ -265,16 +267,17 @@ class SocketIOEndpoint:
             task.cancel()
         await asyncio.gather(*self._drops, return_exceptions=True)
         await self.sio.shutdown()
-        # python-socketio's pub/sub managers have no close(): stop the listener, release Redis.
-        listener = getattr(self.manager, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
-        for name in ("pubsub", "redis"):
-            client = getattr(self.manager, name, None)
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+        # python-socketio's Redis manager has no close(): stop its listener, release Redis.
+        if isinstance(self.manager, _RedisManager):
+            listener = getattr(self.manager, "thread", None)
+            if isinstance(listener, asyncio.Task):
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+            for name in ("pubsub", "redis"):
+                client = getattr(self.manager, name, None)
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
 
 
 # The managers.

@@ -33,7 +33,7 @@ from clicktrace.notify._frames import (
     parse_watch_text,
 )
 from clicktrace.notify._hub import Hub, Limits, PeerCap, RedisFanout, TooManyConnections
-from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
+from clicktrace.notify._session import Claims, TokenSigner, UserOf, resolve_user
 from clicktrace.notify._transport import QuietLog
 from clicktrace.protocol import (
     FRAME_TOO_LARGE,
@@ -100,7 +100,7 @@ class WebSocketEndpoint:
         if self._fanout is not None:
             await self._fanout.aclose()
 
-    async def _hello(self, ws: WebSocket) -> tuple[Hello, str]:
+    async def _hello(self, ws: WebSocket) -> tuple[Hello, Claims]:
         try:
             message = await asyncio.wait_for(ws.receive(), self._hello_timeout)
         except TimeoutError:
@@ -126,7 +126,7 @@ class WebSocketEndpoint:
                 raise _Rejected(1011, UNAVAILABLE) from None
             if user != claims.user:
                 raise _Rejected(1008, INVALID_TOKEN)
-        return hello, claims.client_id
+        return hello, claims
 
     async def _endpoint(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -139,7 +139,7 @@ class WebSocketEndpoint:
                 self._quiet.warn("too many WebSocket connections awaiting their hello", peer)
                 raise _Rejected(1008, "too_many_pending")
             try:
-                hello, client_id = await self._hello(ws)
+                hello, claims = await self._hello(ws)
             finally:
                 self._pending.release(ws)
             if self._fanout is not None:
@@ -155,7 +155,9 @@ class WebSocketEndpoint:
                 self._quiet.warn("too many authenticated WebSocket connections; refused", peer)
                 raise _Rejected(1008, TOO_MANY_CONNECTIONS)
             try:
-                delivery = self.hub.attach(ws, client_id, send, hello.last_seq, hello.epoch)
+                delivery = self.hub.attach(
+                    ws, claims.client_id, send, hello.last_seq, hello.epoch, user=claims.user
+                )
             except TooManyConnections:
                 raise _Rejected(1008, TOO_MANY_CONNECTIONS) from None
             writer = asyncio.create_task(self._write(ws, queue))
