@@ -159,7 +159,10 @@ describe.runIf(available || process.env.CI === 'true')('against the demo server'
       const make = (): Transport =>
         kind === 'socketio'
           ? socketIoTransport({ url: origin, io })
-          : webSocketTransport({ url: `ws://127.0.0.1:${port}/clicktrace/ws`, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket })
+          : webSocketTransport({
+              url: `ws://127.0.0.1:${port}/clicktrace/ws`,
+              WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+            })
       const a = client(port, make(), { tracesUrl: false })
       const b = client(port, make(), { tracesUrl: false })
       const seen: unknown[] = []
