@@ -163,7 +163,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
         n.trace,
       )
       .end()
-    settle(entry, n.status, n.error, n.data, n.version, n.key)
+    settle(entry, n.status, n.error, n.data, n)
   }
 
   // A topic's frame, handled here; never a notification for the outcome path.
@@ -171,8 +171,8 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     const t = topics.get(topic)
     const n = parseNotification(raw)
     if (t && raw.status === 'refused') {
-      const e = parseError(raw.error, 'refused')
-      loud(new ClicktraceError(e.code, `clicktrace: watch ${topic} refused: ${e.message}`))
+      const e = parseError(raw.error, 'refused') // the server's message names the topic
+      loud(new ClicktraceError(e.code, `clicktrace: ${e.message}`))
     }
     if (!t || !n) return
     const { resync, deliver } = t.at.take(n)
@@ -180,14 +180,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     if (deliver && n.status === 'update') for (const l of t.listeners) run(() => l(n))
   }
 
-  function settle(
-    entry: Entry,
-    status: CommandOutcome['status'],
-    error?: CommandError,
-    data?: unknown,
-    version?: number,
-    key?: string,
-  ): void {
+  function settle(entry: Entry, status: CommandOutcome['status'], error?: CommandError, data?: unknown, n?: Notification): void {
     const { record } = entry
     const late = entry.done
     // Once settled, only a confirmation after the deadline (or after the response was lost)
@@ -196,7 +189,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     entry.done = true
     clearTimeout(entry.timer)
     Object.assign(record, { status, error, data, settledAt: Date.now() })
-    run(() => entry.effects.settle(status, data, late, version, key ?? record.entity))
+    run(() => entry.effects.settle(status, data, late, n?.version, n?.key ?? record.entity))
     emit(record)
     if (late) return
     entry.span.end(status === 'confirmed' ? undefined : (error?.code ?? status), { 'clicktrace.outcome': status })

@@ -73,12 +73,8 @@ export function createClicktrace(options: ClicktraceOptions) {
     // Live updates: the newest version per key wins, whichever path (a topic update, this tab's
     // own confirmation) brings it first.
     const versions = new Map<string, number>()
-    const fresh = (key: string | undefined, version: number | undefined): boolean => {
-      if (version === undefined || key === undefined) return true
-      if ((versions.get(key) ?? -1) >= version) return false
-      versions.set(key, version)
-      return true
-    }
+    const fresh = (key: string | undefined, version: number | undefined): boolean =>
+      key === undefined || version === undefined || (!(versions.get(key)! >= version) && !!versions.set(key, version))
     const live = own.live ?? ((s: Record<string, unknown>, d: unknown) => Object.assign(s, d))
     const $watchTopic = (topic: string): (() => void) =>
       c.watch(topic, (n) => {

@@ -67,6 +67,7 @@ from clicktrace.propagation._inject_extract import extract_trace
 from clicktrace.protocol import (
     FORBIDDEN_TOPIC,
     INVALID_TOPIC,
+    MAX_TOPIC_LENGTH,
     TOO_MANY_TOPICS,
     TRACEPARENT_HEADER,
     UNAVAILABLE,
@@ -427,7 +428,7 @@ class Hub:
             return  # it left while the app's hook ran
         if code is not None:
             self.unwatch(key, topic)
-            await conn.send(Refused(topic=topic, error=Error(code=code, message=_REFUSALS[code])))
+            await conn.send(_refused(topic, code))
             return
         self.unwatch(key, topic)
         delivery = SocketDelivery(topic_key(topic), conn.send, self.buffer, last_seq, epoch, topic)
@@ -440,9 +441,7 @@ class Hub:
         except Exception:
             _log.warning("clicktrace: replaying a topic failed; watch refused", exc_info=True)
             self.unwatch(key, topic)
-            await conn.send(
-                Refused(topic=topic, error=Error(code=UNAVAILABLE, message=_REFUSALS[UNAVAILABLE]))
-            )
+            await conn.send(_refused(topic, UNAVAILABLE))
 
     async def _refusal(self, key: Hashable, client_id: str, topic: str) -> str | None:
         if not topic_ok(topic):
@@ -545,9 +544,16 @@ class Hub:
 _REFUSALS: dict[str, str] = {
     INVALID_TOPIC: "not a topic name",
     TOO_MANY_TOPICS: "this socket watches too many topics",
-    FORBIDDEN_TOPIC: "this client may not watch this topic",
-    UNAVAILABLE: "cannot check this topic now; try again",
+    FORBIDDEN_TOPIC: "this client may not watch it",
+    UNAVAILABLE: "cannot serve it now; try again",
 }
+
+
+def _refused(topic: str, code: str) -> Refused:
+    """The answer to a refused watch; its message names the topic (cut, escaped: a tab may
+    show it)."""
+    message = f"watching {topic[:MAX_TOPIC_LENGTH]!a} refused: {_REFUSALS[code]}"
+    return Refused(topic=topic, error=Error(code=code, message=message))
 
 
 class _Message(msgspec.Struct, frozen=True):
