@@ -196,11 +196,12 @@ async def test_send_outcome_tells_the_tab_a_kept_outcome_and_nothing_for_none() 
     ]
 
 
-async def test_send_outcome_carries_the_version_of_the_state_it_confirms() -> None:
+async def test_send_outcome_and_confirm_carry_the_version_of_the_state_they_confirm() -> None:
     sent, tab = Sent(), new_id()
     envelope = from_tab(tab)
     await send_outcome(sent, envelope, Outcome.confirmed({"id": 7}), version=12, key="seat:7")
-    assert (sent.calls[0]["version"], sent.calls[0]["key"]) == (12, "seat:7")
+    await confirm(sent, envelope, data={"id": 7}, version=13)
+    assert [(c["version"], c["key"]) for c in sent.calls] == [(12, "seat:7"), (13, None)]
 
 
 async def test_without_a_version_a_notify_of_the_apps_own_is_called_as_before() -> None:

@@ -99,10 +99,17 @@ async def _tell(
     )
 
 
-async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> int | None:
+async def confirm(
+    notify: Notify,
+    envelope: Envelope,
+    *,
+    data: Any = None,
+    version: int | None = None,
+    key: str | None = None,
+) -> int | None:
     """Tell the envelope's tab its command took effect; the notification's seq, or ``None``
-    when the envelope has no tab."""
-    return await send_outcome(notify, envelope, Outcome.confirmed(data))
+    when the envelope has no tab. ``version``/``key``: see :func:`send_outcome`."""
+    return await send_outcome(notify, envelope, Outcome.confirmed(data), version=version, key=key)
 
 
 async def reject(
