@@ -117,7 +117,7 @@ class SocketIOEndpoint:
         fan_out = {"amqp_url": amqp_url} if amqp_url else {"redis_url": redis_url}
         self.manager = gated_manager(**fan_out, channel=channel)
         self.manager.hub = hub
-        # Clients only ever send the connect packet: anything large is hostile.
+        # Clients only send the connect packet and small watch events: anything large is hostile.
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=self.manager,
@@ -243,7 +243,7 @@ class SocketIOEndpoint:
             self.hub.unwatch(sid, watch.topic)
 
     async def _unexpected(self, event: Any, sid: str, *args: Any) -> None:
-        # Clients have nothing to say on this socket; a client that talks is misbehaving.
+        # Clients only watch topics on this socket; a client that says anything else misbehaves.
         await self.sio.disconnect(sid)
 
     async def publish(self, client_id: str, frame: Notification) -> None:
