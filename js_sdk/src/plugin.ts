@@ -48,6 +48,9 @@ export interface StoreCommands {
   isPending(entity?: string | number): boolean
 }
 
+/** Versions remembered per store (one per key seen), for live updates. */
+export const MAX_VERSIONS = 10_000
+
 export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
   return function clicktracePlugin({ store, options: def }: PiniaPluginContext) {
@@ -73,8 +76,13 @@ export function createClicktrace(options: ClicktraceOptions) {
     // Live updates: the newest version per key wins, whichever path (a topic update, this tab's
     // own confirmation) brings it first.
     const versions = new Map<string, number>()
-    const fresh = (key: string | undefined, version: number | undefined): boolean =>
-      key === undefined || version === undefined || (!(versions.get(key)! >= version) && !!versions.set(key, version))
+    // Bounded: past MAX_VERSIONS keys the longest-known one is forgotten (its next update applies).
+    const fresh = (key: string | undefined, version: number | undefined): boolean => {
+      if (key === undefined || version === undefined) return true
+      if (versions.get(key)! >= version) return false
+      if (versions.set(key, version).size > MAX_VERSIONS) versions.delete(versions.keys().next().value!)
+      return true
+    }
     const live = own.live ?? ((s: Record<string, unknown>, d: unknown) => Object.assign(s, d))
     const $watchTopic = (topic: string): (() => void) =>
       c.watch(topic, (n) => {

@@ -6,6 +6,7 @@ import { createPinia, defineStore, setActivePinia } from 'pinia'
 import { describe, expect, it, vi } from 'vitest'
 import { createApp } from 'vue'
 import { type CommandHandle, createClicktrace } from '../src/index.js'
+import { MAX_VERSIONS } from '../src/plugin.js'
 import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
 import { flush } from './harness.js'
 
@@ -89,6 +90,18 @@ describe('a store with topics', () => {
     expect(holders(store)).toEqual(['1:ann'])
     transport.update('seats', { id: 1, holder: null }, { version: 6, key: 'seat:1' })
     expect(holders(store)).toEqual(['1:-'])
+  })
+
+  it('remembers at most MAX_VERSIONS keys, forgetting the longest-known first', async () => {
+    const { store, transport } = setup()
+    await flush()
+    transport.update('seats', { id: 0, holder: 'old' }, { version: 5, key: 'seat:0' })
+    // Many keys (one small row, so the test stays fast): the first key is forgotten.
+    for (let i = 1; i <= MAX_VERSIONS; i++) transport.update('seats', { id: 1, holder: null }, { version: 1, key: `k${i}` })
+    transport.update('seats', { id: 0, holder: 'older' }, { version: 4, key: 'seat:0' }) // forgotten: applies
+    expect(store.seats[0]).toEqual({ id: 0, holder: 'older' })
+    transport.update('seats', { id: 1, holder: 'stale' }, { version: 1, key: 'k2' }) // still known
+    expect(store.seats[1]).toEqual({ id: 1, holder: null })
   })
 
   it("drops the tab's own confirmation when a newer update of its entity came first", async () => {
