@@ -357,3 +357,21 @@ async def test_the_hook_decides_by_the_user_the_token_is_bound_to(
     await tab.send({"watch": "user.bob"})
     assert (await tab.next())["error"]["code"] == "forbidden_topic"
     await notifier.aclose()
+
+
+async def slow_yes(client_id: str, topic: str, user: str | None) -> bool:
+    await asyncio.sleep(0.05)  # the app's hook takes a while (a database): order must hold
+    return True
+
+
+async def test_an_unwatch_never_overtakes_the_watch_sent_before_it(
+    serve: Serve, kind: str, tabs: Callable[[], Tab]
+) -> None:
+    notifier, url = await node(serve, kind, may_watch=slow_yes)
+    tab = tabs()
+    await tab.connect(url, await token(url))
+    await tab.send({"watch": "seats"})
+    await tab.send({"unwatch": "seats"})
+    await watching(tab, notifier, "marker")  # sent last: once it counts, the others ran
+    assert notifier.hub.watchers("seats") == 0
+    await notifier.aclose()

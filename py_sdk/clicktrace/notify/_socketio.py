@@ -143,6 +143,7 @@ class SocketIOEndpoint:
         )
         self._peers: dict[str, str] = {}
         self._drops: set[asyncio.Task[None]] = set()
+        self._in_order: dict[str, asyncio.Lock] = {}  # per connected socket, for its watches
         self.routes: list[BaseRoute] = []
 
     async def _eio_connect(self, eio_sid: str, environ: Mapping[str, Any]) -> Any:
@@ -228,6 +229,7 @@ class SocketIOEndpoint:
         return True
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        self._in_order.pop(sid, None)
         self.hub.detach(sid)
         self._connected.release(sid)
         # A session that left "/" holds no client: close it rather than let it idle unbounded.
@@ -237,10 +239,14 @@ class SocketIOEndpoint:
         watch = parse_watch(data)
         if watch is None or self.hub.get(sid) is None:
             await self.sio.disconnect(sid)
-        elif watch.watch:
-            await self.hub.watch(sid, watch.topic, watch.last_seq, watch.epoch)
-        else:
-            self.hub.unwatch(sid, watch.topic)
+            return
+        # python-socketio runs each event in a task of its own: one socket's watches are
+        # applied in the order sent (an unwatch must not overtake the watch before it).
+        async with self._in_order.setdefault(sid, asyncio.Lock()):
+            if watch.watch:
+                await self.hub.watch(sid, watch.topic, watch.last_seq, watch.epoch)
+            else:
+                self.hub.unwatch(sid, watch.topic)
 
     async def _unexpected(self, event: Any, sid: str, *args: Any) -> None:
         # Clients only watch topics on this socket; a client that says anything else misbehaves.
