@@ -250,8 +250,8 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       if (!t) {
         t = { at: resume(), listeners: new Set() }
         topics.set(topic, t)
-        if (connection.status === 'connected') sendWatch(topic)
-        else sessions.get().then((s) => connect(s.clientId), loud)
+        if (disconnect && connection.status === 'connected') sendWatch(topic)
+        else sessions.get().then((s) => connect(s.clientId), loud) // sent once connected
       }
       t.listeners.add(listener)
       return () => {

@@ -8,7 +8,7 @@ import { createApp } from 'vue'
 import { type CommandHandle, createClicktrace } from '../src/index.js'
 import { MAX_VERSIONS } from '../src/plugin.js'
 import { MemoryTransport, memoryFetch } from '../src/testing/index.js'
-import { flush } from './harness.js'
+import { setup as core, flush } from './harness.js'
 
 interface Seat {
   id: number
@@ -195,5 +195,23 @@ describe('$watchTopic', () => {
     await flush()
     transport.update('count', { n: 3 })
     expect(store.$state).toEqual({ n: 3, label: 'x' })
+  })
+})
+
+describe('the client', () => {
+  it('connects to watch a topic, also after it was closed', async () => {
+    const { client, transport } = core()
+    client.watch('seats', () => {})
+    await flush()
+    expect(transport.hellos).toHaveLength(1)
+    expect(transport.watched()).toEqual(['seats'])
+    client.close()
+    client.watch('orders', () => {})
+    await flush()
+    expect(transport.hellos).toHaveLength(2) // connected again, every topic watched again
+    expect(transport.sent.slice(-2)).toEqual([
+      { watch: 'seats', seq: 0 },
+      { watch: 'orders', seq: 0 },
+    ])
   })
 })
