@@ -79,7 +79,7 @@ def test_the_loop_closes_across_processes_in_one_trace(page: Page, stack: Stack)
     assert loop_problems(stack, trace_id, browser_span_id) == []
 
 
-def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes(
+def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes_and_every_change(
     browser: Browser, stack: Stack
 ) -> None:
     first, second = browser.new_context(), browser.new_context()
@@ -100,6 +100,10 @@ def test_two_tabs_on_two_nodes_each_get_only_their_own_outcomes(
         ids_b = {n["correlation_id"] for n in wire_b.notifications}
         assert ids_a == {command_a.headers["x-correlation-id"]}
         assert ids_b == {command_b.headers["x-correlation-id"]}
+        # Live updates: the worker's projection publishes each rename to the catalogue topic,
+        # so each tab also shows the other's change, made through the other node.
+        expect(tab_a.get_by_test_id("product-3").get_by_test_id("name")).to_have_text(name_b)
+        expect(tab_b.get_by_test_id("product-2").get_by_test_id("name")).to_have_text(name_a)
     finally:
         first.close()
         second.close()

@@ -43,7 +43,9 @@ class Wire:
             return
         if isinstance(value, list) and len(value) == 2 and value[0] == "clicktrace":
             value = value[1]
-        if isinstance(value, dict) and "correlation_id" in value:
+        # Outcomes only: the live update of the same rename (the `catalogue` topic) carries
+        # the click's correlation id too (e2e/test_live.py covers those).
+        if isinstance(value, dict) and "correlation_id" in value and "topic" not in value:
             self.notifications.append(value)
 
 

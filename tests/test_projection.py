@@ -47,17 +47,20 @@ class Sent:
         type: str | None = None,
         data: Any = None,
         error: dict[str, str] | None = None,
+        version: int | None = None,
+        key: str | None = None,
     ) -> int:
-        self.calls.append(
-            {
-                "client_id": client_id,
-                "correlation_id": correlation_id,
-                "status": status,
-                "type": type,
-                "data": data,
-                "error": error,
-            }
-        )
+        call = {
+            "client_id": client_id,
+            "correlation_id": correlation_id,
+            "status": status,
+            "type": type,
+            "data": data,
+            "error": error,
+        }
+        if version is not None or key is not None:
+            call.update(version=version, key=key)
+        self.calls.append(call)
         self.arrived.set()
         return len(self.calls)
 
@@ -191,6 +194,25 @@ async def test_send_outcome_tells_the_tab_a_kept_outcome_and_nothing_for_none() 
             "error": {"code": "name_taken", "message": "taken"},
         }
     ]
+
+
+async def test_send_outcome_and_confirm_carry_the_version_of_the_state_they_confirm() -> None:
+    sent, tab = Sent(), new_id()
+    envelope = from_tab(tab)
+    await send_outcome(sent, envelope, Outcome.confirmed({"id": 7}), version=12, key="seat:7")
+    await confirm(sent, envelope, data={"id": 7}, version=13)
+    assert [(c["version"], c["key"]) for c in sent.calls] == [(12, "seat:7"), (13, None)]
+
+
+async def test_without_a_version_a_notify_of_the_apps_own_is_called_as_before() -> None:
+    calls: list[dict[str, Any]] = []
+
+    async def plain(client_id: str, *, correlation_id: str, status: str, **rest: Any) -> int:
+        calls.append(rest)
+        return 1
+
+    await send_outcome(plain, from_tab(new_id()), Outcome.confirmed({"id": 7}))
+    assert "version" not in calls[0] and "key" not in calls[0]
 
 
 @pytest.mark.parametrize(

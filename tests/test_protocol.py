@@ -38,6 +38,8 @@ def test_every_constant_both_sides_name_has_the_same_value() -> None:
         "WEBSOCKET_PATH",
         "INVALID_CLIENT",
         "SOCKET_IO_EVENT",
+        "FORBIDDEN_TOPIC",
+        "MAX_TOPIC_LENGTH",
     } <= shared
     assert {name: getattr(protocol, name) for name in shared} == {n: ts[n] for n in shared}
 

@@ -91,7 +91,9 @@ def create_app(
     bus = bus or make_bus(settings, faults, tracer_provider)
     if embedded:
         relay = make_relay(store, bus, 0.5)
-        subscribe_projection(bus, settings, store, notifier.notify, faults, tracer_provider)
+        subscribe_projection(
+            bus, settings, store, notifier.notify, faults, tracer_provider, notifier.publish
+        )
     journal = make_journal(settings)
 
     @asynccontextmanager

@@ -1,4 +1,5 @@
-"""The projection: applies catalogue events to the read model and tells the tab the outcome.
+"""The projection: applies catalogue events to the read model, tells the tab the outcome and
+publishes each change to every tab watching the catalogue (live updates, versioned per product).
 
 It runs as a bus consumer, inside the context the message carried, so its span, its
 notification and its logs share the click's trace and correlation id. It never applies a
@@ -10,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from clicktrace.claims import Outcome
 from clicktrace.envelope import Envelope
-from clicktrace.notify import Notify
+from clicktrace.notify import Notify, PublishUpdate
 from clicktrace.projection import send_outcome
 
 from .catalogue import RENAMED
@@ -24,6 +26,7 @@ from .faults import Faults
 from .store import Store
 
 CONSUMER = "catalogue-projection"
+TOPIC = "catalogue"
 STOPPED_POLL_SECONDS = 0.2
 SLOW_MARGIN_SECONDS = 1.0
 log = logging.getLogger("demo.projection")
@@ -40,9 +43,11 @@ class Projection:
         notify: Notify,
         faults: Faults,
         tracer_provider: TracerProvider | None = None,
+        publish: PublishUpdate | None = None,
     ) -> None:
         self._store = store
         self._notify = notify
+        self._publish = publish
         self._faults = faults
         self._tracer = trace.get_tracer(__name__, tracer_provider=tracer_provider)
 
@@ -54,11 +59,19 @@ class Projection:
         with self._tracer.start_as_current_span(f"project {RENAMED}") as span:
             span.set_attribute("clicktrace.correlation_id", meta.correlation_id)
             outcome = await self._apply(envelope)
-            if outcome is None or meta.client_id is None:
+            if outcome is None:
+                return
+            product = outcome.data if outcome.status == "confirmed" else None
+            versioned: dict[str, Any] = {}
+            if isinstance(product, dict) and isinstance(product.get("version"), int):
+                versioned = {"version": product["version"], "key": str(product["id"])}
+                if self._publish is not None:  # every tab showing the catalogue
+                    await self._publish(TOPIC, product, **versioned)
+            if meta.client_id is None:
                 return
             span.set_attribute("clicktrace.outcome", outcome.status)
             log.info("projected %s: %s", meta.message_id, outcome.status)
-            await send_outcome(self._notify, envelope, outcome)
+            await send_outcome(self._notify, envelope, outcome, **versioned)
 
     async def _injected(self, envelope: Envelope) -> None:
         """The faults of the panel, in the order a sick worker would show them."""

@@ -12,7 +12,13 @@ from clicktrace.bus import Backoff, Bus, DeadLetterHook, create_bus
 from clicktrace.envelope import Envelope
 from clicktrace.journal import Journal, create_journal
 from clicktrace.logs import ClicktraceFilter, JsonFormatter
-from clicktrace.notify import Notify, Replay, SocketIOTransport, WebSocketTransport
+from clicktrace.notify import (
+    Notify,
+    PublishUpdate,
+    Replay,
+    SocketIOTransport,
+    WebSocketTransport,
+)
 from clicktrace.outbox import ClaimsConfirmation, OutboxRelay
 from clicktrace.projection import dead_letter_outcome, reject_on_dead_letter
 
@@ -100,8 +106,9 @@ def subscribe_projection(
     notify: Notify,
     faults: Faults,
     tracer_provider: TracerProvider | None,
+    publish: PublishUpdate | None = None,
 ) -> None:
-    projection = Projection(store, notify, faults, tracer_provider)
+    projection = Projection(store, notify, faults, tracer_provider, publish)
 
     # A message the projection gave up on (or that came after its deadline) is rejected to
     # its tab, which must not wait in vain.

@@ -96,7 +96,9 @@ async def run_projection(
     emitter = RedisEmitter(
         make_transport(settings), make_replay(settings), tracer_provider=tracer_provider
     )
-    subscribe_projection(bus, settings, store, emitter.notify, faults, tracer_provider)
+    subscribe_projection(
+        bus, settings, store, emitter.notify, faults, tracer_provider, emitter.publish
+    )
     journal = make_journal(settings)
     use_journal(journal)
     await store.start()

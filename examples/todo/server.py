@@ -1,5 +1,6 @@
 """A todo list on clicktrace: FastAPI, the in-memory bus, a projection that confirms or
-rejects each new todo to the tab that added it. Run: ``uvicorn server:app``."""
+rejects each new todo to the tab that added it and publishes it to every tab watching
+``todos``. Run: ``uvicorn server:app``."""
 
 from __future__ import annotations
 
@@ -52,11 +53,13 @@ add_todo = command_route("/api/todos", "TodoAdded", bus, topic="todos", payload=
 
 
 async def project(envelope: Envelope) -> dict[str, Any]:
-    """Returns what the tab is confirmed with; raising Rejected rolls its optimistic todo back."""
+    """Returns what the tab is confirmed with; raising Rejected rolls its optimistic todo back.
+    Every tab watching ``todos`` (its other tabs, everyone else's) gets the new todo live."""
     todo: dict[str, Any] = envelope.payload
     if any(t["title"] == todo["title"] for t in todos.values()):
         raise Rejected("duplicate", f"{todo['title']!r} is already on the list")
     todos[todo["id"]] = todo
+    await notifier.publish("todos", todo)
     return todo
 
 

@@ -1,14 +1,15 @@
 // The framework-free core: session, transport, resume, commands, deadlines, spans.
 // The Pinia glue supplies state effects and a `reactive` wrapper; nothing here imports Vue.
 // Closures rather than classes: a minifier can shorten locals but not property names.
+import { ClicktraceError } from './errors.js'
 import { sendCommand } from './http.js'
 import { formatTraceparent, newCorrelationId } from './ids.js'
-import { parseNotification, resume } from './notification.js'
+import { type Notification, parseError, parseNotification, type Resume, resume } from './notification.js'
 import { NETWORK_ERROR, SESSION_UNAVAILABLE, SESSION_URL, TIMED_OUT } from './protocol.js'
 import { type Session, sessionSource } from './session.js'
 import { makeTracing } from './trace/recorder.js'
 import type { ActionSpan } from './trace/types.js'
-import type { ConnectionStatus } from './transport/types.js'
+import type { Connection, ConnectionStatus } from './transport/types.js'
 import type {
   ClicktraceClient,
   ClicktraceOptions,
@@ -46,6 +47,8 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   const retired: string[] = []
   const resyncHooks = new Set<() => unknown>()
   const position = resume()
+  // Watched topics: each its own numbering (seq, epoch), as the server keeps one per topic.
+  const topics = new Map<string, { at: Resume; listeners: Set<(n: Notification) => void> }>()
   const onError = (e: unknown): void => options.onError?.(e)
   const said = new Set<string>()
   // A failure the user must fix: onError, and the console once per message (not per command).
@@ -57,7 +60,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   }
   const records = options.testHook?.(() => tracing.flush())
   let clientId: string | undefined
-  let disconnect: (() => void) | undefined
+  let disconnect: Connection | undefined
   let ready: Promise<void> | undefined
   // Resolves `ready`: commands waiting for the first connection attempt go ahead.
   let go: (() => void) | undefined
@@ -112,6 +115,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
       message: receive,
       state: (s) => {
         connection.status = s
+        if (s === 'connected') watchAll()
         // The first command waits for the first attempt, so the server can route its outcome.
         if (s !== 'connecting') go?.()
         if (s === 'rejected') rejoin()
@@ -121,15 +125,31 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
         go?.()
       },
     })
+    if (connection.status === 'connected') watchAll() // a transport that connected at once
+  }
+
+  const resyncAll = (): void => {
+    for (const hook of resyncHooks) Promise.resolve().then(hook).catch(onError)
+  }
+
+  const watchAll = (): void => {
+    for (const t of topics.keys()) sendWatch(t)
+  }
+
+  // Where the topic resumes from: its last seq and epoch, as the hello does for outcomes.
+  function sendWatch(topic: string): void {
+    const { last_seq, epoch } = topics.get(topic)!.at.hello('')
+    disconnect?.send?.({ watch: topic, seq: last_seq, epoch })
   }
 
   function receive(raw: unknown): void {
-    const n = parseNotification(raw)
+    const topic = (raw as { topic?: unknown } | null)?.topic
+    const n = typeof topic === 'string' ? receiveTopic(topic, raw as Record<string, unknown>) : parseNotification(raw)
     if (!n) return
     const { resync, deliver } = position.take(n)
-    if (resync) for (const hook of resyncHooks) Promise.resolve().then(hook).catch(onError)
+    if (resync) resyncAll()
     const entry = deliver ? entries.get(n.correlationId!) : undefined
-    if (!entry || n.status === 'progress' || n.status === 'resync') return
+    if (!entry || (n.status !== 'confirmed' && n.status !== 'rejected')) return
     entry.span
       .child(
         'clicktrace notification',
@@ -143,10 +163,24 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
         n.trace,
       )
       .end()
-    settle(entry, n.status, n.error, n.data)
+    settle(entry, n.status, n.error, n.data, n)
   }
 
-  function settle(entry: Entry, status: CommandOutcome['status'], error?: CommandError, data?: unknown): void {
+  // A topic's frame, handled here; never a notification for the outcome path.
+  function receiveTopic(topic: string, raw: Record<string, unknown>): undefined {
+    const t = topics.get(topic)
+    const n = parseNotification(raw)
+    if (t && raw.status === 'refused') {
+      const e = parseError(raw.error, 'refused') // the server's message names the topic
+      loud(new ClicktraceError(e.code, `clicktrace: ${e.message}`))
+    }
+    if (!t || !n) return
+    const { resync, deliver } = t.at.take(n)
+    if (resync) resyncAll()
+    if (deliver && n.status === 'update') for (const l of t.listeners) run(() => l(n))
+  }
+
+  function settle(entry: Entry, status: CommandOutcome['status'], error?: CommandError, data?: unknown, n?: Notification): void {
     const { record } = entry
     const late = entry.done
     // Once settled, only a confirmation after the deadline (or after the response was lost)
@@ -155,7 +189,7 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     entry.done = true
     clearTimeout(entry.timer)
     Object.assign(record, { status, error, data, settledAt: Date.now() })
-    run(() => entry.effects.settle(status, data, late))
+    run(() => entry.effects.settle(status, data, late, n?.version, n?.key ?? record.entity))
     emit(record)
     if (late) return
     // Every outcome but a confirmation comes with its error (so an ERROR span status).
@@ -226,6 +260,22 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
     close,
     connect: warm,
     flush: () => tracing.flush(),
+    watch(topic, listener) {
+      let t = topics.get(topic)
+      if (!t) {
+        t = { at: resume(), listeners: new Set() }
+        topics.set(topic, t)
+        if (disconnect && connection.status === 'connected') sendWatch(topic)
+        else sessions.get().then((s) => connect(s.clientId), loud) // sent once connected
+      }
+      t.listeners.add(listener)
+      return () => {
+        t.listeners.delete(listener)
+        if (t.listeners.size || topics.get(topic) !== t) return
+        topics.delete(topic)
+        disconnect?.send?.({ unwatch: topic })
+      }
+    },
     onResync(hook) {
       resyncHooks.add(hook)
       return () => resyncHooks.delete(hook)

@@ -14,7 +14,7 @@ export { createClicktrace } from './plugin.js'
 export type { Mutation } from './rebase.js'
 export { type SetupStoreCommands, type SetupStoreOptions, useCommands } from './setupStore.js'
 export { type SocketIoOptions, socketIoTransport } from './transport/socketio.js'
-export type { ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
+export type { Connection, ConnectionStatus, Hello, Transport, TransportHandlers } from './transport/types.js'
 export { type WebSocketOptions, webSocketTransport } from './transport/websocket.js'
 export type {
   ClicktraceOptions,
@@ -48,6 +48,8 @@ declare module 'pinia' {
     ): CommandHandle<D>
     /** Write authoritative state (e.g. loaded over HTTP); pending optimistic changes stay on top. */
     $authoritative<Self extends { $state: unknown } = { $state: UnwrapRef<S> }>(this: Self, fn: Mutation<Self['$state']>): void
+    /** Receive `topic`'s live updates in this store (as `clicktrace.topics` does); returns the unwatch. */
+    $watchTopic(topic: string): () => void
     /** Reactive command state of this store. */
     readonly $clicktrace: StoreCommands
   }

@@ -9,8 +9,8 @@ import { MAX_EPOCH_LENGTH, MAX_ERROR_TEXT, REJECTED } from './protocol.js'
 import type { Hello } from './transport/types.js'
 import type { CommandError } from './types.js'
 
-export type NotificationStatus = 'confirmed' | 'rejected' | 'progress' | 'resync'
-const STATUSES: readonly unknown[] = ['confirmed', 'rejected', 'progress', 'resync'] satisfies NotificationStatus[]
+export type NotificationStatus = 'confirmed' | 'rejected' | 'progress' | 'resync' | 'update'
+const STATUSES: readonly unknown[] = ['confirmed', 'rejected', 'progress', 'resync', 'update'] satisfies NotificationStatus[]
 
 export interface Notification {
   seq: number
@@ -22,6 +22,9 @@ export interface Notification {
   data: unknown
   error: CommandError | undefined
   trace: SpanContext | undefined
+  /** Orders changes to `key` (live updates): an older one never overwrites a newer. */
+  version: number | undefined
+  key: string | undefined
 }
 
 type Loose = Record<string, unknown> | null | undefined
@@ -51,6 +54,8 @@ export function parseNotification(raw: unknown): Notification | undefined {
     data: n!.data,
     error: status === 'rejected' ? parseError(n!.error, REJECTED) : undefined,
     trace: parseTraceparent(n!.traceparent),
+    version: Number.isSafeInteger(n!.version) ? (n!.version as number) : undefined,
+    key: typeof n!.key === 'string' ? n!.key : undefined,
   }
 }
 

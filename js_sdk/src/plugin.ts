@@ -15,6 +15,13 @@ export interface StoreClicktraceOptions<S extends StateTree = StateTree, Store =
   keys?: Array<keyof S & string>
   deadlineMs?: number
   keepSettled?: number
+  /** Topics this store shows: their updates (`notifier.publish`) reach it live, from every tab. */
+  topics?: string[]
+  /**
+   * Write a topic update's `data` into the state (through `$authoritative`: pending optimistic
+   * changes stay on top). Default: `data` is a part of the state, its keys replace the store's.
+   */
+  live?(this: Store, state: S, data: unknown, topic: string): void
 }
 
 /** A command from inside a store action. */
@@ -43,6 +50,8 @@ export interface StoreCommands {
 
 /** Each pinia's plugin, for `useCommands` (setup stores bind their refs through it). */
 export const plugins = new WeakMap<Pinia, ReturnType<typeof createClicktrace>>()
+/** Versions remembered per store (one per key seen), for live updates. */
+export const MAX_VERSIONS = 10_000
 
 export function createClicktrace(options: ClicktraceOptions) {
   let client: ClicktraceClient | undefined
@@ -64,6 +73,23 @@ export function createClicktrace(options: ClicktraceOptions) {
     })
     const { resync } = own
     if (resync) c.onResync(() => resync.call(store, store))
+
+    // Live updates: the newest version per key wins, whichever path (a topic update, this tab's
+    // own confirmation) brings it first.
+    const versions = new Map<string, number>()
+    // Bounded: past MAX_VERSIONS keys the longest-known one is forgotten (its next update applies).
+    const fresh = (key: string | undefined, version: number | undefined): boolean => {
+      if (key === undefined || version === undefined) return true
+      if (versions.get(key)! >= version) return false
+      if (versions.set(key, version).size > MAX_VERSIONS) versions.delete(versions.keys().next().value!)
+      return true
+    }
+    const live = own.live ?? ((s: Record<string, unknown>, d: unknown) => Object.assign(s, d))
+    const $watchTopic = (topic: string): (() => void) =>
+      c.watch(topic, (n) => {
+        if (fresh(n.key ?? topic, n.version)) rebase.authoritative((s) => live.call(store, s, n.data, topic))
+      })
+    for (const t of own.topics ?? []) $watchTopic(t)
 
     const commands = reactive<CommandRecord[]>([])
     const tracker: StoreCommands = reactive({
@@ -101,11 +127,12 @@ export function createClicktrace(options: ClicktraceOptions) {
             id = correlationId
             if (optimistic) rebase.apply(id, optimistic)
           },
-          settle: (status, data, late) => {
+          settle: (status, data, late, version, key) => {
             const write = authoritative && data !== undefined ? (s: Record<string, unknown>) => authoritative(s, data) : undefined
-            // A rejection may carry the authoritative state too: take it, drop the change.
-            if (status === 'confirmed') rebase.confirm(id, { write, mutation: late ? optimistic : undefined })
-            else rebase.drop(id, write)
+            // A rejection may carry the authoritative state too: take it, drop the change. A
+            // confirmation older than an update already shown only drops the change.
+            if (status === 'confirmed' && fresh(key, version)) rebase.confirm(id, { write, mutation: late ? optimistic : undefined })
+            else rebase.drop(id, status === 'confirmed' ? undefined : write)
             prune()
           },
         },
@@ -117,6 +144,7 @@ export function createClicktrace(options: ClicktraceOptions) {
     return {
       $command,
       $authoritative: rebase.authoritative,
+      $watchTopic,
       $clicktrace: tracker,
     }
   }

@@ -45,6 +45,14 @@ export const TRANSPORT_UNAVAILABLE = 'transport_unavailable'
 /** The transport failed to connect UNREACHABLE_AFTER times without ever opening. */
 export const TRANSPORT_UNREACHABLE = 'transport_unreachable'
 
+// Why the server refused a topic watch (a `refused` frame's `error.code`; reported through
+// onError): the app's may_watch hook said no, not a topic name, past the per-socket cap.
+export const FORBIDDEN_TOPIC = 'forbidden_topic'
+export const INVALID_TOPIC = 'invalid_topic'
+export const TOO_MANY_TOPICS = 'too_many_topics'
+/** Topic names (and update keys) are printable ASCII without spaces, at most this long. */
+export const MAX_TOPIC_LENGTH = 128
+
 /** Error texts are shown to users; cap what an untrusted peer can put on screen. */
 export const MAX_ERROR_TEXT = 500
 /** Only this much of a Server-Timing header is searched for the trace (untrusted, may be long). */

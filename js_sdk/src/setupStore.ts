@@ -11,11 +11,15 @@ import type { Mutation } from './rebase.js'
 import type { CommandHandle } from './types.js'
 
 /** Per-store options of a setup store (an options store's `clicktrace: {...}`). */
-export interface SetupStoreOptions {
+export interface SetupStoreOptions<S = Record<string, unknown>> {
   /** Reload authoritative state when the server cannot replay missed notifications. */
   resync?: () => unknown
   deadlineMs?: number
   keepSettled?: number
+  /** Topics this store shows: their updates (`notifier.publish`) reach it live, from every tab. */
+  topics?: string[]
+  /** Write a topic update's `data` into the state (default: its keys replace the state's). */
+  live?: (state: S, data: unknown, topic: string) => void
 }
 
 export interface SetupStoreCommands<S> {
@@ -25,6 +29,8 @@ export interface SetupStoreCommands<S> {
   authoritative(fn: Mutation<S>): void
   /** An options store's `$clicktrace`; return it from the setup function to show it. */
   commands: ComputedRef<StoreCommands>
+  /** An options store's `this.$watchTopic`: a topic known later; returns the unwatch. */
+  watchTopic(topic: string): () => void
 }
 
 type Bound = ReturnType<ReturnType<typeof plugins.get> & object>
@@ -34,7 +40,10 @@ type Bound = ReturnType<ReturnType<typeof plugins.get> & object>
  * those refs unwrapped (`s.seats` is the array). Call it in the setup function; use what it
  * returns in actions (after the setup function has run).
  */
-export function useCommands<T extends object>(state: T, options: SetupStoreOptions = {}): SetupStoreCommands<UnwrapNestedRefs<T>> {
+export function useCommands<T extends object>(
+  state: T,
+  options: SetupStoreOptions<UnwrapNestedRefs<T>> = {},
+): SetupStoreCommands<UnwrapNestedRefs<T>> {
   const pinia = getActivePinia()
   const live = reactive(state) as Record<string, unknown>
   const store = { $state: live, $patch: (fn: (s: Record<string, unknown>) => void) => fn(live) }
@@ -55,5 +64,6 @@ export function useCommands<T extends object>(state: T, options: SetupStoreOptio
     command: <D>(spec: CommandSpec<UnwrapNestedRefs<T>, D>) => bind().$command<D>(spec as CommandSpec<Record<string, unknown>, D>),
     authoritative: (fn) => bind().$authoritative(fn as Mutation<Record<string, unknown>>),
     commands: computed(() => bind().$clicktrace),
+    watchTopic: (topic) => bind().$watchTopic(topic),
   }
 }

@@ -1,5 +1,6 @@
 // Public types shared by the framework-free core and the Pinia glue.
 import type { PropagateTo } from './http.js'
+import type { Notification } from './notification.js'
 import type { TestHookInstaller } from './testing/hook.js'
 import type { Tracing } from './trace/types.js'
 import type { ConnectionStatus, Transport } from './transport/types.js'
@@ -103,8 +104,9 @@ export interface ClicktraceOptions {
 export interface CommandEffects<D> {
   /** Apply the optimistic change (called once, synchronously, at the click). */
   optimistic(correlationId: string): void
-  /** The command settled; `late` is a confirmation after a timeout or a lost response. */
-  settle(status: CommandOutcome['status'], data: D | undefined, late: boolean): void
+  /** The command settled; `late` is a confirmation after a timeout or a lost response;
+   * `version` (of `key`, default the command's entity) when the server versioned the outcome. */
+  settle(status: CommandOutcome['status'], data: D | undefined, late: boolean, version?: number, key?: string): void
 }
 
 export interface ClicktraceClient {
@@ -115,6 +117,8 @@ export interface ClicktraceClient {
   /** Open the session and connect the transport now (what `prewarm` does at start); resolves
    * after the transport's first attempt, never rejects (failures go to `onError`). */
   connect(): Promise<void>
+  /** Receive the updates of `topic` (connecting now if need be); returns the unwatch. */
+  watch(topic: string, listener: (update: Notification) => void): () => void
   /** Export the ended spans now (tests: before asserting on the trace). */
   flush(): Promise<void>
   /** Close the transport (a later command reconnects). */

@@ -110,6 +110,29 @@ describe('store API types', () => {
   })
 })
 
+describe('live updates', () => {
+  it('types the topics, the live hook on the state and $watchTopic', () => {
+    const useSeats = defineStore('seats', {
+      state: () => ({ seats: [] as Array<{ id: number; holder: string | null }> }),
+      clicktrace: {
+        topics: ['seats'],
+        // A method: the update's data may be typed where it is written.
+        live(state, seat: { id: number; holder: string | null }, topic) {
+          expectTypeOf(state.seats).toEqualTypeOf<Array<{ id: number; holder: string | null }>>()
+          expectTypeOf(topic).toEqualTypeOf<string>()
+          state.seats.push(seat)
+        },
+      },
+    })
+    const seats = useSeats()
+    expectTypeOf(seats.$watchTopic('seats:hall-b')).toEqualTypeOf<() => void>()
+    // @ts-expect-error topics are names
+    defineStore('bad', { state: () => ({}), clicktrace: { topics: [1] } })
+    // @ts-expect-error live writes into this store's state
+    defineStore('bad2', { state: () => ({ n: 0 }), clicktrace: { live: (s: { m: string }) => s } })
+  })
+})
+
 describe('setup stores, options and extension points', () => {
   it('types setup stores: per-store options as the third argument, $command on the instance', () => {
     const useTodos = defineStore(

@@ -73,7 +73,12 @@ _log = logging.getLogger("clicktrace.projection")
 
 
 async def _tell(
-    notify: Notify, envelope: Envelope, status: str, data: Any, error: dict[str, str] | None
+    notify: Notify,
+    envelope: Envelope,
+    status: str,
+    data: Any,
+    error: dict[str, str] | None,
+    versioned: dict[str, Any] | None = None,
 ) -> int | None:
     meta = envelope.metadata
     if meta.client_id is None:
@@ -90,13 +95,21 @@ async def _tell(
         type=meta.type,
         data=data,
         error=error,
+        **(versioned or {}),  # only when given: a Notify of the app's own may not take them
     )
 
 
-async def confirm(notify: Notify, envelope: Envelope, *, data: Any = None) -> int | None:
+async def confirm(
+    notify: Notify,
+    envelope: Envelope,
+    *,
+    data: Any = None,
+    version: int | None = None,
+    key: str | None = None,
+) -> int | None:
     """Tell the envelope's tab its command took effect; the notification's seq, or ``None``
-    when the envelope has no tab."""
-    return await send_outcome(notify, envelope, Outcome.confirmed(data))
+    when the envelope has no tab. ``version``/``key``: see :func:`send_outcome`."""
+    return await send_outcome(notify, envelope, Outcome.confirmed(data), version=version, key=key)
 
 
 async def reject(
@@ -107,13 +120,23 @@ async def reject(
     return await send_outcome(notify, envelope, Outcome.rejected(code, message, data))
 
 
-async def send_outcome(notify: Notify, envelope: Envelope, outcome: Outcome | None) -> int | None:
+async def send_outcome(
+    notify: Notify,
+    envelope: Envelope,
+    outcome: Outcome | None,
+    *,
+    version: int | None = None,
+    key: str | None = None,
+) -> int | None:
     """Tell the envelope's tab ``outcome`` (``Outcome.confirmed(data)``,
     ``Outcome.rejected(code, message)``, or one kept with the message's claim); ``None``
-    (a claim kept without an outcome) sends nothing. The seq, or ``None``."""
+    (a claim kept without an outcome) sends nothing. The seq, or ``None``. ``version`` (of
+    ``key``; the tab defaults it to the command's entity) is the version of the state the
+    outcome carries, so the tab never writes it over a newer live update."""
     if outcome is None:
         return None
-    return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error)
+    versioned = {k: v for k, v in (("version", version), ("key", key)) if v is not None}
+    return await _tell(notify, envelope, outcome.status, outcome.data, outcome.error, versioned)
 
 
 def dead_letter_outcome(reason: str) -> Outcome:

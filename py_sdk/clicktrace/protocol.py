@@ -22,6 +22,7 @@ __all__ = [
     "DEADLINE_HEADER",
     "DEAD_LETTER_REASON_HEADER",
     "EXPORT_FAILED",
+    "FORBIDDEN_TOPIC",
     "FRAME_TOO_LARGE",
     "GROUP_HEADER",
     "HELLO_TIMEOUT",
@@ -34,9 +35,11 @@ __all__ = [
     "INVALID_PAYLOAD",
     "INVALID_REQUEST",
     "INVALID_TOKEN",
+    "INVALID_TOPIC",
     "JOURNAL_UNAVAILABLE",
     "MALFORMED_FRAME",
     "MAX_CLIENT_TOKEN_LENGTH",
+    "MAX_TOPIC_LENGTH",
     "METHOD_NOT_ALLOWED",
     "NOT_FOUND",
     "PAYLOAD_TOO_LARGE",
@@ -47,6 +50,7 @@ __all__ = [
     "SOCKET_IO_EVENT",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_SPANS",
+    "TOO_MANY_TOPICS",
     "TOO_SLOW",
     "TRACEPARENT_HEADER",
     "TRACERESPONSE_HEADER",
@@ -115,6 +119,14 @@ MALFORMED_FRAME: Final = "malformed_frame"
 HELLO_TIMEOUT: Final = "hello_timeout"
 TOO_MANY_CONNECTIONS: Final = "too_many_connections"
 TOO_SLOW: Final = "too_slow"
+
+# Why a socket's watch of a topic was refused (the ``refused`` frame's ``error.code``): the
+# socket stays open, only that topic is not sent.
+FORBIDDEN_TOPIC: Final = "forbidden_topic"
+INVALID_TOPIC: Final = "invalid_topic"
+TOO_MANY_TOPICS: Final = "too_many_topics"
+MAX_TOPIC_LENGTH: Final = 128
+"""Topic names (and update keys) are printable ASCII without spaces, at most this long."""
 
 MAX_CLIENT_TOKEN_LENGTH: Final = 1024
 """A signed token is ~100 bytes; longer is not ours. One limit for every reader of a token."""

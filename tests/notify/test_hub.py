@@ -13,7 +13,15 @@ import redis.asyncio as redis_asyncio
 
 from clicktrace.ids import new_id
 from clicktrace.notify import Notifier, Replay, SocketIOTransport, TokenSigner, WebSocketTransport
-from clicktrace.notify._frames import Confirmed, Frame, Notification, Progress, Resync
+from clicktrace.notify._frames import (
+    Confirmed,
+    Frame,
+    Notification,
+    Progress,
+    Resync,
+    Update,
+    topic_key,
+)
 from clicktrace.notify._hub import (
     MAX_HELD_FRAMES,
     Hub,
@@ -355,3 +363,41 @@ def test_without_redis_installed_the_hint_is_exact(monkeypatch: pytest.MonkeyPat
             SocketIOTransport(redis_url=REDIS_URL),
             replay=Replay(redis_url=REDIS_URL),
         )
+
+
+# Topics: each watch is a delivery of its own over the topic's numbering.
+
+
+async def test_an_update_reaches_the_watchers_of_its_topic_and_no_one_else() -> None:
+    buffer = MemoryReplayBuffer()
+    hub, cid = Hub(buffer), new_id()
+    watcher, bystander = Socket(), Socket()
+    await hub.attach("w", cid, watcher.send, 0).resume()
+    await hub.attach("b", cid, bystander.send, 0).resume()
+    await hub.watch("w", "seats", 0, None)
+    update = await buffer.append(topic_key("seats"), Update(topic="seats", correlation_id=cid))
+    await hub.route("", update)
+    await hub.route("", update)  # twice (two fan-out paths): sent once
+    assert watcher.sent == [update] and bystander.sent == []
+    hub.unwatch("w", "seats")
+    hub.unwatch("w", "seats")  # idempotent
+    await hub.route("", await buffer.append(topic_key("seats"), update))
+    assert watcher.sent == [update] and hub.watchers("seats") == 0
+
+
+async def test_a_socket_that_leaves_takes_its_watches_and_the_hook_sees_its_user() -> None:
+    asked: list[tuple[str, str, str | None]] = []
+
+    async def may_watch(client_id: str, topic: str, user: str | None) -> bool:
+        asked.append((client_id, topic, user))
+        return True
+
+    hub, sock, cid = Hub(MemoryReplayBuffer(), may_watch=may_watch), Socket(), new_id()
+    await hub.attach("s", cid, sock.send, 0, user="ann").resume()
+    await hub.watch("s", "a", 0, None)
+    await hub.watch("s", "b", 0, None)
+    assert asked == [(cid, "a", "ann"), (cid, "b", "ann")]
+    hub.detach("s")
+    assert (hub.watchers("a"), hub.watchers("b"), len(hub)) == (0, 0, 0)
+    await hub.watch("s", "c", 0, None)  # a socket no longer attached: nothing
+    assert hub.watchers("c") == 0 and len(asked) == 2

@@ -1,5 +1,6 @@
 """The todo list in Chromium: a new todo is confirmed by the projection in one trace from the
-click to the notification; a duplicate is rejected and rolled back."""
+click to the notification; a duplicate is rejected and rolled back; another tab sees a new
+todo without a reload."""
 
 from __future__ import annotations
 
@@ -50,3 +51,17 @@ def test_a_duplicate_is_rejected_and_rolled_back(page: Page, todo_server: str) -
     assert (outcome.status, outcome.error_code) == ("rejected", "duplicate")
     expect(page.get_by_role("listitem").filter(has_text="walk the dog")).to_have_count(1)
     expect(page.get_by_role("alert")).to_contain_text("already on the list")
+
+
+def test_another_tab_sees_a_new_todo_without_reloading(page: Page, todo_server: str) -> None:
+    other = page.context.new_page()
+    other.goto(todo_server)
+    page.goto(todo_server)
+    add(page, "water the plants")
+    assert wait_settled(page, nth=0).status == "confirmed"
+
+    # No reload, no click in the other tab: the projection's update arrives on its socket.
+    expect(other.get_by_role("listitem").filter(has_text="water the plants")).to_have_count(1)
+    add(other, "feed the cat")
+    expect(page.get_by_role("listitem").filter(has_text="feed the cat")).to_have_count(1)
+    other.close()

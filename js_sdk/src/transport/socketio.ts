@@ -1,4 +1,4 @@
-// Socket.IO: event `clicktrace` on namespace `/`. socket.io-client reconnects with capped,
+// Socket.IO: event `clicktrace` on namespace `/` (both ways: the tab emits its topic watches). socket.io-client reconnects with capped,
 // jittered backoff itself (1 s doubling to 5 s by default) and calls the `auth` function again
 // at each attempt, so every reconnect resumes from the latest seq.
 // Imported only by apps that use it (`socketIoTransport()`), so a WebSocket app does not carry it.
@@ -13,7 +13,9 @@ import type { Transport } from './types.js'
 export type IoOptions = { [option: string]: unknown }
 interface IoSocket {
   readonly active: boolean
+  readonly connected: boolean
   on(event: string, listener: (error: Error) => void): unknown
+  emit(event: string, frame: object): unknown
   off(): unknown
   close(): unknown
 }
@@ -38,6 +40,7 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
   return {
     connect(h) {
       let close: (() => void) | undefined
+      let emit: ((f: object) => unknown) | undefined
       let closed = false
       h.state('connecting')
       ;(o.io ? Promise.resolve(o.io) : import('socket.io-client').then((m) => m.io as IoFactory)).then(
@@ -68,6 +71,7 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
             }
           })
           socket.on(SOCKET_IO_EVENT, h.message)
+          emit = (f) => socket.connected && socket.emit(SOCKET_IO_EVENT, f)
           close = () => {
             socket.off() // no events from a transport that was closed
             socket.close()
@@ -84,10 +88,13 @@ export function socketIoTransport(o: SocketIoOptions = {}): Transport {
           )
         },
       )
-      return () => {
-        closed = true
-        close?.()
-      }
+      return Object.assign(
+        () => {
+          closed = true
+          close?.()
+        },
+        { send: (f: object) => emit?.(f) },
+      )
     },
   }
 }

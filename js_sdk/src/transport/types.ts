@@ -25,7 +25,12 @@ export interface TransportHandlers {
   error(error: Error): void
 }
 
+/** Closes the connection for good; `send`, when the transport has it, sends a frame (a topic
+ * watch) on the open connection and drops it otherwise: the client sends its watches again at
+ * every `connected`. */
+export type Connection = (() => void) & { send?: (frame: object) => void }
+
 export interface Transport {
-  /** Start connecting (and reconnecting); the returned function closes for good. */
-  connect(handlers: TransportHandlers): () => void
+  /** Start connecting (and reconnecting). */
+  connect(handlers: TransportHandlers): Connection
 }

@@ -1,5 +1,5 @@
 // Plain WebSocket on /clicktrace/ws: first frame {"token", "last_seq", "epoch"}, then one JSON
-// notification per text frame. Reconnects with capped exponential backoff and full jitter.
+// notification per text frame (and the tab's topic watches, one per text frame, the other way). Reconnects with capped exponential backoff and full jitter.
 // Imported only by apps that use it (`webSocketTransport()`), so a Socket.IO app does not carry it.
 import { ClicktraceError } from '../errors.js'
 import { resolveUrl } from '../http.js'
@@ -72,13 +72,14 @@ export function webSocketTransport(options: WebSocketOptions = {}): Transport {
         }
       }
       open()
-      return () => {
+      const close = (): void => {
         closed = true
         clearTimeout(timer)
         const ws = socket
         socket = undefined // its close event must not report on a transport that was closed
         ws?.close()
       }
+      return Object.assign(close, { send: (f: object) => socket?.readyState === 1 && socket.send(JSON.stringify(f)) })
     },
   }
 }

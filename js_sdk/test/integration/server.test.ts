@@ -150,6 +150,34 @@ describe.runIf(available || process.env.CI === 'true')('against the demo server'
     await stop(server)
   })
 
+  // Issue 21 finding 1: another client's change reaches a client watching the topic, live.
+  for (const kind of ['socketio', 'websocket'] as const) {
+    it(`${kind}: a client watching the catalogue gets another client's rename`, { timeout: 60_000 }, async () => {
+      const port = await freePort()
+      const server = await startServer(port, kind, { DATA_DIR: join(dataDir, `live-${kind}`) })
+      const origin = `http://127.0.0.1:${port}`
+      const make = (): Transport =>
+        kind === 'socketio'
+          ? socketIoTransport({ url: origin, io })
+          : webSocketTransport({
+              url: `ws://127.0.0.1:${port}/clicktrace/ws`,
+              WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+            })
+      const a = client(port, make(), { tracesUrl: false })
+      const b = client(port, make(), { tracesUrl: false })
+      const seen: unknown[] = []
+      b.c.watch('catalogue', (n) => seen.push(n.data))
+      for (let i = 0; i < 100 && b.states.at(-1) !== 'connected'; i++) await new Promise((r) => setTimeout(r, 100))
+      const [first] = await products(port)
+      expect(await a.rename(first!.id, `Live over ${kind}`).settled).toMatchObject({ status: 'confirmed' })
+      for (let i = 0; i < 100 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 100))
+      expect(seen).toMatchObject([{ id: first!.id, name: `Live over ${kind}` }])
+      a.c.close()
+      b.c.close()
+      await stop(server)
+    })
+  }
+
   // Issue 9 item 2, end to end: a restarted memory replay buffer numbers from 1 again, here
   // for three outcomes of this tab's client made while it was away; the token (same secret)
   // still holds. Resuming from seq 2 would replay only seq 3 and lose two outcomes silently;

@@ -10,8 +10,11 @@ function fakeIo() {
   const calls: Array<{ url: string | undefined; opts: Record<string, unknown> }> = []
   const handlers = new Map<string, (arg?: unknown) => void>()
   let closed = 0
+  const emitted: unknown[][] = []
   const socket = {
     active: true,
+    connected: false,
+    emit: (...args: unknown[]) => emitted.push(args),
     on: (ev: string, fn: (arg?: unknown) => void) => handlers.set(ev, fn),
     off: () => handlers.clear(),
     close: () => closed++,
@@ -21,10 +24,27 @@ function fakeIo() {
     calls.push(typeof a === 'string' ? { url: a, opts: b! } : { url: undefined, opts: a })
     return socket
   }) as unknown as typeof realIo
-  return { io, calls, socket, fire: (ev: string, arg?: unknown) => handlers.get(ev)?.(arg), closed: () => closed }
+  return { io, calls, socket, emitted, fire: (ev: string, arg?: unknown) => handlers.get(ev)?.(arg), closed: () => closed }
 }
 
 describe('socketIoTransport', () => {
+  it('sends a watch as the clicktrace event while connected, and drops it otherwise', async () => {
+    const f = fakeIo()
+    const conn = socketIoTransport({ io: f.io }).connect({
+      hello: () => ({ token: 'tok', last_seq: 0 }),
+      message: () => {},
+      state: () => {},
+      error: () => {},
+    })
+    conn.send?.({ watch: 'early' }) // before the library loaded: nothing to send on
+    await flush()
+    conn.send?.({ watch: 'seats' }) // not connected yet
+    f.socket.connected = true
+    conn.send?.({ watch: 'seats', seq: 3 })
+    expect(f.emitted).toEqual([['clicktrace', { watch: 'seats', seq: 3 }]])
+    conn()
+  })
+
   it('connects on the page origin at /socket.io, authenticating with the current hello each attempt', async () => {
     const f = fakeIo()
     let seq = 0

@@ -8,6 +8,7 @@ class FakeSocket {
   static all: FakeSocket[] = []
   sent: string[] = []
   closed = false
+  readyState = 0
   onopen: (() => void) | null = null
   onmessage: ((ev: { data: unknown }) => void) | null = null
   onclose: ((ev: { code: number; reason: string }) => void) | null = null
@@ -22,6 +23,7 @@ class FakeSocket {
     this.onclose?.({ code: 1000, reason: '' })
   }
   serverOpen() {
+    this.readyState = 1
     this.onopen?.()
   }
   serverFrame(data: unknown) {
@@ -105,6 +107,20 @@ describe('webSocketTransport', () => {
     vi.advanceTimersByTime(500)
     sock().serverDrop(1008, 'invalid_token')
     expect(states).toEqual(['connecting', 'connected', 'disconnected', 'connecting', 'rejected'])
+  })
+
+  it('sends a watch as a text frame after the hello while open, and drops it otherwise', () => {
+    const { close, sock } = start()
+    close.send?.({ watch: 'early' }) // not open yet
+    sock().serverOpen()
+    close.send?.({ watch: 'seats', seq: 2, epoch: undefined })
+    expect(sock().sent).toEqual([JSON.stringify({ token: 't', last_seq: 0 }), '{"watch":"seats","seq":2}'])
+    const first = sock()
+    first.readyState = 3
+    first.serverDrop()
+    close.send?.({ watch: 'late' }) // between two connections: dropped
+    expect(first.sent).toHaveLength(2)
+    close()
   })
 
   it('sends the epoch in the hello when the client has one', () => {

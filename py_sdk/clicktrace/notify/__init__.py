@@ -6,6 +6,7 @@ transports, per-client seq with replay, traced per message.
     notifier = Notifier(TokenSigner.from_env(), WebSocketTransport(), limits=Limits())
     app = Starlette(routes=[*notifier.routes, ...])
     await notifier.notify(client_id, correlation_id=..., status="confirmed", data={...})
+    await notifier.publish("seats", {...}, version=7)  # to every tab watching "seats"
 
 Here: what an app builds or types against. ``TokenSigner``'s ``Claims`` and ``Session``
 (what its methods return) and the frame types stay in their modules: ``Claims`` and ``Status``
@@ -26,7 +27,7 @@ from clicktrace._lazy import lazy
 
 if TYPE_CHECKING:
     from clicktrace.notify._hub import Limits
-    from clicktrace.notify._notifier import Notifier, Notify, RedisEmitter
+    from clicktrace.notify._notifier import Notifier, Notify, PublishUpdate, RedisEmitter
     from clicktrace.notify._replay import (
         MemoryReplayBuffer,
         RedisReplayBuffer,
@@ -48,6 +49,7 @@ _WHERE = {
     "MemoryReplayBuffer": "clicktrace.notify._replay",
     "Notifier": "clicktrace.notify._notifier",
     "Notify": "clicktrace.notify._notifier",
+    "PublishUpdate": "clicktrace.notify._notifier",
     "RedisEmitter": "clicktrace.notify._notifier",
     "RedisReplayBuffer": "clicktrace.notify._replay",
     "Replay": "clicktrace.notify._replay",
@@ -66,6 +68,7 @@ __all__ = [
     "MemoryReplayBuffer",
     "Notifier",
     "Notify",
+    "PublishUpdate",
     "RedisEmitter",
     "RedisReplayBuffer",
     "Replay",

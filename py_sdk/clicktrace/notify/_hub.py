@@ -25,12 +25,21 @@ Socket.IO uses python-socketio's managers): every node subscribes to one channel
 :func:`publish_frame` with no listener. The listener reconnects with capped backoff and, once
 subscribed again, asks every local connection to catch up from the replay buffer, since frames
 published during the outage never arrived live.
+
+Topics: a connection may watch topics (:meth:`Hub.watch`, when the app's ``may_watch`` lets
+its client). Each watch is a :class:`SocketDelivery` of its own over the topic's numbering in
+the same buffer (under :func:`~clicktrace.notify._frames.topic_key`), so an update is replayed,
+held, deduplicated and resynced exactly as an outcome is, and :meth:`Hub.dispatch_topic`
+offers a live one to every watcher on this node. A watch never creates a numbering: a topic
+nothing was published to answers a resync to seq 0 without an epoch, so watching made-up
+names costs no memory or Redis keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
@@ -41,11 +50,28 @@ import msgspec
 
 from clicktrace.ids import parse_id
 from clicktrace.journal._record import record
-from clicktrace.notify._frames import Frame, Notification, Resync, Stamped
+from clicktrace.notify._frames import (
+    Error,
+    Frame,
+    Notification,
+    Refused,
+    Resync,
+    Stamped,
+    Update,
+    topic_key,
+    topic_ok,
+)
 from clicktrace.notify._replay import ReplayBuffer, connect_redis
 from clicktrace.notify._session import DEFAULT_SESSION_RATE
 from clicktrace.propagation._inject_extract import extract_trace
-from clicktrace.protocol import TRACEPARENT_HEADER
+from clicktrace.protocol import (
+    FORBIDDEN_TOPIC,
+    INVALID_TOPIC,
+    MAX_TOPIC_LENGTH,
+    TOO_MANY_TOPICS,
+    TRACEPARENT_HEADER,
+    UNAVAILABLE,
+)
 from clicktrace.web._limits import PeerOf, RateLimit, peer_address
 
 HELLO_TIMEOUT_SECONDS = 10.0  # both transports: the socket must present its token by then
@@ -56,11 +82,15 @@ MAX_CONNECTIONS_PER_CLIENT = 16
 # are cheap to mint (1/s per address, burst 30), so without this one address held 1,424
 # sockets (16 per client id) within a minute. Behind a proxy, set ``peer_of``.
 MAX_CONNECTIONS_PER_PEER = 256
+MAX_TOPICS_PER_SOCKET = 32
 MAX_HELD_FRAMES = 1024
 MAX_MESSAGE_BYTES = 1 << 20
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
 
 Send = Callable[[Frame], Awaitable[None]]
+MayWatch = Callable[[str, str, str | None], Awaitable[bool] | bool]
+"""``may_watch(client_id, topic, user)``: whether that client may watch that topic; ``user``
+is the one its token is bound to (``Notifier(user_of=...)``), else ``None``."""
 Expire = Callable[[Hashable], Awaitable[None]]
 _log = logging.getLogger("clicktrace.notify")
 
@@ -80,7 +110,7 @@ class Limits:
     ``peer_of`` address on a node. ``max_pending_per_peer``: sockets awaiting their token per
     address. ``session_rate``: ``POST <prefix>/session`` per address (``None``: unlimited).
     ``peer_of``: the address of a request (see :mod:`clicktrace.web._limits`; behind a proxy,
-    the proxy's header).
+    the proxy's header). ``max_topics_per_socket``: topics one socket may watch at once.
     """
 
     hello_timeout_seconds: float = HELLO_TIMEOUT_SECONDS
@@ -89,6 +119,7 @@ class Limits:
     max_pending_per_peer: int = MAX_PENDING_PER_PEER
     session_rate: RateLimit | None = DEFAULT_SESSION_RATE
     peer_of: PeerOf = peer_address
+    max_topics_per_socket: int = MAX_TOPICS_PER_SOCKET
 
     def __post_init__(self) -> None:
         if not self.hello_timeout_seconds > 0:
@@ -96,6 +127,7 @@ class Limits:
         _positive_int(self.max_connections_per_client, "max_connections_per_client")
         _positive_int(self.max_connections_per_peer, "max_connections_per_peer")
         _positive_int(self.max_pending_per_peer, "max_pending_per_peer")
+        _positive_int(self.max_topics_per_socket, "max_topics_per_socket")
 
 
 class PeerCap:
@@ -211,12 +243,15 @@ class SocketDelivery:
         buffer: ReplayBuffer,
         last_seq: int,
         epoch: str | None = None,
+        topic: str | None = None,
     ) -> None:
         self.client_id = client_id
+        """Whose numbering this follows: a client id, or a topic's :func:`topic_key`."""
+        self.topic = topic
         self.last_seq = last_seq
         self.epoch = epoch
         """The numbering ``last_seq`` belongs to (``None``: a client that sends none)."""
-        self._send = send
+        self.send = send
         self._buffer = buffer
         self._held: list[Notification] | None = []
         self._lock = asyncio.Lock()
@@ -260,10 +295,17 @@ class SocketDelivery:
             await self._catch_up()
             if seq <= self.last_seq:
                 return
-        await self._send(frame)
+        await self.send(frame)
         self.last_seq = seq
 
     async def _catch_up(self) -> None:
+        if self.topic is not None and not await self._buffer.current(self.client_id):
+            # A topic with no numbering (never published, or forgotten): nothing to replay,
+            # and asking for its epoch would make one for any name a tab sends.
+            if self.last_seq or self.epoch is not None:
+                await self.send(Resync(seq=0, topic=self.topic))
+                self.last_seq, self.epoch = 0, None
+            return
         missed = await self._buffer.since(self.client_id, self.last_seq, self.epoch)
         if missed is None:
             epoch = await self._buffer.epoch(self.client_id)
@@ -273,18 +315,19 @@ class SocketDelivery:
                 # of it, so an outcome numbered before this hello was read is not skipped.
                 fresh = await self._buffer.since(self.client_id, 0, epoch)
             current = 0 if fresh is not None else await self._buffer.current(self.client_id)
-            await self._send(Resync(seq=current, epoch=epoch))
+            await self.send(Resync(seq=current, epoch=epoch, topic=self.topic))
             self.last_seq, self.epoch = current, epoch
             missed = fresh or []
         for frame in missed:
             seq = frame.seq or 0
             if seq > self.last_seq:
                 handed = time.time() * 1000.0
-                await self._send(frame)
+                await self.send(frame)
                 self.last_seq = seq
                 if frame.epoch is not None:
                     self.epoch = frame.epoch
-                journal_frame("replayed", self.client_id, frame, f"seq {seq}", handed)
+                if self.topic is None:
+                    journal_frame("replayed", self.client_id, frame, f"seq {seq}", handed)
 
 
 class TooManyConnections(Exception):
@@ -306,14 +349,25 @@ class Hub:
         *,
         sweep_seconds: float | None = None,
         max_per_client: int = MAX_CONNECTIONS_PER_CLIENT,
+        may_watch: MayWatch | None = None,
+        max_topics: int = MAX_TOPICS_PER_SOCKET,
     ) -> None:
         if sweep_seconds is not None and not sweep_seconds > 0:
             raise ValueError("sweep_seconds must be positive or None")
         _positive_int(max_per_client, "max_per_client")
+        _positive_int(max_topics, "max_topics")
+        if may_watch is not None and not callable(may_watch):
+            raise TypeError("may_watch must be a callable (client_id, topic, user) -> bool")
         self.buffer = buffer
         self._max_per_client = max_per_client
+        self._may_watch = may_watch
+        self._max_topics = max_topics
         self._clients: dict[str, dict[Hashable, SocketDelivery]] = {}
         self._keys: dict[Hashable, str] = {}
+        # topic -> socket key -> that socket's delivery of the topic; and the reverse.
+        self._topics: dict[str, dict[Hashable, SocketDelivery]] = {}
+        self._watching: dict[Hashable, dict[str, SocketDelivery]] = {}
+        self._users: dict[Hashable, str] = {}  # the user a connection's token is bound to
         self._sweep_seconds = sweep_seconds
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -324,6 +378,8 @@ class Hub:
         send: Send,
         last_seq: int,
         epoch: str | None = None,
+        *,
+        user: str | None = None,
     ) -> SocketDelivery:
         """Register a verified connection; it holds live frames until :meth:`SocketDelivery.resume`.
 
@@ -339,6 +395,8 @@ class Hub:
         delivery = SocketDelivery(client_id, send, self.buffer, last_seq, epoch)
         self._clients.setdefault(client_id, {})[key] = delivery
         self._keys[key] = client_id
+        if user is not None:
+            self._users[key] = user
         return delivery
 
     def get(self, key: Hashable) -> SocketDelivery | None:
@@ -346,6 +404,9 @@ class Hub:
         return None if client_id is None else self._clients[client_id].get(key)
 
     def detach(self, key: Hashable) -> None:
+        for topic in list(self._watching.get(key, ())):
+            self.unwatch(key, topic)
+        self._users.pop(key, None)
         client_id = self._keys.pop(key, None)
         if client_id is None:
             return
@@ -353,6 +414,68 @@ class Hub:
         conns.pop(key, None)
         if not conns:
             self._clients.pop(client_id, None)
+
+    async def watch(self, key: Hashable, topic: str, last_seq: int, epoch: str | None) -> None:
+        """Send connection ``key`` the updates of ``topic`` after ``last_seq`` (of numbering
+        ``epoch``), then live ones; a refusal goes to the socket as a :class:`Refused` frame.
+        Watching a topic again resumes it from the new position."""
+        client_id = self._keys.get(key)
+        conn = self.get(key)
+        if client_id is None or conn is None:
+            return
+        code = await self._refusal(key, client_id, topic)
+        if self.get(key) is not conn:
+            return  # it left while the app's hook ran
+        if code is not None:
+            self.unwatch(key, topic)
+            await conn.send(_refused(topic, code))
+            return
+        self.unwatch(key, topic)
+        delivery = SocketDelivery(topic_key(topic), conn.send, self.buffer, last_seq, epoch, topic)
+        self._topics.setdefault(topic, {})[key] = delivery
+        self._watching.setdefault(key, {})[topic] = delivery
+        try:
+            await delivery.resume()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.warning("clicktrace: replaying a topic failed; watch refused", exc_info=True)
+            self.unwatch(key, topic)
+            await conn.send(_refused(topic, UNAVAILABLE))
+
+    async def _refusal(self, key: Hashable, client_id: str, topic: str) -> str | None:
+        if not topic_ok(topic):
+            return INVALID_TOPIC
+        watching = self._watching.get(key, {})
+        if topic not in watching and len(watching) >= self._max_topics:
+            return TOO_MANY_TOPICS
+        if self._may_watch is None:
+            return None
+        try:
+            allowed = self._may_watch(client_id, topic, self._users.get(key))
+            if inspect.isawaitable(allowed):
+                allowed = await allowed
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.warning("clicktrace: may_watch failed; refusing the watch", exc_info=True)
+            return UNAVAILABLE
+        return None if allowed is True else FORBIDDEN_TOPIC
+
+    def unwatch(self, key: Hashable, topic: str) -> None:
+        """Stop sending ``topic`` to connection ``key``. Idempotent."""
+        watching = self._watching.get(key)
+        if watching is None or watching.pop(topic, None) is None:
+            return
+        if not watching:
+            del self._watching[key]
+        watchers = self._topics.get(topic, {})
+        watchers.pop(key, None)
+        if not watchers:
+            self._topics.pop(topic, None)
+
+    def watchers(self, topic: str) -> int:
+        return len(self._topics.get(topic, ()))
 
     def connections(self, client_id: str) -> int:
         return len(self._clients.get(client_id, ()))
@@ -372,7 +495,7 @@ class Hub:
             self._sweeper = None
 
     async def refresh_all(self) -> None:
-        for conns in list(self._clients.values()):
+        for conns in [*self._clients.values(), *self._topics.values()]:
             for delivery in list(conns.values()):
                 try:
                     await delivery.refresh()
@@ -399,9 +522,42 @@ class Hub:
                 _log.warning("clicktrace: delivery to a socket failed", exc_info=True)
         journal_frame("pushed", client_id, frame, f"{sockets} socket{'s' * (sockets != 1)}", handed)
 
+    async def dispatch_topic(self, topic: str, frame: Notification) -> None:
+        """Offer a live update to every connection watching ``topic`` on this node."""
+        for delivery in list(self._topics.get(topic, {}).values()):
+            try:
+                await delivery.offer(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                _log.warning("clicktrace: delivery to a socket failed", exc_info=True)
+
+    async def route(self, client_id: str, frame: Notification) -> None:
+        """A live frame from the local notifier or another node: an update to its topic's
+        watchers, anything else to ``client_id``'s connections."""
+        if isinstance(frame, Update):
+            await self.dispatch_topic(frame.topic, frame)
+        else:
+            await self.dispatch(client_id, frame)
+
+
+_REFUSALS: dict[str, str] = {
+    INVALID_TOPIC: "not a topic name",
+    TOO_MANY_TOPICS: "this socket watches too many topics",
+    FORBIDDEN_TOPIC: "this client may not watch it",
+    UNAVAILABLE: "cannot serve it now; try again",
+}
+
+
+def _refused(topic: str, code: str) -> Refused:
+    """The answer to a refused watch; its message names the topic (cut, escaped: a tab may
+    show it)."""
+    message = f"watching {topic[:MAX_TOPIC_LENGTH]!a} refused: {_REFUSALS[code]}"
+    return Refused(topic=topic, error=Error(code=code, message=message))
+
 
 class _Message(msgspec.Struct, frozen=True):
-    """What travels on the fan-out channel."""
+    """What travels on the fan-out channel (an update's ``client_id`` is empty)."""
 
     client_id: str
     frame: Stamped
@@ -424,10 +580,13 @@ def _decode(data: object) -> tuple[str, Notification] | None:
         message = _message_decoder.decode(data)
     except (msgspec.DecodeError, RecursionError):
         return None
-    cid = parse_id(message.client_id)
-    if cid is None or message.frame.seq is None:
+    frame = message.frame
+    if frame.seq is None:
         return None
-    return cid, message.frame
+    if isinstance(frame, Update):
+        return ("", frame) if topic_ok(frame.topic) else None
+    cid = parse_id(message.client_id)
+    return None if cid is None else (cid, frame)
 
 
 class RedisFanout:

@@ -1,6 +1,7 @@
 """Making a notification, on a socket node (:class:`Notifier`) or in a worker process
 (:class:`RedisEmitter`), the same way: the frame, its PRODUCER span, its ``seq``, then
-publishing it (:class:`Producer`).
+publishing it (:class:`Producer`). ``notify`` sends an outcome to the tab that caused it;
+``publish`` sends a change on a topic to every tab watching it (live updates).
 
 .. code-block:: python
 
@@ -28,10 +29,20 @@ from opentelemetry.trace import SpanKind, StatusCode, TracerProvider
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
-from clicktrace.ids import parse_id
+from clicktrace import context as click_context
+from clicktrace.ids import new_id, parse_id
 from clicktrace.journal._record import record
-from clicktrace.notify._frames import EVENT, Notification, build_frame, encode
-from clicktrace.notify._hub import Hub, Limits
+from clicktrace.notify._frames import (
+    EVENT,
+    Notification,
+    Update,
+    build_frame,
+    check_version,
+    encode,
+    topic_key,
+    topic_ok,
+)
+from clicktrace.notify._hub import Hub, Limits, MayWatch
 from clicktrace.notify._replay import DEFAULT_SEQ_TTL_SECONDS, Replay, ReplayBuffer
 from clicktrace.notify._session import TokenSigner, UserOf, session_route
 from clicktrace.notify._transport import (
@@ -60,6 +71,23 @@ class Notify(Protocol):
         type: str | None = None,
         data: Any = None,
         error: dict[str, str] | None = None,
+        version: int | None = None,
+        key: str | None = None,
+    ) -> int: ...
+
+
+class PublishUpdate(Protocol):
+    """What sends a change to every tab watching a topic: ``Notifier.publish`` in the app,
+    ``RedisEmitter.publish`` in a worker process."""
+
+    async def __call__(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        version: int | None = None,
+        key: str | None = None,
+        correlation_id: str | None = None,
     ) -> int: ...
 
 
@@ -84,17 +112,27 @@ class Producer:
         type: str | None = None,
         data: Any = None,
         error: dict[str, str] | None = None,
+        version: int | None = None,
+        key: str | None = None,
     ) -> int:
         """Send a notification to every socket of ``client_id``; returns its ``seq``.
 
         Opens a PRODUCER span (child of the current context) whose traceparent travels in the
-        frame, so the browser continues the same trace.
+        frame, so the browser continues the same trace. ``version`` (with the ``key`` it
+        belongs to; the tab defaults it to the command's ``entity``) keeps the tab from
+        writing this outcome's data over a newer update of the same key.
         """
         cid = parse_id(client_id) if isinstance(client_id, str) else None
         if cid is None:
             raise ValueError("client_id must be a ULID")
         frame = build_frame(
-            correlation_id=correlation_id, status=status, type=type, data=data, error=error
+            correlation_id=correlation_id,
+            status=status,
+            type=type,
+            data=data,
+            error=error,
+            version=version,
+            key=key,
         )
         try:
             encode(frame)  # fail here, loudly, rather than on every socket later
@@ -153,6 +191,69 @@ class Producer:
             span.end()
         return seq
 
+    async def publish(
+        self,
+        topic: str,
+        data: Any = None,
+        *,
+        version: int | None = None,
+        key: str | None = None,
+        correlation_id: str | None = None,
+    ) -> int:
+        """Send a change on ``topic`` to every socket watching it; returns its ``seq`` in the
+        topic's numbering.
+
+        ``version`` orders changes to ``key`` (default: the topic as a whole): a tab never
+        applies one older than what it has. ``correlation_id`` defaults to the current
+        click's (a projection handling a command), else a fresh one. Opens a PRODUCER span
+        whose traceparent travels in the frame.
+        """
+        if not topic_ok(topic):
+            raise ValueError("topic must be printable ASCII without spaces, at most 128 chars")
+        check_version(version, key)
+        if correlation_id is None:
+            click = click_context.current()
+            correlation_id = click.correlation_id if click is not None else new_id()
+        corr = parse_id(correlation_id) if isinstance(correlation_id, str) else None
+        if corr is None:
+            raise ValueError("correlation_id must be a ULID")
+        frame: Notification = Update(
+            topic=topic, correlation_id=corr, data=data, version=version, key=key
+        )
+        try:
+            encode(frame)
+        except (TypeError, msgspec.EncodeError) as exc:
+            raise TypeError(f"update data is not JSON-serialisable: {exc}") from None
+        attributes: dict[str, Any] = {
+            "messaging.system": "clicktrace",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topic,
+            "clicktrace.correlation_id": corr,
+            "clicktrace.topic": topic,
+        }
+        if version is not None:
+            attributes["clicktrace.version"] = version
+        span = self._tracer.start_span(
+            f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes
+        )
+        try:
+            carrier: dict[str, str] = {}
+            inject(carrier, keys=METADATA_KEYS, otel=trace.set_span_in_context(span))
+            if "traceparent" in carrier:
+                frame = msgspec.structs.replace(frame, traceparent=carrier["traceparent"])
+            where = topic_key(topic)
+            stamped = await self.buffer.append(where, frame)
+            seq = stamped.seq or 0
+            span.set_attributes({"clicktrace.seq": seq, "messaging.message.id": f"{where}:{seq}"})
+            await self._publish(where, stamped)
+        except BaseException as exc:
+            span.record_exception(exc)
+            span.set_status(StatusCode.ERROR, exc.__class__.__name__)
+            raise
+        finally:
+            span.end()
+        return seq
+
 
 class Notifier:
     """Routes notifications to the browser tab that caused them.
@@ -163,6 +264,11 @@ class Notifier:
     transport that fans out needs a shared one). ``limits``: what an address or a client may
     cost this node (:class:`Limits`). ``user_of`` returns the app's authenticated user for a
     request; tokens are then bound to that user. The routes go under ``prefix``.
+
+    ``may_watch(client_id, topic, user)`` (sync or async; ``user``: the one the tab's token is
+    bound to by ``user_of``, else ``None``) decides which topics a tab may watch for live
+    updates (:meth:`publish`); without it every topic is public: any tab holding a token may
+    watch any topic, so publish only what every visitor may see, or give the hook.
     """
 
     def __init__(
@@ -175,6 +281,7 @@ class Notifier:
         user_of: UserOf | None = None,
         prefix: str = "/clicktrace",
         tracer_provider: TracerProvider | None = None,
+        may_watch: MayWatch | None = None,
     ) -> None:
         if not isinstance(signer, TokenSigner):
             raise TypeError("signer must be a TokenSigner")
@@ -205,6 +312,8 @@ class Notifier:
             buffer,
             sweep_seconds=replay.sweep_seconds if clustered else None,
             max_per_client=limits.max_connections_per_client,
+            may_watch=may_watch,
+            max_topics=limits.max_topics_per_socket,
         )
         setup = TransportSetup(
             hub=self.hub, signer=signer, user_of=user_of, prefix=prefix, limits=limits
@@ -216,6 +325,9 @@ class Notifier:
         # ``await notifier.notify(client_id, correlation_id=..., status=...)`` sends to the
         # client's sockets and returns the seq (see Producer.notify; RedisEmitter does the same).
         self.notify = self._producer.notify
+        # ``await notifier.publish(topic, data, version=...)`` sends a change to every tab
+        # watching ``topic`` and returns its seq there (see Producer.publish).
+        self.publish = self._producer.publish
         self.routes: list[BaseRoute] = [
             session_route(
                 signer,
@@ -243,7 +355,8 @@ class Notifier:
 
 
 class RedisEmitter:
-    """``await emitter.notify(client_id, correlation_id=..., status=...)`` from a worker.
+    """``await emitter.notify(client_id, correlation_id=..., status=...)`` and
+    ``await emitter.publish(topic, data)`` from a worker.
 
     ``transport`` is the nodes' own transport object (its fan-out is where the frames go);
     ``replay`` must be the nodes' shared one, ``Replay(redis_url=...)`` (its ``prefix`` too).
@@ -268,6 +381,7 @@ class RedisEmitter:
             self._buffer, self._publisher.publish, tracer_provider=tracer_provider
         )
         self.notify = self._producer.notify
+        self.publish = self._producer.publish
 
     async def aclose(self) -> None:
         await self._publisher.aclose()

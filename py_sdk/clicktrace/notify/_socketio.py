@@ -1,7 +1,9 @@
 """Socket.IO: python-socketio's ``AsyncServer`` mounted in front of the app.
 
 A socket connects with ``auth: {"token", "last_seq", "epoch"}``; without a valid token the
-connection is refused (``connect_error`` with message ``invalid_token``). Notifications are
+connection is refused (``connect_error`` with message ``invalid_token``). The one event a
+client may emit is a watch (``clicktrace``, ``{"watch": topic, ...}`` or ``{"unwatch":
+topic}``); anything else disconnects it. Notifications are
 emitted to the room named by the client id, so python-socketio's managers (in memory, Redis,
 AMQP) carry them to every node; on each node the manager hands them to the :class:`Hub`,
 which delivers them to each socket exactly once and in order.
@@ -61,6 +63,7 @@ from clicktrace.notify._frames import (
     as_json,
     from_json,
     parse_hello,
+    parse_watch,
 )
 from clicktrace.notify._hub import Hub, Limits, PeerCap, SocketDelivery, TooManyConnections
 from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
@@ -114,7 +117,7 @@ class SocketIOEndpoint:
         fan_out = {"amqp_url": amqp_url} if amqp_url else {"redis_url": redis_url}
         self.manager = gated_manager(**fan_out, channel=channel)
         self.manager.hub = hub
-        # Clients only ever send the connect packet: anything large is hostile.
+        # Clients only send the connect packet and small watch events: anything large is hostile.
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=self.manager,
@@ -125,6 +128,7 @@ class SocketIOEndpoint:
         )
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
+        self.sio.on(EVENT, self._watch)
         self.sio.on("*", self._unexpected)
         eio = self.sio.eio
         self._eio: dict[str, _Handler] = dict(eio.handlers)  # python-socketio's own
@@ -139,6 +143,7 @@ class SocketIOEndpoint:
         )
         self._peers: dict[str, str] = {}
         self._drops: set[asyncio.Task[None]] = set()
+        self._in_order: dict[str, asyncio.Lock] = {}  # per connected socket, for its watches
         self.routes: list[BaseRoute] = []
 
     async def _eio_connect(self, eio_sid: str, environ: Mapping[str, Any]) -> Any:
@@ -213,7 +218,9 @@ class SocketIOEndpoint:
             self._quiet.warn("too many authenticated Socket.IO connections; refused", peer)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
         try:
-            self.hub.attach(sid, claims.client_id, send, hello.last_seq, hello.epoch)
+            self.hub.attach(
+                sid, claims.client_id, send, hello.last_seq, hello.epoch, user=claims.user
+            )
         except TooManyConnections:
             self._connected.release(sid)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS) from None
@@ -222,13 +229,27 @@ class SocketIOEndpoint:
         return True
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        self._in_order.pop(sid, None)
         self.hub.detach(sid)
         self._connected.release(sid)
         # A session that left "/" holds no client: close it rather than let it idle unbounded.
         self._drop_later(self.manager.eio_sid_from_sid(sid, "/"))
 
+    async def _watch(self, sid: str, data: Any = None) -> None:
+        watch = parse_watch(data)
+        if watch is None or self.hub.get(sid) is None:
+            await self.sio.disconnect(sid)
+            return
+        # python-socketio runs each event in a task of its own: one socket's watches are
+        # applied in the order sent (an unwatch must not overtake the watch before it).
+        async with self._in_order.setdefault(sid, asyncio.Lock()):
+            if watch.watch:
+                await self.hub.watch(sid, watch.topic, watch.last_seq, watch.epoch)
+            else:
+                self.hub.unwatch(sid, watch.topic)
+
     async def _unexpected(self, event: Any, sid: str, *args: Any) -> None:
-        # Clients have nothing to say on this socket; a client that talks is misbehaving.
+        # Clients only watch topics on this socket; a client that says anything else misbehaves.
         await self.sio.disconnect(sid)
 
     async def publish(self, client_id: str, frame: Notification) -> None:
@@ -252,6 +273,17 @@ class SocketIOEndpoint:
             task.cancel()
         await asyncio.gather(*self._drops, return_exceptions=True)
         await self.sio.shutdown()
+        # python-socketio's Redis manager has no close(): stop its listener, release Redis.
+        if isinstance(self.manager, _RedisManager):
+            listener = getattr(self.manager, "thread", None)
+            if isinstance(listener, asyncio.Task):
+                listener.cancel()
+                await asyncio.gather(listener, return_exceptions=True)
+            for name in ("pubsub", "redis"):
+                client = getattr(self.manager, name, None)
+                if client is not None:
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
 
 
 # The managers.
@@ -296,7 +328,7 @@ class _Gate(socketio.AsyncManager):  # type: ignore[misc]
             if frame is None:
                 _log.warning("clicktrace: dropped a malformed frame from the manager")
             else:
-                await self.hub.dispatch(target, frame)
+                await self.hub.route(target, frame)
             return None
         return await super().emit(
             event, data, namespace, room=room, skip_sid=skip_sid, callback=callback, to=to, **kwargs

@@ -3,8 +3,9 @@
 The client's first frame is the hello ``{"token", "last_seq", "epoch"}``. Anything else
 closes the connection with a reason: no hello in time (1008 ``hello_timeout``), a binary
 frame (1003 ``expected_text``), an oversized one (1009 ``frame_too_large``), bad JSON or
-fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), any later frame (1008
-``unexpected_frame``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
+fields (1008 ``invalid_hello``), a bad token (1008 ``invalid_token``), a later frame that is
+not a watch (1008 ``unexpected_frame``; a watch is ``{"watch": topic, "seq"?, "epoch"?}`` or
+``{"unwatch": topic}``), a client too slow to drain its queue (1008 ``too_slow``; it reconnects
 and resumes), more sockets for one client or more authenticated ones from one peer address
 than the caps (1008 ``too_many_connections``; see :class:`PeerCap`), more sockets awaiting
 their hello from one peer address than the cap (1008 ``too_many_pending``, see
@@ -29,9 +30,10 @@ from clicktrace.notify._frames import (
     Notification,
     encode,
     parse_hello_text,
+    parse_watch_text,
 )
 from clicktrace.notify._hub import Hub, Limits, PeerCap, RedisFanout, TooManyConnections
-from clicktrace.notify._session import TokenSigner, UserOf, resolve_user
+from clicktrace.notify._session import Claims, TokenSigner, UserOf, resolve_user
 from clicktrace.notify._transport import QuietLog
 from clicktrace.protocol import (
     FRAME_TOO_LARGE,
@@ -79,7 +81,7 @@ class WebSocketEndpoint:
         self._user_of = user_of
         self._hello_timeout = limits.hello_timeout_seconds
         self._fanout = (
-            RedisFanout(redis_url, channel + ":ws", hub.dispatch, hub.refresh_all)
+            RedisFanout(redis_url, channel + ":ws", hub.route, hub.refresh_all)
             if redis_url
             else None
         )
@@ -87,7 +89,7 @@ class WebSocketEndpoint:
 
     async def publish(self, client_id: str, frame: Notification) -> None:
         if self._fanout is None:
-            await self.hub.dispatch(client_id, frame)
+            await self.hub.route(client_id, frame)
         else:
             await self._fanout.publish(client_id, frame)
 
@@ -98,7 +100,7 @@ class WebSocketEndpoint:
         if self._fanout is not None:
             await self._fanout.aclose()
 
-    async def _hello(self, ws: WebSocket) -> tuple[Hello, str]:
+    async def _hello(self, ws: WebSocket) -> tuple[Hello, Claims]:
         try:
             message = await asyncio.wait_for(ws.receive(), self._hello_timeout)
         except TimeoutError:
@@ -124,7 +126,7 @@ class WebSocketEndpoint:
                 raise _Rejected(1011, UNAVAILABLE) from None
             if user != claims.user:
                 raise _Rejected(1008, INVALID_TOKEN)
-        return hello, claims.client_id
+        return hello, claims
 
     async def _endpoint(self, ws: WebSocket) -> None:
         await ws.accept()
@@ -137,7 +139,7 @@ class WebSocketEndpoint:
                 self._quiet.warn("too many WebSocket connections awaiting their hello", peer)
                 raise _Rejected(1008, "too_many_pending")
             try:
-                hello, client_id = await self._hello(ws)
+                hello, claims = await self._hello(ws)
             finally:
                 self._pending.release(ws)
             if self._fanout is not None:
@@ -153,7 +155,9 @@ class WebSocketEndpoint:
                 self._quiet.warn("too many authenticated WebSocket connections; refused", peer)
                 raise _Rejected(1008, TOO_MANY_CONNECTIONS)
             try:
-                delivery = self.hub.attach(ws, client_id, send, hello.last_seq, hello.epoch)
+                delivery = self.hub.attach(
+                    ws, claims.client_id, send, hello.last_seq, hello.epoch, user=claims.user
+                )
             except TooManyConnections:
                 raise _Rejected(1008, TOO_MANY_CONNECTIONS) from None
             writer = asyncio.create_task(self._write(ws, queue))
@@ -177,23 +181,35 @@ class WebSocketEndpoint:
     async def _read_until_closed(
         self, ws: WebSocket, writer: asyncio.Task[None], overflow: asyncio.Event
     ) -> None:
-        receive = asyncio.ensure_future(ws.receive())
         overflowed = asyncio.ensure_future(overflow.wait())
         try:
-            done, _ = await asyncio.wait(
-                {receive, writer, overflowed}, return_when=asyncio.FIRST_COMPLETED
-            )
+            while True:
+                receive = asyncio.ensure_future(ws.receive())
+                try:
+                    done, _ = await asyncio.wait(
+                        {receive, writer, overflowed}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    if not receive.done():
+                        receive.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await receive
+                if overflowed in done:
+                    raise _Rejected(1008, TOO_SLOW)
+                if receive not in done or receive.result()["type"] == "websocket.disconnect":
+                    return  # the writer only ends when sending failed: the peer is gone
+                watch = parse_watch_text(receive.result().get("text"))
+                if watch is None:
+                    raise _Rejected(1008, "unexpected_frame")
+                if watch.watch:
+                    await self.hub.watch(ws, watch.topic, watch.last_seq, watch.epoch)
+                else:
+                    self.hub.unwatch(ws, watch.topic)
         finally:
-            for task in (receive, overflowed):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        if overflowed in done:
-            raise _Rejected(1008, TOO_SLOW)
-        if receive in done and receive.result()["type"] != "websocket.disconnect":
-            raise _Rejected(1008, "unexpected_frame")
-        # The writer only ends when sending failed: the peer is gone.
+            if not overflowed.done():
+                overflowed.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await overflowed
 
     async def _write(self, ws: WebSocket, queue: asyncio.Queue[Frame]) -> None:
         while True:  # until cancelled, or sending fails because the peer is gone

@@ -32,5 +32,11 @@ export const useProducts = defineStore('products', {
   clicktrace: {
     resync() { return this.load() },
     keys: ['products'],
+    // Every tab's renames, live (the projection publishes each; versions per product id).
+    topics: ['catalogue'],
+    live(s, data: Product) {
+      const i = s.products.findIndex((p) => p.id === data.id)
+      if (i >= 0) s.products[i] = data
+    },
   },
 })

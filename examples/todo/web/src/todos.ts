@@ -3,6 +3,9 @@ import type { CommandHandle } from 'clicktrace-pinia'
 
 export interface Todo { id: string; title: string }
 
+// Idempotent: the tab that added a todo hears of it twice (its confirmation, the live update).
+const put = (list: Todo[], todo: Todo) => { if (!list.some((t) => t.id === todo.id)) list.push(todo) }
+
 export const useTodos = defineStore('todos', {
   state: () => ({ todos: [] as Todo[] }),
   actions: {
@@ -15,12 +18,15 @@ export const useTodos = defineStore('todos', {
         url: '/api/todos',
         body: { title },
         name: 'add todo',
-        optimistic: (s) => { s.todos.push({ id: 'pending', title }) },
-        authoritative: (s, todo: Todo) => { s.todos.push(todo) },
+        // Replayed on every newer state while pending: shown until the real one arrives.
+        optimistic: (s) => { if (!s.todos.some((t) => t.title === title)) s.todos.push({ id: 'pending', title }) },
+        authoritative: (s, todo: Todo) => put(s.todos, todo),
       })
     },
   },
   clicktrace: {
+    topics: ['todos'], // every tab's new todos, live
+    live(s, todo: Todo) { put(s.todos, todo) },
     resync() { return this.load() },
   },
 })
