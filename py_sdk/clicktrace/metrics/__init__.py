@@ -16,7 +16,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import Meter, MeterProvider
 
 from clicktrace._version import __version__
-from clicktrace.journal import Entry
+from clicktrace.journal import Entry, _record
 from clicktrace.metrics._instruments import INSTRUMENTS
 from clicktrace.metrics._stages import browser_counter, handlers
 
@@ -39,6 +39,7 @@ def use(provider: MeterProvider | None) -> None:
     _by_stage = handlers(meter)
     _lookup = _by_stage.get
     _browser = browser_counter(meter)
+    _record._meter_given = provider is not None  # what _record.enabled() reads
 
 
 def observe(entry: Entry) -> None:
