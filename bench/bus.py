@@ -22,7 +22,7 @@ with 0 and with ``--messages`` messages; the difference over the messages is its
 message (this process's instructions only: the broker's are not counted).
 
     .venv/bin/python bench/bus.py [--rounds 5] [--messages 1500] [--brokers redis,rabbitmq,nats]
-    .venv/bin/python bench/bus.py --instructions [--messages 300] [--jobs 2]
+    .venv/bin/python bench/bus.py --instructions [--messages 300] [--jobs 2] [--only raw,traced]
 """
 
 from __future__ import annotations
@@ -319,23 +319,26 @@ def count(broker: str, name: str, n: int) -> None:
     asyncio.run(go())
 
 
-def instructions(messages: int, jobs: int, brokers: list[str]) -> None:
+def instructions(messages: int, jobs: int, brokers: list[str], only: list[str]) -> None:
     if not callgrind.available():
         print(callgrind.MISSING)
         return
-    runs = [(b, v) for b in brokers for v in COUNTED]
+    chosen = [v for v in COUNTED if v in only]
+    runs = [(b, v) for b in brokers for v in chosen]
     per = callgrind.per_operation(
         __file__, runs, lambda run, k: ["--count", *run, "--messages", str(k)], messages, jobs
     )
     print(f"instructions (callgrind), {messages} messages after {WARM_UP} warm-up, per message")
-    print("| broker | raw | raw+headers | traced | untraced | raw / traced | raw / untraced |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"| broker | {' | '.join(chosen)} | raw / traced | raw / untraced |")
+    print(f"|---|{'---:|' * len(chosen)}---:|---:|")
     for b in brokers:
-        raw, headers, traced, untraced = (per[b, v] for v in COUNTED)
-        print(
-            f"| {b} | {raw:,.0f} | {headers:,.0f} | {traced:,.0f} | {untraced:,.0f} "
-            f"| {raw / traced:.2f}x | {raw / untraced:.2f}x |"
-        )
+        got = {v: per[b, v] for v in chosen}
+        cells = " | ".join(f"{got[v]:,.0f}" for v in chosen)
+        print(f"| {b} | {cells} | {_over_raw(got, 'traced')} | {_over_raw(got, 'untraced')} |")
+
+
+def _over_raw(got: dict[str, float], variant: str) -> str:
+    return f"{got['raw'] / got[variant]:.2f}x" if "raw" in got and variant in got else "-"
 
 
 async def main(rounds: int, messages: int, brokers: list[str]) -> None:
@@ -359,12 +362,15 @@ if __name__ == "__main__":
     parser.add_argument("--brokers", default="redis,rabbitmq,nats")
     parser.add_argument("--instructions", action="store_true")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--only", default=",".join(COUNTED), help="comma-separated variants for --instructions"
+    )
     parser.add_argument("--count", nargs=2, metavar=("BROKER", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     brokers = args.brokers.split(",")
     if args.count:
         count(args.count[0], args.count[1], args.messages)
     elif args.instructions:
-        instructions(args.messages or 300, args.jobs, brokers)
+        instructions(args.messages or 300, args.jobs, brokers, args.only.split(","))
     else:
         asyncio.run(main(args.rounds, args.messages or 1500, brokers))

@@ -43,8 +43,8 @@ def current() -> Sink | None:
     return _journal
 
 
-_meter_given = False
-"""Whether ``clicktrace.metrics.use`` named a MeterProvider (it sets this)."""
+_meter_given = "OTEL_PYTHON_METER_PROVIDER" in os.environ  # the API loads it on first use
+"""Whether a MeterProvider was named: ``clicktrace.metrics.use`` sets this."""
 
 
 def enabled() -> bool:

@@ -10,6 +10,7 @@ keeps its provider local).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from opentelemetry import metrics
@@ -39,7 +40,8 @@ def use(provider: MeterProvider | None) -> None:
     _by_stage = handlers(meter)
     _lookup = _by_stage.get
     _browser = browser_counter(meter)
-    _record._meter_given = provider is not None  # what _record.enabled() reads
+    # What _record.enabled() reads (a provider the API loads from the environment counts).
+    _record._meter_given = provider is not None or "OTEL_PYTHON_METER_PROVIDER" in os.environ
 
 
 def observe(entry: Entry) -> None:
