@@ -16,7 +16,13 @@ Variants rotate within each round; the median of the per-round ratios is printed
 wall-clock throughput and for this process's CPU time per message (steadier on a shared
 machine).
 
+``--instructions`` counts instructions per message under callgrind instead (the figure to
+compare across runs on a loaded machine): each variant in its own process, warmed up, then run
+with 0 and with ``--messages`` messages; the difference over the messages is its cost per
+message (this process's instructions only: the broker's are not counted).
+
     .venv/bin/python bench/bus.py [--rounds 5] [--messages 1500] [--brokers redis,rabbitmq,nats]
+    .venv/bin/python bench/bus.py --instructions [--messages 300] [--jobs 2] [--only raw,traced]
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
+import callgrind  # bench/callgrind.py, beside this script
 import msgspec
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -289,6 +296,51 @@ def _row(broker: str, runs: dict[str, list[Sample]]) -> str:
     )
 
 
+COUNTED = ("raw", "raw+headers", "traced", "untraced")
+WARM_UP = 100
+
+
+def _variant(broker: str, name: str, n: int) -> Awaitable[Sample]:
+    if name in ("raw", "raw+headers"):
+        return RAW[broker](n, name == "raw+headers")
+    return _clicktrace(broker, n, PROVIDER if name == "traced" else NoOpTracerProvider())
+
+
+def count(broker: str, name: str, n: int) -> None:
+    """The child of ``--instructions``: one broker and variant, warmed up, then ``n``
+    messages (none when ``n`` is 0: the same process less the messages)."""
+
+    async def go() -> None:
+        await _variant(broker, name, WARM_UP)
+        if n:
+            await _variant(broker, name, n)
+        PROVIDER.shutdown()  # the spans still queued are exported (and counted) here
+
+    asyncio.run(go())
+
+
+def instructions(messages: int, jobs: int, brokers: list[str], only: list[str]) -> None:
+    if not callgrind.available():
+        print(callgrind.MISSING)
+        return
+    chosen = [v for v in COUNTED if v in only]
+    runs = [(b, v) for b in brokers for v in chosen]
+    per = callgrind.per_operation(
+        __file__, runs, lambda run, k: ["--count", *run, "--messages", str(k)], messages, jobs
+    )
+    print(f"instructions (callgrind), {messages} messages after {WARM_UP} warm-up, per message")
+    print(f"| broker | {' | '.join(chosen)} | raw / traced | raw / untraced |")
+    print(f"|---|{'---:|' * len(chosen)}---:|---:|")
+    for b in brokers:
+        got = {v: per[b, v] for v in chosen}
+        cells = " | ".join(f"{got[v]:,.0f}" for v in chosen)
+        print(f"| {b} | {cells} | {_over_raw(got, 'traced')} | {_over_raw(got, 'untraced')} |")
+
+
+def _over_raw(got: dict[str, float], variant: str) -> str:
+    return f"{got['raw'] / got[variant]:.2f}x" if "raw" in got and variant in got else "-"
+
+
 async def main(rounds: int, messages: int, brokers: list[str]) -> None:
     print(f"bus: {messages} messages per round, {rounds} rounds, median of paired ratios")
     print("ratios are wall-clock throughput / CPU per message, clicktrace vs the raw client\n")
@@ -306,7 +358,19 @@ async def main(rounds: int, messages: int, brokers: list[str]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--messages", type=int, default=1500)
+    parser.add_argument("--messages", type=int, default=None, help="1500; 300 with --instructions")
     parser.add_argument("--brokers", default="redis,rabbitmq,nats")
+    parser.add_argument("--instructions", action="store_true")
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument(
+        "--only", default=",".join(COUNTED), help="comma-separated variants for --instructions"
+    )
+    parser.add_argument("--count", nargs=2, metavar=("BROKER", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    asyncio.run(main(args.rounds, args.messages, args.brokers.split(",")))
+    brokers = args.brokers.split(",")
+    if args.count:
+        count(args.count[0], args.count[1], args.messages)
+    elif args.instructions:
+        instructions(args.messages or 300, args.jobs, brokers, args.only.split(","))
+    else:
+        asyncio.run(main(args.rounds, args.messages or 1500, brokers))

@@ -13,11 +13,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from clicktrace import journal
+from clicktrace.bus import Backoff, MemoryBus
 from clicktrace.context import ClickContext, bound
+from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry
+from clicktrace.journal._record import enabled
 from clicktrace.logs import JsonFormatter, add_clicktrace
-from clicktrace.metrics import observe
 from clicktrace.step import step
 
 
@@ -153,19 +155,34 @@ def test_the_decorator_serves_plain_functions_and_nests_under_the_current_step(
     assert inner_b.context.span_id != inner_a.context.span_id
 
 
-def test_the_attempt_defaults_to_the_delivery_being_handled(
+async def test_the_attempt_defaults_to_the_bus_attempt_at_the_message_in_hand(
     provider: TracerProvider,
     exporter: InMemorySpanExporter,
 ) -> None:
-    cid = new_id()
-    observe(Entry(correlation_id=cid, stage="delivered", at=0.0, attempt=4))
-    with bound(ClickContext(cid)), step("apply", tracer_provider=provider):
-        pass
+    # No journal and no MeterProvider: the bus records nothing, and still tells the step.
+    assert not enabled()
+    bus = MemoryBus()
+    other = new_id()
+
+    async def handler(envelope: Envelope) -> None:
+        async with step("apply", tracer_provider=provider):
+            pass
+        with bound(ClickContext(other)), step("apply", tracer_provider=provider):
+            pass  # another click than the delivery in hand
+        if len(exporter.get_finished_spans()) < 4:
+            raise RuntimeError("fail the first attempt")
+
+    bus.subscribe("steps", handler, group="g", backoff=Backoff(initial=0.0, maximum=0.0))
+    await bus.start()
+    try:
+        await bus.publish_durable("steps", new_envelope("Applied", {}))
+    finally:
+        await bus.close()
+    attempts = [(s.attributes or {})["step.attempt"] for s in exporter.get_finished_spans()]
+    assert attempts == [1, 1, 2, 1]
     with bound(ClickContext(new_id())), step("apply", tracer_provider=provider):
-        pass  # another click than the delivery in hand
-    first, second = exporter.get_finished_spans()
-    assert first.attributes is not None and first.attributes["step.attempt"] == 4
-    assert second.attributes is not None and second.attributes["step.attempt"] == 1
+        pass  # outside a handler
+    assert (exporter.get_finished_spans()[-1].attributes or {})["step.attempt"] == 1
 
 
 def test_a_structlog_logger_gets_the_fields_for_its_own_processor() -> None:

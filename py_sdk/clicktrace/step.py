@@ -30,9 +30,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvid
 
 from clicktrace import context as click_context
 from clicktrace._version import __version__
+from clicktrace.bus._types import current_attempt
 from clicktrace.journal import record
 from clicktrace.logs import current_fields
-from clicktrace.metrics._stages import current_delivery
 
 __all__ = ["Step", "step"]
 
@@ -98,13 +98,8 @@ class Step:
         click = click_context.current()
         attempt = self._attempt
         if attempt is None:
-            delivery = current_delivery()
-            same = (
-                delivery is not None
-                and click is not None
-                and (delivery.correlation_id == click.correlation_id)
-            )
-            attempt = (delivery.attempt if same and delivery else None) or 1
+            # The bus's attempt at the message in hand, when it is this click's.
+            attempt = (current_attempt(click.correlation_id) if click else None) or 1
         self._attempt = attempt
         attributes: dict[str, str | int] = {"step.name": self._name, "step.attempt": attempt}
         if click is not None:

@@ -127,7 +127,7 @@ class PrivateNats(PrivateServer):
 @dataclass
 class Burst:
     """Publishes numbered envelopes one after another until stopped; remembers which publishes
-    returned (the bus accepted them) and what the consumer handled."""
+    returned (the bus accepted them), with when each began, and what the consumer handled."""
 
     bus: Bus
     topic: str
@@ -147,12 +147,15 @@ class Burst:
         while not self._stop:
             n += 1
             envelope = new_envelope("Burst", {"n": n})
+            # When the publish began: one begun before a loss may be confirmed after it
+            # while its message went down with the lost queue.
+            began = time.monotonic()
             try:
                 await asyncio.wait_for(self.bus.publish(self.topic, envelope), 10)
             except Exception:  # the broker is away: a relay would try this row again later
                 await asyncio.sleep(0.05)
                 continue
-            self.accepted.append((time.monotonic(), envelope.metadata.message_id))
+            self.accepted.append((began, envelope.metadata.message_id))
             await asyncio.sleep(0.005)
 
     async def stop(self) -> None:
@@ -161,6 +164,7 @@ class Burst:
             await self._task
 
     def accepted_since(self, moment: float) -> list[str]:
+        """The accepted publishes begun after ``moment``."""
         return [message_id for at, message_id in self.accepted if at > moment]
 
 

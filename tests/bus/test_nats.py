@@ -9,10 +9,13 @@ from typing import Any
 
 import nats
 import pytest
+from nats.aio.msg import Msg
+from nats.errors import NotJSMessageError
+from nats.js.api import ConsumerConfig
 
 from clicktrace import context as click_context
 from clicktrace.bus import Bus
-from clicktrace.bus._nats import durable_name, stream_name
+from clicktrace.bus._nats import delivered, durable_name, stream_name
 from clicktrace.envelope import Envelope, new_envelope
 
 from .conftest import URLS
@@ -89,3 +92,47 @@ async def test_a_handler_slower_than_ack_wait_is_not_redelivered_behind_its_back
     await asyncio.wait_for(done.wait(), 20)
     await asyncio.sleep(1.5)  # room for a redelivery to show up
     assert handled == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.CT_orders.g.3.17.12.1733580000000000000.4",
+        "$JS.ACK.hub.ACCHASH.CT_orders.g.3.17.12.1733580000000000000.4.x7",
+        "$JS.ACK.hub.ACCHASH.CT_orders.g.1.17.12.1733580000000000000.4",  # no random token
+        "$JS.ACK.CT_orders.g.0.17.12.1733580000000000000.4",  # 0: counted as the first
+    ],
+)
+def test_the_delivery_count_is_what_the_metadata_says(reply: str) -> None:
+    msg = Msg(None, reply=reply)  # type: ignore[arg-type]
+    assert delivered(msg) == (msg.metadata.num_delivered or 1)
+
+
+@pytest.mark.parametrize("reply", ["", "_INBOX.abc", "$JS.ACK.CT_orders.g.x.17.12.1.4"])
+def test_a_reply_subject_it_cannot_read_is_left_to_the_metadata(reply: str) -> None:
+    with pytest.raises((NotJSMessageError, ValueError)):
+        delivered(Msg(None, reply=reply))  # type: ignore[arg-type]
+
+
+async def test_the_delivery_count_of_a_real_redelivery(
+    make_bus: MakeBus, js: Any, topic: str
+) -> None:
+    bus = make_bus()  # makes the stream
+    bus.subscribe(topic, _ignore, group="g")
+    await bus.start()
+    await bus.close()
+    await js.publish(topic, b"{}")
+    psub = await js.pull_subscribe(
+        topic, stream=stream_name(topic), config=ConsumerConfig(ack_wait=30)
+    )
+    counts = []
+    for _ in range(2):
+        (msg,) = await psub.fetch(1, timeout=10)
+        counts.append((delivered(msg), msg.metadata.num_delivered))
+        await msg.nak()
+    await psub.unsubscribe()
+    assert counts == [(1, 1), (2, 2)]
+
+
+async def _ignore(envelope: Envelope) -> None:
+    return None

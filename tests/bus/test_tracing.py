@@ -8,18 +8,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import msgspec
+import pytest
 from opentelemetry import baggage
 from opentelemetry.context import Context, attach, detach
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, Tracer, set_span_in_context
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Tracer,
+    get_current_span,
+    set_span_in_context,
+)
 
 from clicktrace.bus import MemoryBus
+from clicktrace.bus._tracing import consumer_context
+from clicktrace.bus._types import TraceMode
 from clicktrace.context import ClickContext, bound
 from clicktrace.context import current as current_click
-from clicktrace.envelope import Envelope, decode, encode, new_envelope
+from clicktrace.envelope import Envelope, Metadata, decode, encode, new_envelope
 from clicktrace.ids import parse_id
 from clicktrace.propagation import HEADER_KEYS, inject
+from clicktrace.sampling._decision import decided
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 ENVELOPE_TP = f"00-{TRACE}-b7ad6b7169203331-01"
@@ -176,3 +186,54 @@ async def test_the_handler_gets_the_envelope_ids_caused_by_the_message(
     assert first == ClickContext(CORR, envelope.metadata.message_id, CLIENT, DEADLINE)
     assert second is not None and second.causation_id == bad.metadata.message_id
     assert parse_id(second.correlation_id) == second.correlation_id != "not-a-ulid"
+
+
+_META = msgspec.json.decode(
+    b'{"message_id":"01JD8X3Q7E8W5V4T2N9R6M0K1E","correlation_id":"'
+    + CORR.encode()
+    + b'","type":"T","occurred_at":"2026-01-01T00:00:00Z"}',
+    type=Metadata,
+)
+
+
+@pytest.mark.parametrize("mode", ["child", "link", "new"])
+@pytest.mark.parametrize(
+    ("meta", "headers"),
+    [
+        ({"traceparent": ENVELOPE_TP}, {"traceparent": ENVELOPE_TP}),  # as the producer writes
+        (
+            {"traceparent": ENVELOPE_TP, "tracestate": "congo=t61rcWkgMzE"},
+            {"traceparent": ENVELOPE_TP, "tracestate": "congo=t61rcWkgMzE"},
+        ),
+        ({"traceparent": ENVELOPE_TP, "tracestate": "a=1"}, {"traceparent": ENVELOPE_TP}),
+        ({"traceparent": ENVELOPE_TP}, {"traceparent": HEADER_TP}),
+        ({"traceparent": ENVELOPE_TP}, {"traceparent": ENVELOPE_TP, "baggage": "k=v"}),
+        ({"traceparent": ENVELOPE_TP, "baggage": "k=v"}, {"traceparent": ENVELOPE_TP}),
+        ({"traceparent": ENVELOPE_TP[:-2] + "00"}, {"traceparent": ENVELOPE_TP[:-2] + "00"}),
+        ({"traceparent": "junk"}, {"traceparent": "junk"}),
+        ({}, {"traceparent": HEADER_TP}),
+        ({"traceparent": ENVELOPE_TP}, {}),
+        ({}, {}),
+    ],
+)
+def test_the_consumer_context_read_from_the_envelope_is_what_the_headers_give(
+    meta: dict[str, str], headers: dict[str, str], mode: TraceMode
+) -> None:
+    # The shortcut (headers that say what the envelope says) against the plain parse.
+    metadata = msgspec.structs.replace(_META, **meta)
+    carried = metadata.extract()
+    for resample in (False, True):
+        fast = consumer_context(carried, headers, mode, resample, metadata)
+        plain = consumer_context(carried, headers, mode, resample)
+        assert _seen(fast) == _seen(plain)
+
+
+def _seen(got: tuple[Context, list[Link]]) -> tuple[object, ...]:
+    ctx, links = got
+    span = get_current_span(ctx).get_span_context()
+    return (
+        (span.trace_id, span.span_id, span.trace_flags, span.trace_state.to_header()),
+        dict(baggage.get_all(ctx)),
+        decided(ctx),
+        [(link.context.trace_id, link.context.span_id, link.context.trace_flags) for link in links],
+    )

@@ -59,3 +59,48 @@ def test_recording_loads_no_http_stack() -> None:
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split("\n")[:2] == ["[]", "True"], run.stdout + run.stderr
+
+
+def test_enabled_says_whether_a_journal_or_a_meter_provider_would_keep_an_entry() -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from clicktrace import metrics
+    from clicktrace.journal._record import enabled
+
+    assert not enabled()  # the tests set no global MeterProvider
+    previous = use(Kept())
+    try:
+        assert enabled()
+    finally:
+        use(previous)
+    assert not enabled()
+    metrics.use(MeterProvider())
+    try:
+        assert enabled()
+    finally:
+        metrics.use(None)
+    assert not enabled()
+
+
+@pytest.mark.parametrize("how", ["global", "environment"])
+def test_a_meter_provider_set_globally_or_named_in_the_environment_counts(how: str) -> None:
+    # Once per process (the API refuses a second global provider): a process of its own.
+    code = (
+        "from clicktrace.journal._record import enabled\n"
+        "print(enabled())\n"
+        "from opentelemetry.metrics import set_meter_provider\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "set_meter_provider(MeterProvider())\n"
+        "print(enabled())\n"
+    )
+    env = None
+    if how == "environment":
+        import os
+
+        env = {**os.environ, "OTEL_PYTHON_METER_PROVIDER": "sdk_meter_provider"}
+        code = "from clicktrace.journal._record import enabled\nprint(enabled())\n"
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    expected = ["False", "True"] if how == "global" else ["True"]
+    assert run.stdout.split() == expected, run.stdout + run.stderr

@@ -22,7 +22,6 @@ from typing import ClassVar
 
 import msgspec
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
 
 from clicktrace import context as click_context
@@ -43,11 +42,13 @@ from clicktrace.bus._types import (
     Recovery,
     Subscription,
     TraceMode,
+    bind_attempt,
     check_async,
     check_name,
+    reset_attempt,
 )
 from clicktrace.envelope import Envelope, decode, encode
-from clicktrace.journal._record import record
+from clicktrace.journal._record import enabled, record
 from clicktrace.protocol import GROUP_HEADER
 from clicktrace.spans import get_tracer
 
@@ -66,6 +67,7 @@ log = logging.getLogger("clicktrace.bus")
 RESTART_BACKOFF = Backoff(initial=0.1, maximum=5.0)
 START_BACKOFF = Backoff(initial=0.2, maximum=5.0)
 DEFAULT_START_TIMEOUT = 30.0
+MAX_CHECKED_TOPICS = 1024  # topic names publish() remembers as valid, so as not to check again
 """Seconds ``start()`` keeps trying to reach a broker that is down before it gives up."""
 
 
@@ -118,6 +120,7 @@ class Bus(ABC):
         self._accepting = False  # deliveries are handled (else released to the broker)
         self._in_flight = 0
         self._idle = asyncio.Event()
+        self._topics: set[str] = set()  # names publish() has checked (up to a bound)
 
     def subscribe(
         self,
@@ -277,7 +280,10 @@ class Bus(ABC):
         """
         if group is not None:
             check_name("group", group)
-        check_name("topic", topic)
+        if type(topic) is not str or topic not in self._topics:
+            check_name("topic", topic)
+            if len(self._topics) < MAX_CHECKED_TOPICS:
+                self._topics.add(topic)
         if not isinstance(envelope, Envelope):
             raise TypeError(f"publish needs an Envelope, not {type(envelope).__name__}")
         if trace_mode is not None and trace_mode not in TRACE_MODES:
@@ -412,8 +418,12 @@ async def send(
     ``group`` only when one is named."""
     parent = tracing.producer_parent(envelope)
     span = tracing.start_producer_span(tracer, system, topic, envelope, parent)
-    with trace.use_span(span, end_on_exit=True):
-        headers = tracing.native_headers(envelope, trace.set_span_in_context(span, parent))
+    # What trace.use_span(span, end_on_exit=True) does, inline: this runs once per message.
+    current = tracing.in_span(span)
+    token = otel_context.attach(current)
+    try:
+        sent = current if parent is None else tracing.in_span(span, parent)
+        headers = tracing.native_headers(envelope, sent)
         stamped = tracing.stamp(envelope, headers)
         if trace_mode is not None:
             headers[TRACE_MODE_HEADER] = trace_mode
@@ -423,16 +433,27 @@ async def send(
         headers[PUBLISHED_AT_HEADER] = str(int(now_ms))
         meta = stamped.metadata
         await broker_send(topic, encode(stamped), headers, meta.message_id)
-        # accept→publish: from the envelope's creation (the command's request, or the outbox
-        # row a relay publishes later).
-        record(
-            "published",
-            correlation_id=meta.correlation_id,
-            client_id=meta.client_id,
-            at=now_ms,
-            detail=f"{topic} {meta.message_id}",
-            duration_ms=max(0.0, now_ms - meta.occurred_at.timestamp() * 1000.0),
-        )
+        if enabled():
+            trace_id, span_id, sampled = tracing.span_ids(span)
+            # accept→publish: from the envelope's creation (the command's request, or the
+            # outbox row a relay publishes later).
+            record(
+                "published",
+                correlation_id=meta.correlation_id,
+                client_id=meta.client_id,
+                at=now_ms,
+                detail=f"{topic} {meta.message_id}",
+                duration_ms=max(0.0, now_ms - meta.occurred_at.timestamp() * 1000.0),
+                trace_id=trace_id,
+                span_id=span_id,
+                sampled=sampled,
+            )
+    except Exception as exc:
+        tracing.failed(span, exc)
+        raise
+    finally:
+        otel_context.detach(token)
+        span.end()
 
 
 # -- one delivery, handled to the end ------------------------------------------------------
@@ -462,12 +483,13 @@ async def deliver(
         reason = f"undecodable: {exc}"[:MAX_REASON_LENGTH]
         await _give_up(sub, delivery, None, reason, send_dead_letter)
         return
-    if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, envelope.metadata.message_id):
+    meta = envelope.metadata
+    if sub.dedupe is not None and await sub.dedupe.seen(sub.consumer, meta.message_id):
         await delivery.ack()
         return
-    carried = envelope.metadata.extract()
+    carried = meta.extract()
     parent, links = tracing.consumer_context(
-        carried, delivery.headers, sub.trace_mode, sub.resample
+        carried, delivery.headers, sub.trace_mode, sub.resample, meta
     )
     click = tracing.click_of(envelope, carried)
     attempt = max(1, delivery.delivery_count)
@@ -477,16 +499,24 @@ async def deliver(
         )
         # Inline rather than clicktrace.context.bound(): this runs once per message.
         click_token = click_context.bind(click)
-        otel_token = otel_context.attach(trace.set_span_in_context(span, parent))
-        record(
-            "delivered",
-            attempt=attempt,
-            detail=f"{sub.topic} group {sub.group}",
-            duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None,
-        )
+        otel_token = otel_context.attach(tracing.in_span(span, parent))
+        attempt_token = bind_attempt(click.correlation_id, attempt)
+        # A journal or a MeterProvider: else nothing is built for them.
+        ids = tracing.span_ids(span) if enabled() else None
+        if ids is not None:
+            record(
+                "delivered",
+                attempt=attempt,
+                detail=f"{sub.topic} group {sub.group}",
+                duration_ms=tracing.since_published(delivery.headers) if attempt == 1 else None,
+                trace_id=ids[0],
+                span_id=ids[1],
+                sampled=ids[2],
+            )
         try:
-            retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter)
+            retry = await _attempt(sub, delivery, envelope, span, attempt, send_dead_letter, ids)
         finally:
+            reset_attempt(attempt_token)
             otel_context.detach(otel_token)
             click_context.reset(click_token)
             span.end()
@@ -504,8 +534,11 @@ async def _attempt(
     span: Span,
     attempt: int,
     send_dead_letter: SendDeadLetter,
+    ids: tracing.SpanIds | None,
 ) -> bool:
-    """One try inside the consumer span; True when it should be retried."""
+    """One try inside the consumer span; True when it should be retried. ``ids``: the
+    span's, to journal (and time) its outcome; ``None``: nothing is recorded."""
+    recording = ids is not None
     deadline = envelope.metadata.deadline
     took: float | None = None
     if attempt > sub.max_attempts:
@@ -515,25 +548,28 @@ async def _attempt(
     elif sub.honour_deadline and deadline is not None and time.time() * 1000 > deadline:
         reason = code = "deadline_exceeded"
     else:
-        started = time.perf_counter()
+        started = time.perf_counter() if recording else 0.0
         try:
             await sub.handler(envelope)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            took = (time.perf_counter() - started) * 1000.0
+            took = (time.perf_counter() - started) * 1000.0 if recording else None
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, _reason(exc)))
             if attempt < sub.max_attempts:
-                record("retried", attempt=attempt, detail=_reason(exc), duration_ms=took)
+                if recording:
+                    _record(ids, "retried", attempt, _reason(exc), took)
                 return True
             reason, code = _reason(exc), type(exc).__qualname__
         else:
-            took = (time.perf_counter() - started) * 1000.0
+            if recording:
+                took = (time.perf_counter() - started) * 1000.0
             if sub.dedupe is not None:
                 await sub.dedupe.remember(sub.consumer, envelope.metadata.message_id)
             await delivery.ack()
-            record("acked", attempt=attempt, detail=f"group {sub.group}", duration_ms=took)
+            if recording:
+                _record(ids, "acked", attempt, f"group {sub.group}", took)
             return False
     # This span decided the click's outcome: it says so, with a short code as error.type.
     span.set_status(Status(StatusCode.ERROR, reason))
@@ -544,15 +580,33 @@ async def _attempt(
             "error.type": code,
         }
     )
-    record(
-        "dead_lettered",
-        attempt=attempt,
-        outcome="deadline_exceeded" if reason == "deadline_exceeded" else "failed",
-        detail=reason,
-        duration_ms=took,
-    )
+    if recording:
+        outcome = "deadline_exceeded" if reason == "deadline_exceeded" else "failed"
+        _record(ids, "dead_lettered", attempt, reason, took, outcome)
     await _give_up(sub, delivery, envelope, reason, send_dead_letter)
     return False
+
+
+def _record(
+    ids: tracing.SpanIds | None,
+    stage: str,
+    attempt: int,
+    detail: str,
+    took: float | None,
+    outcome: str | None = None,
+) -> None:
+    if ids is not None:
+        trace_id, span_id, sampled = ids
+        record(
+            stage,
+            attempt=attempt,
+            outcome=outcome,
+            detail=detail,
+            duration_ms=took,
+            trace_id=trace_id,
+            span_id=span_id,
+            sampled=sampled,
+        )
 
 
 async def _give_up(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.js.client import JetStreamContext
 
-__all__ = ["DLQ_STREAM", "NatsBus", "dlq_subject", "durable_name", "stream_name"]
+__all__ = ["DLQ_STREAM", "NatsBus", "delivered", "dlq_subject", "durable_name", "stream_name"]
 
 DLQ_STREAM = "CLICKTRACE_DLQ"
 DLQ_PREFIX = "clicktrace_dlq"
@@ -76,11 +76,25 @@ def dlq_subject(topic: str, group: str) -> str:
     return f"{DLQ_PREFIX}.{topic}.{group}"
 
 
+def delivered(msg: Msg) -> int:
+    """How many times JetStream has delivered ``msg`` (1 the first time): the count in its
+    ack subject, ``$JS.ACK.<stream>.<consumer>.<count>.…`` (or with a domain and an account
+    hash before the stream), read without building the rest of ``msg.metadata`` (dates,
+    sequences) on every message. Anything else is left to ``msg.metadata``."""
+    tokens = (msg.reply or "").split(".")
+    n = len(tokens)
+    if (n == 9 or n >= 11) and tokens[0] == "$JS" and tokens[1] == "ACK":
+        count = tokens[4 if n == 9 else 6]
+        if count.isascii() and count.isdigit():
+            return int(count) or 1
+    return msg.metadata.num_delivered or 1
+
+
 class _Delivery(Received):
     __slots__ = ("_msg",)
 
     def __init__(self, msg: Msg) -> None:
-        super().__init__(msg.data, dict(msg.headers or {}), msg.metadata.num_delivered or 1)
+        super().__init__(msg.data, dict(msg.headers or {}), delivered(msg))
         self._msg = msg
 
     async def ack(self) -> None:
@@ -255,7 +269,8 @@ class NatsBus(Bus):
         self, topic: str, body: bytes, headers: dict[str, str], message_id: str
     ) -> None:
         name = stream_name(topic)
-        await self._stream(name, topic)
+        if name not in self._streams:  # checked once per connection
+            await self._stream(name, topic)
         await self._publish(name, topic, body, {**headers, "Nats-Msg-Id": message_id})
 
     async def _publish(
@@ -275,6 +290,10 @@ class NatsBus(Bus):
             durable=durable_name(sub.group), stream=stream_name(sub.topic)
         )
         checked = time.monotonic()
+        # The batch being handled, kept alive by one task for as long as we listen (not one
+        # task per batch: a quiet topic fetches one message at a time).
+        in_hand: list[Msg] = []
+        keepalive = asyncio.create_task(self._keep_alive(in_hand))
         try:
             while self._consuming:
                 try:
@@ -291,8 +310,16 @@ class NatsBus(Bus):
                     if not await self._consumer_exists(sub):
                         return
                     raise
-                await self._deliver_batch(sub, msgs)
+                in_hand[:] = msgs
+                try:
+                    while in_hand:
+                        await self._deliver(sub, _Delivery(in_hand[0]))
+                        del in_hand[0]
+                finally:
+                    in_hand.clear()
         finally:
+            keepalive.cancel()
+            await asyncio.gather(keepalive, return_exceptions=True)
             with contextlib.suppress(Exception):  # the link may be down
                 await psub.unsubscribe()
 
@@ -303,23 +330,12 @@ class NatsBus(Bus):
             return False
         return True
 
-    async def _deliver_batch(self, sub: Subscription, msgs: list[Msg]) -> None:
-        left = list(msgs)
-        keepalive = asyncio.create_task(self._keep_alive(left))
-        try:
-            while left:
-                await self._deliver(sub, _Delivery(left[0]))
-                left.pop(0)
-        finally:
-            keepalive.cancel()
-            await asyncio.gather(keepalive, return_exceptions=True)
-
-    async def _keep_alive(self, left: list[Msg]) -> None:
+    async def _keep_alive(self, in_hand: list[Msg]) -> None:
         """Tell JetStream the batch in hand is still being worked on, every third of
         ``ack_wait``, so only a dead consumer's messages are redelivered."""
         while True:
             await asyncio.sleep(self._ack_wait / 3)
-            for msg in list(left):
+            for msg in list(in_hand):
                 with contextlib.suppress(Exception):  # acked meanwhile, or the link dropped
                     await msg.in_progress()
 

@@ -12,6 +12,7 @@ asks.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from random import getrandbits
@@ -19,13 +20,15 @@ from typing import Any
 
 import msgspec
 from opentelemetry import baggage as otel_baggage
-from opentelemetry.context import Context, set_value
+from opentelemetry.context import Context, get_current, set_value
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
     Span,
     SpanContext,
     SpanKind,
+    Status,
+    StatusCode,
     TraceFlags,
     Tracer,
     get_current_span,
@@ -39,7 +42,7 @@ from clicktrace.bus._types import (
     Subscription,
     TraceMode,
 )
-from clicktrace.envelope import Envelope
+from clicktrace.envelope import Envelope, Metadata
 from clicktrace.ids import new_id
 from clicktrace.propagation import (
     ATTRIBUTE_GETTER,
@@ -50,32 +53,50 @@ from clicktrace.propagation import (
     Extracted,
     inject,
 )
-from clicktrace.propagation._inject_extract import extract_trace
+from clicktrace.propagation._inject_extract import SPAN_KEY, extract_trace
 from clicktrace.propagation._traceparent import RANDOM_TRACE_ID
 from clicktrace.sampling._decision import DECISION, decided
 
 __all__ = [
     "click_of",
     "consumer_context",
+    "failed",
+    "in_span",
     "native_headers",
     "producer_parent",
     "since_published",
+    "span_ids",
     "stamp",
     "start_consumer_span",
     "start_producer_span",
 ]
 
 
-def _attributes(system: str, topic: str, operation: str, envelope: Envelope) -> dict[str, Any]:
-    return {
+@functools.lru_cache(maxsize=1024)
+def _constant(
+    system: str, topic: str, operation: str, group: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A span's name and the attributes every message of its topic (and group) shares, made
+    once per topic rather than per message. Never mutated: spans get a copy with the rest."""
+    attributes: dict[str, Any] = {
         "messaging.system": system,
         "messaging.destination.name": topic,
         "messaging.operation.name": operation,
         "messaging.operation.type": operation,
-        "messaging.message.id": envelope.metadata.message_id,
-        "messaging.message.conversation_id": envelope.metadata.correlation_id,
+    }
+    if group is not None:
+        attributes["messaging.consumer.group.name"] = group
+    return f"{operation} {topic}", attributes
+
+
+def _attributes(shared: dict[str, Any], envelope: Envelope) -> dict[str, Any]:
+    meta = envelope.metadata
+    return {
+        **shared,
+        "messaging.message.id": meta.message_id,
+        "messaging.message.conversation_id": meta.correlation_id,
         # The clicktrace name too: every span of a click is found by the same attribute.
-        "clicktrace.correlation_id": envelope.metadata.correlation_id,
+        "clicktrace.correlation_id": meta.correlation_id,
     }
 
 
@@ -87,19 +108,33 @@ def _text(value: Any) -> str | None:
 
 def producer_parent(envelope: Envelope) -> Context | None:
     """The envelope's creation context, or ``None`` (the current one) when it has none."""
-    return extract_trace(envelope.metadata, ATTRIBUTE_GETTER, METADATA_KEYS).otel_context()
+    meta = envelope.metadata
+    if meta.traceparent is None and meta.baggage is None:
+        return None  # what the extract below finds too, without its calls
+    return extract_trace(meta, ATTRIBUTE_GETTER, METADATA_KEYS).otel_context()
+
+
+def in_span(span: Span, base: Context | None = None) -> Context:
+    """``base`` (default: the current context) with ``span`` as its current span: what
+    ``trace.set_span_in_context`` returns, as one dict instead of three API calls."""
+    return Context({**(get_current() if base is None else base), SPAN_KEY: span})
 
 
 def start_producer_span(
     tracer: Tracer, system: str, topic: str, envelope: Envelope, parent: Context | None
 ) -> Span:
     """A PRODUCER span, child of ``parent`` (see :func:`producer_parent`)."""
+    name, shared = _constant(system, topic, "send")
     return tracer.start_span(
-        f"send {topic}",
-        context=parent,
-        kind=SpanKind.PRODUCER,
-        attributes=_attributes(system, topic, "send", envelope),
+        name, context=parent, kind=SpanKind.PRODUCER, attributes=_attributes(shared, envelope)
     )
+
+
+def failed(span: Span, exc: Exception) -> None:
+    """What ``trace.use_span`` does to a span its block raised out of."""
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
 def native_headers(envelope: Envelope, otel: Context) -> dict[str, str]:
@@ -129,10 +164,15 @@ def stamp(envelope: Envelope, headers: Mapping[str, str]) -> Envelope:
 
 
 def consumer_context(
-    envelope: Extracted, headers: Mapping[str, Any], mode: TraceMode, resample: bool = False
+    envelope: Extracted,
+    headers: Mapping[str, Any],
+    mode: TraceMode,
+    resample: bool = False,
+    metadata: Metadata | None = None,
 ) -> tuple[Context, list[Link]]:
     """The parent context and links for the consumer span of a message that carries
-    ``envelope`` (its ``Metadata.extract()``) and arrived with ``headers``.
+    ``envelope`` (its ``Metadata.extract()``, of ``metadata`` when given) and arrived with
+    ``headers``.
 
     Native headers win for the trace: stock instrumentation on the producer side writes its
     own publish span there; the envelope is the fallback. A new trace (``link`` / ``new``)
@@ -144,9 +184,21 @@ def consumer_context(
         wanted = wanted.decode("latin-1")
     if isinstance(wanted, str) and wanted.lower() in TRACE_MODES:
         mode = wanted.lower()  # type: ignore[assignment]
-    incoming = extract_trace(headers, EXACT_MAPPING_GETTER, HEADER_KEYS)
-    if incoming.traceparent is None:
+    if (
+        # What this bus's producer writes: headers that say what the stamped envelope says,
+        # already parsed into ``envelope``. Anything else is parsed from the headers.
+        metadata is not None
+        and metadata.traceparent is not None
+        and headers.get(HEADER_KEYS.traceparent) == metadata.traceparent
+        and headers.get(HEADER_KEYS.tracestate) == metadata.tracestate
+        and metadata.baggage is None
+        and HEADER_KEYS.baggage not in headers
+    ):
         incoming = envelope
+    else:
+        incoming = extract_trace(headers, EXACT_MAPPING_GETTER, HEADER_KEYS)
+        if incoming.traceparent is None:
+            incoming = envelope
     if mode == "child":
         return incoming.otel_context(Context()) or Context(), []
     root = Context()
@@ -178,16 +230,30 @@ def start_consumer_span(
                 getrandbits(128) or 1, getrandbits(64) or 1, False, TraceFlags(RANDOM_TRACE_ID)
             )
         )
-    attributes = _attributes(system, sub.topic, "process", envelope)
-    attributes["messaging.consumer.group.name"] = sub.group
+    name, shared = _constant(system, sub.topic, "process", sub.group)
+    attributes = _attributes(shared, envelope)
     attributes["messaging.clicktrace.attempt"] = attempt
     return tracer.start_span(
-        f"process {sub.topic}",
+        name,
         context=parent,
         kind=SpanKind.CONSUMER,
         attributes=attributes,
         links=links,
     )
+
+
+SpanIds = tuple[str | None, str | None, bool | None]
+
+
+def span_ids(span: Span) -> SpanIds:
+    """``span``'s trace id, span id and sampled flag as the journal records them (what
+    ``record`` would find in the current span, found once for every entry of an attempt);
+    ``None`` each for an invalid span."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None, None, None
+    trace_id = ctx.trace_id.to_bytes(16, "big").hex()
+    return trace_id, ctx.span_id.to_bytes(8, "big").hex(), ctx.trace_flags.sampled
 
 
 def since_published(headers: Mapping[str, Any]) -> float | None:

@@ -6,6 +6,7 @@ import inspect
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -25,7 +26,10 @@ __all__ = [
     "Recovery",
     "Subscription",
     "TraceMode",
+    "bind_attempt",
     "check_name",
+    "current_attempt",
+    "reset_attempt",
 ]
 
 Handler = Callable[[Envelope], Awaitable[None]]
@@ -144,6 +148,27 @@ class DeadLetter:
     reason: str
     headers: Mapping[str, str]
     envelope: Envelope | None
+
+
+# The attempt at the message the current task is handling, with its click's correlation id.
+_attempt: ContextVar[tuple[str, int] | None] = ContextVar("clicktrace_attempt", default=None)
+
+
+def bind_attempt(correlation_id: str, attempt: int) -> Token[tuple[str, int] | None]:
+    """Set by the bus around each attempt at a message (undone with :func:`reset_attempt`)."""
+    return _attempt.set((correlation_id, attempt))
+
+
+def reset_attempt(token: Token[tuple[str, int] | None]) -> None:
+    _attempt.reset(token)
+
+
+def current_attempt(correlation_id: str) -> int | None:
+    """Which attempt at its message the current task's handler is (1 the first time), when
+    that message belongs to the click ``correlation_id``; ``None`` outside a handler, or in
+    one of another click's."""
+    bound = _attempt.get()
+    return bound[1] if bound is not None and bound[0] == correlation_id else None
 
 
 class Received(ABC):

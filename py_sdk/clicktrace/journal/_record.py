@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry import trace
+from opentelemetry.metrics import _internal as _metrics_api
 
 from clicktrace import context as click_context
 from clicktrace.journal._entry import Entry
 
-__all__ = ["Sink", "current", "process_name", "record", "set_process", "use"]
+__all__ = ["Sink", "current", "enabled", "process_name", "record", "set_process", "use"]
 
 
 class Sink(Protocol):
@@ -40,6 +41,18 @@ def use(journal: Sink | None) -> Sink | None:
 
 def current() -> Sink | None:
     return _journal
+
+
+_meter_given = "OTEL_PYTHON_METER_PROVIDER" in os.environ  # the API loads it on first use
+"""Whether a MeterProvider was named: ``clicktrace.metrics.use`` sets this."""
+
+
+def enabled() -> bool:
+    """Whether :func:`record` would store or measure anything: a journal is set, or a
+    MeterProvider is (given to ``clicktrace.metrics.use``, or set globally, before or after
+    the metrics were made: the API's proxies pick it up). A hot path asks this first and
+    skips building what it would record."""
+    return _journal is not None or _meter_given or _metrics_api._METER_PROVIDER is not None
 
 
 def set_process(name: str | None) -> str:

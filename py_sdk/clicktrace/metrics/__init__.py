@@ -10,13 +10,14 @@ keeps its provider local).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from opentelemetry import metrics
 from opentelemetry.metrics import Meter, MeterProvider
 
 from clicktrace._version import __version__
-from clicktrace.journal import Entry
+from clicktrace.journal import Entry, _record
 from clicktrace.metrics._instruments import INSTRUMENTS
 from clicktrace.metrics._stages import browser_counter, handlers
 
@@ -39,6 +40,8 @@ def use(provider: MeterProvider | None) -> None:
     _by_stage = handlers(meter)
     _lookup = _by_stage.get
     _browser = browser_counter(meter)
+    # What _record.enabled() reads (a provider the API loads from the environment counts).
+    _record._meter_given = provider is not None or "OTEL_PYTHON_METER_PROVIDER" in os.environ
 
 
 def observe(entry: Entry) -> None:
