@@ -36,6 +36,9 @@ interface Entry {
   done: boolean
 }
 
+// The codes a later confirmation supersedes (the dead letters' are projection.py's).
+const SUPERSEDED = [TIMED_OUT, NETWORK_ERROR, 'processing_failed', 'deadline_exceeded']
+
 export function createClient(options: ClicktraceOptions, reactive: <T extends object>(t: T) => T = (t) => t): ClicktraceClient {
   const { transport } = options
   if (!transport?.connect) throw new TypeError('clicktrace: pass transport: socketIoTransport() or webSocketTransport()')
@@ -183,9 +186,10 @@ export function createClient(options: ClicktraceOptions, reactive: <T extends ob
   function settle(entry: Entry, status: CommandOutcome['status'], error?: CommandError, data?: unknown, n?: Notification): void {
     const { record } = entry
     const late = entry.done
-    // Once settled, only a confirmation after the deadline (or after the response was lost)
-    // counts: the server did it, so show its authoritative state.
-    if (late && (status !== 'confirmed' || (record.status !== 'timed_out' && record.error?.code !== NETWORK_ERROR))) return
+    // Once settled, only a confirmation counts, and only after an outcome that was not the
+    // server's word on the command: the deadline, a lost response, a dead letter (which an
+    // operator may send again). The server did it, so show its authoritative state.
+    if (late && (status !== 'confirmed' || !SUPERSEDED.includes(record.error?.code as string))) return
     entry.done = true
     clearTimeout(entry.timer)
     Object.assign(record, { status, error, data, settledAt: Date.now() })

@@ -179,6 +179,20 @@ describe('the client core', () => {
     expect(settles).toEqual([['rejected', undefined, false]])
   })
 
+  it('takes a confirmation after a dead letter (an operator sent the command again)', async () => {
+    const { send, transport, settles } = setup()
+    const h = send()
+    await flush()
+    transport.notify({ correlation_id: h.correlationId, status: 'rejected', error: { code: 'processing_failed', message: 'no' } })
+    expect(h.status).toBe('rejected')
+    transport.notify({ correlation_id: h.correlationId, status: 'confirmed', data: 'd' })
+    expect(h.record).toMatchObject({ status: 'confirmed', error: undefined, data: 'd' })
+    expect(settles).toEqual([
+      ['rejected', undefined, false],
+      ['confirmed', 'd', true],
+    ])
+  })
+
   it('times out at the deadline exactly once, and a late confirmation re-settles with data', async () => {
     const { send, transport, settles, statuses } = setup({ deadlineMs: 3000 })
     const h = send()
