@@ -3,8 +3,9 @@
 Pure ASGI. Per request it reads the trace context and clicktrace ids in one pass over the
 headers, opens one SERVER span (unless an outer OpenTelemetry ASGI middleware already did),
 binds the :class:`~clicktrace.context.ClickContext` and the OpenTelemetry context for the app,
-and adds ``x-correlation-id`` and ``traceresponse`` to every response, including the 500 it
-sends itself when the app raises before responding.
+and adds ``x-correlation-id``, ``traceresponse`` and ``Server-Timing`` (``trace`` and
+``traceparent``, the same value) to every response, including the 500 it sends itself when the
+app raises before responding.
 
 Everything one request goes through is here, in its order: the click's ids (the client id is
 whatever the verifier makes of the ``x-clicktrace-client`` token; a token it refuses binds no
@@ -12,12 +13,16 @@ client and marks the scope, so that a command can be answered 401 while everythi
 served as usual), the ``send`` wrapper (a closure over the request's status), and the journal
 entry. The span and the context the app runs under are :mod:`clicktrace.asgi._span`'s.
 
-The middleware journals only the requests that name their click (a valid ``x-correlation-id``,
-over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a response: accepted
-(2xx/3xx) or refused, read from the status. The entry is made inside the request's bound
-click, so it carries the client id the middleware verified (none for a missing or refused
-token): the first such entry says whose click it is, and the browser-span route journals a
-tab's stages only for its own clicks (``clicktrace.ingest._admission``).
+The middleware journals only **commands**: requests that name their click (a valid
+``x-correlation-id``), over HTTP, with a method other than GET, HEAD and OPTIONS, outside the
+SDK's own ``/clicktrace/`` routes, that have sent a response: accepted (2xx/3xx) or refused,
+read from the status. A query (a GET, even one carrying an id) is not journaled. Nothing is
+done for it either unless something reads it (:func:`~clicktrace.journal._record.enabled`: a
+journal, or a MeterProvider for the ``clicktrace.commands`` counter); the entry is built when
+the journal writes it, from the request's click, so it carries the client id the middleware
+verified (none for a missing or refused token): the first such entry says whose click it is,
+and the browser-span route journals a tab's stages only for its own clicks
+(``clicktrace.ingest._admission``).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from clicktrace.asgi._span import compile_excluded, finish_span, trace_request, untraced
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
-from clicktrace.journal._record import record
+from clicktrace.journal._record import command as record_command
+from clicktrace.journal._record import enabled as recording
 from clicktrace.propagation._edge_headers import (
     CAUSATION_SLOT,
     CLIENT_SLOT,
@@ -49,6 +55,7 @@ from clicktrace.protocol import (
     INTERNAL_ERROR,
     INVALID_CORRELATION_ID,
     MAX_CLIENT_TOKEN_LENGTH,
+    SERVER_TIMING_HEADER,
     TRACERESPONSE_HEADER,
 )
 from clicktrace.spans import get_tracer
@@ -71,7 +78,11 @@ _LOG = logging.getLogger("clicktrace.asgi")
 _INTERNAL = Refusal(500, INTERNAL_ERROR, "Internal server error.")
 _BAD_ID = Refusal(400, INVALID_CORRELATION_ID, "x-correlation-id must be a ULID.")
 _TRACERESPONSE = TRACERESPONSE_HEADER.encode()
+_SERVER_TIMING = SERVER_TIMING_HEADER.encode()
+# Replaced when the app set them; an app's own Server-Timing metrics are kept beside ours.
 _OURS = (CORRELATION_HEADER.encode(), _TRACERESPONSE)
+# Requests that ask rather than do: never journaled as commands.
+_QUERIES = frozenset({"GET", "HEAD", "OPTIONS"})
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 _attach = otel_context.attach
@@ -122,10 +133,11 @@ class ClicktraceMiddleware:
         slots = collect_asgi(scope["headers"])
         raw = one(slots[CORRELATION_SLOT])
         correlation_id = parse_id(raw) if raw is not None else None
-        # A request that names its click is journaled (the SDK's own routes are not).
-        journaled = (
+        # A command that names its click is journaled (the SDK's own routes are not).
+        command = (
             correlation_id is not None
             and kind == "http"
+            and scope["method"] not in _QUERIES
             and not scope["path"].startswith("/clicktrace/")
         )
         if correlation_id is None:
@@ -146,7 +158,15 @@ class ClicktraceMiddleware:
             span, ctx, traceresponse, own = trace_request(
                 scope, slots, correlation_id, self._tracer, self._provider
             )
-        extra = (correlation_header(correlation_id), (_TRACERESPONSE, traceresponse))
+        extra = (
+            correlation_header(correlation_id),
+            (_TRACERESPONSE, traceresponse),
+            # W3C Trace Context Level 3 editor's draft, and Grafana Faro's name: one value.
+            (
+                _SERVER_TIMING,
+                b"trace;desc=%b, traceparent;desc=%b" % (traceresponse, traceresponse),
+            ),
+        )
         status = 0
         failed = False
 
@@ -183,10 +203,13 @@ class ClicktraceMiddleware:
                 await send_error(send_with_headers, _INTERNAL, correlation_id)
             raise
         finally:
-            if journaled and status:
-                _journal(status, scope)
+            if command and status:
                 if own and 400 <= status < 500:  # the edge decided this click: refused
                     span.set_attribute("clicktrace.outcome", "refused")
+                if recording():
+                    record_command(
+                        status, scope["method"], scope["path"], click, span.get_span_context()
+                    )
             if otel_token is not None:
                 _detach(otel_token)
             reset(click_token)
@@ -220,15 +243,6 @@ def _click(
         client_id,
         parse_deadline(one(slots[DEADLINE_SLOT])) if slots[DEADLINE_SLOT] else None,
     )
-
-
-def _journal(status: int, scope: Scope) -> None:
-    """Accepted (2xx/3xx) or refused, with the method, path and status as the detail."""
-    detail = f"{scope.get('method', 'GET')} {scope['path']} {status}"
-    if status < 400:
-        record("accepted", outcome=str(status), detail=detail)
-    else:
-        record("refused", outcome=str(status), detail=detail)
 
 
 async def _refuse(kind: str, send: Send, correlation_id: str) -> None:
