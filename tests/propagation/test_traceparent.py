@@ -136,10 +136,10 @@ v00_candidates = st.one_of(
     st.builds(
         lambda trace_id, span_id, flags: f"00-{trace_id}-{span_id}-{flags}".encode(),
         st.sampled_from(["0" * 32, "4bf92f3577b34da6a3ce929d0e0e4736"])
-        | st.text("0123456789abcdefA", min_size=32, max_size=32),
+        | st.text("0123456789abcdefA-", min_size=32, max_size=32),
         st.sampled_from(["0" * 16, "00f067aa0ba902b7"])
-        | st.text("0123456789abcdefA", min_size=16, max_size=16),
-        st.text("0123456789abcdef", min_size=2, max_size=2),
+        | st.text("0123456789abcdefA-", min_size=16, max_size=16),
+        st.text("0123456789abcdef-", min_size=2, max_size=2),
     ),
     st.binary(max_size=60),
 )

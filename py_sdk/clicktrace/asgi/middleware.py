@@ -30,12 +30,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi._span import compile_excluded, finish_span, trace_request, untraced
+from clicktrace.asgi._span import (
+    attach_context,
+    compile_excluded,
+    detach_context,
+    finish_span,
+    trace_request,
+    untraced,
+)
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
 from clicktrace.journal._record import command as record_command
@@ -85,8 +91,7 @@ _OURS = (CORRELATION_HEADER.encode(), _TRACERESPONSE)
 _QUERIES = frozenset({"GET", "HEAD", "OPTIONS"})
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
-_attach = otel_context.attach
-_detach = otel_context.detach
+_new_click = tuple.__new__
 
 
 class ClicktraceMiddleware:
@@ -151,7 +156,14 @@ class ClicktraceMiddleware:
                     escape_for_log(raw.decode("latin-1")),
                     correlation_id,
                 )
-        click = _click(scope, slots, correlation_id, self._verify)
+        if (
+            slots[CLIENT_SLOT] is None
+            and slots[CAUSATION_SLOT] is None
+            and slots[DEADLINE_SLOT] is None
+        ):  # the usual query: the id alone, built as the NamedTuple would build it
+            click = _new_click(ClickContext, (correlation_id, None, None, None))
+        else:
+            click = _click(scope, slots, correlation_id, self._verify)
         if self._excluded is not None and self._excluded(scope.get("path", "")):
             span, ctx, traceresponse, own = untraced(slots)
         else:
@@ -185,7 +197,7 @@ class ClicktraceMiddleware:
             return send(message)
 
         click_token = bind(click)
-        otel_token = _attach(ctx) if ctx is not None else None
+        otel_token = attach_context(ctx) if ctx is not None else None
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
@@ -211,7 +223,10 @@ class ClicktraceMiddleware:
                         status, scope["method"], scope["path"], click, span.get_span_context()
                     )
             if otel_token is not None:
-                _detach(otel_token)
+                try:
+                    detach_context(otel_token)
+                except ValueError:  # set in another context: the API would log it, as here
+                    _LOG.warning("the OpenTelemetry context could not be reset")
             reset(click_token)
             if own:
                 finish_span(span, scope, status, failed)
@@ -223,13 +238,8 @@ def _click(
     correlation_id: str,
     verify: Callable[[str], str | None] | None,
 ) -> ClickContext:
-    """The :class:`~clicktrace.context.ClickContext` a request binds, from its headers."""
-    if (
-        slots[CLIENT_SLOT] is None
-        and slots[CAUSATION_SLOT] is None
-        and slots[DEADLINE_SLOT] is None
-    ):
-        return ClickContext(correlation_id)
+    """The :class:`~clicktrace.context.ClickContext` a request that carries a client token, a
+    causation id or a deadline binds, from its headers."""
     client_id = None
     if slots[CLIENT_SLOT] is not None and verify is not None:
         token = one(slots[CLIENT_SLOT])

@@ -61,6 +61,7 @@ _RANDOM = TraceFlags.RANDOM_TRACE_ID
 _get_current = context_api.get_current
 _SpanContextTuple = SpanContext
 _new_context = tuple.__new__
+_SPANS = frozenset({trace_api.NonRecordingSpan, LeanSpan})
 
 
 def _needs_live_spans(processor: SpanProcessor) -> bool:
@@ -155,7 +156,11 @@ class LeanTracer(trace_api.Tracer):
             SPAN_KEY
         )  # type: ignore[assignment]
         parent: SpanContext | None = (
-            current.get_span_context() if isinstance(current, trace_api.Span) else None
+            current.get_span_context()
+            # exact types first: an isinstance over the Span ABC costs more than the rest
+            if current is not None
+            and (type(current) in _SPANS or isinstance(current, trace_api.Span))
+            else None
         )
         if parent is not None and not isinstance(parent, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
