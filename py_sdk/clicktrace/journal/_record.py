@@ -104,15 +104,14 @@ def _load_metrics() -> tuple[Callable[[], bool], Callable[[bool], None]]:
 
 def command(status: int, method: str, path: str, click: ClickContext, span: SpanContext) -> None:
     """The edge answered a command of ``click`` with ``status``: counted (``accepted`` below
-    400, else ``refused``) when the metrics are read, and journaled when a journal is set, the
-    entry built from these parts when the journal writes it. Never raises into the caller."""
+    400, else ``refused``: a list increment, read only by a MeterProvider) and journaled when a
+    journal is set, the entry built from these parts when the journal writes it. The edge calls
+    it only when :func:`enabled`. Never raises into the caller."""
     try:
-        refused = status >= 400
         count = _count_command
         if count is None:
             count = _load_metrics()[1]
-        if _metered is not None and _metered():
-            count(refused)
+        count(status >= 400)
         later = _later
         if later is not None:
             later(_command_entry, (_now() * 1000.0, status, method, path, click, span, _process))
