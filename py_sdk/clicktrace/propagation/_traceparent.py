@@ -26,6 +26,7 @@ __all__ = [
     "format_traceresponse",
     "match_v00",
     "parse_traceparent",
+    "span_context_is_tuple",
     "traceparent_fields",
     "valid_span_context",
 ]
@@ -160,9 +161,10 @@ def match_v00(value: bytes | None) -> bytes | None:
     return value
 
 
-def _span_context_as_tuple() -> bool:
+def span_context_is_tuple() -> bool:
     """Whether ``SpanContext`` is still the tuple ``(trace_id, span_id, is_remote,
-    trace_flags, trace_state, is_valid)`` that :func:`valid_span_context` builds directly."""
+    trace_flags, trace_state, is_valid)`` that :func:`valid_span_context` (and lean spans)
+    build directly."""
     try:
         made = SpanContext(1, 2, True, TRACE_FLAGS[1], _NO_STATE)
         built = tuple.__new__(SpanContext, (1, 2, True, TRACE_FLAGS[1], _NO_STATE, True))
@@ -179,7 +181,7 @@ def _span_context_as_tuple() -> bool:
 
 
 _NO_STATE = TraceState()
-_AS_TUPLE = _span_context_as_tuple()
+_AS_TUPLE = span_context_is_tuple()
 _new_tuple = tuple.__new__
 
 
