@@ -45,7 +45,7 @@ from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.bus import MemoryBus
 from clicktrace.envelope import Envelope, new_envelope
 from clicktrace.ids import new_id
-from clicktrace.journal import Journal, MemoryStore, create_store, record, use
+from clicktrace.journal import Journal, MemoryStore, create_store, use
 
 REDIS = "redis://127.0.0.1:6379/0"
 HEADERS = [
@@ -68,7 +68,8 @@ SCOPE: dict[str, Any] = {
     "client": ("127.0.0.1", 50000),
     "server": ("127.0.0.1", 8000),
 }
-SITES = (clicktrace.asgi.middleware, clicktrace.bus._base)
+# The recording sites, by the name each calls: the edge hands its commands' parts over.
+SITES = ((clicktrace.asgi.middleware, "record_command"), (clicktrace.bus._base, "record"))
 NONE, OFF, MEMORY, ON_REDIS = "no journal code", "journal off", "memory", "redis"
 VARIANTS = (NONE, OFF, MEMORY, ON_REDIS)
 WARM_UP = 200
@@ -89,6 +90,10 @@ def _no_record(*args: Any, **kwargs: Any) -> None:
     return None
 
 
+originals: dict[tuple[str, str], Any] = {}
+"""Each site's own recording function, kept before the first patch."""
+
+
 class Variant:
     """Sets the process up as the variant says; ``flush`` ends a round (the writer's work)."""
 
@@ -106,10 +111,13 @@ class Variant:
         )
 
     def enter(self) -> None:
-        for module in SITES:
-            if not hasattr(module, "record"):  # a site moved: patching would measure nothing
-                raise RuntimeError(f"{module.__name__} no longer records journal entries")
-            module.record = _no_record if self.name == NONE else record  # type: ignore[attr-defined]
+        for module, name in SITES:
+            key = (module.__name__, name)
+            if key not in originals:
+                if not hasattr(module, name):  # a site moved: patching would measure nothing
+                    raise RuntimeError(f"{module.__name__} no longer records journal entries")
+                originals[key] = getattr(module, name)
+            setattr(module, name, _no_record if self.name == NONE else originals[key])
         use(self.journal)
 
     async def flush(self) -> None:

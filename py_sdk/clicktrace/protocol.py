@@ -46,8 +46,10 @@ __all__ = [
     "PUBLISHED_AT_HEADER",
     "RATE_LIMITED",
     "REPLAYED_HEADER",
+    "SERVER_TIMING_HEADER",
     "SESSION_PATH",
     "SOCKET_IO_EVENT",
+    "TIMING_ALLOW_ORIGIN_HEADER",
     "TOO_MANY_CONNECTIONS",
     "TOO_MANY_SPANS",
     "TOO_MANY_TOPICS",
@@ -68,6 +70,10 @@ TRACEPARENT_HEADER: Final = "traceparent"
 TRACESTATE_HEADER: Final = "tracestate"
 BAGGAGE_HEADER: Final = "baggage"
 TRACERESPONSE_HEADER: Final = "traceresponse"
+SERVER_TIMING_HEADER: Final = "server-timing"
+"""Carries the response's trace context as the metrics ``trace`` (W3C Trace Context Level 3
+editor's draft) and ``traceparent`` (Grafana Faro), each ``;desc=00-<trace>-<span>-<flags>``."""
+TIMING_ALLOW_ORIGIN_HEADER: Final = "timing-allow-origin"
 CORRELATION_HEADER: Final = "x-correlation-id"
 CAUSATION_HEADER: Final = "x-causation-id"
 CLIENT_HEADER: Final = "x-clicktrace-client"

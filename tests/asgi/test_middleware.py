@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import uvicorn
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -24,10 +25,14 @@ from starlette.routing import Mount, Route
 from starlette.types import Message, Receive, Scope, Send
 
 from clicktrace import context as click_context
+from clicktrace import journal as journal_api
+from clicktrace import metrics
 from clicktrace.asgi import ClicktraceMiddleware
+from clicktrace.asgi import middleware as middleware_module
 from clicktrace.commands import accepted, invalid_client
 from clicktrace.context import ClickContext
 from clicktrace.ids import new_id, parse_id
+from clicktrace.journal import Journal, MemoryStore
 from clicktrace.propagation import parse_traceparent
 from clicktrace.testing import free_port
 from clicktrace.web._errors import RETRY_AFTER_SECONDS
@@ -531,3 +536,77 @@ async def test_a_refused_command_marks_its_server_span(
         await client.post("/cmd", headers={"x-correlation-id": new_id()})
     (span,) = exporter.get_finished_spans()
     assert (span.attributes or {}).get("clicktrace.outcome") == outcome
+
+
+async def _timed(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"server-timing": "db;dur=53"})
+
+
+async def test_server_timing_names_the_trace_beside_the_apps_own_metrics() -> None:
+    tp, _ = provider()
+    application = app(tp)
+    application.router.routes.append(Route("/timed", _timed))
+    async with client(application) as http:
+        plain = await http.get("/items/1", headers={"traceparent": TRACEPARENT})
+        failed = await http.get("/boom")
+        timed = await http.get("/timed")
+    for response in (plain, failed, timed):
+        value = response.headers["traceresponse"]
+        ours = f"trace;desc={value}, traceparent;desc={value}"
+        assert response.headers.get_list("server-timing")[-1] == ours
+    assert parse_traceparent(plain.headers["traceresponse"]).trace_id == TRACE_ID  # type: ignore[union-attr]
+    assert timed.headers.get_list("server-timing") == [
+        "db;dur=53",
+        f"trace;desc={timed.headers['traceresponse']}, "
+        f"traceparent;desc={timed.headers['traceresponse']}",
+    ]
+
+
+async def test_a_command_is_journaled_a_query_is_not() -> None:
+    tp, exporter = provider()
+    kept = Journal(MemoryStore())
+    previous = journal_api.use(kept)
+    query, command = new_id(), new_id()
+    try:
+        async with client(app(tp)) as http:
+            for method in ("GET", "HEAD", "OPTIONS"):
+                await http.request(method, "/items/1", headers={"x-correlation-id": query})
+            refused = await http.post(
+                "/refuse",
+                headers={
+                    "x-correlation-id": command,
+                    "x-clicktrace-client": "good-token",
+                    "traceparent": TRACEPARENT,
+                },
+            )
+        assert await kept.read(query) == []
+        (entry,) = await kept.read(command)
+    finally:
+        journal_api.use(previous)
+    returned = parse_traceparent(refused.headers["traceresponse"])
+    assert returned is not None
+    assert (entry.stage, entry.outcome, entry.detail) == ("refused", "422", "POST /refuse 422")
+    assert (entry.client_id, entry.sampled) == (CLIENT, True)
+    assert (entry.trace_id, entry.span_id) == (f"{TRACE_ID:032x}", f"{returned.span_id:016x}")
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == "POST /refuse"]
+    assert dict(span.attributes or {})["clicktrace.outcome"] == "refused"
+
+
+async def test_nothing_is_recorded_when_nothing_reads_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No journal and no MeterProvider (a no-op one given): the edge builds no entry and
+    counts nothing; with a journal it records the command."""
+    seen: list[int] = []
+    monkeypatch.setattr(middleware_module, "record_command", lambda status, *_: seen.append(status))
+    tp, _ = provider()
+    metrics.use(NoOpMeterProvider())
+    try:
+        async with client(app(tp)) as http:
+            await http.post("/refuse", headers={"x-correlation-id": new_id()})
+            previous = journal_api.use(Journal(MemoryStore()))
+            try:
+                await http.post("/refuse", headers={"x-correlation-id": new_id()})
+            finally:
+                journal_api.use(previous)
+    finally:
+        metrics.use(None)
+    assert seen == [422]

@@ -350,3 +350,22 @@ async def test_a_correlation_id_is_kept_exactly_when_parse_id_accepts_it(raw: by
         assert returned.decode() == expected
     else:
         assert returned != raw.upper() and parse_id(returned) == returned.decode()
+
+
+def test_the_apps_context_is_the_one_opentelemetry_reads() -> None:
+    """Set on OpenTelemetry's own ContextVar when the API keeps one, else through the API:
+    either way the API sees it, and resetting restores what was there."""
+    from opentelemetry import context as otel_context
+    from opentelemetry.context import Context
+
+    from clicktrace.asgi._span import attach_context, detach_context
+
+    before = otel_context.get_current()
+    ours = Context({"k": 1})
+    token = attach_context(ours)
+    try:
+        assert otel_context.get_current() is ours
+        assert otel_context.get_value("k") == 1
+    finally:
+        detach_context(token)
+    assert otel_context.get_current() is before

@@ -213,3 +213,31 @@ async def test_a_store_that_hangs_costs_entries_never_a_wait_in_put(silent_port:
     assert journal.write_failures == 3
     assert journal.failing_since is not None
     await journal.aclose()
+
+
+def _built(stage: str) -> Entry:
+    if stage == "broken":
+        raise ValueError(stage)
+    return entry(stage)
+
+
+async def test_entries_in_parts_are_built_in_the_writers_batch() -> None:
+    journal = Journal(Slow(), linger=0)
+    journal.put_later(_built, ("accepted",))
+    journal.put_later(_built, ("broken",))
+    journal.put(entry("stored"))
+    before = journal.drops
+    await journal.flush()
+    assert [e.stage for e in await journal.read(A)] == ["accepted", "stored"]
+    assert journal.drops == before + 1  # the build that failed, counted
+    await journal.aclose()
+
+
+async def test_the_ring_keeps_the_order_of_entries_in_parts_and_whole() -> None:
+    journal = Journal(MemoryStore())
+    journal.put_later(_built, ("accepted",))
+    journal.put(entry("stored"))  # writes what is still in parts first
+    journal.put_later(_built, ("published",))
+    await journal.flush()
+    assert [e.stage for e in await journal.read(A)] == ["accepted", "stored", "published"]
+    await journal.aclose()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -127,3 +130,31 @@ def test_without_a_meter_provider_observing_does_nothing_and_never_raises() -> N
                 detail="y",
             )
         )
+
+
+def test_the_edges_command_count_shares_the_counter(reader: InMemoryMetricReader) -> None:
+    metrics.count_command(False)
+    metrics.count_command(True)
+    record("accepted", correlation_id=new_id())
+    assert sorted(points(reader)["clicktrace.commands"], key=lambda p: p[1]) == [
+        ({"clicktrace.outcome": "refused"}, 1),
+        ({"clicktrace.outcome": "accepted"}, 2),
+    ]
+
+
+def test_active_only_with_a_meter_provider_that_records() -> None:
+    """The API's proxy (nothing set) and its no-op are not read; a provider given or set
+    globally is. Run in a fresh process: the global provider can be set once."""
+    code = (
+        "from opentelemetry.metrics import NoOpMeterProvider, set_meter_provider\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "from clicktrace import metrics\n"
+        "seen = [metrics.active()]\n"
+        "metrics.use(NoOpMeterProvider()); seen.append(metrics.active())\n"
+        "metrics.use(MeterProvider()); seen.append(metrics.active())\n"
+        "metrics.use(None); seen.append(metrics.active())\n"
+        "set_meter_provider(MeterProvider()); seen.append(metrics.active())\n"
+        "print(seen)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[False, False, True, False, True]"

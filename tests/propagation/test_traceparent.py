@@ -136,10 +136,10 @@ v00_candidates = st.one_of(
     st.builds(
         lambda trace_id, span_id, flags: f"00-{trace_id}-{span_id}-{flags}".encode(),
         st.sampled_from(["0" * 32, "4bf92f3577b34da6a3ce929d0e0e4736"])
-        | st.text("0123456789abcdefA", min_size=32, max_size=32),
+        | st.text("0123456789abcdefA-", min_size=32, max_size=32),
         st.sampled_from(["0" * 16, "00f067aa0ba902b7"])
-        | st.text("0123456789abcdefA", min_size=16, max_size=16),
-        st.text("0123456789abcdef", min_size=2, max_size=2),
+        | st.text("0123456789abcdefA-", min_size=16, max_size=16),
+        st.text("0123456789abcdef-", min_size=2, max_size=2),
     ),
     st.binary(max_size=60),
 )
@@ -181,3 +181,23 @@ def test_the_same_text_twice_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert parse_traceparent(VALID) == first
     assert parse_traceparent(VALID.encode()) == first  # bytes are not remembered
     assert calls == [VALID, other, "garbage", VALID, VALID.encode()]
+
+
+@given(st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1), st.booleans(), st.integers(0, 255))
+def test_a_span_context_of_checked_ids_is_the_constructors(
+    trace_id: int, span_id: int, remote: bool, flags: int
+) -> None:
+    from opentelemetry.trace import SpanContext, TraceState
+
+    from clicktrace.propagation._traceparent import FLAGS_BY_HEX, TRACE_FLAGS, valid_span_context
+
+    state = TraceState([("a", "1")])
+    built = valid_span_context(trace_id, span_id, remote, FLAGS_BY_HEX[b"%02x" % flags], state)
+    made = SpanContext(trace_id, span_id, remote, TRACE_FLAGS[flags], state)
+    assert type(built) is SpanContext and tuple(built) == tuple(made) and built.is_valid
+    assert (built.trace_id, built.span_id, built.is_remote, built.trace_flags) == (
+        trace_id,
+        span_id,
+        remote,
+        flags,
+    )

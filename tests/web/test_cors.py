@@ -11,7 +11,12 @@ from starlette.routing import Route
 
 from clicktrace.asgi import ClicktraceMiddleware
 from clicktrace.web import add_cors, cors_middleware
-from clicktrace.web._cors import ALLOW_HEADERS, EXPOSE_HEADERS, cors_options
+from clicktrace.web._cors import (
+    ALLOW_HEADERS,
+    EXPOSE_HEADERS,
+    TimingCORSMiddleware,
+    cors_options,
+)
 
 ORIGIN = "http://localhost:5173"
 NEEDED = ("traceparent", "x-correlation-id", "x-clicktrace-client")
@@ -37,6 +42,7 @@ def test_options_merge_without_duplicates() -> None:
 def test_middleware_entry() -> None:
     entry = cors_middleware([ORIGIN])
     assert entry.kwargs["expose_headers"] == list(EXPOSE_HEADERS)
+    assert isinstance(entry.cls, type) and issubclass(entry.cls, TimingCORSMiddleware)
 
 
 async def test_preflight_and_exposed_headers_even_on_a_500() -> None:
@@ -62,5 +68,29 @@ async def test_preflight_and_exposed_headers_even_on_a_500() -> None:
         assert response.headers["access-control-allow-origin"] == ORIGIN
         exposed = response.headers["access-control-expose-headers"].lower()
         assert "x-correlation-id" in exposed and "traceresponse" in exposed
+        assert "server-timing" in exposed
         assert "x-correlation-id" in response.headers
+        assert response.headers["timing-allow-origin"] == ORIGIN
     assert failed.status_code == 500
+
+
+async def _timed(request: Request) -> Response:
+    return PlainTextResponse("ok", headers={"timing-allow-origin": "https://other.example"})
+
+
+@pytest.mark.parametrize("origins", [[ORIGIN], ["*"]], ids=["listed", "any"])
+async def test_timing_allow_origin_follows_what_cors_allowed(origins: list[str]) -> None:
+    app = Starlette(routes=[Route("/ok", ok), Route("/own", _timed)])
+    app.add_middleware(ClicktraceMiddleware)
+    add_cors(app, origins)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        allowed = await http.get("/ok", headers={"origin": ORIGIN})
+        other = await http.get("/ok", headers={"origin": "http://evil.example"})
+        same = await http.get("/ok")
+        own = await http.get("/own", headers={"origin": ORIGIN})
+    assert allowed.headers["timing-allow-origin"] == allowed.headers["access-control-allow-origin"]
+    assert allowed.headers["timing-allow-origin"] == ("*" if origins == ["*"] else ORIGIN)
+    assert ("timing-allow-origin" in other.headers) is (origins == ["*"])
+    assert "timing-allow-origin" not in same.headers
+    assert own.headers["timing-allow-origin"] == "https://other.example"  # the app's own kept

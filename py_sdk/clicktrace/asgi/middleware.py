@@ -3,8 +3,9 @@
 Pure ASGI. Per request it reads the trace context and clicktrace ids in one pass over the
 headers, opens one SERVER span (unless an outer OpenTelemetry ASGI middleware already did),
 binds the :class:`~clicktrace.context.ClickContext` and the OpenTelemetry context for the app,
-and adds ``x-correlation-id`` and ``traceresponse`` to every response, including the 500 it
-sends itself when the app raises before responding.
+and adds ``x-correlation-id``, ``traceresponse`` and ``Server-Timing`` (``trace`` and
+``traceparent``, the same value) to every response, including the 500 it sends itself when the
+app raises before responding.
 
 Everything one request goes through is here, in its order: the click's ids (the client id is
 whatever the verifier makes of the ``x-clicktrace-client`` token; a token it refuses binds no
@@ -12,12 +13,16 @@ client and marks the scope, so that a command can be answered 401 while everythi
 served as usual), the ``send`` wrapper (a closure over the request's status), and the journal
 entry. The span and the context the app runs under are :mod:`clicktrace.asgi._span`'s.
 
-The middleware journals only the requests that name their click (a valid ``x-correlation-id``,
-over HTTP, outside the SDK's own ``/clicktrace/`` routes) and have sent a response: accepted
-(2xx/3xx) or refused, read from the status. The entry is made inside the request's bound
-click, so it carries the client id the middleware verified (none for a missing or refused
-token): the first such entry says whose click it is, and the browser-span route journals a
-tab's stages only for its own clicks (``clicktrace.ingest._admission``).
+The middleware journals only **commands**: requests that name their click (a valid
+``x-correlation-id``), over HTTP, with a method other than GET, HEAD and OPTIONS, outside the
+SDK's own ``/clicktrace/`` routes, that have sent a response: accepted (2xx/3xx) or refused,
+read from the status. A query (a GET, even one carrying an id) is not journaled. Nothing is
+done for it either unless something reads it (:func:`~clicktrace.journal._record.enabled`: a
+journal, or a MeterProvider for the ``clicktrace.commands`` counter); the entry is built when
+the journal writes it, from the request's click, so it carries the client id the middleware
+verified (none for a missing or refused token): the first such entry says whose click it is,
+and the browser-span route journals a tab's stages only for its own clicks
+(``clicktrace.ingest._admission``).
 """
 
 from __future__ import annotations
@@ -25,15 +30,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from opentelemetry import context as otel_context
 from opentelemetry.trace import TracerProvider
 from opentelemetry.trace.status import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clicktrace.asgi._span import compile_excluded, finish_span, trace_request, untraced
+from clicktrace.asgi._span import (
+    attach_context,
+    compile_excluded,
+    detach_context,
+    finish_span,
+    trace_request,
+    untraced,
+)
 from clicktrace.context import ClickContext, bind, reset
 from clicktrace.ids import escape_for_log, new_id, parse_id
-from clicktrace.journal._record import record
+from clicktrace.journal._record import command as record_command
+from clicktrace.journal._record import enabled as recording
 from clicktrace.propagation._edge_headers import (
     CAUSATION_SLOT,
     CLIENT_SLOT,
@@ -49,6 +61,7 @@ from clicktrace.protocol import (
     INTERNAL_ERROR,
     INVALID_CORRELATION_ID,
     MAX_CLIENT_TOKEN_LENGTH,
+    SERVER_TIMING_HEADER,
     TRACERESPONSE_HEADER,
 )
 from clicktrace.spans import get_tracer
@@ -71,11 +84,14 @@ _LOG = logging.getLogger("clicktrace.asgi")
 _INTERNAL = Refusal(500, INTERNAL_ERROR, "Internal server error.")
 _BAD_ID = Refusal(400, INVALID_CORRELATION_ID, "x-correlation-id must be a ULID.")
 _TRACERESPONSE = TRACERESPONSE_HEADER.encode()
+_SERVER_TIMING = SERVER_TIMING_HEADER.encode()
+# Replaced when the app set them; an app's own Server-Timing metrics are kept beside ours.
 _OURS = (CORRELATION_HEADER.encode(), _TRACERESPONSE)
+# Requests that ask rather than do: never journaled as commands.
+_QUERIES = frozenset({"GET", "HEAD", "OPTIONS"})
 # Messages that carry response headers: HTTP, a WebSocket accept, a WebSocket denial.
 _STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
-_attach = otel_context.attach
-_detach = otel_context.detach
+_new_click = tuple.__new__
 
 
 class ClicktraceMiddleware:
@@ -122,10 +138,11 @@ class ClicktraceMiddleware:
         slots = collect_asgi(scope["headers"])
         raw = one(slots[CORRELATION_SLOT])
         correlation_id = parse_id(raw) if raw is not None else None
-        # A request that names its click is journaled (the SDK's own routes are not).
-        journaled = (
+        # A command that names its click is journaled (the SDK's own routes are not).
+        command = (
             correlation_id is not None
             and kind == "http"
+            and scope["method"] not in _QUERIES
             and not scope["path"].startswith("/clicktrace/")
         )
         if correlation_id is None:
@@ -139,14 +156,29 @@ class ClicktraceMiddleware:
                     escape_for_log(raw.decode("latin-1")),
                     correlation_id,
                 )
-        click = _click(scope, slots, correlation_id, self._verify)
+        if (
+            slots[CLIENT_SLOT] is None
+            and slots[CAUSATION_SLOT] is None
+            and slots[DEADLINE_SLOT] is None
+        ):  # the usual query: the id alone, built as the NamedTuple would build it
+            click = _new_click(ClickContext, (correlation_id, None, None, None))
+        else:
+            click = _click(scope, slots, correlation_id, self._verify)
         if self._excluded is not None and self._excluded(scope.get("path", "")):
             span, ctx, traceresponse, own = untraced(slots)
         else:
             span, ctx, traceresponse, own = trace_request(
                 scope, slots, correlation_id, self._tracer, self._provider
             )
-        extra = (correlation_header(correlation_id), (_TRACERESPONSE, traceresponse))
+        extra = (
+            correlation_header(correlation_id),
+            (_TRACERESPONSE, traceresponse),
+            # W3C Trace Context Level 3 editor's draft, and Grafana Faro's name: one value.
+            (
+                _SERVER_TIMING,
+                b"trace;desc=%b, traceparent;desc=%b" % (traceresponse, traceresponse),
+            ),
+        )
         status = 0
         failed = False
 
@@ -165,7 +197,7 @@ class ClicktraceMiddleware:
             return send(message)
 
         click_token = bind(click)
-        otel_token = _attach(ctx) if ctx is not None else None
+        otel_token = attach_context(ctx) if ctx is not None else None
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
@@ -183,12 +215,18 @@ class ClicktraceMiddleware:
                 await send_error(send_with_headers, _INTERNAL, correlation_id)
             raise
         finally:
-            if journaled and status:
-                _journal(status, scope)
+            if command and status:
                 if own and 400 <= status < 500:  # the edge decided this click: refused
                     span.set_attribute("clicktrace.outcome", "refused")
+                if recording():
+                    record_command(
+                        status, scope["method"], scope["path"], click, span.get_span_context()
+                    )
             if otel_token is not None:
-                _detach(otel_token)
+                try:
+                    detach_context(otel_token)
+                except ValueError:  # set in another context: the API would log it, as here
+                    _LOG.warning("the OpenTelemetry context could not be reset")
             reset(click_token)
             if own:
                 finish_span(span, scope, status, failed)
@@ -200,13 +238,8 @@ def _click(
     correlation_id: str,
     verify: Callable[[str], str | None] | None,
 ) -> ClickContext:
-    """The :class:`~clicktrace.context.ClickContext` a request binds, from its headers."""
-    if (
-        slots[CLIENT_SLOT] is None
-        and slots[CAUSATION_SLOT] is None
-        and slots[DEADLINE_SLOT] is None
-    ):
-        return ClickContext(correlation_id)
+    """The :class:`~clicktrace.context.ClickContext` a request that carries a client token, a
+    causation id or a deadline binds, from its headers."""
     client_id = None
     if slots[CLIENT_SLOT] is not None and verify is not None:
         token = one(slots[CLIENT_SLOT])
@@ -220,15 +253,6 @@ def _click(
         client_id,
         parse_deadline(one(slots[DEADLINE_SLOT])) if slots[DEADLINE_SLOT] else None,
     )
-
-
-def _journal(status: int, scope: Scope) -> None:
-    """Accepted (2xx/3xx) or refused, with the method, path and status as the detail."""
-    detail = f"{scope.get('method', 'GET')} {scope['path']} {status}"
-    if status < 400:
-        record("accepted", outcome=str(status), detail=detail)
-    else:
-        record("refused", outcome=str(status), detail=detail)
 
 
 async def _refuse(kind: str, send: Send, correlation_id: str) -> None:

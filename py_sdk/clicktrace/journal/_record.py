@@ -1,5 +1,12 @@
 """Where the SDK's recording sites hand their entries: the process's journal (a :class:`Sink`)
-and the metrics. Kept tiny: it runs on the request and message hot paths."""
+and the metrics. Kept tiny: it runs on the request and message hot paths.
+
+:func:`enabled` says whether recording does anything at all (a journal is set, or a
+MeterProvider reads the metrics): a site may skip its work when it does not.
+:func:`command` is the edge's entry for a command it answered: the request hands over the raw
+parts (its click, its span context, the status, the time) and the entry is built when the
+journal writes it (:meth:`~clicktrace.journal._writer.Journal.put_later`), not on the
+request."""
 
 from __future__ import annotations
 
@@ -10,12 +17,22 @@ from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry import trace
-from opentelemetry.metrics import _internal as _metrics_api
+from opentelemetry.trace import SpanContext
 
 from clicktrace import context as click_context
+from clicktrace.context import ClickContext
 from clicktrace.journal._entry import Entry
 
-__all__ = ["Sink", "current", "enabled", "process_name", "record", "set_process", "use"]
+__all__ = [
+    "Sink",
+    "command",
+    "current",
+    "enabled",
+    "process_name",
+    "record",
+    "set_process",
+    "use",
+]
 
 
 class Sink(Protocol):
@@ -25,7 +42,11 @@ class Sink(Protocol):
 
 
 _journal: Sink | None = None
+_later: Callable[[Callable[..., Entry], tuple[object, ...]], None] | None = None
+"""The journal's ``put_later`` (build an entry when it is written), when it has one."""
 _observe: Callable[[Entry], None] | None = None
+_metered: Callable[[], bool] | None = None
+_count_command: Callable[[bool], None] | None = None
 _process: str = os.environ.get("CLICKTRACE_PROCESS") or f"{socket.gethostname()}:{os.getpid()}"
 _get_span = trace.get_current_span
 _current_click = click_context.current
@@ -34,25 +55,14 @@ _now = time.time
 
 def use(journal: Sink | None) -> Sink | None:
     """Make ``journal`` the process's journal (None: stop storing); returns the previous one."""
-    global _journal
+    global _journal, _later
     previous, _journal = _journal, journal
+    _later = getattr(journal, "put_later", None)
     return previous
 
 
 def current() -> Sink | None:
     return _journal
-
-
-_meter_given = "OTEL_PYTHON_METER_PROVIDER" in os.environ  # the API loads it on first use
-"""Whether a MeterProvider was named: ``clicktrace.metrics.use`` sets this."""
-
-
-def enabled() -> bool:
-    """Whether :func:`record` would store or measure anything: a journal is set, or a
-    MeterProvider is (given to ``clicktrace.metrics.use``, or set globally, before or after
-    the metrics were made: the API's proxies pick it up). A hot path asks this first and
-    skips building what it would record."""
-    return _journal is not None or _meter_given or _metrics_api._METER_PROVIDER is not None
 
 
 def set_process(name: str | None) -> str:
@@ -69,6 +79,78 @@ def set_process(name: str | None) -> str:
 
 def process_name() -> str:
     return _process
+
+
+def enabled() -> bool:
+    """Whether recording does anything: a journal is set, or a MeterProvider reads the
+    metrics (``clicktrace.metrics.active``). Without either, a site may skip its work."""
+    if _journal is not None:
+        return True
+    metered = _metered
+    if metered is None:
+        metered = _load_metrics()[0]
+    return metered()
+
+
+def _load_metrics() -> tuple[Callable[[], bool], Callable[[bool], None]]:
+    # Resolved once, lazily: the metrics module pulls in the OpenTelemetry metrics API and
+    # imports this package.
+    global _metered, _count_command
+    from clicktrace import metrics
+
+    _metered, _count_command = metrics.active, metrics.count_command
+    return _metered, _count_command
+
+
+def command(status: int, method: str, path: str, click: ClickContext, span: SpanContext) -> None:
+    """The edge answered a command of ``click`` with ``status``: counted (``accepted`` below
+    400, else ``refused``: a list increment, read only by a MeterProvider) and journaled when a
+    journal is set, the entry built from these parts when the journal writes it. The edge calls
+    it only when :func:`enabled`. Never raises into the caller."""
+    try:
+        count = _count_command
+        if count is None:
+            count = _load_metrics()[1]
+        count(status >= 400)
+        later = _later
+        if later is not None:
+            later(_command_entry, (_now() * 1000.0, status, method, path, click, span, _process))
+        elif _journal is not None:
+            _journal.put(
+                _command_entry(_now() * 1000.0, status, method, path, click, span, _process)
+            )
+    except Exception:  # a recording site must never fail the request
+        _failures[0] += 1
+
+
+def _command_entry(
+    at: float,
+    status: int,
+    method: str,
+    path: str,
+    click: ClickContext,
+    span: SpanContext,
+    process: str,
+) -> Entry:
+    """:func:`command`'s entry, as :func:`record` would have made it on the request."""
+    trace_id = span_id = sampled = None
+    if span.is_valid:
+        trace_id = span.trace_id.to_bytes(16, "big").hex()
+        span_id = span.span_id.to_bytes(8, "big").hex()
+        sampled = span.trace_flags.sampled
+    return Entry(
+        correlation_id=click.correlation_id,
+        stage="accepted" if status < 400 else "refused",
+        at=at,
+        trace_id=trace_id,
+        span_id=span_id,
+        process=process,
+        client_id=click.client_id,
+        outcome=str(status),
+        detail=f"{method} {path} {status}"[:200],
+        sampled=sampled,
+        deadline_ms=click.deadline_ms,
+    )
 
 
 def record(

@@ -6,6 +6,11 @@ store that fails (down, slow, full) costs its batch, counted too, and marks the 
 degraded until a write succeeds again. Nothing is ever raised into the app. The memory ring
 is written in place: it is as cheap as the queue.
 
+``put_later`` takes an entry's parts instead (a function and its arguments: the edge's
+command entry, :func:`clicktrace.journal._record.command`): it is built in the writer's batch,
+or for the memory ring on the loop's next turn (or the next read or flush, whichever comes
+first), so the request pays for a tuple, not for the entry.
+
 What was handed over is written before the process ends, wherever it can be: ``aclose()``
 flushes; a loop that stops with entries queued (``asyncio.run`` ending, uvicorn after SIGTERM)
 cancels the writer, which then gives the batch in hand and the queue one bounded last write.
@@ -21,6 +26,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
 
 from clicktrace.journal import _record
 from clicktrace.journal._entry import Entry
@@ -44,6 +50,9 @@ STALE_BEATS = 3  # a process silent for this many heartbeats is taken for dead
 LAST_CHANCE_SECONDS = 3.0  # the writer's last write when its loop cancels it
 _log = logging.getLogger("clicktrace.journal")
 
+Later = tuple[Callable[..., Entry], tuple[object, ...]]
+"""An entry still in parts (``put_later``): the function that builds it and its arguments."""
+
 
 class Journal:
     """``journal.use(Journal(store))``: what the recording sites write to."""
@@ -66,7 +75,8 @@ class Journal:
         self._flushing = 0
         self.store = store
         self._add = store.add if isinstance(store, SyncStore) else None
-        self._queue: deque[Entry] = deque()
+        self._settling = False  # the memory ring's queue is to be written on the loop's next turn
+        self._queue: deque[Entry | Later] = deque()
         self._max, self._batch = max_queue, batch
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
@@ -89,17 +99,50 @@ class Journal:
     def put(self, entry: Entry) -> None:
         add = self._add
         if add is not None:
+            if self._queue:  # entries still in parts go first: the ring keeps their order
+                self._settle()
             add(entry)
+            return
+        self._enqueue(entry)
+
+    def put_later(self, build: Callable[..., Entry], args: tuple[object, ...]) -> None:
+        """Journal ``build(*args)``, called when the entry is written rather than now."""
+        if self._add is None:
+            self._enqueue((build, args))
             return
         queue = self._queue
         if len(queue) >= self._max:
             self.queue_drops += 1
             return
-        queue.append(entry)
+        queue.append((build, args))
+        if not self._settling:
+            self._settling = True
+            try:
+                asyncio.get_running_loop().call_soon(self._settle)
+            except RuntimeError:  # no loop in this thread: now
+                self._settle()
+
+    def _enqueue(self, item: Entry | Later) -> None:
+        queue = self._queue
+        if len(queue) >= self._max:
+            self.queue_drops += 1
+            return
+        queue.append(item)
         if self._task is None:
             self._schedule()
         elif len(queue) == self._batch:
             self._hurry.set()
+
+    def _settle(self) -> None:
+        """Write what is queued into the in-place store (the memory ring), in order."""
+        self._settling = False
+        add, queue = self._add, self._queue
+        if add is None:
+            return
+        items = list(queue)
+        queue.clear()
+        for entry in _built(items):
+            add(entry)
 
     def _schedule(self) -> None:
         try:
@@ -185,7 +228,7 @@ class Journal:
                     self.write_failures += len(batch)
             while self._queue and loop.time() < deadline:
                 queue = self._queue
-                batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
+                batch = _built([queue.popleft() for _ in range(min(self._batch, len(queue)))])
                 try:
                     await asyncio.wait_for(self.store.write(batch), deadline - loop.time())
                 except Exception:
@@ -199,7 +242,7 @@ class Journal:
 
     async def _write_batch(self) -> None:
         queue = self._queue
-        batch = [queue.popleft() for _ in range(min(self._batch, len(queue)))]
+        batch = _built([queue.popleft() for _ in range(min(self._batch, len(queue)))])
         # Shielded: a cancellation (the loop stopping) leaves the write running, and
         # _last_chance waits for it instead of losing a batch the store may half have.
         future: asyncio.Future[None] = asyncio.ensure_future(self.store.write(batch))
@@ -228,6 +271,9 @@ class Journal:
 
     async def flush(self) -> None:
         """Write what is queued now (tests, shutdown)."""
+        if self._add is not None:
+            self._settle()
+            return
         self._flushing += 1
         self._hurry.set()
         try:
@@ -248,6 +294,8 @@ class Journal:
                 await asyncio.shield(task)
 
     async def read(self, correlation_id: str) -> list[Entry]:
+        if self._queue and self._add is not None:
+            self._settle()
         return await self.store.read(correlation_id)
 
     async def restarted(self) -> dict[str, float]:
@@ -266,6 +314,21 @@ class Journal:
                 await asyncio.gather(task, return_exceptions=True)
         self._beating = None
         await self.store.aclose()
+
+
+def _built(items: Iterable[Entry | Later]) -> list[Entry]:
+    """The entries of queued items, those still in parts built now; one whose build fails is
+    counted among the recording errors (``Journal.drops``)."""
+    out: list[Entry] = []
+    for item in items:
+        if type(item) is Entry:
+            out.append(item)
+            continue
+        try:
+            out.append(item[0](*item[1]))  # type: ignore[index]
+        except Exception:
+            _record._failures[0] += 1
+    return out
 
 
 def restarted(table: dict[str, Process], now_ms: float) -> dict[str, float]:

@@ -13,7 +13,14 @@ from opentelemetry.metrics import Meter
 from clicktrace.journal import Entry
 from clicktrace.metrics._instruments import histograms, tally
 
-__all__ = ["BROWSER_OUTCOMES", "Handle", "browser_counter", "current_delivery", "handlers"]
+__all__ = [
+    "BROWSER_OUTCOMES",
+    "Handle",
+    "browser_counter",
+    "command_counter",
+    "current_delivery",
+    "handlers",
+]
 
 _MAX_STEP_NAMES = 256  # distinct step names kept as attributes; others are "_OTHER"
 _OUTCOME = "clicktrace.outcome"
@@ -62,11 +69,19 @@ def browser_counter(meter: Meter) -> Callable[[str, int], None]:
     return count
 
 
-def handlers(meter: Meter) -> dict[str, Handle]:
-    """The handler of every stage that has a metric, on instruments created on ``meter``."""
+def command_counter(meter: Meter) -> list[int]:
+    """``clicktrace.commands`` created on ``meter``: the counts of accepted (0) and refused (1)
+    commands, for the caller to increment."""
+    return tally(meter, "clicktrace.commands", {_OUTCOME: "accepted"}, {_OUTCOME: "refused"})
+
+
+def handlers(meter: Meter, commands: list[int] | None = None) -> dict[str, Handle]:
+    """The handler of every stage that has a metric, on instruments created on ``meter``
+    (``commands``: :func:`command_counter`'s counts on it, made here when not given)."""
     histogram = histograms(meter)
     none: dict[str, str] = {}
-    commands = tally(meter, "clicktrace.commands", {_OUTCOME: "accepted"}, {_OUTCOME: "refused"})
+    if commands is None:
+        commands = command_counter(meter)
     settled_index, settled_attrs = _outcomes("confirmed", "rejected", "timed_out")
     settled = tally(meter, "clicktrace.clicks.settled", *settled_attrs)
     settled_other = len(settled_attrs) - 1

@@ -21,10 +21,12 @@ from opentelemetry.trace import SpanContext, TraceState
 from clicktrace.propagation._baggage import parse_baggage
 from clicktrace.propagation._inject_extract import HEADER_KEYS, LazyTraceState
 from clicktrace.propagation._traceparent import (
+    FLAGS_BY_HEX,
     TRACE_FLAGS,
     format_traceresponse,
     match_v00,
     traceparent_fields,
+    valid_span_context,
 )
 from clicktrace.protocol import CLIENT_HEADER
 
@@ -107,11 +109,11 @@ def remote_span_context(slots: Collected) -> SpanContext | None:
     tp = one(slots[TRACEPARENT_SLOT])
     v00 = match_v00(tp)
     if v00 is not None:  # the usual case: the ids sliced out of the raw header, no tuple
-        return SpanContext(
+        return valid_span_context(
             int(v00[3:35], 16),
             int(v00[36:52], 16),
             True,
-            TRACE_FLAGS[int(v00[53:], 16)],
+            FLAGS_BY_HEX[v00[53:]],
             raw_trace_state(slots[TRACESTATE_SLOT]),
         )
     fields = traceparent_fields(tp)
@@ -128,11 +130,11 @@ def child_span_context(slots: Collected, span_id: int) -> tuple[SpanContext, byt
     tp = one(slots[TRACEPARENT_SLOT])
     v00 = match_v00(tp)
     if v00 is not None:
-        sc = SpanContext(
+        sc = valid_span_context(
             int(v00[3:35], 16),
             span_id,
             False,
-            TRACE_FLAGS[int(v00[53:], 16)],
+            FLAGS_BY_HEX[v00[53:]],
             raw_trace_state(slots[TRACESTATE_SLOT]),
         )
         # Version 00 keeps every flag: the response is the raw header with our span id.

@@ -1,10 +1,10 @@
 """W3C Trace Context Level 2 ``traceparent`` (and ``traceresponse``, which has the same
 format): parse and format, never raising on untrusted input.
 
-The version-00 fast path (:func:`match_v00`, one C-level match of a raw header value) and the
-one table of OpenTelemetry ``TraceFlags`` (:data:`TRACE_FLAGS`) live here too, beside the
-parser they are held to: every hop that needs them calls them rather than slicing or
-tabulating again.
+The version-00 fast path (:func:`match_v00`, a few C-level checks of a raw header value), the
+one table of OpenTelemetry ``TraceFlags`` (:data:`TRACE_FLAGS`, and :data:`FLAGS_BY_HEX` by
+the raw flags bytes) and :func:`valid_span_context` live here too, beside the parser they are
+held to: every hop that needs them calls them rather than slicing or tabulating again.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from opentelemetry.trace import SpanContext, TraceFlags
+from opentelemetry.trace import SpanContext, TraceFlags, TraceState
 
 __all__ = [
+    "FLAGS_BY_HEX",
     "MAX_TRACEPARENT_LENGTH",
     "RANDOM_TRACE_ID",
     "SAMPLED",
@@ -25,7 +26,9 @@ __all__ = [
     "format_traceresponse",
     "match_v00",
     "parse_traceparent",
+    "span_context_is_tuple",
     "traceparent_fields",
+    "valid_span_context",
 ]
 
 TRACEPARENT_LENGTH = 55  # "00-" + 32 + "-" + 16 + "-" + 2
@@ -38,13 +41,20 @@ _KNOWN_FLAGS = SAMPLED | RANDOM_TRACE_ID
 _HEAD = r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}"
 _STR = re.compile(_HEAD)
 _BYTES = re.compile(_HEAD.encode())
-_V00 = re.compile(rb"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_V00_STR = re.compile(_V00.pattern.decode())
+_V00_STR = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 _ZERO_SPAN_ID = b"0" * 16
+_ZERO_TRACE_ID = b"0" * 32
+_SHAPE = bytes(
+    0x78 if chr(byte) in "0123456789abcdef" else 0x2D if byte == 0x2D else 0x21
+    for byte in range(256)
+)
+_V00_SHAPE = b"xx-" + b"x" * 32 + b"-" + b"x" * 16 + b"-xx"
 
 TRACE_FLAGS = [TraceFlags(flags) for flags in range(256)]
 """Every ``TraceFlags`` value by its byte, built once: hot paths index it instead of
 constructing one per span context."""
+FLAGS_BY_HEX = {b"%02x" % flags: TRACE_FLAGS[flags] for flags in range(256)}
+"""The same by the flags' two lowercase hex digits, as a version-00 traceparent carries them."""
 
 
 class TraceParent(NamedTuple):
@@ -133,13 +143,58 @@ def traceparent_fields(value: str | bytes | None) -> tuple[int, int, int, int] |
 
 def match_v00(value: bytes | None) -> bytes | None:
     """``value`` when it is a valid version-00 traceparent as raw header bytes (the usual
-    case), checked in place by one C-level match; ``None`` for anything else, which
+    case), checked in place by a few C-level calls; ``None`` for anything else, which
     :func:`traceparent_fields` then reads the long way. The edge's hot path calls this and
     slices the ids and flags out itself (no tuple, no int for the flags); the differential
     tests in tests/asgi/test_span.py hold it to :func:`parse_traceparent`."""
-    if value is None or _V00.fullmatch(value) is None or value[36:52] == _ZERO_SPAN_ID:
+    # One C-level pass maps every lowercase hex digit to "x" and anything else but "-" to
+    # "!": the shape must then be exactly version 00's. (A regular expression, or one check per
+    # rule, costs several times the instructions: this runs on every request.)
+    if (
+        value is None
+        or value.translate(_SHAPE) != _V00_SHAPE
+        or value[:2] != b"00"
+        or value[36:52] == _ZERO_SPAN_ID
+        or value[3:35] == _ZERO_TRACE_ID
+    ):
         return None
-    return value if int(value[3:35], 16) else None
+    return value
+
+
+def span_context_is_tuple() -> bool:
+    """Whether ``SpanContext`` is still the tuple ``(trace_id, span_id, is_remote,
+    trace_flags, trace_state, is_valid)`` that :func:`valid_span_context` (and lean spans)
+    build directly."""
+    try:
+        made = SpanContext(1, 2, True, TRACE_FLAGS[1], _NO_STATE)
+        built = tuple.__new__(SpanContext, (1, 2, True, TRACE_FLAGS[1], _NO_STATE, True))
+        return tuple(made) == tuple(built) and (
+            built.trace_id,
+            built.span_id,
+            built.is_remote,
+            built.trace_flags,
+            built.trace_state,
+            built.is_valid,
+        ) == (1, 2, True, TRACE_FLAGS[1], _NO_STATE, True)
+    except Exception:  # an API that builds it otherwise: the constructor, always
+        return False
+
+
+_NO_STATE = TraceState()
+_AS_TUPLE = span_context_is_tuple()
+_new_tuple = tuple.__new__
+
+
+def valid_span_context(
+    trace_id: int, span_id: int, is_remote: bool, flags: TraceFlags, state: TraceState
+) -> SpanContext:
+    """A ``SpanContext`` of ids already known valid (non-zero, in range: sliced out of a
+    checked header, or generated), built as its constructor would build it without checking
+    them again (about a third of its instructions), or by the constructor itself when the
+    installed API's ``SpanContext`` is not the tuple it was (checked once, at import)."""
+    if _AS_TUPLE:
+        return _new_tuple(SpanContext, (trace_id, span_id, is_remote, flags, state, True))
+    return SpanContext(trace_id, span_id, is_remote, flags, state)
 
 
 def format_traceresponse(sc: SpanContext) -> bytes:

@@ -9,6 +9,13 @@ limits, cleaning and drop counts come out exactly as the SDK's would. After ``en
 no longer changes (as with the SDK, later calls are ignored with a warning), so handing out
 ``self`` is safe.
 
+On the hot path a span stores only its ids, times, name, kind, status and a **reference** to
+each attribute mapping it is given (at start and by ``set_attributes``): nothing is copied or
+checked there, so a caller must not change a mapping after handing it over (clicktrace's own
+callers build a fresh one each time; the SDK would have copied it). What an exporter reads is
+built when it first reads it: the attributes bounded once, the empty event and link lists
+shared.
+
 Nothing here calls ``ReadableSpan.__init__``: the fields it would set are the span's own (its
 name, context, parent, kind, times, status) or computed from the stored operations and the
 tracer (attributes, events, links, resource, scope), so every ``ReadableSpan`` property and
@@ -90,7 +97,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         self._parent = parent
         self._kind = kind
         self._start_time = start_time if start_time is not None else time_ns()
-        self._ops = [dict(attributes)] if attributes else []
+        self._ops = [attributes] if attributes else []  # a reference: see the module docstring
         if links:
             self._raw_links = [link for link in links if valid_link(link)]
         if not record_exception:
@@ -116,7 +123,7 @@ class LeanSpan(trace_api.Span, ReadableSpan):
         if self._end_time is not None:
             _LOG.warning("Setting attribute on ended span.")
             return
-        self._ops.append(dict(attributes))
+        self._ops.append(attributes)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
@@ -236,21 +243,23 @@ class LeanSpan(trace_api.Span, ReadableSpan):
     def dropped_attributes(self) -> int:
         return self._attributes_bounded()[1]
 
+    # A tuple, as the SDK's ReadableSpan gives them; the usual span has none at all.
+
     @property
     def events(self) -> Sequence[Event]:
-        return self._events_bounded()
+        return tuple(self._events_bounded()) if self._raw_events else ()
 
     @property
     def dropped_events(self) -> int:
-        return int(self._events_bounded().dropped)
+        return int(self._events_bounded().dropped) if self._raw_events else 0
 
     @property
     def links(self) -> Sequence[Link]:
-        return self._links_bounded()
+        return tuple(self._links_bounded()) if self._raw_links else ()
 
     @property
     def dropped_links(self) -> int:
-        return int(self._links_bounded().dropped)
+        return int(self._links_bounded().dropped) if self._raw_links else 0
 
     def _attributes_bounded(self) -> tuple[Mapping[str, Any], int]:
         if self._bounded is None:
@@ -301,7 +310,8 @@ class LeanSpan(trace_api.Span, ReadableSpan):
 # SDK's span would have them.
 
 Op = tuple[str, Any] | Mapping[str, Any]
-"""One attribute operation as the span stored it: a ``(key, value)`` set, or a mapping."""
+"""One attribute operation as the span stored it: a ``(key, value)`` set (a tuple), or a
+mapping (the caller's own, by reference)."""
 
 
 def bound_events(
@@ -351,22 +361,35 @@ def bound_attributes(ops: list[Op], limits: SpanLimits) -> tuple[Mapping[str, An
     operations, and how many were dropped. The common case (plain values within the limits)
     takes a plain dict; anything else replays the operations through the SDK's own class."""
     maxlen, max_value_len = limits.max_span_attributes, limits.max_span_attribute_length
+    if max_value_len is not None:  # values to cut: the SDK's class does it
+        return _replay(ops, maxlen, max_value_len)
     plain: dict[str, Any] = {}
     for op in ops:
-        for key, value in op.items() if type(op) is dict else (op,):
-            kind: type[Any] = type(value)
-            if kind is str:
-                if max_value_len is not None and len(value) > max_value_len:
-                    return _replay(ops, maxlen, max_value_len)
-            elif kind is not bool and kind is not int and kind is not float:
-                return _replay(ops, maxlen, max_value_len)
-            if type(key) is not str or not key:
+        if isinstance(op, tuple):
+            key, value = op
+            if type(value) not in _PLAIN or type(key) is not str or not key:
                 return _replay(ops, maxlen, max_value_len)
             plain.pop(key, None)  # a re-set key moves to the end, as in BoundedAttributes
             plain[key] = value
+            continue
+        # A mapping: its keys and values checked by C-level passes, not one by one.
+        if not (
+            _PLAIN.issuperset(map(type, op.values()))
+            and _KEYS.issuperset(map(type, op))
+            and "" not in op
+        ):
+            return _replay(ops, maxlen, max_value_len)
+        if plain and not plain.keys().isdisjoint(op):
+            for key in op:
+                plain.pop(key, None)
+        plain.update(op)
     if maxlen is not None and len(plain) > maxlen:
         return _replay(ops, maxlen, max_value_len)
     return MappingProxyType(plain), 0
+
+
+_PLAIN = frozenset({str, bool, int, float})  # values kept as they are (within the limits)
+_KEYS = frozenset({str})
 
 
 def _replay(
@@ -374,9 +397,9 @@ def _replay(
 ) -> tuple[Mapping[str, Any], int]:
     bounded = BoundedAttributes(maxlen, None, immutable=False, max_value_len=max_value_len)
     for op in ops:
-        if type(op) is dict:
-            bounded._set_items(op)
+        if isinstance(op, tuple):
+            bounded[op[0]] = op[1]
         else:
-            bounded[op[0]] = op[1]  # type: ignore[index]
+            bounded._set_items(op)
     bounded._immutable = True
     return bounded, bounded.dropped

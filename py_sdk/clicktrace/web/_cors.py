@@ -1,5 +1,7 @@
 """CORS settings for a browser on another origin: it may send the trace and clicktrace
-headers, and read ``x-correlation-id`` and ``traceresponse`` back.
+headers, and read ``x-correlation-id``, ``traceresponse`` and ``Server-Timing`` back, the last
+also through the Resource Timing API (``Timing-Allow-Origin``, set to the allowed origin on
+every response CORS allows).
 
 Add the CORS middleware *after* :class:`ClicktraceMiddleware` (so it is outermost): then the
 500 the clicktrace middleware sends for an unhandled exception gets CORS headers too and
@@ -13,12 +15,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import Message, Send
 
 from clicktrace import protocol
 
-__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "add_cors", "cors_middleware", "cors_options"]
+__all__ = [
+    "ALLOW_HEADERS",
+    "EXPOSE_HEADERS",
+    "TimingCORSMiddleware",
+    "add_cors",
+    "cors_middleware",
+    "cors_options",
+]
 
 ALLOW_HEADERS = (
     "content-type",
@@ -30,7 +41,32 @@ ALLOW_HEADERS = (
     protocol.CLIENT_HEADER,
     protocol.DEADLINE_HEADER,
 )
-EXPOSE_HEADERS = (protocol.CORRELATION_HEADER, protocol.TRACERESPONSE_HEADER)
+EXPOSE_HEADERS = (
+    protocol.CORRELATION_HEADER,
+    protocol.TRACERESPONSE_HEADER,
+    protocol.SERVER_TIMING_HEADER,
+)
+
+
+class TimingCORSMiddleware(CORSMiddleware):
+    """Starlette's ``CORSMiddleware``, which also answers ``Timing-Allow-Origin`` with the
+    ``Access-Control-Allow-Origin`` it allowed (the origin, or ``*``), unless the app set one:
+    without it a page on another origin sees no ``serverTiming`` entries in its Resource
+    Timing (what RUM tools such as Grafana Faro read the trace context from)."""
+
+    async def send(self, message: Message, send: Send, request_headers: Headers) -> None:
+        if message["type"] != "http.response.start":
+            await send(message)
+            return
+
+        async def with_timing(start: Message) -> None:
+            headers = MutableHeaders(scope=start)
+            allowed = headers.get("access-control-allow-origin")
+            if allowed is not None and protocol.TIMING_ALLOW_ORIGIN_HEADER not in headers:
+                headers[protocol.TIMING_ALLOW_ORIGIN_HEADER] = allowed
+            await send(start)
+
+        await super().send(message, with_timing, request_headers)
 
 
 def _merge(ours: Sequence[str], theirs: Sequence[str]) -> list[str]:
@@ -47,8 +83,9 @@ def cors_options(
     expose_headers: Sequence[str] = (),
     **options: Any,
 ) -> dict[str, Any]:
-    """Keyword arguments for Starlette's ``CORSMiddleware``: yours, plus the headers
-    clicktrace needs. Other ``options`` (``allow_credentials``, ``max_age``, ...) pass through."""
+    """Keyword arguments for Starlette's ``CORSMiddleware`` (or :class:`TimingCORSMiddleware`,
+    which the two helpers below use): yours, plus the headers clicktrace needs. Other
+    ``options`` (``allow_credentials``, ``max_age``, ...) pass through."""
     if isinstance(allow_origins, str):
         raise TypeError("allow_origins must be a sequence of origins, not one string")
     return {
@@ -62,9 +99,10 @@ def cors_options(
 
 def cors_middleware(allow_origins: Sequence[str], **options: Any) -> Middleware:
     """For ``Starlette(middleware=[...])``: list it before ``Middleware(ClicktraceMiddleware)``."""
-    return Middleware(CORSMiddleware, **cors_options(allow_origins, **options))
+    return Middleware(TimingCORSMiddleware, **cors_options(allow_origins, **options))
 
 
 def add_cors(app: Starlette, allow_origins: Sequence[str], **options: Any) -> None:
-    """``app.add_middleware(CORSMiddleware, ...)``; call it after adding the clicktrace one."""
-    app.add_middleware(CORSMiddleware, **cors_options(allow_origins, **options))
+    """``app.add_middleware(TimingCORSMiddleware, ...)``; call it after adding the clicktrace
+    one."""
+    app.add_middleware(TimingCORSMiddleware, **cors_options(allow_origins, **options))
