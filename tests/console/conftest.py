@@ -12,39 +12,14 @@ import pytest
 from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Journal, Store, create_store
 from clicktrace.testing import unique_name
+from tests.journal.stores import KINDS, drop, url_for
 
-REDIS = "redis://127.0.0.1:6379/0"
-PG = "postgresql://postgres@127.0.0.1:5432/test"
-KINDS = ["memory", "sqlite", "redis", "postgres"]
 TRACE = "b" * 32
-
-
-async def drop(kind: str, name: str) -> None:
-    if kind == "redis":
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(REDIS)
-        keys = [k async for k in client.scan_iter(match=f"{name}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-    elif kind == "postgres":
-        import asyncpg
-
-        conn = await asyncpg.connect(PG)
-        for table in (name, f"{name}_open", f"{name}_processes", f"{name}_dead"):
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-        await conn.close()
 
 
 async def make_store(kind: str, tmp_path: Path) -> tuple[Store, str]:
     name = unique_name("console", sql=True)
-    url = {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path}/j.sqlite3",
-        "redis": REDIS,
-        "postgres": PG,
-    }[kind]
+    url = url_for(kind, tmp_path)
     options: dict[str, object] = {}
     if kind == "redis":
         options = {"prefix": name}

@@ -14,37 +14,7 @@ from clicktrace.ids import new_id
 from clicktrace.journal import Entry, Store, create_store
 from clicktrace.journal._store import MAX_ENTRIES_PER_ID, NONE, Process, marks, merge
 from clicktrace.testing import unique_name
-
-REDIS = "redis://127.0.0.1:6379/0"
-PG = "postgresql://postgres@127.0.0.1:5432/test"
-KINDS = ["memory", "sqlite", "redis", "postgres"]
-
-
-async def _drop(kind: str, store: Store, name: str) -> None:
-    if kind == "redis":
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(REDIS)
-        keys = [k async for k in client.scan_iter(match=f"{name}*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
-    elif kind == "postgres":
-        import asyncpg
-
-        conn = await asyncpg.connect(PG)
-        for table in (name, f"{name}_open", f"{name}_processes", f"{name}_dead"):
-            await conn.execute(f"DROP TABLE IF EXISTS {table}")
-        await conn.close()
-
-
-def url_for(kind: str, tmp_path: Path) -> str:
-    return {
-        "memory": "memory://",
-        "sqlite": f"sqlite:///{tmp_path}/j.sqlite3",
-        "redis": REDIS,
-        "postgres": PG,
-    }[kind]
+from tests.journal.stores import KINDS, drop, url_for
 
 
 @pytest.fixture(params=KINDS)
@@ -59,7 +29,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     s = create_store(url_for(kind, tmp_path), **options)
     yield s
     await s.aclose()
-    await _drop(kind, s, name)
+    await drop(kind, name)
 
 
 def entry(cid: str, stage: str, at: float) -> Entry:
@@ -238,4 +208,4 @@ async def test_a_store_at_its_bound_evicts_settled_clicks_before_open_ones(
         assert (await s.open_clicks(now, 10))[0] == stuck
     finally:
         await s.aclose()
-        await _drop(kind, s, name)
+        await drop(kind, name)
